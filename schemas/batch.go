@@ -1,0 +1,240 @@
+package schemas
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/baybus/baybus/internal/merkle"
+	"github.com/baybus/baybus/schemas/keys"
+)
+
+// Batch limits. A batch frame never exceeds MaxBatchBytes, so it always fits
+// a NATS message under the default 1 MiB max_payload.
+const (
+	MaxBatchTxs   = 4096
+	MaxBatchBytes = 960 << 10
+	batchMagic    = "GBB1"
+)
+
+// Batch errors.
+var (
+	ErrBatchFormat = errors.New("schemas: malformed batch frame")
+	ErrBatchRoot   = errors.New("schemas: batch root does not match its transactions")
+	ErrBatchTooBig = errors.New("schemas: batch too large")
+)
+
+// BatchHeader is what a gateway signs: the batch's identity and the RFC 6962
+// root of its transactions' leaf hashes.
+type BatchHeader struct {
+	Chain     string
+	City      string
+	CreatedAt int64  // Unix nanoseconds, the gateway's clock
+	Seq       uint64 // the gateway's batch counter (informational; ordering is the orderers')
+	Count     uint32 // number of transactions
+	Root      merkle.Hash
+}
+
+// Batch is a signed batch of canonical transactions.
+type Batch struct {
+	BatchHeader
+	Txs       [][]byte // canonical transaction bytes
+	KeyID     string
+	Signature []byte
+
+	// IDs caches the transactions' leaf hashes: set by SealBatch and DecodeBatch.
+	IDs []TxID
+}
+
+// SignedBytes is the header's fixed binary form: the bytes the city signs
+// (under domain chain/"batch") and from which the batch id is derived.
+func (h *BatchHeader) SignedBytes() []byte {
+	b := make([]byte, 0, 64+len(h.Chain)+len(h.City))
+	b = append(b, batchMagic...)
+	b = appendString(b, h.Chain)
+	b = appendString(b, h.City)
+	b = binary.BigEndian.AppendUint64(b, uint64(h.CreatedAt))
+	b = binary.BigEndian.AppendUint64(b, h.Seq)
+	b = binary.BigEndian.AppendUint32(b, h.Count)
+	return append(b, h.Root[:]...)
+}
+
+// ID is the batch id: hex of the first 16 bytes of SHA-256 of the signed
+// header. It is the Nats-Msg-Id, so a retried publish is stored once, and the
+// SmartBFT request id, so a batch is ordered once.
+func (h *BatchHeader) ID() string {
+	sum := sha256.Sum256(h.SignedBytes())
+	return hex.EncodeToString(sum[:16])
+}
+
+// SealBatch builds and signs a batch of canonical transactions.
+func SealBatch(chain, city string, createdAt int64, seq uint64, txs [][]byte, signer keys.Signer) (*Batch, error) {
+	if len(txs) == 0 || len(txs) > MaxBatchTxs {
+		return nil, fmt.Errorf("%w: %d transactions (1 to %d)", ErrBatchTooBig, len(txs), MaxBatchTxs)
+	}
+	ids := make([]TxID, len(txs))
+	for i, t := range txs {
+		ids[i] = ComputeTxID(t)
+	}
+	b := &Batch{
+		BatchHeader: BatchHeader{Chain: chain, City: city, CreatedAt: createdAt, Seq: seq, Count: uint32(len(txs)), Root: merkle.Root(ids)},
+		Txs:         txs,
+		KeyID:       signer.KeyID(),
+		IDs:         ids,
+	}
+	b.Signature = signer.Sign(keys.Domain{Chain: chain, Purpose: keys.PurposeBatch}, b.SignedBytes())
+	return b, nil
+}
+
+// Encode returns the batch's binary frame:
+//
+//	signed header (see SignedBytes)
+//	uvarint len || KeyID, uvarint len || Signature
+//	Count x (uvarint len || canonical tx bytes)
+func (b *Batch) Encode() []byte {
+	size := 96 + len(b.KeyID) + len(b.Signature) + len(b.Chain) + len(b.City)
+	for _, t := range b.Txs {
+		size += len(t) + binary.MaxVarintLen32
+	}
+	out := make([]byte, 0, size)
+	out = append(out, b.SignedBytes()...)
+	out = appendString(out, b.KeyID)
+	out = appendBytes(out, b.Signature)
+	for _, t := range b.Txs {
+		out = appendBytes(out, t)
+	}
+	return out
+}
+
+// EncodedSize returns len(b.Encode()) for a batch of the given transactions
+// without encoding it.
+func EncodedSize(chain, city, keyID string, sigSize int, txBytes int, count int) int {
+	return len(batchMagic) + 3*binary.MaxVarintLen32 + len(chain) + len(city) + 8 + 8 + 4 + 32 +
+		len(keyID) + sigSize + txBytes + count*binary.MaxVarintLen32
+}
+
+// DecodeBatch parses a binary frame and checks that the transactions hash to
+// the root in the header. It does not verify the signature (see VerifyBatch)
+// nor decode the transactions.
+func DecodeBatch(frame []byte) (*Batch, error) {
+	if len(frame) > MaxBatchBytes {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBatchTooBig, len(frame), MaxBatchBytes)
+	}
+	r := reader{buf: frame}
+	if string(r.take(len(batchMagic))) != batchMagic {
+		return nil, fmt.Errorf("%w: bad magic", ErrBatchFormat)
+	}
+	var b Batch
+	b.Chain = r.string(64)
+	b.City = r.string(64)
+	b.CreatedAt = int64(r.uint64())
+	b.Seq = r.uint64()
+	b.Count = r.uint32()
+	copy(b.Root[:], r.take(32))
+	b.KeyID = r.string(256)
+	b.Signature = r.bytes(1 << 16)
+	if r.err == nil && (b.Count == 0 || b.Count > MaxBatchTxs) {
+		return nil, fmt.Errorf("%w: %d transactions (1 to %d)", ErrBatchFormat, b.Count, MaxBatchTxs)
+	}
+	b.Txs = make([][]byte, 0, min(b.Count, MaxBatchTxs))
+	b.IDs = make([]TxID, 0, cap(b.Txs))
+	for i := uint32(0); i < b.Count && r.err == nil; i++ {
+		t := r.bytes(MaxTxBytes)
+		b.Txs = append(b.Txs, t)
+		b.IDs = append(b.IDs, ComputeTxID(t))
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBatchFormat, r.err)
+	}
+	if len(r.buf) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrBatchFormat, len(r.buf))
+	}
+	if merkle.Root(b.IDs) != b.Root {
+		return nil, ErrBatchRoot
+	}
+	return &b, nil
+}
+
+// VerifyBatch checks the batch signature against the city's key in the
+// trust bundle at the given height, and that the batch belongs to the
+// bundle's chain.
+func VerifyBatch(b *Batch, trust *keys.Bundle, height uint64) error {
+	if b.Chain != trust.Chain {
+		return fmt.Errorf("schemas: batch for chain %q, trust bundle is for %q", b.Chain, trust.Chain)
+	}
+	pk, err := trust.KeyAt(b.KeyID, keys.RoleCity, b.City, height)
+	if err != nil {
+		return fmt.Errorf("schemas: batch %s from %s: %w", b.ID(), b.City, err)
+	}
+	if err := pk.Verify(keys.Domain{Chain: b.Chain, Purpose: keys.PurposeBatch}, b.SignedBytes(), b.Signature); err != nil {
+		return fmt.Errorf("schemas: batch %s from %s: %w", b.ID(), b.City, err)
+	}
+	return nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendBytes(b, p []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(p)))
+	return append(b, p...)
+}
+
+// reader consumes a frame; the first error sticks and later reads return zero values.
+type reader struct {
+	buf []byte
+	err error
+}
+
+func (r *reader) take(n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(r.buf) {
+		r.err = fmt.Errorf("truncated: want %d bytes, have %d", n, len(r.buf))
+		return nil
+	}
+	p := r.buf[:n:n]
+	r.buf = r.buf[n:]
+	return p
+}
+
+func (r *reader) uvarint(limit uint64) int {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.buf)
+	if n <= 0 {
+		r.err = errors.New("bad length prefix")
+		return 0
+	}
+	if v > limit {
+		r.err = fmt.Errorf("length %d over limit %d", v, limit)
+		return 0
+	}
+	r.buf = r.buf[n:]
+	return int(v)
+}
+
+func (r *reader) bytes(limit uint64) []byte  { return r.take(r.uvarint(limit)) }
+func (r *reader) string(limit uint64) string { return string(r.bytes(limit)) }
+
+func (r *reader) uint64() uint64 {
+	p := r.take(8)
+	if p == nil {
+		return 0
+	}
+	return binary.BigEndian.Uint64(p)
+}
+
+func (r *reader) uint32() uint32 {
+	p := r.take(4)
+	if p == nil {
+		return 0
+	}
+	return binary.BigEndian.Uint32(p)
+}

@@ -1,0 +1,261 @@
+package keys
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// Role is what a key may sign for.
+type Role string
+
+// The roles.
+const (
+	RoleCity    Role = "city"    // signs batches for one city
+	RoleOrderer Role = "orderer" // signs consensus messages and block votes
+)
+
+// BundleVersion is the version of the trust bundle format.
+const BundleVersion = 1
+
+// TrustedKey is one public key in the trust bundle.
+type TrustedKey struct {
+	ID     string `json:"id"`     // unique, e.g. "city/shenzhen/1"
+	Role   Role   `json:"role"`   // city or orderer
+	Member string `json:"member"` // city token or orderer name
+	Scheme string `json:"scheme"` // circl scheme name
+	Public string `json:"public"` // base64 of the scheme's binary public key
+	// ValidFrom is the first block height at which the key's signatures count;
+	// ValidUntil, if set, the last. Rotation adds a new key with ValidFrom
+	// after the old key's ValidUntil, so old proofs keep verifying.
+	ValidFrom  uint64  `json:"validFrom"`
+	ValidUntil *uint64 `json:"validUntil,omitempty"`
+}
+
+// Bundle is the consortium's trust bundle: the chain id, the ordered list
+// of orderers (an orderer's consensus id is its index + 1) and every key.
+// A Bundle is immutable after Parse.
+type Bundle struct {
+	Version  int          `json:"version"`
+	Chain    string       `json:"chain"`
+	Orderers []string     `json:"orderers"`
+	Keys     []TrustedKey `json:"keys"`
+
+	parsed map[string]*PublicKey
+	byID   map[string]TrustedKey
+}
+
+// ParseBundle decodes and checks a trust bundle.
+func ParseBundle(raw []byte) (*Bundle, error) {
+	var b Bundle
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		return nil, fmt.Errorf("keys: trust bundle: %w", err)
+	}
+	if err := b.index(); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+// LoadBundle reads a trust bundle file.
+func LoadBundle(path string) (*Bundle, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	return ParseBundle(raw)
+}
+
+func (b *Bundle) index() error {
+	if b.Version != BundleVersion {
+		return fmt.Errorf("keys: trust bundle version %d, want %d", b.Version, BundleVersion)
+	}
+	if b.Chain == "" {
+		return fmt.Errorf("keys: trust bundle has no chain id")
+	}
+	if n := len(b.Orderers); n < 4 || n > 11 {
+		return fmt.Errorf("keys: trust bundle has %d orderers, want 4 to 11", n)
+	}
+	b.parsed = make(map[string]*PublicKey, len(b.Keys))
+	b.byID = make(map[string]TrustedKey, len(b.Keys))
+	for _, k := range b.Keys {
+		if _, dup := b.byID[k.ID]; dup {
+			return fmt.Errorf("keys: trust bundle: duplicate key id %q", k.ID)
+		}
+		raw, err := base64.StdEncoding.DecodeString(k.Public)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrBadKey, k.ID, err)
+		}
+		pk, err := ParsePublicKey(k.ID, k.Scheme, raw)
+		if err != nil {
+			return err
+		}
+		b.parsed[k.ID] = pk
+		b.byID[k.ID] = k
+	}
+	return nil
+}
+
+// Marshal returns the bundle as indented JSON.
+func (b *Bundle) Marshal() ([]byte, error) {
+	out, err := json.MarshalIndent(b, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '\n'), nil
+}
+
+// N is the number of orderers.
+func (b *Bundle) N() int { return len(b.Orderers) }
+
+// F is the number of Byzantine orderers tolerated: (n-1)/3.
+func (b *Bundle) F() int { return (len(b.Orderers) - 1) / 3 }
+
+// Quorum is SmartBFT's quorum: ceil((n+f+1)/2).
+func (b *Bundle) Quorum() int {
+	n, f := b.N(), b.F()
+	return (n + f + 2) / 2
+}
+
+// OrdererIndex returns the orderer's position (consensus id - 1), or -1.
+func (b *Bundle) OrdererIndex(name string) int {
+	for i, o := range b.Orderers {
+		if o == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// KeyAt returns the key with the given id if it belongs to member in role
+// and is valid at height. Errors wrap ErrUnknownKey or ErrKeyNotValid.
+func (b *Bundle) KeyAt(id string, role Role, member string, height uint64) (*PublicKey, error) {
+	tk, ok := b.byID[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownKey, id)
+	}
+	if tk.Role != role || tk.Member != member {
+		return nil, fmt.Errorf("%w: key %q belongs to %s %s, not %s %s", ErrUnknownKey, id, tk.Role, tk.Member, role, member)
+	}
+	if height < tk.ValidFrom || (tk.ValidUntil != nil && height > *tk.ValidUntil) {
+		return nil, fmt.Errorf("%w: key %q at height %d", ErrKeyNotValid, id, height)
+	}
+	return b.parsed[id], nil
+}
+
+// CurrentKey returns the id of the member's key valid from the highest
+// ValidFrom that has no end: the key a signer should use now.
+func (b *Bundle) CurrentKey(role Role, member string) (string, bool) {
+	best, found := TrustedKey{}, false
+	for _, k := range b.Keys {
+		if k.Role == role && k.Member == member && k.ValidUntil == nil && (!found || k.ValidFrom >= best.ValidFrom) {
+			best, found = k, true
+		}
+	}
+	return best.ID, found
+}
+
+// Consortium is what InitConsortium creates.
+type Consortium struct {
+	Bundle   *Bundle
+	Cities   map[string]*PrivateKey // by city token
+	Orderers map[string]*PrivateKey // by orderer name
+}
+
+// NewConsortium makes one key per city and per orderer and the bundle
+// naming them all, valid from height 0.
+func NewConsortium(chain string, cities, orderers []string, scheme string, rand io.Reader) (*Consortium, error) {
+	c := &Consortium{
+		Bundle:   &Bundle{Version: BundleVersion, Chain: chain, Orderers: append([]string(nil), orderers...)},
+		Cities:   map[string]*PrivateKey{},
+		Orderers: map[string]*PrivateKey{},
+	}
+	add := func(role Role, member string, dst map[string]*PrivateKey) error {
+		id := fmt.Sprintf("%s/%s/1", role, member)
+		k, err := Generate(id, scheme, rand)
+		if err != nil {
+			return err
+		}
+		dst[member] = k
+		c.Bundle.Keys = append(c.Bundle.Keys, TrustedKey{ID: id, Role: role, Member: member, Scheme: k.Scheme(),
+			Public: base64.StdEncoding.EncodeToString(k.Public().Bytes())})
+		return nil
+	}
+	for _, city := range cities {
+		if err := add(RoleCity, city, c.Cities); err != nil {
+			return nil, err
+		}
+	}
+	for _, o := range orderers {
+		if err := add(RoleOrderer, o, c.Orderers); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.Bundle.index(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Key file layout inside a consortium directory.
+const (
+	TrustFile = "trust.json"
+	KeysDir   = "keys"
+)
+
+// CityKeyPath and OrdererKeyPath name the private key files in dir.
+func CityKeyPath(dir, city string) string { return filepath.Join(dir, KeysDir, "city-"+city+".key") }
+
+// OrdererKeyPath names an orderer's private key file in dir.
+func OrdererKeyPath(dir, name string) string {
+	return filepath.Join(dir, KeysDir, "orderer-"+name+".key")
+}
+
+// Write stores the consortium in dir: trust.json (0644) and one 0600 key
+// file per member under keys/.
+func (c *Consortium) Write(dir string) error {
+	if err := os.MkdirAll(filepath.Join(dir, KeysDir), 0o700); err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+	for _, city := range sortedIDs(c.Cities) {
+		if err := c.Cities[city].WriteFile(CityKeyPath(dir, city), string(RoleCity), city); err != nil {
+			return err
+		}
+	}
+	for _, o := range sortedIDs(c.Orderers) {
+		if err := c.Orderers[o].WriteFile(OrdererKeyPath(dir, o), string(RoleOrderer), o); err != nil {
+			return err
+		}
+	}
+	raw, err := c.Bundle.Marshal()
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(dir, TrustFile), raw, 0o644)
+}
+
+// LoadConsortium reads a consortium written by Write.
+func LoadConsortium(dir string, cities []string) (*Consortium, error) {
+	b, err := LoadBundle(filepath.Join(dir, TrustFile))
+	if err != nil {
+		return nil, err
+	}
+	c := &Consortium{Bundle: b, Cities: map[string]*PrivateKey{}, Orderers: map[string]*PrivateKey{}}
+	for _, city := range cities {
+		if c.Cities[city], err = ReadFile(CityKeyPath(dir, city)); err != nil {
+			return nil, err
+		}
+	}
+	for _, o := range b.Orderers {
+		if c.Orderers[o], err = ReadFile(OrdererKeyPath(dir, o)); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}

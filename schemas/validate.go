@@ -1,0 +1,181 @@
+package schemas
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"strings"
+	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+//go:embed json/v1/*.schema.json
+var schemaFiles embed.FS
+
+// SchemaBase is the URL prefix of the embedded version 1 schemas.
+const SchemaBase = "https://baybus.gba/schemas/v1/"
+
+// SchemaFS returns the embedded JSON Schema files (json/v1/*.schema.json).
+func SchemaFS() fs.FS { return schemaFiles }
+
+type compiled struct {
+	event, tx, batch *jsonschema.Schema
+}
+
+// loadSchemas compiles the embedded schemas once; the result is immutable.
+var loadSchemas = sync.OnceValues(func() (*compiled, error) {
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	entries, err := fs.Glob(schemaFiles, "json/v1/*.schema.json")
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range entries {
+		b, err := schemaFiles.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("schemas: %s: %w", name, err)
+		}
+		if err := c.AddResource(SchemaBase+strings.TrimPrefix(name, "json/v1/"), doc); err != nil {
+			return nil, fmt.Errorf("schemas: %s: %w", name, err)
+		}
+	}
+	var out compiled
+	for _, s := range []struct {
+		dst  **jsonschema.Schema
+		name string
+	}{{&out.event, "event"}, {&out.tx, "tx"}, {&out.batch, "batch"}} {
+		if *s.dst, err = c.Compile(SchemaBase + s.name + ".schema.json"); err != nil {
+			return nil, fmt.Errorf("schemas: compile %s: %w", s.name, err)
+		}
+	}
+	return &out, nil
+})
+
+// ValidateEventJSON checks one event in canonical JSON form against
+// event.schema.json and decodes it. Errors are *FieldError naming the first
+// failing field and rule.
+func ValidateEventJSON(raw []byte) (*Event, error) {
+	sch, err := loadSchemas()
+	if err != nil {
+		return nil, err
+	}
+	if err := validateRaw(sch.event, raw); err != nil {
+		return nil, err
+	}
+	var ev Event
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return nil, &FieldError{Rule: "json", Msg: err.Error()}
+	}
+	return &ev, nil
+}
+
+// ValidateTx checks a transaction against tx.schema.json and the rules a
+// schema cannot say: the city exists and belongs to the jurisdiction, the
+// kind-specific record requirements hold.
+func ValidateTx(tx *Tx) error {
+	sch, err := loadSchemas()
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(tx)
+	if err != nil {
+		return &FieldError{Rule: "json", Msg: err.Error()}
+	}
+	if err := validateRaw(sch.tx, raw); err != nil {
+		return err
+	}
+	city, err := LookupCity(tx.City)
+	if err != nil {
+		return &FieldError{Field: "city", Rule: "registry", Msg: err.Error()}
+	}
+	if city.Jurisdiction != tx.Jurisdiction {
+		return &FieldError{Field: "jurisdiction", Rule: "city-jurisdiction",
+			Msg: fmt.Sprintf("city %s is in %s, not %s", tx.City, city.Jurisdiction, tx.Jurisdiction)}
+	}
+	// The event schema carries the kind-specific requirements; re-check them
+	// on the embedded event so a transaction is never weaker than an event.
+	ev := Event{EventID: tx.EventID, Kind: tx.Kind, Action: tx.Action, OccurredAt: tx.OccurredAt, Reason: tx.Reason, Record: tx.Record}
+	evRaw, err := json.Marshal(&ev)
+	if err != nil {
+		return &FieldError{Rule: "json", Msg: err.Error()}
+	}
+	return validateRaw(sch.event, evRaw)
+}
+
+func validateRaw(sch *jsonschema.Schema, raw []byte) error {
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return &FieldError{Rule: "json", Msg: "malformed JSON: " + err.Error()}
+	}
+	if err := sch.Validate(inst); err != nil {
+		return toFieldError(err)
+	}
+	return nil
+}
+
+// toFieldError turns the library's error tree into the most specific leaf:
+// the deepest cause, so that "record.id: pattern" is reported rather than
+// "allOf failed".
+func toFieldError(err error) error {
+	ve, ok := err.(*jsonschema.ValidationError)
+	if !ok {
+		return &FieldError{Rule: "schema", Msg: err.Error()}
+	}
+	leaf := deepest(ve)
+	field := strings.Join(leaf.InstanceLocation, ".")
+	rule := "schema"
+	if kp := leaf.ErrorKind.KeywordPath(); len(kp) > 0 {
+		rule = kp[len(kp)-1]
+	}
+	msg := leaf.ErrorKind.LocalizedString(printer)
+	// For a missing property the field is the missing one, not its parent.
+	if rule == "required" {
+		if missing := missingProperty(msg); missing != "" {
+			if field != "" {
+				field += "."
+			}
+			field += missing
+		}
+	}
+	return &FieldError{Field: field, Rule: rule, Msg: msg}
+}
+
+func deepest(ve *jsonschema.ValidationError) *jsonschema.ValidationError {
+	best, depth := ve, len(ve.InstanceLocation)
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) == 0 && len(e.InstanceLocation) >= depth {
+			best, depth = e, len(e.InstanceLocation)
+		}
+		for _, c := range e.Causes {
+			walk(c)
+		}
+	}
+	walk(ve)
+	return best
+}
+
+// missingProperty pulls the first quoted name out of the library's
+// "missing property 'x'" message.
+func missingProperty(msg string) string {
+	i := strings.IndexByte(msg, '\'')
+	if i < 0 {
+		return ""
+	}
+	j := strings.IndexByte(msg[i+1:], '\'')
+	if j < 0 {
+		return ""
+	}
+	return msg[i+1 : i+1+j]
+}
+
+var printer = message.NewPrinter(language.English)
