@@ -1,0 +1,256 @@
+package block
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+
+	"github.com/baybus/baybus/internal/merkle"
+	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/keys"
+)
+
+// Chain answers what the chain below the block already holds.
+type Chain interface {
+	TxSeen(id schemas.TxID) bool
+	BatchSeen(batchID string) bool
+}
+
+// License is a license's state as the ledger keeps it.
+type License struct {
+	Status   schemas.Status
+	RecordTx schemas.TxID // the last issue or amend transaction: it holds the record
+	LastTx   schemas.TxID // the last transaction that changed the license
+	Height   uint64       // height of LastTx
+}
+
+// StateUpdate is one license's new state, written by an OK transaction.
+type StateUpdate struct {
+	Key     string // JUR/ID
+	License License
+}
+
+// State is the license state as of the parent block.
+type State interface {
+	// License returns the committed state of a license; ok is false if the
+	// ledger has never seen it.
+	License(key string) (l License, ok bool, err error)
+	// PreviewRoot returns the state root after applying updates at height on
+	// top of the committed state, without committing them.
+	PreviewRoot(height uint64, updates []StateUpdate) ([32]byte, error)
+}
+
+// Limits bound a block. The zero value means DefaultLimits.
+type Limits struct {
+	MaxBatches int // batches per block
+	MaxTxs     int // transactions per block, over all batches
+}
+
+// DefaultLimits: 256 batches and 65,536 transactions per block. Blocks are
+// normally cut much earlier by the consensus engine's count, byte and
+// interval settings; these only bound what a proposer may send.
+var DefaultLimits = Limits{MaxBatches: 256, MaxTxs: 1 << 16}
+
+// Input is what a proposer has: the batches in the order the engine gave them.
+type Input struct {
+	Parent    *Header // nil for the first block
+	Batches   []*schemas.Batch
+	Timestamp int64
+	Proposer  string
+	Consensus []byte
+}
+
+// Assemble builds the next block from in. A bad batch is an error wrapping
+// ErrBadBatch: the caller drops it and assembles again.
+func Assemble(trust *keys.Bundle, lim Limits, in Input, chain Chain, st State) (*Block, []StateUpdate, error) {
+	h := Header{Chain: trust.Chain, Height: 1, Timestamp: in.Timestamp, Proposer: in.Proposer, Consensus: in.Consensus}
+	if in.Parent != nil {
+		h.Height = in.Parent.Height + 1
+		h.Prev = in.Parent.Hash()
+		h.Timestamp = max(h.Timestamp, in.Parent.Timestamp)
+	}
+	b := &Block{Header: h, Batches: in.Batches}
+	updates, err := compute(trust, lim, b, chain, st)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, updates, nil
+}
+
+// Verify recomputes a proposed block over parent and refuses it unless every
+// derived field matches. It returns the state updates the block makes.
+func Verify(trust *keys.Bundle, lim Limits, parent *Header, b *Block, chain Chain, st State) ([]StateUpdate, error) {
+	want := Header{Chain: trust.Chain, Height: 1}
+	if parent != nil {
+		want.Height = parent.Height + 1
+		want.Prev = parent.Hash()
+		if b.Header.Timestamp < parent.Timestamp {
+			return nil, fmt.Errorf("%w: timestamp %d before parent's %d", ErrChain, b.Header.Timestamp, parent.Timestamp)
+		}
+	}
+	if b.Header.Chain != want.Chain || b.Header.Height != want.Height || b.Header.Prev != want.Prev {
+		return nil, fmt.Errorf("%w: header (chain %q height %d) does not extend parent (chain %q height %d)",
+			ErrChain, b.Header.Chain, b.Header.Height, want.Chain, want.Height-1)
+	}
+	if trust.OrdererIndex(b.Header.Proposer) < 0 {
+		return nil, fmt.Errorf("%w: proposer %q is not an orderer", ErrMismatch, b.Header.Proposer)
+	}
+	got := *b
+	got.Results = nil
+	updates, err := compute(trust, lim, &got, chain, st)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case !slices.Equal(got.Results, b.Results):
+		return nil, fmt.Errorf("%w: transaction results", ErrMismatch)
+	case got.Header.TxRoot != b.Header.TxRoot:
+		return nil, fmt.Errorf("%w: transaction root", ErrMismatch)
+	case got.Header.ResultsHash != b.Header.ResultsHash:
+		return nil, fmt.Errorf("%w: results hash", ErrMismatch)
+	case got.Header.StateRoot != b.Header.StateRoot:
+		return nil, fmt.Errorf("%w: state root", ErrMismatch)
+	case got.Header.TxCount != b.Header.TxCount:
+		return nil, fmt.Errorf("%w: transaction count", ErrMismatch)
+	}
+	return updates, nil
+}
+
+// compute fills b's Results, TxRoot, ResultsHash, StateRoot and TxCount from
+// its batches. It is the one rule Assemble and Verify share.
+func compute(trust *keys.Bundle, lim Limits, b *Block, chain Chain, st State) ([]StateUpdate, error) {
+	if lim == (Limits{}) {
+		lim = DefaultLimits
+	}
+	if len(b.Batches) > lim.MaxBatches {
+		return nil, fmt.Errorf("%w: %d batches, limit %d", ErrBadBatch, len(b.Batches), lim.MaxBatches)
+	}
+	if n := b.TxCount(); n > lim.MaxTxs {
+		return nil, fmt.Errorf("%w: %d transactions, limit %d", ErrBadBatch, n, lim.MaxTxs)
+	}
+	height := b.Header.Height
+	batchIDs := make(map[string]bool, len(b.Batches))
+	for i, bt := range b.Batches {
+		id := bt.ID()
+		if batchIDs[id] || chain.BatchSeen(id) {
+			return nil, fmt.Errorf("%w: batch %d (%s) is already ordered", ErrBadBatch, i, id)
+		}
+		batchIDs[id] = true
+		if err := schemas.VerifyBatch(bt, trust, height); err != nil {
+			return nil, fmt.Errorf("%w: batch %d: %v", ErrBadBatch, i, err)
+		}
+	}
+
+	results := make([]Result, 0, b.TxCount())
+	okIDs := make([]schemas.TxID, 0, b.TxCount())
+	inBlock := make(map[schemas.TxID]bool, b.TxCount())
+	pending := map[string]License{} // licenses changed earlier in this block
+	var order []string
+	for _, bt := range b.Batches {
+		for ti, raw := range bt.Txs {
+			id := bt.IDs[ti]
+			if inBlock[id] || chain.TxSeen(id) {
+				results = append(results, Duplicate)
+				continue
+			}
+			inBlock[id] = true
+			tx, err := checkTx(raw, bt)
+			if err != nil {
+				results = append(results, Invalid)
+				continue
+			}
+			key := tx.LicenseKey()
+			prev, seen := pending[key]
+			if !seen {
+				var err error
+				if prev, seen, err = st.License(key); err != nil {
+					return nil, fmt.Errorf("block: state lookup %s: %w", key, err)
+				}
+			}
+			var prevStatus schemas.Status
+			if seen {
+				prevStatus = prev.Status
+			}
+			next, allowed := schemas.StatusAfter(prevStatus, tx.Action)
+			if !allowed {
+				results = append(results, Rejected)
+				continue
+			}
+			lic := License{Status: next, RecordTx: prev.RecordTx, LastTx: id, Height: height}
+			if tx.Action.FullRecord() {
+				lic.RecordTx = id
+			}
+			if _, again := pending[key]; !again {
+				order = append(order, key)
+			}
+			pending[key] = lic
+			results = append(results, OK)
+			okIDs = append(okIDs, id)
+		}
+	}
+	updates := make([]StateUpdate, len(order))
+	for i, k := range order {
+		updates[i] = StateUpdate{Key: k, License: pending[k]}
+	}
+	root, err := st.PreviewRoot(height, updates)
+	if err != nil {
+		return nil, fmt.Errorf("block: state root: %w", err)
+	}
+	b.Results = results
+	b.Header.TxRoot = merkle.Root(okIDs)
+	b.Header.ResultsHash = ResultsHash(results)
+	b.Header.StateRoot = root
+	b.Header.TxCount = uint32(len(okIDs))
+	return updates, nil
+}
+
+// checkTx is the orderers' record check: the transaction decodes strictly
+// from canonical bytes and its envelope agrees with the batch that carries it
+// and with the city registry. The full JSON Schema check is the gateway's;
+// these structural rules are cheap, deterministic and enough to keep the
+// state consistent.
+func checkTx(raw []byte, bt *schemas.Batch) (*schemas.Tx, error) {
+	tx, err := schemas.DecodeTx(raw)
+	if err != nil {
+		return nil, err
+	}
+	if tx.V != schemas.TxVersion || tx.Chain != bt.Chain || tx.City != bt.City {
+		return nil, fmt.Errorf("block: transaction envelope (v %d, chain %q, city %q) disagrees with its batch", tx.V, tx.Chain, tx.City)
+	}
+	city, err := schemas.LookupCity(tx.City)
+	if err != nil || city.Jurisdiction != tx.Jurisdiction {
+		return nil, fmt.Errorf("block: city %q is not in jurisdiction %q", tx.City, tx.Jurisdiction)
+	}
+	if tx.Record.ID == "" || tx.EventID == "" || !slices.Contains(schemas.Kinds, tx.Kind) || !slices.Contains(schemas.Actions, tx.Action) {
+		return nil, fmt.Errorf("block: transaction lacks id, event id, kind or action")
+	}
+	return tx, nil
+}
+
+// VerifyStored checks a block read back from storage or received by sync
+// against its parent, its own batches and its certificate, without the
+// state: hash link, batch signatures, TxRoot over the OK results and
+// ResultsHash. (The state root is checked by replaying the state.)
+func VerifyStored(trust *keys.Bundle, parent *Header, b *Block, qc *QC) error {
+	var prev [32]byte
+	height := uint64(1)
+	if parent != nil {
+		prev, height = parent.Hash(), parent.Height+1
+	}
+	if b.Header.Height != height || !bytes.Equal(b.Header.Prev[:], prev[:]) {
+		return fmt.Errorf("%w: block %d does not link to parent %d", ErrChain, b.Header.Height, height-1)
+	}
+	for i, bt := range b.Batches {
+		if err := schemas.VerifyBatch(bt, trust, b.Header.Height); err != nil {
+			return fmt.Errorf("%w: block %d batch %d: %v", ErrBadBatch, b.Header.Height, i, err)
+		}
+	}
+	if ResultsHash(b.Results) != b.Header.ResultsHash {
+		return fmt.Errorf("%w: block %d results hash", ErrMismatch, b.Header.Height)
+	}
+	ok := b.OKIDs()
+	if merkle.Root(ok) != b.Header.TxRoot || uint32(len(ok)) != b.Header.TxCount {
+		return fmt.Errorf("%w: block %d transaction root", ErrMismatch, b.Header.Height)
+	}
+	return VerifyQC(trust, &b.Header, qc)
+}

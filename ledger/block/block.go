@@ -1,0 +1,322 @@
+package block
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/baybus/baybus/schemas"
+)
+
+// Errors.
+var (
+	ErrFormat   = errors.New("block: malformed encoding")
+	ErrMismatch = errors.New("block: proposal does not match recomputation")
+	ErrBadBatch = errors.New("block: bad batch")
+	ErrChain    = errors.New("block: does not extend the parent")
+)
+
+const (
+	headerMagic = "GBH1"
+	blockMagic  = "GBK1"
+)
+
+// Header is a block header. The quorum certificate is kept beside it, not in
+// its hash.
+type Header struct {
+	Chain       string
+	Height      uint64
+	Prev        [32]byte // Hash of the parent header; zero for height 1
+	TxRoot      [32]byte // RFC 6962 root of the OK transactions' ids
+	ResultsHash [32]byte // SHA-256 of the Results vector
+	StateRoot   [32]byte // license state root after this block
+	Timestamp   int64    // Unix nanoseconds, the proposer's clock, never below the parent's
+	Proposer    string   // orderer name
+	TxCount     uint32   // number of OK transactions (leaves under TxRoot)
+	Consensus   []byte   // SmartBFT metadata (view, sequence) as the engine gave it
+}
+
+// MarshalBinary returns the header's fixed encoding.
+func (h *Header) MarshalBinary() ([]byte, error) {
+	b := make([]byte, 0, 200+len(h.Chain)+len(h.Proposer)+len(h.Consensus))
+	b = append(b, headerMagic...)
+	b = appendBytes(b, []byte(h.Chain))
+	b = binary.BigEndian.AppendUint64(b, h.Height)
+	b = append(b, h.Prev[:]...)
+	b = append(b, h.TxRoot[:]...)
+	b = append(b, h.ResultsHash[:]...)
+	b = append(b, h.StateRoot[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(h.Timestamp))
+	b = appendBytes(b, []byte(h.Proposer))
+	b = binary.BigEndian.AppendUint32(b, h.TxCount)
+	b = appendBytes(b, h.Consensus)
+	return b, nil
+}
+
+// UnmarshalBinary decodes a header written by MarshalBinary.
+func (h *Header) UnmarshalBinary(p []byte) error {
+	r := reader{buf: p}
+	if string(r.take(len(headerMagic))) != headerMagic {
+		return fmt.Errorf("%w: header magic", ErrFormat)
+	}
+	var out Header
+	out.Chain = string(r.bytes(64))
+	out.Height = r.u64()
+	copy(out.Prev[:], r.take(32))
+	copy(out.TxRoot[:], r.take(32))
+	copy(out.ResultsHash[:], r.take(32))
+	copy(out.StateRoot[:], r.take(32))
+	out.Timestamp = int64(r.u64())
+	out.Proposer = string(r.bytes(64))
+	out.TxCount = r.u32()
+	out.Consensus = r.bytes(1 << 16)
+	if r.err != nil {
+		return fmt.Errorf("%w: header: %v", ErrFormat, r.err)
+	}
+	if len(r.buf) != 0 {
+		return fmt.Errorf("%w: header: %d trailing bytes", ErrFormat, len(r.buf))
+	}
+	*h = out
+	return nil
+}
+
+// Hash is SHA-256("baybus/v1 header\x00" || MarshalBinary()).
+func (h *Header) Hash() [32]byte {
+	b, _ := h.MarshalBinary()
+	s := sha256.New()
+	s.Write([]byte("baybus/v1 header\x00"))
+	s.Write(b)
+	var out [32]byte
+	s.Sum(out[:0])
+	return out
+}
+
+// Result is what became of one transaction in a block.
+type Result byte
+
+// The results.
+const (
+	OK        Result = 0
+	Duplicate Result = 1 // already on the chain, or earlier in the same block
+	Invalid   Result = 2 // well signed, but not a valid record
+	Rejected  Result = 3 // a status change the license's status does not allow
+)
+
+func (r Result) String() string {
+	switch r {
+	case OK:
+		return "ok"
+	case Duplicate:
+		return "duplicate"
+	case Invalid:
+		return "invalid"
+	case Rejected:
+		return "rejected"
+	}
+	return fmt.Sprintf("result(%d)", byte(r))
+}
+
+// Block is a header with its batches and the result of every transaction,
+// in batch order then transaction order.
+type Block struct {
+	Header  Header
+	Batches []*schemas.Batch
+	Results []Result
+}
+
+// TxCount is the number of transactions in all batches (OK or not).
+func (b *Block) TxCount() int {
+	n := 0
+	for _, bt := range b.Batches {
+		n += len(bt.Txs)
+	}
+	return n
+}
+
+// Tx is a transaction's place in a block.
+type Tx struct {
+	ID       schemas.TxID
+	Bytes    []byte
+	Batch    int // index into Batches
+	InBatch  int // index into the batch's Txs
+	Position int // index among all transactions of the block
+	Leaf     int // index under TxRoot, or -1 if the result is not OK
+	Result   Result
+}
+
+// Txs lists every transaction of the block in order.
+func (b *Block) Txs() []Tx {
+	out := make([]Tx, 0, b.TxCount())
+	leaf := 0
+	for bi, bt := range b.Batches {
+		for ti, raw := range bt.Txs {
+			t := Tx{ID: bt.IDs[ti], Bytes: raw, Batch: bi, InBatch: ti, Position: len(out), Leaf: -1}
+			if len(out) < len(b.Results) {
+				t.Result = b.Results[len(out)]
+			}
+			if t.Result == OK {
+				t.Leaf = leaf
+				leaf++
+			}
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// OKIDs returns the ids of the OK transactions in block order: the leaves
+// under TxRoot.
+func (b *Block) OKIDs() []schemas.TxID {
+	ids := make([]schemas.TxID, 0, b.TxCount())
+	i := 0
+	for _, bt := range b.Batches {
+		for _, id := range bt.IDs {
+			if i < len(b.Results) && b.Results[i] == OK {
+				ids = append(ids, id)
+			}
+			i++
+		}
+	}
+	return ids
+}
+
+// Encode returns the block's binary form:
+//
+//	"GBK1" | uvarint len | header | uvarint n | n result bytes |
+//	uvarint m | m x (uvarint len | batch frame)
+func Encode(b *Block) []byte {
+	hb, _ := b.Header.MarshalBinary()
+	frames := make([][]byte, len(b.Batches))
+	size := len(blockMagic) + len(hb) + len(b.Results) + 3*binary.MaxVarintLen64
+	for i, bt := range b.Batches {
+		frames[i] = bt.Encode()
+		size += len(frames[i]) + binary.MaxVarintLen64
+	}
+	out := make([]byte, 0, size)
+	out = append(out, blockMagic...)
+	out = appendBytes(out, hb)
+	out = appendBytes(out, resultBytes(b.Results))
+	out = binary.AppendUvarint(out, uint64(len(frames)))
+	for _, f := range frames {
+		out = appendBytes(out, f)
+	}
+	return out
+}
+
+// MaxBlockBytes bounds a block's encoding.
+const MaxBlockBytes = 64 << 20
+
+// Decode parses a block written by Encode. Each batch's Merkle root is
+// checked against its transactions; signatures and results are not (see
+// Verify and VerifyStored).
+func Decode(p []byte) (*Block, error) {
+	if len(p) > MaxBlockBytes {
+		return nil, fmt.Errorf("%w: %d bytes", ErrFormat, len(p))
+	}
+	r := reader{buf: p}
+	if string(r.take(len(blockMagic))) != blockMagic {
+		return nil, fmt.Errorf("%w: block magic", ErrFormat)
+	}
+	var b Block
+	if err := b.Header.UnmarshalBinary(r.bytes(1 << 20)); err != nil && r.err == nil {
+		return nil, err
+	}
+	res := r.bytes(1 << 24)
+	n := r.uvarint(1 << 16)
+	if r.err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrFormat, r.err)
+	}
+	b.Results = make([]Result, len(res))
+	for i, c := range res {
+		if Result(c) > Rejected {
+			return nil, fmt.Errorf("%w: result %d at %d", ErrFormat, c, i)
+		}
+		b.Results[i] = Result(c)
+	}
+	for i := 0; i < n; i++ {
+		f := r.bytes(schemas.MaxBatchBytes)
+		if r.err != nil {
+			return nil, fmt.Errorf("%w: batch %d: %v", ErrFormat, i, r.err)
+		}
+		bt, err := schemas.DecodeBatch(f)
+		if err != nil {
+			return nil, fmt.Errorf("%w: batch %d: %v", ErrFormat, i, err)
+		}
+		b.Batches = append(b.Batches, bt)
+	}
+	if len(r.buf) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrFormat, len(r.buf))
+	}
+	if b.TxCount() != len(b.Results) {
+		return nil, fmt.Errorf("%w: %d results for %d transactions", ErrFormat, len(b.Results), b.TxCount())
+	}
+	return &b, nil
+}
+
+func resultBytes(rs []Result) []byte {
+	out := make([]byte, len(rs))
+	for i, r := range rs {
+		out[i] = byte(r)
+	}
+	return out
+}
+
+// ResultsHash is SHA-256 of the results, one byte each.
+func ResultsHash(rs []Result) [32]byte { return sha256.Sum256(resultBytes(rs)) }
+
+func appendBytes(b, p []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(p)))
+	return append(b, p...)
+}
+
+type reader struct {
+	buf []byte
+	err error
+}
+
+func (r *reader) take(n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(r.buf) {
+		r.err = fmt.Errorf("truncated: want %d bytes, have %d", n, len(r.buf))
+		return nil
+	}
+	p := r.buf[:n:n]
+	r.buf = r.buf[n:]
+	return p
+}
+
+func (r *reader) uvarint(limit uint64) int {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.buf)
+	if n <= 0 {
+		r.err = errors.New("bad length prefix")
+		return 0
+	}
+	if v > limit {
+		r.err = fmt.Errorf("length %d over limit %d", v, limit)
+		return 0
+	}
+	r.buf = r.buf[n:]
+	return int(v)
+}
+
+func (r *reader) bytes(limit uint64) []byte { return r.take(r.uvarint(limit)) }
+
+func (r *reader) u64() uint64 {
+	if p := r.take(8); p != nil {
+		return binary.BigEndian.Uint64(p)
+	}
+	return 0
+}
+
+func (r *reader) u32() uint32 {
+	if p := r.take(4); p != nil {
+		return binary.BigEndian.Uint32(p)
+	}
+	return 0
+}
