@@ -1,0 +1,135 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/baybus/baybus/schemas"
+)
+
+func startServer(t *testing.T, listen string) (*Embedded, *Identities) {
+	t.Helper()
+	ids, err := NewIdentities(schemas.CityTokens(), []string{"hongkong", "macao", "qianhai", "hengqin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := StartServer(ServerConfig{StoreDir: filepath.Join(t.TempDir(), "js"), Listen: listen, Identities: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := srv.Connect("operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 2 { // idempotent
+		if err := EnsureStreams(ctx, js, StreamConfig{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return srv, ids
+}
+
+func TestCityPublishesOnlyOnItsOwnSubject(t *testing.T) {
+	srv, _ := startServer(t, "")
+	nc, err := srv.Connect("city-shenzhen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	pub, err := NewPublisher(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	ack, err := pub.Publish(ctx, TxSubject("shenzhen"), "b1", []byte("x"))
+	if err != nil {
+		t.Fatalf("own subject: %v", err)
+	}
+	if ack.Stream != StreamTx || ack.Sequence != 1 {
+		t.Fatalf("ack %+v", ack)
+	}
+	again, err := pub.Publish(ctx, TxSubject("shenzhen"), "b1", []byte("x"))
+	if err != nil || !again.Duplicate || again.Sequence != 1 {
+		t.Fatalf("retried publish: ack %+v err %v, want duplicate of seq 1", again, err)
+	}
+
+	start := time.Now()
+	_, err = pub.Publish(ctx, TxSubject("macao"), "b2", []byte("y"))
+	if !errors.Is(err, ErrPermission) {
+		t.Fatalf("foreign subject: err %v, want ErrPermission", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("permission error took %v, want under a second", d)
+	}
+	if !strings.Contains(err.Error(), "gba.tx.macao") {
+		t.Errorf("error does not name the subject: %v", err)
+	}
+
+	op, _ := srv.Connect("operator")
+	defer op.Close()
+	js, _ := jetstream.New(op)
+	st, err := js.Stream(ctx, StreamTx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := st.Info(ctx)
+	if info.State.Msgs != 1 {
+		t.Fatalf("stream holds %d messages, want 1 (nothing stored for the refused publish)", info.State.Msgs)
+	}
+}
+
+func TestExternalConnectionWithSeedFile(t *testing.T) {
+	srv, ids := startServer(t, "127.0.0.1:-1")
+	dir := t.TempDir()
+	if err := ids.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(SeedPath(dir, "city-macao"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("seed file mode %v err %v, want 0600", fi.Mode(), err)
+	}
+	nc, err := Connect(srv.ClientURL(), SeedPath(dir, "city-macao"), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	pub, _ := NewPublisher(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := pub.Publish(ctx, TxSubject("macao"), "m1", []byte("z")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Connect(srv.ClientURL(), "", "anonymous", nats.MaxReconnects(0)); err == nil {
+		t.Fatal("connection without credentials accepted")
+	}
+	loaded, err := LoadIdentities(dir, schemas.CityTokens(), []string{"hongkong", "macao", "qianhai", "hengqin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := loaded.Get("city-macao"); u.Public != mustGet(t, ids, "city-macao").Public {
+		t.Fatal("loaded identity differs")
+	}
+}
+
+func mustGet(t *testing.T, ids *Identities, name string) *Identity {
+	u, ok := ids.Get(name)
+	if !ok {
+		t.Fatalf("no %s", name)
+	}
+	return u
+}

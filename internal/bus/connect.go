@@ -1,0 +1,58 @@
+package bus
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+)
+
+func nkeyOption(seed []byte) (nats.Option, error) {
+	kp, err := nkeys.FromSeed(seed)
+	if err != nil {
+		return nil, fmt.Errorf("bus: nkey seed: %w", err)
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("bus: nkey: %w", err)
+	}
+	return nats.Nkey(pub, kp.Sign), nil
+}
+
+// CredsOption returns the connection option for a credentials file: a JWT
+// .creds file from an operator, or an NKey seed file as `baybus keys init`
+// writes them.
+func CredsOption(path string) (nats.Option, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	if isJWTCreds(raw) {
+		return nats.UserCredentials(path), nil
+	}
+	opt, err := nkeyOption(bytes.TrimSpace(raw))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrCreds, path, err)
+	}
+	return opt, nil
+}
+
+// Connect dials an external server (or cluster: comma-separated URLs) with
+// a credentials file. An empty creds path connects without credentials.
+func Connect(url, creds, name string, opts ...nats.Option) (*nats.Conn, error) {
+	all := []nats.Option{nats.Name(name), nats.MaxReconnects(-1)}
+	if creds != "" {
+		opt, err := CredsOption(creds)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, opt)
+	}
+	nc, err := nats.Connect(url, append(all, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("bus: connect %s as %s: %w", url, name, err)
+	}
+	return nc, nil
+}
