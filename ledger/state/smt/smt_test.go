@@ -1,0 +1,477 @@
+package smt
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/baybus/baybus/schemas"
+)
+
+var statuses = []schemas.Status{schemas.StatusValid, schemas.StatusSuspended, schemas.StatusRevoked, schemas.StatusExpired}
+
+func testLeaf(key string, height uint64, rnd *rand.Rand) Leaf {
+	l := Leaf{Key: key, Status: statuses[rnd.IntN(len(statuses))], Height: height}
+	for i := range l.RecordHash {
+		l.RecordHash[i] = byte(rnd.Uint32())
+		l.TxID[i] = byte(rnd.Uint32())
+	}
+	return l
+}
+
+func setOf(t testing.TB, l Leaf) Set {
+	t.Helper()
+	vh, err := l.ValueHash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Set{Path: PathOf(l.Key), ValueHash: vh}
+}
+
+// refRoot is the tree's definition, kept as the oracle: an empty subtree
+// hashes to Empty, a subtree with one leaf to that leaf's hash, any other to
+// the node hash of its halves.
+func refRoot(depth int, sets []Set) Hash {
+	switch len(sets) {
+	case 0:
+		return Empty
+	case 1:
+		return LeafHash(sets[0].Path, sets[0].ValueHash)
+	}
+	var l, r []Set
+	for _, s := range sets {
+		if s.Path.bit(depth) == 0 {
+			l = append(l, s)
+		} else {
+			r = append(r, s)
+		}
+	}
+	return NodeHash(refRoot(depth+1, l), refRoot(depth+1, r))
+}
+
+func newRand(t testing.TB) *rand.Rand {
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	return rand.New(rand.NewPCG(seed, 0))
+}
+
+func TestEmptyTree(t *testing.T) {
+	m := NewMemStore()
+	root, err := m.Update(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root != Empty {
+		t.Fatalf("empty root %s, want %s", root, Empty)
+	}
+	if got, _ := Root(m); got != Empty {
+		t.Fatalf("Root %s, want Empty", got)
+	}
+	p, member, _, err := Prove(m, PathOf("CN/x"))
+	if err != nil || member || len(p.Siblings) != 0 || p.Other != nil {
+		t.Fatalf("Prove on empty tree: %+v %v %v", p, member, err)
+	}
+	if err := VerifyProof(root, "CN/x", nil, p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRootMatchesReference applies random updates in random batches and
+// checks the root against the recursive definition after each batch.
+func TestRootMatchesReference(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 5, 17, 100, 1000, 3000} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			rnd := newRand(t)
+			m := NewMemStore()
+			ref := map[Hash]Set{}
+			for height := uint64(1); len(ref) < n; height++ {
+				batch := map[string]Leaf{}
+				for range 1 + rnd.IntN(n) {
+					key := fmt.Sprintf("CN/%d", rnd.IntN(n*2))
+					batch[key] = testLeaf(key, height, rnd)
+				}
+				var sets []Set
+				for _, l := range batch {
+					s := setOf(t, l)
+					sets = append(sets, s)
+					ref[s.Path] = s
+				}
+				root, err := m.Update(sets)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := refRoot(0, slices.Collect(mapValues(ref))); root != want {
+					t.Fatalf("height %d: root %s, want %s", height, root, want)
+				}
+				if got, _ := Root(m); got != root {
+					t.Fatalf("Root() %s, Update %s", got, root)
+				}
+			}
+		})
+	}
+}
+
+func mapValues[K comparable, V any](m map[K]V) func(func(V) bool) {
+	return func(yield func(V) bool) {
+		for _, v := range m {
+			if !yield(v) {
+				return
+			}
+		}
+	}
+}
+
+// TestOrderIndependent: the root depends on the set of leaves only, not on
+// their order within an update nor on how they were split into updates.
+func TestOrderIndependent(t *testing.T) {
+	rnd := newRand(t)
+	var sets []Set
+	for i := range 500 {
+		sets = append(sets, setOf(t, testLeaf(fmt.Sprintf("HK/%d", i), 1, rnd)))
+	}
+	want, err := NewMemStore().Update(sets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for trial := range 5 {
+		rnd.Shuffle(len(sets), func(i, j int) { sets[i], sets[j] = sets[j], sets[i] })
+		m := NewMemStore()
+		var root Hash
+		for rest := sets; len(rest) > 0; {
+			k := 1 + rnd.IntN(len(rest))
+			if root, err = m.Update(rest[:k]); err != nil {
+				t.Fatal(err)
+			}
+			rest = rest[k:]
+		}
+		if root != want {
+			t.Fatalf("trial %d: root %s, want %s", trial, root, want)
+		}
+	}
+}
+
+func TestUpdateAdded(t *testing.T) {
+	rnd := newRand(t)
+	m := NewMemStore()
+	a, b, c := testLeaf("CN/a", 1, rnd), testLeaf("CN/b", 1, rnd), testLeaf("CN/c", 1, rnd)
+	res, err := Update(m, []Set{setOf(t, a), setOf(t, b)})
+	if err != nil || res.Added != 2 {
+		t.Fatalf("added %d, %v; want 2", res.Added, err)
+	}
+	for _, w := range res.Writes {
+		m.pages[string(w.Key)] = w.Value
+	}
+	a.Status = schemas.StatusRevoked
+	res, err = Update(m, []Set{setOf(t, a), setOf(t, c)})
+	if err != nil || res.Added != 1 {
+		t.Fatalf("added %d, %v; want 1", res.Added, err)
+	}
+}
+
+func TestDuplicatePath(t *testing.T) {
+	rnd := newRand(t)
+	l := testLeaf("CN/a", 1, rnd)
+	_, err := Update(NewMemStore(), []Set{setOf(t, l), setOf(t, l)})
+	if !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("err %v, want ErrDuplicate", err)
+	}
+}
+
+type fixture struct {
+	m      *MemStore
+	root   Hash
+	leaves map[string]Leaf
+}
+
+func newFixture(t testing.TB, n int) *fixture {
+	rnd := newRand(t)
+	f := &fixture{m: NewMemStore(), leaves: map[string]Leaf{}}
+	var sets []Set
+	for i := range n {
+		key := fmt.Sprintf("MO/%d", i)
+		l := testLeaf(key, 1, rnd)
+		f.leaves[key] = l
+		sets = append(sets, setOf(t, l))
+	}
+	var err error
+	if f.root, err = f.m.Update(sets); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) prove(t testing.TB, key string) (*Leaf, *Proof) {
+	t.Helper()
+	p, member, vh, err := Prove(f.m, PathOf(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, ok := f.leaves[key]
+	if member != ok {
+		t.Fatalf("%s: member %v, want %v", key, member, ok)
+	}
+	if !ok {
+		return nil, p
+	}
+	if want := setOf(t, l).ValueHash; vh != want {
+		t.Fatalf("%s: value hash %s, want %s", key, vh, want)
+	}
+	return &l, p
+}
+
+func TestProofs(t *testing.T) {
+	for _, n := range []int{1, 2, 10, 1000} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			f := newFixture(t, n)
+			var empties, others int
+			for i := range 2 * n {
+				key := fmt.Sprintf("MO/%d", i)
+				l, p := f.prove(t, key)
+				if err := VerifyProof(f.root, key, l, p); err != nil {
+					t.Fatalf("%s: %v", key, err)
+				}
+				if l == nil {
+					if p.Other != nil {
+						others++
+					} else {
+						empties++
+					}
+					continue
+				}
+				// A member's proof must not pass as non-membership.
+				if err := VerifyProof(f.root, key, nil, p); !errors.Is(err, ErrInvalidProof) {
+					t.Fatalf("%s: member proven absent: %v", key, err)
+				}
+			}
+			t.Logf("non-members: %d at an empty subtree, %d at another leaf", empties, others)
+			if n >= 10 && (empties == 0 || others == 0) {
+				t.Fatalf("want both kinds of non-membership proofs, got %d and %d", empties, others)
+			}
+		})
+	}
+}
+
+func TestProofRejections(t *testing.T) {
+	f := newFixture(t, 300)
+	member := "MO/7"
+	leaf, proof := f.prove(t, member)
+	var absent, absentOther string
+	var absentProof, absentOtherProof *Proof
+	for i := 300; absent == "" || absentOther == ""; i++ {
+		key := fmt.Sprintf("MO/%d", i)
+		_, p := f.prove(t, key)
+		if p.Other == nil && absent == "" {
+			absent, absentProof = key, p
+		}
+		if p.Other != nil && absentOther == "" {
+			absentOther, absentOtherProof = key, p
+		}
+	}
+	clone := func(p *Proof) *Proof {
+		q := &Proof{Siblings: slices.Clone(p.Siblings)}
+		if p.Other != nil {
+			o := *p.Other
+			q.Other = &o
+		}
+		return q
+	}
+	otherRoot := newFixture(t, 301).root
+	changed := func(fn func(*Leaf)) *Leaf {
+		l := *leaf
+		fn(&l)
+		return &l
+	}
+	tests := []struct {
+		name  string
+		root  Hash
+		key   string
+		leaf  *Leaf
+		proof *Proof
+		want  error
+	}{
+		{"ok member", f.root, member, leaf, proof, nil},
+		{"ok absent", f.root, absent, nil, absentProof, nil},
+		{"ok absent other", f.root, absentOther, nil, absentOtherProof, nil},
+		{"wrong status", f.root, member, changed(func(l *Leaf) { l.Status = schemas.StatusValid + "x" }), proof, ErrBadLeaf},
+		{"revoked shown valid", f.root, member, changed(func(l *Leaf) {
+			if l.Status == schemas.StatusValid {
+				l.Status = schemas.StatusRevoked
+			} else {
+				l.Status = schemas.StatusValid
+			}
+		}), proof, ErrRootMismatch},
+		{"wrong height", f.root, member, changed(func(l *Leaf) { l.Height++ }), proof, ErrRootMismatch},
+		{"wrong record", f.root, member, changed(func(l *Leaf) { l.RecordHash[0] ^= 1 }), proof, ErrRootMismatch},
+		{"leaf of another key", f.root, "MO/8", leaf, proof, ErrKeyMismatch},
+		{"proof of another key", f.root, "MO/8", changed(func(l *Leaf) { l.Key = "MO/8" }), proof, ErrRootMismatch},
+		{"member claimed absent", f.root, member, nil, proof, ErrRootMismatch},
+		{"absent claimed member", f.root, absent, changed(func(l *Leaf) { l.Key = absent }), absentProof, ErrRootMismatch},
+		{"tampered sibling", f.root, member, leaf, func() *Proof { p := clone(proof); p.Siblings[len(p.Siblings)/2][3] ^= 0x40; return p }(), ErrRootMismatch},
+		{"truncated top", f.root, member, leaf, func() *Proof { p := clone(proof); p.Siblings = p.Siblings[:len(p.Siblings)-1]; return p }(), ErrRootMismatch},
+		{"truncated bottom", f.root, member, leaf, func() *Proof { p := clone(proof); p.Siblings = p.Siblings[1:]; return p }(), ErrRootMismatch},
+		{"extended with empty", f.root, member, leaf, func() *Proof { p := clone(proof); p.Siblings = append([]Hash{Empty}, p.Siblings...); return p }(), ErrRootMismatch},
+		{"other root", otherRoot, member, leaf, proof, ErrRootMismatch},
+		{"no proof", f.root, member, leaf, nil, ErrMalformed},
+		{"too deep", f.root, member, leaf, &Proof{Siblings: make([]Hash, MaxDepth+1)}, ErrMalformed},
+		{"other is the key", f.root, absentOther, nil, func() *Proof { p := clone(absentOtherProof); p.Other.Path = PathOf(absentOther); return p }(), ErrMalformed},
+		{"other off path", f.root, absentOther, nil, func() *Proof { p := clone(absentOtherProof); p.Other.Path[0] ^= 0x80; return p }(), ErrMalformed},
+		{"other tampered value", f.root, absentOther, nil, func() *Proof { p := clone(absentOtherProof); p.Other.ValueHash[0] ^= 1; return p }(), ErrRootMismatch},
+		{"other dropped", f.root, absentOther, nil, func() *Proof { p := clone(absentOtherProof); p.Other = nil; return p }(), ErrRootMismatch},
+		{"member with other", f.root, member, leaf, func() *Proof { p := clone(proof); p.Other = absentOtherProof.Other; return p }(), ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := VerifyProof(tt.root, tt.key, tt.leaf, tt.proof)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("got %v, want nil", err)
+				}
+				return
+			}
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestProofEncodings(t *testing.T) {
+	f := newFixture(t, 200)
+	for i := range 400 {
+		key := fmt.Sprintf("MO/%d", i)
+		l, p := f.prove(t, key)
+		bin, err := p.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fromBin Proof
+		if err := fromBin.UnmarshalBinary(bin); err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+		js, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fromJSON Proof
+		if err := json.Unmarshal(js, &fromJSON); err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+		for _, q := range []*Proof{&fromBin, &fromJSON} {
+			if err := VerifyProof(f.root, key, l, q); err != nil {
+				t.Fatalf("%s: decoded proof: %v", key, err)
+			}
+		}
+		for cut := range len(bin) {
+			var q Proof
+			if err := q.UnmarshalBinary(bin[:cut]); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("%s: cut at %d: %v", key, cut, err)
+			}
+		}
+		if err := new(Proof).UnmarshalBinary(append(bin, 0)); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%s: trailing byte accepted: %v", key, err)
+		}
+	}
+}
+
+func TestProofBinaryCanonical(t *testing.T) {
+	p := &Proof{Siblings: []Hash{Empty, {1}, Empty}}
+	b, _ := p.MarshalBinary()
+	if want := 4 + 1 + 32; len(b) != want {
+		t.Fatalf("len %d, want %d", len(b), want)
+	}
+	// An explicit Empty sibling is a second encoding of the same proof.
+	explicit := append(slices.Clone(b[:4]), 0xa0)
+	explicit = append(explicit, Empty[:]...)
+	explicit = append(explicit, b[5:]...)
+	if err := new(Proof).UnmarshalBinary(explicit); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("explicit empty accepted: %v", err)
+	}
+	padded := slices.Clone(b)
+	padded[4] |= 0x01
+	if err := new(Proof).UnmarshalBinary(padded); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("padding bit accepted: %v", err)
+	}
+}
+
+func TestLeafEncoding(t *testing.T) {
+	rnd := newRand(t)
+	l := testLeaf("CN/91440300MA5XXXXXXX", 42, rnd)
+	b, err := l.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Leaf
+	if err := got.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	if got != l {
+		t.Fatalf("round trip: %+v, want %+v", got, l)
+	}
+	bad := []struct {
+		name string
+		leaf Leaf
+	}{
+		{"empty key", Leaf{Status: schemas.StatusValid}},
+		{"NUL in key", Leaf{Key: "CN/a\x00b", Status: schemas.StatusValid}},
+		{"long key", Leaf{Key: string(bytes.Repeat([]byte("k"), MaxKeyLen+1)), Status: schemas.StatusValid}},
+		{"bad UTF-8", Leaf{Key: "CN/\xff", Status: schemas.StatusValid}},
+		{"no status", Leaf{Key: "CN/a"}},
+		{"unknown status", Leaf{Key: "CN/a", Status: "lost"}},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := tt.leaf.MarshalBinary(); !errors.Is(err, ErrBadLeaf) {
+				t.Fatalf("got %v, want ErrBadLeaf", err)
+			}
+		})
+	}
+	// Non-minimal key length varint.
+	nonMin := append([]byte{leafVersion, 0x80 | byte(len(l.Key)), 0x00}, b[2:]...)
+	if err := new(Leaf).UnmarshalBinary(nonMin); !errors.Is(err, ErrBadLeaf) {
+		t.Fatalf("non-minimal varint accepted: %v", err)
+	}
+}
+
+func TestPageEncoding(t *testing.T) {
+	f := newFixture(t, 500)
+	for k, v := range f.m.pages {
+		p, err := decodePage(v)
+		if err != nil {
+			t.Fatalf("page %x: %v", k, err)
+		}
+		if !bytes.Equal(p.encode(), v) {
+			t.Fatalf("page %x does not round-trip", k)
+		}
+	}
+	for _, b := range [][]byte{nil, {0, 0, 0, 0}, {0, 1, 0, 2}, {0, 1, 0, 0}} {
+		if _, err := decodePage(b); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("page %x accepted: %v", b, err)
+		}
+	}
+}
+
+func TestComputeRoot(t *testing.T) {
+	f := newFixture(t, 50)
+	root, err := ComputeRoot(slices.Collect(mapValues(f.leaves)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root != f.root {
+		t.Fatalf("ComputeRoot %s, want %s", root, f.root)
+	}
+}
+
+func TestHashText(t *testing.T) {
+	var h Hash
+	if err := h.UnmarshalText([]byte("zz")); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("got %v", err)
+	}
+	b, _ := Empty.MarshalText()
+	if err := h.UnmarshalText(b); err != nil || h != Empty {
+		t.Fatalf("round trip: %v", err)
+	}
+}
