@@ -2,8 +2,8 @@ package script
 
 import (
 	"math/rand/v2"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"unicode"
 	"unicode/utf8"
