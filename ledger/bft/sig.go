@@ -1,0 +1,94 @@
+package bft
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/baybus/baybus/schemas/keys"
+)
+
+// Signature formats inside SmartBFT's types.Signature. Each signed message
+// starts with its own tag, so a signature of one kind can never be taken for
+// another even under the same domain.
+const (
+	tagPlain = "GBS1" // Signer.Sign: view-change data
+	tagAux   = "GBX1" // a vote's auxiliary input
+)
+
+// ErrVoteFormat is returned for a consenter signature that does not parse.
+var ErrVoteFormat = errors.New("bft: malformed consenter signature")
+
+// VoteMsg is the Msg of a SmartBFT consenter signature on a block. The
+// signature's Value is the orderer's block vote (the domain-separated header
+// hash signature that goes into the block's quorum certificate); VoteMsg
+// carries what the QC does not: the key id, and SmartBFT's auxiliary input
+// (which prepares the voter saw, used for leader blacklisting) with its own
+// signature, so a leader cannot alter another orderer's acknowledgements.
+type VoteMsg struct {
+	HeaderHash [32]byte
+	KeyID      string
+	Aux        []byte
+	AuxSig     []byte
+}
+
+// Encode returns the binary form.
+func (v *VoteMsg) Encode() []byte {
+	b := make([]byte, 0, 48+len(v.KeyID)+len(v.Aux)+len(v.AuxSig))
+	b = append(b, v.HeaderHash[:]...)
+	b = appendString(b, v.KeyID)
+	b = appendBytes(b, v.Aux)
+	return appendBytes(b, v.AuxSig)
+}
+
+// DecodeVoteMsg parses VoteMsg.Encode's output.
+func DecodeVoteMsg(raw []byte) (*VoteMsg, error) {
+	r := reader{buf: raw}
+	var v VoteMsg
+	copy(v.HeaderHash[:], r.take(32))
+	v.KeyID = string(r.bytes(256))
+	v.Aux = r.bytes(1 << 20)
+	v.AuxSig = r.bytes(1 << 16)
+	if r.err != nil || len(r.buf) != 0 {
+		return nil, ErrVoteFormat
+	}
+	return &v, nil
+}
+
+func auxMessage(headerHash [32]byte, aux []byte) []byte {
+	b := make([]byte, 0, len(tagAux)+32+len(aux))
+	b = append(b, tagAux...)
+	b = append(b, headerHash[:]...)
+	return append(b, aux...)
+}
+
+// SignAux signs a vote's auxiliary input.
+func SignAux(chain string, k keys.Signer, headerHash [32]byte, aux []byte) []byte {
+	return k.Sign(keys.Domain{Chain: chain, Purpose: keys.PurposeConsensus}, auxMessage(headerHash, aux))
+}
+
+// VerifyAux checks a vote's auxiliary signature with the voter's key.
+func VerifyAux(chain string, pk *keys.PublicKey, v *VoteMsg) error {
+	return pk.Verify(keys.Domain{Chain: chain, Purpose: keys.PurposeConsensus}, auxMessage(v.HeaderHash, v.Aux), v.AuxSig)
+}
+
+// SignPlain implements SmartBFT's Signer.Sign: the result carries the key id
+// so that VerifyPlain can find the key.
+func SignPlain(chain string, k keys.Signer, msg []byte) []byte {
+	sig := k.Sign(keys.Domain{Chain: chain, Purpose: keys.PurposeConsensus}, append([]byte(tagPlain), msg...))
+	out := appendString(nil, k.KeyID())
+	return append(out, sig...)
+}
+
+// VerifyPlain checks a SignPlain signature by the named orderer at height.
+func VerifyPlain(trust *keys.Bundle, orderer string, height uint64, msg, value []byte) error {
+	r := reader{buf: value}
+	keyID := string(r.bytes(256))
+	if r.err != nil {
+		return fmt.Errorf("%w: %v", ErrVoteFormat, r.err)
+	}
+	pk, err := trust.KeyAt(keyID, keys.RoleOrderer, orderer, height)
+	if err != nil {
+		return err
+	}
+	return pk.Verify(keys.Domain{Chain: trust.Chain, Purpose: keys.PurposeConsensus}, append([]byte(tagPlain), msg...), r.buf)
+}

@@ -1,0 +1,457 @@
+package orderer
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/baybus/baybus/ledger/bft"
+	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/keys"
+	"github.com/hyperledger-labs/SmartBFT/pkg/api"
+	"github.com/hyperledger-labs/SmartBFT/pkg/types"
+	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
+	"google.golang.org/protobuf/proto"
+)
+
+// Verification errors.
+var (
+	ErrProposal = errors.New("orderer: bad proposal")
+	ErrRequest  = errors.New("orderer: bad request")
+	ErrVote     = errors.New("orderer: bad consenter signature")
+)
+
+// app is the SmartBFT application: it turns requests (batch frames) into
+// block proposals, checks other orderers' proposals by recomputing them,
+// signs and checks votes, and hands decided blocks to the commit path.
+//
+// How SmartBFT's values map to ours:
+//
+//	request            a batch frame; RequestInfo = {ClientID: city, ID: batch id}
+//	proposal.Payload   block.Encode of the block
+//	proposal.Header    the block header's MarshalBinary
+//	proposal.Metadata  the engine's ViewMetadata, also the header's Consensus field
+//	sequence           block height (checked: ViewMetadata.LatestSequence == Height)
+//	Signature.Value    the orderer's block vote (goes into the QC)
+//	Signature.Msg      bft.VoteMsg: key id, the engine's auxiliary data and its signature
+//
+// Concurrency: the engine calls the verifier from several goroutines
+// (commit votes are checked in parallel); everything here reads the store,
+// index and state, which are safe for concurrent use, and the proposal cache,
+// which has its own mutex.
+type app struct {
+	n *Node
+
+	mu     sync.Mutex
+	cached *verified // the last proposal assembled or verified
+}
+
+// verified is a proposal already checked, with the state updates it makes.
+type verified struct {
+	payload []byte
+	blk     *block.Block
+	updates []block.StateUpdate
+}
+
+var (
+	_ api.Application        = (*app)(nil)
+	_ api.Assembler          = (*app)(nil)
+	_ api.Verifier           = (*app)(nil)
+	_ api.Signer             = (*app)(nil)
+	_ api.RequestInspector   = (*app)(nil)
+	_ api.MembershipNotifier = (*app)(nil)
+	_ api.Synchronizer       = (*app)(nil)
+)
+
+func (a *app) trust() *keys.Bundle { return a.n.cfg.Trust }
+
+func (a *app) remember(v *verified) {
+	a.mu.Lock()
+	a.cached = v
+	a.mu.Unlock()
+}
+
+func (a *app) recall(payload []byte) *verified {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cached != nil && bytes.Equal(a.cached.payload, payload) {
+		return a.cached
+	}
+	return nil
+}
+
+// ---- RequestInspector ----
+
+// batchInfo reads a batch frame's id and city from its signed header
+// without decoding the transactions: the id is a hash of the header, which
+// is the frame's prefix (see schemas.BatchHeader.SignedBytes).
+func batchInfo(frame []byte) (types.RequestInfo, bool) {
+	const magic = "GBB1"
+	if len(frame) < len(magic) || string(frame[:len(magic)]) != magic {
+		return types.RequestInfo{}, false
+	}
+	r := reader{buf: frame[len(magic):]}
+	r.bytes(64) // chain
+	city := string(r.bytes(64))
+	r.take(8 + 8 + 4 + 32) // createdAt, seq, count, root
+	if r.err != nil {
+		return types.RequestInfo{}, false
+	}
+	sum := sha256.Sum256(frame[:len(frame)-len(r.buf)])
+	return types.RequestInfo{ClientID: city, ID: hex.EncodeToString(sum[:16])}, true
+}
+
+// RequestID implements api.RequestInspector.
+func (a *app) RequestID(req []byte) types.RequestInfo {
+	if info, ok := batchInfo(req); ok {
+		return info
+	}
+	sum := sha256.Sum256(req)
+	return types.RequestInfo{ClientID: "?", ID: hex.EncodeToString(sum[:16])}
+}
+
+// ---- Assembler ----
+
+// AssembleProposal implements api.Assembler: the block at the engine's next
+// sequence over our last block, from the requests the engine batched.
+// Requests already on the chain are dropped from the engine's pool (they
+// reached it after their block was decided); batches past the block limits
+// stay in the pool for the next block.
+func (a *app) AssembleProposal(metadata []byte, requests [][]byte) types.Proposal {
+	n := a.n
+	bad := types.Proposal{Metadata: metadata}
+	md := &protos.ViewMetadata{}
+	if err := proto.Unmarshal(metadata, md); err != nil {
+		n.log.Error("assemble: engine metadata", "err", err)
+		return bad
+	}
+	parent := n.store.Last()
+	if n.store.Height()+1 != md.LatestSequence {
+		n.log.Error("assemble: engine sequence is not our next height", "seq", md.LatestSequence, "height", n.store.Height())
+		return bad
+	}
+	lim := n.limits()
+	height := md.LatestSequence
+	var batches []*schemas.Batch
+	seen := map[string]bool{}
+	txs := 0
+	for _, req := range requests {
+		bt, err := schemas.DecodeBatch(req)
+		if err == nil {
+			err = schemas.VerifyBatch(bt, a.trust(), height)
+		}
+		if err != nil {
+			n.log.Warn("assemble: dropping bad request", "err", err)
+			n.removeRequest(a.RequestID(req))
+			continue
+		}
+		id := bt.ID()
+		if seen[id] {
+			continue
+		}
+		if n.idx.BatchSeen(id) {
+			n.removeRequest(types.RequestInfo{ClientID: bt.City, ID: id})
+			continue
+		}
+		if len(batches) == lim.MaxBatches || txs+len(bt.Txs) > lim.MaxTxs {
+			break
+		}
+		seen[id] = true
+		txs += len(bt.Txs)
+		batches = append(batches, bt)
+	}
+	blk, updates, err := block.Assemble(a.trust(), lim, block.Input{
+		Parent: parent, Batches: batches, Timestamp: n.clock.Now().UnixNano(), Proposer: n.cfg.Name, Consensus: metadata,
+	}, n.idx, n.state)
+	if err != nil {
+		n.log.Error("assemble", "err", err, "height", height)
+		return bad
+	}
+	payload := block.Encode(blk)
+	hb, _ := blk.Header.MarshalBinary()
+	a.remember(&verified{payload: payload, blk: blk, updates: updates})
+	return types.Proposal{Payload: payload, Header: hb, Metadata: metadata}
+}
+
+// ---- Verifier ----
+
+func requestInfos(b *block.Block) []types.RequestInfo {
+	out := make([]types.RequestInfo, len(b.Batches))
+	for i, bt := range b.Batches {
+		out[i] = types.RequestInfo{ClientID: bt.City, ID: bt.ID()}
+	}
+	return out
+}
+
+// VerifyProposal implements api.Verifier: the proposal must be the block
+// this orderer would build from the same batches over its own last block.
+func (a *app) VerifyProposal(p types.Proposal) ([]types.RequestInfo, error) {
+	v, err := a.verify(p)
+	if err != nil {
+		a.n.stats.badProposals.Add(1)
+		return nil, err
+	}
+	return requestInfos(v.blk), nil
+}
+
+func (a *app) verify(p types.Proposal) (*verified, error) {
+	n := a.n
+	if p.VerificationSequence != 0 {
+		return nil, fmt.Errorf("%w: verification sequence %d", ErrProposal, p.VerificationSequence)
+	}
+	if v := a.recall(p.Payload); v != nil {
+		if err := checkEnvelope(p, v.blk); err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
+	blk, err := block.Decode(p.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrProposal, err)
+	}
+	if err := checkEnvelope(p, blk); err != nil {
+		return nil, err
+	}
+	if skew := n.cfg.MaxClockSkew; skew > 0 {
+		if limit := n.clock.Now().Add(skew).UnixNano(); blk.Header.Timestamp > limit {
+			return nil, fmt.Errorf("%w: timestamp %d is more than %v ahead of our clock", ErrProposal, blk.Header.Timestamp, skew)
+		}
+	}
+	updates, err := block.Verify(a.trust(), n.limits(), n.store.Last(), blk, n.idx, n.state)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrProposal, err)
+	}
+	v := &verified{payload: p.Payload, blk: blk, updates: updates}
+	a.remember(v)
+	return v, nil
+}
+
+// checkEnvelope checks that the proposal's header and metadata are the
+// block's, and that the engine's sequence is the block's height.
+func checkEnvelope(p types.Proposal, blk *block.Block) error {
+	hb, _ := blk.Header.MarshalBinary()
+	if !bytes.Equal(hb, p.Header) {
+		return fmt.Errorf("%w: proposal header is not the block's", ErrProposal)
+	}
+	if !bytes.Equal(blk.Header.Consensus, p.Metadata) {
+		return fmt.Errorf("%w: proposal metadata is not the block's", ErrProposal)
+	}
+	md := &protos.ViewMetadata{}
+	if err := proto.Unmarshal(p.Metadata, md); err != nil {
+		return fmt.Errorf("%w: metadata: %v", ErrProposal, err)
+	}
+	if md.LatestSequence != blk.Header.Height {
+		return fmt.Errorf("%w: sequence %d for height %d", ErrProposal, md.LatestSequence, blk.Header.Height)
+	}
+	return nil
+}
+
+// VerifyRequest implements api.Verifier for requests forwarded by other
+// orderers: a well-formed batch signed by its city, not yet on the chain.
+func (a *app) VerifyRequest(req []byte) (types.RequestInfo, error) {
+	bt, err := schemas.DecodeBatch(req)
+	if err != nil {
+		return types.RequestInfo{}, fmt.Errorf("%w: %v", ErrRequest, err)
+	}
+	if err := schemas.VerifyBatch(bt, a.trust(), a.n.store.Height()+1); err != nil {
+		return types.RequestInfo{}, fmt.Errorf("%w: %v", ErrRequest, err)
+	}
+	id := bt.ID()
+	if a.n.idx.BatchSeen(id) {
+		return types.RequestInfo{}, fmt.Errorf("%w: batch %s already ordered", ErrRequest, id)
+	}
+	return types.RequestInfo{ClientID: bt.City, ID: id}, nil
+}
+
+func (a *app) ordererName(id uint64) (string, bool) {
+	o := a.trust().Orderers
+	if id == 0 || id > uint64(len(o)) {
+		return "", false
+	}
+	return o[id-1], true
+}
+
+// VerifyConsenterSig implements api.Verifier: sig must be a valid block
+// vote by orderer sig.ID over the proposal's header, with a valid signature
+// over its auxiliary data, which it returns.
+func (a *app) VerifyConsenterSig(sig types.Signature, p types.Proposal) ([]byte, error) {
+	name, ok := a.ordererName(sig.ID)
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown signer %d", ErrVote, sig.ID)
+	}
+	var h block.Header
+	if err := h.UnmarshalBinary(p.Header); err != nil {
+		return nil, fmt.Errorf("%w: proposal header: %v", ErrVote, err)
+	}
+	vm, err := bft.DecodeVoteMsg(sig.Msg)
+	if err != nil {
+		return nil, err
+	}
+	if vm.HeaderHash != h.Hash() {
+		return nil, fmt.Errorf("%w: vote of %s is for another header", ErrVote, name)
+	}
+	if err := block.VerifyVote(a.trust(), &h, block.Vote{Signer: name, KeyID: vm.KeyID, Sig: sig.Value}); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrVote, err)
+	}
+	pk, err := a.trust().KeyAt(vm.KeyID, keys.RoleOrderer, name, h.Height)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrVote, err)
+	}
+	if err := bft.VerifyAux(a.trust().Chain, pk, vm); err != nil {
+		return nil, fmt.Errorf("%w: auxiliary data of %s: %v", ErrVote, name, err)
+	}
+	return vm.Aux, nil
+}
+
+// VerifySignature implements api.Verifier for view-change data.
+func (a *app) VerifySignature(sig types.Signature) error {
+	name, ok := a.ordererName(sig.ID)
+	if !ok {
+		return fmt.Errorf("%w: unknown signer %d", ErrVote, sig.ID)
+	}
+	return bft.VerifyPlain(a.trust(), name, a.n.store.Height()+1, sig.Msg, sig.Value)
+}
+
+// VerificationSequence implements api.Verifier: the orderer set and keys
+// come from the trust bundle and do not change while a node runs.
+func (a *app) VerificationSequence() uint64 { return 0 }
+
+// RequestsFromProposal implements api.Verifier. It reads the batch headers
+// only.
+func (a *app) RequestsFromProposal(p types.Proposal) []types.RequestInfo {
+	frames, err := batchFrames(p.Payload)
+	if err != nil {
+		return nil
+	}
+	out := make([]types.RequestInfo, 0, len(frames))
+	for _, f := range frames {
+		if info, ok := batchInfo(f); ok {
+			out = append(out, info)
+		}
+	}
+	return out
+}
+
+// batchFrames splits a block encoding into its batch frames without
+// decoding them (see block.Encode).
+func batchFrames(p []byte) ([][]byte, error) {
+	r := reader{buf: p}
+	if string(r.take(4)) != "GBK1" {
+		return nil, ErrProposal
+	}
+	r.bytes(1 << 20) // header
+	r.bytes(1 << 24) // results
+	n := r.uvarint(1 << 16)
+	out := make([][]byte, 0, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		out = append(out, r.bytes(schemas.MaxBatchBytes))
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return out, nil
+}
+
+// AuxiliaryData implements api.Verifier.
+func (a *app) AuxiliaryData(msg []byte) []byte {
+	vm, err := bft.DecodeVoteMsg(msg)
+	if err != nil {
+		return nil
+	}
+	return vm.Aux
+}
+
+// ---- Signer ----
+
+// Sign implements api.Signer (view-change data).
+func (a *app) Sign(msg []byte) []byte { return bft.SignPlain(a.trust().Chain, a.n.cfg.Key, msg) }
+
+// SignProposal implements api.Signer: our block vote over the proposal's
+// header, and a signature over the engine's auxiliary input.
+func (a *app) SignProposal(p types.Proposal, aux []byte) *types.Signature {
+	var h block.Header
+	if err := h.UnmarshalBinary(p.Header); err != nil {
+		// The engine signs only proposals we verified.
+		a.n.log.Error("sign proposal: header", "err", err)
+		return &types.Signature{ID: a.n.self}
+	}
+	vote := block.SignVote(a.n.cfg.Key, a.n.cfg.Name, &h)
+	hash := h.Hash()
+	vm := bft.VoteMsg{HeaderHash: hash, KeyID: vote.KeyID, Aux: aux, AuxSig: bft.SignAux(a.trust().Chain, a.n.cfg.Key, hash, aux)}
+	return &types.Signature{ID: a.n.self, Value: vote.Sig, Msg: vm.Encode()}
+}
+
+// ---- MembershipNotifier ----
+
+// MembershipChange implements api.MembershipNotifier: the set is fixed.
+func (a *app) MembershipChange() bool { return false }
+
+// ---- Application ----
+
+// Deliver implements api.Application: the decided block is made durable
+// before Deliver returns (the engine's contract), then acknowledged,
+// published and announced.
+func (a *app) Deliver(p types.Proposal, sigs []types.Signature) types.Reconfig {
+	if err := a.n.deliver(p, sigs); err != nil {
+		// A decided block we cannot store or that our own state refuses
+		// means this replica can no longer follow the chain: stopping is the
+		// only safe answer.
+		a.n.log.Error("deliver failed; this orderer cannot continue", "err", err)
+		panic(fmt.Sprintf("orderer %s: deliver: %v", a.n.cfg.Name, err))
+	}
+	return types.Reconfig{}
+}
+
+// ---- Synchronizer ----
+
+// Sync implements api.Synchronizer: fetch what peers have decided beyond
+// our height, then report our latest decision.
+func (a *app) Sync() types.SyncResponse {
+	a.n.syncer.catchUp(a.n.ctx, 0)
+	return types.SyncResponse{Latest: a.n.latestDecision()}
+}
+
+// decisionOf rebuilds the engine's view of a stored block.
+func decisionOf(trust *keys.Bundle, rec *Record) types.Decision {
+	hb, _ := rec.Header.MarshalBinary()
+	d := types.Decision{Proposal: types.Proposal{Payload: rec.BlockData, Header: hb, Metadata: rec.Header.Consensus}}
+	for i, v := range rec.QC.Votes {
+		d.Signatures = append(d.Signatures, types.Signature{ID: uint64(trust.OrdererIndex(v.Signer) + 1), Value: v.Sig, Msg: rec.VoteMsgs[i]})
+	}
+	return d
+}
+
+// recordOf builds the stored record of a decided block from the engine's
+// signatures, keeping only valid votes and checking they make a quorum.
+func recordOf(trust *keys.Bundle, p types.Proposal, blk *block.Block, sigs []types.Signature) (*Record, error) {
+	rec := &Record{Header: blk.Header, BlockData: p.Payload}
+	hash := blk.Header.Hash()
+	seen := map[uint64]bool{}
+	for _, s := range sigs {
+		if seen[s.ID] || s.ID == 0 || s.ID > uint64(trust.N()) {
+			continue
+		}
+		vm, err := bft.DecodeVoteMsg(s.Msg)
+		if err != nil || vm.HeaderHash != hash {
+			continue
+		}
+		v := block.Vote{Signer: trust.Orderers[s.ID-1], KeyID: vm.KeyID, Sig: s.Value}
+		if block.VerifyVote(trust, &blk.Header, v) != nil {
+			continue
+		}
+		seen[s.ID] = true
+		rec.QC.Votes = append(rec.QC.Votes, v)
+		rec.VoteMsgs = append(rec.VoteMsgs, s.Msg)
+	}
+	if err := block.VerifyQC(trust, &blk.Header, &rec.QC); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+func putU64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }

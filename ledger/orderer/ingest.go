@@ -1,0 +1,139 @@
+package orderer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/baybus/baybus/internal/bus"
+	"github.com/baybus/baybus/schemas"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Ingestion: every orderer reads the whole GBA_TX stream through its own
+// durable consumer ("orderer-<name>") and submits each batch to its engine
+// as a request. Because every orderer holds every batch, a leader that
+// leaves one out is caught by the followers' request timers (forward, then
+// complain, then view change).
+//
+// A message is acknowledged only once the block holding its batch is
+// fsynced here (or at once if the batch is already on the chain), so a
+// crash never loses a batch: JetStream redelivers it. A batch that is not a
+// valid signed batch for its subject is terminated (never redelivered) and
+// counted.
+
+type ingester struct {
+	n    *Node
+	iter jetstream.MessagesContext
+}
+
+// ConsumerName is the durable GBA_TX consumer of an orderer.
+func ConsumerName(orderer string) string { return "orderer-" + orderer }
+
+func newIngester(n *Node) (*ingester, error) {
+	js, err := jetstream.New(n.cfg.Conn)
+	if err != nil {
+		return nil, fmt.Errorf("orderer: jetstream: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+	defer cancel()
+	cons, err := js.CreateOrUpdateConsumer(ctx, bus.StreamTx, jetstream.ConsumerConfig{
+		Durable:       ConsumerName(n.cfg.Name),
+		Description:   "orderer " + n.cfg.Name + ": every batch, acked once sealed",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       n.cfg.AckWait,
+		MaxAckPending: int(n.cfg.Engine.PoolSize),
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		FilterSubject: bus.SubjectTxAll,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("orderer: consumer %s: %w", ConsumerName(n.cfg.Name), err)
+	}
+	iter, err := cons.Messages(jetstream.PullMaxMessages(int(n.cfg.Engine.BlockMaxBatches)))
+	if err != nil {
+		return nil, fmt.Errorf("orderer: consume %s: %w", bus.StreamTx, err)
+	}
+	in := &ingester{n: n, iter: iter}
+	go func() {
+		<-n.ctx.Done()
+		iter.Stop()
+	}()
+	return in, nil
+}
+
+func (in *ingester) run() {
+	defer in.n.wg.Done()
+	for {
+		msg, err := in.iter.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || in.n.ctx.Err() != nil {
+				return
+			}
+			in.n.log.Warn("ingest: next", "err", err)
+			continue
+		}
+		in.handle(msg)
+	}
+}
+
+func (in *ingester) handle(msg jetstream.Msg) {
+	n := in.n
+	frame := msg.Data()
+	city := strings.TrimPrefix(msg.Subject(), "gba.tx.")
+	bt, err := schemas.DecodeBatch(frame)
+	if err == nil && bt.City != city {
+		err = fmt.Errorf("batch of %q published on %s", bt.City, msg.Subject())
+	}
+	if err == nil {
+		err = schemas.VerifyBatch(bt, n.cfg.Trust, n.store.Height()+1)
+	}
+	if err != nil {
+		n.stats.ingestBad.Add(1)
+		n.log.Warn("ingest: refusing batch", "subject", msg.Subject(), "err", err)
+		_ = msg.Term()
+		return
+	}
+	id := bt.ID()
+	n.ackMu.Lock()
+	if n.idx.BatchSeen(id) {
+		n.ackMu.Unlock()
+		if msg.Ack() == nil {
+			n.stats.acked.Add(1)
+		}
+		return
+	}
+	n.pending[id] = msg // a redelivery replaces the older handle
+	n.ackMu.Unlock()
+
+	for backoff := 10 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
+		err := n.engine.SubmitRequest(frame)
+		switch {
+		case err == nil:
+			n.stats.ingested.Add(1)
+			return
+		case strings.Contains(err.Error(), "already exists"):
+			return
+		case strings.Contains(err.Error(), "already processed"):
+			// The pool dropped it unsealed (auto-remove) or sealed it just
+			// now; if unsealed, let JetStream bring it back later.
+			if !n.idx.BatchSeen(id) {
+				n.ackMu.Lock()
+				delete(n.pending, id)
+				n.ackMu.Unlock()
+				_ = msg.NakWithDelay(30 * time.Second)
+			}
+			return
+		}
+		// No leader yet, or the pool is full: wait and retry.
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		if n.idx.BatchSeen(id) {
+			return
+		}
+	}
+}

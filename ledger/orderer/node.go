@@ -1,0 +1,606 @@
+package orderer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/baybus/baybus/ledger/bft"
+	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/ledger/wal"
+	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/keys"
+	"github.com/hyperledger-labs/SmartBFT/pkg/consensus"
+	"github.com/hyperledger-labs/SmartBFT/pkg/types"
+	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+)
+
+// Node errors.
+var (
+	ErrConfig  = errors.New("orderer: bad configuration")
+	ErrStopped = errors.New("orderer: stopped")
+)
+
+// StateMachine is the authenticated license state the orderer keeps beside
+// the chain. Blocks are assembled and verified against it (block.State) and
+// committed to it in height order after they are fsynced.
+type StateMachine interface {
+	block.State
+	// Commit applies the updates of the block at height, which is always
+	// Height()+1.
+	Commit(height uint64, updates []block.StateUpdate) error
+	// Height is the last committed height. On open the orderer replays the
+	// blocks of its log above it, so a state that is durable on its own
+	// schedule (or not at all) catches up.
+	Height() uint64
+}
+
+// Clock gives the orderer the time (block timestamps, the clock-skew check)
+// and the engine's tickers. The engine's internal request timers use the
+// real clock regardless.
+type Clock interface {
+	Now() time.Time
+	NewTicker(d time.Duration) (c <-chan time.Time, stop func())
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+func (realClock) NewTicker(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
+}
+
+// Config configures a Node.
+type Config struct {
+	Name    string       // this orderer, one of Trust.Orderers
+	Trust   *keys.Bundle // orderers, cities and their keys
+	Key     keys.Signer  // this orderer's key (a *keys.PrivateKey)
+	Conn    *nats.Conn   // supplied and closed by the caller
+	DataDir string       // block log in DataDir/blocks, engine WAL in DataDir/engine
+	State   StateMachine // required
+
+	// Engine tunes SmartBFT: block cut (count, bytes, interval) and
+	// timeouts. See bft.Options for the defaults.
+	Engine bft.Options
+	// Limits bound what a proposer may put in one block; zero means
+	// block.DefaultLimits.
+	Limits block.Limits
+	// MaxClockSkew refuses proposals timestamped further ahead of our
+	// clock. Default 1 minute; negative turns the check off.
+	MaxClockSkew time.Duration
+	// SyncTimeout bounds one block-fetch request to a peer. Default 5 s.
+	SyncTimeout time.Duration
+	// SyncBatch is how many blocks one fetch asks for. Default 32.
+	SyncBatch int
+	// AckWait is the ingestion consumer's JetStream ack wait: a batch not
+	// sealed by then is redelivered (and resubmitted if still unsealed).
+	// Default 2 minutes.
+	AckWait time.Duration
+	// NoIngest turns off the GBA_TX consumer (a node that only follows).
+	NoIngest bool
+	// NoPublish turns off publishing sealed headers on gba.blocks.
+	NoPublish bool
+	// NoSyncWAL skips fsync in the block log and engine WAL. For benchmarks
+	// only: a crash may then lose decided blocks.
+	NoSyncWAL bool
+
+	Logger *slog.Logger // default slog.Default()
+	Clock  Clock        // default the real clock
+	// WrapComm, if set, decorates the NATS transport the engine sends
+	// through; tests use it to make a Byzantine orderer.
+	WrapComm func(bft.Comm) bft.Comm
+}
+
+func (c *Config) check() error {
+	switch {
+	case c.Trust == nil || c.Key == nil || c.Conn == nil || c.State == nil || c.DataDir == "":
+		return fmt.Errorf("%w: Trust, Key, Conn, State and DataDir are required", ErrConfig)
+	case c.Trust.OrdererIndex(c.Name) < 0:
+		return fmt.Errorf("%w: %q is not an orderer of chain %s", ErrConfig, c.Name, c.Trust.Chain)
+	}
+	if _, err := c.Trust.KeyAt(c.Key.KeyID(), keys.RoleOrderer, c.Name, 0); err != nil && !errors.Is(err, keys.ErrKeyNotValid) {
+		return fmt.Errorf("%w: key: %v", ErrConfig, err)
+	}
+	if c.MaxClockSkew == 0 {
+		c.MaxClockSkew = time.Minute
+	}
+	if c.SyncTimeout <= 0 {
+		c.SyncTimeout = 5 * time.Second
+	}
+	if c.SyncBatch <= 0 {
+		c.SyncBatch = 32
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = 2 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Clock == nil {
+		c.Clock = realClock{}
+	}
+	c.Engine = c.Engine.WithDefaults()
+	return nil
+}
+
+// Stats are a node's counters.
+type Stats struct {
+	Transport    bft.Stats
+	Height       uint64
+	Ingested     uint64 // batches submitted to the engine
+	IngestBad    uint64 // batches refused at ingestion (malformed, bad signature, wrong subject)
+	Acked        uint64 // JetStream messages acknowledged
+	BadProposals uint64 // proposals refused by our verification
+	Synced       uint64 // blocks fetched from peers
+	SyncRefused  uint64 // fetched blocks that failed verification
+}
+
+type counters struct {
+	ingested, ingestBad, acked, badProposals, synced, syncRefused atomic.Uint64
+}
+
+// Node is one orderer: the SmartBFT engine with its NATS transport, the
+// GBA_TX ingestion consumer, the block log, the transaction index, the sync
+// service and the gba.blocks publisher.
+//
+// Goroutines and what they own:
+//   - the engine's own goroutines call app (assemble, verify, sign) and,
+//     one at a time, deliver and Sync, which run the commit path;
+//   - commitMu serialises the commit path (store append, state commit,
+//     index update, acks, wake-ups);
+//   - the ingest goroutine owns the JetStream iterator; pending acks are
+//     shared with the commit path under ackMu;
+//   - the transport and sync-service subscriptions run on NATS goroutines
+//     and only read the store;
+//   - the publisher goroutine publishes headers up to the store's height.
+//
+// Lock order: commitMu, then ackMu or wmu; index, store and state locks
+// are leaves.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	self  uint64
+	clock Clock
+
+	store *Store
+	ewal  *wal.Log
+	idx   *index
+	state StateMachine
+	stats counters
+
+	app       *app
+	transport *bft.Transport
+	engine    *consensus.Consensus
+	syncer    *syncer
+	syncSub   *nats.Subscription
+	tickStops []func()
+
+	commitMu sync.Mutex
+
+	ackMu   sync.Mutex
+	pending map[string]ackable // batch id -> the JetStream message to ack once sealed
+
+	wmu      sync.Mutex
+	waiters  map[schemas.TxID][]chan Location
+	heightCh chan struct{} // closed and replaced on every commit
+
+	pubWake chan struct{}
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	started atomic.Bool
+	stopped atomic.Bool
+}
+
+// ackable is the part of a JetStream message the node acknowledges.
+type ackable interface {
+	Ack() error
+}
+
+// New opens the node's block log (re-checking its hash chain and
+// rebuilding the transaction index), replays blocks the state has not
+// committed, and opens the engine WAL. It does not touch the network.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg: cfg, self: uint64(cfg.Trust.OrdererIndex(cfg.Name) + 1), clock: cfg.Clock,
+		log:      cfg.Logger.With("orderer", cfg.Name),
+		idx:      newIndex(),
+		state:    cfg.State,
+		pending:  map[string]ackable{},
+		waiters:  map[schemas.TxID][]chan Location{},
+		heightCh: make(chan struct{}),
+		pubWake:  make(chan struct{}, 1),
+	}
+	n.app = &app{n: n}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("orderer: %w", err)
+	}
+	wopts := wal.Options{NoSync: cfg.NoSyncWAL, Logger: n.log}
+	var prev *block.Header
+	replayed := 0
+	store, err := OpenStore(filepath.Join(cfg.DataDir, "blocks"), wopts, func(rec *Record) error {
+		blk, err := block.Decode(rec.BlockData)
+		if err != nil {
+			return fmt.Errorf("block %d: %w", rec.Header.Height, err)
+		}
+		if h := rec.Header.Height; h > n.state.Height() {
+			updates, err := block.Verify(cfg.Trust, n.limits(), prev, blk, n.idx, n.state)
+			if err != nil {
+				return fmt.Errorf("orderer: replay block %d: %w", h, err)
+			}
+			if err := n.state.Commit(h, updates); err != nil {
+				return fmt.Errorf("orderer: replay block %d: %w", h, err)
+			}
+			replayed++
+		}
+		n.idx.add(blk)
+		hdr := rec.Header
+		prev = &hdr
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if store.Height() < n.state.Height() {
+		store.Close()
+		return nil, fmt.Errorf("%w: state is at height %d but the block log only at %d", ErrConfig, n.state.Height(), store.Height())
+	}
+	n.store = store
+	if n.ewal, err = wal.Open(filepath.Join(cfg.DataDir, "engine"), wopts); err != nil {
+		store.Close()
+		return nil, err
+	}
+	n.log.Info("opened", "height", store.Height(), "replayed", replayed)
+	return n, nil
+}
+
+func (n *Node) limits() block.Limits {
+	if n.cfg.Limits == (block.Limits{}) {
+		return block.DefaultLimits
+	}
+	return n.cfg.Limits
+}
+
+// Start joins the cluster: it starts the sync service, the engine (which
+// first catches up from peers), the transport, ingestion and publishing.
+// The node runs until Stop or until ctx is done.
+func (n *Node) Start(ctx context.Context) error {
+	if !n.started.CompareAndSwap(false, true) {
+		return fmt.Errorf("orderer: %s already started", n.cfg.Name)
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	cfg := n.cfg
+	var err error
+	n.transport, err = bft.NewTransport(bft.TransportConfig{
+		Conn: cfg.Conn, Trust: cfg.Trust, Self: cfg.Name, Key: cfg.Key, Logger: n.log,
+		Height: func() uint64 { return n.store.Height() + 1 },
+	})
+	if err != nil {
+		return err
+	}
+	n.syncer = &syncer{n: n}
+	if n.syncSub, err = n.syncer.serve(); err != nil {
+		return err
+	}
+	entries, err := bft.NewEngineWAL(n.ewal).ReadAll()
+	if err != nil {
+		return err
+	}
+	var comm bft.Comm = n.transport
+	if cfg.WrapComm != nil {
+		comm = cfg.WrapComm(comm)
+	}
+	sched, stop1 := n.clock.NewTicker(cfg.Engine.Tick)
+	vcTick, stop2 := n.clock.NewTicker(cfg.Engine.Tick)
+	n.tickStops = []func(){stop1, stop2}
+	md := &protos.ViewMetadata{}
+	var last types.Decision
+	if h := n.store.Height(); h > 0 {
+		rec, err := n.store.Record(h)
+		if err != nil {
+			return err
+		}
+		last = decisionOf(cfg.Trust, rec)
+		if err := proto.Unmarshal(rec.Header.Consensus, md); err != nil {
+			return fmt.Errorf("orderer: block %d consensus metadata: %w", h, err)
+		}
+	}
+	n.engine = &consensus.Consensus{
+		Config:             cfg.Engine.Configuration(n.self),
+		Application:        n.app,
+		Assembler:          n.app,
+		WAL:                bft.NewEngineWAL(n.ewal),
+		WALInitialContent:  entries,
+		Comm:               comm,
+		Signer:             n.app,
+		Verifier:           n.app,
+		MembershipNotifier: n.app,
+		RequestInspector:   n.app,
+		Synchronizer:       n.app,
+		Logger:             bft.Logger{L: n.log.With("component", "smartbft")},
+		Metadata:           md,
+		LastProposal:       last.Proposal,
+		LastSignatures:     last.Signatures,
+		Scheduler:          sched,
+		ViewChangerTicker:  vcTick,
+	}
+	if err := n.engine.Start(); err != nil {
+		return fmt.Errorf("orderer: engine: %w", err)
+	}
+	if err := n.transport.Start(n.engine); err != nil {
+		return err
+	}
+	if !cfg.NoPublish {
+		n.wg.Add(1)
+		go n.publish()
+	}
+	if !cfg.NoIngest {
+		in, err := newIngester(n)
+		if err != nil {
+			return err
+		}
+		n.wg.Add(1)
+		go in.run()
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+			n.Stop()
+		case <-n.ctx.Done():
+		}
+	}()
+	n.log.Info("started", "id", n.self, "height", n.store.Height())
+	return nil
+}
+
+// Stop leaves the cluster and closes the logs. It is safe to call more
+// than once.
+func (n *Node) Stop() {
+	if !n.stopped.CompareAndSwap(false, true) {
+		return
+	}
+	if n.cancel != nil {
+		n.cancel()
+	}
+	if n.syncSub != nil {
+		_ = n.syncSub.Unsubscribe()
+	}
+	if n.transport != nil {
+		n.transport.Stop()
+	}
+	if n.engine != nil {
+		n.engine.Stop()
+	}
+	for _, s := range n.tickStops {
+		s()
+	}
+	n.wg.Wait()
+	n.commitMu.Lock()
+	defer n.commitMu.Unlock()
+	_ = n.store.Close()
+	_ = n.ewal.Close()
+	n.log.Info("stopped", "height", n.store.Height())
+}
+
+// Name returns the orderer's name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// Height returns the height of the last sealed block.
+func (n *Node) Height() uint64 { return n.store.Height() }
+
+// Store gives read access to the block log.
+func (n *Node) Store() *Store { return n.store }
+
+// Leader returns the engine's current leader's name ("" if not running).
+func (n *Node) Leader() string {
+	if n.engine == nil {
+		return ""
+	}
+	if id := n.engine.GetLeaderID(); id > 0 && id <= uint64(n.cfg.Trust.N()) {
+		return n.cfg.Trust.Orderers[id-1]
+	}
+	return ""
+}
+
+// Stats returns the node's counters.
+func (n *Node) Stats() Stats {
+	s := Stats{
+		Height: n.store.Height(), Ingested: n.stats.ingested.Load(), IngestBad: n.stats.ingestBad.Load(),
+		Acked: n.stats.acked.Load(), BadProposals: n.stats.badProposals.Load(), Synced: n.stats.synced.Load(),
+		SyncRefused: n.stats.syncRefused.Load(),
+	}
+	if n.transport != nil {
+		s.Transport = n.transport.Stats()
+	}
+	return s
+}
+
+// Lookup returns where a transaction was sealed: the block where it took
+// effect, or else the last block that refused it.
+func (n *Node) Lookup(id schemas.TxID) (Location, bool) {
+	l, ok := n.idx.lookup(id)
+	if !ok {
+		return Location{}, false
+	}
+	hash, _ := n.store.Hash(l.height)
+	return Location{Height: l.height, Position: int(l.position), Leaf: int(l.leaf), Result: l.result, BlockHash: hash}, true
+}
+
+// WaitTx waits until the transaction is in a block fsynced by this orderer
+// (and so decided by a quorum) and returns its location; the Result says
+// whether it took effect. It returns ctx's error on cancellation.
+func (n *Node) WaitTx(ctx context.Context, id schemas.TxID) (Location, error) {
+	n.wmu.Lock()
+	if l, ok := n.Lookup(id); ok {
+		n.wmu.Unlock()
+		return l, nil
+	}
+	ch := make(chan Location, 1)
+	n.waiters[id] = append(n.waiters[id], ch)
+	n.wmu.Unlock()
+	select {
+	case l := <-ch:
+		return l, nil
+	case <-ctx.Done():
+		n.wmu.Lock()
+		ws := n.waiters[id]
+		for i, w := range ws {
+			if w == ch {
+				ws = append(ws[:i], ws[i+1:]...)
+				break
+			}
+		}
+		if len(ws) == 0 {
+			delete(n.waiters, id)
+		} else {
+			n.waiters[id] = ws
+		}
+		n.wmu.Unlock()
+		return Location{}, ctx.Err()
+	}
+}
+
+// WaitHeight waits until the chain is at least at height h.
+func (n *Node) WaitHeight(ctx context.Context, h uint64) error {
+	for {
+		n.wmu.Lock()
+		ch := n.heightCh
+		n.wmu.Unlock()
+		if n.store.Height() >= h {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// latestDecision is the engine's view of our last block.
+func (n *Node) latestDecision() types.Decision {
+	h := n.store.Height()
+	if h == 0 {
+		return types.Decision{}
+	}
+	rec, err := n.store.Record(h)
+	if err != nil {
+		n.log.Error("read last block", "err", err)
+		return types.Decision{}
+	}
+	return decisionOf(n.cfg.Trust, rec)
+}
+
+// removeRequest drops a request from the engine's pool.
+func (n *Node) removeRequest(info types.RequestInfo) {
+	if n.engine != nil && n.engine.Pool != nil {
+		_ = n.engine.Pool.RemoveRequest(info)
+	}
+}
+
+// deliver is the engine's Deliver: verify (or recall) the decided block,
+// build its record with the quorum certificate, and commit it.
+func (n *Node) deliver(p types.Proposal, sigs []types.Signature) error {
+	n.commitMu.Lock()
+	defer n.commitMu.Unlock()
+	var hdr block.Header
+	if err := hdr.UnmarshalBinary(p.Header); err != nil {
+		return err
+	}
+	height := n.store.Height()
+	if hdr.Height <= height {
+		// Already fetched by sync: it must be the same block.
+		if hash, _ := n.store.Hash(hdr.Height); hash != hdr.Hash() {
+			return fmt.Errorf("orderer: decided block %d differs from the one we hold (fork)", hdr.Height)
+		}
+		return nil
+	}
+	for hdr.Height > n.store.Height()+1 {
+		// The engine decided past a gap: fetch it first.
+		if n.ctx.Err() != nil {
+			return ErrStopped
+		}
+		n.log.Warn("decided block beyond our height; fetching the gap", "block", hdr.Height, "height", n.store.Height())
+		n.syncer.catchUpLocked(n.ctx, hdr.Height-1)
+	}
+	v, err := n.app.verify(p)
+	if err != nil {
+		return err
+	}
+	rec, err := recordOf(n.cfg.Trust, p, v.blk, sigs)
+	if err != nil {
+		return err
+	}
+	return n.commitLocked(rec, v.blk, v.updates)
+}
+
+// commitLocked makes a decided block durable and visible: block log
+// (fsync), state, index, then JetStream acks, the publisher and local
+// waiters. commitMu is held.
+func (n *Node) commitLocked(rec *Record, blk *block.Block, updates []block.StateUpdate) error {
+	if err := n.store.Append(rec); err != nil {
+		return err
+	}
+	h := rec.Header.Height
+	if n.state.Height() < h {
+		if err := n.state.Commit(h, updates); err != nil {
+			return fmt.Errorf("orderer: state commit %d: %w", h, err)
+		}
+	}
+	txs := n.idx.add(blk)
+
+	n.ackMu.Lock()
+	for _, bt := range blk.Batches {
+		id := bt.ID()
+		if m, ok := n.pending[id]; ok {
+			delete(n.pending, id)
+			if m.Ack() == nil {
+				n.stats.acked.Add(1)
+			}
+		}
+	}
+	n.ackMu.Unlock()
+
+	select {
+	case n.pubWake <- struct{}{}:
+	default:
+	}
+
+	hash := rec.Header.Hash()
+	n.wmu.Lock()
+	if len(n.waiters) > 0 {
+		for _, t := range txs {
+			ws, ok := n.waiters[t.ID]
+			if !ok {
+				continue
+			}
+			// The OK occurrence wins over a refusal earlier in the block.
+			loc, _ := n.idx.lookup(t.ID)
+			l := Location{Height: loc.height, Position: int(loc.position), Leaf: int(loc.leaf), Result: loc.result, BlockHash: hash}
+			if loc.height != h {
+				l.BlockHash, _ = n.store.Hash(loc.height)
+			}
+			for _, w := range ws {
+				w <- l
+			}
+			delete(n.waiters, t.ID)
+		}
+	}
+	close(n.heightCh)
+	n.heightCh = make(chan struct{})
+	n.wmu.Unlock()
+	return nil
+}

@@ -1,0 +1,101 @@
+package orderer
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/baybus/baybus/internal/bus"
+	"github.com/baybus/baybus/ledger/block"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Sealed headers go to JetStream stream GBA_BLOCKS, subject gba.blocks,
+// after they are fsynced. Every orderer publishes every header; the message
+// id is chain/height/hash, so the stream stores each once.
+//
+// Message body: "GBL1" | bytes(header) | bytes(qc), where bytes(x) is
+// uvarint len(x) || x. Headers Baybus-Height and Baybus-Hash repeat the
+// height and the hex header hash for consumers that filter.
+
+const sealedMagic = "GBL1"
+
+// EncodeSealed returns a gba.blocks message body.
+func EncodeSealed(h *block.Header, qc *block.QC) []byte {
+	hb, _ := h.MarshalBinary()
+	qb, _ := qc.MarshalBinary()
+	b := append([]byte(sealedMagic), binary.AppendUvarint(nil, uint64(len(hb)))...)
+	b = append(b, hb...)
+	b = binary.AppendUvarint(b, uint64(len(qb)))
+	return append(b, qb...)
+}
+
+// DecodeSealed parses a gba.blocks message body. It does not verify the
+// certificate (block.VerifyQC does).
+func DecodeSealed(p []byte) (*block.Header, *block.QC, error) {
+	r := reader{buf: p}
+	if string(r.take(len(sealedMagic))) != sealedMagic {
+		return nil, nil, fmt.Errorf("%w: sealed header magic", ErrRecord)
+	}
+	hb := r.bytes(1 << 20)
+	qb := r.bytes(1 << 20)
+	if r.err != nil || len(r.buf) != 0 {
+		return nil, nil, fmt.Errorf("%w: sealed header", ErrRecord)
+	}
+	var h block.Header
+	if err := h.UnmarshalBinary(hb); err != nil {
+		return nil, nil, err
+	}
+	var qc block.QC
+	if err := qc.UnmarshalBinary(qb); err != nil {
+		return nil, nil, err
+	}
+	return &h, &qc, nil
+}
+
+// publish runs until the node stops, publishing every block above the
+// height it started at.
+func (n *Node) publish() {
+	defer n.wg.Done()
+	js, err := jetstream.New(n.cfg.Conn)
+	if err != nil {
+		n.log.Error("publish: jetstream", "err", err)
+		return
+	}
+	done := n.store.Height()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.pubWake:
+		}
+		for done < n.store.Height() && n.ctx.Err() == nil {
+			h := done + 1
+			rec, err := n.store.Record(h)
+			if err != nil {
+				n.log.Error("publish: read block", "height", h, "err", err)
+				break
+			}
+			hash := rec.Header.Hash()
+			m := nats.NewMsg(bus.SubjectBlocks)
+			m.Data = EncodeSealed(&rec.Header, &rec.QC)
+			m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s/%d/%s", n.cfg.Trust.Chain, h, hex.EncodeToString(hash[:])))
+			m.Header.Set("Baybus-Height", strconv.FormatUint(h, 10))
+			m.Header.Set("Baybus-Hash", hex.EncodeToString(hash[:]))
+			ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+			_, err = js.PublishMsg(ctx, m)
+			cancel()
+			if err != nil {
+				if n.ctx.Err() == nil {
+					n.log.Warn("publish: gba.blocks", "height", h, "err", err)
+				}
+				break // retry on the next wake-up
+			}
+			done = h
+		}
+	}
+}

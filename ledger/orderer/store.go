@@ -1,0 +1,324 @@
+package orderer
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/ledger/wal"
+)
+
+// Store errors.
+var (
+	ErrNoBlock     = errors.New("orderer: no block at that height")
+	ErrRecord      = errors.New("orderer: malformed block record")
+	ErrNotNext     = errors.New("orderer: block is not the next height")
+	ErrBrokenChain = errors.New("orderer: block log hash chain broken")
+)
+
+const recordMagic = "GBR1"
+
+// Record is what the block log keeps per block: the header, the quorum
+// certificate, each vote's SmartBFT message (aligned with QC.Votes; it holds
+// the engine's auxiliary data, needed to restart the engine), and the block
+// exactly as it was agreed (the proposal payload).
+//
+//	"GBR1" | bytes(header) | bytes(qc) | uvarint n | n x bytes(vote msg) | bytes(block)
+//
+// where bytes(x) is uvarint len(x) || x. The header comes first so Header
+// reads do not decode the batches.
+type Record struct {
+	Header    block.Header
+	QC        block.QC
+	VoteMsgs  [][]byte
+	BlockData []byte // block.Encode output, the SmartBFT proposal payload
+}
+
+// Encode returns the record's binary form.
+func (r *Record) Encode() []byte {
+	hb, _ := r.Header.MarshalBinary()
+	qb, _ := r.QC.MarshalBinary()
+	size := len(recordMagic) + len(hb) + len(qb) + len(r.BlockData) + 4*binary.MaxVarintLen64
+	for _, v := range r.VoteMsgs {
+		size += len(v) + binary.MaxVarintLen64
+	}
+	b := make([]byte, 0, size)
+	b = append(b, recordMagic...)
+	b = appendBytes(b, hb)
+	b = appendBytes(b, qb)
+	b = binary.AppendUvarint(b, uint64(len(r.VoteMsgs)))
+	for _, v := range r.VoteMsgs {
+		b = appendBytes(b, v)
+	}
+	return appendBytes(b, r.BlockData)
+}
+
+// DecodeRecord parses a record; with headerOnly it stops after the header.
+func DecodeRecord(raw []byte, headerOnly bool) (*Record, error) {
+	r := reader{buf: raw}
+	if string(r.take(len(recordMagic))) != recordMagic {
+		return nil, fmt.Errorf("%w: magic", ErrRecord)
+	}
+	var rec Record
+	hb := r.bytes(1 << 20)
+	if r.err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrRecord, r.err)
+	}
+	if err := rec.Header.UnmarshalBinary(hb); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrRecord, err)
+	}
+	if headerOnly {
+		return &rec, nil
+	}
+	qb := r.bytes(1 << 20)
+	n := r.uvarint(64)
+	for i := 0; i < n && r.err == nil; i++ {
+		rec.VoteMsgs = append(rec.VoteMsgs, r.bytes(1<<20))
+	}
+	rec.BlockData = r.bytes(block.MaxBlockBytes)
+	if r.err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrRecord, r.err)
+	}
+	if len(r.buf) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrRecord, len(r.buf))
+	}
+	if err := rec.QC.UnmarshalBinary(qb); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrRecord, err)
+	}
+	if len(rec.VoteMsgs) != len(rec.QC.Votes) {
+		return nil, fmt.Errorf("%w: %d vote messages for %d votes", ErrRecord, len(rec.VoteMsgs), len(rec.QC.Votes))
+	}
+	return &rec, nil
+}
+
+// Store is the block log: one record per block on ledger/wal, record index
+// = block height, every append fsynced before it returns. It keeps the last
+// header and every header hash in memory (32 bytes per block).
+//
+// Concurrency: all methods are safe for concurrent use. Appends are
+// serialised by the caller (the orderer's commit path); reads may run
+// alongside.
+type Store struct {
+	log *wal.Log
+
+	mu     sync.RWMutex
+	height uint64
+	last   *block.Header
+	hashes [][32]byte // hashes[h-1] is the hash of header h
+}
+
+// OpenStore opens (or creates) the block log in dir and re-checks the hash
+// chain of every record; visit, if not nil, sees each record in order (the
+// orderer rebuilds its indexes from it). A torn tail has already been cut by
+// ledger/wal; a record that does not link to its parent is an error
+// wrapping ErrBrokenChain.
+func OpenStore(dir string, opts wal.Options, visit func(*Record) error) (*Store, error) {
+	l, err := wal.Open(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{log: l}
+	if err := s.scan(visit); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) scan(visit func(*Record) error) error {
+	first, last := s.log.FirstIndex(), s.log.LastIndex()
+	if last < first {
+		return nil
+	}
+	if first != 1 {
+		return fmt.Errorf("%w: log starts at %d", ErrBrokenChain, first)
+	}
+	var prev *block.Header
+	for h := first; h <= last; h++ {
+		raw, err := s.log.Read(h)
+		if err != nil {
+			return err
+		}
+		rec, err := DecodeRecord(raw, visit == nil)
+		if err != nil {
+			return fmt.Errorf("block %d: %w", h, err)
+		}
+		if err := links(prev, &rec.Header); err != nil {
+			return err
+		}
+		if visit != nil {
+			if err := visit(rec); err != nil {
+				return err
+			}
+		}
+		hdr := rec.Header
+		prev = &hdr
+		s.hashes = append(s.hashes, hdr.Hash())
+	}
+	s.height, s.last = last, prev
+	return nil
+}
+
+func links(parent, h *block.Header) error {
+	var prev [32]byte
+	height := uint64(1)
+	if parent != nil {
+		prev, height = parent.Hash(), parent.Height+1
+	}
+	if h.Height != height || h.Prev != prev {
+		return fmt.Errorf("%w: block %d does not follow block %d", ErrBrokenChain, h.Height, height-1)
+	}
+	return nil
+}
+
+// Height returns the height of the last block, 0 for an empty chain.
+func (s *Store) Height() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.height
+}
+
+// Last returns the last header (nil for an empty chain). The caller must not
+// modify it.
+func (s *Store) Last() *block.Header {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.last
+}
+
+// Hash returns the hash of header h.
+func (s *Store) Hash(h uint64) ([32]byte, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if h == 0 || h > s.height {
+		return [32]byte{}, false
+	}
+	return s.hashes[h-1], true
+}
+
+// Append writes the next block's record durably. The record's header must
+// link to the last one.
+func (s *Store) Append(rec *Record) error {
+	s.mu.RLock()
+	last := s.last
+	s.mu.RUnlock()
+	if err := links(last, &rec.Header); err != nil {
+		return fmt.Errorf("%w: %v", ErrNotNext, err)
+	}
+	idx, err := s.log.Append(rec.Encode())
+	if err != nil {
+		return err
+	}
+	if idx != rec.Header.Height {
+		return fmt.Errorf("%w: log index %d for block %d", ErrBrokenChain, idx, rec.Header.Height)
+	}
+	hdr := rec.Header
+	s.mu.Lock()
+	s.height, s.last = hdr.Height, &hdr
+	s.hashes = append(s.hashes, hdr.Hash())
+	s.mu.Unlock()
+	return nil
+}
+
+// Raw returns the encoded record of block h.
+func (s *Store) Raw(h uint64) ([]byte, error) {
+	if h == 0 || h > s.Height() {
+		return nil, fmt.Errorf("%w: %d", ErrNoBlock, h)
+	}
+	return s.log.Read(h)
+}
+
+// Record returns the record of block h.
+func (s *Store) Record(h uint64) (*Record, error) {
+	raw, err := s.Raw(h)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeRecord(raw, false)
+}
+
+// Header returns the header of block h.
+func (s *Store) Header(h uint64) (*block.Header, error) {
+	raw, err := s.Raw(h)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := DecodeRecord(raw, true)
+	if err != nil {
+		return nil, err
+	}
+	return &rec.Header, nil
+}
+
+// QC returns the quorum certificate of block h.
+func (s *Store) QC(h uint64) (*block.QC, error) {
+	rec, err := s.Record(h)
+	if err != nil {
+		return nil, err
+	}
+	return &rec.QC, nil
+}
+
+// Block returns block h decoded.
+func (s *Store) Block(h uint64) (*block.Block, error) {
+	rec, err := s.Record(h)
+	if err != nil {
+		return nil, err
+	}
+	return block.Decode(rec.BlockData)
+}
+
+// Close closes the log.
+func (s *Store) Close() error { return s.log.Close() }
+
+func appendBytes(b, p []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(p)))
+	return append(b, p...)
+}
+
+// reader consumes a frame; the first error sticks.
+type reader struct {
+	buf []byte
+	err error
+}
+
+func (r *reader) take(n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(r.buf) {
+		r.err = fmt.Errorf("truncated: want %d bytes, have %d", n, len(r.buf))
+		return nil
+	}
+	p := r.buf[:n:n]
+	r.buf = r.buf[n:]
+	return p
+}
+
+func (r *reader) uvarint(limit uint64) int {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.buf)
+	if n <= 0 {
+		r.err = errors.New("bad length prefix")
+		return 0
+	}
+	if v > limit {
+		r.err = fmt.Errorf("length %d over limit %d", v, limit)
+		return 0
+	}
+	r.buf = r.buf[n:]
+	return int(v)
+}
+
+func (r *reader) bytes(limit uint64) []byte { return r.take(r.uvarint(limit)) }
+
+func (r *reader) uint64() uint64 {
+	if p := r.take(8); p != nil {
+		return binary.BigEndian.Uint64(p)
+	}
+	return 0
+}
