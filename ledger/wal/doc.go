@@ -1,0 +1,81 @@
+// Package wal is a crash-safe, checksummed record log: the storage under the
+// block log (one record per sealed block and its quorum certificate) and
+// under SmartBFT's consensus WAL. It is built on github.com/tidwall/wal
+// v1.2.1, which supplies segment files, indexing and truncation, and adds
+// what tidwall lacks: a CRC-32C on every record, and recovery from a crash
+// that tore the last record (tidwall alone refuses to open such a log,
+// upstream issue #21).
+//
+// # Contract
+//
+// Records are byte slices at consecutive indexes starting at 1. Append
+// writes a batch of records and, unless Options.NoSync is set, fsyncs before
+// it returns: "persist before you act" means act only after Append returned
+// nil. With NoSync, records become durable when Sync or Close returns.
+// Truncations are durable when they return, in both modes.
+//
+// Open and Read never return a damaged record, and never drop one silently:
+//
+//   - What Open returns is a prefix of what was appended, and every record
+//     Read returns passed its CRC-32C and carries the index asked for.
+//   - A torn or corrupt tail of the last segment (what a crash in the middle
+//     of a write leaves) is cut back to the last whole record before
+//     tidwall opens the log; the cut is logged through Options.Logger and
+//     counted in Stats.TornTails and Stats.TornBytes.
+//   - Damage that cannot be a torn tail is an error wrapping ErrCorrupt, a
+//     *CorruptError naming the record's index. In the last segment Open
+//     finds it; in older segments, which are read only on demand, Read does.
+//
+// A batch is not atomic: after a crash inside Append, a prefix of its
+// records may survive. The caller decides what a surviving record means (the
+// block log re-checks its hash chain on start).
+//
+// # Torn tail or corruption
+//
+// Each record is stored as one tidwall entry holding a frame: a magic byte,
+// the record's index, the durable watermark (the highest index fsynced when
+// the record was written), a CRC-32C over all of these and the payload, and
+// the payload. See frame.go for the layout.
+//
+// Open scans the last segment. At the first record that fails (short, bad
+// CRC, wrong index) it searches the rest of the segment, byte by byte, for a
+// valid frame whose watermark reaches the failed record's index. Such a
+// record was written after the failed one had been fsynced, so the damage
+// happened to durable data: ErrCorrupt. Otherwise everything from the failed
+// record on belongs to writes that had not been acknowledged (a disk may
+// also keep the pages of an interrupted write out of order), and it is cut.
+//
+// One consequence cannot be avoided: damage to the records of the very last
+// Append, even after it returned, looks exactly like a torn write, and is
+// cut. A payload holding a copy of a later valid frame of the same log could
+// in principle make a torn tail look like corruption; the watermark and index
+// checks make that practically impossible.
+//
+// # Concurrency
+//
+// A Log is safe for concurrent use. One mutex serialises every method,
+// reads included (tidwall mutates its segment cache on reads). CrashingLog
+// takes its own mutex before the Log's. Only one Log may have a directory
+// open at a time; nothing checks that.
+//
+// After an I/O error from Append, Sync or a truncation, tidwall's memory and
+// the disk may disagree, and an fsync that failed cannot be retried safely,
+// so the Log refuses every later call but Close. Open the directory again to
+// recover.
+//
+// Calls take no context.Context: each is a bounded local-disk operation that
+// cannot be abandoned half-way.
+//
+// # Testing code built on the log
+//
+// CrashAfter wraps a *Log so that a chosen Append "crashes": nothing, part
+// or all of its records reach the disk, the Append fails with ErrInjected and
+// the Log is closed. Reopening the directory then exercises the same recovery
+// as a real crash. Appender is the one-method interface both satisfy.
+//
+// # Costs
+//
+// tidwall keeps the last segment (Options.SegmentSize, default 20 MiB) and
+// up to two older ones in memory, and Open reads the last segment whole.
+// Each record costs 21 bytes of frame and a few bytes of tidwall length.
+package wal
