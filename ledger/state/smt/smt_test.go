@@ -95,14 +95,25 @@ func TestRootMatchesReference(t *testing.T) {
 					batch[key] = testLeaf(key, height, rnd)
 				}
 				var sets []Set
+				added := 0
 				for _, l := range batch {
 					s := setOf(t, l)
 					sets = append(sets, s)
+					if _, ok := ref[s.Path]; !ok {
+						added++
+					}
 					ref[s.Path] = s
 				}
-				root, err := m.Update(sets)
+				res, err := Update(m, sets)
 				if err != nil {
 					t.Fatal(err)
+				}
+				for _, w := range res.Writes {
+					m.pages[string(w.Key)] = w.Value
+				}
+				root := res.Root
+				if res.Added != added {
+					t.Fatalf("height %d: added %d, want %d", height, res.Added, added)
 				}
 				if want := refRoot(0, slices.Collect(mapValues(ref))); root != want {
 					t.Fatalf("height %d: root %s, want %s", height, root, want)

@@ -251,10 +251,14 @@ func (u *updater) update(level int, sets []Set, fresh bool) (Hash, error) {
 		group := sets[i:j]
 		i = j
 		s := &p.slots[n]
+		// Sets are counted as added where they meet the tree's edge; a fresh
+		// page holds only sets counted above it.
 		childFresh := true
 		switch s.kind {
 		case slotEmpty:
-			u.added += len(group)
+			if !fresh {
+				u.added += len(group)
+			}
 		case slotLeaf:
 			k, found := slices.BinarySearchFunc(group, s.path, func(a Set, t Hash) int { return bytes.Compare(a.Path[:], t[:]) })
 			u.added += len(group)

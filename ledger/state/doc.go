@@ -1,0 +1,54 @@
+// Package state keeps the authenticated license state: for every license
+// key (jurisdiction + license id, "CN/91440300MA5xxxxxxx") its latest leaf
+// (status, record hash, height of the last change, transaction), in the
+// sparse Merkle tree of package smt, whose root goes in every block header.
+//
+// # Contract
+//
+// The orderer calls Preview(h, updates) while assembling or verifying block
+// h, and Apply(h, updates) once the block is sealed and its log record
+// fsynced; Apply reuses the preview's work. Heights only go up: Apply at or
+// below Height() fails with ErrHeight, so replaying the block log over a
+// store that already holds a block is refused rather than applied twice. A
+// block with no license changes need not be applied (the root carries over);
+// the state's height is the last block applied. Apply writes the tree's
+// pages, the new leaf versions and the new height and root in one synced
+// pebble batch: after a crash the store is at the block before or at this
+// one, never in between, and the caller re-applies from the block log.
+// Status transitions are not checked here (see schemas.StatusAfter): the
+// store records what the block decided.
+//
+// verify-chain rebuilds the state by opening a scratch store (Options.NoSync
+// in a temporary directory) and applying every block, comparing Root after
+// each with the header's state root; smt.ComputeRoot does the same in memory
+// for small sets.
+//
+// # Reads
+//
+// Get and GetAt read a license's leaf now or as of a height; Iterate and
+// IterateAt stream the leaves under a key prefix ("HK/") in key order, from a
+// snapshot, with memory that does not grow with the count. Prove returns the
+// leaf and a membership proof, or a non-membership proof for a license the
+// ledger never held; smt.VerifyProof checks it offline against a header's
+// state root.
+//
+// # Layout on disk
+//
+//	"m"                                  meta: version, height, root, license count
+//	"n" | level | path prefix            tree page (see smt): 16 slots, current tree only
+//	"h" | key | 0x00 | ^height (8 BE)    every version of every leaf, newest first
+//
+// Pages are addressed by position and overwritten in place: the tree keeps no
+// old versions, so proofs are for the current root only, and disk use is
+// about the leaves' size (see the benchmarks in store_bench_test.go for
+// measured bytes per license). Memory is pebble's block cache
+// (Options.CacheSize, 64 MiB by default) plus two memtables, whatever the
+// number of licenses.
+//
+// # Concurrency
+//
+// A Store is safe for concurrent use. Apply and Preview run one at a time;
+// Prove holds a read lock so that the pages it reads belong to one root,
+// which ProveRoot returns with the proof; Get, GetAt and the iterators read
+// pebble snapshots and take no lock beyond reading the height.
+package state

@@ -1,0 +1,521 @@
+package state
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
+	"github.com/cockroachdb/pebble/vfs"
+
+	"github.com/baybus/baybus/ledger/state/smt"
+	"github.com/baybus/baybus/schemas"
+)
+
+// Leaf and Proof are the tree's: see package smt, whose VerifyProof checks
+// what Prove returns without this package's storage dependencies.
+type (
+	Leaf  = smt.Leaf
+	Proof = smt.Proof
+)
+
+// Errors of the store.
+var (
+	// ErrHeight: Apply at a height not above the current one, or a read as
+	// of a height the store has not reached.
+	ErrHeight = errors.New("state: height out of order")
+	// ErrNotFound: the ledger holds no such license (at that height).
+	ErrNotFound = errors.New("state: no such license")
+	// ErrUpdate: an update with a bad key or status, or a key updated twice
+	// in one block.
+	ErrUpdate = errors.New("state: bad update")
+	// ErrCorrupt: what is on disk contradicts itself.
+	ErrCorrupt = errors.New("state: corrupt store")
+)
+
+// Update is one license's new state in a block. Apply stamps it with the
+// block's height.
+type Update struct {
+	Key        string         // JUR/ID
+	Status     schemas.Status // status after the block
+	RecordHash [32]byte       // the record in force (id of the last issue or amend)
+	TxID       [32]byte       // the transaction that made this change
+}
+
+// Options tune a Store. The zero value is the default.
+type Options struct {
+	// CacheSize is pebble's block cache in bytes. Default 64 MiB. Memory
+	// use is about CacheSize + 2 × MemTableSize, whatever the license count.
+	CacheSize int64
+	// MemTableSize is the size of one pebble memtable. Default 8 MiB.
+	MemTableSize uint64
+	// NoSync commits blocks without waiting for fsync. Only for a scratch
+	// store that can be rebuilt from the block log (verify-chain): a crash
+	// may lose the last blocks applied.
+	NoSync bool
+
+	fs vfs.FS // tests only: a crash-simulating file system
+}
+
+const (
+	defaultCacheSize    = 64 << 20
+	defaultMemTableSize = 8 << 20
+)
+
+// Store keys. The meta record holds the height, root and license count;
+// pages are the tree's (see smt); history holds every version of every
+// leaf, newest first within a key.
+//
+//	"m"                                   -> version(1) | height(8) | root(32) | count(8)
+//	"n" | smt page key                    -> page
+//	"h" | key | 0x00 | ^height (8, BE)    -> canonical leaf encoding
+const (
+	metaVersion = 1
+	metaLen     = 1 + 8 + 32 + 8
+)
+
+var metaKey = []byte("m")
+
+const (
+	pagePrefix    = 'n'
+	historyPrefix = 'h'
+)
+
+// Store is the license state on disk. Its methods are safe for concurrent
+// use. Apply and Preview are serialised by applyMu; mu guards height, root
+// and count and is held shared by Prove, so that every page a proof reads
+// belongs to one root (lock order: applyMu, then mu). Reads other than
+// Prove see each Apply whole or not at all, through pebble's atomic
+// batches and iterator snapshots.
+type Store struct {
+	db    *pebble.DB
+	write *pebble.WriteOptions
+
+	applyMu sync.Mutex
+	last    *plan // the latest Preview, reused by an Apply of the same block
+
+	mu     sync.RWMutex
+	height uint64
+	root   smt.Hash
+	count  uint64
+}
+
+// Open opens the store in dir, creating an empty one (height 0, root
+// smt.Empty) if dir holds none.
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = defaultCacheSize
+	}
+	if opts.MemTableSize == 0 {
+		opts.MemTableSize = defaultMemTableSize
+	}
+	cache := pebble.NewCache(opts.CacheSize)
+	defer cache.Unref()
+	po := &pebble.Options{
+		Cache:              cache,
+		MemTableSize:       opts.MemTableSize,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             quietLogger{},
+		FS:                 opts.fs,
+	}
+	po.Levels = make([]pebble.LevelOptions, 7)
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		po.Levels[i].BlockSize = 16 << 10
+	}
+	po.EnsureDefaults()
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("state: open %s: %w", dir, err)
+	}
+	s := &Store{db: db, write: pebble.Sync, root: smt.Empty}
+	if opts.NoSync {
+		s.write = pebble.NoSync
+	}
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) load() error {
+	v, closer, err := s.db.Get(metaKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		it, err := s.db.NewIter(nil)
+		if err != nil {
+			return fmt.Errorf("state: %w", err)
+		}
+		nonEmpty := it.First()
+		it.Close()
+		if nonEmpty {
+			return fmt.Errorf("%w: no meta record in a non-empty store", ErrCorrupt)
+		}
+		return s.db.Set(metaKey, s.encodeMeta(0, smt.Empty, 0), pebble.Sync)
+	}
+	if err != nil {
+		return fmt.Errorf("state: read meta: %w", err)
+	}
+	defer closer.Close()
+	if len(v) != metaLen || v[0] != metaVersion {
+		return fmt.Errorf("%w: meta record of %d bytes, version %d", ErrCorrupt, len(v), v[0])
+	}
+	s.height = binary.BigEndian.Uint64(v[1:])
+	copy(s.root[:], v[9:41])
+	s.count = binary.BigEndian.Uint64(v[41:])
+	got, err := smt.Root(pages{s.db})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if got != s.root {
+		return fmt.Errorf("%w: tree root %s, meta record %s", ErrCorrupt, got, s.root)
+	}
+	return nil
+}
+
+func (s *Store) encodeMeta(height uint64, root smt.Hash, count uint64) []byte {
+	b := make([]byte, 0, metaLen)
+	b = append(b, metaVersion)
+	b = binary.BigEndian.AppendUint64(b, height)
+	b = append(b, root[:]...)
+	return binary.BigEndian.AppendUint64(b, count)
+}
+
+// Close closes the store.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("state: close: %w", err)
+	}
+	return nil
+}
+
+// Height returns the height of the last block applied (0 for none).
+func (s *Store) Height() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.height
+}
+
+// Root returns the state root after the last block applied.
+func (s *Store) Root() [32]byte {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.root
+}
+
+// Len returns how many licenses the state holds.
+func (s *Store) Len() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.count
+}
+
+// plan is a block's effect, computed but not yet written.
+type plan struct {
+	base    uint64 // the height it was computed on
+	height  uint64
+	updates []Update // sorted by key
+	leaves  [][]byte // canonical encodings, in the order of updates
+	tree    smt.Result
+}
+
+// Preview returns the root the state would have after Apply(height,
+// updates), without changing anything. An Apply of the same block right
+// after reuses the work.
+func (s *Store) Preview(height uint64, updates []Update) ([32]byte, error) {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	p, err := s.plan(height, updates)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	s.last = p
+	return p.tree.Root, nil
+}
+
+// Apply applies a block's updates at height, which must be above Height(),
+// and returns the new root. The updates may come in any order, each key at
+// most once. Pages, leaf history and the new height are written in one
+// pebble batch, synced unless Options.NoSync: after a crash the store is at
+// the previous block or at this one, never between.
+func (s *Store) Apply(height uint64, updates []Update) ([32]byte, error) {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	p := s.last
+	s.last = nil
+	if p == nil || !p.matches(s.Height(), height, updates) {
+		var err error
+		if p, err = s.plan(height, updates); err != nil {
+			return [32]byte{}, err
+		}
+	}
+	size := 64
+	for _, w := range p.tree.Writes {
+		size += len(w.Key) + len(w.Value) + 16
+	}
+	for i, l := range p.leaves {
+		size += len(p.updates[i].Key) + len(l) + 32
+	}
+	b := s.db.NewBatchWithSize(size)
+	defer b.Close()
+	key := make([]byte, 0, 1+smt.MaxKeyLen+9)
+	for _, w := range p.tree.Writes {
+		key = append(append(key[:0], pagePrefix), w.Key...)
+		if err := b.Set(key, w.Value, nil); err != nil {
+			return [32]byte{}, fmt.Errorf("state: batch: %w", err)
+		}
+	}
+	for i, l := range p.leaves {
+		if err := b.Set(historyKey(key[:0], p.updates[i].Key, height), l, nil); err != nil {
+			return [32]byte{}, fmt.Errorf("state: batch: %w", err)
+		}
+	}
+	count := s.Len() + uint64(p.tree.Added)
+	if err := b.Set(metaKey, s.encodeMeta(height, p.tree.Root, count), nil); err != nil {
+		return [32]byte{}, fmt.Errorf("state: batch: %w", err)
+	}
+	// Hold mu across the commit so that no proof reads half old, half new
+	// pages.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := b.Commit(s.write); err != nil {
+		return [32]byte{}, fmt.Errorf("state: commit height %d: %w", height, err)
+	}
+	s.height, s.root, s.count = height, p.tree.Root, count
+	return p.tree.Root, nil
+}
+
+func (p *plan) matches(base, height uint64, updates []Update) bool {
+	if p.base != base || p.height != height || len(p.updates) != len(updates) {
+		return false
+	}
+	sorted := sortedUpdates(updates)
+	return slices.Equal(p.updates, sorted)
+}
+
+func sortedUpdates(updates []Update) []Update {
+	sorted := slices.Clone(updates)
+	slices.SortFunc(sorted, func(a, b Update) int { return strings.Compare(a.Key, b.Key) })
+	return sorted
+}
+
+// plan checks a block's updates and computes its pages. Caller holds applyMu.
+func (s *Store) plan(height uint64, updates []Update) (*plan, error) {
+	base := s.Height()
+	if height <= base {
+		return nil, fmt.Errorf("%w: block %d on state at height %d", ErrHeight, height, base)
+	}
+	p := &plan{base: base, height: height, updates: sortedUpdates(updates)}
+	p.leaves = make([][]byte, len(p.updates))
+	sets := make([]smt.Set, len(p.updates))
+	for i, u := range p.updates {
+		if i > 0 && u.Key == p.updates[i-1].Key {
+			return nil, fmt.Errorf("%w: key %q updated twice", ErrUpdate, u.Key)
+		}
+		l := Leaf{Key: u.Key, Status: u.Status, RecordHash: u.RecordHash, Height: height, TxID: u.TxID}
+		enc, err := l.MarshalBinary()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUpdate, err)
+		}
+		p.leaves[i] = enc
+		sets[i] = smt.Set{Path: smt.PathOf(u.Key), ValueHash: sha256.Sum256(enc)}
+	}
+	res, err := smt.Update(pages{s.db}, sets)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	p.tree = res
+	return p, nil
+}
+
+// historyKey appends "h" | key | 0x00 | ^height to dst. Inverting the height
+// puts a key's newest version first.
+func historyKey(dst []byte, key string, height uint64) []byte {
+	dst = append(dst, historyPrefix)
+	dst = append(dst, key...)
+	dst = append(dst, 0)
+	return binary.BigEndian.AppendUint64(dst, ^height)
+}
+
+// Get returns a license's latest leaf, or ErrNotFound.
+func (s *Store) Get(key string) (*Leaf, error) { return s.GetAt(key, ^uint64(0)) }
+
+// GetAt returns a license's leaf as of height: the version written by the
+// last block at or below height, or ErrNotFound if it did not exist then.
+// Heights above Height() are refused with ErrHeight (except the maximum
+// uint64, which Get uses to mean "latest").
+func (s *Store) GetAt(key string, height uint64) (*Leaf, error) {
+	if err := smt.CheckKey(key); err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	if height != ^uint64(0) && height > s.Height() {
+		return nil, fmt.Errorf("%w: state at height %d asked for %d", ErrHeight, s.Height(), height)
+	}
+	return s.getAt(key, height)
+}
+
+// getAt reads the history without locks or checks.
+func (s *Store) getAt(key string, height uint64) (*Leaf, error) {
+	lo := historyKey(nil, key, height)
+	hi := append(lo[:len(lo)-9:len(lo)-9], 1)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	defer it.Close()
+	if !it.First() {
+		if err := it.Error(); err != nil {
+			return nil, fmt.Errorf("state: read %s: %w", key, err)
+		}
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	return decodeHistory(it.Key(), it.Value())
+}
+
+// decodeHistory decodes a history record and checks it against its index key.
+func decodeHistory(k, v []byte) (*Leaf, error) {
+	n := len(k) - 9
+	if n < 2 || k[0] != historyPrefix || k[n] != 0 {
+		return nil, fmt.Errorf("%w: history key %x", ErrCorrupt, k)
+	}
+	var l Leaf
+	if err := l.UnmarshalBinary(v); err != nil {
+		return nil, fmt.Errorf("%w: history %x: %w", ErrCorrupt, k, err)
+	}
+	if l.Key != string(k[1:n]) || l.Height != ^binary.BigEndian.Uint64(k[n+1:]) {
+		return nil, fmt.Errorf("%w: history %x holds %s at %d", ErrCorrupt, k, l.Key, l.Height)
+	}
+	return &l, nil
+}
+
+// Prove returns a license's leaf (nil if the ledger has none) and its
+// proof against Root(). A caller that proves while another goroutine
+// applies blocks should use ProveRoot, which says which root it proved to.
+func (s *Store) Prove(key string) (*Leaf, *Proof, error) {
+	l, p, _, _, err := s.ProveRoot(key)
+	return l, p, err
+}
+
+// ProveRoot is Prove that also returns the height and root the proof is for.
+func (s *Store) ProveRoot(key string) (leaf *Leaf, proof *Proof, height uint64, root [32]byte, err error) {
+	if err := smt.CheckKey(key); err != nil {
+		return nil, nil, 0, root, fmt.Errorf("state: %w", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	p, member, vh, err := smt.Prove(pages{s.db}, smt.PathOf(key))
+	if err != nil {
+		return nil, nil, 0, root, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if member {
+		if leaf, err = s.getAt(key, ^uint64(0)); err != nil {
+			return nil, nil, 0, root, fmt.Errorf("%w: leaf in tree, history: %w", ErrCorrupt, err)
+		}
+		if got, _ := leaf.ValueHash(); got != vh {
+			return nil, nil, 0, root, fmt.Errorf("%w: %s: history and tree disagree", ErrCorrupt, key)
+		}
+	}
+	return leaf, p, s.height, s.root, nil
+}
+
+// Iterate calls fn with the latest leaf of every license whose key starts
+// with prefix (e.g. "HK/"), in byte order of the keys, from a snapshot taken
+// when it starts. It stops at the first error fn returns and returns it.
+// Memory does not grow with the number of licenses.
+func (s *Store) Iterate(prefix string, fn func(Leaf) error) error {
+	return s.IterateAt(prefix, ^uint64(0), fn)
+}
+
+// IterateAt is Iterate as of a past height: each license's leaf as GetAt
+// would return it, skipping licenses that did not exist yet.
+func (s *Store) IterateAt(prefix string, height uint64, fn func(Leaf) error) error {
+	if strings.IndexByte(prefix, 0) >= 0 {
+		return fmt.Errorf("%w: prefix holds a NUL byte", ErrUpdate)
+	}
+	if height != ^uint64(0) && height > s.Height() {
+		return fmt.Errorf("%w: state at height %d asked for %d", ErrHeight, s.Height(), height)
+	}
+	lo := append([]byte{historyPrefix}, prefix...)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: successor(lo)})
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	defer it.Close()
+	var cur, seek []byte // cur: "h" | key of the entry at hand
+	for ok := it.First(); ok; {
+		k := it.Key()
+		n := len(k) - 9
+		if n < 2 || k[n] != 0 {
+			return fmt.Errorf("%w: history key %x", ErrCorrupt, k)
+		}
+		cur = append(cur[:0], k[:n]...)
+		if h := ^binary.BigEndian.Uint64(k[n+1:]); h > height {
+			// Newer than asked: jump to the version in force at height.
+			seek = binary.BigEndian.AppendUint64(append(append(seek[:0], cur...), 0), ^height)
+			if !it.SeekGE(seek) || !bytes.HasPrefix(it.Key(), seek[:n+1]) {
+				// The license did not exist yet at height: next key.
+				ok = it.SeekGE(append(append(seek[:0], cur...), 1))
+				continue
+			}
+			k = it.Key()
+		}
+		l, err := decodeHistory(k, it.Value())
+		if err != nil {
+			return err
+		}
+		if err := fn(*l); err != nil {
+			return err
+		}
+		// Skip the older versions of this key.
+		ok = it.SeekGE(append(append(seek[:0], cur...), 1))
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("state: iterate: %w", err)
+	}
+	return nil
+}
+
+// successor returns the smallest key above every key with prefix b.
+func successor(b []byte) []byte {
+	out := slices.Clone(b)
+	for i := len(out) - 1; i >= 0; i-- {
+		if out[i] != 0xff {
+			out[i]++
+			return out[:i+1]
+		}
+	}
+	return nil
+}
+
+// pages reads the tree's pages from pebble.
+type pages struct{ r pebble.Reader }
+
+var _ smt.Reader = pages{}
+
+func (p pages) ReadPage(key []byte) ([]byte, error) {
+	k := make([]byte, 0, 1+len(key))
+	k = append(append(k, pagePrefix), key...)
+	v, closer, err := p.r.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	return bytes.Clone(v), nil
+}
+
+// quietLogger drops pebble's informational messages.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	pebble.DefaultLogger.Fatalf(format, args...)
+}
