@@ -162,7 +162,7 @@ func (c *cluster) config(name string) Config {
 	return Config{
 		Name: name, Trust: c.cons.Bundle, Key: c.cons.Orderers[name],
 		DataDir: filepath.Join(c.root, "orderer", name), State: newMemState(),
-		Engine: c.engine, SyncTimeout: 3 * time.Second,
+		Engine: c.engine, SyncTimeout: 3 * time.Second, AckWait: 2 * time.Second,
 		Logger: c.log, WrapComm: c.wrap[name],
 	}
 }

@@ -60,7 +60,31 @@ func newIngester(n *Node) (*ingester, error) {
 		<-n.ctx.Done()
 		iter.Stop()
 	}()
+	n.wg.Add(1)
+	go in.keepAlive()
 	return in, nil
+}
+
+// keepAlive tells JetStream that batches still waiting for a block are in
+// progress, so only a crash (not a slow block) makes them redeliver after
+// AckWait.
+func (in *ingester) keepAlive() {
+	defer in.n.wg.Done()
+	n := in.n
+	t := time.NewTicker(n.cfg.AckWait / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		n.ackMu.Lock()
+		for _, m := range n.pending {
+			_ = m.InProgress()
+		}
+		n.ackMu.Unlock()
+	}
 }
 
 func (in *ingester) run() {

@@ -81,9 +81,10 @@ type Config struct {
 	SyncTimeout time.Duration
 	// SyncBatch is how many blocks one fetch asks for. Default 32.
 	SyncBatch int
-	// AckWait is the ingestion consumer's JetStream ack wait: a batch not
-	// sealed by then is redelivered (and resubmitted if still unsealed).
-	// Default 2 minutes.
+	// AckWait is the ingestion consumer's JetStream ack wait. Batches
+	// waiting for a block are kept alive (InProgress every AckWait/3), so
+	// AckWait is how long after a crash JetStream redelivers what this
+	// orderer had received but not sealed. Default 30 s.
 	AckWait time.Duration
 	// NoIngest turns off the GBA_TX consumer (a node that only follows).
 	NoIngest bool
@@ -120,7 +121,7 @@ func (c *Config) check() error {
 		c.SyncBatch = 32
 	}
 	if c.AckWait <= 0 {
-		c.AckWait = 2 * time.Minute
+		c.AckWait = 30 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -205,6 +206,7 @@ type Node struct {
 // ackable is the part of a JetStream message the node acknowledges.
 type ackable interface {
 	Ack() error
+	InProgress() error
 }
 
 // New opens the node's block log (re-checking its hash chain and
