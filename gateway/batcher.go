@@ -1,0 +1,269 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/keys"
+)
+
+// Errors of the batcher.
+var (
+	// ErrBackpressure: the city's queue is full; retry after a short wait.
+	ErrBackpressure = errors.New("gateway: queue full")
+	// ErrClosed: the gateway is shutting down.
+	ErrClosed = errors.New("gateway: closed")
+)
+
+// BatchConfig tunes a city's batcher. Zero fields take the defaults.
+type BatchConfig struct {
+	MaxTxs      int           // transactions per batch; default 256
+	MaxBytes    int           // canonical bytes per batch; default 512 KiB
+	Linger      time.Duration // how long a batch that is not full waits for more while earlier batches are in flight; default 2ms
+	MaxInFlight int           // batches being published at once; default 8
+	QueueSize   int           // transactions waiting for a batch; default 8192 (beyond it: ErrBackpressure)
+	Retries     int           // publish attempts per batch after the first, for transient errors; default 3
+}
+
+func (c BatchConfig) withDefaults() BatchConfig {
+	if c.MaxTxs == 0 {
+		c.MaxTxs = 256
+	}
+	c.MaxTxs = min(c.MaxTxs, schemas.MaxBatchTxs)
+	if c.MaxBytes == 0 {
+		c.MaxBytes = 512 << 10
+	}
+	if c.Linger == 0 {
+		c.Linger = 2 * time.Millisecond
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 8
+	}
+	if c.QueueSize == 0 {
+		c.QueueSize = 8192
+	}
+	if c.Retries == 0 {
+		c.Retries = 3
+	}
+	return c
+}
+
+// Publisher stores a batch frame on the bus. *bus.Publisher implements it.
+type Publisher interface {
+	Publish(ctx context.Context, subject, msgID string, data []byte) (*jetstream.PubAck, error)
+}
+
+// Published says where a transaction's batch was stored.
+type Published struct {
+	BatchID   string
+	Stream    string
+	Seq       uint64
+	Duplicate bool // the stream already held this batch (a retried publish)
+	Index     int  // the transaction's position in the batch
+	Batch     *schemas.Batch
+}
+
+type pending struct {
+	raw  []byte
+	done chan pubResult // buffered, 1
+}
+
+type pubResult struct {
+	pub Published
+	err error
+}
+
+// batcher gathers one city's transactions into signed batches.
+//
+// Concurrency: Submit may be called from any goroutine; it only sends on the
+// bounded queue. run owns the batch being gathered; each publish runs in its
+// own goroutine, bounded by the slots semaphore.
+type batcher struct {
+	cfg     BatchConfig
+	chain   string
+	city    string
+	subject string
+	signer  keys.Signer
+	pub     Publisher
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *metrics
+
+	queue chan pending
+	slots chan struct{}
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	seq   uint64
+	once  sync.Once
+}
+
+func newBatcher(cfg BatchConfig, chain, city, subject string, signer keys.Signer, pub Publisher, log *slog.Logger, now func() time.Time, m *metrics) *batcher {
+	cfg = cfg.withDefaults()
+	b := &batcher{cfg: cfg, chain: chain, city: city, subject: subject, signer: signer, pub: pub, log: log, now: now, metrics: m,
+		queue: make(chan pending, cfg.QueueSize), slots: make(chan struct{}, cfg.MaxInFlight), stop: make(chan struct{})}
+	b.wg.Add(1)
+	go b.run()
+	return b
+}
+
+// Submit queues one canonical transaction. It never blocks: a full queue is
+// ErrBackpressure.
+func (b *batcher) Submit(raw []byte) (<-chan pubResult, error) {
+	p := pending{raw: raw, done: make(chan pubResult, 1)}
+	select {
+	case <-b.stop:
+		return nil, ErrClosed
+	default:
+	}
+	select {
+	case b.queue <- p:
+		return p.done, nil
+	default:
+		return nil, ErrBackpressure
+	}
+}
+
+// Close stops taking transactions, flushes what is queued and waits for
+// every publish to finish.
+func (b *batcher) Close() {
+	b.once.Do(func() { close(b.stop) })
+	b.wg.Wait()
+}
+
+func (b *batcher) run() {
+	defer b.wg.Done()
+	var timer *time.Timer
+	for {
+		var first pending
+		select {
+		case first = <-b.queue:
+		case <-b.stop:
+			b.drainOnStop()
+			return
+		}
+		batch, size := []pending{first}, len(first.raw)
+		full := func() bool { return len(batch) >= b.cfg.MaxTxs || size >= b.cfg.MaxBytes }
+		take := func(p pending) { batch = append(batch, p); size += len(p.raw) }
+		// Take whatever is already queued.
+	drain:
+		for !full() {
+			select {
+			case p := <-b.queue:
+				take(p)
+			default:
+				break drain
+			}
+		}
+		// If the bus is busy with earlier batches, wait a little for more,
+		// until the batch is full or a publish slot frees; when idle, go now.
+		if !full() && len(b.slots) > 0 {
+			if timer == nil {
+				timer = time.NewTimer(b.cfg.Linger)
+			} else {
+				timer.Reset(b.cfg.Linger)
+			}
+		linger:
+			for !full() {
+				select {
+				case p := <-b.queue:
+					take(p)
+				case <-timer.C:
+					break linger
+				case <-b.stop:
+					break linger
+				}
+			}
+			timer.Stop()
+		}
+		b.slots <- struct{}{} // bounded in-flight publishes; the queue absorbs the wait
+		b.seq++
+		b.wg.Add(1)
+		go b.publish(batch, b.seq)
+	}
+}
+
+// drainOnStop publishes what is left in the queue at shutdown.
+func (b *batcher) drainOnStop() {
+	for {
+		var batch []pending
+		size := 0
+	more:
+		for len(batch) < b.cfg.MaxTxs && size < b.cfg.MaxBytes {
+			select {
+			case p := <-b.queue:
+				batch = append(batch, p)
+				size += len(p.raw)
+			default:
+				break more
+			}
+		}
+		if len(batch) == 0 {
+			return
+		}
+		b.slots <- struct{}{}
+		b.seq++
+		b.wg.Add(1)
+		go b.publish(batch, b.seq)
+	}
+}
+
+// publish seals and publishes one batch; seq is assigned by run, which
+// alone owns b.seq.
+func (b *batcher) publish(items []pending, seq uint64) {
+	defer b.wg.Done()
+	defer func() { <-b.slots }()
+	txs := make([][]byte, len(items))
+	for i, p := range items {
+		txs[i] = p.raw
+	}
+	batch, err := schemas.SealBatch(b.chain, b.city, b.now().UnixNano(), seq, txs, b.signer)
+	if err != nil {
+		b.fail(items, err)
+		return
+	}
+	frame, id := batch.Encode(), batch.ID()
+	start := time.Now()
+	var ack *jetstream.PubAck
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ack, err = b.pub.Publish(ctx, b.subject, id, frame)
+		cancel()
+		if err == nil || attempt >= b.cfg.Retries || !transient(err) {
+			break
+		}
+		b.log.Warn("batch publish failed, retrying", "city", b.city, "batch", id, "attempt", attempt+1, "err", err)
+		time.Sleep(time.Duration(50*(attempt+1)) * time.Millisecond)
+	}
+	if err != nil {
+		b.metrics.publishErrors.WithLabelValues(b.city).Inc()
+		b.fail(items, fmt.Errorf("gateway: publish batch %s: %w", id, err))
+		return
+	}
+	b.metrics.batches.WithLabelValues(b.city).Inc()
+	b.metrics.batchSize.Observe(float64(len(items)))
+	b.metrics.publishSeconds.Observe(time.Since(start).Seconds())
+	for i, p := range items {
+		p.done <- pubResult{pub: Published{BatchID: id, Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate, Index: i, Batch: batch}}
+	}
+}
+
+func (b *batcher) fail(items []pending, err error) {
+	for _, p := range items {
+		p.done <- pubResult{err: err}
+	}
+}
+
+// transient reports whether a publish error may pass on a retry: time-outs
+// and a bus without responders (JetStream electing a leader), not
+// permission errors.
+func transient(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, jetstream.ErrAsyncPublishTimeout)
+}

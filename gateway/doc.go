@@ -1,0 +1,27 @@
+// Package gateway is a city's door to the bus: it authenticates nothing
+// itself (put it behind the city's own network and TLS), validates each
+// event against the schemas and the city's bridge, binds it to the chain and
+// the city as a canonical transaction, gathers transactions into signed
+// batches and publishes them on gba.tx.<city> with Nats-Msg-Id = batch id.
+//
+// # Receipts and durability
+//
+// A receipt with status "accepted" means the batch holding the transaction
+// is stored by the bus (JetStream's file store, which fsyncs on its own
+// interval). With wait=commit the gateway answers only once the transaction
+// is sealed in a block that a quorum of orderers fsynced: status
+// "committed", with the height and the block hash.
+//
+// # Idempotency
+//
+// A transaction's id is the hash of its canonical bytes, so the same event
+// retried has the same id. The gateway remembers recent ids and answers a
+// retry with the first receipt (duplicate: true) without publishing again;
+// a retry it no longer remembers is published again and the orderers record
+// it once (the later copy gets the result "duplicate").
+//
+// # Backpressure
+//
+// Each city has a bounded queue and a bounded number of batches in flight.
+// A full queue answers 429 with Retry-After; nothing is queued without bound.
+package gateway

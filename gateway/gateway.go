@@ -1,0 +1,406 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/keys"
+)
+
+// Bridge normalises a jurisdiction's native events and checks identifiers.
+type Bridge interface {
+	// Normalize parses one native event into a canonical event.
+	Normalize(native []byte) (ev *schemas.Event, nativeFormat string, err error)
+	// ValidateRecordIDs checks the identifiers inside a canonical record.
+	ValidateRecordIDs(kind schemas.Kind, r *schemas.Record) error
+}
+
+// Location is where a committed transaction sits.
+type Location struct {
+	Height    uint64
+	Position  int
+	BlockHash [32]byte
+}
+
+// Ledger answers where a transaction was sealed. An orderer node in the same
+// process, or a client of one, implements it.
+type Ledger interface {
+	Lookup(id schemas.TxID) (Location, bool)
+	WaitTx(ctx context.Context, id schemas.TxID) (Location, error)
+}
+
+// Config configures a gateway. Zero fields take the documented defaults.
+type Config struct {
+	Chain         string                                         // chain id (required)
+	Batch         BatchConfig                                    // batching and backpressure
+	MaxBodyBytes  int64                                          // HTTP body limit; default 32 MiB
+	MaxEventBytes int                                            // one event's JSON; default 64 KiB
+	CommitTimeout time.Duration                                  // longest wait=commit; default 30s
+	RecentTxs     int                                            // receipts remembered per city for retries; default 65,536
+	Bridges       func(schemas.Jurisdiction) Bridge              // nil: native input refused, ids unchecked
+	Ledger        Ledger                                         // nil: wait=commit and GET /v1/tx unavailable
+	Ready         func(ctx context.Context) error                // readiness probe of the bus; nil = always ready
+	Registerer    prometheus.Registerer                          // nil: metrics not registered
+	Logger        *slog.Logger                                   // default slog.Default()
+	Now           func() time.Time                               // default time.Now
+	Proofs        func(id schemas.TxID) (json.RawMessage, error) // optional: proof attached to committed receipts
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 32 << 20
+	}
+	if c.MaxEventBytes == 0 {
+		c.MaxEventBytes = schemas.MaxTxBytes
+	}
+	if c.CommitTimeout == 0 {
+		c.CommitTimeout = 30 * time.Second
+	}
+	if c.RecentTxs == 0 {
+		c.RecentTxs = 1 << 16
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Gateway serves the eleven cities (or any subset) behind one handler.
+type Gateway struct {
+	cfg     Config
+	metrics *metrics
+
+	mu     sync.RWMutex
+	cities map[string]*cityGateway
+}
+
+type cityGateway struct {
+	city   schemas.City
+	b      *batcher
+	recent *lru.Cache[schemas.TxID, Receipt]
+}
+
+// New returns a gateway with no cities; add them with AddCity.
+func New(cfg Config) *Gateway {
+	cfg = cfg.withDefaults()
+	return &Gateway{cfg: cfg, metrics: newMetrics(cfg.Registerer), cities: map[string]*cityGateway{}}
+}
+
+// AddCity starts the city's batcher. pub must be connected as the city's
+// own bus identity, so the bus itself refuses publishes to other cities.
+func (g *Gateway) AddCity(token string, signer keys.Signer, pub Publisher) error {
+	city, err := schemas.LookupCity(token)
+	if err != nil {
+		return err
+	}
+	recent, err := lru.New[schemas.TxID, Receipt](g.cfg.RecentTxs)
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, dup := g.cities[token]; dup {
+		return fmt.Errorf("gateway: city %s added twice", token)
+	}
+	subject := "gba.tx." + token
+	g.cities[token] = &cityGateway{city: city, recent: recent,
+		b: newBatcher(g.cfg.Batch, g.cfg.Chain, token, subject, signer, pub, g.cfg.Logger, g.cfg.Now, g.metrics)}
+	return nil
+}
+
+// Close flushes every city's queued transactions and waits for the publishes.
+func (g *Gateway) Close() {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	var wg sync.WaitGroup
+	for _, c := range g.cities {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.b.Close() }()
+	}
+	wg.Wait()
+}
+
+func (g *Gateway) city(token string) (*cityGateway, error) {
+	g.mu.RLock()
+	c := g.cities[token]
+	g.mu.RUnlock()
+	if c != nil {
+		return c, nil
+	}
+	if _, err := schemas.LookupCity(token); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("%w: this gateway does not serve %s", schemas.ErrUnknownCity, token)
+}
+
+// Receipt is the answer for one accepted event.
+type Receipt struct {
+	TxID      string `json:"txId"`
+	BatchID   string `json:"batchId"`
+	Stream    string `json:"stream"`
+	Seq       uint64 `json:"seq"`
+	Duplicate bool   `json:"duplicate"`
+	// Status is "accepted" (stored by the bus) or "committed" (sealed in a
+	// block fsynced by a quorum of orderers).
+	Status     string          `json:"status"`
+	Durability string          `json:"durability"`
+	Height     uint64          `json:"height,omitempty"`
+	BlockHash  string          `json:"blockHash,omitempty"`
+	Position   *int            `json:"position,omitempty"`
+	Proof      json.RawMessage `json:"proof,omitempty"`
+}
+
+const (
+	durabilityAccepted  = "stored by the bus (JetStream file store, fsynced on its interval)"
+	durabilityCommitted = "sealed in a block fsynced by a quorum of orderers"
+)
+
+// Error is a failure with its HTTP status and a stable code.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+	Rule    string `json:"rule,omitempty"`
+}
+
+func (e *Error) Error() string { return "gateway: " + e.Code + ": " + e.Message }
+
+// Input is one event as received.
+type Input struct {
+	Raw    []byte
+	Native bool // the event is in the city's jurisdiction's native format
+}
+
+// Outcome is the result for one event: a receipt or an error.
+type Outcome struct {
+	Receipt *Receipt
+	Err     *Error
+}
+
+// Submit validates, batches and publishes events of one city, and waits for
+// their receipts (and, with waitCommit, for their blocks). Events are
+// independent: one bad event does not fail the others.
+func (g *Gateway) Submit(ctx context.Context, token string, inputs []Input, waitCommit bool) ([]Outcome, *Error) {
+	c, err := g.city(token)
+	if err != nil {
+		return nil, &Error{Status: http.StatusNotFound, Code: "unknown_city", Message: err.Error(), Field: "city"}
+	}
+	if waitCommit && g.cfg.Ledger == nil {
+		return nil, &Error{Status: http.StatusNotImplemented, Code: "commit_unavailable", Message: "this gateway has no ledger to wait on; omit wait=commit"}
+	}
+	out := make([]Outcome, len(inputs))
+	type waiting struct {
+		i    int
+		id   schemas.TxID
+		done <-chan pubResult
+	}
+	var waits []waiting
+	for i, in := range inputs {
+		raw, id, e := g.prepare(c, in)
+		if e != nil {
+			out[i].Err = e
+			g.metrics.events.WithLabelValues(token, e.Code).Inc()
+			continue
+		}
+		if r, ok := c.recent.Get(id); ok {
+			r.Duplicate = true
+			out[i].Receipt = &r
+			g.metrics.events.WithLabelValues(token, "duplicate").Inc()
+			if waitCommit {
+				waits = append(waits, waiting{i: i, id: id})
+			}
+			continue
+		}
+		done, err := c.b.Submit(raw)
+		if err != nil {
+			out[i].Err = submitError(err)
+			g.metrics.events.WithLabelValues(token, out[i].Err.Code).Inc()
+			continue
+		}
+		waits = append(waits, waiting{i: i, id: id, done: done})
+	}
+	for _, w := range waits {
+		if w.done != nil {
+			var res pubResult
+			select {
+			case res = <-w.done:
+			case <-ctx.Done():
+				out[w.i].Err = &Error{Status: http.StatusServiceUnavailable, Code: "canceled", Message: ctx.Err().Error()}
+				continue
+			}
+			if res.err != nil {
+				out[w.i].Err = submitError(res.err)
+				g.metrics.events.WithLabelValues(token, out[w.i].Err.Code).Inc()
+				continue
+			}
+			r := Receipt{TxID: schemas.FormatID(w.id), BatchID: res.pub.BatchID, Stream: res.pub.Stream, Seq: res.pub.Seq,
+				Duplicate: res.pub.Duplicate, Status: "accepted", Durability: durabilityAccepted}
+			c.recent.Add(w.id, r)
+			out[w.i].Receipt = &r
+			g.metrics.events.WithLabelValues(token, "accepted").Inc()
+		}
+		if waitCommit {
+			g.waitCommit(ctx, w.id, &out[w.i])
+		}
+	}
+	return out, nil
+}
+
+func (g *Gateway) waitCommit(ctx context.Context, id schemas.TxID, o *Outcome) {
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.CommitTimeout)
+	defer cancel()
+	loc, err := g.cfg.Ledger.WaitTx(ctx, id)
+	if err != nil {
+		o.Err = &Error{Status: http.StatusGatewayTimeout, Code: "commit_timeout",
+			Message: fmt.Sprintf("transaction %s was accepted (batch %s) but not sealed in time: %v", schemas.FormatID(id), o.Receipt.BatchID, err)}
+		return
+	}
+	r := *o.Receipt
+	committed(&r, loc)
+	if g.cfg.Proofs != nil {
+		if p, err := g.cfg.Proofs(id); err == nil {
+			r.Proof = p
+		}
+	}
+	o.Receipt = &r
+}
+
+func committed(r *Receipt, loc Location) {
+	pos := loc.Position
+	r.Status, r.Durability = "committed", durabilityCommitted
+	r.Height, r.BlockHash, r.Position = loc.Height, schemas.FormatID(loc.BlockHash), &pos
+}
+
+// prepare turns one input into canonical transaction bytes and its id.
+func (g *Gateway) prepare(c *cityGateway, in Input) ([]byte, schemas.TxID, *Error) {
+	var id schemas.TxID
+	if len(in.Raw) > g.cfg.MaxEventBytes {
+		return nil, id, &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large",
+			Message: fmt.Sprintf("event is %d bytes, limit %d", len(in.Raw), g.cfg.MaxEventBytes)}
+	}
+	var br Bridge
+	if g.cfg.Bridges != nil {
+		br = g.cfg.Bridges(c.city.Jurisdiction)
+	}
+	var (
+		ev                     *schemas.Event
+		nativeFormat, nativeID string
+		err                    error
+	)
+	if in.Native {
+		if br == nil {
+			return nil, id, &Error{Status: http.StatusBadRequest, Code: "native_unavailable", Message: "this gateway has no bridge for native input"}
+		}
+		if !json.Valid(in.Raw) {
+			return nil, id, &Error{Status: http.StatusBadRequest, Code: "invalid_json", Message: "event is not valid JSON"}
+		}
+		ev, nativeFormat, err = br.Normalize(in.Raw)
+		if err != nil {
+			return nil, id, validationError(err)
+		}
+		if nativeID, err = schemas.NativeHash(in.Raw); err != nil {
+			return nil, id, validationError(err)
+		}
+		// The bridge's output must pass the same schema as canonical input.
+		canon, err := json.Marshal(ev)
+		if err != nil {
+			return nil, id, validationError(err)
+		}
+		if ev, err = schemas.ValidateEventJSON(canon); err != nil {
+			return nil, id, validationError(err)
+		}
+	} else {
+		if !json.Valid(in.Raw) {
+			return nil, id, &Error{Status: http.StatusBadRequest, Code: "invalid_json", Message: "event is not valid JSON"}
+		}
+		if ev, err = schemas.ValidateEventJSON(in.Raw); err != nil {
+			return nil, id, validationError(err)
+		}
+	}
+	if _, err := schemas.ParseTime(ev.OccurredAt); err != nil {
+		return nil, id, &Error{Status: http.StatusBadRequest, Code: "invalid", Field: "occurredAt", Rule: "rfc3339", Message: err.Error()}
+	}
+	if br != nil && ev.Action.FullRecord() {
+		if err := br.ValidateRecordIDs(ev.Kind, &ev.Record); err != nil {
+			return nil, id, validationError(err)
+		}
+	}
+	tx := schemas.NewTx(g.cfg.Chain, c.city, ev)
+	tx.NativeFormat, tx.NativeHash = nativeFormat, nativeID
+	raw, err := schemas.EncodeTx(tx)
+	if err != nil {
+		return nil, id, validationError(err)
+	}
+	return raw, schemas.ComputeTxID(raw), nil
+}
+
+func validationError(err error) *Error {
+	if fe, ok := schemas.AsFieldError(err); ok {
+		code, status := "invalid", http.StatusBadRequest
+		if fe.Rule == "maxBytes" {
+			code, status = "too_large", http.StatusRequestEntityTooLarge
+		}
+		if fe.Rule == "json" {
+			code = "invalid_json"
+		}
+		return &Error{Status: status, Code: code, Field: fe.Field, Rule: fe.Rule, Message: fe.Msg}
+	}
+	return &Error{Status: http.StatusBadRequest, Code: "invalid", Message: err.Error()}
+}
+
+func submitError(err error) *Error {
+	switch {
+	case errors.Is(err, ErrBackpressure):
+		return &Error{Status: http.StatusTooManyRequests, Code: "backpressure", Message: "the city's queue is full; retry after the Retry-After delay"}
+	case errors.Is(err, ErrClosed):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "shutting_down", Message: "the gateway is shutting down"}
+	case isPermission(err):
+		return &Error{Status: http.StatusForbidden, Code: "permission_denied", Message: err.Error()}
+	}
+	return &Error{Status: http.StatusServiceUnavailable, Code: "bus_unavailable", Message: err.Error()}
+}
+
+// Lookup reports where a transaction is: committed (with its block),
+// pending (accepted by this gateway, not yet sealed), or unknown.
+func (g *Gateway) Lookup(id schemas.TxID) (*Receipt, bool) {
+	if g.cfg.Ledger != nil {
+		if loc, ok := g.cfg.Ledger.Lookup(id); ok {
+			r := Receipt{TxID: schemas.FormatID(id)}
+			if p, found := g.recentReceipt(id); found {
+				r = p
+			}
+			committed(&r, loc)
+			return &r, true
+		}
+	}
+	if r, ok := g.recentReceipt(id); ok {
+		r.Status = "pending"
+		return &r, true
+	}
+	return nil, false
+}
+
+func (g *Gateway) recentReceipt(id schemas.TxID) (Receipt, bool) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	for _, c := range g.cities {
+		if r, ok := c.recent.Peek(id); ok {
+			return r, true
+		}
+	}
+	return Receipt{}, false
+}

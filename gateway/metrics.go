@@ -1,0 +1,32 @@
+package gateway
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the gateway's Prometheus collectors, registered on the
+// registry given in Config (never the global one).
+type metrics struct {
+	events         *prometheus.CounterVec // by city and outcome
+	batches        *prometheus.CounterVec // by city
+	publishErrors  *prometheus.CounterVec // by city
+	batchSize      prometheus.Histogram
+	publishSeconds prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "baybus_gateway_events_total",
+			Help: "Events received, by city and outcome (accepted, duplicate, or the error code)."}, []string{"city", "outcome"}),
+		batches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "baybus_gateway_batches_total",
+			Help: "Signed batches stored on the bus, by city."}, []string{"city"}),
+		publishErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "baybus_gateway_publish_errors_total",
+			Help: "Batches the bus did not store, by city."}, []string{"city"}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "baybus_gateway_batch_transactions",
+			Help: "Transactions per published batch.", Buckets: prometheus.ExponentialBuckets(1, 2, 13)}),
+		publishSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "baybus_gateway_publish_seconds",
+			Help: "Time from publish to the stream's acknowledgement.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.events, m.batches, m.publishErrors, m.batchSize, m.publishSeconds)
+	}
+	return m
+}
