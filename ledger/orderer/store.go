@@ -101,12 +101,22 @@ func DecodeRecord(raw []byte, headerOnly bool) (*Record, error) {
 // serialised by the caller (the orderer's commit path); reads may run
 // alongside.
 type Store struct {
-	log *wal.Log
+	log recordLog
 
 	mu     sync.RWMutex
 	height uint64
 	last   *block.Header
 	hashes [][32]byte // hashes[h-1] is the hash of header h
+}
+
+// recordLog is what the store needs of ledger/wal (tests decorate it to
+// inject crashes).
+type recordLog interface {
+	Append(data ...[]byte) (first uint64, err error)
+	Read(index uint64) ([]byte, error)
+	FirstIndex() uint64
+	LastIndex() uint64
+	Close() error
 }
 
 // OpenStore opens (or creates) the block log in dir and re-checks the hash
@@ -119,6 +129,10 @@ func OpenStore(dir string, opts wal.Options, visit func(*Record) error) (*Store,
 	if err != nil {
 		return nil, err
 	}
+	return newStore(l, visit)
+}
+
+func newStore(l recordLog, visit func(*Record) error) (*Store, error) {
 	s := &Store{log: l}
 	if err := s.scan(visit); err != nil {
 		l.Close()

@@ -1,0 +1,46 @@
+// Package bft adapts SmartBFT (github.com/hyperledger-labs/SmartBFT, the
+// engine behind Hyperledger Fabric v3's BFT orderer) to baybus: the NATS
+// transport with authenticated envelopes, the engine's write-ahead log on
+// ledger/wal, the engine's configuration, and the signature formats the
+// engine carries. It knows nothing of blocks; ledger/orderer supplies the
+// application side (assembler, verifier, signer, delivery, sync).
+//
+// # Transport
+//
+// Each orderer subscribes to core NATS subject gba.bft.<self>. SmartBFT's
+// PrePrepare, Prepare, ViewChange and HeartBeat messages are not signed by
+// the engine, so every message travels in an Envelope signed by the sending
+// orderer's key under keys.Domain{chain, "bft-msg"}, naming sender and
+// target. A receiver drops, and counts in Stats, every envelope that does
+// not decode, is addressed to another orderer, names an unknown sender, is
+// signed with a key that is not the named sender's (forged sender) or whose
+// signature does not verify. Only then is the payload handed to the engine,
+// with the sender's consensus id (its index in the trust bundle + 1).
+//
+// Messages larger than a NATS message (proposals carry whole blocks; view
+// changes carry two) are cut into chunks that are each signed, so the
+// receiver buffers only authenticated bytes, one message in progress per
+// sender. NATS keeps one connection's messages on one subject in order;
+// a lost chunk drops its message, which the engine's retransmissions cover.
+//
+// Envelopes do not carry a view-independent nonce: a replayed envelope is an
+// old, already authenticated engine message, which SmartBFT discards by view
+// and sequence.
+//
+// # Engine WAL
+//
+// EngineWAL implements api.WriteAheadLog over a ledger/wal log (CRC-framed,
+// fsynced appends). The engine persists each message before it acts on it;
+// on restart the entries are handed back as consensus.Consensus's
+// WALInitialContent, together with the last block's proposal, signatures and
+// view metadata from the block log.
+//
+// # Signatures inside the engine
+//
+// A commit signature's Value is the orderer's block vote over the
+// domain-separated header hash (the quorum certificate's entry); its Msg is
+// a VoteMsg holding the key id and the engine's auxiliary data with a
+// signature of its own. Signer.Sign (view-change data) uses SignPlain. Each
+// signed message starts with its own tag, so no signature can be replayed
+// as another kind.
+package bft

@@ -1,0 +1,56 @@
+// Package orderer is a baybus ordering node: SmartBFT consensus among the
+// consortium's orderers over NATS, sealing the cities' signed batches into
+// hash-chained, quorum-certified blocks kept in a CRC-framed write-ahead log.
+//
+// # The loop
+//
+//  1. Ingestion. Every orderer reads the whole JetStream stream GBA_TX
+//     through its own durable consumer "orderer-<name>". A batch that is not
+//     a well-formed batch signed by the city of its subject is terminated and
+//     counted; one already on the chain is acknowledged; any other is
+//     submitted to the engine as a request (request id = batch id, client id
+//     = city). Every orderer holds every batch, so a leader that leaves one
+//     out is caught by SmartBFT's request timers: followers forward it, then
+//     complain, and a view change replaces the leader.
+//  2. Proposal. The leader's engine cuts a batch of requests (count, bytes,
+//     interval: see bft.Options) and the assembler builds the block on top of
+//     the leader's last block with block.Assemble.
+//  3. Verification. Every orderer, the leader included, recomputes the
+//     proposal with block.Verify over its own chain index and state, and
+//     checks that the engine's sequence is the block's height and the
+//     proposal's header and metadata are the block's. A proposal that
+//     differs is refused and the leader complained about.
+//  4. Votes. An orderer's commit signature is its block vote over the
+//     domain-separated header hash (block.SignVote).
+//  5. Delivery. With a quorum of votes the engine delivers: the block and its
+//     quorum certificate are appended to the block log and fsynced, the state
+//     and the transaction index are updated, the block's JetStream messages
+//     are acknowledged, the header and certificate are published on
+//     gba.blocks, and local waiters (WaitTx, WaitHeight) wake. A commit
+//     receipt therefore means "sealed in a block that this orderer has
+//     fsynced and a quorum of orderers signed".
+//  6. Sync. A lagging or restarted orderer asks its peers for their heights
+//     on gba.sync.<peer>, targets the (f+1)-th highest, fetches the missing
+//     records and commits each only after checking its certificate, its
+//     hash link, its vote messages and a full replay (block.VerifyStored,
+//     block.Verify). The engine calls this through its Synchronizer, on
+//     start and whenever it finds itself behind.
+//  7. Restart. New re-checks the block log's hash chain, rebuilds the index
+//     from it and replays to the state any blocks it has not committed; Start
+//     hands the engine its WAL entries and the last block's proposal,
+//     signatures and view metadata, then syncs.
+//
+// # Block height and SmartBFT sequence
+//
+// Block h is SmartBFT decision sequence h: the first block is height 1, and
+// the header's Consensus field is the engine's view metadata for it
+// (checked on every proposal and every synced block).
+//
+// # What is kept where
+//
+//   - DataDir/blocks: the block log, one Record per block (header, quorum
+//     certificate, vote messages, block bytes), index = height.
+//   - DataDir/engine: the SmartBFT write-ahead log.
+//   - The transaction and batch index is in memory, rebuilt on open (see
+//     index). The license state is the caller's StateMachine.
+package orderer
