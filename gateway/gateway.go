@@ -218,6 +218,11 @@ func (g *Gateway) Submit(ctx context.Context, token string, inputs []Input, wait
 		}
 		if r, ok := c.recent.Get(id); ok {
 			r.Duplicate = true
+			if g.cfg.Ledger != nil {
+				if loc, sealed := g.cfg.Ledger.Lookup(id); sealed {
+					committed(&r, loc)
+				}
+			}
 			out[i].Receipt = &r
 			g.metrics.events.WithLabelValues(token, "duplicate").Inc()
 			if waitCommit {

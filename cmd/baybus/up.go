@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/baybus/baybus/internal/system"
+)
+
+// logFlags is the --log-level flag shared by long-running commands.
+type logFlags struct{ level string }
+
+func (l *logFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&l.level, "log-level", "info", "log level: debug, info, warn, error")
+}
+
+func (l *logFlags) logger() (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(strings.ToUpper(l.level))); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", l.level, err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv})), nil
+}
+
+// systemFlags are the flags of commands that start the embedded system.
+type systemFlags struct {
+	cfg system.Config
+	logFlags
+}
+
+func (f *systemFlags) add(cmd *cobra.Command, withListen bool) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.cfg.DataDir, "data", system.DefaultDataDir, "data directory (consortium keys, JetStream store, block logs, state)")
+	fl.IntVar(&f.cfg.Orderers, "orderers", system.DefaultOrderers, "number of orderers, 4 to 11 (the first five are the demonstration nodes HK, Macao, Qianhai, Hengqin, Nansha)")
+	fl.StringVar(&f.cfg.Chain, "chain", system.DefaultChain, "chain id (fixed when the data directory is first created)")
+	fl.StringVar(&f.cfg.Scheme, "scheme", "Ed25519", "signature scheme for new keys: Ed25519, ML-DSA-65, Ed25519-Dilithium2")
+	fl.StringVar(&f.cfg.JetStreamSync, "jetstream-sync", "", `JetStream fsync interval ("" server default of 2m, "always", or a duration)`)
+	if withListen {
+		fl.StringVar(&f.cfg.Listen, "listen", system.DefaultListen, `HTTP address of the gateways ("-" for none)`)
+		fl.StringVar(&f.cfg.NATSListen, "nats-listen", system.DefaultNATSListen, `NATS client address for external orderers and subscribers ("-" for in-process only)`)
+	}
+	f.logFlags.add(cmd)
+}
+
+func (f *systemFlags) config() (system.Config, error) {
+	log, err := f.logger()
+	if err != nil {
+		return system.Config{}, err
+	}
+	cfg := f.cfg
+	cfg.Logger = log
+	cfg.Bridges = gatewayBridges
+	return cfg, nil
+}
+
+func newUpCmd() *cobra.Command {
+	var f systemFlags
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Run the embedded system: NATS with JetStream, the orderers and the eleven city gateways",
+		Long: `up starts an in-process NATS server with JetStream (file store under --data),
+the orderers (default the five demonstration nodes) and the eleven city gateways
+behind one HTTP listener, and runs until SIGINT or SIGTERM. On the first run it
+creates the consortium (keys, NATS identities, trust.json) in --data.
+
+HTTP API (see README.md):
+  POST /v1/cities/{city}/events[?format=native][&wait=commit]
+  GET  /v1/tx/{id}
+  GET  /healthz  /readyz  /metrics`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.config()
+			if err != nil {
+				return err
+			}
+			sys, err := system.Start(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "baybus up: gateways on http://%s, NATS on %s, data in %s (Ctrl-C to stop)\n",
+				sys.HTTPAddr, orNone(sys.Bus.ClientURL()), cfg.DataDir)
+			<-cmd.Context().Done()
+			start := time.Now()
+			cfg.Logger.Info("shutting down: flushing gateways, stopping orderers, closing stores")
+			sys.Stop()
+			cfg.Logger.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	f.add(cmd, true)
+	return cmd
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(in-process only)"
+	}
+	return s
+}

@@ -1,0 +1,342 @@
+// Package system assembles a whole baybus node on one machine: the
+// consortium kept in the data directory, the embedded NATS server with
+// JetStream, the orderers and the eleven city gateways behind one HTTP
+// listener. `baybus up`, `baybus demo`, `baybus bench` and the end-to-end
+// tests all start it the same way.
+package system
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/baybus/baybus/gateway"
+	"github.com/baybus/baybus/internal/bus"
+	"github.com/baybus/baybus/ledger/bft"
+	"github.com/baybus/baybus/ledger/licenses"
+	"github.com/baybus/baybus/ledger/orderer"
+	"github.com/baybus/baybus/ledger/state"
+	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/keys"
+)
+
+// OrdererNames lists the orderer names in the order members join: the five
+// demonstration nodes of seed 002 first (Hong Kong, Macao, Qianhai in
+// Shenzhen, Hengqin in Zhuhai, Nansha in Guangzhou), then the other cities.
+var OrdererNames = []string{"hongkong", "macao", "qianhai", "hengqin", "nansha",
+	"foshan", "dongguan", "huizhou", "zhongshan", "jiangmen", "zhaoqing"}
+
+// Defaults.
+const (
+	DefaultChain      = "gba"
+	DefaultListen     = "127.0.0.1:8480"
+	DefaultNATSListen = "127.0.0.1:4222"
+	DefaultOrderers   = 5
+	DefaultDataDir    = "data"
+)
+
+// Config configures a System. Zero fields take the defaults above.
+type Config struct {
+	DataDir    string
+	Listen     string // HTTP address of the gateways; "-" for none
+	NATSListen string // NATS client address; "-" for in-process only
+	Orderers   int    // 4..11; default 5
+	Chain      string
+	Scheme     string // signature scheme of new keys; default Ed25519
+	Batch      gateway.BatchConfig
+	Engine     bft.Options
+	// JetStreamSync is JetStream's fsync interval ("" = server default,
+	// "always" = every write).
+	JetStreamSync string
+	// NoSyncWAL skips fsync in the orderers' logs (benchmarks of the
+	// machine's limits only).
+	NoSyncWAL bool
+	Bridges   func(schemas.Jurisdiction) gateway.Bridge
+	Logger    *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.NATSListen == "" {
+		c.NATSListen = DefaultNATSListen
+	}
+	if c.Orderers == 0 {
+		c.Orderers = DefaultOrderers
+	}
+	if c.Chain == "" {
+		c.Chain = DefaultChain
+	}
+	if c.Scheme == "" {
+		c.Scheme = keys.Ed25519
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// System is a running node set.
+type System struct {
+	cfg        Config
+	Consortium *keys.Consortium
+	Bus        *bus.Embedded
+	Nodes      []*orderer.Node
+	Gateway    *gateway.Gateway
+	Registry   *prometheus.Registry
+	HTTPAddr   string // where the gateways listen ("" if not)
+
+	cancel  context.CancelFunc
+	conns   []*nats.Conn
+	states  []*licenses.State
+	httpSrv *http.Server
+	stopped sync.Once
+}
+
+// ErrConsortium is returned when the data directory holds a consortium that
+// does not match the configuration.
+var ErrConsortium = errors.New("system: consortium mismatch")
+
+// LoadOrInit returns the consortium and bus identities kept in dir, creating
+// them on first use.
+func LoadOrInit(dir, chain string, n int, scheme string) (*keys.Consortium, *bus.Identities, error) {
+	if n < 4 || n > len(OrdererNames) {
+		return nil, nil, fmt.Errorf("system: %d orderers: want 4 to %d", n, len(OrdererNames))
+	}
+	orderers := OrdererNames[:n]
+	cities := schemas.CityTokens()
+	if _, err := os.Stat(filepath.Join(dir, keys.TrustFile)); errors.Is(err, fs.ErrNotExist) {
+		cons, err := keys.NewConsortium(chain, cities, orderers, scheme, rand.Reader)
+		if err != nil {
+			return nil, nil, err
+		}
+		ids, err := bus.NewIdentities(cities, orderers)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := ids.Write(dir); err != nil {
+			return nil, nil, err
+		}
+		if err := cons.Write(dir); err != nil {
+			return nil, nil, err
+		}
+		return cons, ids, nil
+	}
+	cons, err := keys.LoadConsortium(dir, cities)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !slices.Equal(cons.Bundle.Orderers, orderers) || cons.Bundle.Chain != chain {
+		return nil, nil, fmt.Errorf("%w: %s holds chain %q with orderers %v; asked for chain %q with %d orderers (use another --data directory)",
+			ErrConsortium, dir, cons.Bundle.Chain, cons.Bundle.Orderers, chain, n)
+	}
+	ids, err := bus.LoadIdentities(dir, cities, orderers)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cons, ids, nil
+}
+
+// Start brings the whole system up and returns once the gateways accept
+// events. Stop it with Stop.
+func Start(ctx context.Context, cfg Config) (_ *System, err error) {
+	cfg = cfg.withDefaults()
+	log := cfg.Logger
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("system: %w", err)
+	}
+	cons, ids, err := LoadOrInit(cfg.DataDir, cfg.Chain, cfg.Orderers, cfg.Scheme)
+	if err != nil {
+		return nil, err
+	}
+	s := &System{cfg: cfg, Consortium: cons, Registry: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	listen := cfg.NATSListen
+	if listen == "-" {
+		listen = ""
+	}
+	s.Bus, err = bus.StartServer(bus.ServerConfig{StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Listen: listen,
+		Identities: ids, SyncInterval: cfg.JetStreamSync, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	op, err := s.connect(bus.IdentityName(bus.RoleOperator, ""))
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(op)
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := bus.EnsureStreams(sctx, js, bus.StreamConfig{}); err != nil {
+		return nil, err
+	}
+
+	runCtx, runCancel := context.WithCancel(context.Background())
+	s.cancel = runCancel
+	for _, name := range cons.Bundle.Orderers {
+		nc, err := s.connect(bus.IdentityName(bus.RoleOrderer, name))
+		if err != nil {
+			return nil, err
+		}
+		dir := filepath.Join(cfg.DataDir, "orderers", name)
+		st, err := licenses.Open(filepath.Join(dir, "state"), state.Options{CacheSize: 16 << 20})
+		if err != nil {
+			return nil, err
+		}
+		s.states = append(s.states, st)
+		node, err := orderer.New(orderer.Config{Name: name, Trust: cons.Bundle, Key: cons.Orderers[name], Conn: nc,
+			DataDir: dir, State: st, Engine: cfg.Engine, NoSyncWAL: cfg.NoSyncWAL, Logger: log.With("orderer", name)})
+		if err != nil {
+			return nil, err
+		}
+		s.Nodes = append(s.Nodes, node)
+	}
+	// Start the orderers together: each waits a moment for its peers.
+	startErrs := make([]error, len(s.Nodes))
+	var wg sync.WaitGroup
+	for i, node := range s.Nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := node.Start(runCtx); err != nil {
+				startErrs[i] = fmt.Errorf("system: orderer %s: %w", node.Name(), err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(startErrs...); err != nil {
+		return nil, err
+	}
+
+	s.Gateway = gateway.New(gateway.Config{Chain: cons.Bundle.Chain, Batch: cfg.Batch, Bridges: cfg.Bridges,
+		Ledger: nodeLedger{s.Nodes[0]}, Registerer: s.Registry, Logger: log,
+		Ready: func(ctx context.Context) error {
+			if !op.IsConnected() {
+				return errors.New("bus connection down")
+			}
+			_, err := js.Stream(ctx, bus.StreamTx)
+			return err
+		}})
+	for _, city := range schemas.CityTokens() {
+		nc, err := s.connect(bus.IdentityName(bus.RoleCity, city))
+		if err != nil {
+			return nil, err
+		}
+		pub, err := bus.NewPublisher(nc)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.Gateway.AddCity(city, cons.Cities[city], pub); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Listen != "-" {
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("system: listen %s: %w", cfg.Listen, err)
+		}
+		s.HTTPAddr = ln.Addr().String()
+		s.httpSrv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("http server stopped", "err", err)
+			}
+		}()
+	}
+	log.Info("baybus is up", "chain", cons.Bundle.Chain, "orderers", cons.Bundle.Orderers, "http", s.HTTPAddr,
+		"nats", s.Bus.ClientURL(), "data", cfg.DataDir)
+	return s, nil
+}
+
+// Handler returns the HTTP routes: the gateways' API and /metrics.
+func (s *System) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.Gateway.Register(mux)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+	return mux
+}
+
+func (s *System) connect(name string) (*nats.Conn, error) {
+	nc, err := s.Bus.Connect(name)
+	if err != nil {
+		return nil, err
+	}
+	s.conns = append(s.conns, nc)
+	return nc, nil
+}
+
+// Config returns the configuration the system runs with.
+func (s *System) Config() Config { return s.cfg }
+
+// Stop shuts down cleanly: the HTTP listener stops taking requests, the
+// gateways flush their queued batches, the orderers stop, the stores close,
+// the bus shuts down.
+func (s *System) Stop() {
+	s.stopped.Do(func() {
+		if s.httpSrv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_ = s.httpSrv.Shutdown(ctx)
+			cancel()
+		}
+		if s.Gateway != nil {
+			s.Gateway.Close()
+		}
+		for _, n := range s.Nodes {
+			n.Stop()
+		}
+		if s.cancel != nil {
+			s.cancel()
+		}
+		for _, st := range s.states {
+			_ = st.Close()
+		}
+		for _, nc := range s.conns {
+			nc.Close()
+		}
+		if s.Bus != nil {
+			s.Bus.Shutdown()
+		}
+	})
+}
+
+// nodeLedger lets the gateway wait on an orderer in the same process.
+type nodeLedger struct{ n *orderer.Node }
+
+func (l nodeLedger) Lookup(id schemas.TxID) (gateway.Location, bool) {
+	loc, ok := l.n.Lookup(id)
+	return gateway.Location{Height: loc.Height, Position: loc.Position, BlockHash: loc.BlockHash}, ok
+}
+
+func (l nodeLedger) WaitTx(ctx context.Context, id schemas.TxID) (gateway.Location, error) {
+	loc, err := l.n.WaitTx(ctx, id)
+	return gateway.Location{Height: loc.Height, Position: loc.Position, BlockHash: loc.BlockHash}, err
+}

@@ -1,0 +1,87 @@
+package system_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/baybus/baybus/gateway/client"
+	"github.com/baybus/baybus/internal/system"
+	"github.com/baybus/baybus/schemas"
+)
+
+func event(city string, i int) json.RawMessage {
+	return json.RawMessage(fmt.Sprintf(`{"eventId":"%s-%d","kind":"business_registration","action":"issue","occurredAt":"2026-03-01T08:00:00Z",
+"record":{"id":"%s%04d","name":{"en":"Co %d"},"authority":{"en":"Registry"},"issuedOn":"2026-03-01","establishedOn":"2019-03-01","address":{"en":"1 Road"},"scope":{"en":"trade"}}}`,
+		city, i, city[:2], i, i))
+}
+
+func start(t *testing.T, dir string) *system.System {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sys, err := system.Start(ctx, system.Config{DataDir: dir, Listen: "127.0.0.1:0", NATSListen: "-", Orderers: 4,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sys
+}
+
+// TestUpCommitsEveryCityAndRestarts is the run command's path: all eleven
+// cities publish over HTTP, every event is sealed, the orderers agree, and a
+// restart on the same data directory keeps the chain and goes on.
+func TestUpCommitsEveryCityAndRestarts(t *testing.T) {
+	dir := t.TempDir()
+	sys := start(t, dir)
+	c := client.New("http://"+sys.HTTPAddr, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, city := range schemas.CityTokens() {
+		res, err := c.Publish(ctx, city, []json.RawMessage{event(city, 1), event(city, 2)}, client.Options{Wait: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			if r.Error != nil || r.Receipt.Status != "committed" || r.Height == 0 {
+				t.Fatalf("%s: %+v %+v", city, r.Receipt, r.Error)
+			}
+		}
+	}
+	h := sys.Nodes[0].Height()
+	for _, n := range sys.Nodes {
+		if err := n.WaitHeight(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+		hdr, err := n.Store().Header(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := sys.Nodes[0].Store().Header(h)
+		if hdr.Hash() != want.Hash() {
+			t.Fatalf("%s holds another block at height %d", n.Name(), h)
+		}
+	}
+	sys.Stop()
+
+	sys = start(t, dir)
+	defer sys.Stop()
+	if got := sys.Nodes[0].Height(); got < h {
+		t.Fatalf("height after restart %d, want at least %d", got, h)
+	}
+	c = client.New("http://"+sys.HTTPAddr, nil)
+	res, err := c.Publish(ctx, "macao", []json.RawMessage{event("macao", 3), event("macao", 1)}, client.Options{Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Error != nil || res[0].Height <= h {
+		t.Fatalf("after restart: %+v %+v", res[0].Receipt, res[0].Error)
+	}
+	if res[1].Error != nil || res[1].Height > h {
+		t.Fatalf("an event committed before the restart was sealed again: %+v %+v", res[1].Receipt, res[1].Error)
+	}
+}
