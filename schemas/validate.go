@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"sync"
 
@@ -130,8 +131,8 @@ func toFieldError(err error) error {
 	if !ok {
 		return &FieldError{Rule: "schema", Msg: err.Error()}
 	}
-	leaf := deepest(ve)
-	field := strings.Join(leaf.InstanceLocation, ".")
+	leaf, loc := deepest(ve)
+	field := strings.Join(loc, ".")
 	rule := "schema"
 	if kp := leaf.ErrorKind.KeywordPath(); len(kp) > 0 {
 		rule = kp[len(kp)-1]
@@ -149,19 +150,28 @@ func toFieldError(err error) error {
 	return &FieldError{Field: field, Rule: rule, Msg: msg}
 }
 
-func deepest(ve *jsonschema.ValidationError) *jsonschema.ValidationError {
-	best, depth := ve, len(ve.InstanceLocation)
-	var walk func(e *jsonschema.ValidationError)
-	walk = func(e *jsonschema.ValidationError) {
-		if len(e.Causes) == 0 && len(e.InstanceLocation) >= depth {
-			best, depth = e, len(e.InstanceLocation)
+// deepest returns the most specific leaf of the error tree and the
+// instance location it concerns. A leaf about a property name has no
+// location of its own; it inherits its parent's.
+func deepest(ve *jsonschema.ValidationError) (*jsonschema.ValidationError, []string) {
+	best, bestLoc := ve, ve.InstanceLocation
+	var walk func(e *jsonschema.ValidationError, loc []string)
+	walk = func(e *jsonschema.ValidationError, loc []string) {
+		// jsonschema v6.0.3 reports a stale instance location on
+		// propertyNames errors; the property's object is the parent's.
+		kp := e.ErrorKind.KeywordPath()
+		if len(e.InstanceLocation) >= len(loc) && (len(kp) == 0 || kp[len(kp)-1] != "propertyNames") {
+			loc = slices.Clone(e.InstanceLocation)
+		}
+		if len(e.Causes) == 0 && len(loc) >= len(bestLoc) {
+			best, bestLoc = e, loc
 		}
 		for _, c := range e.Causes {
-			walk(c)
+			walk(c, loc)
 		}
 	}
-	walk(ve)
-	return best
+	walk(ve, nil)
+	return best, bestLoc
 }
 
 // missingProperty pulls the first quoted name out of the library's

@@ -276,3 +276,7 @@ func sortedIDs[M ~map[string]V, V any](m M) []string {
 	slices.Sort(ids)
 	return ids
 }
+
+func encodePublic(k *PrivateKey) string {
+	return base64.StdEncoding.EncodeToString(k.Public().Bytes())
+}

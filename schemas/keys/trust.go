@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 )
 
 // Role is what a key may sign for.
@@ -18,6 +19,9 @@ const (
 	RoleCity    Role = "city"    // signs batches for one city
 	RoleOrderer Role = "orderer" // signs consensus messages and block votes
 )
+
+// chainIDRe is the chain id's form (as in tx.schema.json).
+var chainIDRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 
 // BundleVersion is the version of the trust bundle format.
 const BundleVersion = 1
@@ -76,8 +80,8 @@ func (b *Bundle) index() error {
 	if b.Version != BundleVersion {
 		return fmt.Errorf("keys: trust bundle version %d, want %d", b.Version, BundleVersion)
 	}
-	if b.Chain == "" {
-		return fmt.Errorf("keys: trust bundle has no chain id")
+	if !chainIDRe.MatchString(b.Chain) {
+		return fmt.Errorf("keys: trust bundle chain id %q: want lower-case letters, digits and '-', at most 32", b.Chain)
 	}
 	if n := len(b.Orderers); n < 4 || n > 11 {
 		return fmt.Errorf("keys: trust bundle has %d orderers, want 4 to 11", n)
@@ -183,8 +187,7 @@ func NewConsortium(chain string, cities, orderers []string, scheme string, rand 
 			return err
 		}
 		dst[member] = k
-		c.Bundle.Keys = append(c.Bundle.Keys, TrustedKey{ID: id, Role: role, Member: member, Scheme: k.Scheme(),
-			Public: base64.StdEncoding.EncodeToString(k.Public().Bytes())})
+		c.Bundle.Keys = append(c.Bundle.Keys, TrustedKey{ID: id, Role: role, Member: member, Scheme: k.Scheme(), Public: encodePublic(k)})
 		return nil
 	}
 	for _, city := range cities {
