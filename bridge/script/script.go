@@ -22,6 +22,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/baybus/baybus/schemas"
 	"github.com/liuzl/da"
 	"github.com/liuzl/gocc"
 )
@@ -138,4 +139,26 @@ func longestPrefix(d *da.Dict, s string) (int, string) {
 		return 0, ""
 	}
 	return best, d.Values[bestVal][0]
+}
+
+// Complete returns a copy of t with the missing Chinese script added: a text
+// with only zh-Hans gains zh-Hant (s2hk) and one with only zh-Hant gains
+// zh-Hans (hk2s). What was written is never changed, and completing a
+// completed text changes nothing.
+func (c *Converter) Complete(t schemas.Text) schemas.Text {
+	if t == nil {
+		return nil
+	}
+	out := make(schemas.Text, len(t)+1)
+	for k, v := range t {
+		out[k] = v
+	}
+	hans, hant := t[schemas.LangHans], t[schemas.LangHant]
+	switch {
+	case hans != "" && hant == "":
+		out[schemas.LangHant] = c.ToHant(hans)
+	case hant != "" && hans == "":
+		out[schemas.LangHans] = c.ToHans(hant)
+	}
+	return out
 }

@@ -2,12 +2,14 @@ package script
 
 import (
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/baybus/baybus/schemas"
 	"github.com/liuzl/gocc"
 )
 
@@ -198,5 +200,46 @@ func BenchmarkGoccS2HK(b *testing.B) {
 	b.SetBytes(int64(len(in)))
 	for b.Loop() {
 		cc.Convert(in)
+	}
+}
+
+func TestComplete(t *testing.T) {
+	c, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ in, want schemas.Text }{
+		{schemas.Text{"zh-Hans": "营业执照"}, schemas.Text{"zh-Hans": "营业执照", "zh-Hant": "營業執照"}},
+		{schemas.Text{"zh-Hant": "商業登記署", "en": "BRO"}, schemas.Text{"zh-Hant": "商業登記署", "zh-Hans": "商业登记署", "en": "BRO"}},
+		{schemas.Text{"zh-Hans": "陈杰", "zh-Hant": "陳杰"}, schemas.Text{"zh-Hans": "陈杰", "zh-Hant": "陳杰"}}, // both written: left alone
+		{schemas.Text{"pt": "Sede"}, schemas.Text{"pt": "Sede"}},
+		{nil, nil},
+	} {
+		got := c.Complete(tc.in)
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Complete(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+		if again := c.Complete(got); !reflect.DeepEqual(again, got) {
+			t.Errorf("Complete is not idempotent: %v then %v", got, again)
+		}
+	}
+	in := schemas.Text{"zh-Hans": "营业执照"}
+	c.Complete(in)
+	if len(in) != 1 {
+		t.Error("Complete changed its argument")
+	}
+}
+
+// TestConvertingTwiceIsNotIdempotent records why the bridges never convert
+// converted text: OpenCC's s2hk applied to its own output can change it again.
+func TestConvertingTwiceIsNotIdempotent(t *testing.T) {
+	c, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	once := c.ToHant("陈杰")
+	twice := c.ToHant(once)
+	if once != "陳杰" || twice != "陳傑" {
+		t.Errorf("s2hk(陈杰) = %s, s2hk(s2hk(陈杰)) = %s, want 陳杰 and 陳傑: the dictionaries changed; update this test and bridge/README.md", once, twice)
 	}
 }
