@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/baybus/baybus/internal/bus"
 	"github.com/baybus/baybus/schemas/keys"
@@ -183,9 +184,15 @@ func (t *Transport) send(target uint64, kind Kind, payload []byte) {
 		t.log.Error("seal", "err", err, "to", to)
 		return
 	}
+	start := time.Now()
 	mu := &t.sendMu[target-1]
 	mu.Lock()
 	defer mu.Unlock()
+	defer func() {
+		if d := time.Since(start); d > 20*time.Millisecond {
+			t.log.Debug("slow send", "to", to, "kind", kind, "bytes", len(payload), "took", d)
+		}
+	}()
 	subj := bus.BFTSubject(to)
 	for _, f := range frames {
 		if err := t.cfg.Conn.Publish(subj, f); err != nil {

@@ -56,7 +56,8 @@ func (w *EngineWAL) Append(entry []byte, truncateTo bool) error {
 	return nil
 }
 
-// ReadAll returns the entries since the last truncation point, oldest first.
+// ReadAll returns the entries the log holds, oldest first: at least those
+// since the last truncation point.
 func (w *EngineWAL) ReadAll() ([][]byte, error) {
 	first, last := w.log.FirstIndex(), w.log.LastIndex()
 	if last < first {

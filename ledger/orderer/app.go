@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/block"
@@ -124,6 +125,7 @@ func (a *app) RequestID(req []byte) types.RequestInfo {
 // stay in the pool for the next block.
 func (a *app) AssembleProposal(metadata []byte, requests [][]byte) types.Proposal {
 	n := a.n
+	start := time.Now()
 	bad := types.Proposal{Metadata: metadata}
 	md := &protos.ViewMetadata{}
 	if err := proto.Unmarshal(metadata, md); err != nil {
@@ -175,6 +177,7 @@ func (a *app) AssembleProposal(metadata []byte, requests [][]byte) types.Proposa
 	payload := block.Encode(blk)
 	hb, _ := blk.Header.MarshalBinary()
 	a.remember(&verified{payload: payload, blk: blk, updates: updates})
+	n.log.Debug("assembled", "height", height, "batches", len(batches), "txs", txs, "took", time.Since(start))
 	return types.Proposal{Payload: payload, Header: hb, Metadata: metadata}
 }
 
@@ -222,10 +225,12 @@ func (a *app) verify(p types.Proposal) (*verified, error) {
 			return nil, fmt.Errorf("%w: timestamp %d is more than %v ahead of our clock", ErrProposal, blk.Header.Timestamp, skew)
 		}
 	}
+	start := time.Now()
 	updates, err := block.Verify(a.trust(), n.limits(), n.store.Last(), blk, n.idx, n.state)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrProposal, err)
 	}
+	n.log.Debug("verified", "height", blk.Header.Height, "batches", len(blk.Batches), "took", time.Since(start))
 	v := &verified{payload: p.Payload, blk: blk, updates: updates}
 	a.remember(v)
 	return v, nil

@@ -146,12 +146,18 @@ func TestByzantineOrderer(t *testing.T) {
 			byz := &byzantine{c: c, name: "hongkong", mode: mode, alts: map[uint64]*protos.Message{}}
 			c.wrap["hongkong"] = func(inner bft.Comm) bft.Comm { byz.Comm = inner; return byz }
 			c.startAll()
-			c.load(60, 10, 5*time.Millisecond, nil)
+			// Leaders rotate: load until the Byzantine orderer has had its
+			// turn, then some more.
+			for round := 0; byz.hits.Load() == 0; round++ {
+				if round == 20 {
+					t.Fatalf("the Byzantine orderer never misbehaved")
+				}
+				c.load(20, 10, 5*time.Millisecond, nil)
+				c.waitSealed(90 * time.Second)
+			}
+			c.load(30, 10, 5*time.Millisecond, nil)
 			c.waitSealed(90 * time.Second)
 			c.checkChains()
-			if byz.hits.Load() == 0 {
-				t.Fatalf("the Byzantine orderer never misbehaved")
-			}
 			var bad, forged, badSig uint64
 			for _, n := range c.running() {
 				if n.Name() == "hongkong" {

@@ -516,8 +516,10 @@ func (n *Node) removeRequest(info types.RequestInfo) {
 // deliver is the engine's Deliver: verify (or recall) the decided block,
 // build its record with the quorum certificate, and commit it.
 func (n *Node) deliver(p types.Proposal, sigs []types.Signature) error {
+	start := time.Now()
 	n.commitMu.Lock()
 	defer n.commitMu.Unlock()
+	defer func() { n.log.Debug("delivered", "took", time.Since(start)) }()
 	var hdr block.Header
 	if err := hdr.UnmarshalBinary(p.Header); err != nil {
 		return err
