@@ -45,6 +45,6 @@ and translates them between the mainland, Hong Kong and Macao formats.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newUpCmd(), newKeysCmd(), newPublishCmd())
+	root.AddCommand(newUpCmd(), newKeysCmd(), newPublishCmd(), newOrdererCmd(), newVerifyChainCmd())
 	return root
 }

@@ -1,0 +1,174 @@
+package audit_test
+
+import (
+	"crypto/rand"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/baybus/baybus/ledger/audit"
+	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/ledger/block/blocktest"
+	"github.com/baybus/baybus/ledger/licenses"
+	"github.com/baybus/baybus/ledger/orderer"
+	"github.com/baybus/baybus/ledger/state"
+	"github.com/baybus/baybus/ledger/wal"
+	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/keys"
+)
+
+var orderers = []string{"hongkong", "macao", "qianhai", "hengqin"}
+
+// buildChain makes n real blocks (signed batches, real license state, QCs
+// of three of the four orderers) and returns their records.
+func buildChain(t *testing.T, c *keys.Consortium, n int) []*orderer.Record {
+	t.Helper()
+	st, err := licenses.Open(t.TempDir(), state.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	chain := blocktest.NewChain()
+	var recs []*orderer.Record
+	var parent *block.Header
+	for h := 1; h <= n; h++ {
+		id := string(rune('A' + h))
+		txs := [][]byte{blocktest.Tx(c.Bundle.Chain, "zhuhai", id+"1", schemas.ActionIssue), blocktest.Tx(c.Bundle.Chain, "zhuhai", id+"2", schemas.ActionIssue)}
+		if h > 1 {
+			txs = append(txs, blocktest.Tx(c.Bundle.Chain, "zhuhai", string(rune('A'+h-1))+"1", schemas.ActionRevoke))
+		}
+		b := blocktest.Batch(c, "zhuhai", uint64(h), txs...)
+		blk, ups, err := block.Assemble(c.Bundle, block.Limits{}, block.Input{Parent: parent, Batches: []*schemas.Batch{b}, Timestamp: int64(h), Proposer: "macao"}, chain, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Commit(uint64(h), ups); err != nil {
+			t.Fatal(err)
+		}
+		chain.Add(blk)
+		rec := &orderer.Record{Header: blk.Header, BlockData: block.Encode(blk)}
+		for _, o := range orderers[:3] {
+			rec.QC.Votes = append(rec.QC.Votes, block.SignVote(c.Orderers[o], o, &blk.Header))
+			rec.VoteMsgs = append(rec.VoteMsgs, nil)
+		}
+		recs = append(recs, rec)
+		hdr := blk.Header
+		parent = &hdr
+	}
+	return recs
+}
+
+func writeLog(t *testing.T, dir string, recs []*orderer.Record) []int64 {
+	t.Helper()
+	l, err := wal.Open(dir, wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var ends []int64
+	for _, r := range recs {
+		if _, err := l.Append(r.Encode()); err != nil {
+			t.Fatal(err)
+		}
+		ends = append(ends, segmentSize(t, dir))
+	}
+	return ends
+}
+
+func segmentSize(t *testing.T, dir string) int64 {
+	entries, _ := os.ReadDir(dir)
+	var total int64
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && !e.IsDir() {
+			total += fi.Size()
+		}
+	}
+	return total
+}
+
+func segmentFile(t *testing.T, dir string) string {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !e.IsDir() {
+			return filepath.Join(dir, e.Name())
+		}
+	}
+	t.Fatal("no segment")
+	return ""
+}
+
+func TestVerifyChain(t *testing.T) {
+	c, err := keys.NewConsortium("gba-test", schemas.CityTokens(), orderers, keys.Ed25519, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := buildChain(t, c, 4)
+
+	t.Run("valid", func(t *testing.T) {
+		dir := t.TempDir()
+		writeLog(t, dir, recs)
+		rep, err := audit.VerifyChain(dir, c.Bundle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Height != 4 || rep.Transactions != 11 || rep.Licenses != 8 || rep.StateRoot != recs[3].Header.StateRoot {
+			t.Fatalf("report %+v", rep)
+		}
+	})
+	t.Run("flipped byte", func(t *testing.T) {
+		dir := t.TempDir()
+		ends := writeLog(t, dir, recs)
+		f := segmentFile(t, dir)
+		raw, _ := os.ReadFile(f)
+		raw[(ends[0]+ends[1])/2] ^= 0x40 // inside block 2
+		os.WriteFile(f, raw, 0o640)
+		_, err := audit.VerifyChain(dir, c.Bundle)
+		var fault *audit.Fault
+		if !errors.As(err, &fault) || fault.Height != 2 || !errors.Is(err, wal.ErrCorrupt) {
+			t.Fatalf("err %v, want a fault at block 2 wrapping wal.ErrCorrupt", err)
+		}
+	})
+	t.Run("removed block", func(t *testing.T) {
+		dir := t.TempDir()
+		writeLog(t, dir, []*orderer.Record{recs[0], recs[2], recs[3]})
+		_, err := audit.VerifyChain(dir, c.Bundle)
+		var fault *audit.Fault
+		if !errors.As(err, &fault) || fault.Height != 3 || !errors.Is(err, orderer.ErrBrokenChain) {
+			t.Fatalf("err %v, want a broken chain at block 3", err)
+		}
+	})
+	t.Run("forged certificate", func(t *testing.T) {
+		forged := *recs[2]
+		forged.QC = block.QC{Votes: append([]block.Vote(nil), recs[2].QC.Votes...)}
+		mallory, _ := keys.Generate("orderer/qianhai/1", keys.Ed25519, rand.Reader)
+		forged.QC.Votes[2] = block.SignVote(mallory, "qianhai", &forged.Header)
+		dir := t.TempDir()
+		writeLog(t, dir, []*orderer.Record{recs[0], recs[1], &forged, recs[3]})
+		_, err := audit.VerifyChain(dir, c.Bundle)
+		var fault *audit.Fault
+		if !errors.As(err, &fault) || fault.Height != 3 || !errors.Is(err, block.ErrQuorum) {
+			t.Fatalf("err %v, want a certificate fault at block 3", err)
+		}
+	})
+	t.Run("certificate below quorum", func(t *testing.T) {
+		short := *recs[1]
+		short.QC = block.QC{Votes: recs[1].QC.Votes[:2]}
+		short.VoteMsgs = recs[1].VoteMsgs[:2]
+		dir := t.TempDir()
+		writeLog(t, dir, []*orderer.Record{recs[0], &short, recs[2], recs[3]})
+		_, err := audit.VerifyChain(dir, c.Bundle)
+		var fault *audit.Fault
+		if !errors.As(err, &fault) || fault.Height != 2 || !errors.Is(err, block.ErrQuorum) {
+			t.Fatalf("err %v, want a certificate fault at block 2", err)
+		}
+	})
+	t.Run("another chain's trust bundle", func(t *testing.T) {
+		dir := t.TempDir()
+		writeLog(t, dir, recs)
+		other, _ := keys.NewConsortium("gba-test", schemas.CityTokens(), orderers, keys.Ed25519, rand.Reader)
+		if _, err := audit.VerifyChain(dir, other.Bundle); err == nil {
+			t.Fatal("chain verified against foreign keys")
+		}
+	})
+}
