@@ -6,6 +6,7 @@ package core
 import (
 	"fmt"
 
+	"github.com/baybus/baybus/bridge/ids"
 	"github.com/baybus/baybus/bridge/internal/gen"
 	"github.com/baybus/baybus/bridge/internal/native"
 	"github.com/baybus/baybus/bridge/internal/view"
@@ -48,6 +49,13 @@ func (b *Bridge) Decode(raw []byte) (*native.Decoded, error) { return b.codec.De
 
 // Native writes a canonical event as this jurisdiction's native event JSON.
 func (b *Bridge) Native(ev *schemas.Event) ([]byte, error) { return b.codec.Encode(ev) }
+
+// ValidateRecordIDs checks the identifiers inside a canonical record of this
+// jurisdiction (see ids.CheckRecord). With Normalize it makes the bridge a
+// gateway.Bridge.
+func (b *Bridge) ValidateRecordIDs(kind schemas.Kind, r *schemas.Record) error {
+	return ids.CheckRecord(b.Jurisdiction(), kind, r)
+}
 
 // Render returns this jurisdiction's view of a canonical transaction.
 func (b *Bridge) Render(tx *schemas.Tx) (view.Rendering, error) { return b.view.Render(tx) }
