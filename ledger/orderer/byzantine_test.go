@@ -122,7 +122,7 @@ func (b *byzantine) forge(target uint64, m *protos.Message) {
 		}
 	}
 	payload, _ := proto.Marshal(m)
-	nc := b.c.conns[b.name]
+	nc := b.c.conn(b.name)
 	frames, err := bft.Seal(trust.Chain, b.c.cons.Orderers[b.name], bft.KindConsensus, victim, to, uint64(time.Now().UnixNano()), payload, 512<<10)
 	if err != nil {
 		return

@@ -111,7 +111,7 @@ func TestDuplicatesAndBadBatches(t *testing.T) {
 	// and so is a frame that is not a batch.
 	c.cityJS("macao")
 	forged := c.batch("shenzhen", 2)
-	c.conns["city-macao"].Publish("gba.tx.macao", forged.Encode()) // bypasses JetStream acks on purpose
+	c.conn("city-macao").Publish("gba.tx.macao", forged.Encode()) // bypasses JetStream acks on purpose
 	c.publishRaw("macao", "junk", []byte("not a batch"))
 	c.waitSealed(30 * time.Second)
 	c.checkChains()
@@ -135,4 +135,29 @@ func TestDuplicatesAndBadBatches(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Every orderer stops, some in the middle of a block, and the whole
+// cluster restarts from its block logs and engine WALs.
+func TestWholeClusterRestart(t *testing.T) {
+	c := newCluster(t, 4)
+	c.startAll()
+	c.load(20, 10, 0, nil)
+	c.waitSealed(60 * time.Second)
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.load(20, 10, 2*time.Millisecond, nil)
+	}()
+	time.Sleep(20 * time.Millisecond)
+	for _, name := range c.names {
+		c.stop(name)
+	}
+	<-done
+	c.startAll()
+	c.load(10, 10, 0, nil)
+	c.waitSealed(90 * time.Second)
+	c.checkChains()
+	c.waitAcked(30 * time.Second)
 }

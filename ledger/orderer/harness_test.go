@@ -223,6 +223,12 @@ func (c *cluster) running() []*Node {
 	return out
 }
 
+func (c *cluster) conn(name string) *nats.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conns[name]
+}
+
 func (c *cluster) node(name string) *Node {
 	c.mu.Lock()
 	defer c.mu.Unlock()
