@@ -45,6 +45,7 @@ and translates them between the mainland, Hong Kong and Macao formats.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newUpCmd(), newKeysCmd(), newPublishCmd(), newOrdererCmd(), newVerifyChainCmd())
+	root.AddCommand(newUpCmd(), newDemoCmd(), newKeysCmd(), newPublishCmd(), newOrdererCmd(), newVerifyChainCmd(),
+		newBridgeCmd(), newIDCmd(), newSampleCmd())
 	return root
 }
