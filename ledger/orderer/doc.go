@@ -35,10 +35,11 @@
 //     hash link, its vote messages and a full replay (block.VerifyStored,
 //     block.Verify). The engine calls this through its Synchronizer, on
 //     start and whenever it finds itself behind.
-//  7. Restart. New re-checks the block log's hash chain, rebuilds the index
-//     from it and replays to the state any blocks it has not committed; Start
-//     hands the engine its WAL entries and the last block's proposal,
-//     signatures and view metadata, then syncs.
+//  7. Restart. New checks the block log's tail link, catches the index up
+//     from the log and replays to the state any blocks it has not committed
+//     (so memory and start-up time do not grow with the chain); Start hands
+//     the engine its WAL entries and the last block's proposal, signatures
+//     and view metadata, then syncs.
 //
 // # Block height and SmartBFT sequence
 //
@@ -51,6 +52,8 @@
 //   - DataDir/blocks: the block log, one Record per block (header, quorum
 //     certificate, vote messages, block bytes), index = height.
 //   - DataDir/engine: the SmartBFT write-ahead log.
-//   - The transaction and batch index is in memory, rebuilt on open (see
-//     index). The license state is the caller's StateMachine.
+//   - DataDir/index: the transaction, batch and header-hash index (pebble,
+//     derived from the block log, written without fsync and caught up on
+//     open).
+//   - The license state is the caller's StateMachine.
 package orderer

@@ -1,10 +1,15 @@
 package orderer
 
 import (
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/schemas"
+	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
 )
 
 // Location is where a transaction was sealed.
@@ -16,76 +21,224 @@ type Location struct {
 	BlockHash [32]byte
 }
 
-type txLoc struct {
-	height   uint64
-	position uint32
-	leaf     int32
-	result   block.Result
-}
-
-// index maps transaction ids and batch ids to where they were sealed. It is
-// in memory and rebuilt from the block log on open: about 100 bytes per
-// transaction, so 50 million transactions need about 5 GB. An on-disk index
-// (the state helper's store) is the planned replacement; the interface the
-// orderer uses (TxSeen, BatchSeen, lookup, add) does not change.
+// index maps transaction ids and batch ids to where they were sealed, and
+// heights to header hashes. It lives in pebble (DataDir/index), so memory
+// stays bounded whatever the chain's length (about 64 MiB of cache and
+// memtables), and it is derived data: written without fsync after the block
+// log, it is caught up from the block log on open if a crash left it behind,
+// and rebuilt from scratch if it is ahead (a block log opened without fsync
+// lost blocks).
 //
-// Concurrency: mu guards the maps; add runs on the commit path only.
+// Keys:
+//
+//	"m"                  -> indexed height (8, BE)
+//	"h" | height (8, BE) -> header hash (32)
+//	"b" | batch id       -> height (8, BE)
+//	"t" | tx id (32)     -> height (8) | position (4) | leaf (4, int32) | result (1)
+//
+// A transaction's entry is the block where it took effect (result OK) or,
+// while it has none, the last block that refused it.
+//
+// Concurrency: pebble is safe for concurrent use; add runs on the commit
+// path only.
 type index struct {
-	mu      sync.RWMutex
-	ok      map[schemas.TxID]txLoc // the one block where the transaction took effect
-	other   map[schemas.TxID]txLoc // the last block that refused it, if never OK
-	batches map[string]uint64
+	db *pebble.DB
+
+	mu     sync.RWMutex
+	height uint64
 }
 
 var _ block.Chain = (*index)(nil)
 
-func newIndex() *index {
-	return &index{ok: map[schemas.TxID]txLoc{}, other: map[schemas.TxID]txLoc{}, batches: map[string]uint64{}}
+var metaKey = []byte("m")
+
+const (
+	txVal = 8 + 4 + 4 + 1
+)
+
+func openIndex(dir string) (*index, error) {
+	cache := pebble.NewCache(32 << 20)
+	defer cache.Unref()
+	po := &pebble.Options{
+		Cache:              cache,
+		MemTableSize:       8 << 20,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             quietLogger{},
+	}
+	po.Levels = make([]pebble.LevelOptions, 7)
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		po.Levels[i].Compression = pebble.NoCompression // keys and values are hashes
+	}
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("orderer: open index: %w", err)
+	}
+	ix := &index{db: db}
+	v, err := ix.get(metaKey)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if len(v) == 8 {
+		ix.height = binary.BigEndian.Uint64(v)
+	}
+	return ix, nil
 }
 
-// TxSeen reports whether the transaction took effect on the chain.
+// quietLogger keeps pebble's informational chatter out of the orderer log.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any) {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("orderer: index: "+format, args...))
+}
+
+func (ix *index) get(key []byte) ([]byte, error) {
+	v, closer, err := ix.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("orderer: index: %w", err)
+	}
+	out := append([]byte(nil), v...)
+	closer.Close()
+	return out, nil
+}
+
+func (ix *index) close() error { return ix.db.Close() }
+
+// Height is the last indexed block.
+func (ix *index) Height() uint64 {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.height
+}
+
+func txKey(id schemas.TxID) []byte { return append([]byte{'t'}, id[:]...) }
+
+func heightKey(h uint64) []byte { return binary.BigEndian.AppendUint64([]byte{'h'}, h) }
+
+// TxSeen reports whether the transaction took effect on the chain. A read
+// error counts as seen: the block is then refused rather than sealing a
+// transaction twice.
 func (ix *index) TxSeen(id schemas.TxID) bool {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	_, ok := ix.ok[id]
-	return ok
+	v, err := ix.get(txKey(id))
+	return err != nil || (len(v) == txVal && block.Result(v[16]) == block.OK)
 }
 
-// BatchSeen reports whether the batch is on the chain.
+// BatchSeen reports whether the batch is on the chain (read errors as for
+// TxSeen).
 func (ix *index) BatchSeen(id string) bool {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	_, ok := ix.batches[id]
-	return ok
+	v, err := ix.get(append([]byte{'b'}, id...))
+	return err != nil || v != nil
 }
 
-func (ix *index) lookup(id schemas.TxID) (txLoc, bool) {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	if l, ok := ix.ok[id]; ok {
-		return l, true
+// hash returns the header hash of block h.
+func (ix *index) hash(h uint64) ([32]byte, bool) {
+	var out [32]byte
+	v, err := ix.get(heightKey(h))
+	if err != nil || len(v) != 32 {
+		return out, false
 	}
-	l, ok := ix.other[id]
-	return l, ok
+	copy(out[:], v)
+	return out, true
 }
 
-// add records a committed block and returns its transactions.
-func (ix *index) add(b *block.Block) []block.Tx {
-	txs := b.Txs()
+func (ix *index) lookup(id schemas.TxID) (Location, bool) {
+	v, err := ix.get(txKey(id))
+	if err != nil || len(v) != txVal {
+		return Location{}, false
+	}
+	l := Location{
+		Height:   binary.BigEndian.Uint64(v),
+		Position: int(binary.BigEndian.Uint32(v[8:])),
+		Leaf:     int(int32(binary.BigEndian.Uint32(v[12:]))),
+		Result:   block.Result(v[16]),
+	}
+	l.BlockHash, _ = ix.hash(l.Height)
+	return l, true
+}
+
+// asOf is the chain as it was below height h: a transaction or batch
+// counts as seen only if it took effect in a block under h. It lets the
+// state be replayed for blocks the index already holds; for h =
+// Height()+1 it is the index itself.
+func (ix *index) asOf(h uint64) block.Chain { return chainAsOf{ix, h} }
+
+type chainAsOf struct {
+	ix *index
+	h  uint64
+}
+
+func (c chainAsOf) TxSeen(id schemas.TxID) bool {
+	v, err := c.ix.get(txKey(id))
+	return err != nil || (len(v) == txVal && block.Result(v[16]) == block.OK && binary.BigEndian.Uint64(v) < c.h)
+}
+
+func (c chainAsOf) BatchSeen(id string) bool {
+	v, err := c.ix.get(append([]byte{'b'}, id...))
+	return err != nil || (len(v) == 8 && binary.BigEndian.Uint64(v) < c.h)
+}
+
+// add records a committed block (the next height) and returns its
+// transactions.
+func (ix *index) add(b *block.Block) ([]block.Tx, error) {
 	h := b.Header.Height
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	for _, bt := range b.Batches {
-		ix.batches[bt.ID()] = h
+	if h != ix.Height()+1 {
+		return nil, fmt.Errorf("orderer: index at height %d cannot add block %d", ix.Height(), h)
 	}
-	for _, t := range txs {
-		l := txLoc{height: h, position: uint32(t.Position), leaf: int32(t.Leaf), result: t.Result}
-		if t.Result == block.OK {
-			ix.ok[t.ID] = l
-			delete(ix.other, t.ID)
-		} else if _, sealed := ix.ok[t.ID]; !sealed {
-			ix.other[t.ID] = l
+	txs := b.Txs()
+	batch := ix.db.NewBatch()
+	defer batch.Close()
+	hb := binary.BigEndian.AppendUint64(nil, h)
+	for _, bt := range b.Batches {
+		if err := batch.Set(append([]byte{'b'}, bt.ID()...), hb, nil); err != nil {
+			return nil, err
 		}
 	}
-	return txs
+	okHere := map[schemas.TxID]bool{}
+	for _, t := range txs {
+		if t.Result == block.OK {
+			okHere[t.ID] = true
+		}
+	}
+	for _, t := range txs {
+		if t.Result != block.OK {
+			if okHere[t.ID] {
+				continue
+			}
+			prev, err := ix.get(txKey(t.ID))
+			if err != nil {
+				return nil, err
+			}
+			if len(prev) == txVal && block.Result(prev[16]) == block.OK {
+				continue // sealed earlier: that location stays
+			}
+		}
+		v := make([]byte, 0, txVal)
+		v = binary.BigEndian.AppendUint64(v, h)
+		v = binary.BigEndian.AppendUint32(v, uint32(t.Position))
+		v = binary.BigEndian.AppendUint32(v, uint32(int32(t.Leaf)))
+		v = append(v, byte(t.Result))
+		if err := batch.Set(txKey(t.ID), v, nil); err != nil {
+			return nil, err
+		}
+	}
+	hash := b.Header.Hash()
+	if err := batch.Set(heightKey(h), hash[:], nil); err != nil {
+		return nil, err
+	}
+	if err := batch.Set(metaKey, hb, nil); err != nil {
+		return nil, err
+	}
+	if err := batch.Commit(pebble.NoSync); err != nil {
+		return nil, fmt.Errorf("orderer: index block %d: %w", h, err)
+	}
+	ix.mu.Lock()
+	ix.height = h
+	ix.mu.Unlock()
+	return txs, nil
 }

@@ -64,7 +64,7 @@ type Config struct {
 	Name    string       // this orderer, one of Trust.Orderers
 	Trust   *keys.Bundle // orderers, cities and their keys
 	Key     keys.Signer  // this orderer's key (a *keys.PrivateKey)
-	Conn    *nats.Conn   // supplied and closed by the caller
+	Conn    *nats.Conn   // supplied and closed by the caller; needed by Start
 	DataDir string       // block log in DataDir/blocks, engine WAL in DataDir/engine
 	State   StateMachine // required
 
@@ -103,8 +103,8 @@ type Config struct {
 
 func (c *Config) check() error {
 	switch {
-	case c.Trust == nil || c.Key == nil || c.Conn == nil || c.State == nil || c.DataDir == "":
-		return fmt.Errorf("%w: Trust, Key, Conn, State and DataDir are required", ErrConfig)
+	case c.Trust == nil || c.Key == nil || c.State == nil || c.DataDir == "":
+		return fmt.Errorf("%w: Trust, Key, State and DataDir are required", ErrConfig)
 	case c.Trust.OrdererIndex(c.Name) < 0:
 		return fmt.Errorf("%w: %q is not an orderer of chain %s", ErrConfig, c.Name, c.Trust.Chain)
 	}
@@ -209,9 +209,10 @@ type ackable interface {
 	InProgress() error
 }
 
-// New opens the node's block log (re-checking its hash chain and
-// rebuilding the transaction index), replays blocks the state has not
-// committed, and opens the engine WAL. It does not touch the network.
+// New opens the node's block log (checking its tail's hash link), its
+// transaction index (catching it up from the block log), replays to the
+// state the blocks it has not committed, and opens the engine WAL. It does
+// not touch the network.
 func New(cfg Config) (*Node, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
@@ -219,7 +220,6 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg: cfg, self: uint64(cfg.Trust.OrdererIndex(cfg.Name) + 1), clock: cfg.Clock,
 		log:      cfg.Logger.With("orderer", cfg.Name),
-		idx:      newIndex(),
 		state:    cfg.State,
 		pending:  map[string]ackable{},
 		waiters:  map[schemas.TxID][]chan Location{},
@@ -230,16 +230,58 @@ func New(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("orderer: %w", err)
 	}
+	if err := n.open(); err != nil {
+		n.closeFiles()
+		return nil, err
+	}
+	return n, nil
+}
+
+// open opens the block log, the index and the engine WAL, and brings the
+// index and the state up to the block log's height.
+func (n *Node) open() error {
+	cfg := n.cfg
 	wopts := wal.Options{NoSync: cfg.NoSyncWAL, Logger: n.log}
+	var err error
+	if n.store, err = OpenStore(filepath.Join(cfg.DataDir, "blocks"), wopts); err != nil {
+		return err
+	}
+	height := n.store.Height()
+	if n.state.Height() > height {
+		return fmt.Errorf("%w: state is at height %d but the block log only at %d", ErrConfig, n.state.Height(), height)
+	}
+	ixDir := filepath.Join(cfg.DataDir, "index")
+	if n.idx, err = openIndex(ixDir); err != nil {
+		return err
+	}
+	if n.idx.Height() > height {
+		// Only possible if the block log lost fsynced blocks (NoSyncWAL):
+		// the index is derived data, so rebuild it.
+		n.log.Warn("index ahead of the block log; rebuilding it", "index", n.idx.Height(), "blocks", height)
+		n.idx.close()
+		if err := os.RemoveAll(ixDir); err != nil {
+			return err
+		}
+		if n.idx, err = openIndex(ixDir); err != nil {
+			return err
+		}
+	}
+	from := min(n.idx.Height(), n.state.Height()) + 1
 	var prev *block.Header
-	replayed := 0
-	store, err := OpenStore(filepath.Join(cfg.DataDir, "blocks"), wopts, func(rec *Record) error {
+	if from > 1 {
+		if prev, err = n.store.Header(from - 1); err != nil {
+			return err
+		}
+	}
+	replayed, indexed := 0, 0
+	err = n.store.Scan(from, func(rec *Record) error {
+		h := rec.Header.Height
 		blk, err := block.Decode(rec.BlockData)
 		if err != nil {
-			return fmt.Errorf("block %d: %w", rec.Header.Height, err)
+			return fmt.Errorf("block %d: %w", h, err)
 		}
-		if h := rec.Header.Height; h > n.state.Height() {
-			updates, err := block.Verify(cfg.Trust, n.limits(), prev, blk, n.idx, n.state)
+		if h > n.state.Height() {
+			updates, err := block.Verify(cfg.Trust, n.limits(), prev, blk, n.idx.asOf(h), n.state)
 			if err != nil {
 				return fmt.Errorf("orderer: replay block %d: %w", h, err)
 			}
@@ -248,25 +290,36 @@ func New(cfg Config) (*Node, error) {
 			}
 			replayed++
 		}
-		n.idx.add(blk)
+		if h > n.idx.Height() {
+			if _, err := n.idx.add(blk); err != nil {
+				return err
+			}
+			indexed++
+		}
 		hdr := rec.Header
 		prev = &hdr
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if store.Height() < n.state.Height() {
-		store.Close()
-		return nil, fmt.Errorf("%w: state is at height %d but the block log only at %d", ErrConfig, n.state.Height(), store.Height())
-	}
-	n.store = store
 	if n.ewal, err = wal.Open(filepath.Join(cfg.DataDir, "engine"), wopts); err != nil {
-		store.Close()
-		return nil, err
+		return err
 	}
-	n.log.Info("opened", "height", store.Height(), "replayed", replayed)
-	return n, nil
+	n.log.Info("opened", "height", height, "replayed", replayed, "indexed", indexed)
+	return nil
+}
+
+func (n *Node) closeFiles() {
+	if n.store != nil {
+		_ = n.store.Close()
+	}
+	if n.idx != nil {
+		_ = n.idx.close()
+	}
+	if n.ewal != nil {
+		_ = n.ewal.Close()
+	}
 }
 
 func (n *Node) limits() block.Limits {
@@ -280,6 +333,9 @@ func (n *Node) limits() block.Limits {
 // first catches up from peers), the transport, ingestion and publishing.
 // The node runs until Stop or until ctx is done.
 func (n *Node) Start(ctx context.Context) error {
+	if n.cfg.Conn == nil {
+		return fmt.Errorf("%w: no NATS connection", ErrConfig)
+	}
 	if !n.started.CompareAndSwap(false, true) {
 		return fmt.Errorf("orderer: %s already started", n.cfg.Name)
 	}
@@ -392,8 +448,7 @@ func (n *Node) Stop() {
 	n.wg.Wait()
 	n.commitMu.Lock()
 	defer n.commitMu.Unlock()
-	_ = n.store.Close()
-	_ = n.ewal.Close()
+	n.closeFiles()
 	n.log.Info("stopped", "height", n.store.Height())
 }
 
@@ -432,14 +487,7 @@ func (n *Node) Stats() Stats {
 
 // Lookup returns where a transaction was sealed: the block where it took
 // effect, or else the last block that refused it.
-func (n *Node) Lookup(id schemas.TxID) (Location, bool) {
-	l, ok := n.idx.lookup(id)
-	if !ok {
-		return Location{}, false
-	}
-	hash, _ := n.store.Hash(l.height)
-	return Location{Height: l.height, Position: int(l.position), Leaf: int(l.leaf), Result: l.result, BlockHash: hash}, true
-}
+func (n *Node) Lookup(id schemas.TxID) (Location, bool) { return n.idx.lookup(id) }
 
 // WaitTx waits until the transaction is in a block fsynced by this orderer
 // (and so decided by a quorum) and returns its location; the Result says
@@ -527,7 +575,7 @@ func (n *Node) deliver(p types.Proposal, sigs []types.Signature) error {
 	height := n.store.Height()
 	if hdr.Height <= height {
 		// Already fetched by sync: it must be the same block.
-		if hash, _ := n.store.Hash(hdr.Height); hash != hdr.Hash() {
+		if hash, _ := n.idx.hash(hdr.Height); hash != hdr.Hash() {
 			return fmt.Errorf("orderer: decided block %d differs from the one we hold (fork)", hdr.Height)
 		}
 		return nil
@@ -564,7 +612,10 @@ func (n *Node) commitLocked(rec *Record, blk *block.Block, updates []block.State
 			return fmt.Errorf("orderer: state commit %d: %w", h, err)
 		}
 	}
-	txs := n.idx.add(blk)
+	txs, err := n.idx.add(blk)
+	if err != nil {
+		return err
+	}
 
 	n.ackMu.Lock()
 	for _, bt := range blk.Batches {
@@ -583,7 +634,6 @@ func (n *Node) commitLocked(rec *Record, blk *block.Block, updates []block.State
 	default:
 	}
 
-	hash := rec.Header.Hash()
 	n.wmu.Lock()
 	if len(n.waiters) > 0 {
 		for _, t := range txs {
@@ -591,12 +641,9 @@ func (n *Node) commitLocked(rec *Record, blk *block.Block, updates []block.State
 			if !ok {
 				continue
 			}
-			// The OK occurrence wins over a refusal earlier in the block.
-			loc, _ := n.idx.lookup(t.ID)
-			l := Location{Height: loc.height, Position: int(loc.position), Leaf: int(loc.leaf), Result: loc.result, BlockHash: hash}
-			if loc.height != h {
-				l.BlockHash, _ = n.store.Hash(loc.height)
-			}
+			// The index says where it took effect, which may be an earlier
+			// block or a later position in this one.
+			l, _ := n.idx.lookup(t.ID)
 			for _, w := range ws {
 				w <- l
 			}

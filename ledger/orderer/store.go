@@ -94,8 +94,8 @@ func DecodeRecord(raw []byte, headerOnly bool) (*Record, error) {
 }
 
 // Store is the block log: one record per block on ledger/wal, record index
-// = block height, every append fsynced before it returns. It keeps the last
-// header and every header hash in memory (32 bytes per block).
+// = block height, every append fsynced before it returns. Only the last
+// header is kept in memory.
 //
 // Concurrency: all methods are safe for concurrent use. Appends are
 // serialised by the caller (the orderer's commit path); reads may run
@@ -106,7 +106,6 @@ type Store struct {
 	mu     sync.RWMutex
 	height uint64
 	last   *block.Header
-	hashes [][32]byte // hashes[h-1] is the hash of header h
 }
 
 // recordLog is what the store needs of ledger/wal (tests decorate it to
@@ -119,59 +118,71 @@ type recordLog interface {
 	Close() error
 }
 
-// OpenStore opens (or creates) the block log in dir and re-checks the hash
-// chain of every record; visit, if not nil, sees each record in order (the
-// orderer rebuilds its indexes from it). A torn tail has already been cut by
-// ledger/wal; a record that does not link to its parent is an error
-// wrapping ErrBrokenChain.
-func OpenStore(dir string, opts wal.Options, visit func(*Record) error) (*Store, error) {
+// OpenStore opens (or creates) the block log in dir. ledger/wal has already
+// cut a torn tail; OpenStore checks that the last record links to the one
+// before it. Scan re-checks the hash chain over any range.
+func OpenStore(dir string, opts wal.Options) (*Store, error) {
 	l, err := wal.Open(dir, opts)
 	if err != nil {
 		return nil, err
 	}
-	return newStore(l, visit)
+	return newStore(l)
 }
 
-func newStore(l recordLog, visit func(*Record) error) (*Store, error) {
+func newStore(l recordLog) (*Store, error) {
 	s := &Store{log: l}
-	if err := s.scan(visit); err != nil {
-		l.Close()
-		return nil, err
+	first, last := l.FirstIndex(), l.LastIndex()
+	if last >= first {
+		if first != 1 {
+			l.Close()
+			return nil, fmt.Errorf("%w: log starts at %d", ErrBrokenChain, first)
+		}
+		s.height = last
+		if err := s.Scan(max(1, last-1), nil); err != nil {
+			l.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
 
-func (s *Store) scan(visit func(*Record) error) error {
-	first, last := s.log.FirstIndex(), s.log.LastIndex()
-	if last < first {
-		return nil
-	}
-	if first != 1 {
-		return fmt.Errorf("%w: log starts at %d", ErrBrokenChain, first)
-	}
+// Scan visits the records from height from to the last, in order, checking
+// that each links to the one before it (from's to its parent). fn may be nil.
+func (s *Store) Scan(from uint64, fn func(*Record) error) error {
+	height := s.Height()
 	var prev *block.Header
-	for h := first; h <= last; h++ {
+	if from > 1 && from <= height {
+		h, err := s.Header(from - 1)
+		if err != nil {
+			return err
+		}
+		prev = h
+	}
+	for h := from; h <= height; h++ {
 		raw, err := s.log.Read(h)
 		if err != nil {
 			return err
 		}
-		rec, err := DecodeRecord(raw, visit == nil)
+		rec, err := DecodeRecord(raw, fn == nil)
 		if err != nil {
 			return fmt.Errorf("block %d: %w", h, err)
 		}
 		if err := links(prev, &rec.Header); err != nil {
 			return err
 		}
-		if visit != nil {
-			if err := visit(rec); err != nil {
+		if fn != nil {
+			if err := fn(rec); err != nil {
 				return err
 			}
 		}
 		hdr := rec.Header
 		prev = &hdr
-		s.hashes = append(s.hashes, hdr.Hash())
 	}
-	s.height, s.last = last, prev
+	s.mu.Lock()
+	if prev != nil && prev.Height == s.height {
+		s.last = prev
+	}
+	s.mu.Unlock()
 	return nil
 }
 
@@ -202,14 +213,13 @@ func (s *Store) Last() *block.Header {
 	return s.last
 }
 
-// Hash returns the hash of header h.
+// Hash returns the hash of header h, reading it from the log.
 func (s *Store) Hash(h uint64) ([32]byte, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if h == 0 || h > s.height {
+	hdr, err := s.Header(h)
+	if err != nil {
 		return [32]byte{}, false
 	}
-	return s.hashes[h-1], true
+	return hdr.Hash(), true
 }
 
 // Append writes the next block's record durably. The record's header must
@@ -231,14 +241,16 @@ func (s *Store) Append(rec *Record) error {
 	hdr := rec.Header
 	s.mu.Lock()
 	s.height, s.last = hdr.Height, &hdr
-	s.hashes = append(s.hashes, hdr.Hash())
 	s.mu.Unlock()
 	return nil
 }
 
 // Raw returns the encoded record of block h.
 func (s *Store) Raw(h uint64) ([]byte, error) {
-	if h == 0 || h > s.Height() {
+	s.mu.RLock()
+	height := s.height
+	s.mu.RUnlock()
+	if h == 0 || h > height {
 		return nil, fmt.Errorf("%w: %d", ErrNoBlock, h)
 	}
 	return s.log.Read(h)

@@ -2,6 +2,8 @@ package orderer
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -21,7 +23,7 @@ import (
 // with quorum certificates, as records.
 func chainOf(t testing.TB, cons *keys.Consortium, count, batches, txs int) []*Record {
 	t.Helper()
-	st, idx := newMemState(), newIndex()
+	st, idx := newMemState(), blocktest.NewChain()
 	var parent *block.Header
 	var out []*Record
 	seq := uint64(0)
@@ -44,7 +46,7 @@ func chainOf(t testing.TB, cons *keys.Consortium, count, batches, txs int) []*Re
 		if err := st.Commit(h, ups); err != nil {
 			t.Fatal(err)
 		}
-		idx.add(blk)
+		idx.Add(blk)
 		rec := &Record{Header: blk.Header, BlockData: block.Encode(blk)}
 		hash := blk.Header.Hash()
 		for _, o := range cons.Bundle.Orderers[:cons.Bundle.Quorum()] {
@@ -93,7 +95,7 @@ func TestStoreAppendReopen(t *testing.T) {
 	cons := testConsortium(t)
 	recs := chainOf(t, cons, 5, 1, 2)
 	dir := t.TempDir()
-	s, err := OpenStore(dir, wal.Options{}, nil)
+	s, err := OpenStore(dir, wal.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,8 +113,11 @@ func TestStoreAppendReopen(t *testing.T) {
 	s.Close()
 
 	var seen []uint64
-	s, err = OpenStore(dir, wal.Options{}, func(r *Record) error { seen = append(seen, r.Header.Height); return nil })
+	s, err = OpenStore(dir, wal.Options{})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Scan(1, func(r *Record) error { seen = append(seen, r.Header.Height); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
@@ -155,7 +160,7 @@ func TestStoreCrashDuringAppend(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := newStore(wal.CrashAfter(l, 3, keep), nil)
+			s, err := newStore(wal.CrashAfter(l, 3, keep))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -167,7 +172,7 @@ func TestStoreCrashDuringAppend(t *testing.T) {
 			if err := s.Append(recs[3]); !errors.Is(err, wal.ErrInjected) {
 				t.Fatalf("crashing append: %v", err)
 			}
-			s, err = OpenStore(dir, wal.Options{}, nil)
+			s, err = OpenStore(dir, wal.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -258,7 +263,7 @@ func BenchmarkStoreAppend(b *testing.B) {
 			recs := chainOf(b, testConsortium(b), 64, 16, 16)
 			raw := recs[0].Encode()
 			b.SetBytes(int64(len(raw)))
-			s, err := OpenStore(b.TempDir(), wal.Options{NoSync: !sync}, nil)
+			s, err := OpenStore(b.TempDir(), wal.Options{NoSync: !sync})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -279,4 +284,58 @@ func BenchmarkStoreAppend(b *testing.B) {
 			}
 		})
 	}
+}
+
+// Opening a node replays the block log into a fresh state and a missing
+// index, and finds every transaction again.
+func TestNodeOpenRebuildsIndexAndState(t *testing.T) {
+	cons := testConsortium(t)
+	recs := chainOf(t, cons, 6, 2, 3)
+	dir := t.TempDir()
+	s, err := OpenStore(filepath.Join(dir, "blocks"), wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if err := s.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	open := func() (*Node, *memState) {
+		st := newMemState()
+		n, err := New(Config{Name: cons.Bundle.Orderers[0], Trust: cons.Bundle, Key: cons.Orderers[cons.Bundle.Orderers[0]],
+			DataDir: dir, State: st, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n, st
+	}
+	check := func(n *Node, st *memState) {
+		t.Helper()
+		if n.Height() != 6 || st.Height() != 6 || n.idx.Height() != 6 {
+			t.Fatalf("heights: chain %d state %d index %d", n.Height(), st.Height(), n.idx.Height())
+		}
+		for h, r := range recs {
+			b, _ := block.Decode(r.BlockData)
+			for i, id := range b.OKIDs() {
+				loc, ok := n.Lookup(id)
+				if !ok || loc.Height != uint64(h+1) || loc.Leaf != i || loc.BlockHash != r.Header.Hash() {
+					t.Fatalf("block %d tx %d: %+v", h+1, i, loc)
+				}
+			}
+		}
+	}
+	n, st := open() // index and state from scratch
+	check(n, st)
+	n.closeFiles()
+	n, st = open() // index kept, state from scratch (replayed against the index as of each block)
+	check(n, st)
+	n.closeFiles()
+	if err := os.RemoveAll(filepath.Join(dir, "index")); err != nil {
+		t.Fatal(err)
+	}
+	n, st = open()
+	check(n, st)
+	n.closeFiles()
 }
