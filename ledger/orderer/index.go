@@ -89,7 +89,7 @@ func openIndex(dir string) (*index, error) {
 // quietLogger keeps pebble's informational chatter out of the orderer log.
 type quietLogger struct{}
 
-func (quietLogger) Infof(string, ...any) {}
+func (quietLogger) Infof(string, ...any)  {}
 func (quietLogger) Errorf(string, ...any) {}
 func (quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf("orderer: index: "+format, args...))

@@ -2,11 +2,11 @@ package orderer
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/baybus/baybus/ledger/bft"
