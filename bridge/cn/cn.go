@@ -43,7 +43,6 @@ var representative = schemas.Text{schemas.LangHans: "法定代表人", schemas.L
 // Codec returns the CN native formats.
 func Codec() *native.Codec {
 	type R = schemas.Record
-	id := func(r *R) *string { return &r.ID }
 	elicense := native.LongCode("证照标识", "record.elicenseId", native.Optional, 128, func(r *R) *string { return &r.ELicenseID })
 	return &native.Codec{
 		Style: native.Style{Jurisdiction: schemas.CN, Text: native.TextStyle{Plain: true}, Date: native.DateCN, Money: native.MoneyCN},
@@ -60,7 +59,7 @@ func Codec() *native.Codec {
 		},
 		Formats: []native.Format{
 			{Name: FormatBusiness, Kind: schemas.KindBusiness, Fields: []native.Field{
-				native.Code("统一社会信用代码", "record.id", native.Always, id),
+				native.ID("统一社会信用代码"),
 				native.Text("名称", "record.name", native.Full, func(r *R) *schemas.Text { return &r.Name }),
 				native.Text("类型", "record.entityType", native.Full, func(r *R) *schemas.Text { return &r.EntityType }),
 				native.Representative("法定代表人", native.Full, representative),
@@ -74,7 +73,7 @@ func Codec() *native.Codec {
 				elicense,
 			}},
 			{Name: FormatCertificate, Kind: schemas.KindCertificate, Fields: []native.Field{
-				native.Code("证书编号", "record.id", native.Always, id),
+				native.ID("证书编号"),
 				native.Holder(native.Party{Name: "姓名", IDType: "证件类型", IDNumber: "证件号码", IDTypes: idTypes, IDRequired: true}, native.Full),
 				native.Text("职业名称", "record.title", native.Full, func(r *R) *schemas.Text { return &r.Title }),
 				native.Text("等级", "record.level", native.Optional, func(r *R) *schemas.Text { return &r.Level }),
@@ -84,7 +83,7 @@ func Codec() *native.Codec {
 				elicense,
 			}},
 			{Name: FormatApproval, Kind: schemas.KindApproval, Fields: []native.Field{
-				native.Code("许可编号", "record.id", native.Always, id),
+				native.ID("许可编号"),
 				native.Holder(native.Party{Name: "申请人", IDType: "申请人证件类型", IDNumber: "申请人证件号码", IDTypes: idTypes, IDRequired: true}, native.Full),
 				native.Text("许可事项", "record.title", native.Full, func(r *R) *schemas.Text { return &r.Title }),
 				native.Text("许可决定", "record.decision", native.Full, func(r *R) *schemas.Text { return &r.Decision }),

@@ -20,6 +20,7 @@ func TestGolden(t *testing.T) {
 	bridgetest.CheckGolden(t, schemas.CN, goldenDir, *update)
 	if *update {
 		bridgetest.WriteCorpus(t, "testdata/fuzz/FuzzNormalize", bridgetest.FuzzSeeds(t, schemas.CN, goldenDir))
+		bridgetest.WriteFieldCorpus(t, "testdata/fuzz/FuzzNativeField", bridgetest.NewFieldFuzzer(t, schemas.CN, goldenDir).Seeds(t))
 	}
 }
 
@@ -32,6 +33,15 @@ func FuzzNormalize(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(bridgetest.FuzzBody(schemas.CN))
+}
+
+// FuzzNativeField replaces one value of a valid native event at a time.
+func FuzzNativeField(f *testing.F) {
+	ff := bridgetest.NewFieldFuzzer(f, schemas.CN, goldenDir)
+	for _, s := range ff.Seeds(f) {
+		f.Add(s[0].(uint), s[1].(uint), s[2].(string))
+	}
+	f.Fuzz(ff.Fuzz)
 }
 
 func TestErrors(t *testing.T) {
@@ -87,6 +97,8 @@ func TestErrors(t *testing.T) {
 		{Name: "passport", Base: cert, Set: map[string]any{"证件类型": "护照", "证件号码": "e123"}, Field: "证件号码", Rule: "passport-format"},
 		{Name: "hkid holder", Base: cert, Set: map[string]any{"证件类型": "香港居民身份证", "证件号码": "A123456(4)"}, Field: "证件号码", Rule: "hkid-check"},
 		{Name: "applicant uscc", Base: appr, Set: map[string]any{"申请人证件类型": "统一社会信用代码", "申请人证件号码": "91440300MA5F0000X2"}, Field: "申请人证件号码", Rule: "uscc-check"},
+		{Name: "certificate number pattern", Base: cert, Set: map[string]any{"证书编号": "证书-1"}, Field: "证书编号", Rule: "id-pattern"},
+		{Name: "approval number pattern", Base: appr, Set: map[string]any{"许可编号": "-440300"}, Field: "许可编号", Rule: "id-pattern"},
 		{Name: "decision missing", Base: appr, Set: map[string]any{"许可决定": nil}, Field: "许可决定", Rule: "required"},
 		{Name: "not an object", Raw: `["format"]`, Field: "", Rule: "json"},
 		{Name: "duplicate key", Raw: `{"format":"cn/business_registration@1","format":"cn/business_registration@1"}`, Field: "", Rule: "json"},

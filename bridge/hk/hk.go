@@ -46,7 +46,6 @@ var legalStatuses = []native.EnumEntry{
 // Codec returns the HK native formats.
 func Codec() *native.Codec {
 	type R = schemas.Record
-	id := func(r *R) *string { return &r.ID }
 	authority := native.Text("issuingAuthority", "record.authority", native.Full, func(r *R) *schemas.Text { return &r.Authority })
 	validity := native.Validity("validFrom", "expiryDate", "", native.Optional)
 	party := func(object string) native.Party {
@@ -69,7 +68,7 @@ func Codec() *native.Codec {
 		},
 		Formats: []native.Format{
 			{Name: FormatBusiness, Kind: schemas.KindBusiness, Fields: []native.Field{
-				native.Code("brNumber", "record.id", native.Always, id),
+				native.ID("brNumber"),
 				native.Code("certificateNo", "record.certificateNo", native.Full, func(r *R) *string { return &r.CertificateNo }),
 				native.Text("businessName", "record.name", native.Full, func(r *R) *schemas.Text { return &r.Name }),
 				native.Enum("legalStatus", "record.entityType", native.Full, func(r *R) *schemas.Text { return &r.EntityType }, legalStatuses),
@@ -83,7 +82,7 @@ func Codec() *native.Codec {
 				native.Date("dateOfIssue", "record.issuedOn", native.Full, func(r *R) *string { return &r.IssuedOn }),
 			}},
 			{Name: FormatCertificate, Kind: schemas.KindCertificate, Fields: []native.Field{
-				native.Code("certificateNumber", "record.id", native.Always, id),
+				native.ID("certificateNumber"),
 				native.Holder(party("holder"), native.Full),
 				native.Text("profession", "record.title", native.Full, func(r *R) *schemas.Text { return &r.Title }),
 				native.Text("grade", "record.level", native.Optional, func(r *R) *schemas.Text { return &r.Level }),
@@ -92,7 +91,7 @@ func Codec() *native.Codec {
 				validity,
 			}},
 			{Name: FormatApproval, Kind: schemas.KindApproval, Fields: []native.Field{
-				native.Code("licenceNumber", "record.id", native.Always, id),
+				native.ID("licenceNumber"),
 				native.Holder(party("licensee"), native.Full),
 				native.Text("licenceType", "record.title", native.Full, func(r *R) *schemas.Text { return &r.Title }),
 				native.Text("decision", "record.decision", native.Full, func(r *R) *schemas.Text { return &r.Decision }),

@@ -16,6 +16,7 @@ func TestGolden(t *testing.T) {
 	bridgetest.CheckGolden(t, schemas.HK, goldenDir, *update)
 	if *update {
 		bridgetest.WriteCorpus(t, "testdata/fuzz/FuzzNormalize", bridgetest.FuzzSeeds(t, schemas.HK, goldenDir))
+		bridgetest.WriteFieldCorpus(t, "testdata/fuzz/FuzzNativeField", bridgetest.NewFieldFuzzer(t, schemas.HK, goldenDir).Seeds(t))
 	}
 }
 
@@ -28,6 +29,15 @@ func FuzzNormalize(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(bridgetest.FuzzBody(schemas.HK))
+}
+
+// FuzzNativeField replaces one value of a valid native event at a time.
+func FuzzNativeField(f *testing.F) {
+	ff := bridgetest.NewFieldFuzzer(f, schemas.HK, goldenDir)
+	for _, s := range ff.Seeds(f) {
+		f.Add(s[0].(uint), s[1].(uint), s[2].(string))
+	}
+	f.Fuzz(ff.Fuzz)
 }
 
 func TestErrors(t *testing.T) {

@@ -49,7 +49,6 @@ var legalForms = []native.EnumEntry{
 // Codec returns the MO native formats.
 func Codec() *native.Codec {
 	type R = schemas.Record
-	id := func(r *R) *string { return &r.ID }
 	authority := native.Text("entidadeEmissora", "record.authority", native.Full, func(r *R) *schemas.Text { return &r.Authority })
 	validity := native.Validity("validadeDe", "validadeAte", "", native.Optional)
 	person := native.Party{Name: "nome", IDType: "tipoDocumento", IDNumber: "numeroDocumento", IDTypes: idTypes, IDRequired: true}
@@ -73,7 +72,7 @@ func Codec() *native.Codec {
 		},
 		Formats: []native.Format{
 			{Name: FormatBusiness, Kind: schemas.KindBusiness, Fields: []native.Field{
-				native.Code("numeroRegisto", "record.id", native.Always, id),
+				native.ID("numeroRegisto"),
 				native.Text("firma", "record.name", native.Full, func(r *R) *schemas.Text { return &r.Name }),
 				native.Enum("tipo", "record.entityType", native.Full, func(r *R) *schemas.Text { return &r.EntityType }, legalForms),
 				native.Code("numeroContribuinte", "record.taxNumber", native.Full, func(r *R) *string { return &r.TaxNumber }),
@@ -87,7 +86,7 @@ func Codec() *native.Codec {
 				validity,
 			}},
 			{Name: FormatCertificate, Kind: schemas.KindCertificate, Fields: []native.Field{
-				native.Code("numeroCertificado", "record.id", native.Always, id),
+				native.ID("numeroCertificado"),
 				native.Holder(party("titular"), native.Full),
 				native.Text("profissao", "record.title", native.Full, func(r *R) *schemas.Text { return &r.Title }),
 				native.Text("nivel", "record.level", native.Optional, func(r *R) *schemas.Text { return &r.Level }),
@@ -96,7 +95,7 @@ func Codec() *native.Codec {
 				validity,
 			}},
 			{Name: FormatApproval, Kind: schemas.KindApproval, Fields: []native.Field{
-				native.Code("numeroLicenca", "record.id", native.Always, id),
+				native.ID("numeroLicenca"),
 				native.Holder(party("requerente"), native.Full),
 				native.Text("objectoLicenca", "record.title", native.Full, func(r *R) *schemas.Text { return &r.Title }),
 				native.Text("decisao", "record.decision", native.Full, func(r *R) *schemas.Text { return &r.Decision }),

@@ -17,6 +17,7 @@ func TestGolden(t *testing.T) {
 	bridgetest.CheckGolden(t, schemas.MO, goldenDir, *update)
 	if *update {
 		bridgetest.WriteCorpus(t, "testdata/fuzz/FuzzNormalize", bridgetest.FuzzSeeds(t, schemas.MO, goldenDir))
+		bridgetest.WriteFieldCorpus(t, "testdata/fuzz/FuzzNativeField", bridgetest.NewFieldFuzzer(t, schemas.MO, goldenDir).Seeds(t))
 	}
 }
 
@@ -29,6 +30,15 @@ func FuzzNormalize(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(bridgetest.FuzzBody(schemas.MO))
+}
+
+// FuzzNativeField replaces one value of a valid native event at a time.
+func FuzzNativeField(f *testing.F) {
+	ff := bridgetest.NewFieldFuzzer(f, schemas.MO, goldenDir)
+	for _, s := range ff.Seeds(f) {
+		f.Add(s[0].(uint), s[1].(uint), s[2].(string))
+	}
+	f.Fuzz(ff.Fuzz)
 }
 
 func TestErrors(t *testing.T) {

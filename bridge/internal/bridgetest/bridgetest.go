@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -237,6 +238,7 @@ func CheckProperties(t *testing.T, j schemas.Jurisdiction, n int) {
 		if err := bridge.ValidateRecordIDs(j, ev.Kind, &ev.Record); err != nil {
 			t.Fatalf("ValidateRecordIDs: %v", err)
 		}
+		CheckSchema(t, ev)
 
 		back, err := b.Native(ev)
 		if err != nil {
@@ -327,6 +329,19 @@ func CheckScript(t testing.TB, conv *script.Converter, r *schemas.Record) {
 		if c := conv.Complete(tx); !reflect.DeepEqual(c, tx) {
 			t.Fatalf("completing %v again gave %v", tx, c)
 		}
+	}
+}
+
+// CheckSchema checks a normalized event against event.schema.json: the
+// codec enforces the schema's rules itself and does not run the schema.
+func CheckSchema(t testing.TB, ev *schemas.Event) {
+	t.Helper()
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := schemas.ValidateEventJSON(raw); err != nil {
+		t.Fatalf("normalized event fails the schema: %v\n%s", err, raw)
 	}
 }
 
@@ -514,6 +529,7 @@ func FuzzBody(j schemas.Jurisdiction) func(t *testing.T, raw []byte) {
 		if !formatName.MatchString(format) {
 			t.Fatalf("format %q", format)
 		}
+		CheckSchema(t, ev)
 		back, err := b.Native(ev)
 		if err != nil {
 			t.Fatalf("Native: %v", err)
@@ -529,6 +545,111 @@ func FuzzBody(j schemas.Jurisdiction) func(t *testing.T, raw []byte) {
 			if _, err := bridge.For(v).Render(schemas.NewTx(Chain, HomeCity(j), ev)); err != nil {
 				t.Fatalf("render in %s: %v", v, err)
 			}
+		}
+	}
+}
+
+// FieldFuzzer fuzzes one field's value at a time: it takes a golden input,
+// picks a key by index (nested keys included, as dotted paths) and replaces
+// its value with the fuzzed string, so the value parsers (dates, money,
+// identifiers, texts, enums) see arbitrary input inside an otherwise valid
+// event. Byte-level fuzzing of the whole JSON rarely gets that far.
+type FieldFuzzer struct {
+	j      schemas.Jurisdiction
+	bases  [][]byte
+	paths  [][]string
+	target func(*testing.T, []byte)
+}
+
+// NewFieldFuzzer loads the golden inputs of dir.
+func NewFieldFuzzer(t testing.TB, j schemas.Jurisdiction, dir string) *FieldFuzzer {
+	t.Helper()
+	ff := &FieldFuzzer{j: j, target: FuzzBody(j)}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	for _, f := range files {
+		raw := loadNative(t, dir, strings.TrimSuffix(filepath.Base(f), ".json"))
+		var doc any
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatal(err)
+		}
+		ff.bases = append(ff.bases, raw)
+		ff.paths = append(ff.paths, leafPaths("", doc))
+	}
+	if len(ff.bases) == 0 {
+		t.Fatalf("no golden inputs in %s", dir)
+	}
+	return ff
+}
+
+func leafPaths(prefix string, v any) []string {
+	var out []string
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			out = append(out, leafPaths(prefix+k+".", x)...)
+		}
+	case []any:
+		for i, x := range v {
+			out = append(out, leafPaths(prefix+strconv.Itoa(i)+".", x)...)
+		}
+	default:
+		out = append(out, strings.TrimSuffix(prefix, "."))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Seeds returns (base, key, value) triples: every leaf of every golden input
+// with its own value.
+func (ff *FieldFuzzer) Seeds(t testing.TB) [][3]any {
+	var out [][3]any
+	for b, raw := range ff.bases {
+		var doc any
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatal(err)
+		}
+		for k, p := range ff.paths[b] {
+			out = append(out, [3]any{uint(b), uint(k), leafValue(doc, p)})
+		}
+	}
+	return out
+}
+
+func leafValue(doc any, path string) string {
+	cur := doc
+	for _, p := range strings.Split(path, ".") {
+		switch c := cur.(type) {
+		case map[string]any:
+			cur = c[p]
+		case []any:
+			n, _ := strconv.Atoi(p)
+			cur = c[n]
+		}
+	}
+	s, _ := cur.(string)
+	return s
+}
+
+// Fuzz is the body of a FuzzNativeField test.
+func (ff *FieldFuzzer) Fuzz(t *testing.T, base, key uint, value string) {
+	b := int(base % uint(len(ff.bases)))
+	path := ff.paths[b][int(key%uint(len(ff.paths[b])))]
+	ff.target(t, Mutate(t, ff.bases[b], map[string]any{path: value}))
+}
+
+// WriteFieldCorpus writes the field fuzzer's seeds as a committed corpus.
+func WriteFieldCorpus(t testing.TB, dir string, seeds [][3]any) {
+	t.Helper()
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range seeds {
+		body := fmt.Sprintf("go test fuzz v1\nuint(%d)\nuint(%d)\nstring(%s)\n", s[0], s[1], strconv.Quote(s[2].(string)))
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%03d", i)), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

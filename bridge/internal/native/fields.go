@@ -2,8 +2,10 @@ package native
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/baybus/baybus/schemas"
 )
@@ -48,6 +50,12 @@ func Code(key, path string, need Need, acc func(*schemas.Record) *string) Field 
 	return codeField{key, path, need, 64, acc}
 }
 
+// ID is the record's id (always required), which must also match the
+// schema's id pattern: a letter or digit, then letters, digits and ()./_-.
+func ID(key string) Field {
+	return codeField{key, "record.id", Always, 64, func(r *schemas.Record) *string { return &r.ID }}
+}
+
 // LongCode is Code for identifiers of up to max characters (e-license
 // identifiers are longer than 64).
 func LongCode(key, path string, need Need, max int, acc func(*schemas.Record) *string) Field {
@@ -68,6 +76,9 @@ func (f codeField) decode(d *decoder, r *schemas.Record) error {
 	}
 	if err := checkCode(v, f.max); err != nil {
 		return d.errAt(f.key, err)
+	}
+	if f.path == "record.id" && !recordID.MatchString(v) {
+		return d.errAt(f.key, ruleErr("id-pattern", "%q must start with a letter or digit and hold only letters, digits and ()./_-", v))
 	}
 	*f.acc(r) = v
 	return nil
@@ -130,7 +141,7 @@ func decodeText(d *decoder, key string, required bool) (schemas.Text, error) {
 		if err := checkText(v); err != nil {
 			return nil, d.errAt(key, err)
 		}
-		return d.conv.Complete(schemas.Text{schemas.LangHans: v}), nil
+		return completeText(d, key, schemas.Text{schemas.LangHans: v})
 	}
 	sub, ok, err := d.object(key, required)
 	if err != nil || !ok {
@@ -158,8 +169,22 @@ func decodeText(d *decoder, key string, required bool) (schemas.Text, error) {
 	if len(t) == 0 {
 		return nil, d.errAt(key, ruleErr("text-empty", "needs at least one of %s", strings.Join(names, ", ")))
 	}
-	return d.conv.Complete(t), nil
+	return completeText(d, key, t)
 }
+
+// completeText adds the other Chinese script and checks that the converted
+// form, too, fits the schema's length limit.
+func completeText(d *decoder, key string, t schemas.Text) (schemas.Text, error) {
+	t = d.conv.Complete(t)
+	for _, v := range t {
+		if n := utf8.RuneCountInString(v); n > MaxText {
+			return nil, d.errAt(key, ruleErr("text-length", "text converted to the other script has %d characters, limit %d", n, MaxText))
+		}
+	}
+	return t, nil
+}
+
+var recordID = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z()./_-]*$`)
 
 func encodeText(e *encoder, key string, t schemas.Text) {
 	if len(t) == 0 {
