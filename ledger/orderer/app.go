@@ -3,7 +3,6 @@ package orderer
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -458,5 +457,3 @@ func recordOf(trust *keys.Bundle, p types.Proposal, blk *block.Block, sigs []typ
 	}
 	return rec, nil
 }
-
-func putU64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }

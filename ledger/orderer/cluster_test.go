@@ -19,6 +19,7 @@ func TestClusterSealsBatches(t *testing.T) {
 			c.waitSealed(60 * time.Second)
 			c.checkChains()
 			c.waitAcked(20 * time.Second)
+			c.checkPublished(c.running()[0].Height())
 			t.Logf("height %d, stats %+v", c.running()[0].Height(), c.running()[0].Stats())
 		})
 	}

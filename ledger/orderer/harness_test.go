@@ -439,3 +439,55 @@ func (c *cluster) waitAcked(timeout time.Duration) {
 		}
 	}
 }
+
+// checkPublished checks that GBA_BLOCKS holds every block header once,
+// in order, each with a valid quorum certificate.
+func (c *cluster) checkPublished(height uint64) {
+	c.t.Helper()
+	op, err := c.srv.Connect("operator")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer op.Close()
+	js, _ := jetstream.New(op)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		st, err := js.Stream(ctx, bus.StreamBlocks)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		if info.State.Msgs >= height {
+			if info.State.Msgs != height {
+				c.t.Fatalf("GBA_BLOCKS holds %d headers, chain height %d", info.State.Msgs, height)
+			}
+			for seq := uint64(1); seq <= height; seq++ {
+				m, err := st.GetMsg(ctx, seq)
+				if err != nil {
+					c.t.Fatal(err)
+				}
+				h, qc, err := DecodeSealed(m.Data)
+				if err != nil {
+					c.t.Fatal(err)
+				}
+				if err := block.VerifyQC(c.cons.Bundle, h, qc); err != nil {
+					c.t.Fatalf("published header %d: %v", h.Height, err)
+				}
+				want, _ := c.running()[0].Store().Hash(h.Height)
+				if h.Hash() != want {
+					c.t.Fatalf("published header %d is not the chain's", h.Height)
+				}
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			c.t.Fatalf("GBA_BLOCKS holds %d headers, want %d", info.State.Msgs, height)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

@@ -90,6 +90,11 @@ type Config struct {
 	NoIngest bool
 	// NoPublish turns off publishing sealed headers on gba.blocks.
 	NoPublish bool
+	// PublishMaxAge: headers older than this (by their timestamp) are not
+	// published, so an orderer catching up after a long absence does not
+	// publish them again after GBA_BLOCKS' duplicate window has passed.
+	// Default 5 minutes (the stream's window is 10).
+	PublishMaxAge time.Duration
 	// NoSyncWAL skips fsync in the block log and engine WAL. For benchmarks
 	// only: a crash may then lose decided blocks.
 	NoSyncWAL bool
@@ -119,6 +124,9 @@ func (c *Config) check() error {
 	}
 	if c.SyncBatch <= 0 {
 		c.SyncBatch = 32
+	}
+	if c.PublishMaxAge <= 0 {
+		c.PublishMaxAge = 5 * time.Minute
 	}
 	if c.AckWait <= 0 {
 		c.AckWait = 30 * time.Second
@@ -582,11 +590,15 @@ func (n *Node) deliver(p types.Proposal, sigs []types.Signature) error {
 	}
 	for hdr.Height > n.store.Height()+1 {
 		// The engine decided past a gap: fetch it first.
-		if n.ctx.Err() != nil {
-			return ErrStopped
-		}
 		n.log.Warn("decided block beyond our height; fetching the gap", "block", hdr.Height, "height", n.store.Height())
 		n.syncer.catchUpLocked(n.ctx, hdr.Height-1)
+		if hdr.Height > n.store.Height()+1 {
+			select {
+			case <-n.ctx.Done():
+				return ErrStopped
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
 	}
 	v, err := n.app.verify(p)
 	if err != nil {

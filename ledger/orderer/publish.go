@@ -58,7 +58,7 @@ func DecodeSealed(p []byte) (*block.Header, *block.QC, error) {
 }
 
 // publish runs until the node stops, publishing every block above the
-// height it started at.
+// height it started at (unless older than Config.PublishMaxAge).
 func (n *Node) publish() {
 	defer n.wg.Done()
 	js, err := jetstream.New(n.cfg.Conn)
@@ -79,6 +79,10 @@ func (n *Node) publish() {
 			if err != nil {
 				n.log.Error("publish: read block", "height", h, "err", err)
 				break
+			}
+			if age := n.clock.Now().Sub(time.Unix(0, rec.Header.Timestamp)); age > n.cfg.PublishMaxAge {
+				done = h
+				continue
 			}
 			hash := rec.Header.Hash()
 			m := nats.NewMsg(bus.SubjectBlocks)
