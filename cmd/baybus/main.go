@@ -46,6 +46,6 @@ and translates them between the mainland, Hong Kong and Macao formats.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newUpCmd(), newDemoCmd(), newKeysCmd(), newPublishCmd(), newOrdererCmd(), newVerifyChainCmd(),
-		newBridgeCmd(), newIDCmd(), newSampleCmd())
+		newBridgeCmd(), newIDCmd(), newSampleCmd(), newBenchCmd())
 	return root
 }

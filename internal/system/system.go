@@ -107,8 +107,10 @@ type System struct {
 	HTTPAddr   string // where the gateways listen ("" if not)
 
 	cancel  context.CancelFunc
+	runCtx  context.Context
 	conns   []*nats.Conn
 	states  []*licenses.State
+	ocfgs   []orderer.Config
 	httpSrv *http.Server
 	stopped sync.Once
 }
@@ -201,23 +203,21 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 	}
 
 	runCtx, runCancel := context.WithCancel(context.Background())
-	s.cancel = runCancel
+	s.cancel, s.runCtx = runCancel, runCtx
 	for _, name := range cons.Bundle.Orderers {
 		nc, err := s.connect(bus.IdentityName(bus.RoleOrderer, name))
 		if err != nil {
 			return nil, err
 		}
 		dir := filepath.Join(cfg.DataDir, "orderers", name)
-		st, err := licenses.Open(filepath.Join(dir, "state"), state.Options{CacheSize: 16 << 20})
+		ocfg := orderer.Config{Name: name, Trust: cons.Bundle, Key: cons.Orderers[name], Conn: nc,
+			DataDir: dir, Engine: cfg.Engine, NoSyncWAL: cfg.NoSyncWAL, Logger: log.With("orderer", name)}
+		node, st, err := newOrderer(ocfg)
 		if err != nil {
 			return nil, err
 		}
+		s.ocfgs = append(s.ocfgs, ocfg)
 		s.states = append(s.states, st)
-		node, err := orderer.New(orderer.Config{Name: name, Trust: cons.Bundle, Key: cons.Orderers[name], Conn: nc,
-			DataDir: dir, State: st, Engine: cfg.Engine, NoSyncWAL: cfg.NoSyncWAL, Logger: log.With("orderer", name)})
-		if err != nil {
-			return nil, err
-		}
 		s.Nodes = append(s.Nodes, node)
 	}
 	// Start the orderers together: each waits a moment for its peers.
@@ -277,6 +277,45 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 	return s, nil
 }
 
+func newOrderer(cfg orderer.Config) (*orderer.Node, *licenses.State, error) {
+	st, err := licenses.Open(filepath.Join(cfg.DataDir, "state"), state.Options{CacheSize: 16 << 20})
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.State = st
+	node, err := orderer.New(cfg)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return node, st, nil
+}
+
+// StopOrderer stops orderer i (as a crash would, minus the torn writes) and
+// closes its state; the others go on.
+func (s *System) StopOrderer(i int) {
+	s.Nodes[i].Stop()
+	if s.states[i] != nil {
+		_ = s.states[i].Close()
+		s.states[i] = nil
+	}
+}
+
+// StartOrderer starts orderer i again from its data directory: it replays
+// its block log and WAL, then catches up from its peers.
+func (s *System) StartOrderer(i int) error {
+	node, st, err := newOrderer(s.ocfgs[i])
+	if err != nil {
+		return err
+	}
+	if err := node.Start(s.runCtx); err != nil {
+		st.Close()
+		return err
+	}
+	s.Nodes[i], s.states[i] = node, st
+	return nil
+}
+
 // Handler returns the HTTP routes: the gateways' API and /metrics.
 func (s *System) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -317,7 +356,9 @@ func (s *System) Stop() {
 			s.cancel()
 		}
 		for _, st := range s.states {
-			_ = st.Close()
+			if st != nil {
+				_ = st.Close()
+			}
 		}
 		for _, nc := range s.conns {
 			nc.Close()

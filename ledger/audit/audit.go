@@ -54,7 +54,7 @@ func VerifyChain(blocksDir string, trust *keys.Bundle) (*Report, error) {
 	if _, err := os.Stat(blocksDir); err != nil {
 		return nil, &Fault{What: "open block log", Err: err}
 	}
-	store, err := orderer.OpenStore(blocksDir, wal.Options{NoSync: true}, nil)
+	store, err := orderer.OpenStore(blocksDir, wal.Options{NoSync: true})
 	if err != nil {
 		return nil, &Fault{Height: faultHeight(err), What: "read block log", Err: err}
 	}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/baybus/baybus/internal/bench"
+)
+
+func newBenchCmd() *cobra.Command {
+	var (
+		cfg      bench.Config
+		jsonFile string
+		sweep    string
+		sweepOut string
+		lf       logFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure the full pipeline against this machine's own limits, in one run",
+		Long: `bench runs the embedded system (HTTP gateways, JetStream, SmartBFT orderers,
+fsynced block logs) under load and reports committed and acknowledged tx/s,
+finality p50/p95/p99/max, and, measured in the same process on the same machine:
+raw JetStream async publishes of the same size (same storage settings) and the
+crypto floor (the per-transaction signature and hash work the design needs),
+with the ratios; peak RSS, CPU seconds per 1,000 transactions, disk bytes per
+transaction, and the time for a restarted orderer to catch up.
+
+With --rate the load is open loop and finality is measured from each event's
+intended send time, so a stall is not hidden. --sweep runs several rates and
+writes the throughput-latency curve as CSV and SVG. The JSON fields are
+documented in docs/performance.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := lf.logger()
+			if err != nil {
+				return err
+			}
+			cfg.Logger = log
+			out := cmd.OutOrStdout()
+			if sweep != "" {
+				var rates []float64
+				for _, f := range strings.Split(sweep, ",") {
+					r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+					if err != nil || r <= 0 {
+						return fmt.Errorf("--sweep %q: want positive rates separated by commas", sweep)
+					}
+					rates = append(rates, r)
+				}
+				pts, err := bench.Sweep(cmd.Context(), cfg, rates)
+				if err != nil {
+					return err
+				}
+				for _, p := range pts {
+					printResult(out, p.Result)
+				}
+				if err := writeFile(sweepOut+".csv", func(w io.Writer) error { return bench.WriteCSV(w, pts) }); err != nil {
+					return err
+				}
+				if err := writeFile(sweepOut+".svg", func(w io.Writer) error { return bench.WriteSVG(w, pts) }); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "curve written to %s.csv and %s.svg\n", sweepOut, sweepOut)
+				return nil
+			}
+			res, err := bench.Run(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			printResult(out, res)
+			if jsonFile != "" {
+				return writeFile(jsonFile, func(w io.Writer) error {
+					enc := json.NewEncoder(w)
+					enc.SetIndent("", "  ")
+					return enc.Encode(res)
+				})
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured window")
+	fl.DurationVar(&cfg.Warmup, "warmup", 3*time.Second, "load before the window")
+	fl.IntVar(&cfg.Orderers, "orderers", 4, "orderers, 4 to 11")
+	fl.IntVar(&cfg.Cities, "cities", 11, "publishing cities, 1 to 11")
+	fl.IntVar(&cfg.Size, "size", 1024, "transaction size in bytes (canonical encoding)")
+	fl.Float64Var(&cfg.Rate, "rate", 0, "offered load in tx/s (open loop); 0 = closed loop")
+	fl.IntVar(&cfg.Bulk, "bulk", 256, "events per HTTP request (1 = one event per request)")
+	fl.IntVar(&cfg.Workers, "workers", 2, "HTTP clients per city")
+	fl.BoolVar(&cfg.Recovery, "recovery", true, "measure an orderer's restart and catch-up after the load")
+	fl.StringVar(&cfg.DataDir, "data", "", "data directory (default: a temporary one, removed after)")
+	fl.StringVar(&jsonFile, "json", "", "write the result as JSON to this file")
+	fl.StringVar(&sweep, "sweep", "", "comma-separated offered rates, e.g. 1000,2000,4000,8000")
+	fl.StringVar(&sweepOut, "sweep-out", "bench-sweep", "file prefix of the sweep's CSV and SVG")
+	lf.add(cmd)
+	lf.level = "error"
+	return cmd
+}
+
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func printResult(w io.Writer, r *bench.Result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "machine\t%s/%s, %d CPUs, %s\n", r.GOOS, r.GOARCH, r.CPUs, r.GoVersion)
+	fmt.Fprintf(tw, "setup\t%d orderers, %d cities, %d-byte transactions, %s, %.0fs window\n", r.Orderers, r.Cities, r.SizeBytes, r.Mode, r.DurationS)
+	if r.OfferedTPS > 0 {
+		fmt.Fprintf(tw, "offered\t%.0f tx/s (open loop)\n", r.OfferedTPS)
+	}
+	fmt.Fprintf(tw, "committed\t%.0f tx/s (%d in the window; %d blocks, %.0f tx/block, %.0f tx/batch)\n", r.CommittedTPS, r.Committed, r.Blocks, r.MeanBlockTxs, r.MeanBatchTxs)
+	fmt.Fprintf(tw, "acknowledged\t%.0f tx/s (%d refused)\n", r.AckedTPS, r.Refused)
+	fmt.Fprintf(tw, "finality\tp50 %.1f ms  p95 %.1f ms  p99 %.1f ms  max %.1f ms\n", r.Finality.P50, r.Finality.P95, r.Finality.P99, r.Finality.Max)
+	if r.JetStreamRawPubPerS > 0 {
+		fmt.Fprintf(tw, "raw JetStream\t%.0f msgs/s  (committed/raw = %.3f)\n", r.JetStreamRawPubPerS, r.RatioVsJetStream)
+		fmt.Fprintf(tw, "crypto floor\t%.0f tx/s  (committed/floor = %.3f)\n", r.CryptoFloorTPS, r.RatioVsCryptoFloor)
+	}
+	fmt.Fprintf(tw, "resources\tpeak RSS %.0f MiB, %.3f CPU s per 1k tx, %.0f disk bytes/tx (all orderers + JetStream), %.0f with one orderer\n",
+		float64(r.RSSPeakBytes)/(1<<20), r.CPUSecondsPer1kTx, r.DiskBytesPerTx, r.DiskBytesPerTxOne)
+	if r.RecoveryMS > 0 {
+		fmt.Fprintf(tw, "recovery\t%.0f ms for a restarted orderer to replay and reach height %d (%d transactions)\n", r.RecoveryMS, r.RecoveryBlocks, r.RecoveryTxs)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestBenchWritesConsistentJSON runs a 3-second bench and checks the JSON
+// is well formed with a non-zero committed count and figures that agree
+// with each other. It asserts no speed.
+func TestBenchWritesConsistentJSON(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.json")
+	var buf bytes.Buffer
+	cmd := newRootCmd()
+	cmd.SetArgs([]string{"bench", "--duration", "3s", "--warmup", "1s", "--orderers", "4", "--cities", "3", "--json", out})
+	cmd.SetOut(&buf)
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("bench: %v\n%s", err, buf.String())
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r map[string]any
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, raw)
+	}
+	for _, k := range []string{"committed_tps", "acked_tps", "finality_ms", "jetstream_raw_pub_per_s", "crypto_floor_tps", "ratio_vs_jetstream",
+		"ratio_vs_crypto_floor", "rss_peak_bytes", "cpu_s_per_1k_tx", "disk_bytes_per_tx", "orderers", "size_bytes", "go_version", "cpus"} {
+		if _, ok := r[k]; !ok {
+			t.Errorf("JSON lacks %s", k)
+		}
+	}
+	num := func(k string) float64 { v, _ := r[k].(float64); return v }
+	if num("committed") <= 0 || num("committed_tps") <= 0 {
+		t.Fatalf("nothing committed: %s", raw)
+	}
+	if got, want := num("committed_tps"), num("committed")/num("duration_s"); got < want*0.999 || got > want*1.001 {
+		t.Errorf("committed_tps %f != committed/duration %f", got, want)
+	}
+	if got, want := num("ratio_vs_jetstream"), num("committed_tps")/num("jetstream_raw_pub_per_s"); got < want*0.999 || got > want*1.001 {
+		t.Errorf("ratio_vs_jetstream %f != %f", got, want)
+	}
+	if got, want := num("ratio_vs_crypto_floor"), num("committed_tps")/num("crypto_floor_tps"); got < want*0.999 || got > want*1.001 {
+		t.Errorf("ratio_vs_crypto_floor %f != %f", got, want)
+	}
+	f := r["finality_ms"].(map[string]any)
+	if !(f["p50"].(float64) <= f["p95"].(float64) && f["p95"].(float64) <= f["p99"].(float64) && f["p99"].(float64) <= f["max"].(float64)) || f["p50"].(float64) <= 0 {
+		t.Errorf("finality percentiles out of order: %v", f)
+	}
+	if num("orderers") != 4 || num("size_bytes") != 1024 || num("cpus") < 1 || num("rss_peak_bytes") <= 0 || num("disk_bytes_per_tx") <= 0 {
+		t.Errorf("figures: %s", raw)
+	}
+}

@@ -1,0 +1,462 @@
+// Package bench measures baybus on the machine it runs on: the full
+// pipeline (HTTP gateways, JetStream, SmartBFT orderers, fsynced block
+// logs) and, in the same process, the machine's own limits for the same
+// work: raw JetStream publishes of the same size and the signature work the
+// design needs per transaction. Figures are reported, never asserted.
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/baybus/baybus/gateway"
+	"github.com/baybus/baybus/internal/system"
+	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/schemas"
+)
+
+// Config of a run. Zero fields take the defaults in withDefaults.
+type Config struct {
+	Duration time.Duration // measured window; default 10s
+	Warmup   time.Duration // before the window; default 3s
+	Orderers int           // default 4
+	Cities   int           // 1..11 publishing cities; default 11
+	Size     int           // target canonical transaction size in bytes; default 1024
+	Rate     float64       // offered tx/s (open loop); 0 = closed loop, as fast as acknowledged
+	Bulk     int           // events per HTTP request; 1 = one per request; default 256
+	Workers  int           // concurrent HTTP clients per city; default 2
+	DataDir  string        // default a temporary directory, removed after
+	Recovery bool          // measure an orderer's restart and catch-up after the load
+	NoRefs   bool          // skip the reference measurements (sweeps measure them once)
+	Logger   *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Duration == 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.Warmup == 0 {
+		c.Warmup = 3 * time.Second
+	}
+	if c.Orderers == 0 {
+		c.Orderers = 4
+	}
+	if c.Cities == 0 {
+		c.Cities = 11
+	}
+	c.Cities = min(max(c.Cities, 1), 11)
+	if c.Size == 0 {
+		c.Size = 1024
+	}
+	if c.Bulk == 0 {
+		c.Bulk = 256
+	}
+	if c.Workers == 0 {
+		c.Workers = 2
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return c
+}
+
+// Latency is a distribution in milliseconds.
+type Latency struct {
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// Result is the documented JSON output of `baybus bench --json`.
+type Result struct {
+	CommittedTPS        float64 `json:"committed_tps"`           // transactions sealed per second in the window
+	AckedTPS            float64 `json:"acked_tps"`               // transactions acknowledged by the gateways per second in the window
+	OfferedTPS          float64 `json:"offered_tps,omitempty"`   // --rate, if open loop
+	Finality            Latency `json:"finality_ms"`             // accepted (or intended send time, open loop) -> sealed
+	Committed           int64   `json:"committed"`               // sealed in the window
+	Acked               int64   `json:"acked"`                   // acknowledged in the window
+	Refused             int64   `json:"refused"`                 // refused by the gateways (backpressure or errors), whole run
+	JetStreamRawPubPerS float64 `json:"jetstream_raw_pub_per_s"` // async publishes/s of messages of the same size, same storage
+	CryptoFloorTPS      float64 `json:"crypto_floor_tps"`        // best rate of the per-transaction signature work
+	RatioVsJetStream    float64 `json:"ratio_vs_jetstream"`
+	RatioVsCryptoFloor  float64 `json:"ratio_vs_crypto_floor"`
+	RSSPeakBytes        int64   `json:"rss_peak_bytes"`
+	CPUSecondsPer1kTx   float64 `json:"cpu_s_per_1k_tx"`
+	DiskBytesPerTx      float64 `json:"disk_bytes_per_tx"` // block logs of all orderers + JetStream, per sealed transaction
+	DiskBytesPerTxOne   float64 `json:"disk_bytes_per_tx_per_orderer"`
+	MeanBatchTxs        float64 `json:"mean_batch_txs"`
+	MeanBlockTxs        float64 `json:"mean_block_txs"`
+	Blocks              uint64  `json:"blocks"`
+	RecoveryMS          float64 `json:"recovery_ms,omitempty"` // restart of one orderer to the cluster's height
+	RecoveryBlocks      uint64  `json:"recovery_blocks,omitempty"`
+	RecoveryTxs         int64   `json:"recovery_txs,omitempty"`
+	Mode                string  `json:"mode"` // "bulk N per request" or "one per request"
+	Orderers            int     `json:"orderers"`
+	Cities              int     `json:"cities"`
+	SizeBytes           int     `json:"size_bytes"`
+	DurationS           float64 `json:"duration_s"`
+	GoVersion           string  `json:"go_version"`
+	CPUs                int     `json:"cpus"`
+	GOOS                string  `json:"goos"`
+	GOARCH              string  `json:"goarch"`
+}
+
+// Run measures the pipeline, then the references, and returns the figures.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg = cfg.withDefaults()
+	dir := cfg.DataDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "baybus-bench-*")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	res := &Result{Orderers: cfg.Orderers, Cities: cfg.Cities, SizeBytes: cfg.Size, DurationS: cfg.Duration.Seconds(),
+		GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, OfferedTPS: cfg.Rate}
+	res.Mode = "one event per request"
+	if cfg.Bulk > 1 {
+		res.Mode = fmt.Sprintf("bulk, %d events per request (JSONL)", cfg.Bulk)
+	}
+	if err := runPipeline(ctx, cfg, dir, res); err != nil {
+		return nil, err
+	}
+	if cfg.NoRefs {
+		res.RSSPeakBytes = peakRSS()
+		return res, nil
+	}
+	raw, err := RawJetStream(ctx, cfg.Size, cfg.Cities, 3*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("bench: raw JetStream: %w", err)
+	}
+	res.JetStreamRawPubPerS = raw
+	res.CryptoFloorTPS = CryptoFloor(cfg.Orderers, max(res.MeanBatchTxs, 1), 2*time.Second)
+	if raw > 0 {
+		res.RatioVsJetStream = res.CommittedTPS / raw
+	}
+	if res.CryptoFloorTPS > 0 {
+		res.RatioVsCryptoFloor = res.CommittedTPS / res.CryptoFloorTPS
+	}
+	res.RSSPeakBytes = peakRSS()
+	return res, nil
+}
+
+// sent is what the tracker needs of one acknowledged transaction.
+type sent struct {
+	from time.Time // accepted by the gateway, or intended send time in open loop
+}
+
+func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error {
+	sys, err := system.Start(ctx, system.Config{DataDir: dir, Listen: "127.0.0.1:0", NATSListen: "-", Orderers: cfg.Orderers,
+		Chain: "gba-bench", Logger: cfg.Logger})
+	if err != nil {
+		return err
+	}
+	defer sys.Stop()
+	base := "http://" + sys.HTTPAddr
+	cpu0 := cpuSeconds()
+
+	var (
+		mu       sync.Mutex
+		inflight = map[schemas.TxID]sent{}
+		lat      []time.Duration
+		acked    atomic.Int64
+		refused  atomic.Int64
+		seq      atomic.Int64
+	)
+	start := time.Now()
+	winFrom, winTo := start.Add(cfg.Warmup), start.Add(cfg.Warmup+cfg.Duration)
+	inWindow := func(t time.Time) bool { return !t.Before(winFrom) && t.Before(winTo) }
+	var committedInWin atomic.Int64
+
+	// Tracker: reads each new block of orderer 0 and stamps finality.
+	node := sys.Nodes[0]
+	trackCtx, stopTrack := context.WithCancel(ctx)
+	trackDone := make(chan struct{})
+	var blockTxs, blocks atomic.Int64
+	go func() {
+		defer close(trackDone)
+		var h uint64
+		for {
+			if err := node.WaitHeight(trackCtx, h+1); err != nil {
+				return
+			}
+			for ; h < node.Height(); h++ {
+				blk, err := node.Store().Block(h + 1)
+				if err != nil {
+					cfg.Logger.Error("bench: read block", "height", h+1, "err", err)
+					continue
+				}
+				now := time.Now()
+				blocks.Add(1)
+				mu.Lock()
+				for _, t := range blk.Txs() {
+					if t.Result != block.OK {
+						continue
+					}
+					blockTxs.Add(1)
+					s, ok := inflight[t.ID]
+					if !ok {
+						continue
+					}
+					delete(inflight, t.ID)
+					if inWindow(now) {
+						committedInWin.Add(1)
+						lat = append(lat, now.Sub(s.from))
+					}
+				}
+				mu.Unlock()
+			}
+		}
+	}()
+
+	// Load: workers per city, closed or open loop.
+	loadCtx, stopLoad := context.WithDeadline(ctx, winTo)
+	defer stopLoad()
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	template := makeTemplate(cfg.Size)
+	var wg sync.WaitGroup
+	workers := cfg.Cities * cfg.Workers
+	var interval time.Duration
+	if cfg.Rate > 0 {
+		interval = time.Duration(float64(time.Second) * float64(cfg.Bulk) * float64(workers) / cfg.Rate)
+	}
+	cities := schemas.CityTokens()[:cfg.Cities]
+	for w := range workers {
+		city := cities[w%len(cities)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			next := time.Now()
+			for loadCtx.Err() == nil {
+				intended := time.Now()
+				if interval > 0 {
+					next = next.Add(interval)
+					if d := time.Until(next); d > 0 {
+						select {
+						case <-time.After(d):
+						case <-loadCtx.Done():
+							return
+						}
+					}
+					intended = next // latency from the intended send time: a stall is not hidden
+				}
+				body := &bytes.Buffer{}
+				for range cfg.Bulk {
+					n := seq.Add(1)
+					fmt.Fprintf(body, template, city, n, n)
+					body.WriteByte('\n')
+				}
+				receipts, err := post(loadCtx, hc, base+"/v1/cities/"+city+"/events", body.Bytes())
+				if err != nil {
+					if loadCtx.Err() == nil {
+						refused.Add(int64(cfg.Bulk))
+						time.Sleep(50 * time.Millisecond)
+					}
+					continue
+				}
+				now := time.Now()
+				from := now
+				if interval > 0 {
+					from = intended
+				}
+				mu.Lock()
+				for _, r := range receipts {
+					if r.Error != nil {
+						refused.Add(1)
+						continue
+					}
+					id, _ := schemas.ParseID(r.TxID)
+					inflight[id] = sent{from: from}
+					if inWindow(now) {
+						acked.Add(1)
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	// Let what is in flight drain a little, for the disk and block figures.
+	drain := time.Now().Add(5 * time.Second)
+	for time.Now().Before(drain) {
+		mu.Lock()
+		left := len(inflight)
+		mu.Unlock()
+		if left == 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stopTrack()
+	<-trackDone
+
+	cpu := cpuSeconds() - cpu0
+	res.Committed, res.Acked, res.Refused = committedInWin.Load(), acked.Load(), refused.Load()
+	res.CommittedTPS = float64(res.Committed) / cfg.Duration.Seconds()
+	res.AckedTPS = float64(res.Acked) / cfg.Duration.Seconds()
+	res.Finality = percentiles(lat)
+	res.Blocks = uint64(blocks.Load())
+	if b := blocks.Load(); b > 0 {
+		res.MeanBlockTxs = float64(blockTxs.Load()) / float64(b)
+	}
+	res.MeanBatchTxs = meanBatch(sys)
+	if total := blockTxs.Load(); total > 0 {
+		res.CPUSecondsPer1kTx = cpu / float64(total) * 1000
+		blocksBytes := dirSize(filepath.Join(dir, "orderers"), "blocks")
+		js := dirSize(filepath.Join(dir, "jetstream"), "")
+		res.DiskBytesPerTx = float64(blocksBytes+js) / float64(total)
+		res.DiskBytesPerTxOne = float64(blocksBytes/int64(cfg.Orderers)+js) / float64(total)
+	}
+	if cfg.Recovery {
+		if err := measureRecovery(ctx, sys, res, blockTxs.Load()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// measureRecovery restarts the last orderer from its data and times how
+// long it takes to be back at the cluster's height.
+func measureRecovery(ctx context.Context, sys *system.System, res *Result, txs int64) error {
+	i := len(sys.Nodes) - 1
+	top := sys.Nodes[0].Height()
+	sys.StopOrderer(i)
+	start := time.Now()
+	if err := sys.StartOrderer(i); err != nil {
+		return fmt.Errorf("bench: restart orderer: %w", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := sys.Nodes[i].WaitHeight(wctx, top); err != nil {
+		return fmt.Errorf("bench: restarted orderer did not catch up to %d: %w", top, err)
+	}
+	res.RecoveryMS = float64(time.Since(start).Microseconds()) / 1000
+	res.RecoveryBlocks, res.RecoveryTxs = top, txs
+	return nil
+}
+
+func meanBatch(sys *system.System) float64 {
+	mfs, err := sys.Registry.Gather()
+	if err != nil {
+		return 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "baybus_gateway_batch_transactions" && len(mf.Metric) > 0 {
+			h := mf.Metric[0].GetHistogram()
+			if h.GetSampleCount() > 0 {
+				return h.GetSampleSum() / float64(h.GetSampleCount())
+			}
+		}
+	}
+	return 0
+}
+
+type receipt struct {
+	TxID  string         `json:"txId"`
+	Error *gateway.Error `json:"error"`
+}
+
+func post(ctx context.Context, hc *http.Client, url string, body []byte) ([]receipt, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/jsonl")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Results []receipt      `json:"results"`
+		Error   *gateway.Error `json:"error"`
+	}
+	if err := jsonDecode(resp.Body, &out); err != nil {
+		return nil, err
+	}
+	if out.Error != nil {
+		return nil, out.Error
+	}
+	return out.Results, nil
+}
+
+// makeTemplate returns a JSONL event template (city, seq, seq) whose
+// canonical transaction is about size bytes.
+func makeTemplate(size int) string {
+	const head = `{"eventId":"bench-%s-%d","kind":"business_registration","action":"issue","occurredAt":"2026-01-01T00:00:00Z","record":{"id":"B%012d","name":{"en":"Bench Co"},"authority":{"en":"Registry"},"issuedOn":"2026-01-01","establishedOn":"2020-01-01","address":{"en":"1 Bench Road"},"scope":{"en":"`
+	const tail = `"}}}`
+	// The envelope adds about 110 bytes (v, chain, city, jurisdiction).
+	pad := max(1, size-len(head)-len(tail)-110)
+	return head + strings.Repeat("x", pad) + tail
+}
+
+func percentiles(d []time.Duration) Latency {
+	if len(d) == 0 {
+		return Latency{}
+	}
+	slices.Sort(d)
+	at := func(q float64) float64 {
+		return float64(d[min(len(d)-1, int(q*float64(len(d))))].Microseconds()) / 1000
+	}
+	return Latency{P50: at(0.50), P95: at(0.95), P99: at(0.99), Max: float64(d[len(d)-1].Microseconds()) / 1000}
+}
+
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime) + tv(ru.Stime)
+}
+
+// peakRSS reads VmHWM from /proc/self/status (Linux); 0 elsewhere.
+func peakRSS() int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+// dirSize sums the sizes of files under root whose path contains part.
+func dirSize(root, part string) int64 {
+	var total int64
+	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.Contains(p, part) {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil {
+			total += fi.Size()
+		}
+		return nil
+	})
+	return total
+}
