@@ -9,7 +9,7 @@ import (
 func TestClusterSealsBatches(t *testing.T) {
 	sizes := []int{4, 5}
 	if *long {
-		sizes = append(sizes, 7)
+		sizes = append(sizes, 7, 11)
 	}
 	for _, n := range sizes {
 		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {

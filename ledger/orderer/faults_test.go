@@ -161,3 +161,28 @@ func TestWholeClusterRestart(t *testing.T) {
 	c.checkChains()
 	c.waitAcked(30 * time.Second)
 }
+
+// Blocks larger than a NATS message travel in chunks, both as proposals
+// and as sync replies.
+func TestBlocksLargerThanNATSMessages(t *testing.T) {
+	c := newCluster(t, 4)
+	c.startAll()
+	c.stop("hengqin")
+	c.load(12, 250, 0, nil) // about 120 KiB per batch, up to 16 batches per block
+	c.waitSealed(90 * time.Second)
+	big := false
+	n := c.running()[0]
+	for h := uint64(1); h <= n.Height(); h++ {
+		raw, _ := n.Store().Raw(h)
+		big = big || len(raw) > int(c.conn(n.Name()).MaxPayload())
+	}
+	if !big {
+		t.Fatal("no block larger than a NATS message")
+	}
+	c.start("hengqin")
+	c.waitSealed(90 * time.Second)
+	c.checkChains()
+	if s := c.node("hengqin").Stats(); s.Synced == 0 {
+		t.Errorf("hengqin did not sync: %+v", s)
+	}
+}
