@@ -58,6 +58,15 @@ func TestFor(t *testing.T) {
 			t.Errorf("Formats(%s) = %v, %v", j, fs, err)
 		}
 	}
+	for _, j := range schemas.Jurisdictions {
+		// The shape of gateway.Bridge: a gateway can take the bridges as they are.
+		if _, ok := bridge.For(j).(interface {
+			Normalize([]byte) (*schemas.Event, string, error)
+			ValidateRecordIDs(schemas.Kind, *schemas.Record) error
+		}); !ok {
+			t.Errorf("bridge %s does not have the gateway's Bridge methods", j)
+		}
+	}
 	if b := bridge.For("TW"); b != nil {
 		t.Errorf("For(TW) = %v, want nil", b)
 	}

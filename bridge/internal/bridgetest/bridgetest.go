@@ -222,6 +222,7 @@ func CheckProperties(t *testing.T, j schemas.Jurisdiction, n int) {
 	}
 	ids := map[string]bool{}
 	kinds := map[schemas.Kind]int{}
+	status := map[string]schemas.Status{} // city/kind/license id -> status, to check each stream is a valid history
 	for i, raw := range evs {
 		ev, format, err := b.Normalize(raw)
 		if err != nil {
@@ -255,6 +256,12 @@ func CheckProperties(t *testing.T, j schemas.Jurisdiction, n int) {
 			t.Fatalf("canonical -> native -> canonical lost a field\ngot:  %s\nwant: %s", mustJSON(t, again), mustJSON(t, ev))
 		}
 		CheckScript(t, conv, &ev.Record)
+		key := strings.SplitN(ev.EventID, "-", 2)[0] + "/" + string(ev.Kind) + "/" + ev.Record.ID
+		next, ok := schemas.StatusAfter(status[key], ev.Action)
+		if !ok {
+			t.Fatalf("sample %s: %s after %q is not a valid history", ev.EventID, ev.Action, status[key])
+		}
+		status[key] = next
 
 		city, err := schemas.LookupCity(strings.SplitN(ev.EventID, "-", 2)[0])
 		if err != nil {

@@ -263,16 +263,6 @@ func (f *Format) nativeErr(err error) error {
 	return err
 }
 
-// NativeKeys lists the native keys of a format, envelope first, for
-// documentation and tests.
-func (c *Codec) NativeKeys(f *Format) []string {
-	keys := []string{FormatKey, c.Envelope.EventID, c.Envelope.Action, c.Envelope.OccurredAt, c.Envelope.Reason}
-	for _, fl := range f.Fields {
-		keys = append(keys, fl.keys()...)
-	}
-	return keys
-}
-
 type decoder struct {
 	style  *Style
 	conv   *script.Converter
