@@ -77,7 +77,7 @@ func fastEngine() bft.Options {
 }
 
 type cluster struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *bus.Embedded
 	cons   *keys.Consortium
 	names  []string
@@ -106,7 +106,7 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 }
 
-func newCluster(t *testing.T, n int) *cluster {
+func newCluster(t testing.TB, n int) *cluster {
 	t.Helper()
 	names := ordererNames[:n]
 	cons, err := keys.NewConsortium("gba-test", schemas.CityTokens(), names, keys.Ed25519, rand.Reader)
