@@ -1,0 +1,343 @@
+// Package prooftest builds a small, real and deterministic chain for tests
+// of license proofs: city-signed batches of bridge sample records of every
+// kind and jurisdiction, blocks assembled with ledger/block over the real
+// license state (ledger/licenses), quorum certificates signed with
+// block.SignVote, and the bundles ledger/proof makes when each block
+// commits. Keys come from a seeded ChaCha8 stream, so the same code gives
+// the same bytes on every run (the golden vectors rely on it).
+//
+// The chain (four orderers, quorum three; zhuhai's key rotates at height 3):
+//
+//	1  issue: CN, HK, MO x business, certificate, approval (shenzhen, hongkong,
+//	   macao); zhuhai business (key city/zhuhai/1)
+//	2  suspend hk-business; cn-business again (Duplicate); issue and
+//	   suspend cn-extra in the same block
+//	3  revoke cn-business; amend zhuhai-business (key city/zhuhai/2)
+//	4  expire mo-certificate; reinstate hk-business
+package prooftest
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/baybus/baybus/bridge"
+	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/ledger/block/blocktest"
+	"github.com/baybus/baybus/ledger/licenses"
+	"github.com/baybus/baybus/ledger/orderer"
+	"github.com/baybus/baybus/ledger/proof"
+	"github.com/baybus/baybus/ledger/state"
+	"github.com/baybus/baybus/ledger/state/smt"
+	"github.com/baybus/baybus/ledger/wal"
+	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/keys"
+)
+
+// ChainID is the test chain's id.
+const ChainID = "gba-test"
+
+// Orderers are the test chain's orderers; certificates carry the votes of
+// the first three (the quorum of four).
+var Orderers = []string{"hongkong", "macao", "qianhai", "hengqin"}
+
+// BaseTime is the timestamp of block 0 (Unix ns); block h is BaseTime + h s.
+const BaseTime = int64(1767225600) * 1e9 // 2026-01-01T00:00:00Z
+
+// Chain is the built chain. Records[h-1], Blocks[h-1] and Committed[h-1]
+// are block h's.
+type Chain struct {
+	Consortium *keys.Consortium
+	Trust      *keys.Bundle     // the consortium's bundle plus zhuhai's rotation
+	ZhuhaiKey2 *keys.PrivateKey // city/zhuhai/2, valid from 3 (city/zhuhai/1 until 2)
+	Records    []*orderer.Record
+	Blocks     []*block.Block
+	// Committed are the bundles proof.ForBlock made right after each block
+	// committed, as the publisher does.
+	Committed [][]*proof.Bundle
+	// Keys maps the names of the licenses (cn-business, hk-certificate,
+	// mo-approval, zhuhai-business, cn-extra, ...) to their JUR/ID keys.
+	Keys  map[string]string
+	State *licenses.State // at the last height
+
+	closeOnce sync.Once
+}
+
+// Seed of the key stream.
+const Seed = 2026
+
+// Build builds the chain with its license state in stateDir (a fresh
+// directory). The state is closed at the end of the test, or by Close.
+func Build(tb testing.TB, stateDir string) *Chain {
+	tb.Helper()
+	rng := rand.NewChaCha8([32]byte{Seed & 0xff, Seed >> 8})
+	cons, err := keys.NewConsortium(ChainID, schemas.CityTokens(), Orderers, keys.Ed25519, rng)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	k2, err := keys.Generate("city/zhuhai/2", keys.Ed25519, rng)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	trust, err := rotate(cons.Bundle, k2)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st, err := licenses.Open(stateDir, state.Options{NoSync: true, CacheSize: 4 << 20})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := &Chain{Consortium: cons, Trust: trust, ZhuhaiKey2: k2, Keys: map[string]string{}, State: st}
+	tb.Cleanup(c.Close)
+
+	issues := map[string][]byte{}
+	issue := func(name, city string, kind schemas.Kind, seed int64) []byte {
+		raw := sampleIssue(tb, city, kind, seed)
+		tx, _ := schemas.DecodeTx(raw)
+		if _, dup := c.Keys[name]; dup {
+			tb.Fatalf("prooftest: license name %s twice", name)
+		}
+		for n, k := range c.Keys {
+			if k == tx.LicenseKey() {
+				tb.Fatalf("prooftest: %s and %s are the same license %s", n, name, k)
+			}
+		}
+		c.Keys[name] = tx.LicenseKey()
+		issues[name] = raw
+		return raw
+	}
+	var first [][]byte
+	for _, j := range []struct{ prefix, city string }{{"cn", "shenzhen"}, {"hk", "hongkong"}, {"mo", "macao"}} {
+		for _, k := range schemas.Kinds {
+			first = append(first, issue(j.prefix+"-"+k.Short(), j.city, k, 7))
+		}
+	}
+	zhuhai := issue("zhuhai-business", "zhuhai", schemas.KindBusiness, 11)
+	cnExtra := issue("cn-extra", "shenzhen", schemas.KindBusiness, 8)
+
+	z1 := cons.Cities["zhuhai"]
+	steps := [][]*schemas.Batch{
+		{c.batch(tb, "shenzhen", 1, nil, first[0:3]...), c.batch(tb, "hongkong", 1, nil, first[3:6]...),
+			c.batch(tb, "macao", 1, nil, first[6:9]...), c.batch(tb, "zhuhai", 1, z1, zhuhai)},
+		{c.batch(tb, "hongkong", 2, nil, change(tb, issues["hk-business"], schemas.ActionSuspend)),
+			c.batch(tb, "shenzhen", 2, nil, issues["cn-business"], cnExtra, change(tb, cnExtra, schemas.ActionSuspend))},
+		{c.batch(tb, "shenzhen", 3, nil, change(tb, issues["cn-business"], schemas.ActionRevoke)),
+			c.batch(tb, "zhuhai", 3, k2, change(tb, zhuhai, schemas.ActionAmend))},
+		{c.batch(tb, "macao", 4, nil, change(tb, issues["mo-certificate"], schemas.ActionExpire)),
+			c.batch(tb, "hongkong", 4, nil, change(tb, issues["hk-business"], schemas.ActionReinstate))},
+	}
+	idx := blocktest.NewChain()
+	var parent *block.Header
+	for i, batches := range steps {
+		h := uint64(i + 1)
+		blk, ups, err := block.Assemble(trust, block.Limits{}, block.Input{Parent: parent, Batches: batches,
+			Timestamp: BaseTime + int64(h)*1e9, Proposer: "macao"}, idx, st)
+		if err != nil {
+			tb.Fatalf("prooftest: block %d: %v", h, err)
+		}
+		if err := st.Commit(h, ups); err != nil {
+			tb.Fatal(err)
+		}
+		idx.Add(blk)
+		rec := &orderer.Record{Header: blk.Header, QC: c.Sign(&blk.Header), BlockData: block.Encode(blk)}
+		rec.VoteMsgs = make([][]byte, len(rec.QC.Votes))
+		bundles, err := proof.ForBlock(&rec.Header, &rec.QC, blk, proof.ProveAt(&rec.Header, st.ProveRoot))
+		if err != nil {
+			tb.Fatalf("prooftest: proofs of block %d: %v", h, err)
+		}
+		c.Records = append(c.Records, rec)
+		c.Blocks = append(c.Blocks, blk)
+		c.Committed = append(c.Committed, bundles)
+		hdr := blk.Header
+		parent = &hdr
+	}
+	return c
+}
+
+// rotate returns a copy of b in which city/zhuhai/1 is valid until height 2
+// and k2 from height 3.
+func rotate(b *keys.Bundle, k2 *keys.PrivateKey) (*keys.Bundle, error) {
+	raw, err := b.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	out, err := keys.ParseBundle(raw)
+	if err != nil {
+		return nil, err
+	}
+	until := uint64(2)
+	for i := range out.Keys {
+		if out.Keys[i].ID == "city/zhuhai/1" {
+			out.Keys[i].ValidUntil = &until
+		}
+	}
+	out.Keys = append(out.Keys, keys.TrustedKey{ID: k2.KeyID(), Role: keys.RoleCity, Member: "zhuhai", Scheme: k2.Scheme(),
+		Public: encode(k2.Public().Bytes()), ValidFrom: 3})
+	raw, err = out.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	return keys.ParseBundle(raw)
+}
+
+// Close closes the state store.
+func (c *Chain) Close() {
+	c.closeOnce.Do(func() { _ = c.State.Close() })
+}
+
+// Height is the last block's height.
+func (c *Chain) Height() uint64 { return uint64(len(c.Records)) }
+
+// Sign returns a certificate of the first three orderers over h.
+func (c *Chain) Sign(h *block.Header) block.QC {
+	var qc block.QC
+	for _, o := range Orderers[:3] {
+		qc.Votes = append(qc.Votes, block.SignVote(c.Consortium.Orderers[o], o, h))
+	}
+	return qc
+}
+
+// Fork returns a header for height h that differs from the chain's only in
+// its timestamp (so every root and path still fits), with a valid
+// certificate: what an equivocating quorum would sign.
+func (c *Chain) Fork(h uint64) proof.SealedHeader {
+	hdr := c.Records[h-1].Header
+	hdr.Timestamp++
+	qc := c.Sign(&hdr)
+	return proof.Seal(&hdr, &qc)
+}
+
+// Bundle returns the bundle made on commit for transaction index i (among
+// the OK transactions) of block h.
+func (c *Chain) Bundle(h uint64, i int) *proof.Bundle { return c.Committed[h-1][i] }
+
+// Find returns the bundle made on commit for the first OK transaction of
+// block h about the named license.
+func (c *Chain) Find(tb testing.TB, h uint64, name string) *proof.Bundle {
+	tb.Helper()
+	for _, b := range c.Committed[h-1] {
+		if b.Key == c.Keys[name] {
+			return b
+		}
+	}
+	tb.Fatalf("prooftest: no bundle for %s in block %d", name, h)
+	return nil
+}
+
+// WriteBlocks writes the chain's block log to dir/blocks, as an orderer
+// keeps it.
+func (c *Chain) WriteBlocks(tb testing.TB, dir string) {
+	tb.Helper()
+	s, err := orderer.OpenStore(filepath.Join(dir, "blocks"), wal.Options{NoSync: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer s.Close()
+	for _, r := range c.Records {
+		if err := s.Append(r); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// ProveLatest implements proof.Source.
+func (c *Chain) ProveLatest(key string) (*smt.Leaf, *smt.Proof, uint64, [32]byte, error) {
+	return c.State.ProveRoot(key)
+}
+
+// LeafAt implements proof.Source.
+func (c *Chain) LeafAt(key string, h uint64) (*smt.Leaf, error) {
+	l, err := c.State.GetAt(key, h)
+	if errors.Is(err, state.ErrNotFound) {
+		return nil, nil
+	}
+	return l, err
+}
+
+// Sealed implements proof.Source.
+func (c *Chain) Sealed(h uint64) (*block.Header, *block.QC, error) {
+	if h == 0 || h > c.Height() {
+		return nil, nil, fmt.Errorf("prooftest: no block %d", h)
+	}
+	r := c.Records[h-1]
+	return &r.Header, &r.QC, nil
+}
+
+// Block implements proof.Source.
+func (c *Chain) Block(h uint64) (*block.Block, *block.QC, error) {
+	if h == 0 || h > c.Height() {
+		return nil, nil, fmt.Errorf("prooftest: no block %d", h)
+	}
+	return c.Blocks[h-1], &c.Records[h-1].QC, nil
+}
+
+var _ proof.Source = (*Chain)(nil)
+
+func (c *Chain) batch(tb testing.TB, city string, seq uint64, key keys.Signer, txs ...[]byte) *schemas.Batch {
+	tb.Helper()
+	if key == nil {
+		key = c.Consortium.Cities[city]
+	}
+	b, err := schemas.SealBatch(ChainID, city, BaseTime+int64(seq)*1e9-5e8, seq, txs, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func sampleIssue(tb testing.TB, city string, kind schemas.Kind, seed int64) []byte {
+	tb.Helper()
+	c, err := schemas.LookupCity(city)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	evs, err := bridge.Sample(c, kind, 1, seed)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tx, err := bridge.ToTx(ChainID, c, evs[0])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if tx.Action != schemas.ActionIssue {
+		tb.Fatalf("prooftest: sample %s %s %d is a %s", city, kind, seed, tx.Action)
+	}
+	raw, err := schemas.EncodeTx(tx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return raw
+}
+
+// change returns a transaction of the same city acting on the license of
+// issued: a status change with a reason, or an amend repeating the record.
+func change(tb testing.TB, issued []byte, a schemas.Action) []byte {
+	tb.Helper()
+	tx, err := schemas.DecodeTx(issued)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := *tx
+	out.Action = a
+	out.EventID = tx.EventID + "-" + string(a)
+	out.OccurredAt = "2026-02-01T00:00:00Z"
+	out.NativeFormat, out.NativeHash = "", ""
+	switch {
+	case a == schemas.ActionAmend:
+		out.Record.IssuedOn = "2026-02-01"
+	default:
+		out.Reason = "test: " + string(a)
+		out.Record = schemas.Record{ID: tx.Record.ID}
+	}
+	raw, err := schemas.EncodeTx(&out)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return raw
+}
+
+func encode(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

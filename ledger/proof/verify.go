@@ -1,0 +1,375 @@
+package proof
+
+import (
+	"bytes"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/baybus/baybus/internal/merkle"
+	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/ledger/state/smt"
+	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/keys"
+)
+
+// Verdict is what a valid bundle shows: the license's status as of Height,
+// and the transaction proved.
+type Verdict struct {
+	Key       string         `json:"key"`
+	Status    schemas.Status `json:"status"`    // as of Height
+	Height    uint64         `json:"height"`    // the block whose state root the status is proved under
+	BlockHash Hash           `json:"blockHash"` // that block's header hash
+	StateRoot Hash           `json:"stateRoot"`
+
+	TxID        Hash   `json:"txId"`
+	TxHeight    uint64 `json:"txHeight"`    // the block that sealed the transaction
+	TxBlockHash Hash   `json:"txBlockHash"` // its header hash
+	// LastChange: the transaction proved is the license's last change as
+	// of Height (always so for a fresh bundle; for one made on commit,
+	// false when a later transaction of the same block changed the license
+	// again).
+	LastChange bool `json:"lastChange"`
+
+	Tx *schemas.Tx `json:"tx"`
+	// Record is the transaction that holds the record in force (the last
+	// issue or amend) when the bundle proves it: Tx itself, or the
+	// bundle's record part. Nil when Tx is a status change and the bundle
+	// carries no record part.
+	Record *schemas.Tx `json:"record,omitempty"`
+}
+
+// Valid reports whether the license was valid as of the verdict's height.
+func (v *Verdict) Valid() bool { return v.Status == schemas.StatusValid }
+
+// Shown returns the record to show: Record if the bundle proves it, else Tx.
+func (v *Verdict) Shown() *schemas.Tx {
+	if v.Record != nil {
+		return v.Record
+	}
+	return v.Tx
+}
+
+// Verify checks a bundle against the trust bundle alone (cold: every
+// certificate is checked) and returns its verdict, or an *Error naming the
+// check that failed.
+func Verify(trust *keys.Bundle, b *Bundle) (*Verdict, error) {
+	return (&Verifier{trust: trust}).verify(b, false)
+}
+
+// DefaultMaxTrusted is how many trusted headers a Verifier remembers.
+const DefaultMaxTrusted = 1 << 16
+
+// Verifier verifies bundles and remembers the headers whose certificates
+// it has checked (by height and hash, 40 bytes each, up to a bound; the
+// oldest remembered go first). A later bundle that uses a remembered header
+// skips its certificate; one that brings a different header for a
+// remembered height is refused with ErrFork, even if that header's
+// certificate verifies.
+//
+// A Verifier is safe for concurrent use.
+type Verifier struct {
+	trust *keys.Bundle
+	max   int
+
+	mu      sync.Mutex
+	trusted map[uint64][32]byte
+	order   []uint64 // insertion order, for eviction
+
+	checked, skipped atomic.Uint64
+}
+
+// NewVerifier returns a warm verifier remembering up to maxTrusted headers
+// (DefaultMaxTrusted if maxTrusted <= 0).
+func NewVerifier(trust *keys.Bundle, maxTrusted int) *Verifier {
+	if maxTrusted <= 0 {
+		maxTrusted = DefaultMaxTrusted
+	}
+	return &Verifier{trust: trust, max: maxTrusted, trusted: map[uint64][32]byte{}}
+}
+
+// Verify checks a bundle, trusting the headers already verified.
+func (v *Verifier) Verify(b *Bundle) (*Verdict, error) { return v.verify(b, true) }
+
+// Trusted returns the hash of the header trusted at height, if any.
+func (v *Verifier) Trusted(height uint64) ([32]byte, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	h, ok := v.trusted[height]
+	return h, ok
+}
+
+// VerifierStats counts certificates checked and skipped.
+type VerifierStats struct {
+	Checked uint64 // certificates verified
+	Skipped uint64 // headers already trusted
+}
+
+// Stats returns the counters.
+func (v *Verifier) Stats() VerifierStats {
+	return VerifierStats{Checked: v.checked.Load(), Skipped: v.skipped.Load()}
+}
+
+type checkedHeader struct {
+	h    *block.Header
+	hash [32]byte
+	used bool
+}
+
+func (v *Verifier) verify(b *Bundle, warm bool) (*Verdict, error) {
+	if b == nil {
+		return nil, fail(ErrFormat, "", "no bundle")
+	}
+	if err := b.checkShape(); err != nil {
+		return nil, failErr(ErrFormat, "", err)
+	}
+	heads := make(map[uint64]*checkedHeader, len(b.Headers))
+	for i := range b.Headers {
+		if err := v.header(&b.Headers[i], i, heads, warm); err != nil {
+			return nil, err
+		}
+	}
+	use := func(part string, height uint64) (*checkedHeader, error) {
+		hd, ok := heads[height]
+		if !ok {
+			return nil, fail(ErrHeader, part, "the bundle has no header at height %d", height)
+		}
+		hd.used = true
+		return hd, nil
+	}
+
+	tx, txHead, err := v.tx("tx", b, &b.Tx, use)
+	if err != nil {
+		return nil, err
+	}
+	var rec *schemas.Tx
+	if b.Record != nil {
+		if rec, _, err = v.tx("record", b, b.Record, use); err != nil {
+			return nil, err
+		}
+	}
+	st := &b.State
+	sHead, err := use("state", st.Height)
+	if err != nil {
+		return nil, err
+	}
+	for _, hd := range heads {
+		if !hd.used {
+			return nil, fail(ErrHeader, fmt.Sprintf("header %d", hd.h.Height), "header is not used by any part")
+		}
+	}
+
+	leaf := st.Leaf
+	switch {
+	case leaf == nil:
+		return nil, fail(ErrStateProof, "state", "no leaf: a license proof must show the license's state")
+	case leaf.Key != b.Key:
+		return nil, fail(ErrStateProof, "state", "leaf of %q, bundle for %q", leaf.Key, b.Key)
+	}
+	if err := smt.VerifyProof(sHead.h.StateRoot, b.Key, leaf, &st.Proof); err != nil {
+		return nil, failErr(ErrStateProof, "state", err)
+	}
+	switch {
+	case leaf.Height > st.Height:
+		return nil, fail(ErrStateProof, "state", "leaf changed at %d, after the state's height %d", leaf.Height, st.Height)
+	case st.Height < b.Tx.Height:
+		return nil, fail(ErrStateProof, "state", "state at %d is older than the transaction at %d", st.Height, b.Tx.Height)
+	case leaf.TxID == b.Tx.ID && leaf.Height != b.Tx.Height:
+		return nil, fail(ErrStateProof, "state", "leaf says the transaction was sealed at %d, the bundle at %d", leaf.Height, b.Tx.Height)
+	case leaf.TxID != b.Tx.ID && leaf.Height < b.Tx.Height:
+		return nil, fail(ErrStateProof, "state", "leaf's last change at %d precedes the transaction at %d", leaf.Height, b.Tx.Height)
+	}
+	vd := &Verdict{
+		Key: b.Key, Status: leaf.Status, Height: st.Height, BlockHash: sHead.hash, StateRoot: sHead.h.StateRoot,
+		TxID: b.Tx.ID, TxHeight: b.Tx.Height, TxBlockHash: txHead.hash, LastChange: leaf.TxID == b.Tx.ID, Tx: tx,
+	}
+	switch {
+	case b.Record != nil:
+		switch {
+		case b.Record.ID != leaf.RecordHash:
+			return nil, fail(ErrRecord, "record", "record part %x is not the record in force %x", b.Record.ID, leaf.RecordHash)
+		case b.Record.ID == b.Tx.ID:
+			return nil, fail(ErrRecord, "record", "record part repeats the transaction")
+		case !rec.Action.FullRecord():
+			return nil, fail(ErrRecord, "record", "record part is a %s, not an issue or amend", rec.Action)
+		case b.Record.Height > b.Tx.Height && vd.LastChange:
+			return nil, fail(ErrRecord, "record", "record sealed at %d after the last change at %d", b.Record.Height, b.Tx.Height)
+		}
+		vd.Record = rec
+	case leaf.RecordHash == b.Tx.ID:
+		vd.Record = tx
+	}
+	return vd, nil
+}
+
+// header checks one sealed header: canonical binary, view, chain, and its
+// certificate (skipped for a trusted header); a second header for a height
+// of the bundle or a trusted height is a fork.
+func (v *Verifier) header(s *SealedHeader, i int, heads map[uint64]*checkedHeader, warm bool) error {
+	part := fmt.Sprintf("header %d", i)
+	h, err := s.Header()
+	if err != nil {
+		return failErr(ErrHeader, part, err)
+	}
+	part = fmt.Sprintf("header %d", h.Height)
+	if raw, _ := h.MarshalBinary(); !bytes.Equal(raw, s.Raw) {
+		return fail(ErrHeader, part, "header bytes are not canonical")
+	}
+	hash := h.Hash()
+	if s.View != nil && !viewEqual(ViewOf(h), s.View) {
+		return fail(ErrHeader, part, "decoded view differs from the header bytes")
+	}
+	if h.Chain != v.trust.Chain {
+		return fail(ErrHeader, part, "header of chain %q, trust bundle for %q", h.Chain, v.trust.Chain)
+	}
+	if prev, ok := heads[h.Height]; ok {
+		if prev.hash != hash {
+			return fail(ErrFork, part, "two headers for height %d: %x and %x", h.Height, prev.hash, hash)
+		}
+		return fail(ErrHeader, part, "header %d given twice", h.Height)
+	}
+	if i > 0 && h.Height < maxHeight(heads) {
+		return fail(ErrHeader, part, "headers out of height order")
+	}
+	heads[h.Height] = &checkedHeader{h: h, hash: hash}
+
+	var known [32]byte
+	var isKnown bool
+	if warm {
+		known, isKnown = v.Trusted(h.Height)
+	}
+	if isKnown && known == hash {
+		v.skipped.Add(1)
+		return nil
+	}
+	if err := v.checkQC(h, &s.QC, part); err != nil {
+		return err
+	}
+	v.checked.Add(1)
+	if !warm {
+		return nil
+	}
+	if isKnown {
+		return fail(ErrFork, part, "header %x at height %d, already trusted %x there", hash, h.Height, known)
+	}
+	v.remember(h.Height, hash)
+	return nil
+}
+
+func (v *Verifier) remember(height uint64, hash [32]byte) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.trusted[height]; ok {
+		return // a concurrent Verify got there first
+	}
+	v.trusted[height] = hash
+	v.order = append(v.order, height)
+	for len(v.order) > v.max {
+		delete(v.trusted, v.order[0])
+		v.order = v.order[1:]
+	}
+}
+
+func maxHeight(heads map[uint64]*checkedHeader) uint64 {
+	var m uint64
+	for h := range heads {
+		m = max(m, h)
+	}
+	return m
+}
+
+// checkQC checks the certificate, telling a key the trust bundle does not
+// hold for that orderer and height (ErrKeyNotValid) from any other fault
+// (ErrQuorum: bad signature, signer counted twice, below quorum).
+func (v *Verifier) checkQC(h *block.Header, qc *block.QC, part string) error {
+	for _, vote := range qc.Votes {
+		if _, err := v.trust.KeyAt(vote.KeyID, keys.RoleOrderer, vote.Signer, h.Height); err != nil {
+			if owner, ok := keyOwner(v.trust, vote.KeyID); ok && (owner.Role != keys.RoleOrderer || owner.Member != vote.Signer) {
+				return fail(ErrQuorum, part, "vote of %s signed with %s's key %q", vote.Signer, owner.Member, vote.KeyID)
+			}
+			return failErr(ErrKeyNotValid, part, err)
+		}
+	}
+	if err := block.VerifyQC(v.trust, h, qc); err != nil {
+		return failErr(ErrQuorum, part, err)
+	}
+	return nil
+}
+
+func keyOwner(trust *keys.Bundle, id string) (keys.TrustedKey, bool) {
+	for _, k := range trust.Keys {
+		if k.ID == id {
+			return k, true
+		}
+	}
+	return keys.TrustedKey{}, false
+}
+
+// tx checks one transaction part: its bytes, its batch path and
+// signature, and its block path under the header at its height.
+func (v *Verifier) tx(part string, b *Bundle, p *TxProof, use func(string, uint64) (*checkedHeader, error)) (*schemas.Tx, *checkedHeader, error) {
+	if schemas.ComputeTxID(p.Bytes) != [32]byte(p.ID) {
+		return nil, nil, fail(ErrRecord, part, "transaction bytes do not hash to its id %x", p.ID)
+	}
+	tx, err := schemas.DecodeTx(p.Bytes)
+	if err != nil {
+		return nil, nil, failErr(ErrRecord, part, err)
+	}
+	if tx.Chain != v.trust.Chain {
+		return nil, nil, fail(ErrRecord, part, "transaction of chain %q, trust bundle for %q", tx.Chain, v.trust.Chain)
+	}
+	if city, err := schemas.LookupCity(tx.City); err != nil || city.Jurisdiction != tx.Jurisdiction {
+		return nil, nil, fail(ErrRecord, part, "city %q is not in jurisdiction %q", tx.City, tx.Jurisdiction)
+	}
+	if tx.LicenseKey() != b.Key {
+		return nil, nil, fail(ErrRecord, part, "transaction is about %q, bundle about %q", tx.LicenseKey(), b.Key)
+	}
+
+	bp := &p.Batch
+	bh := bp.Header()
+	switch {
+	case bh.Chain != v.trust.Chain:
+		return nil, nil, fail(ErrBatchSignature, part, "batch of chain %q, trust bundle for %q", bh.Chain, v.trust.Chain)
+	case bh.City != tx.City:
+		return nil, nil, fail(ErrBatchSignature, part, "batch of %s carries a transaction of %s", bh.City, tx.City)
+	}
+	if err := merkle.VerifyInclusion(p.ID, bp.Index, uint64(bh.Count), hashes(bp.Path), bh.Root); err != nil {
+		return nil, nil, failErr(ErrBatchPath, part, err)
+	}
+	pk, err := v.trust.KeyAt(bp.KeyID, keys.RoleCity, bh.City, p.Height)
+	if err != nil {
+		if owner, ok := keyOwner(v.trust, bp.KeyID); ok && (owner.Role != keys.RoleCity || owner.Member != bh.City) {
+			return nil, nil, fail(ErrBatchSignature, part, "batch of %s signed with %s's key %q", bh.City, owner.Member, bp.KeyID)
+		}
+		return nil, nil, failErr(ErrKeyNotValid, part, err)
+	}
+	if err := pk.Verify(keys.Domain{Chain: bh.Chain, Purpose: keys.PurposeBatch}, bh.SignedBytes(), bp.Signature); err != nil {
+		return nil, nil, failErr(ErrBatchSignature, part, err)
+	}
+
+	hd, err := use(part, p.Height)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.Size != uint64(hd.h.TxCount) {
+		return nil, nil, fail(ErrTxPath, part, "tree size %d, block %d has %d transactions", p.Size, p.Height, hd.h.TxCount)
+	}
+	if err := merkle.VerifyInclusion(p.ID, p.Index, p.Size, hashes(p.Path), hd.h.TxRoot); err != nil {
+		return nil, nil, failErr(ErrTxPath, part, err)
+	}
+	return tx, hd, nil
+}
+
+func viewEqual(a, b *HeaderView) bool {
+	return a.Chain == b.Chain && a.Height == b.Height && a.Hash == b.Hash && a.Prev == b.Prev && a.TxRoot == b.TxRoot &&
+		a.ResultsHash == b.ResultsHash && a.StateRoot == b.StateRoot && a.Timestamp == b.Timestamp &&
+		a.Proposer == b.Proposer && a.TxCount == b.TxCount && bytes.Equal(a.Consensus, b.Consensus)
+}
+
+func hashes(p []Hash) []merkle.Hash {
+	out := make([]merkle.Hash, len(p))
+	for i, h := range p {
+		out[i] = h
+	}
+	return out
+}
