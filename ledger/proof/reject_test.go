@@ -159,7 +159,9 @@ var mutations = []mutation{
 			b.Headers = append(b.Headers, c.Fork(1))
 		}},
 	{name: "state leaf changed", base: freshOf("cn-business"), want: baybusproof.ErrStateProof,
-		mutate: func(c *prooftest.Chain, t *testing.T, b *baybusproof.Bundle) { b.State.Leaf.Status = schemas.StatusValid }},
+		mutate: func(c *prooftest.Chain, t *testing.T, b *baybusproof.Bundle) {
+			b.State.Leaf.Status = schemas.StatusValid
+		}},
 	{name: "state sibling changed", base: commitOf(2, "hk-business"), want: baybusproof.ErrStateProof,
 		mutate: func(c *prooftest.Chain, t *testing.T, b *baybusproof.Bundle) {
 			for i, s := range b.State.Proof.Siblings {
