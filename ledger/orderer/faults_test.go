@@ -166,6 +166,7 @@ func TestWholeClusterRestart(t *testing.T) {
 // and as sync replies.
 func TestBlocksLargerThanNATSMessages(t *testing.T) {
 	c := newCluster(t, 4)
+	c.engine.BlockInterval = 500 * time.Millisecond // let the batches gather
 	c.startAll()
 	c.stop("hengqin")
 	c.load(12, 250, 0, nil) // about 120 KiB per batch, up to 16 batches per block
