@@ -43,11 +43,12 @@ func DecodeTx(raw []byte) (*Tx, error) {
 	if len(raw) > MaxTxBytes {
 		return nil, fmt.Errorf("%w: transaction is %d bytes, limit %d", ErrBadValue, len(raw), MaxTxBytes)
 	}
-	canon, err := CanonicalizeJSON(raw)
-	if err != nil {
-		return nil, err
-	}
-	if !bytes.Equal(canon, raw) {
+	if !IsCanonical(raw) {
+		// Off the fast path: tell invalid bytes (ErrBadValue) from valid
+		// ones in another spelling (ErrNotCanonical).
+		if _, err := CanonicalizeJSON(raw); err != nil {
+			return nil, err
+		}
 		return nil, fmt.Errorf("%w: transaction bytes differ from their canonical form", ErrNotCanonical)
 	}
 	var tx Tx
