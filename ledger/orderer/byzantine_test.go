@@ -139,9 +139,13 @@ func (b *byzantine) forge(target uint64, m *protos.Message) {
 }
 
 func TestByzantineOrderer(t *testing.T) {
+	n := 4
+	if *long {
+		n = 7
+	}
 	for _, mode := range []string{"silent", "badbatch", "equivocate", "forge"} {
 		t.Run(mode, func(t *testing.T) {
-			c := newCluster(t, 4)
+			c := newCluster(t, n)
 			// hongkong has id 1 and leads view 0.
 			byz := &byzantine{c: c, name: "hongkong", mode: mode, alts: map[uint64]*protos.Message{}}
 			c.wrap["hongkong"] = func(inner bft.Comm) bft.Comm { byz.Comm = inner; return byz }
@@ -155,7 +159,7 @@ func TestByzantineOrderer(t *testing.T) {
 				c.load(20, 10, 5*time.Millisecond, nil)
 				c.waitSealed(90 * time.Second)
 			}
-			c.load(30, 10, 5*time.Millisecond, nil)
+			c.load(scale(30), 10, 5*time.Millisecond, nil)
 			c.waitSealed(90 * time.Second)
 			c.checkChains()
 			var bad, forged, badSig uint64

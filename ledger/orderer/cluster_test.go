@@ -15,7 +15,7 @@ func TestClusterSealsBatches(t *testing.T) {
 		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
 			c := newCluster(t, n)
 			c.startAll()
-			c.load(60, 20, 0, nil)
+			c.load(scale(60), 20, 0, nil)
 			c.waitSealed(60 * time.Second)
 			c.checkChains()
 			c.waitAcked(20 * time.Second)

@@ -29,7 +29,7 @@ func TestCrashedOrderersCatchUp(t *testing.T) {
 				c.stop(name)
 			}
 			before := c.running()[0].Height()
-			c.load(30, 10, 0, nil)
+			c.load(scale(30), 10, 0, nil)
 			c.waitSealed(60 * time.Second)
 			if h := c.running()[0].Height(); h <= before {
 				t.Fatalf("no progress with %d of %d orderers: height %d", n-f, n, h)
@@ -68,7 +68,7 @@ func TestLeaderCrashMidLoad(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		c.load(80, 10, 5*time.Millisecond, nil)
+		c.load(scale(80), 10, 5*time.Millisecond, nil)
 	}()
 	time.Sleep(150 * time.Millisecond)
 	leader := c.leader()

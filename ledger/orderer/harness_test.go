@@ -29,6 +29,14 @@ var (
 	logLevel = flag.String("log", "", "log level for orderer logs in tests (debug, info, warn, error); empty: none")
 )
 
+// scale multiplies the load of the cluster tests under -long.
+func scale(n int) int {
+	if *long {
+		return 5 * n
+	}
+	return n
+}
+
 // memState is an in-memory StateMachine for tests: blocktest.State with a
 // height.
 type memState struct {

@@ -67,7 +67,9 @@ func newIngester(n *Node) (*ingester, error) {
 
 // keepAlive tells JetStream that batches still waiting for a block are in
 // progress, so only a crash (not a slow block) makes them redeliver after
-// AckWait.
+// AckWait. A batch waiting longer than the engine's auto-remove timeout has
+// left the engine's pool unsealed: it is let go (Nak), so JetStream
+// redelivers it and it is submitted again.
 func (in *ingester) keepAlive() {
 	defer in.n.wg.Done()
 	n := in.n
@@ -79,9 +81,15 @@ func (in *ingester) keepAlive() {
 			return
 		case <-t.C:
 		}
+		stale := time.Now().Add(-n.cfg.Engine.AutoRemoveTimeout)
 		n.ackMu.Lock()
-		for _, m := range n.pending {
-			_ = m.InProgress()
+		for id, m := range n.pending {
+			if m.since.Before(stale) {
+				delete(n.pending, id)
+				_ = m.msg.Nak()
+				continue
+			}
+			_ = m.msg.InProgress()
 		}
 		n.ackMu.Unlock()
 	}
@@ -128,7 +136,11 @@ func (in *ingester) handle(msg jetstream.Msg) {
 		}
 		return
 	}
-	n.pending[id] = msg // a redelivery replaces the older handle
+	since := time.Now()
+	if old, ok := n.pending[id]; ok {
+		since = old.since // a redelivery replaces the older handle
+	}
+	n.pending[id] = pendingMsg{msg: msg, since: since}
 	n.ackMu.Unlock()
 
 	for backoff := 10 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {

@@ -196,7 +196,7 @@ type Node struct {
 	commitMu sync.Mutex
 
 	ackMu   sync.Mutex
-	pending map[string]ackable // batch id -> the JetStream message to ack once sealed
+	pending map[string]pendingMsg // batch id -> the JetStream message to ack once sealed
 
 	wmu      sync.Mutex
 	waiters  map[schemas.TxID][]chan Location
@@ -215,6 +215,13 @@ type Node struct {
 type ackable interface {
 	Ack() error
 	InProgress() error
+	Nak() error
+}
+
+// pendingMsg is a batch submitted to the engine and not yet sealed.
+type pendingMsg struct {
+	msg   ackable
+	since time.Time
 }
 
 // New opens the node's block log (checking its tail's hash link), its
@@ -229,7 +236,7 @@ func New(cfg Config) (*Node, error) {
 		cfg: cfg, self: uint64(cfg.Trust.OrdererIndex(cfg.Name) + 1), clock: cfg.Clock,
 		log:      cfg.Logger.With("orderer", cfg.Name),
 		state:    cfg.State,
-		pending:  map[string]ackable{},
+		pending:  map[string]pendingMsg{},
 		waiters:  map[schemas.TxID][]chan Location{},
 		heightCh: make(chan struct{}),
 		pubWake:  make(chan struct{}, 1),
@@ -634,7 +641,7 @@ func (n *Node) commitLocked(rec *Record, blk *block.Block, updates []block.State
 		id := bt.ID()
 		if m, ok := n.pending[id]; ok {
 			delete(n.pending, id)
-			if m.Ack() == nil {
+			if m.msg.Ack() == nil {
 				n.stats.acked.Add(1)
 			}
 		}
