@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -21,6 +22,7 @@ func newBenchCmd() *cobra.Command {
 		jsonFile string
 		sweep    string
 		sweepOut string
+		cpuProf  string
 		lf       logFlags
 	)
 	cmd := &cobra.Command{
@@ -46,6 +48,17 @@ documented in docs/performance.md.`,
 			}
 			cfg.Logger = log
 			out := cmd.OutOrStdout()
+			if cpuProf != "" {
+				f, err := os.Create(cpuProf)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			if sweep != "" {
 				var rates []float64
 				for _, f := range strings.Split(sweep, ",") {
@@ -100,6 +113,7 @@ documented in docs/performance.md.`,
 	fl.StringVar(&jsonFile, "json", "", "write the result as JSON to this file")
 	fl.StringVar(&sweep, "sweep", "", "comma-separated offered rates, e.g. 1000,2000,4000,8000")
 	fl.StringVar(&sweepOut, "sweep-out", "bench-sweep", "file prefix of the sweep's CSV and SVG")
+	fl.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the whole run (go tool pprof)")
 	lf.add(cmd)
 	lf.level = "error"
 	return cmd
