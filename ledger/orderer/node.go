@@ -204,11 +204,12 @@ type Node struct {
 
 	pubWake chan struct{}
 
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	started atomic.Bool
-	stopped atomic.Bool
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	started  atomic.Bool
+	engineUp atomic.Bool // the engine started (and must be stopped)
+	stopped  atomic.Bool
 }
 
 // ackable is the part of a JetStream message the node acknowledges.
@@ -413,6 +414,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.engine.Start(); err != nil {
 		return fmt.Errorf("orderer: engine: %w", err)
 	}
+	n.engineUp.Store(true)
 	if err := n.transport.Start(n.engine); err != nil {
 		return err
 	}
@@ -454,7 +456,7 @@ func (n *Node) Stop() {
 	if n.transport != nil {
 		n.transport.Stop()
 	}
-	if n.engine != nil {
+	if n.engineUp.Load() {
 		n.engine.Stop()
 	}
 	for _, s := range n.tickStops {
@@ -478,7 +480,7 @@ func (n *Node) Store() *Store { return n.store }
 
 // Leader returns the engine's current leader's name ("" if not running).
 func (n *Node) Leader() string {
-	if n.engine == nil {
+	if !n.engineUp.Load() {
 		return ""
 	}
 	if id := n.engine.GetLeaderID(); id > 0 && id <= uint64(n.cfg.Trust.N()) {
