@@ -1,0 +1,331 @@
+package reconcile
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
+
+	"github.com/baybus/baybus/schemas"
+)
+
+// The scratch index: one pebble database in a temporary directory, removed
+// when the run ends. Memory is pebble's cache and memtables, whatever the
+// register's or the ledger's size.
+//
+//	"L" | license key                         -> ledgerEntry (the city's jurisdiction)
+//	"R" | license key | 0x00 | line (8, BE)   -> regRow (one per register row)
+//	"P" | record height (8, BE) | license key -> pendingFields (waits for the ledger record)
+//	"O" | license key | 0x00 | class          -> Difference JSON, in report order
+//	"Q" | license key | 0x00 | step           -> repair event (native JSON)
+const (
+	prefixLedger   = 'L'
+	prefixRegister = 'R'
+	prefixPending  = 'P'
+	prefixOutput   = 'O'
+	prefixRepair   = 'Q'
+)
+
+// indexOptions size the scratch index.
+type indexOptions struct {
+	CacheSize    int64  // default 32 MiB
+	MemTableSize uint64 // default 32 MiB
+}
+
+type index struct {
+	db  *pebble.DB
+	dir string
+}
+
+func openIndex(tempDir string, opts indexOptions) (*index, error) {
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = 32 << 20
+	}
+	if opts.MemTableSize == 0 {
+		opts.MemTableSize = 32 << 20
+	}
+	dir, err := os.MkdirTemp(tempDir, "baybus-reconcile-*")
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: scratch index: %w", err)
+	}
+	cache := pebble.NewCache(opts.CacheSize)
+	defer cache.Unref()
+	po := &pebble.Options{
+		Cache:                 cache,
+		MemTableSize:          opts.MemTableSize,
+		DisableWAL:            true, // scratch: rebuilt by running again
+		FormatMajorVersion:    pebble.FormatNewest,
+		L0CompactionThreshold: 8,
+		// Never stall writes for compactions: the index is written once,
+		// then read, and reads merge whatever L0 holds.
+		L0StopWritesThreshold: 1 << 20,
+		Logger:                quietLogger{},
+	}
+	po.Levels = make([]pebble.LevelOptions, 7)
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		po.Levels[i].BlockSize = 32 << 10
+		po.Levels[i].Compression = pebble.NoCompression // mostly hashes
+	}
+	po.EnsureDefaults()
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("reconcile: scratch index: %w", err)
+	}
+	return &index{db: db, dir: dir}, nil
+}
+
+// close closes the database and removes its directory.
+func (x *index) close() error {
+	err := x.db.Close()
+	if rerr := os.RemoveAll(x.dir); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+func ledgerKey(dst []byte, key string) []byte {
+	return append(append(dst, prefixLedger), key...)
+}
+
+func registerKey(dst []byte, key string, line uint64) []byte {
+	dst = append(append(dst, prefixRegister), key...)
+	dst = append(dst, 0)
+	return binary.BigEndian.AppendUint64(dst, line)
+}
+
+func outputKey(dst []byte, key string, class byte) []byte {
+	dst = append(append(dst, prefixOutput), key...)
+	return append(dst, 0, class)
+}
+
+func pendingKey(dst []byte, height uint64, key string) []byte {
+	dst = binary.BigEndian.AppendUint64(append(dst, prefixPending), height)
+	return append(dst, key...)
+}
+
+func repairKey(dst []byte, key string, step byte) []byte {
+	dst = append(append(dst, prefixRepair), key...)
+	return append(dst, 0, step)
+}
+
+// prefixBounds returns iterator bounds for every key starting with p.
+func prefixBounds(p byte) *pebble.IterOptions {
+	return &pebble.IterOptions{LowerBound: []byte{p}, UpperBound: []byte{p + 1}}
+}
+
+// get reads a ledger entry; ok is false if there is none.
+func (x *index) ledger(key string) (e ledgerEntry, ok bool, err error) {
+	v, closer, err := x.db.Get(ledgerKey(nil, key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return e, false, nil
+	}
+	if err != nil {
+		return e, false, fmt.Errorf("reconcile: index: %w", err)
+	}
+	defer closer.Close()
+	if err := e.decode(v); err != nil {
+		return e, false, err
+	}
+	return e, true, nil
+}
+
+// ledgerEntry is a license of the city's jurisdiction as of the height
+// reconciled: what the orderers' rule (block.compute) made of its OK
+// transactions.
+type ledgerEntry struct {
+	Status       schemas.Status
+	City         string // city of the last change
+	LastAction   schemas.Action
+	Height       uint64 // of the last change
+	LastTx       [32]byte
+	LastNative   [32]byte // native hash of the last change, zero if none
+	Kind         schemas.Kind
+	RecordTx     [32]byte // the last issue or amend: the record in force
+	RecordHeight uint64
+	RecordHash   [32]byte // SHA-256 of the record's canonical bytes
+	RecordNative [32]byte // native hash of the record's transaction, zero if none
+}
+
+const entryVersion = 1
+
+func (e *ledgerEntry) encode(dst []byte) []byte {
+	w := encoder{b: dst}
+	w.byte(entryVersion)
+	w.str(string(e.Status))
+	w.str(e.City)
+	w.str(string(e.LastAction))
+	w.u64(e.Height)
+	w.hash(e.LastTx)
+	w.hash(e.LastNative)
+	w.str(string(e.Kind))
+	w.hash(e.RecordTx)
+	w.u64(e.RecordHeight)
+	w.hash(e.RecordHash)
+	w.hash(e.RecordNative)
+	return w.b
+}
+
+func (e *ledgerEntry) decode(b []byte) error {
+	r := decoder{b: b}
+	if r.byte() != entryVersion {
+		return fmt.Errorf("reconcile: index: ledger entry version")
+	}
+	e.Status = schemas.Status(r.str())
+	e.City = r.str()
+	e.LastAction = schemas.Action(r.str())
+	e.Height = r.u64()
+	e.LastTx = r.hash()
+	e.LastNative = r.hash()
+	e.Kind = schemas.Kind(r.str())
+	e.RecordTx = r.hash()
+	e.RecordHeight = r.u64()
+	e.RecordHash = r.hash()
+	e.RecordNative = r.hash()
+	return r.done()
+}
+
+// regRow is one valid register row as the fold needs it.
+type regRow struct {
+	Line       uint64
+	Action     schemas.Action
+	Status     schemas.Status // explicit registerStatus, "" if none
+	Kind       schemas.Kind
+	EventID    string
+	OccurredAt string
+	Reason     string
+	// Same: the row's record equals the ledger's record in force. Record
+	// and RecordHash are kept only when it does not (and the action
+	// carries a record).
+	Same       bool
+	RecordHash [32]byte
+	Record     []byte
+}
+
+func (r *regRow) encode(dst []byte) []byte {
+	w := encoder{b: dst}
+	w.byte(entryVersion)
+	w.u64(r.Line)
+	w.str(string(r.Action))
+	w.str(string(r.Status))
+	w.str(string(r.Kind))
+	w.str(r.EventID)
+	w.str(r.OccurredAt)
+	w.str(r.Reason)
+	if r.Same {
+		w.byte(1)
+	} else {
+		w.byte(0)
+	}
+	w.hash(r.RecordHash)
+	w.bytes(r.Record)
+	return w.b
+}
+
+func (r *regRow) decode(b []byte) error {
+	d := decoder{b: b}
+	if d.byte() != entryVersion {
+		return fmt.Errorf("reconcile: index: register row version")
+	}
+	r.Line = d.u64()
+	r.Action = schemas.Action(d.str())
+	r.Status = schemas.Status(d.str())
+	r.Kind = schemas.Kind(d.str())
+	r.EventID = d.str()
+	r.OccurredAt = d.str()
+	r.Reason = d.str()
+	r.Same = d.byte() == 1
+	r.RecordHash = d.hash()
+	r.Record = d.bytes()
+	return d.done()
+}
+
+// encoder and decoder write and read the index's values: uvarint-prefixed
+// strings and bytes, big-endian integers, raw 32-byte hashes.
+type encoder struct{ b []byte }
+
+func (w *encoder) byte(c byte)     { w.b = append(w.b, c) }
+func (w *encoder) u64(v uint64)    { w.b = binary.BigEndian.AppendUint64(w.b, v) }
+func (w *encoder) hash(h [32]byte) { w.b = append(w.b, h[:]...) }
+func (w *encoder) str(s string) {
+	w.b = binary.AppendUvarint(w.b, uint64(len(s)))
+	w.b = append(w.b, s...)
+}
+func (w *encoder) bytes(p []byte) {
+	w.b = binary.AppendUvarint(w.b, uint64(len(p)))
+	w.b = append(w.b, p...)
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+var errIndexValue = errors.New("reconcile: index: malformed value")
+
+func (d *decoder) take(n int) []byte {
+	if d.err != nil || n < 0 || n > len(d.b) {
+		d.err = errIndexValue
+		return nil
+	}
+	p := d.b[:n:n]
+	d.b = d.b[n:]
+	return p
+}
+
+func (d *decoder) byte() byte {
+	if p := d.take(1); p != nil {
+		return p[0]
+	}
+	return 0
+}
+
+func (d *decoder) u64() uint64 {
+	if p := d.take(8); p != nil {
+		return binary.BigEndian.Uint64(p)
+	}
+	return 0
+}
+
+func (d *decoder) hash() (h [32]byte) {
+	copy(h[:], d.take(32))
+	return h
+}
+
+func (d *decoder) bytes() []byte {
+	if d.err != nil {
+		return nil
+	}
+	n, k := binary.Uvarint(d.b)
+	if k <= 0 || n > uint64(len(d.b)-k) {
+		d.err = errIndexValue
+		return nil
+	}
+	d.b = d.b[k:]
+	p := d.take(int(n))
+	if len(p) == 0 {
+		return nil
+	}
+	return append([]byte(nil), p...)
+}
+
+func (d *decoder) str() string { return string(d.bytes()) }
+
+func (d *decoder) done() error {
+	if d.err == nil && len(d.b) != 0 {
+		d.err = errIndexValue
+	}
+	return d.err
+}
+
+// quietLogger drops pebble's informational messages.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	pebble.DefaultLogger.Fatalf(format, args...)
+}

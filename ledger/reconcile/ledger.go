@@ -1,0 +1,303 @@
+package reconcile
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cockroachdb/pebble"
+
+	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/ledger/orderer"
+	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/keys"
+)
+
+// ErrLedger: the blocks read do not hold together (a broken hash link, a
+// certificate or batch signature that fails, a transaction the block marks
+// OK that the ledger's own rule refuses).
+var ErrLedger = errors.New("reconcile: ledger does not verify")
+
+// txFields are what reconcile reads of a canonical transaction.
+type txFields struct {
+	jurisdiction schemas.Jurisdiction
+	city         string
+	kind         schemas.Kind
+	action       schemas.Action
+	id           string // record.id
+	native       [32]byte
+	record       []byte // the record's canonical bytes (aliases the transaction)
+}
+
+// scanTx reads a transaction's canonical bytes without decoding the record:
+// the orderers sealed only transactions that decode strictly from canonical
+// bytes (block.checkTx), and a member of a canonical object is canonical.
+func scanTx(raw []byte) (txFields, error) {
+	var t txFields
+	err := members(raw, func(k, v []byte) error {
+		var ok bool
+		var s string
+		switch string(k) {
+		case "jurisdiction":
+			s, ok = jsonString(v)
+			t.jurisdiction = schemas.Jurisdiction(s)
+		case "city":
+			t.city, ok = jsonString(v)
+		case "kind":
+			s, ok = jsonString(v)
+			t.kind = schemas.Kind(s)
+		case "action":
+			s, ok = jsonString(v)
+			t.action = schemas.Action(s)
+		case "nativeHash":
+			s, ok = jsonString(v)
+			if h, found := strings.CutPrefix(s, "sha256:"); found && len(h) == 64 {
+				_, err := hex.Decode(t.native[:], []byte(h))
+				ok = err == nil
+			} else {
+				ok = false
+			}
+		case "record":
+			t.record = v
+			var err error
+			var found bool
+			t.id, found, err = stringMember(v, "id")
+			ok = err == nil && found
+		default:
+			return nil
+		}
+		if !ok {
+			return fmt.Errorf("%w: transaction member %q", errScan, k)
+		}
+		return nil
+	})
+	if err == nil && (t.city == "" || t.id == "" || t.record == nil) {
+		err = fmt.Errorf("%w: transaction lacks city or record id", errScan)
+	}
+	return t, err
+}
+
+// ledgerTx is one OK transaction of the city's jurisdiction.
+type ledgerTx struct {
+	key        string
+	city       string
+	kind       schemas.Kind
+	action     schemas.Action
+	id         [32]byte
+	native     [32]byte
+	recordHash [32]byte // for issue and amend
+}
+
+// blockJob is one block record to check and read; parent is the header of
+// the block below it (nil for block 1).
+type blockJob struct {
+	height uint64
+	raw    []byte
+	parent *block.Header
+}
+
+type blockOut struct {
+	height uint64
+	header block.Header
+	txs    []ledgerTx
+	err    error
+}
+
+// readBlock checks one record against its parent and the trust bundle
+// (hash link, quorum certificate, batch signatures, results hash and
+// transaction root: block.VerifyStored) and returns the OK transactions of
+// jurisdiction j.
+func readBlock(trust *keys.Bundle, j schemas.Jurisdiction, job blockJob) blockOut {
+	out := blockOut{height: job.height}
+	fail := func(what string, err error) blockOut {
+		out.err = fmt.Errorf("%w: block %d: %s: %w", ErrLedger, job.height, what, err)
+		return out
+	}
+	rec, err := orderer.DecodeRecord(job.raw, false)
+	if err != nil {
+		return fail("record", err)
+	}
+	blk, err := block.Decode(rec.BlockData)
+	if err != nil {
+		return fail("block", err)
+	}
+	if blk.Header.Hash() != rec.Header.Hash() || blk.Header.Height != job.height {
+		return fail("header", errors.New("the record's header is not its block's"))
+	}
+	if err := block.VerifyStored(trust, job.parent, blk, &rec.QC); err != nil {
+		return fail("verify", err)
+	}
+	out.header = blk.Header
+	for _, t := range blk.Txs() {
+		if t.Result != block.OK {
+			continue
+		}
+		f, err := scanTx(t.Bytes)
+		if err != nil {
+			return fail(fmt.Sprintf("transaction %d", t.Position), err)
+		}
+		if f.jurisdiction != j {
+			continue
+		}
+		lt := ledgerTx{key: schemas.LicenseKey(j, f.id), city: f.city, kind: f.kind, action: f.action, id: t.ID, native: f.native}
+		if f.action.FullRecord() {
+			lt.recordHash = sha256.Sum256(f.record)
+		}
+		out.txs = append(out.txs, lt)
+	}
+	return out
+}
+
+// ledgerFold applies the OK transactions of the jurisdiction, in chain
+// order, to the "L" entries of the index, with the orderers' rule
+// (block.compute): status by schemas.StatusAfter, the record in force from
+// the last issue or amend. Entries changed recently stay in memory (at most
+// flushAt) and are written in one batch.
+type ledgerFold struct {
+	x       *index
+	pending map[string]*ledgerEntry
+	txs     uint64
+	buf     []byte
+}
+
+const flushAt = 50_000
+
+func (f *ledgerFold) apply(height uint64, t *ledgerTx) error {
+	e := f.pending[t.key]
+	if e == nil {
+		le, ok, err := f.x.ledger(t.key)
+		if err != nil {
+			return err
+		}
+		e = &ledgerEntry{}
+		if ok {
+			*e = le
+		}
+		f.pending[t.key] = e
+	}
+	next, ok := schemas.StatusAfter(e.Status, t.action)
+	if !ok {
+		return fmt.Errorf("%w: block %d: transaction %s: %s of a %s license %s is marked OK", ErrLedger, height, schemas.FormatID(t.id), t.action, orNone(e.Status), t.key)
+	}
+	e.Status, e.City, e.LastAction, e.Height, e.LastTx, e.LastNative = next, t.city, t.action, height, t.id, t.native
+	if t.action.FullRecord() {
+		e.Kind, e.RecordTx, e.RecordHeight, e.RecordHash, e.RecordNative = t.kind, t.id, height, t.recordHash, t.native
+	}
+	f.txs++
+	if len(f.pending) >= flushAt {
+		return f.flush()
+	}
+	return nil
+}
+
+func orNone(s schemas.Status) string {
+	if s == "" {
+		return "missing"
+	}
+	return string(s)
+}
+
+func (f *ledgerFold) flush() error {
+	if len(f.pending) == 0 {
+		return nil
+	}
+	b := f.x.db.NewBatch()
+	defer b.Close()
+	var k []byte
+	for key, e := range f.pending {
+		k = ledgerKey(k[:0], key)
+		f.buf = e.encode(f.buf[:0])
+		if err := b.Set(k, f.buf, nil); err != nil {
+			return fmt.Errorf("reconcile: index: %w", err)
+		}
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("reconcile: index: %w", err)
+	}
+	clear(f.pending)
+	return nil
+}
+
+// buildLedger reads blocks 1..height from src, checks them in parallel and
+// folds them into the index in order. It returns the header at height.
+func (r *run) buildLedger(ctx context.Context, height uint64) (*block.Header, error) {
+	f := &ledgerFold{x: r.x, pending: make(map[string]*ledgerEntry, flushAt)}
+	var last *block.Header
+	r.meter.phase("ledger", "blocks", int64(height), 0)
+	produce := func(ctx context.Context, emit func(blockJob) error) error {
+		var parent *block.Header
+		next := uint64(1)
+		return r.cfg.Source.Records(ctx, 1, height, nil, func(h uint64, raw []byte) error {
+			if h != next {
+				return fmt.Errorf("%w: the source gave block %d after %d", ErrLedger, h, next-1)
+			}
+			next++
+			rec, err := orderer.DecodeRecord(raw, true)
+			if err != nil {
+				return fmt.Errorf("%w: block %d: %w", ErrLedger, h, err)
+			}
+			if err := emit(blockJob{height: h, raw: raw, parent: parent}); err != nil {
+				return err
+			}
+			hdr := rec.Header
+			parent = &hdr
+			return nil
+		})
+	}
+	work := func(j blockJob) blockOut { return readBlock(r.cfg.Trust, r.city.Jurisdiction, j) }
+	sink := func(o blockOut) error {
+		if o.err != nil {
+			return o.err
+		}
+		for i := range o.txs {
+			if err := f.apply(o.height, &o.txs[i]); err != nil {
+				return err
+			}
+		}
+		hdr := o.header
+		last = &hdr
+		r.sum.Blocks++
+		r.meter.add(1, 0)
+		return nil
+	}
+	if err := ordered(ctx, r.workers, produce, work, sink); err != nil {
+		return nil, err
+	}
+	if err := f.flush(); err != nil {
+		return nil, err
+	}
+	if r.sum.Blocks != height {
+		return nil, fmt.Errorf("%w: read %d blocks, want %d", ErrLedger, r.sum.Blocks, height)
+	}
+	r.sum.LedgerTxs = f.txs
+	return last, nil
+}
+
+// recordOf finds the transaction id in a block record and returns its
+// record's canonical bytes, checked against hash.
+func recordsIn(raw []byte, want map[[32]byte][]*pendingFields) (map[[32]byte][]byte, error) {
+	rec, err := orderer.DecodeRecord(raw, false)
+	if err != nil {
+		return nil, err
+	}
+	blk, err := block.Decode(rec.BlockData)
+	if err != nil {
+		return nil, err
+	}
+	out := map[[32]byte][]byte{}
+	for _, t := range blk.Txs() {
+		if t.Result != block.OK || want[t.ID] == nil {
+			continue
+		}
+		f, err := scanTx(t.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out[t.ID] = bytes.Clone(f.record)
+	}
+	return out, nil
+}

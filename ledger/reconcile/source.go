@@ -1,0 +1,363 @@
+package reconcile
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/baybus/baybus/internal/bus"
+	"github.com/baybus/baybus/ledger/bft"
+	"github.com/baybus/baybus/ledger/orderer"
+	"github.com/baybus/baybus/schemas/keys"
+)
+
+// Source serves a ledger's block records (the orderer.Record encoding) in
+// height order: a stopped node's block log read in place (OpenBlockLog), or
+// the orderers of a running system over the bus (NewBusSource). Records are
+// checked by the reader (hash links, quorum certificates, batch signatures),
+// not by the source.
+type Source interface {
+	// Height returns the height of the last block the source can serve.
+	Height(ctx context.Context) (uint64, error)
+	// Records calls fn with the record of every block from..to in order,
+	// or only of the heights want accepts if want is not nil. fn owns raw.
+	Records(ctx context.Context, from, to uint64, want func(uint64) bool, fn func(height uint64, raw []byte) error) error
+	// String names the source in reports.
+	String() string
+	Close() error
+}
+
+// ErrNoBlockLog: the data directory holds no block log.
+var ErrNoBlockLog = errors.New("reconcile: no block log")
+
+// BlocksDir finds the block log in a data directory: a `baybus up` data
+// directory (DIR/orderers/<name>/blocks: orderer names which, default the
+// first orderer of the trust bundle that has one), an orderer's directory
+// (DIR/blocks) or the block log itself.
+func BlocksDir(dataDir, ordererName string, trust *keys.Bundle) (string, error) {
+	isLog := func(d string) bool {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			return false
+		}
+		for _, e := range ents {
+			if len(e.Name()) == walNameLen && !e.IsDir() {
+				return true
+			}
+		}
+		return false
+	}
+	if ordererName != "" {
+		d := filepath.Join(dataDir, "orderers", ordererName, "blocks")
+		if !isLog(d) {
+			return "", fmt.Errorf("%w for orderer %q in %s", ErrNoBlockLog, ordererName, dataDir)
+		}
+		return d, nil
+	}
+	if trust != nil {
+		for _, o := range trust.Orderers {
+			if d := filepath.Join(dataDir, "orderers", o, "blocks"); isLog(d) {
+				return d, nil
+			}
+		}
+	}
+	for _, d := range []string{filepath.Join(dataDir, "blocks"), dataDir} {
+		if isLog(d) {
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("%w in %s (neither orderers/<name>/blocks, blocks/ nor a log itself)", ErrNoBlockLog, dataDir)
+}
+
+// OpenBlockLog opens a block log for reading only: nothing in dir is
+// written, created, cut or fsynced, so it is safe on a stopped node's data
+// and on a read-only mount. A damaged last record (a torn write a restart
+// would cut) ends the log; Warnings says so.
+func OpenBlockLog(dir string) (Source, error) {
+	l, err := openWalLog(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &logSource{log: l}, nil
+}
+
+type logSource struct{ log *walLog }
+
+func (s *logSource) Height(context.Context) (uint64, error) { return s.log.Last(), nil }
+
+func (s *logSource) Records(ctx context.Context, from, to uint64, want func(uint64) bool, fn func(uint64, []byte) error) error {
+	return s.log.scan(from, to, want, func(h uint64, raw []byte) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return fn(h, raw)
+	})
+}
+
+func (s *logSource) String() string { return "block log " + s.log.dir }
+func (s *logSource) Close() error   { return nil }
+
+// Warnings reports a damaged last record.
+func (s *logSource) Warnings() []string {
+	if s.log.tail == nil {
+		return nil
+	}
+	return []string{fmt.Sprintf("the block log ends in a damaged record (%v): read up to block %d; a restart would cut it as a torn write (run baybus verify-chain if the node was stopped cleanly)", s.log.tail, s.log.last)}
+}
+
+// BusConfig configures a Source that fetches blocks from running orderers.
+type BusConfig struct {
+	// Conn is a connection as the bus's `service` identity (it may publish
+	// on gba.sync.* and read its inbox).
+	Conn *nats.Conn
+	// Trust is the consortium's trust bundle: replies must be signed by the
+	// orderer asked.
+	Trust *keys.Bundle
+	// Orderer names the one orderer to read from; "" tries them all, the
+	// highest first.
+	Orderer string
+	// Timeout bounds one request. Default 10 s.
+	Timeout time.Duration
+	// Batch is how many blocks one request asks for. Default 64 (an
+	// orderer answers at most 64 MiB per request).
+	Batch int
+}
+
+// NewBusSource returns a Source that fetches block records from the
+// orderers over core NATS request/reply on gba.sync.<orderer>, the protocol
+// the orderers serve for block sync (ledger/orderer/sync.go): a request
+// "GSQ1" | op | from (8) | count (4); replies are signed envelopes
+// (bft.KindSyncResp), chunked, one message per record, then an empty one.
+func NewBusSource(cfg BusConfig) (Source, error) {
+	if cfg.Conn == nil || cfg.Trust == nil {
+		return nil, errors.New("reconcile: bus source needs a connection and a trust bundle")
+	}
+	if cfg.Orderer != "" && cfg.Trust.OrdererIndex(cfg.Orderer) < 0 {
+		return nil, fmt.Errorf("reconcile: %q is not an orderer of the trust bundle (%v)", cfg.Orderer, cfg.Trust.Orderers)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 64
+	}
+	return &busSource{cfg: cfg}, nil
+}
+
+const (
+	syncReqMagic    = "GSQ1"
+	syncStatusMagic = "GSS1"
+	syncOpStatus    = 1
+	syncOpBlocks    = 2
+	maxSyncReply    = 64 << 20
+)
+
+// ErrNoOrderer: no orderer answered.
+var ErrNoOrderer = errors.New("reconcile: no orderer answered")
+
+type busSource struct {
+	cfg   BusConfig
+	mu    sync.Mutex
+	peers []peerHeight // highest first, from the last Height
+}
+
+type peerHeight struct {
+	name   string
+	height uint64
+}
+
+func (s *busSource) String() string {
+	if s.cfg.Orderer != "" {
+		return "bus " + s.cfg.Conn.ConnectedUrlRedacted() + " (orderer " + s.cfg.Orderer + ")"
+	}
+	return "bus " + s.cfg.Conn.ConnectedUrlRedacted()
+}
+
+func (s *busSource) Close() error { return nil }
+
+func syncRequest(op byte, from uint64, count uint32) []byte {
+	b := append([]byte(syncReqMagic), op)
+	b = binary.BigEndian.AppendUint64(b, from)
+	return binary.BigEndian.AppendUint32(b, count)
+}
+
+// Height asks the orderers (or the one configured) for their heights, in
+// parallel, and returns the highest. Blocks are self-certifying (quorum
+// certificates), so an orderer that claims too much can only fail to serve.
+func (s *busSource) Height(ctx context.Context) (uint64, error) {
+	names := s.cfg.Trust.Orderers
+	if s.cfg.Orderer != "" {
+		names = []string{s.cfg.Orderer}
+	}
+	var mu sync.Mutex
+	var got []peerHeight
+	var errs []error
+	var wg sync.WaitGroup
+	for _, name := range names {
+		wg.Go(func() {
+			var h uint64
+			err := s.request(ctx, name, syncRequest(syncOpStatus, 0, 0), 0, min(s.cfg.Timeout, 2*time.Second), func(msg []byte) (bool, error) {
+				if len(msg) != 12 || string(msg[:4]) != syncStatusMagic {
+					return false, fmt.Errorf("reconcile: bad status reply from %s", name)
+				}
+				h = binary.BigEndian.Uint64(msg[4:])
+				return false, nil
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				return
+			}
+			got = append(got, peerHeight{name, h})
+		})
+	}
+	wg.Wait()
+	if len(got) == 0 {
+		return 0, fmt.Errorf("%w: %w", ErrNoOrderer, errors.Join(errs...))
+	}
+	slices.SortStableFunc(got, func(a, b peerHeight) int {
+		if c := cmpU64(b.height, a.height); c != 0 {
+			return c
+		}
+		return s.cfg.Trust.OrdererIndex(a.name) - s.cfg.Trust.OrdererIndex(b.name)
+	})
+	s.mu.Lock()
+	s.peers = got
+	s.mu.Unlock()
+	return got[0].height, nil
+}
+
+// Records fetches runs of consecutive wanted heights, Batch blocks per
+// request, from the highest orderer that holds them, falling back to the
+// others.
+func (s *busSource) Records(ctx context.Context, from, to uint64, want func(uint64) bool, fn func(uint64, []byte) error) error {
+	s.mu.Lock()
+	peers := slices.Clone(s.peers)
+	s.mu.Unlock()
+	if len(peers) == 0 {
+		if _, err := s.Height(ctx); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		peers = slices.Clone(s.peers)
+		s.mu.Unlock()
+	}
+	for h := max(from, 1); h <= to; {
+		if want != nil && !want(h) {
+			h++
+			continue
+		}
+		end := h
+		for end < to && end-h+1 < uint64(s.cfg.Batch) && (want == nil || want(end+1)) {
+			end++
+		}
+		next, err := s.fetch(ctx, peers, h, end, fn)
+		if err != nil {
+			return err
+		}
+		h = next
+	}
+	return nil
+}
+
+// fetch gets blocks from..to from the first peer that serves them and
+// returns the height after the last one handed to fn (at least from+1).
+func (s *busSource) fetch(ctx context.Context, peers []peerHeight, from, to uint64, fn func(uint64, []byte) error) (uint64, error) {
+	var errs []error
+	for _, p := range peers {
+		if p.height < from {
+			continue
+		}
+		next := from
+		err := s.request(ctx, p.name, syncRequest(syncOpBlocks, from, uint32(to-from+1)), from, s.cfg.Timeout, func(msg []byte) (bool, error) {
+			if len(msg) == 0 {
+				return true, nil
+			}
+			rec, err := orderer.DecodeRecord(msg, true)
+			if err != nil {
+				return false, err
+			}
+			if rec.Header.Height != next {
+				return false, fmt.Errorf("reconcile: %s sent block %d, want %d", p.name, rec.Header.Height, next)
+			}
+			if err := fn(next, msg); err != nil {
+				return false, &stopError{err}
+			}
+			next++
+			return next > to, nil
+		})
+		var stop *stopError
+		if errors.As(err, &stop) {
+			return 0, stop.err
+		}
+		if next > from {
+			return next, nil // progress; the rest comes with the next request
+		}
+		if err == nil {
+			err = fmt.Errorf("reconcile: %s served no block from %d", p.name, from)
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", p.name, err))
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+	}
+	return 0, fmt.Errorf("%w with blocks %d..%d: %w", ErrNoOrderer, from, to, errors.Join(errs...))
+}
+
+// stopError carries an error of the caller's fn out of a request.
+type stopError struct{ err error }
+
+func (e *stopError) Error() string { return e.err.Error() }
+
+// request sends req to gba.sync.<peer> and hands each whole, authenticated
+// reply message to each until it returns done or an error, or the time-out
+// passes.
+func (s *busSource) request(ctx context.Context, peer string, req []byte, height uint64, timeout time.Duration, each func(msg []byte) (done bool, err error)) error {
+	nc := s.cfg.Conn
+	inbox := nc.NewRespInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	defer sub.Unsubscribe()
+	_ = sub.SetPendingLimits(1<<16, maxSyncReply+(8<<20))
+	if err := nc.PublishRequest(bus.SyncSubject(peer), inbox, req); err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var re bft.Reassembler
+	for {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return fmt.Errorf("reconcile: %w", err)
+		}
+		e, err := bft.DecodeEnvelope(m.Data)
+		if err != nil {
+			return err
+		}
+		if e.Kind != bft.KindSyncResp || e.From != peer {
+			return fmt.Errorf("reconcile: reply from %q (kind %d), asked %s", e.From, e.Kind, peer)
+		}
+		if err := e.Verify(s.cfg.Trust, max(height, 1)); err != nil {
+			return err
+		}
+		msg, complete, _ := re.Add(e)
+		if !complete {
+			continue
+		}
+		done, err := each(msg)
+		if err != nil || done {
+			return err
+		}
+	}
+}
