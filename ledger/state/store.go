@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -53,8 +54,20 @@ type Options struct {
 	// CacheSize is pebble's block cache in bytes. Default 64 MiB. Memory
 	// use is about CacheSize + 2 × MemTableSize, whatever the license count.
 	CacheSize int64
-	// MemTableSize is the size of one pebble memtable. Default 8 MiB.
+	// MemTableSize is the size of one pebble memtable. Default 32 MiB.
 	MemTableSize uint64
+	// CachedLevels is how many of the tree's top page levels are kept in
+	// memory, where every block and every proof passes. On disk these
+	// levels keep only their shape (smt.ShapeOf), which rarely changes, so
+	// a block writes far fewer bytes; Open recomputes their hashes from the
+	// level below. Default 5: at most 69,905 pages, 36 MiB once the tree
+	// holds a million licenses and never above 72 MiB, whatever the count.
+	// Open reads the level below once, about 16 pages per cached page.
+	// Negative: none. Fixed when the store is created.
+	CachedLevels int
+	// Workers is how many goroutines hash a block's subtrees. Default
+	// GOMAXPROCS.
+	Workers int
 	// NoSync commits blocks without waiting for fsync. Only for a scratch
 	// store that can be rebuilt from the block log (verify-chain): a crash
 	// may lose the last blocks applied.
@@ -65,19 +78,21 @@ type Options struct {
 
 const (
 	defaultCacheSize    = 64 << 20
-	defaultMemTableSize = 8 << 20
+	defaultMemTableSize = 32 << 20
+	defaultCachedLevels = 5
 )
 
 // Store keys. The meta record holds the height, root and license count;
 // pages are the tree's (see smt); history holds every version of every
 // leaf, newest first within a key.
 //
-//	"m"                                   -> version(1) | height(8) | root(32) | count(8)
-//	"n" | smt page key                    -> page
+//	"m"                                   -> version(1) | height(8) | root(32) | count(8) | cached levels(1)
+//	"n" | smt page key                    -> page (its shape, smt.ShapeOf, in the cached levels)
 //	"h" | key | 0x00 | ^height (8, BE)    -> canonical leaf encoding
 const (
 	metaVersion = 1
-	metaLen     = 1 + 8 + 32 + 8
+	metaLen     = 1 + 8 + 32 + 8 + 1
+	maxLevels   = 6 // CachedLevels limit: 16^5 pages at the last level kept
 )
 
 var metaKey = []byte("m")
@@ -94,8 +109,10 @@ const (
 // Prove see each Apply whole or not at all, through pebble's atomic
 // batches and iterator snapshots.
 type Store struct {
-	db    *pebble.DB
-	write *pebble.WriteOptions
+	db      *pebble.DB
+	write   *pebble.WriteOptions
+	pages   pages // the tree's pages, through the cache of its top levels
+	workers int
 
 	applyMu sync.Mutex
 	last    *plan // the latest Preview, reused by an Apply of the same block
@@ -115,6 +132,17 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.MemTableSize == 0 {
 		opts.MemTableSize = defaultMemTableSize
 	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	switch {
+	case opts.CachedLevels == 0:
+		opts.CachedLevels = defaultCachedLevels
+	case opts.CachedLevels < 0:
+		opts.CachedLevels = 0
+	case opts.CachedLevels > maxLevels:
+		opts.CachedLevels = maxLevels
+	}
 	cache := pebble.NewCache(opts.CacheSize)
 	defer cache.Unref()
 	po := &pebble.Options{
@@ -127,25 +155,28 @@ func Open(dir string, opts Options) (*Store, error) {
 	po.Levels = make([]pebble.LevelOptions, 7)
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
-		po.Levels[i].BlockSize = 16 << 10
+		// Pages and leaves are mostly hashes: compression costs CPU and
+		// saves nothing.
+		po.Levels[i].Compression = pebble.NoCompression
 	}
 	po.EnsureDefaults()
 	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("state: open %s: %w", dir, err)
 	}
-	s := &Store{db: db, write: pebble.Sync, root: smt.Empty}
+	s := &Store{db: db, write: pebble.Sync, root: smt.Empty, workers: opts.Workers}
+	s.pages = pages{db: db, cache: &pageCache{m: map[string][]byte{}}}
 	if opts.NoSync {
 		s.write = pebble.NoSync
 	}
-	if err := s.load(); err != nil {
+	if err := s.load(opts.CachedLevels); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Store) load() error {
+func (s *Store) load(levels int) error {
 	v, closer, err := s.db.Get(metaKey)
 	if errors.Is(err, pebble.ErrNotFound) {
 		it, err := s.db.NewIter(nil)
@@ -157,19 +188,24 @@ func (s *Store) load() error {
 		if nonEmpty {
 			return fmt.Errorf("%w: no meta record in a non-empty store", ErrCorrupt)
 		}
+		s.pages.cache.levels = levels
 		return s.db.Set(metaKey, s.encodeMeta(0, smt.Empty, 0), pebble.Sync)
 	}
 	if err != nil {
 		return fmt.Errorf("state: read meta: %w", err)
 	}
 	defer closer.Close()
-	if len(v) != metaLen || v[0] != metaVersion {
-		return fmt.Errorf("%w: meta record of %d bytes, version %d", ErrCorrupt, len(v), v[0])
+	if len(v) != metaLen || v[0] != metaVersion || v[49] > maxLevels {
+		return fmt.Errorf("%w: meta record %x", ErrCorrupt, v)
 	}
 	s.height = binary.BigEndian.Uint64(v[1:])
 	copy(s.root[:], v[9:41])
 	s.count = binary.BigEndian.Uint64(v[41:])
-	got, err := smt.Root(pages{s.db})
+	s.pages.cache.levels = int(v[49])
+	if err := s.loadTop(); err != nil {
+		return err
+	}
+	got, err := smt.Root(s.pages)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
@@ -179,12 +215,114 @@ func (s *Store) load() error {
 	return nil
 }
 
+// loadTop fills the page cache: the shapes of the cached levels from disk,
+// their node hashes from the hashes of the pages one level below, bottom-up.
+// The level below is read in one sweep, in key order, which is also the
+// order of the pages above it; memory stays at the cached pages.
+func (s *Store) loadTop() error {
+	levels := s.pages.cache.levels
+	if levels == 0 {
+		return nil
+	}
+	byLevel := make([][]string, levels) // shape keys, sorted
+	shapes := map[string][]byte{}
+	err := s.scan([]byte{pagePrefix, 0}, []byte{pagePrefix, byte(levels)}, func(k, v []byte) error {
+		level := smt.PageLevel(k)
+		byLevel[level] = append(byLevel[level], string(k))
+		shapes[string(k)] = bytes.Clone(v)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	// fill rebuilds the pages of level from their shapes; children calls
+	// yield with each page one level below and its hash, in key order.
+	fill := func(level int, children func(yield func(k []byte, h smt.Hash) error) error) error {
+		parents := byLevel[level]
+		below := map[string]smt.Hash{} // the hashes under parents[next]
+		next := 0
+		finish := func(upTo string) error { // fills parents[next:] up to upTo
+			for ; next < len(parents) && (upTo == "" || parents[next] < upTo); next++ {
+				k := parents[next]
+				full, err := smt.FillPage([]byte(k), shapes[k], func(ck []byte) (smt.Hash, error) {
+					h, ok := below[string(ck)]
+					if !ok {
+						return h, fmt.Errorf("page %x missing", ck)
+					}
+					return h, nil
+				})
+				if err != nil {
+					return fmt.Errorf("page %x: %w", k, err)
+				}
+				s.pages.cache.m[k] = full
+				clear(below)
+			}
+			return nil
+		}
+		err := children(func(ck []byte, h smt.Hash) error {
+			parent := string(smt.ParentKey(ck))
+			if err := finish(parent); err != nil {
+				return err
+			}
+			below[string(ck)] = h
+			return nil
+		})
+		if err == nil {
+			err = finish("")
+		}
+		return err
+	}
+	err = fill(levels-1, func(yield func([]byte, smt.Hash) error) error {
+		return s.scan([]byte{pagePrefix, byte(levels)}, []byte{pagePrefix, byte(levels + 1)}, func(k, v []byte) error {
+			h, err := smt.PageHash(v)
+			if err != nil {
+				return err
+			}
+			return yield(k, h)
+		})
+	})
+	for level := levels - 2; level >= 0 && err == nil; level-- {
+		err = fill(level, func(yield func([]byte, smt.Hash) error) error {
+			for _, k := range byLevel[level+1] {
+				h, err := smt.PageHash(s.pages.cache.m[k])
+				if err != nil {
+					return err
+				}
+				if err := yield([]byte(k), h); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return nil
+}
+
+// scan calls fn with every record in [lo, hi), page keys without the prefix.
+func (s *Store) scan(lo, hi []byte, fn func(k, v []byte) error) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		if err := fn(it.Key()[1:], it.Value()); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
 func (s *Store) encodeMeta(height uint64, root smt.Hash, count uint64) []byte {
 	b := make([]byte, 0, metaLen)
 	b = append(b, metaVersion)
 	b = binary.BigEndian.AppendUint64(b, height)
 	b = append(b, root[:]...)
-	return binary.BigEndian.AppendUint64(b, count)
+	b = binary.BigEndian.AppendUint64(b, count)
+	return append(b, byte(s.pages.cache.levels))
 }
 
 // Close closes the store.
@@ -266,8 +404,15 @@ func (s *Store) Apply(height uint64, updates []Update) ([32]byte, error) {
 	defer b.Close()
 	key := make([]byte, 0, 1+smt.MaxKeyLen+9)
 	for _, w := range p.tree.Writes {
+		v, err := s.pages.stored(w)
+		if err != nil {
+			return [32]byte{}, err
+		}
+		if v == nil {
+			continue // a cached page whose shape did not change
+		}
 		key = append(append(key[:0], pagePrefix), w.Key...)
-		if err := b.Set(key, w.Value, nil); err != nil {
+		if err := b.Set(key, v, nil); err != nil {
 			return [32]byte{}, fmt.Errorf("state: batch: %w", err)
 		}
 	}
@@ -288,6 +433,9 @@ func (s *Store) Apply(height uint64, updates []Update) ([32]byte, error) {
 		return [32]byte{}, fmt.Errorf("state: commit height %d: %w", height, err)
 	}
 	s.height, s.root, s.count = height, p.tree.Root, count
+	for _, w := range p.tree.Writes {
+		s.pages.cache.put(w.Key, w.Value)
+	}
 	return p.tree.Root, nil
 }
 
@@ -326,7 +474,7 @@ func (s *Store) plan(height uint64, updates []Update) (*plan, error) {
 		p.leaves[i] = enc
 		sets[i] = smt.Set{Path: smt.PathOf(u.Key), ValueHash: sha256.Sum256(enc)}
 	}
-	res, err := smt.Update(pages{s.db}, sets)
+	res, err := smt.UpdateParallel(s.pages, sets, s.workers)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
@@ -409,7 +557,7 @@ func (s *Store) ProveRoot(key string) (leaf *Leaf, proof *Proof, height uint64, 
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	p, member, vh, err := smt.Prove(pages{s.db}, smt.PathOf(key))
+	p, member, vh, err := smt.Prove(s.pages, smt.PathOf(key))
 	if err != nil {
 		return nil, nil, 0, root, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
@@ -493,23 +641,86 @@ func successor(b []byte) []byte {
 	return nil
 }
 
-// pages reads the tree's pages from pebble.
-type pages struct{ r pebble.Reader }
+// pages reads the tree's pages from pebble, and its top levels from memory.
+type pages struct {
+	db    pebble.Reader
+	cache *pageCache
+}
 
 var _ smt.Reader = pages{}
 
-func (p pages) ReadPage(key []byte) ([]byte, error) {
-	k := make([]byte, 0, 1+len(key))
-	k = append(append(k, pagePrefix), key...)
-	v, closer, err := p.r.Get(k)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, nil
+// ReadPages reads the cached levels from memory and the rest with point
+// reads. Point reads beat an iterator sweeping the sorted keys: below the
+// cached levels a block's pages are far apart, and a point read skips, by
+// its bloom filter, the LSM levels that do not hold the page.
+func (p pages) ReadPages(keys [][]byte) ([][]byte, error) {
+	out := make([][]byte, len(keys))
+	var k []byte
+	for i, key := range keys {
+		if v, cached := p.cache.get(key); cached {
+			out[i] = v
+			continue
+		}
+		k = append(append(k[:0], pagePrefix), key...)
+		v, closer, err := p.db.Get(k)
+		if errors.Is(err, pebble.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i] = bytes.Clone(v)
+		closer.Close()
 	}
-	if err != nil {
-		return nil, err
+	return out, nil
+}
+
+// stored returns what to write for a page: the page itself below the cached
+// levels; in them its shape, or nil if the shape is what disk holds already.
+func (p pages) stored(w smt.PageWrite) ([]byte, error) {
+	old, cached := p.cache.get(w.Key)
+	if !cached {
+		return w.Value, nil
 	}
-	defer closer.Close()
-	return bytes.Clone(v), nil
+	shape, err := smt.ShapeOf(w.Value)
+	if err != nil || old == nil {
+		return shape, err
+	}
+	oldShape, err := smt.ShapeOf(old)
+	if err != nil || !bytes.Equal(oldShape, shape) {
+		return shape, err
+	}
+	return nil, nil
+}
+
+// pageCache holds every page of the top levels (levels 0 to levels-1), with
+// their hashes. A page of those levels that it lacks does not exist. Pages
+// are replaced when a block commits; the Store's locks make sure that no
+// reader is between pages of two roots then (Apply holds applyMu and mu,
+// page readers one of them). Values are never modified.
+type pageCache struct {
+	levels int
+	mu     sync.Mutex
+	m      map[string][]byte
+}
+
+// get returns the page at key and true if key is in the cached levels.
+func (c *pageCache) get(key []byte) ([]byte, bool) {
+	if smt.PageLevel(key) >= c.levels {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[string(key)], true
+}
+
+func (c *pageCache) put(key, v []byte) {
+	if smt.PageLevel(key) >= c.levels {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[string(key)] = v
 }
 
 // quietLogger drops pebble's informational messages.

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -434,5 +435,88 @@ func TestConcurrent(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+}
+
+// TestCachedLevels: whatever the number of cached levels, the root is the
+// same, survives a reopen (which rebuilds the cached levels from their
+// shapes), and the store goes on from there. The number is fixed at creation.
+func TestCachedLevels(t *testing.T) {
+	rnd := newRand(t)
+	var blocks [][]Update
+	for range 6 {
+		blocks = append(blocks, randomBlock(rnd, 3000, 800))
+	}
+	var want [32]byte
+	for _, levels := range []int{-1, 1, 2, 3, 4, 6} {
+		t.Run(fmt.Sprint(levels), func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(dir, Options{CachedLevels: levels, NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for h, b := range blocks[:4] {
+				mustApply(t, s, uint64(h+1), b)
+			}
+			root := s.Root()
+			s.Close()
+			// Reopened with other options, it keeps its own levels.
+			if s, err = Open(dir, Options{CachedLevels: 5 - levels, NoSync: true}); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if s.Root() != root || s.Height() != 4 {
+				t.Fatalf("reopened at %d %x, want 4 %x", s.Height(), s.Root(), root)
+			}
+			if got := s.pages.cache.levels; got != max(levels, 0) {
+				t.Fatalf("cached levels %d, want %d", got, max(levels, 0))
+			}
+			for h, b := range blocks[4:] {
+				mustApply(t, s, uint64(h+5), b)
+			}
+			if want == ([32]byte{}) {
+				want = s.Root()
+			}
+			if s.Root() != want {
+				t.Fatalf("root %x, want %x (as with other levels)", s.Root(), want)
+			}
+			for i := range 200 {
+				key := fmt.Sprintf("%s/%06d", jurisdictions[i%3], i)
+				l, p, err := s.Prove(key)
+				if err == nil {
+					err = smt.VerifyProof(want, key, l, p)
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", key, err)
+				}
+			}
+		})
+	}
+}
+
+// TestCorruptTree: a page missing under the cached levels is found at Open.
+func TestCorruptTree(t *testing.T) {
+	rnd := newRand(t)
+	dir := t.TempDir()
+	s, err := Open(dir, Options{CachedLevels: 2, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, 1, randomBlock(rnd, 5000, 3000))
+	it, err := s.db.NewIter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var victim []byte
+	for ok := it.SeekGE([]byte{pagePrefix, 2}); ok && victim == nil; ok = it.Next() {
+		victim = bytes.Clone(it.Key())
+	}
+	it.Close()
+	if err := s.db.Delete(victim, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := Open(dir, Options{NoSync: true}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Open with page %x missing: %v, want ErrCorrupt", victim, err)
 	}
 }

@@ -13,8 +13,14 @@ var _ Reader = (*MemStore)(nil)
 // NewMemStore returns an empty in-memory tree.
 func NewMemStore() *MemStore { return &MemStore{pages: map[string][]byte{}} }
 
-// ReadPage implements Reader.
-func (m *MemStore) ReadPage(key []byte) ([]byte, error) { return m.pages[string(key)], nil }
+// ReadPages implements Reader.
+func (m *MemStore) ReadPages(keys [][]byte) ([][]byte, error) {
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		out[i] = m.pages[string(k)]
+	}
+	return out, nil
+}
 
 // Update applies sets and stores the written pages; it returns the new root.
 func (m *MemStore) Update(sets []Set) (Hash, error) {

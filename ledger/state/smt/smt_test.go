@@ -486,3 +486,85 @@ func TestHashText(t *testing.T) {
 		t.Fatalf("round trip: %v", err)
 	}
 }
+
+// TestUpdateParallel: spreading the work over goroutines changes nothing.
+func TestUpdateParallel(t *testing.T) {
+	rnd := newRand(t)
+	seq, par := NewMemStore(), NewMemStore()
+	for height := uint64(1); height <= 5; height++ {
+		var sets []Set
+		for i := range 400 {
+			sets = append(sets, setOf(t, testLeaf(fmt.Sprintf("CN/%d", rnd.IntN(1500)+i*1500), height, rnd)))
+		}
+		a, err := Update(seq, sets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := UpdateParallel(par, sets, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Root != b.Root || a.Added != b.Added || len(a.Writes) != len(b.Writes) {
+			t.Fatalf("height %d: sequential %s/%d/%d, parallel %s/%d/%d", height, a.Root, a.Added, len(a.Writes), b.Root, b.Added, len(b.Writes))
+		}
+		for i := range a.Writes {
+			if !bytes.Equal(a.Writes[i].Key, b.Writes[i].Key) || !bytes.Equal(a.Writes[i].Value, b.Writes[i].Value) {
+				t.Fatalf("height %d: write %d differs", height, i)
+			}
+		}
+		for _, m := range []struct {
+			m *MemStore
+			r Result
+		}{{seq, a}, {par, b}} {
+			for _, w := range m.r.Writes {
+				m.m.pages[string(w.Key)] = w.Value
+			}
+		}
+	}
+}
+
+// TestShapes: a page rebuilt from its shape and its children's hashes is the
+// page itself.
+func TestShapes(t *testing.T) {
+	f := newFixture(t, 3000)
+	n := 0
+	for k, v := range f.m.pages {
+		key := []byte(k)
+		shape, err := ShapeOf(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if key[0] > 0 {
+			for n := range fanout {
+				if got := ParentKey(ChildKey(ParentKey(key), n)); !bytes.Equal(got, ParentKey(key)) {
+					t.Fatalf("ParentKey(ChildKey(%x, %d)) = %x", ParentKey(key), n, got)
+				}
+			}
+			if _, ok := f.m.pages[string(ParentKey(key))]; !ok {
+				t.Fatalf("page %x has no parent %x", key, ParentKey(key))
+			}
+		}
+		full, err := FillPage(key, shape, func(ck []byte) (Hash, error) {
+			child, ok := f.m.pages[string(ck)]
+			if !ok {
+				return Hash{}, fmt.Errorf("no child page %x under %x", ck, key)
+			}
+			return PageHash(child)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(full, v) {
+			t.Fatalf("page %x: rebuilt %x, want %x", key, full, v)
+		}
+		if len(shape) < len(v) {
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("no page had node hashes to leave out")
+	}
+	if _, err := decode([]byte{0, 1, 0, 0, 1}, false); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("bad shape accepted: %v", err)
+	}
+}

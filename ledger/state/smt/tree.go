@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/bits"
 	"slices"
+	"sync"
 )
 
 // Errors of the tree.
@@ -18,11 +19,13 @@ var (
 	ErrDuplicate = errors.New("smt: path set twice in one update")
 )
 
-// Reader reads the tree's pages by the keys the tree chooses. A page that
-// was never written reads as (nil, nil). The bytes are not kept after the
-// call returns.
+// Reader reads the tree's pages by the keys the tree chooses. ReadPages
+// returns one value per key, nil for a page never written; keys come in
+// ascending order, as the tree reads a level at a time. The tree neither
+// modifies nor keeps the bytes returned. UpdateParallel calls it from
+// several goroutines at once.
 type Reader interface {
-	ReadPage(key []byte) ([]byte, error)
+	ReadPages(keys [][]byte) ([][]byte, error)
 }
 
 // PageWrite is a page to store (or overwrite) under Key.
@@ -85,16 +88,30 @@ func pageKey(level int, path *Hash) []byte {
 	return k
 }
 
+// PageLevel returns the tree level of a page key: its first byte. Stores use
+// it to keep the top levels in memory.
+func PageLevel(key []byte) int {
+	if len(key) == 0 {
+		return -1
+	}
+	return int(key[0])
+}
+
 // encode writes: nonEmpty bitmap (2) | leaf bitmap (2) | per non-empty slot
 // in order: node -> hash (32); leaf -> path (32), value hash (32).
-func (p *page) encode() []byte {
+func (p *page) encode() []byte { return p.encodeWith(true) }
+
+// encodeWith writes the page, or with nodeHashes false its shape.
+func (p *page) encodeWith(nodeHashes bool) []byte {
 	var nonEmpty, leaves uint16
 	n := 4
 	for i := range p.slots {
 		switch p.slots[i].kind {
 		case slotNode:
 			nonEmpty |= 1 << i
-			n += 32
+			if nodeHashes {
+				n += 32
+			}
 		case slotLeaf:
 			nonEmpty |= 1 << i
 			leaves |= 1 << i
@@ -108,7 +125,9 @@ func (p *page) encode() []byte {
 		s := &p.slots[i]
 		switch s.kind {
 		case slotNode:
-			b = append(b, s.hash[:]...)
+			if nodeHashes {
+				b = append(b, s.hash[:]...)
+			}
 		case slotLeaf:
 			b = append(b, s.path[:]...)
 			b = append(b, s.hash[:]...)
@@ -117,7 +136,10 @@ func (p *page) encode() []byte {
 	return b
 }
 
-func decodePage(b []byte) (*page, error) {
+func decodePage(b []byte) (*page, error) { return decode(b, true) }
+
+// decode reads a page, or with nodeHashes false a page's shape (ShapeOf).
+func decode(b []byte, nodeHashes bool) (*page, error) {
 	if len(b) < 4 {
 		return nil, fmt.Errorf("%w: page of %d bytes", ErrCorrupt, len(b))
 	}
@@ -126,7 +148,10 @@ func decodePage(b []byte) (*page, error) {
 	if leaves&^nonEmpty != 0 || nonEmpty == 0 {
 		return nil, fmt.Errorf("%w: page bitmaps", ErrCorrupt)
 	}
-	want := 4 + 32*bits.OnesCount16(nonEmpty) + 32*bits.OnesCount16(leaves)
+	want := 4 + 64*bits.OnesCount16(leaves)
+	if nodeHashes {
+		want += 32 * bits.OnesCount16(nonEmpty&^leaves)
+	}
 	if len(b) != want {
 		return nil, fmt.Errorf("%w: page of %d bytes, want %d", ErrCorrupt, len(b), want)
 	}
@@ -142,22 +167,92 @@ func decodePage(b []byte) (*page, error) {
 			b = b[64:]
 		case nonEmpty&(1<<i) != 0:
 			s.kind = slotNode
-			copy(s.hash[:], b[:32])
-			b = b[32:]
+			if nodeHashes {
+				copy(s.hash[:], b[:32])
+				b = b[32:]
+			}
 		}
 	}
 	return p, nil
 }
 
+// ShapeOf returns a page's shape: its encoding without the hashes of the
+// pages below, which can be recomputed from those pages (FillPage). A store
+// that keeps the tree's top levels in memory stores only their shapes, which
+// change when a slot changes kind or a leaf its value, not with every block.
+func ShapeOf(page []byte) ([]byte, error) {
+	p, err := decodePage(page)
+	if err != nil {
+		return nil, err
+	}
+	return p.encodeWith(false), nil
+}
+
+// FillPage rebuilds the page at key from its shape, asking child for the
+// hash of the page under each node slot (by that page's key).
+func FillPage(key, shape []byte, child func(childKey []byte) (Hash, error)) ([]byte, error) {
+	p, err := decode(shape, false)
+	if err != nil {
+		return nil, err
+	}
+	for n := range p.slots {
+		if p.slots[n].kind != slotNode {
+			continue
+		}
+		h, err := child(ChildKey(key, n))
+		if err != nil {
+			return nil, err
+		}
+		p.slots[n].hash = h
+	}
+	return p.encode(), nil
+}
+
+// PageHash returns the hash of the subtree that a page covers.
+func PageHash(page []byte) (Hash, error) {
+	p, err := decodePage(page)
+	if err != nil {
+		return Hash{}, err
+	}
+	h, _ := p.rangeHash(0, fanout)
+	return h, nil
+}
+
+// ParentKey returns the key of the page above the page at key (level > 0).
+func ParentKey(key []byte) []byte {
+	level := int(key[0]) - 1
+	out := make([]byte, 1+(level+1)/2)
+	copy(out[1:], key[1:])
+	out[0] = byte(level)
+	if level&1 == 1 {
+		out[len(out)-1] &= 0xf0
+	}
+	return out
+}
+
+// ChildKey returns the key of the page under slot n of the page at key.
+func ChildKey(key []byte, n int) []byte {
+	level := int(key[0])
+	out := make([]byte, 1+(level+2)/2)
+	copy(out[1:], key[1:])
+	out[0] = byte(level + 1)
+	if level&1 == 0 {
+		out[1+level/2] = byte(n) << 4
+	} else {
+		out[1+level/2] |= byte(n)
+	}
+	return out
+}
+
 func readPage(r Reader, level int, path *Hash) (*page, error) {
-	b, err := r.ReadPage(pageKey(level, path))
+	vals, err := r.ReadPages([][]byte{pageKey(level, path)})
 	if err != nil {
 		return nil, fmt.Errorf("smt: read page: %w", err)
 	}
-	if b == nil {
-		return nil, nil
+	if len(vals) != 1 || vals[0] == nil {
+		return nil, err
 	}
-	return decodePage(b)
+	return decodePage(vals[0])
 }
 
 // rangeHash returns the hash of the binary subtree over slots
@@ -189,10 +284,17 @@ func (p *page) rangeHash(lo, size int) (Hash, slotKind) {
 }
 
 // Update sets leaves in the tree that r holds and returns the new root with
-// the pages to write. Leaves are never removed. Sets may come in any order:
-// they are sorted by path first, so each page on paths shared within one
-// update is read, hashed and written once.
-func Update(r Reader, sets []Set) (Result, error) {
+// the pages to write. Leaves are never removed. Sets may come in any order.
+//
+// It works level by level: it finds the pages of the next level that the
+// sets pass through, reads them all in one call in key order (a sweep that
+// suits an LSM store), and once the deepest level is reached hashes the
+// pages bottom-up, each page once however many sets share it.
+func Update(r Reader, sets []Set) (Result, error) { return UpdateParallel(r, sets, 1) }
+
+// UpdateParallel is Update with each level's reads and hashing spread over up
+// to workers goroutines, which call r concurrently. The result is Update's.
+func UpdateParallel(r Reader, sets []Set, workers int) (Result, error) {
 	sorted := slices.Clone(sets)
 	slices.SortFunc(sorted, func(a, b Set) int { return bytes.Compare(a.Path[:], b.Path[:]) })
 	for i := 1; i < len(sorted); i++ {
@@ -200,48 +302,108 @@ func Update(r Reader, sets []Set) (Result, error) {
 			return Result{}, fmt.Errorf("%w: %s", ErrDuplicate, sorted[i].Path)
 		}
 	}
-	u := updater{r: r}
-	root, err := u.update(0, sorted, false)
-	if err != nil {
-		return Result{}, err
+	workers = max(workers, 1)
+	var res Result
+	var levels [][]*pending // the pages touched, by level, in key order
+	frontier := []*pending{{key: pageKey(0, &Hash{}), sets: sorted}}
+	for level := 0; len(frontier) > 0; level++ {
+		if level >= maxLevels {
+			return Result{}, fmt.Errorf("%w: paths share all 256 bits", ErrDuplicate)
+		}
+		if err := readPending(r, level, frontier, workers); err != nil {
+			return Result{}, err
+		}
+		levels = append(levels, frontier)
+		var next []*pending
+		for _, pd := range frontier {
+			next = pd.descend(level, next, &res.Added)
+		}
+		frontier = next
 	}
-	slices.SortFunc(u.writes, func(a, b PageWrite) int { return bytes.Compare(a.Key, b.Key) })
-	return Result{Root: root, Writes: u.writes, Added: u.added}, nil
+	for level := len(levels) - 1; level >= 0; level-- {
+		pds := levels[level]
+		if level == 0 && len(sorted) == 0 {
+			res.Root, _ = pds[0].page.rangeHash(0, fanout)
+			return res, nil
+		}
+		parallelChunks(len(pds), workers, func(lo, hi int) error {
+			for _, pd := range pds[lo:hi] {
+				h, _ := pd.page.rangeHash(0, fanout)
+				if pd.parent != nil {
+					pd.parent.hash = h
+				} else {
+					res.Root = h
+				}
+				pd.value = pd.page.encode()
+			}
+			return nil
+		})
+	}
+	for _, pds := range levels {
+		for _, pd := range pds {
+			res.Writes = append(res.Writes, PageWrite{Key: pd.key, Value: pd.value})
+		}
+	}
+	slices.SortFunc(res.Writes, func(a, b PageWrite) int { return bytes.Compare(a.Key, b.Key) })
+	return res, nil
 }
 
-type updater struct {
-	r      Reader
-	writes []PageWrite
-	added  int
+// pending is a page that an update passes through.
+type pending struct {
+	key    []byte
+	sets   []Set // sorted, all under the page's prefix
+	fresh  bool  // known not to exist yet: not read
+	page   *page
+	parent *slot  // the slot above that takes the page's hash; nil for the root
+	value  []byte // the page's new encoding
 }
 
-// update applies sets (sorted, at least one unless level is 0, all under
-// the page's prefix) to the page at level and returns the page's hash. If
-// fresh, the page is known not to exist yet and is not read.
-func (u *updater) update(level int, sets []Set, fresh bool) (Hash, error) {
-	if level >= maxLevels {
-		return Hash{}, fmt.Errorf("%w: paths share all %d bits", ErrDuplicate, 256)
+// readPending reads the pages of one level, in key order, in up to workers
+// concurrent calls.
+func readPending(r Reader, level int, pds []*pending, workers int) error {
+	var toRead []*pending
+	for _, pd := range pds {
+		if pd.fresh {
+			pd.page = new(page)
+		} else {
+			toRead = append(toRead, pd)
+		}
 	}
-	var path Hash
-	if len(sets) > 0 {
-		path = sets[0].Path
-	}
-	p := new(page)
-	if !fresh {
-		got, err := readPage(u.r, level, &path)
+	return parallelChunks(len(toRead), workers, func(lo, hi int) error {
+		keys := make([][]byte, hi-lo)
+		for i, pd := range toRead[lo:hi] {
+			keys[i] = pd.key
+		}
+		vals, err := r.ReadPages(keys)
 		if err != nil {
-			return Hash{}, err
+			return fmt.Errorf("smt: read pages: %w", err)
 		}
-		if got != nil {
-			p = got
-		} else if level > 0 {
-			return Hash{}, fmt.Errorf("%w: page %d/%x missing", ErrCorrupt, level, pageKey(level, &path)[1:])
+		if len(vals) != len(keys) {
+			return fmt.Errorf("smt: read %d pages, got %d", len(keys), len(vals))
 		}
-	}
-	if len(sets) == 0 {
-		h, _ := p.rangeHash(0, fanout)
-		return h, nil
-	}
+		for i, pd := range toRead[lo:hi] {
+			switch {
+			case vals[i] != nil:
+				if pd.page, err = decodePage(vals[i]); err != nil {
+					return fmt.Errorf("%w (page %x)", err, pd.key)
+				}
+			case level == 0:
+				pd.page = new(page) // the empty tree
+			default:
+				return fmt.Errorf("%w: page %x missing", ErrCorrupt, pd.key)
+			}
+		}
+		return nil
+	})
+}
+
+// descend applies the page's sets to its slots at level: a set alone in an
+// empty slot, or replacing the lone leaf of its own path, becomes a leaf;
+// any other group goes to the page below, appended to next. Sets are counted
+// in added where they meet the tree's edge (a fresh page holds only sets
+// counted above it).
+func (pd *pending) descend(level int, next []*pending, added *int) []*pending {
+	sets := pd.sets
 	for i := 0; i < len(sets); {
 		n := sets[i].Path.nibble(level)
 		j := i + 1
@@ -250,20 +412,18 @@ func (u *updater) update(level int, sets []Set, fresh bool) (Hash, error) {
 		}
 		group := sets[i:j]
 		i = j
-		s := &p.slots[n]
-		// Sets are counted as added where they meet the tree's edge; a fresh
-		// page holds only sets counted above it.
+		s := &pd.page.slots[n]
 		childFresh := true
 		switch s.kind {
 		case slotEmpty:
-			if !fresh {
-				u.added += len(group)
+			if !pd.fresh {
+				*added += len(group)
 			}
 		case slotLeaf:
 			k, found := slices.BinarySearchFunc(group, s.path, func(a Set, t Hash) int { return bytes.Compare(a.Path[:], t[:]) })
-			u.added += len(group)
+			*added += len(group)
 			if found {
-				u.added--
+				*added--
 			} else {
 				// The lone leaf moves down beside the new ones.
 				group = slices.Insert(slices.Clone(group), k, Set{Path: s.path, ValueHash: s.hash})
@@ -275,16 +435,33 @@ func (u *updater) update(level int, sets []Set, fresh bool) (Hash, error) {
 			*s = slot{kind: slotLeaf, path: group[0].Path, hash: group[0].ValueHash}
 			continue
 		}
-		h, err := u.update(level+1, group, childFresh)
-		if err != nil {
-			return Hash{}, err
-		}
-		*s = slot{kind: slotNode, hash: h}
+		*s = slot{kind: slotNode} // its hash is set once the page below is hashed
+		next = append(next, &pending{key: pageKey(level+1, &group[0].Path), sets: group, fresh: childFresh, parent: s})
 	}
-	u.writes = append(u.writes, PageWrite{Key: pageKey(level, &path), Value: p.encode()})
-	h, _ := p.rangeHash(0, fanout)
-	return h, nil
+	return next
 }
+
+// parallelChunks calls fn on up to workers contiguous chunks of [0, n),
+// concurrently, and returns the first error.
+func parallelChunks(n, workers int, fn func(lo, hi int) error) error {
+	if n == 0 {
+		return nil
+	}
+	if workers <= 1 || n < parallelMin {
+		return fn(0, n)
+	}
+	workers = min(workers, n)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() { errs[w] = fn(n*w/workers, n*(w+1)/workers) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// parallelMin is the least number of pages worth spreading over workers.
+const parallelMin = 32
 
 // Root returns the root of the tree that r holds.
 func Root(r Reader) (Hash, error) {
