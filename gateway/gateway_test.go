@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -388,5 +390,37 @@ func TestBackpressure(t *testing.T) {
 	}
 	if refused == 0 || refused == 20 {
 		t.Fatalf("%d of 20 refused: want some accepted and some refused", refused)
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	e := newEnv(t, gateway.Config{Ready: func(ctx context.Context) error {
+		if down.Load() {
+			return errors.New("bus connection down")
+		}
+		return nil
+	}})
+	get := func(path string) (int, map[string]any) {
+		resp, err := http.Get(e.http.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Fatalf("healthz %d", code)
+	}
+	code, body := get("/readyz")
+	if code != http.StatusServiceUnavailable || body["error"].(map[string]any)["code"] != "not_ready" {
+		t.Fatalf("readyz with the bus down: %d %v", code, body)
+	}
+	down.Store(false)
+	if code, _ := get("/readyz"); code != 200 {
+		t.Fatalf("readyz %d", code)
 	}
 }

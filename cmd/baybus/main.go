@@ -45,7 +45,7 @@ and translates them between the mainland, Hong Kong and Macao formats.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newUpCmd(), newDemoCmd(), newKeysCmd(), newPublishCmd(), newOrdererCmd(), newVerifyChainCmd(),
+	root.AddCommand(newUpCmd(), newDemoCmd(), newGatewayCmd(), newKeysCmd(), newPublishCmd(), newOrdererCmd(), newVerifyChainCmd(),
 		newBridgeCmd(), newIDCmd(), newSampleCmd(), newBenchCmd())
 	return root
 }
