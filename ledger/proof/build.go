@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/state/smt"
@@ -53,6 +54,20 @@ func ProveAt(h *block.Header, proveRoot func(key string) (*smt.Leaf, *smt.Proof,
 // must prove against h.StateRoot. A license changed by several
 // transactions of the block is proved once and its state proof shared.
 func ForBlock(h *block.Header, qc *block.QC, blk *block.Block, prove StateProver) ([]*Bundle, error) {
+	return Builder{}.ForBlock(h, qc, blk, prove)
+}
+
+// Builder builds the bundles of a block. The zero value works one
+// transaction at a time.
+type Builder struct {
+	// Workers decode transactions and prove licenses in parallel (default
+	// 1). With more than one, the StateProver is called concurrently
+	// (ledger/state.Store.ProveRoot allows it).
+	Workers int
+}
+
+// ForBlock is the package's ForBlock, with b's parallelism.
+func (bd Builder) ForBlock(h *block.Header, qc *block.QC, blk *block.Block, prove StateProver) ([]*Bundle, error) {
 	if blk.Header.Hash() != h.Hash() {
 		return nil, fmt.Errorf("%w: block %d is not the header's", ErrSource, blk.Header.Height)
 	}
@@ -60,33 +75,83 @@ func ForBlock(h *block.Header, qc *block.QC, blk *block.Block, prove StateProver
 	if t.tx.size() != uint64(h.TxCount) {
 		return nil, fmt.Errorf("%w: block %d has %d OK transactions, header says %d", ErrSource, h.Height, t.tx.size(), h.TxCount)
 	}
-	headers := []SealedHeader{Seal(h, qc)}
-	states := map[string]*StateProof{}
-	var out []*Bundle
+	var txs []block.Tx
 	for _, tx := range blk.Txs() {
-		if tx.Result != block.OK {
-			continue
+		if tx.Result == block.OK {
+			txs = append(txs, tx)
 		}
-		dec, err := schemas.DecodeTx(tx.Bytes)
+	}
+	// The license of each transaction, then one state proof per license.
+	keys := make([]string, len(txs))
+	err := parallel(len(txs), bd.Workers, func(i int) error {
+		dec, err := schemas.DecodeTx(txs[i].Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("%w: block %d transaction %d: %v", ErrSource, h.Height, tx.Position, err)
+			return fmt.Errorf("%w: block %d transaction %d: %v", ErrSource, h.Height, txs[i].Position, err)
 		}
-		key := dec.LicenseKey()
-		sp, ok := states[key]
-		if !ok {
-			leaf, p, err := prove(key)
-			if err != nil {
-				return nil, fmt.Errorf("proof: state proof of %s at %d: %w", key, h.Height, err)
-			}
-			if leaf == nil || p == nil {
-				return nil, fmt.Errorf("%w: %s changed at %d but the state does not hold it", ErrSource, key, h.Height)
-			}
-			sp = &StateProof{Height: h.Height, Leaf: leaf, Proof: *p}
-			states[key] = sp
+		keys[i] = dec.LicenseKey()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	index := map[string]int{}
+	var unique []string
+	for _, k := range keys {
+		if _, ok := index[k]; !ok {
+			index[k] = len(unique)
+			unique = append(unique, k)
 		}
-		out = append(out, &Bundle{V: Version, Key: key, Tx: t.txProof(blk, tx), Headers: headers, State: *sp})
+	}
+	states := make([]StateProof, len(unique))
+	err = parallel(len(unique), bd.Workers, func(i int) error {
+		leaf, p, err := prove(unique[i])
+		if err != nil {
+			return fmt.Errorf("proof: state proof of %s at %d: %w", unique[i], h.Height, err)
+		}
+		if leaf == nil || p == nil {
+			return fmt.Errorf("%w: %s changed at %d but the state does not hold it", ErrSource, unique[i], h.Height)
+		}
+		states[i] = StateProof{Height: h.Height, Leaf: leaf, Proof: *p}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	headers := []SealedHeader{Seal(h, qc)}
+	out := make([]*Bundle, len(txs))
+	for i, tx := range txs {
+		out[i] = &Bundle{V: Version, Key: keys[i], Tx: t.txProof(blk, tx), Headers: headers, State: states[index[keys[i]]]}
 	}
 	return out, nil
+}
+
+// parallel runs fn(0..n-1) on up to workers goroutines and returns the
+// first error.
+func parallel(n, workers int, fn func(i int) error) error {
+	if workers <= 1 || n < 2 {
+		for i := range n {
+			if err := fn(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				if err := fn(i); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // Source is a node's ledger as a fresh proof reads it. The node implements

@@ -210,6 +210,11 @@ func (b *Bundle) checkShape() error {
 	if len(b.State.Proof.Siblings) > smt.MaxDepth {
 		return bad("state proof of %d siblings", len(b.State.Proof.Siblings))
 	}
+	if b.State.Leaf != nil {
+		if _, err := b.State.Leaf.MarshalBinary(); err != nil {
+			return bad("state leaf: %v", err)
+		}
+	}
 	return nil
 }
 

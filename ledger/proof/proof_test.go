@@ -91,6 +91,29 @@ func TestCommitProofs(t *testing.T) {
 	if n != 17 {
 		t.Errorf("%d bundles, want 17", n)
 	}
+	// In parallel, the same bundles.
+	for hi, bundles := range c.Committed {
+		if hi != len(c.Committed)-1 {
+			continue // the state is at the last block only
+		}
+		rec := c.Records[hi]
+		par, err := baybusproof.Builder{Workers: 4}.ForBlock(&rec.Header, &rec.QC, c.Blocks[hi], baybusproof.ProveAt(&rec.Header, c.State.ProveRoot))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range par {
+			x, _ := par[i].MarshalBinary()
+			y, _ := bundles[i].MarshalBinary()
+			if !bytes.Equal(x, y) {
+				t.Fatalf("parallel bundle %d differs", i)
+			}
+		}
+	}
+	// A state that moved on is refused, not proved against the wrong root.
+	rec := c.Records[0]
+	if _, err := baybusproof.ForBlock(&rec.Header, &rec.QC, c.Blocks[0], baybusproof.ProveAt(&rec.Header, c.State.ProveRoot)); !errors.Is(err, baybusproof.ErrStateMoved) {
+		t.Fatalf("proof against a moved state: %v", err)
+	}
 }
 
 func checkIndependently(t *testing.T, leaf baybusproof.Hash, index, size uint64, path []baybusproof.Hash, root [32]byte) {

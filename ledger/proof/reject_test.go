@@ -2,8 +2,9 @@ package proof_test
 
 import (
 	"bytes"
-	"crypto/rand"
+	"crypto/sha256"
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"testing"
 
@@ -38,6 +39,16 @@ func freshOf(name string) func(*prooftest.Chain, *testing.T) *baybusproof.Bundle
 		}
 		return b
 	}
+}
+
+// rogueKey is a key outside the consortium, derived from its id so that
+// the golden vectors are reproducible.
+func rogueKey(t *testing.T, id string) *keys.PrivateKey {
+	k, err := keys.Generate(id, keys.Ed25519, rand.NewChaCha8(sha256.Sum256([]byte("rogue "+id))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 // resignBatch replaces a part's batch signature with key's.
@@ -105,7 +116,7 @@ var mutations = []mutation{
 		}},
 	{name: "batch key not in trust bundle", base: commitOf(1, "cn-business"), want: baybusproof.ErrKeyNotValid,
 		mutate: func(c *prooftest.Chain, t *testing.T, b *baybusproof.Bundle) {
-			rogue, _ := keys.Generate("city/shenzhen/2", keys.Ed25519, rand.Reader)
+			rogue := rogueKey(t, "city/shenzhen/2")
 			resignBatch(&b.Tx, rogue)
 		}},
 	{name: "batch key not yet valid", base: commitOf(1, "zhuhai-business"), want: baybusproof.ErrKeyNotValid,
@@ -142,7 +153,7 @@ var mutations = []mutation{
 		}},
 	{name: "forged vote", base: commitOf(1, "cn-business"), want: baybusproof.ErrQuorum,
 		mutate: func(c *prooftest.Chain, t *testing.T, b *baybusproof.Bundle) {
-			mallory, _ := keys.Generate("orderer/qianhai/1", keys.Ed25519, rand.Reader)
+			mallory := rogueKey(t, "orderer/qianhai/1")
 			b.Headers[0].QC.Votes[2] = block.SignVote(mallory, "qianhai", hdr(t, b, 0))
 		}},
 	{name: "vote with another orderer's key", base: commitOf(1, "cn-business"), want: baybusproof.ErrQuorum,
@@ -151,7 +162,7 @@ var mutations = []mutation{
 		}},
 	{name: "vote key not in trust bundle", base: commitOf(1, "cn-business"), want: baybusproof.ErrKeyNotValid,
 		mutate: func(c *prooftest.Chain, t *testing.T, b *baybusproof.Bundle) {
-			rogue, _ := keys.Generate("orderer/qianhai/2", keys.Ed25519, rand.Reader)
+			rogue := rogueKey(t, "orderer/qianhai/2")
 			b.Headers[0].QC.Votes[2] = block.SignVote(rogue, "qianhai", hdr(t, b, 0))
 		}},
 	{name: "fork in one bundle", base: commitOf(1, "cn-business"), want: baybusproof.ErrFork,
