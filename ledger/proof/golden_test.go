@@ -39,7 +39,9 @@ var freshVectors = []string{"cn-business", "cn-certificate", "hk-business", "mo-
 
 var slugRe = regexp.MustCompile(`[^a-z0-9]+`)
 
-func slug(s string) string { return strings.Trim(slugRe.ReplaceAllString(strings.ToLower(s), "-"), "-") }
+func slug(s string) string {
+	return strings.Trim(slugRe.ReplaceAllString(strings.ToLower(s), "-"), "-")
+}
 
 // goldenBundles returns every vector with its bundle, from the chain.
 func goldenBundles(t *testing.T, c *prooftest.Chain) ([]vector, map[string]*baybusproof.Bundle) {
