@@ -34,16 +34,32 @@
 //
 // # Layout on disk
 //
-//	"m"                                  meta: version, height, root, license count
+//	"m"                                  meta: version, height, root, license count, cached levels
 //	"n" | level | path prefix            tree page (see smt): 16 slots, current tree only
-//	"h" | key | 0x00 | ^height (8 BE)    every version of every leaf, newest first
+//	"h" | key | 0x00 | ^height (8 BE)    every version of every leaf, newest first:
+//	                                     status code | record hash | transaction id
 //
 // Pages are addressed by position and overwritten in place: the tree keeps no
-// old versions, so proofs are for the current root only, and disk use is
-// about the leaves' size (see the benchmarks in store_bench_test.go for
-// measured bytes per license). Memory is pebble's block cache
-// (Options.CacheSize, 64 MiB by default) plus two memtables, whatever the
-// number of licenses.
+// old versions, so proofs are for the current root only. The top
+// Options.CachedLevels levels of pages (5 by default) live in memory, decoded,
+// and on disk keep only their shape (smt.ShapeOf: which slots are empty,
+// leaves or pages, and the leaves), not the hashes of the pages below. A
+// block rewrites every top page on its paths, but their shapes seldom
+// change, so this roughly halves the bytes a block writes; Open rebuilds the
+// hashes bottom-up from one sweep over the first uncached level. Below, a
+// block's pages are read with point reads (bloom filters skip LSM levels)
+// and hashed level by level on Options.Workers goroutines.
+//
+// # Memory and disk
+//
+// Memory is pebble's block cache (Options.CacheSize, 64 MiB), at most two
+// memtables (2 × Options.MemTableSize, 2 × 32 MiB) and the cached levels (at
+// most 69,905 pages: 36 MiB from a million licenses on, never above 72 MiB):
+// bounded, whatever the number of licenses. Measured on the 2-core machine,
+// 1M licenses (go test ./ledger/state/ -run '^$' -bench Store -v): about
+// 245 bytes of disk per license once compacted (tree 73, history 125 for one
+// version; each further version adds about 75), proofs of 21 hashes in 660
+// bytes, and see the benchmark for blocks of 1,000 updates.
 //
 // # Concurrency
 //

@@ -88,7 +88,7 @@ const (
 //
 //	"m"                                   -> version(1) | height(8) | root(32) | count(8) | cached levels(1)
 //	"n" | smt page key                    -> page (its shape, smt.ShapeOf, in the cached levels)
-//	"h" | key | 0x00 | ^height (8, BE)    -> canonical leaf encoding
+//	"h" | key | 0x00 | ^height (8, BE)    -> status code (1) | record hash (32) | tx id (32)
 const (
 	metaVersion = 1
 	metaLen     = 1 + 8 + 32 + 8 + 1
@@ -165,7 +165,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("state: open %s: %w", dir, err)
 	}
 	s := &Store{db: db, write: pebble.Sync, root: smt.Empty, workers: opts.Workers}
-	s.pages = pages{db: db, cache: &pageCache{m: map[string][]byte{}}}
+	s.pages = pages{db: db, cache: &pageCache{m: map[string]*smt.Page{}}}
 	if opts.NoSync {
 		s.write = pebble.NoSync
 	}
@@ -284,11 +284,7 @@ func (s *Store) loadTop() error {
 	for level := levels - 2; level >= 0 && err == nil; level-- {
 		err = fill(level, func(yield func([]byte, smt.Hash) error) error {
 			for _, k := range byLevel[level+1] {
-				h, err := smt.PageHash(s.pages.cache.m[k])
-				if err != nil {
-					return err
-				}
-				if err := yield([]byte(k), h); err != nil {
+				if err := yield([]byte(k), s.pages.cache.m[k].Hash()); err != nil {
 					return err
 				}
 			}
@@ -359,7 +355,7 @@ type plan struct {
 	base    uint64 // the height it was computed on
 	height  uint64
 	updates []Update // sorted by key
-	leaves  [][]byte // canonical encodings, in the order of updates
+	leaves  [][]byte // history records, in the order of updates
 	tree    smt.Result
 }
 
@@ -395,7 +391,7 @@ func (s *Store) Apply(height uint64, updates []Update) ([32]byte, error) {
 	}
 	size := 64
 	for _, w := range p.tree.Writes {
-		size += len(w.Key) + len(w.Value) + 16
+		size += len(w.Key) + 600
 	}
 	for i, l := range p.leaves {
 		size += len(p.updates[i].Key) + len(l) + 32
@@ -434,7 +430,7 @@ func (s *Store) Apply(height uint64, updates []Update) ([32]byte, error) {
 	}
 	s.height, s.root, s.count = height, p.tree.Root, count
 	for _, w := range p.tree.Writes {
-		s.pages.cache.put(w.Key, w.Value)
+		s.pages.cache.put(w.Key, w.Page)
 	}
 	return p.tree.Root, nil
 }
@@ -471,7 +467,7 @@ func (s *Store) plan(height uint64, updates []Update) (*plan, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUpdate, err)
 		}
-		p.leaves[i] = enc
+		p.leaves[i] = historyValue(&l)
 		sets[i] = smt.Set{Path: smt.PathOf(u.Key), ValueHash: sha256.Sum256(enc)}
 	}
 	res, err := smt.UpdateParallel(s.pages, sets, s.workers)
@@ -529,17 +525,30 @@ func (s *Store) getAt(key string, height uint64) (*Leaf, error) {
 // decodeHistory decodes a history record and checks it against its index key.
 func decodeHistory(k, v []byte) (*Leaf, error) {
 	n := len(k) - 9
-	if n < 2 || k[0] != historyPrefix || k[n] != 0 {
-		return nil, fmt.Errorf("%w: history key %x", ErrCorrupt, k)
+	if n < 2 || k[0] != historyPrefix || k[n] != 0 || len(v) != historyLen {
+		return nil, fmt.Errorf("%w: history record %x", ErrCorrupt, k)
 	}
-	var l Leaf
-	if err := l.UnmarshalBinary(v); err != nil {
-		return nil, fmt.Errorf("%w: history %x: %w", ErrCorrupt, k, err)
+	status, ok := smt.StatusOf(v[0])
+	if !ok {
+		return nil, fmt.Errorf("%w: history record %x: status %d", ErrCorrupt, k, v[0])
 	}
-	if l.Key != string(k[1:n]) || l.Height != ^binary.BigEndian.Uint64(k[n+1:]) {
-		return nil, fmt.Errorf("%w: history %x holds %s at %d", ErrCorrupt, k, l.Key, l.Height)
-	}
+	l := Leaf{Key: string(k[1:n]), Status: status, Height: ^binary.BigEndian.Uint64(k[n+1:])}
+	copy(l.RecordHash[:], v[1:33])
+	copy(l.TxID[:], v[33:])
 	return &l, nil
+}
+
+// historyLen is the size of a history record: the leaf less its key and
+// height, which the record's key holds.
+const historyLen = 1 + 32 + 32
+
+// historyValue returns status code | record hash | transaction id.
+func historyValue(l *Leaf) []byte {
+	code, _ := smt.StatusCode(l.Status) // checked by MarshalBinary
+	b := make([]byte, 0, historyLen)
+	b = append(b, code)
+	b = append(b, l.RecordHash[:]...)
+	return append(b, l.TxID[:]...)
 }
 
 // Prove returns a license's leaf (nil if the ledger has none) and its
@@ -649,16 +658,23 @@ type pages struct {
 
 var _ smt.Reader = pages{}
 
-// ReadPages reads the cached levels from memory and the rest with point
-// reads. Point reads beat an iterator sweeping the sorted keys: below the
-// cached levels a block's pages are far apart, and a point read skips, by
-// its bloom filter, the LSM levels that do not hold the page.
+var _ smt.CachedReader = pages{}
+
+// CachedPage implements smt.CachedReader: the cached levels.
+func (p pages) CachedPage(key []byte) (*smt.Page, bool) { return p.cache.get(key) }
+
+// ReadPages reads pages with point reads (the tree asks CachedPage first).
+// Point reads beat an iterator sweeping the sorted keys: below the cached
+// levels a block's pages are far apart, and a point read skips, by its bloom
+// filter, the LSM levels that do not hold the page.
 func (p pages) ReadPages(keys [][]byte) ([][]byte, error) {
 	out := make([][]byte, len(keys))
 	var k []byte
 	for i, key := range keys {
-		if v, cached := p.cache.get(key); cached {
-			out[i] = v
+		if pg, cached := p.cache.get(key); cached {
+			if pg != nil {
+				out[i] = pg.Encode()
+			}
 			continue
 		}
 		k = append(append(k[:0], pagePrefix), key...)
@@ -679,33 +695,28 @@ func (p pages) ReadPages(keys [][]byte) ([][]byte, error) {
 // levels; in them its shape, or nil if the shape is what disk holds already.
 func (p pages) stored(w smt.PageWrite) ([]byte, error) {
 	old, cached := p.cache.get(w.Key)
-	if !cached {
-		return w.Value, nil
+	switch {
+	case !cached:
+		return w.Page.Encode(), nil
+	case old != nil && old.SameShape(w.Page):
+		return nil, nil
 	}
-	shape, err := smt.ShapeOf(w.Value)
-	if err != nil || old == nil {
-		return shape, err
-	}
-	oldShape, err := smt.ShapeOf(old)
-	if err != nil || !bytes.Equal(oldShape, shape) {
-		return shape, err
-	}
-	return nil, nil
+	return w.Page.Shape(), nil
 }
 
-// pageCache holds every page of the top levels (levels 0 to levels-1), with
-// their hashes. A page of those levels that it lacks does not exist. Pages
-// are replaced when a block commits; the Store's locks make sure that no
-// reader is between pages of two roots then (Apply holds applyMu and mu,
-// page readers one of them). Values are never modified.
+// pageCache holds every page of the top levels (levels 0 to levels-1),
+// decoded. A page of those levels that it lacks does not exist. Pages are
+// replaced when a block commits; the Store's locks make sure that no reader
+// is between pages of two roots then (Apply holds applyMu and mu, page
+// readers one of them). Pages are never modified.
 type pageCache struct {
 	levels int
 	mu     sync.Mutex
-	m      map[string][]byte
+	m      map[string]*smt.Page
 }
 
 // get returns the page at key and true if key is in the cached levels.
-func (c *pageCache) get(key []byte) ([]byte, bool) {
+func (c *pageCache) get(key []byte) (*smt.Page, bool) {
 	if smt.PageLevel(key) >= c.levels {
 		return nil, false
 	}
@@ -714,13 +725,13 @@ func (c *pageCache) get(key []byte) ([]byte, bool) {
 	return c.m[string(key)], true
 }
 
-func (c *pageCache) put(key, v []byte) {
+func (c *pageCache) put(key []byte, p *smt.Page) {
 	if smt.PageLevel(key) >= c.levels {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.m[string(key)] = v
+	c.m[string(key)] = p
 }
 
 // quietLogger drops pebble's informational messages.

@@ -51,9 +51,14 @@
 // leaf's path and value hash, or the hash of the page below), under a key
 // made of the level and the path prefix. Pages are addressed by position, not
 // by hash, so an update overwrites the pages on its paths in place and the
-// store holds only the current tree: about 100 bytes per license. Update
-// sorts a block's sets by path and reads, hashes and writes each page once,
-// returning the pages to write; the caller writes them in one atomic batch.
-// Reading history is the caller's business (ledger/state keeps every leaf
-// version under (key, height)).
+// store holds only the current tree. Update goes level by level: it reads
+// all the pages a level needs in one ReadPages call, in key order, and once
+// at the bottom hashes each touched page once, bottom-up, however many sets
+// share it (UpdateParallel spreads the reads and hashing of a level over
+// goroutines); it returns the pages to write, and the caller writes them in
+// one atomic batch. A CachedReader keeps some pages decoded in memory; a store
+// may keep only the shape of such pages on disk (ShapeOf) and rebuild their
+// hashes from the pages below (FillPage, PageHash). Reading history is the
+// caller's business (ledger/state keeps every leaf version under
+// (key, height)).
 package smt

@@ -33,6 +33,18 @@ var statusCodes = [...]schemas.Status{
 	4: schemas.StatusExpired,
 }
 
+// StatusCode returns the byte a status is encoded as in a leaf (1 valid,
+// 2 suspended, 3 revoked, 4 expired); false for an unknown status.
+func StatusCode(s schemas.Status) (byte, bool) { return statusCode(s) }
+
+// StatusOf is StatusCode's inverse.
+func StatusOf(code byte) (schemas.Status, bool) {
+	if code == 0 || int(code) >= len(statusCodes) {
+		return "", false
+	}
+	return statusCodes[code], true
+}
+
 func statusCode(s schemas.Status) (byte, bool) {
 	for i, v := range statusCodes {
 		if i > 0 && v == s {

@@ -29,7 +29,7 @@ func (m *MemStore) Update(sets []Set) (Hash, error) {
 		return Hash{}, err
 	}
 	for _, w := range res.Writes {
-		m.pages[string(w.Key)] = w.Value
+		m.pages[string(w.Key)] = w.Page.Encode()
 	}
 	return res.Root, nil
 }

@@ -109,7 +109,7 @@ func TestRootMatchesReference(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, w := range res.Writes {
-					m.pages[string(w.Key)] = w.Value
+					m.pages[string(w.Key)] = w.Page.Encode()
 				}
 				root := res.Root
 				if res.Added != added {
@@ -174,7 +174,7 @@ func TestUpdateAdded(t *testing.T) {
 		t.Fatalf("added %d, %v; want 2", res.Added, err)
 	}
 	for _, w := range res.Writes {
-		m.pages[string(w.Key)] = w.Value
+		m.pages[string(w.Key)] = w.Page.Encode()
 	}
 	a.Status = schemas.StatusRevoked
 	res, err = Update(m, []Set{setOf(t, a), setOf(t, c)})
@@ -508,7 +508,7 @@ func TestUpdateParallel(t *testing.T) {
 			t.Fatalf("height %d: sequential %s/%d/%d, parallel %s/%d/%d", height, a.Root, a.Added, len(a.Writes), b.Root, b.Added, len(b.Writes))
 		}
 		for i := range a.Writes {
-			if !bytes.Equal(a.Writes[i].Key, b.Writes[i].Key) || !bytes.Equal(a.Writes[i].Value, b.Writes[i].Value) {
+			if !bytes.Equal(a.Writes[i].Key, b.Writes[i].Key) || !bytes.Equal(a.Writes[i].Page.Encode(), b.Writes[i].Page.Encode()) {
 				t.Fatalf("height %d: write %d differs", height, i)
 			}
 		}
@@ -517,7 +517,7 @@ func TestUpdateParallel(t *testing.T) {
 			r Result
 		}{{seq, a}, {par, b}} {
 			for _, w := range m.r.Writes {
-				m.m.pages[string(w.Key)] = w.Value
+				m.m.pages[string(w.Key)] = w.Page.Encode()
 			}
 		}
 	}
@@ -554,8 +554,8 @@ func TestShapes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(full, v) {
-			t.Fatalf("page %x: rebuilt %x, want %x", key, full, v)
+		if !bytes.Equal(full.Encode(), v) {
+			t.Fatalf("page %x: rebuilt %x, want %x", key, full.Encode(), v)
 		}
 		if len(shape) < len(v) {
 			n++

@@ -28,9 +28,19 @@ type Reader interface {
 	ReadPages(keys [][]byte) ([][]byte, error)
 }
 
-// PageWrite is a page to store (or overwrite) under Key.
+// CachedReader is a Reader that holds some pages decoded in memory. The
+// tree asks it first; ok false sends the key to ReadPages, a nil page with
+// ok true means the page does not exist. The tree copies what it changes.
+type CachedReader interface {
+	Reader
+	CachedPage(key []byte) (p *Page, ok bool)
+}
+
+// PageWrite is a page to store (or overwrite) under Key: Page.Encode(), or
+// Page.Shape() in levels whose hashes the store recomputes.
 type PageWrite struct {
-	Key, Value []byte
+	Key  []byte
+	Page *Page
 }
 
 // Set puts a leaf, given by its path and value hash, in the tree.
@@ -71,7 +81,9 @@ type slot struct {
 	path Hash // leaf only
 }
 
-type page struct {
+// Page is a decoded page, for stores that keep pages in memory (see
+// CachedReader). Its methods do not modify it.
+type Page struct {
 	slots [fanout]slot
 }
 
@@ -99,10 +111,10 @@ func PageLevel(key []byte) int {
 
 // encode writes: nonEmpty bitmap (2) | leaf bitmap (2) | per non-empty slot
 // in order: node -> hash (32); leaf -> path (32), value hash (32).
-func (p *page) encode() []byte { return p.encodeWith(true) }
+func (p *Page) encode() []byte { return p.encodeWith(true) }
 
 // encodeWith writes the page, or with nodeHashes false its shape.
-func (p *page) encodeWith(nodeHashes bool) []byte {
+func (p *Page) encodeWith(nodeHashes bool) []byte {
 	var nonEmpty, leaves uint16
 	n := 4
 	for i := range p.slots {
@@ -136,10 +148,10 @@ func (p *page) encodeWith(nodeHashes bool) []byte {
 	return b
 }
 
-func decodePage(b []byte) (*page, error) { return decode(b, true) }
+func decodePage(b []byte) (*Page, error) { return decode(b, true) }
 
 // decode reads a page, or with nodeHashes false a page's shape (ShapeOf).
-func decode(b []byte, nodeHashes bool) (*page, error) {
+func decode(b []byte, nodeHashes bool) (*Page, error) {
 	if len(b) < 4 {
 		return nil, fmt.Errorf("%w: page of %d bytes", ErrCorrupt, len(b))
 	}
@@ -155,7 +167,7 @@ func decode(b []byte, nodeHashes bool) (*page, error) {
 	if len(b) != want {
 		return nil, fmt.Errorf("%w: page of %d bytes, want %d", ErrCorrupt, len(b), want)
 	}
-	p := new(page)
+	p := new(Page)
 	b = b[4:]
 	for i := range p.slots {
 		s := &p.slots[i]
@@ -176,12 +188,38 @@ func decode(b []byte, nodeHashes bool) (*page, error) {
 	return p, nil
 }
 
+// DecodePage decodes a stored page.
+func DecodePage(b []byte) (*Page, error) { return decodePage(b) }
+
+// Encode returns the page's stored form.
+func (p *Page) Encode() []byte { return p.encode() }
+
+// Shape returns the page's shape (see ShapeOf).
+func (p *Page) Shape() []byte { return p.encodeWith(false) }
+
+// SameShape reports whether p and q have the same shape.
+func (p *Page) SameShape(q *Page) bool {
+	for i := range p.slots {
+		a, b := &p.slots[i], &q.slots[i]
+		if a.kind != b.kind || a.kind == slotLeaf && (a.path != b.path || a.hash != b.hash) {
+			return false
+		}
+	}
+	return true
+}
+
+// Hash returns the hash of the subtree the page covers.
+func (p *Page) Hash() Hash {
+	h, _ := p.rangeHash(0, fanout)
+	return h
+}
+
 // ShapeOf returns a page's shape: its encoding without the hashes of the
 // pages below, which can be recomputed from those pages (FillPage). A store
 // that keeps the tree's top levels in memory stores only their shapes, which
 // change when a slot changes kind or a leaf its value, not with every block.
-func ShapeOf(page []byte) ([]byte, error) {
-	p, err := decodePage(page)
+func ShapeOf(b []byte) ([]byte, error) {
+	p, err := decodePage(b)
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +228,7 @@ func ShapeOf(page []byte) ([]byte, error) {
 
 // FillPage rebuilds the page at key from its shape, asking child for the
 // hash of the page under each node slot (by that page's key).
-func FillPage(key, shape []byte, child func(childKey []byte) (Hash, error)) ([]byte, error) {
+func FillPage(key, shape []byte, child func(childKey []byte) (Hash, error)) (*Page, error) {
 	p, err := decode(shape, false)
 	if err != nil {
 		return nil, err
@@ -205,12 +243,12 @@ func FillPage(key, shape []byte, child func(childKey []byte) (Hash, error)) ([]b
 		}
 		p.slots[n].hash = h
 	}
-	return p.encode(), nil
+	return p, nil
 }
 
 // PageHash returns the hash of the subtree that a page covers.
-func PageHash(page []byte) (Hash, error) {
-	p, err := decodePage(page)
+func PageHash(b []byte) (Hash, error) {
+	p, err := decodePage(b)
 	if err != nil {
 		return Hash{}, err
 	}
@@ -244,8 +282,14 @@ func ChildKey(key []byte, n int) []byte {
 	return out
 }
 
-func readPage(r Reader, level int, path *Hash) (*page, error) {
-	vals, err := r.ReadPages([][]byte{pageKey(level, path)})
+func readPage(r Reader, level int, path *Hash) (*Page, error) {
+	key := pageKey(level, path)
+	if cr, ok := r.(CachedReader); ok {
+		if p, ok := cr.CachedPage(key); ok {
+			return p, nil
+		}
+	}
+	vals, err := r.ReadPages([][]byte{key})
 	if err != nil {
 		return nil, fmt.Errorf("smt: read page: %w", err)
 	}
@@ -258,7 +302,7 @@ func readPage(r Reader, level int, path *Hash) (*page, error) {
 // rangeHash returns the hash of the binary subtree over slots
 // [lo, lo+size) and what it amounts to: empty, a lone leaf (which then
 // stands for the whole range), or a node.
-func (p *page) rangeHash(lo, size int) (Hash, slotKind) {
+func (p *Page) rangeHash(lo, size int) (Hash, slotKind) {
 	if size == 1 {
 		s := &p.slots[lo]
 		switch s.kind {
@@ -334,14 +378,13 @@ func UpdateParallel(r Reader, sets []Set, workers int) (Result, error) {
 				} else {
 					res.Root = h
 				}
-				pd.value = pd.page.encode()
 			}
 			return nil
 		})
 	}
 	for _, pds := range levels {
 		for _, pd := range pds {
-			res.Writes = append(res.Writes, PageWrite{Key: pd.key, Value: pd.value})
+			res.Writes = append(res.Writes, PageWrite{Key: pd.key, Page: pd.page})
 		}
 	}
 	slices.SortFunc(res.Writes, func(a, b PageWrite) int { return bytes.Compare(a.Key, b.Key) })
@@ -353,21 +396,35 @@ type pending struct {
 	key    []byte
 	sets   []Set // sorted, all under the page's prefix
 	fresh  bool  // known not to exist yet: not read
-	page   *page
-	parent *slot  // the slot above that takes the page's hash; nil for the root
-	value  []byte // the page's new encoding
+	page   *Page
+	parent *slot // the slot above that takes the page's hash; nil for the root
 }
 
 // readPending reads the pages of one level, in key order, in up to workers
 // concurrent calls.
 func readPending(r Reader, level int, pds []*pending, workers int) error {
 	var toRead []*pending
+	cr, _ := r.(CachedReader)
 	for _, pd := range pds {
 		if pd.fresh {
-			pd.page = new(page)
-		} else {
-			toRead = append(toRead, pd)
+			pd.page = new(Page)
+			continue
 		}
+		if cr != nil {
+			if p, ok := cr.CachedPage(pd.key); ok {
+				switch {
+				case p != nil:
+					c := *p
+					pd.page = &c
+				case level == 0:
+					pd.page = new(Page)
+				default:
+					return fmt.Errorf("%w: page %x missing", ErrCorrupt, pd.key)
+				}
+				continue
+			}
+		}
+		toRead = append(toRead, pd)
 	}
 	return parallelChunks(len(toRead), workers, func(lo, hi int) error {
 		keys := make([][]byte, hi-lo)
@@ -388,7 +445,7 @@ func readPending(r Reader, level int, pds []*pending, workers int) error {
 					return fmt.Errorf("%w (page %x)", err, pd.key)
 				}
 			case level == 0:
-				pd.page = new(page) // the empty tree
+				pd.page = new(Page) // the empty tree
 			default:
 				return fmt.Errorf("%w: page %x missing", ErrCorrupt, pd.key)
 			}
@@ -497,7 +554,7 @@ func Prove(r Reader, path Hash) (proof *Proof, member bool, valueHash Hash, err 
 	if p == nil {
 		return done(nil)
 	}
-	switch _, k := p.rangeHash(0, fanout); k {
+	switch p.rangeKind(0, fanout) {
 	case slotEmpty:
 		return done(nil)
 	case slotLeaf:
@@ -517,7 +574,7 @@ func Prove(r Reader, path Hash) (proof *Proof, member bool, valueHash Hash, err 
 			size = half
 			sh, _ := p.rangeHash(sib, size)
 			down = append(down, sh)
-			switch _, k := p.rangeHash(lo, size); k {
+			switch p.rangeKind(lo, size) {
 			case slotEmpty:
 				return done(nil)
 			case slotLeaf:
@@ -536,8 +593,28 @@ func Prove(r Reader, path Hash) (proof *Proof, member bool, valueHash Hash, err 
 	}
 }
 
+// rangeKind is rangeHash's kind without the hashing.
+func (p *Page) rangeKind(lo, size int) slotKind {
+	leaves, nodes := 0, 0
+	for i := lo; i < lo+size; i++ {
+		switch p.slots[i].kind {
+		case slotLeaf:
+			leaves++
+		case slotNode:
+			nodes++
+		}
+	}
+	switch {
+	case nodes == 0 && leaves == 0:
+		return slotEmpty
+	case nodes == 0 && leaves == 1:
+		return slotLeaf
+	}
+	return slotNode
+}
+
 // loneLeaf returns the only leaf slot in a range known to hold one.
-func (p *page) loneLeaf(lo, size int) *slot {
+func (p *Page) loneLeaf(lo, size int) *slot {
 	for i := lo; i < lo+size; i++ {
 		if p.slots[i].kind == slotLeaf {
 			return &p.slots[i]
