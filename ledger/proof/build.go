@@ -83,12 +83,13 @@ func (bd Builder) ForBlock(h *block.Header, qc *block.QC, blk *block.Block, prov
 	}
 	// The license of each transaction, then one state proof per license.
 	keys := make([]string, len(txs))
+	decoded := make([]*schemas.Tx, len(txs))
 	err := parallel(len(txs), bd.Workers, func(i int) error {
 		dec, err := schemas.DecodeTx(txs[i].Bytes)
 		if err != nil {
 			return fmt.Errorf("%w: block %d transaction %d: %v", ErrSource, h.Height, txs[i].Position, err)
 		}
-		keys[i] = dec.LicenseKey()
+		keys[i], decoded[i] = dec.LicenseKey(), dec
 		return nil
 	})
 	if err != nil {
@@ -120,7 +121,7 @@ func (bd Builder) ForBlock(h *block.Header, qc *block.QC, blk *block.Block, prov
 	headers := []SealedHeader{Seal(h, qc)}
 	out := make([]*Bundle, len(txs))
 	for i, tx := range txs {
-		out[i] = &Bundle{V: Version, Key: keys[i], Tx: t.txProof(blk, tx), Headers: headers, State: states[index[keys[i]]]}
+		out[i] = &Bundle{V: Version, Key: keys[i], Tx: t.txProof(blk, tx), Headers: headers, State: states[index[keys[i]]], tx: decoded[i]}
 	}
 	return out, nil
 }

@@ -45,6 +45,17 @@ type Bundle struct {
 	// height, in ascending height order, each with its certificate.
 	Headers []SealedHeader `json:"headers"`
 	State   StateProof     `json:"state"`
+
+	tx *schemas.Tx // Tx decoded, when the builder had it
+}
+
+// Transaction decodes the transaction proved (Tx.Bytes), without verifying
+// anything. Bundles made by ForBlock have it at hand.
+func (b *Bundle) Transaction() (*schemas.Tx, error) {
+	if b.tx != nil {
+		return b.tx, nil
+	}
+	return schemas.DecodeTx(b.Tx.Bytes)
 }
 
 // TxProof proves one canonical transaction: signed by its city (batch

@@ -341,3 +341,33 @@ func change(tb testing.TB, issued []byte, a schemas.Action) []byte {
 }
 
 func encode(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// Replay applies the chain block by block to a new license state in dir,
+// as an orderer commits, and calls fn after each block's state is applied
+// (where orderer.Config.OnCommit runs). It returns the state, open.
+func (c *Chain) Replay(tb testing.TB, dir string, fn func(rec *orderer.Record, blk *block.Block, st *licenses.State)) *licenses.State {
+	tb.Helper()
+	st, err := licenses.Open(dir, state.Options{NoSync: true, CacheSize: 4 << 20})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	idx := blocktest.NewChain()
+	var parent *block.Header
+	for i, rec := range c.Records {
+		blk := c.Blocks[i]
+		ups, err := block.Verify(c.Trust, block.Limits{}, parent, blk, idx, st)
+		if err != nil {
+			tb.Fatalf("prooftest: replay block %d: %v", i+1, err)
+		}
+		if err := st.Commit(rec.Header.Height, ups); err != nil {
+			tb.Fatal(err)
+		}
+		idx.Add(blk)
+		if fn != nil {
+			fn(rec, blk, st)
+		}
+		parent = &rec.Header
+	}
+	return st
+}

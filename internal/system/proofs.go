@@ -1,0 +1,514 @@
+package system
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/baybus/baybus/internal/bus"
+	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/ledger/orderer"
+	"github.com/baybus/baybus/ledger/proof"
+	"github.com/baybus/baybus/ledger/state"
+	"github.com/baybus/baybus/ledger/state/smt"
+	"github.com/baybus/baybus/ledger/wal"
+	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/keys"
+)
+
+// ---- Reading proofs from a node's ledger ----
+
+// LedgerSource is proof.Source over an orderer's block log and license
+// state: what fresh proofs (HTTP, baybus proof) are read from. It is safe
+// for concurrent use while the orderer runs: ProveLatest reads the state
+// under its lock and says which height it proved, and the block log always
+// holds that height (a block is appended before its state is applied).
+type LedgerSource struct {
+	Blocks *orderer.Store
+	State  *state.Store
+}
+
+var _ proof.Source = LedgerSource{}
+
+// ProveLatest implements proof.Source.
+func (l LedgerSource) ProveLatest(key string) (*smt.Leaf, *smt.Proof, uint64, [32]byte, error) {
+	return l.State.ProveRoot(key)
+}
+
+// LeafAt implements proof.Source.
+func (l LedgerSource) LeafAt(key string, h uint64) (*smt.Leaf, error) {
+	leaf, err := l.State.GetAt(key, h)
+	if errors.Is(err, state.ErrNotFound) {
+		return nil, nil
+	}
+	return leaf, err
+}
+
+// Sealed implements proof.Source.
+func (l LedgerSource) Sealed(h uint64) (*block.Header, *block.QC, error) {
+	rec, err := l.Blocks.Record(h)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &rec.Header, &rec.QC, nil
+}
+
+// Block implements proof.Source.
+func (l LedgerSource) Block(h uint64) (*block.Block, *block.QC, error) {
+	rec, err := l.Blocks.Record(h)
+	if err != nil {
+		return nil, nil, err
+	}
+	blk, err := block.Decode(rec.BlockData)
+	if err != nil {
+		return nil, nil, fmt.Errorf("system: block %d: %w", h, err)
+	}
+	return blk, &rec.QC, nil
+}
+
+// ProofSource returns the ledger of the first running orderer, to read
+// fresh proofs from. It is looked up on every call, since an orderer may be
+// stopped and started again.
+func (s *System) ProofSource() (proof.Source, error) {
+	for i, n := range s.Nodes {
+		if i < len(s.states) && s.states[i] != nil && n != nil {
+			return LedgerSource{Blocks: n.Store(), State: s.states[i].Store}, nil
+		}
+	}
+	return nil, errors.New("system: no orderer is running")
+}
+
+// Ledger is a stopped node's ledger opened for reading: the block log and
+// license state of one orderer of a `baybus up` data directory.
+type Ledger struct {
+	Trust   *keys.Bundle
+	Orderer string // the orderer whose ledger this is
+	Dir     string // DataDir/orderers/<name>
+	Blocks  *orderer.Store
+	State   *state.Store
+}
+
+// ErrNoLedger is returned when a data directory holds no orderer ledger.
+var ErrNoLedger = errors.New("system: no orderer ledger")
+
+// OpenLedger opens the ledger of orderer name (the first orderer of the
+// trust bundle that has a block log if name is "") in a `baybus up` data
+// directory: DataDir/trust.json and DataDir/orderers/<name>/{blocks,state}.
+// The node must be stopped: the state store is locked by a running node.
+// Opening the block log cuts a torn tail, as the orderer would on restart.
+func OpenLedger(dataDir, name string) (*Ledger, error) {
+	trust, err := keys.LoadBundle(filepath.Join(dataDir, keys.TrustFile))
+	if err != nil {
+		return nil, err
+	}
+	if name == "" {
+		for _, o := range trust.Orderers {
+			if _, err := os.Stat(filepath.Join(dataDir, "orderers", o, "blocks")); err == nil {
+				name = o
+				break
+			}
+		}
+		if name == "" {
+			return nil, fmt.Errorf("%w: %s holds no orderers/<name>/blocks", ErrNoLedger, dataDir)
+		}
+	} else if trust.OrdererIndex(name) < 0 {
+		return nil, fmt.Errorf("%w: %q is not an orderer of chain %s (orderers: %s)", ErrNoLedger, name, trust.Chain, strings.Join(trust.Orderers, ", "))
+	}
+	dir := filepath.Join(dataDir, "orderers", name)
+	for _, sub := range []string{"blocks", "state"} {
+		if _, err := os.Stat(filepath.Join(dir, sub)); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrNoLedger, err)
+		}
+	}
+	blocks, err := orderer.OpenStore(filepath.Join(dir, "blocks"), wal.Options{NoSync: true})
+	if err != nil {
+		return nil, err
+	}
+	st, err := state.Open(filepath.Join(dir, "state"), state.Options{CacheSize: 16 << 20})
+	if err != nil {
+		blocks.Close()
+		return nil, fmt.Errorf("%w (is the node still running?)", err)
+	}
+	if st.Height() > blocks.Height() {
+		st.Close()
+		blocks.Close()
+		return nil, fmt.Errorf("system: %s: state at height %d, block log at %d", dir, st.Height(), blocks.Height())
+	}
+	return &Ledger{Trust: trust, Orderer: name, Dir: dir, Blocks: blocks, State: st}, nil
+}
+
+// Source returns the ledger as a proof.Source.
+func (l *Ledger) Source() LedgerSource { return LedgerSource{Blocks: l.Blocks, State: l.State} }
+
+// Close closes the block log and the state.
+func (l *Ledger) Close() error {
+	return errors.Join(l.State.Close(), l.Blocks.Close())
+}
+
+// ---- GET /v1/licenses/{jurisdiction}/{id}/proof ----
+
+// ProofRoute is the route of fresh license proofs.
+const ProofRoute = "/v1/licenses/{jurisdiction}/{id}/proof"
+
+// ProofMediaType is the content type of a binary bundle.
+const ProofMediaType = "application/vnd.baybus.proof"
+
+// NewProofHandler serves GET ProofRoute: a fresh proof (proof.Latest) of
+// the license's current status at the latest height, read from source()
+// at each request. JSON by default; the binary form with ?format=binary or
+// Accept: application/vnd.baybus.proof. Headers Baybus-Height and
+// Baybus-Status repeat the height and status the proof shows. Errors are
+// JSON {"error": {"code", "message"}}: 400 bad_request, 404 not_found,
+// 503 not_ready, 500 internal.
+//
+// Mount it with mux.Handle("GET "+ProofRoute, h) or under any prefix that
+// keeps the path.
+func NewProofHandler(source func() (proof.Source, error), log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+ProofRoute, func(w http.ResponseWriter, r *http.Request) {
+		jur, err := schemas.ParseJurisdiction(r.PathValue("jurisdiction"))
+		if err != nil {
+			writeProofError(w, http.StatusBadRequest, "bad_request", err.Error())
+			return
+		}
+		id := r.PathValue("id")
+		binary := r.URL.Query().Get("format") == "binary" || strings.Contains(r.Header.Get("Accept"), ProofMediaType)
+		if f := r.URL.Query().Get("format"); f != "" && f != "binary" && f != "json" {
+			writeProofError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("format %q: want json or binary", f))
+			return
+		}
+		src, err := source()
+		if err != nil {
+			writeProofError(w, http.StatusServiceUnavailable, "not_ready", err.Error())
+			return
+		}
+		key := schemas.LicenseKey(jur, id)
+		b, err := proof.Latest(src, key)
+		switch {
+		case errors.Is(err, proof.ErrNotFound):
+			writeProofError(w, http.StatusNotFound, "not_found", fmt.Sprintf("the ledger holds no license %s", key))
+			return
+		case err != nil:
+			log.Error("fresh proof", "key", key, "err", err)
+			writeProofError(w, http.StatusInternalServerError, "internal", err.Error())
+			return
+		}
+		var body []byte
+		if binary {
+			body, err = b.MarshalBinary()
+			w.Header().Set("Content-Type", ProofMediaType)
+		} else {
+			body, err = proof.EncodeJSON(b)
+			w.Header().Set("Content-Type", "application/json")
+		}
+		if err != nil {
+			writeProofError(w, http.StatusInternalServerError, "internal", err.Error())
+			return
+		}
+		w.Header().Set("Baybus-Height", strconv.FormatUint(b.State.Height, 10))
+		w.Header().Set("Baybus-Status", string(b.State.Leaf.Status))
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(body)
+	})
+	return mux
+}
+
+func writeProofError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]map[string]string{"error": {"code": code, "message": msg}})
+}
+
+// ---- Publishing proofs on commit ----
+
+// ProofSink publishes one message to JetStream with a message id and
+// waits for the stream's acknowledgement (*bus.Publisher).
+type ProofSink interface {
+	Publish(ctx context.Context, subject, msgID string, data []byte) (*jetstream.PubAck, error)
+}
+
+var _ ProofSink = (*bus.Publisher)(nil)
+
+// ProveRootFunc is a license state's ProveRoot (ledger/state.Store).
+type ProveRootFunc func(key string) (*smt.Leaf, *smt.Proof, uint64, [32]byte, error)
+
+// ProofPublisherConfig configures a ProofPublisher. Zero fields take the
+// defaults given.
+type ProofPublisherConfig struct {
+	Sink ProofSink // required: an orderer's or the operator's bus.Publisher
+	// Queue is how many encoded bundles may wait for publishing; when it is
+	// full, new ones are dropped and counted (subscribers can fetch fresh
+	// proofs on demand). Default 8,192.
+	Queue int
+	// Publishers is how many publishes are in flight. Default 32.
+	Publishers int
+	// Workers decode and prove a block's transactions in parallel on the
+	// commit path (proof.Builder). Default 1.
+	Workers int
+	// Timeout bounds one publish with its retries. Default 10 s.
+	Timeout    time.Duration
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer // nil: no metrics registered
+}
+
+// ProofStats are a publisher's counters.
+type ProofStats struct {
+	Blocks     uint64 // blocks proved
+	Generated  uint64 // bundles made
+	Published  uint64 // bundles stored by GBA_PROOFS (duplicates included)
+	Duplicates uint64 // bundles the stream already had (same Nats-Msg-Id)
+	Dropped    uint64 // bundles dropped because the queue was full
+	Failed     uint64 // bundles whose publish failed after retries
+	Skipped    uint64 // blocks skipped because the state was not at their height and root
+	Errors     uint64 // blocks whose proofs could not be made for another reason
+	Queued     int    // bundles waiting now
+}
+
+type proofMsg struct {
+	subject, id string
+	data        []byte
+}
+
+// ProofPublisher publishes a proof of every OK transaction of each block
+// the orderer commits, on gba.proofs.<jurisdiction>.<kind> (the issuer's
+// jurisdiction, the kind's short name) of stream GBA_PROOFS, with
+// Nats-Msg-Id = the transaction id, in the compact binary form.
+//
+// The hook (Hook) runs on the orderer's commit path, after the block is
+// fsynced and its state applied and before the next block's state is: it
+// makes the bundles there, synchronously, because the state proofs must be
+// read at exactly that height, and only queues them. Publisher goroutines
+// started by Start publish from the queue; a full queue drops bundles and
+// counts them rather than slowing consensus down.
+//
+// Goroutines: the commit path (one at a time per orderer) runs the hook;
+// Publishers goroutines own the sends. Counters are atomic.
+type ProofPublisher struct {
+	cfg   ProofPublisherConfig
+	log   *slog.Logger
+	queue chan proofMsg
+
+	blocks, generated, published, duplicates, dropped, failed, skipped, errs atomic.Uint64
+	inFlight                                                                 atomic.Int64
+
+	genSeconds prometheus.Histogram
+
+	startOnce sync.Once
+	stopOnce  sync.Once
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+// NewProofPublisher returns a publisher; call Start to publish.
+func NewProofPublisher(cfg ProofPublisherConfig) (*ProofPublisher, error) {
+	if cfg.Sink == nil {
+		return nil, errors.New("system: proof publisher needs a sink")
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = 8192
+	}
+	if cfg.Publishers <= 0 {
+		cfg.Publishers = 32
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 1
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	p := &ProofPublisher{cfg: cfg, log: cfg.Logger.With("component", "proofs"), queue: make(chan proofMsg, cfg.Queue),
+		genSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "baybus_proofs_generate_seconds",
+			Help: "Time to make the proofs of one block on the commit path.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})}
+	if cfg.Registerer != nil {
+		counter := func(name, help string, v *atomic.Uint64) prometheus.Collector {
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
+		}
+		for _, c := range []prometheus.Collector{
+			p.genSeconds,
+			counter("baybus_proofs_generated_total", "License proofs made on commit.", &p.generated),
+			counter("baybus_proofs_published_total", "License proofs stored by GBA_PROOFS.", &p.published),
+			counter("baybus_proofs_dropped_total", "License proofs dropped because the publish queue was full.", &p.dropped),
+			counter("baybus_proofs_failed_total", "License proofs whose publish failed.", &p.failed),
+			counter("baybus_proofs_skipped_blocks_total", "Blocks not proved because the state was not at their height.", &p.skipped),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "baybus_proofs_queued", Help: "License proofs waiting to be published."},
+				func() float64 { return float64(len(p.queue)) }),
+		} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("system: proof metrics: %w", err)
+			}
+		}
+	}
+	return p, nil
+}
+
+// Start starts the publisher goroutines; they run until Close or until ctx
+// is done.
+func (p *ProofPublisher) Start(ctx context.Context) {
+	p.startOnce.Do(func() {
+		ctx, p.cancel = context.WithCancel(ctx)
+		for range p.cfg.Publishers {
+			p.wg.Add(1)
+			go p.run(ctx)
+		}
+	})
+}
+
+// Close stops the publisher goroutines; bundles still queued are dropped
+// (and counted).
+func (p *ProofPublisher) Close() {
+	p.stopOnce.Do(func() {
+		if p.cancel != nil {
+			p.cancel()
+		}
+		p.wg.Wait()
+		for {
+			select {
+			case <-p.queue:
+				p.dropped.Add(1)
+			default:
+				return
+			}
+		}
+	})
+}
+
+// Stats returns the counters.
+func (p *ProofPublisher) Stats() ProofStats {
+	return ProofStats{Blocks: p.blocks.Load(), Generated: p.generated.Load(), Published: p.published.Load(),
+		Duplicates: p.duplicates.Load(), Dropped: p.dropped.Load(), Failed: p.failed.Load(), Skipped: p.skipped.Load(),
+		Errors: p.errs.Load(), Queued: len(p.queue) + int(p.inFlight.Load())}
+}
+
+// Hook returns the commit hook of an orderer whose license state's
+// ProveRoot is prove: orderer.Config.OnCommit. It must be called after the
+// state holds rec's height and before it moves on; a state at another
+// height or root is detected, the block skipped and counted.
+func (p *ProofPublisher) Hook(prove ProveRootFunc) func(rec *orderer.Record, blk *block.Block) {
+	return func(rec *orderer.Record, blk *block.Block) { p.OnCommit(rec, blk, prove) }
+}
+
+// OnCommit makes and queues the proofs of one committed block.
+func (p *ProofPublisher) OnCommit(rec *orderer.Record, blk *block.Block, prove ProveRootFunc) {
+	if rec.Header.TxCount == 0 {
+		return
+	}
+	start := time.Now()
+	bundles, err := proof.Builder{Workers: p.cfg.Workers}.ForBlock(&rec.Header, &rec.QC, blk, proof.ProveAt(&rec.Header, prove))
+	if err != nil {
+		if errors.Is(err, proof.ErrStateMoved) {
+			p.skipped.Add(1)
+			p.log.Warn("proofs: state not at the block's height; block skipped", "height", rec.Header.Height, "err", err)
+		} else {
+			p.errs.Add(1)
+			p.log.Error("proofs: cannot prove block", "height", rec.Header.Height, "err", err)
+		}
+		return
+	}
+	p.blocks.Add(1)
+	for _, b := range bundles {
+		tx, err := b.Transaction()
+		var data []byte
+		if err == nil {
+			data, err = b.MarshalBinary()
+		}
+		if err != nil {
+			p.errs.Add(1)
+			p.log.Error("proofs: encode", "height", rec.Header.Height, "key", b.Key, "err", err)
+			continue
+		}
+		p.generated.Add(1)
+		m := proofMsg{subject: bus.ProofSubject(string(tx.Jurisdiction), tx.Kind.Short()), id: hex.EncodeToString(b.Tx.ID[:]), data: data}
+		select {
+		case p.queue <- m:
+		default:
+			p.dropped.Add(1)
+		}
+	}
+	p.genSeconds.Observe(time.Since(start).Seconds())
+}
+
+func (p *ProofPublisher) run(ctx context.Context) {
+	defer p.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-p.queue:
+			p.inFlight.Add(1)
+			p.send(ctx, m)
+			p.inFlight.Add(-1)
+		}
+	}
+}
+
+// send publishes one bundle, retrying with back-off within the timeout.
+func (p *ProofPublisher) send(ctx context.Context, m proofMsg) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	wait := 50 * time.Millisecond
+	for {
+		ack, err := p.cfg.Sink.Publish(ctx, m.subject, m.id, m.data)
+		if err == nil {
+			p.published.Add(1)
+			if ack != nil && ack.Duplicate {
+				p.duplicates.Add(1)
+			}
+			return
+		}
+		if errors.Is(err, bus.ErrPermission) || ctx.Err() != nil {
+			p.failed.Add(1)
+			p.log.Warn("proofs: publish failed", "subject", m.subject, "tx", m.id, "err", err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			p.failed.Add(1)
+			p.log.Warn("proofs: publish failed", "subject", m.subject, "tx", m.id, "err", err)
+			return
+		case <-time.After(wait):
+			wait = min(2*wait, time.Second)
+		}
+	}
+}
+
+// NewProofPublisherFor returns a started publisher that sends through
+// orderer name's own bus connection (orderers may publish on gba.proofs.>).
+func (s *System) NewProofPublisherFor(ctx context.Context, name string) (*ProofPublisher, error) {
+	nc, err := s.connect(bus.IdentityName(bus.RoleOrderer, name))
+	if err != nil {
+		return nil, err
+	}
+	pub, err := bus.NewPublisher(nc)
+	if err != nil {
+		return nil, err
+	}
+	p, err := NewProofPublisher(ProofPublisherConfig{Sink: pub, Logger: s.cfg.Logger, Registerer: s.Registry})
+	if err != nil {
+		return nil, err
+	}
+	p.Start(ctx)
+	return p, nil
+}

@@ -1,0 +1,363 @@
+package system_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/baybus/baybus/gateway/client"
+	"github.com/baybus/baybus/internal/bus"
+	"github.com/baybus/baybus/internal/system"
+	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/ledger/licenses"
+	"github.com/baybus/baybus/ledger/orderer"
+	"github.com/baybus/baybus/ledger/proof"
+	"github.com/baybus/baybus/ledger/proof/prooftest"
+	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/keys"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// startBus starts an embedded NATS server with the test chain's
+// identities and the streams (GBA_PROOFS in memory).
+func startBus(t *testing.T) *bus.Embedded {
+	t.Helper()
+	ids, err := bus.NewIdentities(schemas.CityTokens(), prooftest.Orderers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := bus.StartServer(bus.ServerConfig{StoreDir: filepath.Join(t.TempDir(), "js"), Identities: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := srv.Connect("operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := bus.EnsureStreams(ctx, js, bus.StreamConfig{MemoryForProofs: true}); err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+func newPublisher(t *testing.T, srv *bus.Embedded, cfg system.ProofPublisherConfig) *system.ProofPublisher {
+	t.Helper()
+	nc, err := srv.Connect(bus.IdentityName(bus.RoleOrderer, "hongkong"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	pub, err := bus.NewPublisher(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Sink, cfg.Logger = pub, quiet
+	p, err := system.NewProofPublisher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestProofPublisher replays the test chain as an orderer commits it, with
+// the publisher's hook after each block: every OK transaction's proof lands
+// on gba.proofs.<JUR>.<kind> with its transaction id as message id, and
+// verifies with the trust bundle alone.
+func TestProofPublisher(t *testing.T) {
+	c := prooftest.Build(t, t.TempDir())
+	srv := startBus(t)
+	p := newPublisher(t, srv, system.ProofPublisherConfig{Workers: 2})
+	p.Start(context.Background())
+	st := c.Replay(t, t.TempDir(), func(rec *orderer.Record, blk *block.Block, st *licenses.State) {
+		p.Hook(st.ProveRoot)(rec, blk)
+	})
+	waitFor(t, "17 proofs published", func() bool { return p.Stats().Published == 17 })
+	if s := p.Stats(); s.Blocks != 4 || s.Generated != 17 || s.Dropped != 0 || s.Failed != 0 || s.Skipped != 0 || s.Errors != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+
+	// Read the stream back.
+	nc, err := srv.Connect("operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cons, err := js.OrderedConsumer(ctx, bus.StreamProofs, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := cons.Fetch(17, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := proof.NewVerifier(c.Trust, 0)
+	var subjects []string
+	n := 0
+	for m := range msgs.Messages() {
+		n++
+		b, err := proof.Decode(m.Data())
+		if err != nil {
+			t.Fatal(err)
+		}
+		vd, err := v.Verify(b)
+		if err != nil {
+			t.Fatalf("%s: %v", m.Subject(), err)
+		}
+		want := bus.ProofSubject(string(vd.Tx.Jurisdiction), vd.Tx.Kind.Short())
+		if m.Subject() != want {
+			t.Errorf("subject %s, want %s", m.Subject(), want)
+		}
+		if id := m.Headers().Get(jetstream.MsgIDHeader); id != hex.EncodeToString(vd.TxID[:]) {
+			t.Errorf("message id %s, want the tx id %x", id, vd.TxID)
+		}
+		subjects = append(subjects, m.Subject())
+	}
+	if n != 17 {
+		t.Fatalf("%d messages on GBA_PROOFS, want 17", n)
+	}
+	sort.Strings(subjects)
+	for _, want := range []string{"gba.proofs.CN.business", "gba.proofs.CN.certificate", "gba.proofs.CN.approval",
+		"gba.proofs.HK.business", "gba.proofs.HK.certificate", "gba.proofs.HK.approval",
+		"gba.proofs.MO.business", "gba.proofs.MO.certificate", "gba.proofs.MO.approval"} {
+		if i := sort.SearchStrings(subjects, want); i == len(subjects) || subjects[i] != want {
+			t.Errorf("nothing on %s", want)
+		}
+	}
+
+	// Replaying a block publishes duplicates, which the stream drops by id.
+	last := len(c.Records) - 1
+	p.Hook(st.ProveRoot)(c.Records[last], c.Blocks[last])
+	waitFor(t, "duplicates", func() bool { return p.Stats().Duplicates == 2 })
+
+	// A hook called when the state is no longer at the block's height is
+	// detected: the block is skipped and counted, nothing published.
+	p.Hook(st.ProveRoot)(c.Records[0], c.Blocks[0])
+	if s := p.Stats(); s.Skipped != 1 || s.Generated != 19 {
+		t.Fatalf("stats after a stale hook: %+v", s)
+	}
+}
+
+// TestProofPublisherOverflow: a full queue drops bundles and counts them;
+// the commit path never waits.
+func TestProofPublisherOverflow(t *testing.T) {
+	c := prooftest.Build(t, t.TempDir())
+	srv := startBus(t)
+	p := newPublisher(t, srv, system.ProofPublisherConfig{Queue: 3})
+	c.Replay(t, t.TempDir(), func(rec *orderer.Record, blk *block.Block, st *licenses.State) {
+		if rec.Header.Height == 1 {
+			p.Hook(st.ProveRoot)(rec, blk) // not started: nothing leaves the queue
+		}
+	})
+	if s := p.Stats(); s.Generated != 10 || s.Dropped != 7 || s.Queued != 3 {
+		t.Fatalf("stats %+v", s)
+	}
+	p.Start(context.Background())
+	waitFor(t, "the queue to drain", func() bool { return p.Stats().Published == 3 })
+}
+
+// writeDataDir lays the test chain out as a stopped `baybus up` node:
+// DIR/trust.json, DIR/orderers/hongkong/{blocks,state}.
+func writeDataDir(t *testing.T) (*prooftest.Chain, string) {
+	t.Helper()
+	dir := t.TempDir()
+	node := filepath.Join(dir, "orderers", "hongkong")
+	c := prooftest.Build(t, filepath.Join(node, "state"))
+	c.WriteBlocks(t, node)
+	c.Close()
+	raw, _ := c.Trust.Marshal()
+	if err := os.WriteFile(filepath.Join(dir, keys.TrustFile), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return c, dir
+}
+
+func TestOpenLedger(t *testing.T) {
+	c, dir := writeDataDir(t)
+	l, err := system.OpenLedger(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Orderer != "hongkong" || l.Blocks.Height() != c.Height() || l.State.Height() != c.Height() {
+		t.Fatalf("ledger of %s at %d/%d", l.Orderer, l.Blocks.Height(), l.State.Height())
+	}
+	if _, err := system.OpenLedger(dir, "hongkong"); err == nil {
+		t.Error("opened a ledger whose state is in use")
+	}
+	l.Close()
+	if _, err := system.OpenLedger(dir, "macao"); !errors.Is(err, system.ErrNoLedger) {
+		t.Errorf("orderer without a ledger: %v", err)
+	}
+	if _, err := system.OpenLedger(dir, "nobody"); !errors.Is(err, system.ErrNoLedger) {
+		t.Errorf("unknown orderer: %v", err)
+	}
+	if _, err := system.OpenLedger(t.TempDir(), ""); err == nil {
+		t.Error("opened an empty directory")
+	}
+}
+
+// TestProofHandler serves fresh proofs from a node's ledger.
+func TestProofHandler(t *testing.T) {
+	c, dir := writeDataDir(t)
+	l, err := system.OpenLedger(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	down := false
+	srv := httptest.NewServer(system.NewProofHandler(func() (proof.Source, error) {
+		if down {
+			return nil, errors.New("no orderer")
+		}
+		return l.Source(), nil
+	}, quiet))
+	defer srv.Close()
+	get := func(path string, accept string) (*http.Response, []byte) {
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, body
+	}
+	jur, id, _ := schemas.SplitLicenseKey(c.Keys["cn-business"])
+	for _, tc := range []struct{ path, accept, ctype string }{
+		{"/v1/licenses/" + string(jur) + "/" + id + "/proof", "", "application/json"},
+		{"/v1/licenses/cn/" + id + "/proof?format=binary", "", system.ProofMediaType},
+		{"/v1/licenses/CN/" + id + "/proof", system.ProofMediaType, system.ProofMediaType},
+	} {
+		resp, body := get(tc.path, tc.accept)
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != tc.ctype {
+			t.Fatalf("%s: %d %s %s", tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+		if resp.Header.Get("Baybus-Status") != "revoked" || resp.Header.Get("Baybus-Height") != "4" {
+			t.Errorf("headers %v", resp.Header)
+		}
+		b, err := proof.Decode(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.HasPrefix(body, []byte("GBP1")) != (tc.ctype == system.ProofMediaType) {
+			t.Errorf("%s: body form does not match %s", tc.path, tc.ctype)
+		}
+		vd, err := proof.Verify(c.Trust, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if vd.Status != schemas.StatusRevoked || vd.Height != 4 || vd.Record == nil {
+			t.Fatalf("verdict %s at %d", vd.Status, vd.Height)
+		}
+	}
+	for _, tc := range []struct {
+		path   string
+		status int
+		code   string
+	}{
+		{"/v1/licenses/CN/NOSUCH/proof", 404, "not_found"},
+		{"/v1/licenses/XX/" + id + "/proof", 400, "bad_request"},
+		{"/v1/licenses/CN/" + id + "/proof?format=xml", 400, "bad_request"},
+	} {
+		resp, body := get(tc.path, "")
+		var e struct {
+			Error struct{ Code, Message string }
+		}
+		if resp.StatusCode != tc.status || json.Unmarshal(body, &e) != nil || e.Error.Code != tc.code || e.Error.Message == "" {
+			t.Errorf("%s: %d %s, want %d %s", tc.path, resp.StatusCode, body, tc.status, tc.code)
+		}
+	}
+	down = true
+	if resp, _ := get("/v1/licenses/CN/"+id+"/proof", ""); resp.StatusCode != 503 {
+		t.Errorf("no source: %d", resp.StatusCode)
+	}
+}
+
+// TestProofSourceOfARunningSystem: fresh proofs read from a live orderer
+// (its state and block log move while we read).
+func TestProofSourceOfARunningSystem(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the whole system")
+	}
+	dir := t.TempDir()
+	sys := start(t, dir)
+	defer sys.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := client.New("http://"+sys.HTTPAddr, nil)
+	var events []json.RawMessage
+	for i := range 3 {
+		events = append(events, event("shenzhen", i))
+	}
+	res, err := cl.Publish(ctx, "shenzhen", events, client.Options{Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Error != nil {
+			t.Fatalf("event refused: %v", r.Error)
+		}
+	}
+	var key string
+	{
+		var ev schemas.Event
+		if err := json.Unmarshal(events[1], &ev); err != nil {
+			t.Fatal(err)
+		}
+		key = schemas.LicenseKey(schemas.CN, ev.Record.ID)
+	}
+	src, err := sys.ProofSource()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The node may still be applying the state of the last block: retry
+	// until the license is there.
+	var b *proof.Bundle
+	waitFor(t, "the license in the state", func() bool {
+		b, err = proof.Latest(src, key)
+		return err == nil
+	})
+	vd, err := proof.Verify(sys.Consortium.Bundle, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vd.Status != schemas.StatusValid || vd.Key != key {
+		t.Fatalf("verdict %+v", vd)
+	}
+}
