@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -27,7 +26,6 @@ import (
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/ledger/proof/prooftest"
 	"github.com/baybus/baybus/schemas"
-	"github.com/baybus/baybus/schemas/keys"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -189,21 +187,7 @@ func TestProofPublisherOverflow(t *testing.T) {
 	waitFor(t, "the queue to drain", func() bool { return p.Stats().Published == 3 })
 }
 
-// writeDataDir lays the test chain out as a stopped `baybus up` node:
-// DIR/trust.json, DIR/orderers/hongkong/{blocks,state}.
-func writeDataDir(t *testing.T) (*prooftest.Chain, string) {
-	t.Helper()
-	dir := t.TempDir()
-	node := filepath.Join(dir, "orderers", "hongkong")
-	c := prooftest.Build(t, filepath.Join(node, "state"))
-	c.WriteBlocks(t, node)
-	c.Close()
-	raw, _ := c.Trust.Marshal()
-	if err := os.WriteFile(filepath.Join(dir, keys.TrustFile), raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return c, dir
-}
+func writeDataDir(t *testing.T) (*prooftest.Chain, string) { return prooftest.BuildDataDir(t) }
 
 func TestOpenLedger(t *testing.T) {
 	c, dir := writeDataDir(t)

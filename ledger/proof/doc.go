@@ -35,9 +35,9 @@
 //
 // # Verification
 //
-// Verify (cold) and Verifier.Verify (warm: headers whose certificate was
-// already checked are trusted by hash, and a different header at a trusted
-// height is a fork) run every check and return a Verdict or an *Error naming
+// Verify (cold) and Verifier.Verify (warm: a header and certificate
+// already verified are not checked again, and a different header at a
+// trusted height is a fork) run every check and return a Verdict or an *Error naming
 // the check that failed (ErrRecord, ErrBatchPath, ErrBatchSignature,
 // ErrTxPath, ErrHeader, ErrQuorum, ErrStateProof, ErrKeyNotValid, ErrFork,
 // ErrFormat); every one matches ErrInvalid. See README.md for the encodings

@@ -274,6 +274,30 @@ func TestWarmVerifier(t *testing.T) {
 		t.Fatal("the fork replaced the trusted header")
 	}
 
+	// A trusted header does not excuse a certificate that does not hold on
+	// its own; another valid certificate of the same header is checked once.
+	padded := clone(t, c.Find(t, 1, "hk-business"))
+	vs := padded.Headers[0].QC.Votes
+	padded.Headers[0].QC.Votes = []block.Vote{vs[0], vs[1], vs[1]}
+	if _, err := v.Verify(padded); !errors.Is(err, baybusproof.ErrQuorum) {
+		t.Fatalf("padded certificate of a trusted header: err %v, want ErrQuorum", err)
+	}
+	other := clone(t, c.Find(t, 1, "hk-business"))
+	h1 := hdr(t, other, 0)
+	other.Headers[0].QC = block.QC{}
+	for _, o := range prooftest.Orderers[1:] {
+		other.Headers[0].QC.Votes = append(other.Headers[0].QC.Votes, block.SignVote(c.Consortium.Orderers[o], o, h1))
+	}
+	before := v.Stats()
+	for range 2 {
+		if _, err := v.Verify(other); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := v.Stats(); st.Checked != before.Checked+1 || st.Skipped != before.Skipped+1 {
+		t.Fatalf("another certificate: stats %+v after %+v", st, before)
+	}
+
 	// A trusted header does not excuse a bad path.
 	bad := clone(t, c.Find(t, 1, "hk-business"))
 	bad.Tx.Path[0][0] ^= 1

@@ -2,7 +2,10 @@ package proof
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -61,11 +64,15 @@ func Verify(trust *keys.Bundle, b *Bundle) (*Verdict, error) {
 const DefaultMaxTrusted = 1 << 16
 
 // Verifier verifies bundles and remembers the headers whose certificates
-// it has checked (by height and hash, 40 bytes each, up to a bound; the
-// oldest remembered go first). A later bundle that uses a remembered header
-// skips its certificate; one that brings a different header for a
-// remembered height is refused with ErrFork, even if that header's
-// certificate verifies.
+// it has checked (by height: the header hash and the digests of up to
+// four certificates that verified for it; about 200 bytes a height, up to
+// a bound, the oldest remembered going first). A later bundle with a
+// remembered header and a certificate identical to one already verified
+// skips the certificate check (bundles of one block, published by one
+// orderer, carry the same certificate); any other certificate is checked,
+// so a bundle never passes with a certificate that does not hold on its
+// own. A bundle that brings a different header for a remembered height is
+// refused with ErrFork, even if that header's certificate verifies.
 //
 // A Verifier is safe for concurrent use.
 type Verifier struct {
@@ -73,7 +80,7 @@ type Verifier struct {
 	max   int
 
 	mu      sync.Mutex
-	trusted map[uint64][32]byte
+	trusted map[uint64]*trustedHeader
 	order   []uint64 // insertion order, for eviction
 
 	checked, skipped atomic.Uint64
@@ -85,7 +92,31 @@ func NewVerifier(trust *keys.Bundle, maxTrusted int) *Verifier {
 	if maxTrusted <= 0 {
 		maxTrusted = DefaultMaxTrusted
 	}
-	return &Verifier{trust: trust, max: maxTrusted, trusted: map[uint64][32]byte{}}
+	return &Verifier{trust: trust, max: maxTrusted, trusted: map[uint64]*trustedHeader{}}
+}
+
+// trustedHeader is a header whose certificate verified, with the digests
+// of the certificates seen valid for it.
+type trustedHeader struct {
+	hash [32]byte
+	qcs  [][32]byte // at most maxQCs, newest last
+}
+
+const maxQCs = 4
+
+// qcDigest is SHA-256 over the votes, each field length-prefixed.
+func qcDigest(qc *block.QC) [32]byte {
+	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	for _, v := range qc.Votes {
+		for _, f := range [][]byte{[]byte(v.Signer), []byte(v.KeyID), v.Sig} {
+			h.Write(n[:binary.PutUvarint(n[:], uint64(len(f)))])
+			h.Write(f)
+		}
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
 }
 
 // Verify checks a bundle, trusting the headers already verified.
@@ -95,14 +126,29 @@ func (v *Verifier) Verify(b *Bundle) (*Verdict, error) { return v.verify(b, true
 func (v *Verifier) Trusted(height uint64) ([32]byte, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	h, ok := v.trusted[height]
-	return h, ok
+	t, ok := v.trusted[height]
+	if !ok {
+		return [32]byte{}, false
+	}
+	return t.hash, true
+}
+
+// seen reports whether the header at height is trusted with hash (known),
+// its trusted hash (for a fork), and whether qc is one already verified.
+func (v *Verifier) seen(height uint64, hash, qc [32]byte) (known [32]byte, isKnown, sameQC bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	t, ok := v.trusted[height]
+	if !ok {
+		return known, false, false
+	}
+	return t.hash, true, t.hash == hash && slices.Contains(t.qcs, qc)
 }
 
 // VerifierStats counts certificates checked and skipped.
 type VerifierStats struct {
 	Checked uint64 // certificates verified
-	Skipped uint64 // headers already trusted
+	Skipped uint64 // certificates already verified for a trusted header
 }
 
 // Stats returns the counters.
@@ -233,12 +279,16 @@ func (v *Verifier) header(s *SealedHeader, i int, heads map[uint64]*checkedHeade
 	}
 	heads[h.Height] = &checkedHeader{h: h, hash: hash}
 
-	var known [32]byte
-	var isKnown bool
-	if warm {
-		known, isKnown = v.Trusted(h.Height)
+	if !warm {
+		if err := v.checkQC(h, &s.QC, part); err != nil {
+			return err
+		}
+		v.checked.Add(1)
+		return nil
 	}
-	if isKnown && known == hash {
+	digest := qcDigest(&s.QC)
+	known, isKnown, sameQC := v.seen(h.Height, hash, digest)
+	if sameQC {
 		v.skipped.Add(1)
 		return nil
 	}
@@ -246,28 +296,33 @@ func (v *Verifier) header(s *SealedHeader, i int, heads map[uint64]*checkedHeade
 		return err
 	}
 	v.checked.Add(1)
-	if !warm {
-		return nil
-	}
-	if isKnown {
+	if isKnown && known != hash {
 		return fail(ErrFork, part, "header %x at height %d, already trusted %x there", hash, h.Height, known)
 	}
-	v.remember(h.Height, hash)
+	v.remember(h.Height, hash, digest)
 	return nil
 }
 
-func (v *Verifier) remember(height uint64, hash [32]byte) {
+func (v *Verifier) remember(height uint64, hash, qc [32]byte) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if _, ok := v.trusted[height]; ok {
-		return // a concurrent Verify got there first
+	t, ok := v.trusted[height]
+	if !ok {
+		t = &trustedHeader{hash: hash}
+		v.trusted[height] = t
+		v.order = append(v.order, height)
+		for len(v.order) > v.max {
+			delete(v.trusted, v.order[0])
+			v.order = v.order[1:]
+		}
 	}
-	v.trusted[height] = hash
-	v.order = append(v.order, height)
-	for len(v.order) > v.max {
-		delete(v.trusted, v.order[0])
-		v.order = v.order[1:]
+	if t.hash != hash || slices.Contains(t.qcs, qc) {
+		return // a concurrent Verify trusted another header first: its fork check ran
 	}
+	if len(t.qcs) == maxQCs {
+		t.qcs = t.qcs[1:]
+	}
+	t.qcs = append(t.qcs, qc)
 }
 
 func maxHeight(heads map[uint64]*checkedHeader) uint64 {
@@ -333,8 +388,8 @@ func (v *Verifier) tx(part string, b *Bundle, p *TxProof, use func(string, uint6
 	case bh.City != tx.City:
 		return nil, nil, fail(ErrBatchSignature, part, "batch of %s carries a transaction of %s", bh.City, tx.City)
 	}
-	if err := merkle.VerifyInclusion(p.ID, bp.Index, uint64(bh.Count), hashes(bp.Path), bh.Root); err != nil {
-		return nil, nil, failErr(ErrBatchPath, part, err)
+	if merkle.VerifyInclusion(p.ID, bp.Index, uint64(bh.Count), hashes(bp.Path), bh.Root) != nil {
+		return nil, nil, fail(ErrBatchPath, part, "transaction %x at %d of %d does not lead to the batch root %x", p.ID[:4], bp.Index, bh.Count, bh.Root[:4])
 	}
 	pk, err := v.trust.KeyAt(bp.KeyID, keys.RoleCity, bh.City, p.Height)
 	if err != nil {
@@ -354,8 +409,8 @@ func (v *Verifier) tx(part string, b *Bundle, p *TxProof, use func(string, uint6
 	if p.Size != uint64(hd.h.TxCount) {
 		return nil, nil, fail(ErrTxPath, part, "tree size %d, block %d has %d transactions", p.Size, p.Height, hd.h.TxCount)
 	}
-	if err := merkle.VerifyInclusion(p.ID, p.Index, p.Size, hashes(p.Path), hd.h.TxRoot); err != nil {
-		return nil, nil, failErr(ErrTxPath, part, err)
+	if merkle.VerifyInclusion(p.ID, p.Index, p.Size, hashes(p.Path), hd.h.TxRoot) != nil {
+		return nil, nil, fail(ErrTxPath, part, "transaction %x at %d of %d does not lead to the transaction root %x of block %d", p.ID[:4], p.Index, p.Size, hd.h.TxRoot[:4], p.Height)
 	}
 	return tx, hd, nil
 }

@@ -371,3 +371,23 @@ func (c *Chain) Replay(tb testing.TB, dir string, fn func(rec *orderer.Record, b
 	}
 	return st
 }
+
+// BuildDataDir builds the chain as a stopped `baybus up` node would leave
+// it: DIR/trust.json and DIR/orderers/hongkong/{blocks,state}. The state is
+// closed, so commands can open it.
+func BuildDataDir(tb testing.TB) (*Chain, string) {
+	tb.Helper()
+	dir := tb.TempDir()
+	node := filepath.Join(dir, "orderers", Orderers[0])
+	c := Build(tb, filepath.Join(node, "state"))
+	c.WriteBlocks(tb, node)
+	c.Close()
+	raw, err := c.Trust.Marshal()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := keys.WriteFileAtomic(filepath.Join(dir, keys.TrustFile), raw, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return c, dir
+}

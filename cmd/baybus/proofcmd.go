@@ -1,0 +1,645 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+
+	"github.com/baybus/baybus/bridge"
+	"github.com/baybus/baybus/internal/bus"
+	"github.com/baybus/baybus/internal/system"
+	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/ledger/proof"
+	"github.com/baybus/baybus/ledger/state/smt"
+	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/keys"
+)
+
+// Exit codes of verify (and of the other proof commands where they apply).
+const (
+	exitValid      = 0 // proof valid, license valid
+	exitInvalid    = 1 // proof invalid
+	exitNotValid   = 2 // proof valid, license suspended, revoked or expired
+	exitCannotRun  = 3 // verify could not run (usage, unreadable file or trust bundle)
+	exitNotReached = 1 // subscribe: --timeout passed before --max messages
+)
+
+// ---- baybus proof ----
+
+func newProofCmd() *cobra.Command {
+	var dataDir, license, ordererName, format, out string
+	cmd := &cobra.Command{
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Use:           "proof --data DIR --license JUR/ID [--orderer NAME] [--format json|binary] [--out FILE]",
+		Short:         "Make a fresh proof of a license's current status from a stopped node's data",
+		Long: `proof reads a stopped node's ledger (a 'baybus up' data directory: DIR/trust.json
+and DIR/orderers/<name>/{blocks,state}; the first orderer that has one, or
+--orderer) and writes a proof of the license's status at the latest height: its
+last change and, if that is a status change, the record in force, each with its
+batch signature and paths, the headers involved with their quorum certificates,
+and the state proof (see ledger/proof/README.md). The proof is checked against
+DIR/trust.json before it is written; a summary goes to stderr.
+
+Exit status: 0 written, 1 no such license, 2 could not run.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, _, err := schemas.SplitLicenseKey(license); err != nil {
+				return exitf(2, "--license: %v", err)
+			}
+			if format != "json" && format != "binary" {
+				return exitf(2, "--format %q: want json or binary", format)
+			}
+			l, err := system.OpenLedger(dataDir, ordererName)
+			if err != nil {
+				return exitError{code: 2, err: err}
+			}
+			defer l.Close()
+			key := normalKey(license)
+			b, err := proof.Latest(l.Source(), key)
+			if errors.Is(err, proof.ErrNotFound) {
+				return exitf(1, "the ledger of %s holds no license %s (height %d)", l.Orderer, key, l.State.Height())
+			}
+			if err != nil {
+				return exitError{code: 2, err: err}
+			}
+			v, err := proof.Verify(l.Trust, b)
+			if err != nil {
+				return exitf(2, "the ledger of %s made a proof that does not verify: %v", l.Orderer, err)
+			}
+			var data []byte
+			if format == "binary" {
+				data, err = b.MarshalBinary()
+			} else {
+				data, err = proof.EncodeJSON(b)
+			}
+			if err != nil {
+				return exitError{code: 2, err: err}
+			}
+			if out == "" || out == "-" {
+				_, err = cmd.OutOrStdout().Write(data)
+			} else {
+				err = keys.WriteFileAtomic(out, data, 0o644)
+			}
+			if err != nil {
+				return exitError{code: 2, err: err}
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s at height %d (last change %s at height %d), from orderer %s\n",
+				v.Key, v.Status, v.Height, v.Tx.Action, v.TxHeight, l.Orderer)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&dataDir, "data", system.DefaultDataDir, "data directory of a stopped node")
+	fl.StringVar(&license, "license", "", "license key JUR/ID, e.g. CN/91440300MA5FXXXX1X (required)")
+	fl.StringVar(&ordererName, "orderer", "", "orderer whose ledger to read (default: the first that has one)")
+	fl.StringVar(&format, "format", "json", "json or binary")
+	fl.StringVar(&out, "out", "", "write the proof to this file (default stdout)")
+	_ = cmd.MarkFlagRequired("license")
+	return cmd
+}
+
+// normalKey upper-cases the jurisdiction of JUR/ID.
+func normalKey(key string) string {
+	jur, id, _ := strings.Cut(key, "/")
+	return strings.ToUpper(jur) + "/" + id
+}
+
+// ---- baybus licenses ----
+
+func newLicensesCmd() *cobra.Command {
+	var dataDir, city, ordererName string
+	var limit int
+	cmd := &cobra.Command{
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Use:           "licenses --data DIR [--city C] [--limit N] [--orderer NAME]",
+		Short:         "List the licenses of a stopped node's ledger: key, status, height",
+		Long: `licenses lists the license state of a stopped node (see 'baybus proof' for the
+data directory), one license per line in key order: the key (JUR/ID), its status
+(valid, suspended, revoked, expired) and the height of its last change.
+
+--city takes a jurisdiction (CN, HK, MO: every license of it, read by key
+prefix) or a city token (e.g. shenzhen): the licenses whose last change was
+made by that city, which reads each license's last transaction from its block,
+so it is slower. --limit stops after N lines (0: no limit).
+
+Exit status: 0, or 2 if it could not run.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			prefix, byCity := "", ""
+			if city != "" {
+				if j, err := schemas.ParseJurisdiction(city); err == nil {
+					prefix = string(j) + "/"
+				} else if c, err := schemas.LookupCity(city); err == nil {
+					prefix, byCity = string(c.Jurisdiction)+"/", c.Token
+				} else {
+					return exitf(2, "--city %q: not a jurisdiction (CN, HK, MO) nor a city (%s)", city, strings.Join(schemas.CityTokens(), ", "))
+				}
+			}
+			l, err := system.OpenLedger(dataDir, ordererName)
+			if err != nil {
+				return exitError{code: 2, err: err}
+			}
+			defer l.Close()
+			w := bufio.NewWriter(cmd.OutOrStdout())
+			defer w.Flush()
+			cities := newCityCache(l.Source())
+			n := 0
+			errStop := errors.New("stop")
+			err = l.State.Iterate(prefix, func(leaf smt.Leaf) error {
+				if byCity != "" {
+					c, err := cities.city(leaf.Height, leaf.TxID)
+					if err != nil {
+						return err
+					}
+					if c != byCity {
+						return nil
+					}
+				}
+				if _, err := fmt.Fprintf(w, "%s %s %d\n", leaf.Key, leaf.Status, leaf.Height); err != nil {
+					return err
+				}
+				if n++; limit > 0 && n >= limit {
+					return errStop
+				}
+				return nil
+			})
+			if err != nil && !errors.Is(err, errStop) {
+				return exitError{code: 2, err: err}
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&dataDir, "data", system.DefaultDataDir, "data directory of a stopped node")
+	fl.StringVar(&city, "city", "", "a jurisdiction (CN, HK, MO) or a city token (the city of each license's last change)")
+	fl.IntVar(&limit, "limit", 0, "stop after N licenses (0: all)")
+	fl.StringVar(&ordererName, "orderer", "", "orderer whose ledger to read (default: the first that has one)")
+	return cmd
+}
+
+// cityCache finds the city of a transaction in a block, keeping the
+// cities of the last few blocks read.
+type cityCache struct {
+	src    system.LedgerSource
+	blocks map[uint64]map[schemas.TxID]string
+	order  []uint64
+}
+
+func newCityCache(src system.LedgerSource) *cityCache {
+	return &cityCache{src: src, blocks: map[uint64]map[schemas.TxID]string{}}
+}
+
+func (c *cityCache) city(height uint64, id [32]byte) (string, error) {
+	m, ok := c.blocks[height]
+	if !ok {
+		blk, _, err := c.src.Block(height)
+		if err != nil {
+			return "", err
+		}
+		m = map[schemas.TxID]string{}
+		for _, t := range blk.Txs() {
+			if t.Result == block.OK {
+				m[t.ID] = blk.Batches[t.Batch].City
+			}
+		}
+		if len(c.order) == 64 {
+			delete(c.blocks, c.order[0])
+			c.order = c.order[1:]
+		}
+		c.blocks[height], c.order = m, append(c.order, height)
+	}
+	city, ok := m[id]
+	if !ok {
+		return "", fmt.Errorf("block %d does not hold transaction %x", height, id)
+	}
+	return city, nil
+}
+
+// ---- verdict output shared by verify and subscribe ----
+
+// verdictLine is one verified proof as verify --json and subscribe print it.
+type verdictLine struct {
+	Source      string            `json:"source"`        // file name or subject
+	Seq         uint64            `json:"seq,omitempty"` // stream sequence (subscribe)
+	Key         string            `json:"key"`
+	Status      schemas.Status    `json:"status"`
+	Height      uint64            `json:"height"`
+	BlockHash   proof.Hash        `json:"blockHash"`
+	TxID        proof.Hash        `json:"txId"`
+	TxHeight    uint64            `json:"txHeight"`
+	TxBlockHash proof.Hash        `json:"txBlockHash"`
+	LastChange  bool              `json:"lastChange"`
+	Action      schemas.Action    `json:"action"`
+	City        string            `json:"city"`
+	Kind        schemas.Kind      `json:"kind"`
+	Rendering   *bridge.Rendering `json:"rendering,omitempty"`
+	RenderError string            `json:"renderError,omitempty"`
+	Record      *schemas.Tx       `json:"record,omitempty"` // when not rendered
+}
+
+// rejectLine is a proof that failed verification.
+type rejectLine struct {
+	Source string `json:"source"`
+	Seq    uint64 `json:"seq,omitempty"`
+	Valid  bool   `json:"valid"`
+	Check  string `json:"check"` // proof.CheckName, "" if the proof could not be read
+	Error  string `json:"error"`
+}
+
+// render makes the verdict line, rendering the record in force (or the
+// transaction) through jurisdiction j's bridge ("" for the record's own).
+func render(source string, v *proof.Verdict, j schemas.Jurisdiction) verdictLine {
+	tx := v.Shown()
+	out := verdictLine{Source: source, Key: v.Key, Status: v.Status, Height: v.Height, BlockHash: v.BlockHash,
+		TxID: v.TxID, TxHeight: v.TxHeight, TxBlockHash: v.TxBlockHash, LastChange: v.LastChange,
+		Action: v.Tx.Action, City: v.Tx.City, Kind: v.Tx.Kind}
+	if j == "" {
+		j = tx.Jurisdiction
+	}
+	br := bridge.For(j)
+	if br == nil {
+		out.Record = tx
+		return out
+	}
+	r, err := br.Render(tx)
+	if err != nil {
+		out.RenderError, out.Record = err.Error(), tx
+		return out
+	}
+	out.Rendering = &r
+	return out
+}
+
+func parseRender(s string) (schemas.Jurisdiction, error) {
+	if s == "" {
+		return "", nil
+	}
+	return schemas.ParseJurisdiction(s)
+}
+
+// ---- baybus verify ----
+
+func newVerifyCmd() *cobra.Command {
+	var trustFile, renderAs string
+	var asJSON bool
+	cmd := &cobra.Command{
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Use:           "verify --trust F [--render cn|hk|mo] [--json] PROOF...",
+		Short:         "Verify license proofs offline with the trust bundle alone",
+		Long: `verify checks each license proof (a file in JSON or binary form, "-" for stdin)
+with nothing but the consortium's trust bundle: the record, its city's batch
+signature and path, its path to the block's transaction root, each header's
+quorum certificate (keys valid at that height), and the state proof of the
+license's status. It prints the verdict, the height, the status and the record
+rendered through the chosen jurisdiction's bridge (default the record's own); a
+proof that fails says which check failed. --json prints one JSON line per proof
+instead. Headers trusted by one proof are remembered for the next, so two proofs
+that disagree on a block are reported as a fork.
+
+Exit status: 0 every proof valid and every license valid; 1 a proof is invalid;
+2 every proof valid but a license is suspended, revoked or expired (as of the
+proof's height); 3 could not run (usage, trust bundle or a file unreadable).`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return exitf(exitCannotRun, "verify: name at least one proof file (\"-\" for stdin)")
+			}
+			if trustFile == "" {
+				return exitf(exitCannotRun, "verify: --trust is required")
+			}
+			j, err := parseRender(renderAs)
+			if err != nil {
+				return exitf(exitCannotRun, "--render: %v", err)
+			}
+			trust, err := keys.LoadBundle(trustFile)
+			if err != nil {
+				return exitError{code: exitCannotRun, err: err}
+			}
+			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			enc := json.NewEncoder(out)
+			enc.SetEscapeHTML(false)
+			verifier := proof.NewVerifier(trust, 0)
+			invalid, unreadable, notValid := 0, 0, 0
+			for _, path := range args {
+				raw, err := readProofFile(cmd.InOrStdin(), path)
+				if err != nil {
+					fmt.Fprintf(errOut, "%s: cannot read: %v\n", path, err)
+					unreadable++
+					continue
+				}
+				var v *proof.Verdict
+				b, err := proof.Decode(raw)
+				if err == nil {
+					v, err = verifier.Verify(b)
+				}
+				if err != nil {
+					invalid++
+					if asJSON {
+						_ = enc.Encode(rejectLine{Source: path, Check: proof.CheckName(err), Error: err.Error()})
+					} else {
+						fmt.Fprintf(out, "%s: INVALID: %s check failed: %v\n", path, proof.CheckName(err), err)
+					}
+					continue
+				}
+				if !v.Valid() {
+					notValid++
+				}
+				line := render(path, v, j)
+				if asJSON {
+					if err := enc.Encode(line); err != nil {
+						return exitError{code: exitCannotRun, err: err}
+					}
+					continue
+				}
+				printVerdict(out, line)
+			}
+			switch {
+			case invalid > 0:
+				return exitf(exitInvalid, "%d of %d proofs invalid", invalid, len(args))
+			case unreadable > 0:
+				return exitf(exitCannotRun, "%d of %d proofs could not be read", unreadable, len(args))
+			case notValid > 0:
+				return exitf(exitNotValid, "%d of %d licenses not valid at their proof's height", notValid, len(args))
+			}
+			return nil
+		},
+	}
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitError{code: exitCannotRun, err: err} })
+	fl := cmd.Flags()
+	fl.StringVar(&trustFile, "trust", "", "trust bundle (trust.json) (required)")
+	fl.StringVar(&renderAs, "render", "", "render the record as cn, hk or mo (default: the record's jurisdiction)")
+	fl.BoolVar(&asJSON, "json", false, "print one JSON line per proof")
+	return cmd
+}
+
+func readProofFile(stdin io.Reader, path string) ([]byte, error) {
+	if path == "-" {
+		return io.ReadAll(io.LimitReader(stdin, 4*proof.MaxBundleBytes))
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 4*proof.MaxBundleBytes))
+}
+
+func printVerdict(w io.Writer, l verdictLine) {
+	word := "VALID"
+	if l.Status != schemas.StatusValid {
+		word = strings.ToUpper(string(l.Status))
+	}
+	fmt.Fprintf(w, "%s: proof valid: %s is %s at height %d (block %x)\n", l.Source, l.Key, word, l.Height, l.BlockHash[:8])
+	change := "last change"
+	if !l.LastChange {
+		change = "transaction (not the last change)"
+	}
+	fmt.Fprintf(w, "  %s: %s %s by %s, tx %x, sealed at height %d (block %x)\n", change, l.Kind, l.Action, l.City, l.TxID[:8], l.TxHeight, l.TxBlockHash[:8])
+	switch {
+	case l.Rendering != nil:
+		fmt.Fprintf(w, "  record (%s):\n", l.Rendering.Version)
+		for _, f := range l.Rendering.Fields {
+			fmt.Fprintf(w, "    %s: %s\n", f.Label, f.Value)
+		}
+	case l.RenderError != "":
+		fmt.Fprintf(w, "  record not rendered: %s\n", l.RenderError)
+	}
+}
+
+// ---- baybus subscribe ----
+
+type subscribeFlags struct {
+	from, kind, renderAs, durable  string
+	natsURL, creds, trust, dataDir string
+	max                            int
+	timeout                        time.Duration
+}
+
+func newSubscribeCmd() *cobra.Command {
+	var f subscribeFlags
+	cmd := &cobra.Command{
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Use:           "subscribe --from cn|hk|mo [--kind K] [--render J] [--durable NAME] [--nats URL] [--creds F] [--trust F] [--max N] [--timeout D]",
+		Short:         "Follow the license proofs of a jurisdiction, verified, as JSON lines",
+		Long: `subscribe follows the proofs the orderers publish when they seal license
+transactions (JetStream stream GBA_PROOFS, subjects gba.proofs.<JUR>.<kind>),
+verifies each one with the trust bundle alone, and prints one JSON line per
+verified proof: the verdict (license, status and height, transaction, block
+hashes) and the record rendered through --render's bridge (default the --from
+jurisdiction). A proof that fails verification is reported on stderr as a JSON
+line with the check that failed, and never printed as valid.
+
+It reads through a durable consumer (--durable, default subscribe-<jur>-<kind>)
+and acknowledges each proof after printing it, so a restart resumes where the
+last run stopped. Run one process per durable name.
+
+Connection: --nats URL (default nats://127.0.0.1:4222) with --creds (default
+DATA/nats/service.nk if present: the 'service' identity may read proofs);
+--trust defaults to DATA/trust.json.
+
+--max N stops after N proofs (verified or not); --timeout D stops after D.
+Exit status: 0 stopped (interrupt, --max reached, or --timeout without --max);
+1 --timeout passed before --max proofs; 2 could not run.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runSubscribe(cmd, &f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.from, "from", "", "jurisdiction whose proofs to follow: cn, hk or mo (required)")
+	fl.StringVar(&f.kind, "kind", "", "only this kind: business, certificate, approval (default all)")
+	fl.StringVar(&f.renderAs, "render", "", "render records as cn, hk or mo (default the --from jurisdiction)")
+	fl.StringVar(&f.durable, "durable", "", "durable consumer name (default subscribe-<jur>-<kind>)")
+	fl.StringVar(&f.natsURL, "nats", "nats://"+system.DefaultNATSListen, "NATS URL")
+	fl.StringVar(&f.creds, "creds", "", "NATS credentials: NKey seed or .creds file (default DATA/nats/service.nk if present)")
+	fl.StringVar(&f.trust, "trust", "", "trust bundle (default DATA/trust.json)")
+	fl.StringVar(&f.dataDir, "data", system.DefaultDataDir, "data directory the defaults of --trust and --creds come from")
+	fl.IntVar(&f.max, "max", 0, "stop after N proofs (0: no limit)")
+	fl.DurationVar(&f.timeout, "timeout", 0, "stop after this long (0: no limit)")
+	_ = cmd.MarkFlagRequired("from")
+	return cmd
+}
+
+func runSubscribe(cmd *cobra.Command, f *subscribeFlags) error {
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	jur, err := schemas.ParseJurisdiction(f.from)
+	if err != nil {
+		return exitf(2, "--from: %v", err)
+	}
+	kindToken, kindName := "*", "all"
+	if f.kind != "" {
+		k, err := schemas.ParseKind(f.kind)
+		if err != nil {
+			return exitf(2, "--kind: %v", err)
+		}
+		kindToken, kindName = k.Short(), k.Short()
+	}
+	renderAs := jur
+	if f.renderAs != "" {
+		if renderAs, err = schemas.ParseJurisdiction(f.renderAs); err != nil {
+			return exitf(2, "--render: %v", err)
+		}
+	}
+	durable := f.durable
+	if durable == "" {
+		durable = "subscribe-" + strings.ToLower(string(jur)) + "-" + kindName
+	}
+	if strings.ContainsAny(durable, ".*> \t") {
+		return exitf(2, "--durable %q: no dots, wildcards or spaces", durable)
+	}
+	trustFile := f.trust
+	if trustFile == "" {
+		trustFile = filepath.Join(f.dataDir, keys.TrustFile)
+	}
+	trust, err := keys.LoadBundle(trustFile)
+	if err != nil {
+		return exitError{code: 2, err: err}
+	}
+	creds := f.creds
+	if creds == "" {
+		if p := bus.SeedPath(f.dataDir, bus.IdentityName(bus.RoleService, "")); haveFile(p) {
+			creds = p
+		}
+	}
+	nc, err := bus.Connect(f.natsURL, creds, "baybus-subscribe-"+durable)
+	if err != nil {
+		return exitError{code: 2, err: err}
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return exitError{code: 2, err: err}
+	}
+	setup, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	// A push consumer: the 'service' identity may create consumers on
+	// GBA_PROOFS and receive on _INBOX.>, and acknowledges on $JS.ACK.
+	cons, err := js.CreateOrUpdatePushConsumer(setup, bus.StreamProofs, jetstream.ConsumerConfig{
+		Durable: durable, FilterSubject: bus.ProofSubject(string(jur), kindToken),
+		DeliverSubject: "_INBOX.baybus-subscribe." + durable, DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second, MaxAckPending: 256,
+		Description: "baybus subscribe: verified license proofs",
+	})
+	if err != nil {
+		return exitf(2, "subscribe: consumer %s on %s: %v", durable, bus.StreamProofs, err)
+	}
+
+	out := bufio.NewWriter(cmd.OutOrStdout())
+	enc := json.NewEncoder(out)
+	enc.SetEscapeHTML(false)
+	errEnc := json.NewEncoder(cmd.ErrOrStderr())
+	errEnc.SetEscapeHTML(false)
+	verifier := proof.NewVerifier(trust, 0)
+	// The handler runs on the subscription's goroutine, one message at a
+	// time, and alone writes out; mu guards seen and failure, which the
+	// command reads once the consumer is drained.
+	var (
+		mu      sync.Mutex
+		seen    int
+		failure error
+	)
+	done := make(chan struct{})
+	stop := func(err error) {
+		if failure == nil {
+			failure = err
+			close(done)
+		}
+	}
+	handle := func(m jetstream.Msg) {
+		mu.Lock()
+		defer mu.Unlock()
+		if failure != nil || (f.max > 0 && seen >= f.max) {
+			_ = m.Nak() // not ours to handle: redeliver to the next run at once
+			return
+		}
+		var seq uint64
+		if md, err := m.Metadata(); err == nil {
+			seq = md.Sequence.Stream
+		}
+		var v *proof.Verdict
+		b, err := proof.Decode(m.Data())
+		if err == nil {
+			v, err = verifier.Verify(b)
+		}
+		if err != nil {
+			_ = errEnc.Encode(rejectLine{Source: m.Subject(), Seq: seq, Check: proof.CheckName(err), Error: err.Error()})
+			_ = m.Term()
+		} else {
+			line := render(m.Subject(), v, renderAs)
+			line.Seq = seq
+			if err := enc.Encode(line); err == nil {
+				err = out.Flush()
+			}
+			if err != nil {
+				_ = m.Nak()
+				stop(err)
+				return
+			}
+			ackCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := m.DoubleAck(ackCtx)
+			cancel()
+			if err != nil {
+				stop(fmt.Errorf("subscribe: acknowledge %d: %w", seq, err))
+				return
+			}
+		}
+		if seen++; f.max > 0 && seen == f.max {
+			stop(errMaxReached)
+		}
+	}
+	cc, err := cons.Consume(handle)
+	if err != nil {
+		return exitf(2, "subscribe: %v", err)
+	}
+	var timeout <-chan time.Time
+	if f.timeout > 0 {
+		t := time.NewTimer(f.timeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	timedOut := false
+	select {
+	case <-done:
+	case <-ctx.Done():
+	case <-timeout:
+		timedOut = true
+	}
+	// Drain: messages already delivered to us are handled (past --max,
+	// nak'ed for the next run) before we leave.
+	cc.Drain()
+	select {
+	case <-cc.Closed():
+	case <-time.After(10 * time.Second):
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if failure != nil && !errors.Is(failure, errMaxReached) {
+		return exitError{code: 2, err: failure}
+	}
+	if timedOut && f.max > 0 && seen < f.max {
+		return exitf(exitNotReached, "subscribe: %d of %d proofs before the %v timeout", seen, f.max, f.timeout)
+	}
+	return nil
+}
+
+var errMaxReached = errors.New("subscribe: --max reached")
+
+func haveFile(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

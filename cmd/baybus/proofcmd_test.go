@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/baybus/baybus/internal/bus"
+	"github.com/baybus/baybus/internal/system"
+	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/ledger/licenses"
+	"github.com/baybus/baybus/ledger/orderer"
+	"github.com/baybus/baybus/ledger/proof"
+	"github.com/baybus/baybus/ledger/proof/prooftest"
+	"github.com/baybus/baybus/schemas"
+)
+
+// vectors is ledger/proof's golden vectors directory.
+var vectors = filepath.Join("..", "..", "ledger", "proof", "testdata")
+
+func vec(name string) string { return filepath.Join(vectors, name) }
+
+func TestVerifyCmd(t *testing.T) {
+	trust := vec("trust.json")
+	valid := vec("valid/commit-1-hk-business-issue.json")
+	binary, _ := os.ReadFile(vec("valid/commit-1-mo-approval-issue.bin"))
+	for _, tc := range []struct {
+		name  string
+		stdin string
+		args  []string
+		code  int
+		want  []string // substrings of stdout
+	}{
+		{"valid", "", []string{"--trust", trust, valid}, 0, []string{"proof valid", "is VALID at height 1", "record (hk-render@1)"}},
+		{"valid binary from stdin", string(binary), []string{"--trust", trust, "-"}, 0, []string{"is VALID at height 1"}},
+		{"rendered in another jurisdiction", "", []string{"--trust", trust, "--render", "cn", valid}, 0, []string{"record (cn-render@1)"}},
+		{"old proof of a license revoked later", "", []string{"--trust", trust, vec("valid/commit-1-cn-business-issue.json")}, 0, []string{"is VALID at height 1"}},
+		{"fresh proof: revoked", "", []string{"--trust", trust, vec("valid/fresh-cn-business.json")}, 2, []string{"is REVOKED at height 4", "last change: business_registration revoke by shenzhen"}},
+		{"fresh proof: expired", "", []string{"--trust", trust, vec("valid/fresh-mo-certificate.bin")}, 2, []string{"is EXPIRED at height 4"}},
+		{"record changed", "", []string{"--trust", trust, vec("invalid/record-changed-by-one-byte.json")}, 1, []string{"INVALID: record check failed"}},
+		{"below quorum", "", []string{"--trust", trust, vec("invalid/certificate-below-quorum.json")}, 1, []string{"INVALID: quorum check failed"}},
+		{"fork of a header trusted by an earlier proof", "", []string{"--trust", trust, vec("valid/commit-1-cn-business-issue.json"), vec("invalid/fork-of-a-trusted-header.json")}, 1, []string{"is VALID", "INVALID: fork check failed"}},
+		{"valid and revoked", "", []string{"--trust", trust, valid, vec("valid/fresh-cn-business.json")}, 2, []string{"is VALID", "is REVOKED"}},
+		{"not a proof", "hello", []string{"--trust", trust, "-"}, 1, []string{"INVALID: format check failed"}},
+		{"missing file", "", []string{"--trust", trust, "/nonexistent/proof.json"}, 3, nil},
+		{"no trust bundle", "", []string{valid}, 3, nil},
+		{"no proof", "", []string{"--trust", trust}, 3, nil},
+		{"bad flag", "", []string{"--trust", trust, "--bogus", valid}, 3, nil},
+		{"bad render", "", []string{"--trust", trust, "--render", "xx", valid}, 3, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := runBridgeCmd(t, newVerifyCmd(), tc.stdin, tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.code, out, errOut)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+
+	// --json: one line per proof, the rejection naming its check.
+	out, _, code := runBridgeCmd(t, newVerifyCmd(), "", "--trust", trust, "--json", valid, vec("invalid/tx-path-changed.json"))
+	lines := outLines(out)
+	if code != 1 || len(lines) != 2 {
+		t.Fatalf("exit %d, output:\n%s", code, out)
+	}
+	var ok verdictLine
+	var bad rejectLine
+	if err := json.Unmarshal([]byte(lines[0]), &ok); err != nil || ok.Status != schemas.StatusValid || ok.Rendering == nil || ok.Height != 1 {
+		t.Errorf("line 1 %s (%v)", lines[0], err)
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &bad); err != nil || bad.Check != "tx-path" || bad.Valid {
+		t.Errorf("line 2 %s (%v)", lines[1], err)
+	}
+}
+
+func TestProofAndLicensesCmds(t *testing.T) {
+	c, dir := prooftest.BuildDataDir(t)
+	key := c.Keys["cn-business"]
+
+	out, errOut, code := runBridgeCmd(t, newProofCmd(), "", "--data", dir, "--license", strings.ToLower(key[:2])+key[2:])
+	if code != 0 || !strings.Contains(errOut, "revoked at height 4") {
+		t.Fatalf("proof: exit %d\n%s", code, errOut)
+	}
+	b, err := proof.DecodeJSON([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := proof.Verify(c.Trust, b); err != nil || v.Status != schemas.StatusRevoked {
+		t.Fatalf("fresh proof: %v %v", v, err)
+	}
+	bin := filepath.Join(t.TempDir(), "p.bin")
+	if _, errOut, code := runBridgeCmd(t, newProofCmd(), "", "--data", dir, "--license", c.Keys["hk-business"], "--format", "binary", "--out", bin, "--orderer", "hongkong"); code != 0 {
+		t.Fatalf("proof --format binary: exit %d\n%s", code, errOut)
+	}
+	if out, _, code := runBridgeCmd(t, newVerifyCmd(), "", "--trust", filepath.Join(dir, "trust.json"), bin); code != 0 || !strings.Contains(out, "is VALID at height 4") {
+		t.Fatalf("verify of the fresh binary proof: exit %d\n%s", code, out)
+	}
+	if _, _, code := runBridgeCmd(t, newProofCmd(), "", "--data", dir, "--license", "CN/NOSUCH"); code != 1 {
+		t.Errorf("unknown license: exit %d, want 1", code)
+	}
+	if _, _, code := runBridgeCmd(t, newProofCmd(), "", "--data", t.TempDir(), "--license", key); code != 2 {
+		t.Errorf("no ledger: exit %d, want 2", code)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want []string // license names, in key order is checked separately
+	}{
+		{nil, []string{"cn-business", "cn-certificate", "cn-approval", "hk-business", "hk-certificate", "hk-approval",
+			"mo-business", "mo-certificate", "mo-approval", "zhuhai-business", "cn-extra"}},
+		{[]string{"--city", "hk"}, []string{"hk-business", "hk-certificate", "hk-approval"}},
+		{[]string{"--city", "zhuhai"}, []string{"zhuhai-business"}},
+		{[]string{"--city", "shenzhen"}, []string{"cn-business", "cn-certificate", "cn-approval", "cn-extra"}},
+		{[]string{"--city", "macao", "--limit", "2"}, []string{"mo-business", "mo-certificate", "mo-approval"}},
+	} {
+		out, errOut, code := runBridgeCmd(t, newLicensesCmd(), "", append([]string{"--data", dir}, tc.args...)...)
+		if code != 0 {
+			t.Fatalf("licenses %v: exit %d\n%s", tc.args, code, errOut)
+		}
+		lines := outLines(out)
+		wantN := len(tc.want)
+		if len(tc.args) == 4 {
+			wantN = 2 // --limit
+		}
+		if len(lines) != wantN {
+			t.Fatalf("licenses %v: %d lines, want %d:\n%s", tc.args, len(lines), wantN, out)
+		}
+		keys := map[string]bool{}
+		for _, n := range tc.want {
+			keys[c.Keys[n]] = true
+		}
+		prev := ""
+		for _, l := range lines {
+			f := strings.Fields(l)
+			if len(f) != 3 || !keys[f[0]] || f[0] <= prev {
+				t.Fatalf("licenses %v: line %q", tc.args, l)
+			}
+			prev = f[0]
+		}
+	}
+	out, _, _ = runBridgeCmd(t, newLicensesCmd(), "", "--data", dir, "--city", "CN")
+	if !strings.Contains(out, key+" revoked 3\n") || !strings.Contains(out, c.Keys["cn-extra"]+" suspended 2\n") {
+		t.Errorf("statuses:\n%s", out)
+	}
+	if _, _, code := runBridgeCmd(t, newLicensesCmd(), "", "--data", dir, "--city", "atlantis"); code != 2 {
+		t.Errorf("unknown city: exit %d", code)
+	}
+}
+
+// TestSubscribeCmd publishes the test chain's proofs on a real NATS server
+// and follows them with subscribe as the 'service' identity: verified proofs
+// as JSON lines, resumed across runs, a forged proof reported on stderr.
+func TestSubscribeCmd(t *testing.T) {
+	c, dir := prooftest.BuildDataDir(t)
+	ids, err := bus.NewIdentities(schemas.CityTokens(), prooftest.Orderers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ids.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := bus.StartServer(bus.ServerConfig{StoreDir: filepath.Join(t.TempDir(), "js"), Listen: "127.0.0.1:-1", Identities: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	op, err := srv.Connect("operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	js, _ := jetstream.New(op)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := bus.EnsureStreams(ctx, js, bus.StreamConfig{MemoryForProofs: true}); err != nil {
+		t.Fatal(err)
+	}
+	onc, err := srv.Connect(bus.IdentityName(bus.RoleOrderer, "hongkong"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer onc.Close()
+	sink, _ := bus.NewPublisher(onc)
+	pub, err := system.NewProofPublisher(system.ProofPublisherConfig{Sink: sink, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub.Start(ctx)
+	defer pub.Close()
+	c.Replay(t, t.TempDir(), func(rec *orderer.Record, blk *block.Block, st *licenses.State) { pub.Hook(st.ProveRoot)(rec, blk) })
+	for pub.Stats().Published < 17 {
+		if ctx.Err() != nil {
+			t.Fatalf("publisher: %+v", pub.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	sub := func(args ...string) ([]verdictLine, string, int) {
+		t.Helper()
+		out, errOut, code := runBridgeCmd(t, newSubscribeCmd(), "", append([]string{"--data", dir, "--nats", srv.ClientURL(), "--timeout", "20s"}, args...)...)
+		var lines []verdictLine
+		for _, l := range outLines(out) {
+			if l == "" {
+				continue
+			}
+			var v verdictLine
+			if err := json.Unmarshal([]byte(l), &v); err != nil {
+				t.Fatalf("line %q: %v", l, err)
+			}
+			lines = append(lines, v)
+		}
+		return lines, errOut, code
+	}
+	// CN: 8 proofs (shenzhen's and zhuhai's). Three, then five: a restart
+	// resumes where the last run stopped.
+	first, errOut, code := sub("--from", "cn", "--max", "3")
+	if code != 0 || len(first) != 3 {
+		t.Fatalf("first run: exit %d, %d lines\n%s", code, len(first), errOut)
+	}
+	second, errOut, code := sub("--from", "cn", "--max", "5")
+	if code != 0 || len(second) != 5 {
+		t.Fatalf("second run: exit %d, %d lines\n%s", code, len(second), errOut)
+	}
+	seen := map[proof.Hash]bool{}
+	var prevSeq uint64
+	for _, l := range append(first, second...) {
+		if seen[l.TxID] || l.Seq <= prevSeq || !strings.HasPrefix(l.Source, "gba.proofs.CN.") || l.Rendering == nil ||
+			l.Rendering.Jurisdiction != schemas.CN {
+			t.Fatalf("line %+v (after seq %d)", l, prevSeq)
+		}
+		seen[l.TxID], prevSeq = true, l.Seq
+	}
+	if third, _, code := sub("--from", "cn", "--max", "1", "--timeout", "1s"); code != 1 || len(third) != 0 {
+		t.Fatalf("nothing left: exit %d, %d lines", code, len(third))
+	}
+
+	// A forged proof on HK's subject (the license shown revoked) is
+	// reported, never printed.
+	forged := *c.Find(t, 1, "hk-business")
+	leaf := *forged.State.Leaf
+	leaf.Status = schemas.StatusRevoked
+	forged.State.Leaf = &leaf
+	raw, _ := forged.MarshalBinary()
+	if _, err := js.Publish(ctx, bus.ProofSubject("HK", "business"), raw); err != nil {
+		t.Fatal(err)
+	}
+	hk, errOut, code := sub("--from", "hk", "--kind", "business", "--render", "mo", "--max", "4")
+	if code != 0 || len(hk) != 3 {
+		t.Fatalf("hk: exit %d, %d lines\n%s", code, len(hk), errOut)
+	}
+	for _, l := range hk {
+		if l.Kind != schemas.KindBusiness || l.Rendering == nil || l.Rendering.Jurisdiction != schemas.MO {
+			t.Errorf("line %+v", l)
+		}
+	}
+	var rej rejectLine
+	if err := json.Unmarshal([]byte(strings.SplitN(errOut, "\n", 2)[0]), &rej); err != nil || rej.Check != "state-proof" || rej.Valid {
+		t.Fatalf("stderr %q (%v)", errOut, err)
+	}
+
+	if _, _, code := sub("--from", "xx"); code != 2 {
+		t.Errorf("bad --from: exit %d", code)
+	}
+}
