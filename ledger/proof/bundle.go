@@ -212,6 +212,11 @@ func (b *Bundle) checkShape() error {
 		switch {
 		case len(p.Bytes) == 0 || len(p.Bytes) > schemas.MaxTxBytes:
 			return bad("transaction of %d bytes", len(p.Bytes))
+		case !schemas.IsCanonical(p.Bytes):
+			// The JSON form embeds the transaction as JSON: both forms
+			// carry only canonical JSON (a changed record is still
+			// caught, by its id).
+			return bad("transaction bytes are not canonical JSON")
 		case len(p.Path) > MaxPath || len(p.Batch.Path) > MaxPath:
 			return bad("path longer than %d", MaxPath)
 		case len(p.Batch.Chain) > 64 || len(p.Batch.City) > 64 || len(p.Batch.KeyID) > maxNameBytes || len(p.Batch.Signature) > maxSigBytes:
