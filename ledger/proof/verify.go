@@ -61,7 +61,7 @@ func Verify(trust *keys.Bundle, b *Bundle) (*Verdict, error) {
 }
 
 // DefaultMaxTrusted is how many trusted headers a Verifier remembers.
-const DefaultMaxTrusted = 1 << 16
+const DefaultMaxTrusted = 1 << 14
 
 // Verifier verifies bundles and remembers the headers whose certificates
 // it has checked (by height: the header hash and the digests of up to
