@@ -104,6 +104,12 @@ type Config struct {
 	// WrapComm, if set, decorates the NATS transport the engine sends
 	// through; tests use it to make a Byzantine orderer.
 	WrapComm func(bft.Comm) bft.Comm
+	// OnCommit, if set, is called on the commit path after each block is
+	// fsynced and its state committed, and before the next block's state is
+	// applied (commitMu held), so the state proves exactly this block's
+	// height. It must not block: license proofs are built here and
+	// published elsewhere.
+	OnCommit func(rec *Record, blk *block.Block)
 }
 
 func (c *Config) check() error {
@@ -636,6 +642,9 @@ func (n *Node) commitLocked(rec *Record, blk *block.Block, updates []block.State
 	txs, err := n.idx.add(blk)
 	if err != nil {
 		return err
+	}
+	if n.cfg.OnCommit != nil {
+		n.cfg.OnCommit(rec, blk)
 	}
 
 	n.ackMu.Lock()
