@@ -46,6 +46,7 @@ and translates them between the mainland, Hong Kong and Macao formats.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newUpCmd(), newDemoCmd(), newGatewayCmd(), newKeysCmd(), newPublishCmd(), newOrdererCmd(), newVerifyChainCmd(),
-		newBridgeCmd(), newIDCmd(), newSampleCmd(), newBenchCmd())
+		newBridgeCmd(), newIDCmd(), newSampleCmd(), newBenchCmd(),
+		newProofCmd(), newLicensesCmd(), newVerifyCmd(), newSubscribeCmd())
 	return root
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/baybus/baybus/internal/bus"
+	"github.com/baybus/baybus/internal/system"
 	"github.com/baybus/baybus/ledger/licenses"
 	"github.com/baybus/baybus/ledger/orderer"
 	"github.com/baybus/baybus/ledger/state"
@@ -50,8 +51,20 @@ gba.blocks. The streams must exist (baybus up creates them on its embedded serve
 				return err
 			}
 			defer st.Close()
+			// Every orderer process publishes the proofs of what it commits;
+			// GBA_PROOFS keeps one copy per transaction id.
+			sink, err := bus.NewPublisher(nc)
+			if err != nil {
+				return err
+			}
+			proofs, err := system.NewProofPublisher(system.ProofPublisherConfig{Sink: sink, Logger: log})
+			if err != nil {
+				return err
+			}
+			proofs.Start(cmd.Context())
+			defer proofs.Close()
 			node, err := orderer.New(orderer.Config{Name: id, Trust: trust, Key: key, Conn: nc, DataDir: dataDir, State: st,
-				Logger: log.With("orderer", id)})
+				Logger: log.With("orderer", id), OnCommit: proofs.Hook(st.ProveRoot)})
 			if err != nil {
 				return err
 			}

@@ -71,6 +71,7 @@ creates the consortium (keys, NATS identities, trust.json) in --data.
 HTTP API (see README.md):
   POST /v1/cities/{city}/events[?format=native][&wait=commit]
   GET  /v1/tx/{id}
+  GET  /v1/licenses/{jurisdiction}/{id}/proof
   GET  /healthz  /readyz  /metrics`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

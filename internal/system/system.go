@@ -136,6 +136,7 @@ type System struct {
 	conns   []*nats.Conn
 	states  []*licenses.State
 	ocfgs   []orderer.Config
+	proofs  *ProofPublisher // fed by the first orderer's commits
 	httpSrv *http.Server
 	stopped sync.Once
 }
@@ -229,7 +230,12 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 
 	runCtx, runCancel := context.WithCancel(context.Background())
 	s.cancel, s.runCtx = runCancel, runCtx
-	for _, name := range cons.Bundle.Orderers {
+	// One orderer publishes the license proofs: in one process every
+	// orderer would make each proof n times.
+	if s.proofs, err = s.NewProofPublisherFor(runCtx, cons.Bundle.Orderers[0]); err != nil {
+		return nil, err
+	}
+	for i, name := range cons.Bundle.Orderers {
 		nc, err := s.connect(bus.IdentityName(bus.RoleOrderer, name))
 		if err != nil {
 			return nil, err
@@ -237,7 +243,7 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 		dir := filepath.Join(cfg.DataDir, "orderers", name)
 		ocfg := orderer.Config{Name: name, Trust: cons.Bundle, Key: cons.Orderers[name], Conn: nc,
 			DataDir: dir, Engine: cfg.Engine, NoSyncWAL: cfg.NoSyncWAL, Logger: log.With("orderer", name)}
-		node, st, err := newOrderer(ocfg)
+		node, st, err := newOrderer(ocfg, s.proofsFor(i))
 		if err != nil {
 			return nil, err
 		}
@@ -302,12 +308,22 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 	return s, nil
 }
 
-func newOrderer(cfg orderer.Config) (*orderer.Node, *licenses.State, error) {
+func (s *System) proofsFor(i int) *ProofPublisher {
+	if i == 0 {
+		return s.proofs
+	}
+	return nil
+}
+
+func newOrderer(cfg orderer.Config, proofs *ProofPublisher) (*orderer.Node, *licenses.State, error) {
 	st, err := licenses.Open(filepath.Join(cfg.DataDir, "state"), state.Options{CacheSize: 16 << 20})
 	if err != nil {
 		return nil, nil, err
 	}
 	cfg.State = st
+	if proofs != nil {
+		cfg.OnCommit = proofs.Hook(st.ProveRoot)
+	}
 	node, err := orderer.New(cfg)
 	if err != nil {
 		st.Close()
@@ -329,7 +345,7 @@ func (s *System) StopOrderer(i int) {
 // StartOrderer starts orderer i again from its data directory: it replays
 // its block log and WAL, then catches up from its peers.
 func (s *System) StartOrderer(i int) error {
-	node, st, err := newOrderer(s.ocfgs[i])
+	node, st, err := newOrderer(s.ocfgs[i], s.proofsFor(i))
 	if err != nil {
 		return err
 	}
@@ -346,6 +362,7 @@ func (s *System) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.Gateway.Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET "+ProofRoute, NewProofHandler(s.ProofSource, s.cfg.Logger))
 	return mux
 }
 
@@ -376,6 +393,9 @@ func (s *System) Stop() {
 		}
 		for _, n := range s.Nodes {
 			n.Stop()
+		}
+		if s.proofs != nil {
+			s.proofs.Close()
 		}
 		if s.cancel != nil {
 			s.cancel()
