@@ -32,7 +32,7 @@ const (
 // indexOptions size the scratch index.
 type indexOptions struct {
 	CacheSize    int64  // default 32 MiB
-	MemTableSize uint64 // default 32 MiB
+	MemTableSize uint64 // default 64 MiB
 }
 
 type index struct {
@@ -45,7 +45,7 @@ func openIndex(tempDir string, opts indexOptions) (*index, error) {
 		opts.CacheSize = 32 << 20
 	}
 	if opts.MemTableSize == 0 {
-		opts.MemTableSize = 32 << 20
+		opts.MemTableSize = 64 << 20
 	}
 	dir, err := os.MkdirTemp(tempDir, "baybus-reconcile-*")
 	if err != nil {
@@ -54,20 +54,21 @@ func openIndex(tempDir string, opts indexOptions) (*index, error) {
 	cache := pebble.NewCache(opts.CacheSize)
 	defer cache.Unref()
 	po := &pebble.Options{
-		Cache:                 cache,
-		MemTableSize:          opts.MemTableSize,
-		DisableWAL:            true, // scratch: rebuilt by running again
-		FormatMajorVersion:    pebble.FormatNewest,
-		L0CompactionThreshold: 8,
-		// Never stall writes for compactions: the index is written once,
-		// then read, and reads merge whatever L0 holds.
-		L0StopWritesThreshold: 1 << 20,
+		Cache:              cache,
+		MemTableSize:       opts.MemTableSize,
+		DisableWAL:         true, // scratch: rebuilt by running again
+		FormatMajorVersion: pebble.FormatNewest,
+		// The index is written once, then read in order: compacting it
+		// costs more than merging a few dozen files when reading. Only a
+		// ledger or register of tens of millions compacts.
+		L0CompactionThreshold: 48,
+		L0StopWritesThreshold: 1 << 20, // never stall writes
 		Logger:                quietLogger{},
 	}
 	po.Levels = make([]pebble.LevelOptions, 7)
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
-		po.Levels[i].BlockSize = 32 << 10
+		po.Levels[i].BlockSize = 4 << 10
 		po.Levels[i].Compression = pebble.NoCompression // mostly hashes
 	}
 	po.EnsureDefaults()
@@ -189,7 +190,9 @@ func (e *ledgerEntry) decode(b []byte) error {
 	return r.done()
 }
 
-// regRow is one valid register row as the fold needs it.
+// regRow is one register row as the fold needs it. While the register is
+// read it is Deferred: its native hash and place in the file stand for its
+// record, which resolve settles against the ledger's entry.
 type regRow struct {
 	Line       uint64
 	Action     schemas.Action
@@ -198,9 +201,14 @@ type regRow struct {
 	EventID    string
 	OccurredAt string
 	Reason     string
-	// Same: the row's record equals the ledger's record in force. Record
-	// and RecordHash are kept only when it does not (and the action
-	// carries a record).
+
+	Deferred       bool
+	SynthAt        bool     // occurredAt was missing (Deferred)
+	NativeHash     [32]byte // of the row's canonical bytes (Deferred)
+	Offset, Length int64    // the row's bytes in the register (Deferred)
+
+	// Same: the row's record equals the ledger's record in force; Record
+	// is kept only when it does not (and the action carries a record).
 	Same       bool
 	RecordHash [32]byte
 	Record     []byte
@@ -216,14 +224,23 @@ func (r *regRow) encode(dst []byte) []byte {
 	w.str(r.EventID)
 	w.str(r.OccurredAt)
 	w.str(r.Reason)
-	if r.Same {
-		w.byte(1)
-	} else {
-		w.byte(0)
+	w.byte(bit(r.Deferred) | bit(r.SynthAt)<<1 | bit(r.Same)<<2)
+	if r.Deferred {
+		w.hash(r.NativeHash)
+		w.u64(uint64(r.Offset))
+		w.u64(uint64(r.Length))
+		return w.b
 	}
 	w.hash(r.RecordHash)
 	w.bytes(r.Record)
 	return w.b
+}
+
+func bit(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (r *regRow) decode(b []byte) error {
@@ -238,7 +255,13 @@ func (r *regRow) decode(b []byte) error {
 	r.EventID = d.str()
 	r.OccurredAt = d.str()
 	r.Reason = d.str()
-	r.Same = d.byte() == 1
+	f := d.byte()
+	r.Deferred, r.SynthAt, r.Same = f&1 != 0, f&2 != 0, f&4 != 0
+	if r.Deferred {
+		r.NativeHash = d.hash()
+		r.Offset, r.Length = int64(d.u64()), int64(d.u64())
+		return d.done()
+	}
 	r.RecordHash = d.hash()
 	r.Record = d.bytes()
 	return d.done()

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,13 +65,21 @@ func members(obj []byte, fn func(key, val []byte) error) error {
 
 // skipString returns the index just past the string starting at b[i] == '"'.
 func skipString(b []byte, i int) (int, error) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '"':
-			return j + 1, nil
-		case '\\':
-			j++
+	for j := i + 1; j < len(b); {
+		q := bytes.IndexByte(b[j:], '"')
+		if q < 0 {
+			return 0, errScan
 		}
+		end := j + q
+		// The quote is escaped if an odd number of backslashes precede it.
+		n := 0
+		for k := end - 1; k > i && b[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
+			return end + 1, nil
+		}
+		j = end + 1
 	}
 	return 0, errScan
 }
@@ -138,15 +147,23 @@ func jsonString(raw []byte) (s string, ok bool) {
 	return s, true
 }
 
+// errFound stops members early.
+var errFound = errors.New("found")
+
 // member returns the raw value of the top-level member named key, or nil.
+// It stops at the member.
 func member(obj []byte, key string) ([]byte, error) {
 	var out []byte
 	err := members(obj, func(k, v []byte) error {
 		if string(k) == key {
 			out = v
+			return errFound
 		}
 		return nil
 	})
+	if err == errFound {
+		err = nil
+	}
 	return out, err
 }
 

@@ -7,7 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
+	"hash/maphash"
 
 	"github.com/cockroachdb/pebble"
 
@@ -33,42 +33,73 @@ type txFields struct {
 	record       []byte // the record's canonical bytes (aliases the transaction)
 }
 
+// Interned names, so that reading a transaction allocates no strings for
+// them (a map index by string(bytes) does not allocate).
+var (
+	internJur    = map[string]schemas.Jurisdiction{}
+	internKind   = map[string]schemas.Kind{}
+	internAction = map[string]schemas.Action{}
+	internCity   = map[string]string{}
+)
+
+func init() {
+	for _, j := range schemas.Jurisdictions {
+		internJur[string(j)] = j
+	}
+	for _, k := range schemas.Kinds {
+		internKind[string(k)] = k
+	}
+	for _, a := range schemas.Actions {
+		internAction[string(a)] = a
+	}
+	for _, c := range schemas.CityTokens() {
+		internCity[c] = c
+	}
+}
+
+// plainString returns the body of a raw JSON string without escapes.
+func plainString(v []byte) ([]byte, bool) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' || bytes.IndexByte(v, '\\') >= 0 {
+		return nil, false
+	}
+	return v[1 : len(v)-1], true
+}
+
 // scanTx reads a transaction's canonical bytes without decoding the record:
 // the orderers sealed only transactions that decode strictly from canonical
 // bytes (block.checkTx), and a member of a canonical object is canonical.
 func scanTx(raw []byte) (txFields, error) {
 	var t txFields
 	err := members(raw, func(k, v []byte) error {
-		var ok bool
-		var s string
+		ok := true
 		switch string(k) {
 		case "jurisdiction":
-			s, ok = jsonString(v)
-			t.jurisdiction = schemas.Jurisdiction(s)
+			b, _ := plainString(v)
+			t.jurisdiction, ok = internJur[string(b)]
 		case "city":
-			t.city, ok = jsonString(v)
+			b, _ := plainString(v)
+			t.city, ok = internCity[string(b)]
 		case "kind":
-			s, ok = jsonString(v)
-			t.kind = schemas.Kind(s)
+			b, _ := plainString(v)
+			t.kind, ok = internKind[string(b)]
 		case "action":
-			s, ok = jsonString(v)
-			t.action = schemas.Action(s)
+			b, _ := plainString(v)
+			t.action, ok = internAction[string(b)]
 		case "nativeHash":
-			s, ok = jsonString(v)
-			if h, found := strings.CutPrefix(s, "sha256:"); found && len(h) == 64 {
-				_, err := hex.Decode(t.native[:], []byte(h))
-				ok = err == nil
-			} else {
+			b, _ := plainString(v)
+			h, found := bytes.CutPrefix(b, []byte("sha256:"))
+			if !found || len(h) != 64 {
 				ok = false
+				break
 			}
+			_, err := hex.Decode(t.native[:], h)
+			ok = err == nil
 		case "record":
 			t.record = v
 			var err error
 			var found bool
 			t.id, found, err = stringMember(v, "id")
 			ok = err == nil && found
-		default:
-			return nil
 		}
 		if !ok {
 			return fmt.Errorf("%w: transaction member %q", errScan, k)
@@ -160,8 +191,47 @@ func readBlock(trust *keys.Bundle, j schemas.Jurisdiction, job blockJob) blockOu
 type ledgerFold struct {
 	x       *index
 	pending map[string]*ledgerEntry
+	written keyFilter // the keys flushed to the index: most keys are new, and a miss costs no read
 	txs     uint64
 	buf     []byte
+}
+
+// keyFilter is a Bloom filter of fixed size (so of fixed memory, whatever the
+// ledger's size: with more keys it only answers "maybe" more often).
+type keyFilter struct {
+	bits []uint64
+	seed maphash.Seed
+}
+
+const bloomBits = 1 << 27 // 16 MiB: under 1 % false positives up to 10 million keys
+
+func newKeyFilter() keyFilter {
+	return keyFilter{bits: make([]uint64, bloomBits/64), seed: maphash.MakeSeed()}
+}
+
+func (b *keyFilter) probes(key string) [4]uint64 {
+	h := maphash.String(b.seed, key)
+	h1, h2 := h&0xffffffff, h>>32|1
+	var out [4]uint64
+	for i := range out {
+		out[i] = (h1 + uint64(i)*h2) % bloomBits
+	}
+	return out
+}
+
+func (b *keyFilter) add(key string) {
+	for _, p := range b.probes(key) {
+		b.bits[p/64] |= 1 << (p % 64)
+	}
+}
+
+func (b *keyFilter) mayHave(key string) bool {
+	for _, p := range b.probes(key) {
+		if b.bits[p/64]&(1<<(p%64)) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 const flushAt = 50_000
@@ -169,13 +239,15 @@ const flushAt = 50_000
 func (f *ledgerFold) apply(height uint64, t *ledgerTx) error {
 	e := f.pending[t.key]
 	if e == nil {
-		le, ok, err := f.x.ledger(t.key)
-		if err != nil {
-			return err
-		}
 		e = &ledgerEntry{}
-		if ok {
-			*e = le
+		if f.written.mayHave(t.key) {
+			le, ok, err := f.x.ledger(t.key)
+			if err != nil {
+				return err
+			}
+			if ok {
+				*e = le
+			}
 		}
 		f.pending[t.key] = e
 	}
@@ -209,6 +281,7 @@ func (f *ledgerFold) flush() error {
 	defer b.Close()
 	var k []byte
 	for key, e := range f.pending {
+		f.written.add(key)
 		k = ledgerKey(k[:0], key)
 		f.buf = e.encode(f.buf[:0])
 		if err := b.Set(k, f.buf, nil); err != nil {
@@ -225,7 +298,7 @@ func (f *ledgerFold) flush() error {
 // buildLedger reads blocks 1..height from src, checks them in parallel and
 // folds them into the index in order. It returns the header at height.
 func (r *run) buildLedger(ctx context.Context, height uint64) (*block.Header, error) {
-	f := &ledgerFold{x: r.x, pending: make(map[string]*ledgerEntry, flushAt)}
+	f := &ledgerFold{x: r.x, pending: make(map[string]*ledgerEntry, flushAt), written: newKeyFilter()}
 	var last *block.Header
 	r.meter.phase("ledger", "blocks", int64(height), 0)
 	produce := func(ctx context.Context, emit func(blockJob) error) error {
@@ -277,9 +350,9 @@ func (r *run) buildLedger(ctx context.Context, height uint64) (*block.Header, er
 	return last, nil
 }
 
-// recordOf finds the transaction id in a block record and returns its
-// record's canonical bytes, checked against hash.
-func recordsIn(raw []byte, want map[[32]byte][]*pendingFields) (map[[32]byte][]byte, error) {
+// recordsIn returns the records (canonical bytes) of the wanted OK
+// transactions of a block record.
+func recordsIn(raw []byte, want map[[32]byte]bool) (map[[32]byte][]byte, error) {
 	rec, err := orderer.DecodeRecord(raw, false)
 	if err != nil {
 		return nil, err
@@ -290,7 +363,7 @@ func recordsIn(raw []byte, want map[[32]byte][]*pendingFields) (map[[32]byte][]b
 	}
 	out := map[[32]byte][]byte{}
 	for _, t := range blk.Txs() {
-		if t.Result != block.OK || want[t.ID] == nil {
+		if t.Result != block.OK || !want[t.ID] {
 			continue
 		}
 		f, err := scanTx(t.Bytes)

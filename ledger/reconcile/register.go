@@ -49,11 +49,11 @@ var ErrRegister = errors.New("reconcile: register unreadable")
 
 // rawRow is one row as read, before normalisation.
 type rawRow struct {
-	line   uint64
-	data   []byte   // JSONL: the line
-	cells  []string // CSV: the cells
-	err    *schemas.FieldError
-	offset int64 // register bytes consumed through this row
+	line       uint64
+	data       []byte   // JSONL: the line
+	cells      []string // CSV: the cells
+	err        *schemas.FieldError
+	start, end int64 // the row's bytes in the register
 }
 
 // maxLine bounds a JSONL line: longer ones are invalid rows (a native event
@@ -71,6 +71,7 @@ func readJSONL(ctx context.Context, r io.Reader, emit func(rawRow) error) error 
 			return err
 		}
 		line++
+		start := off
 		raw, err := br.ReadSlice('\n')
 		off += int64(len(raw))
 		if errors.Is(err, bufio.ErrBufferFull) || len(raw) > maxLine {
@@ -83,7 +84,7 @@ func readJSONL(ctx context.Context, r io.Reader, emit func(rawRow) error) error 
 			if err != nil && err != io.EOF {
 				return fmt.Errorf("%w: %w", ErrRegister, err)
 			}
-			if e := emit(rawRow{line: line, offset: off, err: &schemas.FieldError{Rule: "max-bytes", Msg: fmt.Sprintf("line is longer than %d bytes", maxLine)}}); e != nil {
+			if e := emit(rawRow{line: line, start: start, end: off, err: &schemas.FieldError{Rule: "max-bytes", Msg: fmt.Sprintf("line is longer than %d bytes", maxLine)}}); e != nil {
 				return e
 			}
 			if err == io.EOF {
@@ -95,7 +96,7 @@ func readJSONL(ctx context.Context, r io.Reader, emit func(rawRow) error) error 
 			return fmt.Errorf("%w: %w", ErrRegister, err)
 		}
 		if t := bytes.TrimSpace(raw); len(t) > 0 {
-			if e := emit(rawRow{line: line, data: bytes.Clone(t), offset: off}); e != nil {
+			if e := emit(rawRow{line: line, data: bytes.Clone(t), start: start, end: off}); e != nil {
 				return e
 			}
 		}
@@ -165,6 +166,7 @@ func readCSV(ctx context.Context, r io.Reader, header func([]string) error, emit
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		start := cr.InputOffset()
 		rec, err := cr.Read()
 		if err == io.EOF {
 			if first {
@@ -178,7 +180,7 @@ func readCSV(ctx context.Context, r io.Reader, header func([]string) error, emit
 			if first {
 				return fmt.Errorf("%w: CSV header: %w", ErrRegister, err)
 			}
-			if e := emit(rawRow{line: uint64(pe.StartLine), offset: cr.InputOffset(), err: &schemas.FieldError{Rule: "csv", Msg: pe.Err.Error()}}); e != nil {
+			if e := emit(rawRow{line: uint64(pe.StartLine), start: start, end: cr.InputOffset(), err: &schemas.FieldError{Rule: "csv", Msg: pe.Err.Error()}}); e != nil {
 				return e
 			}
 			continue
@@ -196,7 +198,7 @@ func readCSV(ctx context.Context, r io.Reader, header func([]string) error, emit
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue // a blank line
 		}
-		if e := emit(rawRow{line: uint64(line), cells: rec, offset: cr.InputOffset()}); e != nil {
+		if e := emit(rawRow{line: uint64(line), cells: rec, start: start, end: cr.InputOffset()}); e != nil {
 			return e
 		}
 	}

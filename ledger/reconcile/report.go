@@ -168,11 +168,14 @@ type Summary struct {
 	Repair      *RepairSummary `json:"repair,omitempty"`
 	Warnings    []string       `json:"warnings,omitempty"`
 
-	Seconds       Timing  `json:"seconds"`
+	Seconds Timing `json:"seconds"`
+	// CPUSeconds is the process's CPU time (user and system) in each
+	// phase: on a shared machine it says more than wall time.
+	CPUSeconds    Timing  `json:"cpuSeconds"`
 	RowsPerSecond float64 `json:"rowsPerSecond"` // Rows / Seconds.Total
 }
 
-// Timing is the wall time of each phase, in seconds.
+// Timing is the time each phase took, in seconds.
 type Timing struct {
 	Ledger   float64 `json:"ledger"`   // reading blocks into the index
 	Register float64 `json:"register"` // reading and normalising the register

@@ -209,7 +209,7 @@ func (s *busSource) Height(ctx context.Context) (uint64, error) {
 					return false, fmt.Errorf("reconcile: bad status reply from %s", name)
 				}
 				h = binary.BigEndian.Uint64(msg[4:])
-				return false, nil
+				return true, nil
 			})
 			mu.Lock()
 			defer mu.Unlock()
