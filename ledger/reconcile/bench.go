@@ -42,6 +42,8 @@ type FixtureConfig struct {
 	// DiffEvery puts one difference of each class in every DiffEvery
 	// licenses. Default 1,000 (0.1 % each).
 	DiffEvery int
+	// NoDiffs makes a register that matches the ledger exactly.
+	NoDiffs bool
 	// Seed picks the sample records the licenses are made from.
 	Seed int64
 }
@@ -124,7 +126,12 @@ func WriteFixture(ctx context.Context, cfg FixtureConfig) (*Fixture, error) {
 
 	bw := &blockWriter{cons: cons, city: c.Token, log: l}
 	var revokes [][]byte
-	class := func(i int) int { return i % cfg.DiffEvery }
+	class := func(i int) int {
+		if cfg.NoDiffs {
+			return 0
+		}
+		return i % cfg.DiffEvery
+	}
 	for i := range cfg.Licenses {
 		if i%4096 == 0 && ctx.Err() != nil {
 			return nil, ctx.Err()

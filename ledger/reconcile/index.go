@@ -176,13 +176,13 @@ func (e *ledgerEntry) decode(b []byte) error {
 	if r.byte() != entryVersion {
 		return fmt.Errorf("reconcile: index: ledger entry version")
 	}
-	e.Status = schemas.Status(r.str())
-	e.City = r.str()
-	e.LastAction = schemas.Action(r.str())
+	e.Status = intern(&r, internStatus)
+	e.City = intern(&r, internCity)
+	e.LastAction = intern(&r, internAction)
 	e.Height = r.u64()
 	e.LastTx = r.hash()
 	e.LastNative = r.hash()
-	e.Kind = schemas.Kind(r.str())
+	e.Kind = intern(&r, internKind)
 	e.RecordTx = r.hash()
 	e.RecordHeight = r.u64()
 	e.RecordHash = r.hash()
@@ -198,7 +198,6 @@ type regRow struct {
 	Action     schemas.Action
 	Status     schemas.Status // explicit registerStatus, "" if none
 	Kind       schemas.Kind
-	EventID    string
 	OccurredAt string
 	Reason     string
 
@@ -221,7 +220,6 @@ func (r *regRow) encode(dst []byte) []byte {
 	w.str(string(r.Action))
 	w.str(string(r.Status))
 	w.str(string(r.Kind))
-	w.str(r.EventID)
 	w.str(r.OccurredAt)
 	w.str(r.Reason)
 	w.byte(bit(r.Deferred) | bit(r.SynthAt)<<1 | bit(r.Same)<<2)
@@ -249,10 +247,9 @@ func (r *regRow) decode(b []byte) error {
 		return fmt.Errorf("reconcile: index: register row version")
 	}
 	r.Line = d.u64()
-	r.Action = schemas.Action(d.str())
-	r.Status = schemas.Status(d.str())
-	r.Kind = schemas.Kind(d.str())
-	r.EventID = d.str()
+	r.Action = intern(&d, internAction)
+	r.Status = intern(&d, internStatus)
+	r.Kind = intern(&d, internKind)
 	r.OccurredAt = d.str()
 	r.Reason = d.str()
 	f := d.byte()
@@ -337,6 +334,30 @@ func (d *decoder) bytes() []byte {
 }
 
 func (d *decoder) str() string { return string(d.bytes()) }
+
+// raw returns a length-prefixed value without copying it.
+func (d *decoder) raw() []byte {
+	if d.err != nil {
+		return nil
+	}
+	n, k := binary.Uvarint(d.b)
+	if k <= 0 || n > uint64(len(d.b)-k) {
+		d.err = errIndexValue
+		return nil
+	}
+	d.b = d.b[k:]
+	return d.take(int(n))
+}
+
+// intern reads a string from a small known set without allocating; one
+// outside the set is copied.
+func intern[T ~string](d *decoder, set map[string]T) T {
+	b := d.raw()
+	if v, ok := set[string(b)]; ok {
+		return v
+	}
+	return T(b)
+}
 
 func (d *decoder) done() error {
 	if d.err == nil && len(d.b) != 0 {

@@ -40,6 +40,7 @@ var (
 	internKind   = map[string]schemas.Kind{}
 	internAction = map[string]schemas.Action{}
 	internCity   = map[string]string{}
+	internStatus = map[string]schemas.Status{}
 )
 
 func init() {
@@ -54,6 +55,9 @@ func init() {
 	}
 	for _, c := range schemas.CityTokens() {
 		internCity[c] = c
+	}
+	for _, st := range []schemas.Status{schemas.StatusValid, schemas.StatusSuspended, schemas.StatusRevoked, schemas.StatusExpired} {
+		internStatus[string(st)] = st
 	}
 }
 

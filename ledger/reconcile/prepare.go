@@ -215,7 +215,7 @@ func (p *preparer) normalize(line uint64, pr *parsedRow, led *ledgerEntry) (stri
 	if pr.synthAt && ev.Record.IssuedOn != "" {
 		at = ev.Record.IssuedOn + "T00:00:00+08:00"
 	}
-	row := regRow{Line: line, Action: ev.Action, Status: pr.status, Kind: ev.Kind, EventID: ev.EventID, OccurredAt: at, Reason: ev.Reason}
+	row := regRow{Line: line, Action: ev.Action, Status: pr.status, Kind: ev.Kind, OccurredAt: at, Reason: ev.Reason}
 	if ev.Action.FullRecord() {
 		rec, err := schemas.Canonical(&ev.Record)
 		if err != nil {
@@ -234,7 +234,7 @@ func (p *preparer) normalize(line uint64, pr *parsedRow, led *ledgerEntry) (stri
 // deferred is the row stored while the register streams in: everything but
 // the normalised record, and where to read the row again.
 func deferred(line uint64, r *rawRow, pr *parsedRow) regRow {
-	return regRow{Line: line, Action: pr.action, Status: pr.status, Kind: pr.kind, EventID: pr.eventID, OccurredAt: pr.at,
+	return regRow{Line: line, Action: pr.action, Status: pr.status, Kind: pr.kind, OccurredAt: pr.at,
 		Reason: pr.reason, Deferred: true, SynthAt: pr.synthAt, NativeHash: pr.hash, Offset: r.start, Length: r.end - r.start}
 }
 

@@ -175,13 +175,13 @@ func Render(s MeterState, now time.Time, width int) string {
 		filled := int(min(frac, 1) * float64(width))
 		fmt.Fprintf(&b, " [%s%s]", strings.Repeat("=", filled), strings.Repeat(" ", width-filled))
 	}
-	fmt.Fprintf(&b, " %s %s", thousands(s.Done), s.Unit)
+	fmt.Fprintf(&b, " %s %s", Thousands(s.Done), s.Unit)
 	if s.Total > 0 && s.TotalBytes == 0 {
-		fmt.Fprintf(&b, " of %s", thousands(s.Total))
+		fmt.Fprintf(&b, " of %s", Thousands(s.Total))
 	}
 	if elapsed > 0 && s.Done > 0 {
 		rate := float64(s.Done) / elapsed.Seconds()
-		fmt.Fprintf(&b, ", %s %s/s", thousands(int64(rate)), s.Unit)
+		fmt.Fprintf(&b, ", %s %s/s", Thousands(int64(rate)), s.Unit)
 	}
 	if frac > 0 {
 		fmt.Fprintf(&b, ", %d%%", int(min(frac, 1)*100))
@@ -201,8 +201,8 @@ func clock(d time.Duration) string {
 	return fmt.Sprintf("%d:%02d", s/60, s%60)
 }
 
-// thousands writes n with commas: 1,234,567.
-func thousands(n int64) string {
+// Thousands writes n with commas: 1,234,567.
+func Thousands(n int64) string {
 	s := fmt.Sprint(n)
 	if n < 0 {
 		return s
