@@ -346,7 +346,7 @@ func measureRecovery(ctx context.Context, sys *system.System, res *Result, txs i
 	}
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if err := sys.Nodes[i].WaitHeight(wctx, top); err != nil {
+	if err := sys.Node(i).WaitHeight(wctx, top); err != nil {
 		return fmt.Errorf("bench: restarted orderer did not catch up to %d: %w", top, err)
 	}
 	res.RecoveryMS = float64(time.Since(start).Microseconds()) / 1000

@@ -137,6 +137,7 @@ type System struct {
 	states  []*licenses.State
 	ocfgs   []orderer.Config
 	proofs  *ProofPublisher // fed by the first orderer's commits
+	nodesMu sync.RWMutex    // guards Nodes[i] replacement by StartOrderer
 	httpSrv *http.Server
 	stopped sync.Once
 }
@@ -269,7 +270,7 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 	}
 
 	s.Gateway = gateway.New(gateway.Config{Chain: cons.Bundle.Chain, Batch: cfg.Batch, Bridges: cfg.Bridges,
-		Ledger: nodeLedger{s.Nodes[0]}, Registerer: s.Registry, Logger: log,
+		Ledger: nodeLedger{s}, Registerer: s.Registry, Logger: log,
 		Ready: func(ctx context.Context) error {
 			if !op.IsConnected() {
 				return errors.New("bus connection down")
@@ -335,7 +336,7 @@ func newOrderer(cfg orderer.Config, proofs *ProofPublisher) (*orderer.Node, *lic
 // StopOrderer stops orderer i (as a crash would, minus the torn writes) and
 // closes its state; the others go on.
 func (s *System) StopOrderer(i int) {
-	s.Nodes[i].Stop()
+	s.Node(i).Stop()
 	if s.states[i] != nil {
 		_ = s.states[i].Close()
 		s.states[i] = nil
@@ -353,8 +354,17 @@ func (s *System) StartOrderer(i int) error {
 		st.Close()
 		return err
 	}
+	s.nodesMu.Lock()
 	s.Nodes[i], s.states[i] = node, st
+	s.nodesMu.Unlock()
 	return nil
+}
+
+// Node returns orderer i as it runs now (StartOrderer replaces it).
+func (s *System) Node(i int) *orderer.Node {
+	s.nodesMu.RLock()
+	defer s.nodesMu.RUnlock()
+	return s.Nodes[i]
 }
 
 // Handler returns the HTTP routes: the gateways' API and /metrics.
@@ -414,15 +424,16 @@ func (s *System) Stop() {
 	})
 }
 
-// nodeLedger lets the gateway wait on an orderer in the same process.
-type nodeLedger struct{ n *orderer.Node }
+// nodeLedger lets the gateway wait on the first orderer in the same process,
+// whichever instance of it runs now.
+type nodeLedger struct{ s *System }
 
 func (l nodeLedger) Lookup(id schemas.TxID) (gateway.Location, bool) {
-	loc, ok := l.n.Lookup(id)
+	loc, ok := l.s.Node(0).Lookup(id)
 	return gateway.Location{Height: loc.Height, Position: loc.Position, BlockHash: loc.BlockHash}, ok
 }
 
 func (l nodeLedger) WaitTx(ctx context.Context, id schemas.TxID) (gateway.Location, error) {
-	loc, err := l.n.WaitTx(ctx, id)
+	loc, err := l.s.Node(0).WaitTx(ctx, id)
 	return gateway.Location{Height: loc.Height, Position: loc.Position, BlockHash: loc.BlockHash}, err
 }
