@@ -64,21 +64,29 @@ var ordererNames = []string{"hongkong", "macao", "qianhai", "hengqin", "nansha",
 
 var testCities = []string{"shenzhen", "guangzhou", "hongkong", "macao", "zhuhai"}
 
+// timeScale stretches the tests' timeouts (5 under the race detector).
+var timeScale time.Duration = 1
+
 // fastEngine is the engine timing the tests use: failures are detected in
-// about a second instead of tens of seconds.
-func fastEngine() bft.Options {
+// about a second instead of tens of seconds. The timeouts must stay well
+// above the time a node takes to verify a block, or the cluster changes
+// views forever.
+func fastEngine(n int) bft.Options {
+	// Every orderer of the cluster shares this machine's cores: larger
+	// clusters get proportionally more time.
+	timeScale := timeScale * time.Duration(max(1, (n+3)/4))
 	return bft.Options{
 		BlockMaxBatches:   16,
 		BlockInterval:     5 * time.Millisecond,
-		ForwardTimeout:    500 * time.Millisecond,
-		ComplainTimeout:   1500 * time.Millisecond,
-		AutoRemoveTimeout: time.Minute,
-		HeartbeatTimeout:  1500 * time.Millisecond,
+		ForwardTimeout:    500 * time.Millisecond * timeScale,
+		ComplainTimeout:   1500 * time.Millisecond * timeScale,
+		AutoRemoveTimeout: time.Minute * timeScale,
+		HeartbeatTimeout:  1500 * time.Millisecond * timeScale,
 		HeartbeatCount:    10,
-		ViewChangeResend:  500 * time.Millisecond,
-		ViewChangeTimeout: 3 * time.Second,
-		CollectTimeout:    200 * time.Millisecond,
-		Tick:              25 * time.Millisecond,
+		ViewChangeResend:  500 * time.Millisecond * timeScale,
+		ViewChangeTimeout: 3 * time.Second * timeScale,
+		CollectTimeout:    200 * time.Millisecond * timeScale,
+		Tick:              25 * time.Millisecond * timeScale,
 		// Rotate often so that the tests see several leaders.
 		DecisionsPerLeader: 10,
 	}
@@ -131,7 +139,7 @@ func newCluster(t testing.TB, n int) *cluster {
 		t.Fatal(err)
 	}
 	c := &cluster{
-		t: t, srv: srv, cons: cons, names: names, root: root, engine: fastEngine(), log: testLogger(t),
+		t: t, srv: srv, cons: cons, names: names, root: root, engine: fastEngine(n), log: testLogger(t),
 		nodes: map[string]*Node{}, conns: map[string]*nats.Conn{}, wrap: map[string]func(bft.Comm) bft.Comm{},
 		city: map[string]jetstream.JetStream{}, txSeen: map[schemas.TxID]bool{},
 	}
@@ -170,7 +178,7 @@ func (c *cluster) config(name string) Config {
 	return Config{
 		Name: name, Trust: c.cons.Bundle, Key: c.cons.Orderers[name],
 		DataDir: filepath.Join(c.root, "orderer", name), State: newMemState(),
-		Engine: c.engine, SyncTimeout: 3 * time.Second, AckWait: 2 * time.Second,
+		Engine: c.engine, SyncTimeout: 3 * time.Second * timeScale, AckWait: 2 * time.Second * timeScale,
 		Logger: c.log, WrapComm: c.wrap[name],
 	}
 }
