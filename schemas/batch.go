@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/baybus/baybus/internal/wire"
 
 	"github.com/baybus/baybus/internal/merkle"
 	"github.com/baybus/baybus/schemas/keys"
@@ -53,8 +54,8 @@ type Batch struct {
 func (h *BatchHeader) SignedBytes() []byte {
 	b := make([]byte, 0, 64+len(h.Chain)+len(h.City))
 	b = append(b, batchMagic...)
-	b = appendString(b, h.Chain)
-	b = appendString(b, h.City)
+	b = wire.AppendString(b, h.Chain)
+	b = wire.AppendString(b, h.City)
 	b = binary.BigEndian.AppendUint64(b, uint64(h.CreatedAt))
 	b = binary.BigEndian.AppendUint64(b, h.Seq)
 	b = binary.BigEndian.AppendUint32(b, h.Count)
@@ -100,10 +101,10 @@ func (b *Batch) Encode() []byte {
 	}
 	out := make([]byte, 0, size)
 	out = append(out, b.SignedBytes()...)
-	out = appendString(out, b.KeyID)
-	out = appendBytes(out, b.Signature)
+	out = wire.AppendString(out, b.KeyID)
+	out = wire.AppendBytes(out, b.Signature)
 	for _, t := range b.Txs {
-		out = appendBytes(out, t)
+		out = wire.AppendBytes(out, t)
 	}
 	return out
 }
@@ -122,34 +123,34 @@ func DecodeBatch(frame []byte) (*Batch, error) {
 	if len(frame) > MaxBatchBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBatchTooBig, len(frame), MaxBatchBytes)
 	}
-	r := reader{buf: frame}
-	if string(r.take(len(batchMagic))) != batchMagic {
+	r := wire.NewReader(frame)
+	if string(r.Take(len(batchMagic))) != batchMagic {
 		return nil, fmt.Errorf("%w: bad magic", ErrBatchFormat)
 	}
 	var b Batch
-	b.Chain = r.string(64)
-	b.City = r.string(64)
-	b.CreatedAt = int64(r.uint64())
-	b.Seq = r.uint64()
-	b.Count = r.uint32()
-	copy(b.Root[:], r.take(32))
-	b.KeyID = r.string(256)
-	b.Signature = r.bytes(1 << 16)
-	if r.err == nil && (b.Count == 0 || b.Count > MaxBatchTxs) {
+	b.Chain = r.String(64)
+	b.City = r.String(64)
+	b.CreatedAt = int64(r.U64())
+	b.Seq = r.U64()
+	b.Count = r.U32()
+	copy(b.Root[:], r.Take(32))
+	b.KeyID = r.String(256)
+	b.Signature = r.Bytes(1 << 16)
+	if r.Err() == nil && (b.Count == 0 || b.Count > MaxBatchTxs) {
 		return nil, fmt.Errorf("%w: %d transactions (1 to %d)", ErrBatchFormat, b.Count, MaxBatchTxs)
 	}
 	b.Txs = make([][]byte, 0, min(b.Count, MaxBatchTxs))
 	b.IDs = make([]TxID, 0, cap(b.Txs))
-	for i := uint32(0); i < b.Count && r.err == nil; i++ {
-		t := r.bytes(MaxTxBytes)
+	for i := uint32(0); i < b.Count && r.Err() == nil; i++ {
+		t := r.Bytes(MaxTxBytes)
 		b.Txs = append(b.Txs, t)
 		b.IDs = append(b.IDs, ComputeTxID(t))
 	}
-	if r.err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBatchFormat, r.err)
+	if r.Err() != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBatchFormat, r.Err())
 	}
-	if len(r.buf) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", ErrBatchFormat, len(r.buf))
+	if r.Len() != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrBatchFormat, r.Len())
 	}
 	if merkle.Root(b.IDs) != b.Root {
 		return nil, ErrBatchRoot
@@ -172,69 +173,4 @@ func VerifyBatch(b *Batch, trust *keys.Bundle, height uint64) error {
 		return fmt.Errorf("schemas: batch %s from %s: %w", b.ID(), b.City, err)
 	}
 	return nil
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func appendBytes(b, p []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(p)))
-	return append(b, p...)
-}
-
-// reader consumes a frame; the first error sticks and later reads return zero values.
-type reader struct {
-	buf []byte
-	err error
-}
-
-func (r *reader) take(n int) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n < 0 || n > len(r.buf) {
-		r.err = fmt.Errorf("truncated: want %d bytes, have %d", n, len(r.buf))
-		return nil
-	}
-	p := r.buf[:n:n]
-	r.buf = r.buf[n:]
-	return p
-}
-
-func (r *reader) uvarint(limit uint64) int {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.buf)
-	if n <= 0 {
-		r.err = errors.New("bad length prefix")
-		return 0
-	}
-	if v > limit {
-		r.err = fmt.Errorf("length %d over limit %d", v, limit)
-		return 0
-	}
-	r.buf = r.buf[n:]
-	return int(v)
-}
-
-func (r *reader) bytes(limit uint64) []byte  { return r.take(r.uvarint(limit)) }
-func (r *reader) string(limit uint64) string { return string(r.bytes(limit)) }
-
-func (r *reader) uint64() uint64 {
-	p := r.take(8)
-	if p == nil {
-		return 0
-	}
-	return binary.BigEndian.Uint64(p)
-}
-
-func (r *reader) uint32() uint32 {
-	p := r.take(4)
-	if p == nil {
-		return 0
-	}
-	return binary.BigEndian.Uint32(p)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/baybus/baybus/internal/wire"
 
 	"github.com/baybus/baybus/schemas/keys"
 )
@@ -70,12 +71,12 @@ func (e *Envelope) signedBytes(payloadHash [32]byte) []byte {
 	b := make([]byte, 0, 64+len(e.From)+len(e.To)+len(e.KeyID))
 	b = append(b, envelopeMagic...)
 	b = append(b, byte(e.Kind))
-	b = appendString(b, e.From)
-	b = appendString(b, e.To)
+	b = wire.AppendString(b, e.From)
+	b = wire.AppendString(b, e.To)
 	b = binary.BigEndian.AppendUint64(b, e.MsgID)
 	b = binary.BigEndian.AppendUint32(b, e.Part)
 	b = binary.BigEndian.AppendUint32(b, e.Parts)
-	b = appendString(b, e.KeyID)
+	b = wire.AppendString(b, e.KeyID)
 	return append(b, payloadHash[:]...)
 }
 
@@ -111,40 +112,40 @@ func (e *Envelope) Encode() []byte {
 	b := make([]byte, 0, 48+len(e.From)+len(e.To)+len(e.KeyID)+len(e.Sig)+len(e.Payload))
 	b = append(b, envelopeMagic...)
 	b = append(b, byte(e.Kind))
-	b = appendString(b, e.From)
-	b = appendString(b, e.To)
+	b = wire.AppendString(b, e.From)
+	b = wire.AppendString(b, e.To)
 	b = binary.BigEndian.AppendUint64(b, e.MsgID)
 	b = binary.BigEndian.AppendUint32(b, e.Part)
 	b = binary.BigEndian.AppendUint32(b, e.Parts)
-	b = appendString(b, e.KeyID)
-	b = appendBytes(b, e.Sig)
-	return appendBytes(b, e.Payload)
+	b = wire.AppendString(b, e.KeyID)
+	b = wire.AppendBytes(b, e.Sig)
+	return wire.AppendBytes(b, e.Payload)
 }
 
 // DecodeEnvelope parses a frame. It does not verify the signature.
 // The payload aliases frame.
 func DecodeEnvelope(frame []byte) (*Envelope, error) {
-	r := reader{buf: frame}
-	if string(r.take(len(envelopeMagic))) != envelopeMagic {
+	r := wire.NewReader(frame)
+	if string(r.Take(len(envelopeMagic))) != envelopeMagic {
 		return nil, fmt.Errorf("%w: bad magic", ErrMalformed)
 	}
 	var e Envelope
-	if k := r.take(1); k != nil {
+	if k := r.Take(1); k != nil {
 		e.Kind = Kind(k[0])
 	}
-	e.From = string(r.bytes(64))
-	e.To = string(r.bytes(64))
-	e.MsgID = r.uint64()
-	e.Part = r.uint32()
-	e.Parts = r.uint32()
-	e.KeyID = string(r.bytes(256))
-	e.Sig = r.bytes(1 << 16)
-	e.Payload = r.bytes(1 << 30)
-	if r.err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, r.err)
+	e.From = string(r.Bytes(64))
+	e.To = string(r.Bytes(64))
+	e.MsgID = r.U64()
+	e.Part = r.U32()
+	e.Parts = r.U32()
+	e.KeyID = string(r.Bytes(256))
+	e.Sig = r.Bytes(1 << 16)
+	e.Payload = r.Bytes(1 << 30)
+	if r.Err() != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, r.Err())
 	}
-	if len(r.buf) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(r.buf))
+	if r.Len() != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrMalformed, r.Len())
 	}
 	if e.Kind < KindConsensus || e.Kind > KindSyncResp {
 		return nil, fmt.Errorf("%w: kind %d", ErrMalformed, e.Kind)
@@ -222,64 +223,4 @@ func (r *Reassembler) Add(e *Envelope) (msg []byte, complete, dropped bool) {
 	}
 	delete(r.pending, key)
 	return p.buf, true, dropped
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func appendBytes(b, p []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(p)))
-	return append(b, p...)
-}
-
-// reader consumes a frame; the first error sticks.
-type reader struct {
-	buf []byte
-	err error
-}
-
-func (r *reader) take(n int) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n < 0 || n > len(r.buf) {
-		r.err = fmt.Errorf("truncated: want %d bytes, have %d", n, len(r.buf))
-		return nil
-	}
-	p := r.buf[:n:n]
-	r.buf = r.buf[n:]
-	return p
-}
-
-func (r *reader) bytes(limit uint64) []byte {
-	if r.err != nil {
-		return nil
-	}
-	v, n := binary.Uvarint(r.buf)
-	if n <= 0 {
-		r.err = errors.New("bad length prefix")
-		return nil
-	}
-	if v > limit {
-		r.err = fmt.Errorf("length %d over limit %d", v, limit)
-		return nil
-	}
-	r.buf = r.buf[n:]
-	return r.take(int(v))
-}
-
-func (r *reader) uint64() uint64 {
-	if p := r.take(8); p != nil {
-		return binary.BigEndian.Uint64(p)
-	}
-	return 0
-}
-
-func (r *reader) uint32() uint32 {
-	if p := r.take(4); p != nil {
-		return binary.BigEndian.Uint32(p)
-	}
-	return 0
 }

@@ -3,6 +3,7 @@ package bft
 import (
 	"errors"
 	"fmt"
+	"github.com/baybus/baybus/internal/wire"
 
 	"github.com/baybus/baybus/schemas/keys"
 )
@@ -35,20 +36,20 @@ type VoteMsg struct {
 func (v *VoteMsg) Encode() []byte {
 	b := make([]byte, 0, 48+len(v.KeyID)+len(v.Aux)+len(v.AuxSig))
 	b = append(b, v.HeaderHash[:]...)
-	b = appendString(b, v.KeyID)
-	b = appendBytes(b, v.Aux)
-	return appendBytes(b, v.AuxSig)
+	b = wire.AppendString(b, v.KeyID)
+	b = wire.AppendBytes(b, v.Aux)
+	return wire.AppendBytes(b, v.AuxSig)
 }
 
 // DecodeVoteMsg parses VoteMsg.Encode's output.
 func DecodeVoteMsg(raw []byte) (*VoteMsg, error) {
-	r := reader{buf: raw}
+	r := wire.NewReader(raw)
 	var v VoteMsg
-	copy(v.HeaderHash[:], r.take(32))
-	v.KeyID = string(r.bytes(256))
-	v.Aux = r.bytes(1 << 20)
-	v.AuxSig = r.bytes(1 << 16)
-	if r.err != nil || len(r.buf) != 0 {
+	copy(v.HeaderHash[:], r.Take(32))
+	v.KeyID = string(r.Bytes(256))
+	v.Aux = r.Bytes(1 << 20)
+	v.AuxSig = r.Bytes(1 << 16)
+	if r.Err() != nil || r.Len() != 0 {
 		return nil, ErrVoteFormat
 	}
 	return &v, nil
@@ -75,20 +76,20 @@ func VerifyAux(chain string, pk *keys.PublicKey, v *VoteMsg) error {
 // so that VerifyPlain can find the key.
 func SignPlain(chain string, k keys.Signer, msg []byte) []byte {
 	sig := k.Sign(keys.Domain{Chain: chain, Purpose: keys.PurposeConsensus}, append([]byte(tagPlain), msg...))
-	out := appendString(nil, k.KeyID())
+	out := wire.AppendString(nil, k.KeyID())
 	return append(out, sig...)
 }
 
 // VerifyPlain checks a SignPlain signature by the named orderer at height.
 func VerifyPlain(trust *keys.Bundle, orderer string, height uint64, msg, value []byte) error {
-	r := reader{buf: value}
-	keyID := string(r.bytes(256))
-	if r.err != nil {
-		return fmt.Errorf("%w: %v", ErrVoteFormat, r.err)
+	r := wire.NewReader(value)
+	keyID := string(r.Bytes(256))
+	if r.Err() != nil {
+		return fmt.Errorf("%w: %v", ErrVoteFormat, r.Err())
 	}
 	pk, err := trust.KeyAt(keyID, keys.RoleOrderer, orderer, height)
 	if err != nil {
 		return err
 	}
-	return pk.Verify(keys.Domain{Chain: trust.Chain, Purpose: keys.PurposeConsensus}, append([]byte(tagPlain), msg...), r.buf)
+	return pk.Verify(keys.Domain{Chain: trust.Chain, Purpose: keys.PurposeConsensus}, append([]byte(tagPlain), msg...), r.Rest())
 }

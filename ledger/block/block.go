@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/baybus/baybus/internal/wire"
 
 	"github.com/baybus/baybus/schemas"
 )
@@ -41,41 +42,41 @@ type Header struct {
 func (h *Header) MarshalBinary() ([]byte, error) {
 	b := make([]byte, 0, 200+len(h.Chain)+len(h.Proposer)+len(h.Consensus))
 	b = append(b, headerMagic...)
-	b = appendBytes(b, []byte(h.Chain))
+	b = wire.AppendBytes(b, []byte(h.Chain))
 	b = binary.BigEndian.AppendUint64(b, h.Height)
 	b = append(b, h.Prev[:]...)
 	b = append(b, h.TxRoot[:]...)
 	b = append(b, h.ResultsHash[:]...)
 	b = append(b, h.StateRoot[:]...)
 	b = binary.BigEndian.AppendUint64(b, uint64(h.Timestamp))
-	b = appendBytes(b, []byte(h.Proposer))
+	b = wire.AppendBytes(b, []byte(h.Proposer))
 	b = binary.BigEndian.AppendUint32(b, h.TxCount)
-	b = appendBytes(b, h.Consensus)
+	b = wire.AppendBytes(b, h.Consensus)
 	return b, nil
 }
 
 // UnmarshalBinary decodes a header written by MarshalBinary.
 func (h *Header) UnmarshalBinary(p []byte) error {
-	r := reader{buf: p}
-	if string(r.take(len(headerMagic))) != headerMagic {
+	r := wire.NewReader(p)
+	if string(r.Take(len(headerMagic))) != headerMagic {
 		return fmt.Errorf("%w: header magic", ErrFormat)
 	}
 	var out Header
-	out.Chain = string(r.bytes(64))
-	out.Height = r.u64()
-	copy(out.Prev[:], r.take(32))
-	copy(out.TxRoot[:], r.take(32))
-	copy(out.ResultsHash[:], r.take(32))
-	copy(out.StateRoot[:], r.take(32))
-	out.Timestamp = int64(r.u64())
-	out.Proposer = string(r.bytes(64))
-	out.TxCount = r.u32()
-	out.Consensus = r.bytes(1 << 16)
-	if r.err != nil {
-		return fmt.Errorf("%w: header: %v", ErrFormat, r.err)
+	out.Chain = string(r.Bytes(64))
+	out.Height = r.U64()
+	copy(out.Prev[:], r.Take(32))
+	copy(out.TxRoot[:], r.Take(32))
+	copy(out.ResultsHash[:], r.Take(32))
+	copy(out.StateRoot[:], r.Take(32))
+	out.Timestamp = int64(r.U64())
+	out.Proposer = string(r.Bytes(64))
+	out.TxCount = r.U32()
+	out.Consensus = r.Bytes(1 << 16)
+	if r.Err() != nil {
+		return fmt.Errorf("%w: header: %v", ErrFormat, r.Err())
 	}
-	if len(r.buf) != 0 {
-		return fmt.Errorf("%w: header: %d trailing bytes", ErrFormat, len(r.buf))
+	if r.Len() != 0 {
+		return fmt.Errorf("%w: header: %d trailing bytes", ErrFormat, r.Len())
 	}
 	*h = out
 	return nil
@@ -195,11 +196,11 @@ func Encode(b *Block) []byte {
 	}
 	out := make([]byte, 0, size)
 	out = append(out, blockMagic...)
-	out = appendBytes(out, hb)
-	out = appendBytes(out, resultBytes(b.Results))
+	out = wire.AppendBytes(out, hb)
+	out = wire.AppendBytes(out, resultBytes(b.Results))
 	out = binary.AppendUvarint(out, uint64(len(frames)))
 	for _, f := range frames {
-		out = appendBytes(out, f)
+		out = wire.AppendBytes(out, f)
 	}
 	return out
 }
@@ -214,18 +215,18 @@ func Decode(p []byte) (*Block, error) {
 	if len(p) > MaxBlockBytes {
 		return nil, fmt.Errorf("%w: %d bytes", ErrFormat, len(p))
 	}
-	r := reader{buf: p}
-	if string(r.take(len(blockMagic))) != blockMagic {
+	r := wire.NewReader(p)
+	if string(r.Take(len(blockMagic))) != blockMagic {
 		return nil, fmt.Errorf("%w: block magic", ErrFormat)
 	}
 	var b Block
-	if err := b.Header.UnmarshalBinary(r.bytes(1 << 20)); err != nil && r.err == nil {
+	if err := b.Header.UnmarshalBinary(r.Bytes(1 << 20)); err != nil && r.Err() == nil {
 		return nil, err
 	}
-	res := r.bytes(1 << 24)
-	n := r.uvarint(1 << 16)
-	if r.err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrFormat, r.err)
+	res := r.Bytes(1 << 24)
+	n := r.Count(1 << 16)
+	if r.Err() != nil {
+		return nil, fmt.Errorf("%w: %v", ErrFormat, r.Err())
 	}
 	b.Results = make([]Result, len(res))
 	for i, c := range res {
@@ -235,9 +236,9 @@ func Decode(p []byte) (*Block, error) {
 		b.Results[i] = Result(c)
 	}
 	for i := 0; i < n; i++ {
-		f := r.bytes(schemas.MaxBatchBytes)
-		if r.err != nil {
-			return nil, fmt.Errorf("%w: batch %d: %v", ErrFormat, i, r.err)
+		f := r.Bytes(schemas.MaxBatchBytes)
+		if r.Err() != nil {
+			return nil, fmt.Errorf("%w: batch %d: %v", ErrFormat, i, r.Err())
 		}
 		bt, err := schemas.DecodeBatch(f)
 		if err != nil {
@@ -245,8 +246,8 @@ func Decode(p []byte) (*Block, error) {
 		}
 		b.Batches = append(b.Batches, bt)
 	}
-	if len(r.buf) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", ErrFormat, len(r.buf))
+	if r.Len() != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrFormat, r.Len())
 	}
 	if b.TxCount() != len(b.Results) {
 		return nil, fmt.Errorf("%w: %d results for %d transactions", ErrFormat, len(b.Results), b.TxCount())
@@ -264,59 +265,3 @@ func resultBytes(rs []Result) []byte {
 
 // ResultsHash is SHA-256 of the results, one byte each.
 func ResultsHash(rs []Result) [32]byte { return sha256.Sum256(resultBytes(rs)) }
-
-func appendBytes(b, p []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(p)))
-	return append(b, p...)
-}
-
-type reader struct {
-	buf []byte
-	err error
-}
-
-func (r *reader) take(n int) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n < 0 || n > len(r.buf) {
-		r.err = fmt.Errorf("truncated: want %d bytes, have %d", n, len(r.buf))
-		return nil
-	}
-	p := r.buf[:n:n]
-	r.buf = r.buf[n:]
-	return p
-}
-
-func (r *reader) uvarint(limit uint64) int {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.buf)
-	if n <= 0 {
-		r.err = errors.New("bad length prefix")
-		return 0
-	}
-	if v > limit {
-		r.err = fmt.Errorf("length %d over limit %d", v, limit)
-		return 0
-	}
-	r.buf = r.buf[n:]
-	return int(v)
-}
-
-func (r *reader) bytes(limit uint64) []byte { return r.take(r.uvarint(limit)) }
-
-func (r *reader) u64() uint64 {
-	if p := r.take(8); p != nil {
-		return binary.BigEndian.Uint64(p)
-	}
-	return 0
-}
-
-func (r *reader) u32() uint32 {
-	if p := r.take(4); p != nil {
-		return binary.BigEndian.Uint32(p)
-	}
-	return 0
-}

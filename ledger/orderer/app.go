@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/baybus/baybus/internal/wire"
 	"sync"
 	"time"
 
@@ -95,14 +96,14 @@ func batchInfo(frame []byte) (types.RequestInfo, bool) {
 	if len(frame) < len(magic) || string(frame[:len(magic)]) != magic {
 		return types.RequestInfo{}, false
 	}
-	r := reader{buf: frame[len(magic):]}
-	r.bytes(64) // chain
-	city := string(r.bytes(64))
-	r.take(8 + 8 + 4 + 32) // createdAt, seq, count, root
-	if r.err != nil {
+	r := wire.NewReader(frame[len(magic):])
+	r.Bytes(64) // chain
+	city := string(r.Bytes(64))
+	r.Take(8 + 8 + 4 + 32) // createdAt, seq, count, root
+	if r.Err() != nil {
 		return types.RequestInfo{}, false
 	}
-	sum := sha256.Sum256(frame[:len(frame)-len(r.buf)])
+	sum := sha256.Sum256(frame[:len(frame)-r.Len()])
 	return types.RequestInfo{ClientID: city, ID: hex.EncodeToString(sum[:16])}, true
 }
 
@@ -344,19 +345,19 @@ func (a *app) RequestsFromProposal(p types.Proposal) []types.RequestInfo {
 // batchFrames splits a block encoding into its batch frames without
 // decoding them (see block.Encode).
 func batchFrames(p []byte) ([][]byte, error) {
-	r := reader{buf: p}
-	if string(r.take(4)) != "GBK1" {
+	r := wire.NewReader(p)
+	if string(r.Take(4)) != "GBK1" {
 		return nil, ErrProposal
 	}
-	r.bytes(1 << 20) // header
-	r.bytes(1 << 24) // results
-	n := r.uvarint(1 << 16)
+	r.Bytes(1 << 20) // header
+	r.Bytes(1 << 24) // results
+	n := r.Count(1 << 16)
 	out := make([][]byte, 0, n)
-	for i := 0; i < n && r.err == nil; i++ {
-		out = append(out, r.bytes(schemas.MaxBatchBytes))
+	for i := 0; i < n && r.Err() == nil; i++ {
+		out = append(out, r.Bytes(schemas.MaxBatchBytes))
 	}
-	if r.err != nil {
-		return nil, r.err
+	if r.Err() != nil {
+		return nil, r.Err()
 	}
 	return out, nil
 }

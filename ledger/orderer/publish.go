@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"github.com/baybus/baybus/internal/wire"
 	"strconv"
 	"time"
 
@@ -37,13 +38,13 @@ func EncodeSealed(h *block.Header, qc *block.QC) []byte {
 // DecodeSealed parses a gba.blocks message body. It does not verify the
 // certificate (block.VerifyQC does).
 func DecodeSealed(p []byte) (*block.Header, *block.QC, error) {
-	r := reader{buf: p}
-	if string(r.take(len(sealedMagic))) != sealedMagic {
+	r := wire.NewReader(p)
+	if string(r.Take(len(sealedMagic))) != sealedMagic {
 		return nil, nil, fmt.Errorf("%w: sealed header magic", ErrRecord)
 	}
-	hb := r.bytes(1 << 20)
-	qb := r.bytes(1 << 20)
-	if r.err != nil || len(r.buf) != 0 {
+	hb := r.Bytes(1 << 20)
+	qb := r.Bytes(1 << 20)
+	if r.Err() != nil || r.Len() != 0 {
 		return nil, nil, fmt.Errorf("%w: sealed header", ErrRecord)
 	}
 	var h block.Header

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/baybus/baybus/internal/wire"
 	"sync"
 
 	"github.com/baybus/baybus/ledger/block"
@@ -46,25 +47,25 @@ func (r *Record) Encode() []byte {
 	}
 	b := make([]byte, 0, size)
 	b = append(b, recordMagic...)
-	b = appendBytes(b, hb)
-	b = appendBytes(b, qb)
+	b = wire.AppendBytes(b, hb)
+	b = wire.AppendBytes(b, qb)
 	b = binary.AppendUvarint(b, uint64(len(r.VoteMsgs)))
 	for _, v := range r.VoteMsgs {
-		b = appendBytes(b, v)
+		b = wire.AppendBytes(b, v)
 	}
-	return appendBytes(b, r.BlockData)
+	return wire.AppendBytes(b, r.BlockData)
 }
 
 // DecodeRecord parses a record; with headerOnly it stops after the header.
 func DecodeRecord(raw []byte, headerOnly bool) (*Record, error) {
-	r := reader{buf: raw}
-	if string(r.take(len(recordMagic))) != recordMagic {
+	r := wire.NewReader(raw)
+	if string(r.Take(len(recordMagic))) != recordMagic {
 		return nil, fmt.Errorf("%w: magic", ErrRecord)
 	}
 	var rec Record
-	hb := r.bytes(1 << 20)
-	if r.err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrRecord, r.err)
+	hb := r.Bytes(1 << 20)
+	if r.Err() != nil {
+		return nil, fmt.Errorf("%w: %v", ErrRecord, r.Err())
 	}
 	if err := rec.Header.UnmarshalBinary(hb); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrRecord, err)
@@ -72,17 +73,17 @@ func DecodeRecord(raw []byte, headerOnly bool) (*Record, error) {
 	if headerOnly {
 		return &rec, nil
 	}
-	qb := r.bytes(1 << 20)
-	n := r.uvarint(64)
-	for i := 0; i < n && r.err == nil; i++ {
-		rec.VoteMsgs = append(rec.VoteMsgs, r.bytes(1<<20))
+	qb := r.Bytes(1 << 20)
+	n := r.Count(64)
+	for i := 0; i < n && r.Err() == nil; i++ {
+		rec.VoteMsgs = append(rec.VoteMsgs, r.Bytes(1<<20))
 	}
-	rec.BlockData = r.bytes(block.MaxBlockBytes)
-	if r.err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrRecord, r.err)
+	rec.BlockData = r.Bytes(block.MaxBlockBytes)
+	if r.Err() != nil {
+		return nil, fmt.Errorf("%w: %v", ErrRecord, r.Err())
 	}
-	if len(r.buf) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", ErrRecord, len(r.buf))
+	if r.Len() != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrRecord, r.Len())
 	}
 	if err := rec.QC.UnmarshalBinary(qb); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrRecord, err)
@@ -298,53 +299,3 @@ func (s *Store) Block(h uint64) (*block.Block, error) {
 
 // Close closes the log.
 func (s *Store) Close() error { return s.log.Close() }
-
-func appendBytes(b, p []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(p)))
-	return append(b, p...)
-}
-
-// reader consumes a frame; the first error sticks.
-type reader struct {
-	buf []byte
-	err error
-}
-
-func (r *reader) take(n int) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n < 0 || n > len(r.buf) {
-		r.err = fmt.Errorf("truncated: want %d bytes, have %d", n, len(r.buf))
-		return nil
-	}
-	p := r.buf[:n:n]
-	r.buf = r.buf[n:]
-	return p
-}
-
-func (r *reader) uvarint(limit uint64) int {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.buf)
-	if n <= 0 {
-		r.err = errors.New("bad length prefix")
-		return 0
-	}
-	if v > limit {
-		r.err = fmt.Errorf("length %d over limit %d", v, limit)
-		return 0
-	}
-	r.buf = r.buf[n:]
-	return int(v)
-}
-
-func (r *reader) bytes(limit uint64) []byte { return r.take(r.uvarint(limit)) }
-
-func (r *reader) uint64() uint64 {
-	if p := r.take(8); p != nil {
-		return binary.BigEndian.Uint64(p)
-	}
-	return 0
-}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/baybus/baybus/internal/wire"
 
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/state/smt"
@@ -34,7 +35,7 @@ func (b *Bundle) MarshalBinary() ([]byte, error) {
 	}
 	out := make([]byte, 0, 4096)
 	out = append(out, binaryMagic...)
-	out = appendBytes(out, []byte(b.Key))
+	out = wire.AppendBytes(out, []byte(b.Key))
 	out = appendTx(out, &b.Tx)
 	if b.Record != nil {
 		out = append(out, 1)
@@ -44,12 +45,12 @@ func (b *Bundle) MarshalBinary() ([]byte, error) {
 	}
 	out = binary.AppendUvarint(out, uint64(len(b.Headers)))
 	for _, h := range b.Headers {
-		out = appendBytes(out, h.Raw)
+		out = wire.AppendBytes(out, h.Raw)
 		out = binary.AppendUvarint(out, uint64(len(h.QC.Votes)))
 		for _, v := range h.QC.Votes {
-			out = appendBytes(out, []byte(v.Signer))
-			out = appendBytes(out, []byte(v.KeyID))
-			out = appendBytes(out, v.Sig)
+			out = wire.AppendBytes(out, []byte(v.Signer))
+			out = wire.AppendBytes(out, []byte(v.KeyID))
+			out = wire.AppendBytes(out, v.Sig)
 		}
 	}
 	out = binary.BigEndian.AppendUint64(out, b.State.Height)
@@ -60,22 +61,22 @@ func (b *Bundle) MarshalBinary() ([]byte, error) {
 			return nil, fmt.Errorf("%w: state leaf: %v", ErrDecode, err)
 		}
 	}
-	out = appendBytes(out, leaf)
+	out = wire.AppendBytes(out, leaf)
 	sp, err := b.State.Proof.MarshalBinary()
 	if err != nil {
 		return nil, fmt.Errorf("%w: state proof: %v", ErrDecode, err)
 	}
-	out = appendBytes(out, sp)
+	out = wire.AppendBytes(out, sp)
 	return out, nil
 }
 
 func appendTx(out []byte, p *TxProof) []byte {
-	out = appendBytes(out, p.Bytes)
+	out = wire.AppendBytes(out, p.Bytes)
 	out = append(out, p.ID[:]...)
 	bh := p.Batch.Header()
-	out = appendBytes(out, bh.SignedBytes())
-	out = appendBytes(out, []byte(p.Batch.KeyID))
-	out = appendBytes(out, p.Batch.Signature)
+	out = wire.AppendBytes(out, bh.SignedBytes())
+	out = wire.AppendBytes(out, []byte(p.Batch.KeyID))
+	out = wire.AppendBytes(out, p.Batch.Signature)
 	out = binary.AppendUvarint(out, p.Batch.Index)
 	out = appendPath(out, p.Batch.Path)
 	out = binary.BigEndian.AppendUint64(out, p.Height)
@@ -92,50 +93,45 @@ func appendPath(out []byte, path []Hash) []byte {
 	return out
 }
 
-func appendBytes(b, p []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(p)))
-	return append(b, p...)
-}
-
 // DecodeBinary parses the compact form, refusing anything MarshalBinary
 // would not write. Errors wrap ErrDecode.
 func DecodeBinary(raw []byte) (*Bundle, error) {
 	if len(raw) > MaxBundleBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrDecode, len(raw), MaxBundleBytes)
 	}
-	r := reader{buf: raw}
-	if string(r.take(len(binaryMagic))) != binaryMagic {
+	r := wire.NewReader(raw)
+	if string(r.Take(len(binaryMagic))) != binaryMagic {
 		return nil, fmt.Errorf("%w: binary magic", ErrDecode)
 	}
 	b := &Bundle{V: Version}
-	b.Key = string(r.bytes(smt.MaxKeyLen))
-	r.tx(&b.Tx)
-	switch r.u8() {
+	b.Key = string(r.Bytes(smt.MaxKeyLen))
+	readTx(r, &b.Tx)
+	switch r.U8() {
 	case 0:
 	case 1:
 		b.Record = &TxProof{}
-		r.tx(b.Record)
+		readTx(r, b.Record)
 	default:
-		r.fail("record flag")
+		r.Fail(errors.New("record flag"))
 	}
-	n := r.uvarint(MaxHeaders)
-	for i := uint64(0); i < n && r.err == nil; i++ {
+	n := r.Uvarint(MaxHeaders)
+	for i := uint64(0); i < n && r.Err() == nil; i++ {
 		var h SealedHeader
-		h.Raw = r.bytes(maxHeaderBytes)
-		votes := r.uvarint(MaxVotes)
-		for j := uint64(0); j < votes && r.err == nil; j++ {
-			h.QC.Votes = append(h.QC.Votes, block.Vote{Signer: string(r.bytes(maxNameBytes)), KeyID: string(r.bytes(maxNameBytes)), Sig: r.bytes(maxSigBytes)})
+		h.Raw = r.Bytes(maxHeaderBytes)
+		votes := r.Uvarint(MaxVotes)
+		for j := uint64(0); j < votes && r.Err() == nil; j++ {
+			h.QC.Votes = append(h.QC.Votes, block.Vote{Signer: string(r.Bytes(maxNameBytes)), KeyID: string(r.Bytes(maxNameBytes)), Sig: r.Bytes(maxSigBytes)})
 		}
 		b.Headers = append(b.Headers, h)
 	}
-	b.State.Height = r.u64()
-	leaf := r.bytes(1 + binary.MaxVarintLen16 + smt.MaxKeyLen + 1 + 32 + 8 + 32)
-	sp := r.bytes(4 + smt.MaxDepth/8 + 32*smt.MaxDepth + 64)
-	if r.err != nil {
-		return nil, fmt.Errorf("%w: binary: %v", ErrDecode, r.err)
+	b.State.Height = r.U64()
+	leaf := r.Bytes(1 + binary.MaxVarintLen16 + smt.MaxKeyLen + 1 + 32 + 8 + 32)
+	sp := r.Bytes(4 + smt.MaxDepth/8 + 32*smt.MaxDepth + 64)
+	if r.Err() != nil {
+		return nil, fmt.Errorf("%w: binary: %v", ErrDecode, r.Err())
 	}
-	if len(r.buf) != 0 {
-		return nil, fmt.Errorf("%w: binary: %d trailing bytes", ErrDecode, len(r.buf))
+	if r.Len() != 0 {
+		return nil, fmt.Errorf("%w: binary: %d trailing bytes", ErrDecode, r.Len())
 	}
 	if len(leaf) > 0 {
 		b.State.Leaf = &smt.Leaf{}
@@ -152,126 +148,65 @@ func DecodeBinary(raw []byte) (*Bundle, error) {
 	return b, nil
 }
 
-// reader consumes the binary form; the first error sticks.
-type reader struct {
-	buf []byte
-	err error
-}
-
-func (r *reader) fail(what string) {
-	if r.err == nil {
-		r.err = errors.New(what)
-	}
-}
-
-func (r *reader) take(n int) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n < 0 || n > len(r.buf) {
-		r.err = fmt.Errorf("truncated: want %d bytes, have %d", n, len(r.buf))
-		return nil
-	}
-	p := r.buf[:n:n]
-	r.buf = r.buf[n:]
-	return p
-}
-
-func (r *reader) u8() byte {
-	if p := r.take(1); p != nil {
-		return p[0]
-	}
-	return 0
-}
-
-func (r *reader) uvarint(limit uint64) uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.buf)
-	switch {
-	case n <= 0:
-		r.err = errors.New("bad uvarint")
-		return 0
-	case n != len(binary.AppendUvarint(nil, v)):
-		r.err = errors.New("uvarint not minimal")
-		return 0
-	case v > limit:
-		r.err = fmt.Errorf("value %d over limit %d", v, limit)
-		return 0
-	}
-	r.buf = r.buf[n:]
-	return v
-}
-
-func (r *reader) bytes(limit uint64) []byte { return r.take(int(r.uvarint(limit))) }
-
-func (r *reader) u64() uint64 {
-	if p := r.take(8); p != nil {
-		return binary.BigEndian.Uint64(p)
-	}
-	return 0
-}
-
-func (r *reader) hash() (h Hash) {
-	copy(h[:], r.take(32))
+func readHash(r *wire.Reader) (h Hash) {
+	copy(h[:], r.Take(32))
 	return h
 }
 
-func (r *reader) path() []Hash {
-	n := r.uvarint(MaxPath)
-	if r.err != nil {
+func readPath(r *wire.Reader) []Hash {
+	n := r.Uvarint(MaxPath)
+	if r.Err() != nil {
 		return nil
 	}
 	out := make([]Hash, 0, n)
-	for i := uint64(0); i < n && r.err == nil; i++ {
-		out = append(out, r.hash())
+	for i := uint64(0); i < n && r.Err() == nil; i++ {
+		out = append(out, readHash(r))
 	}
 	return out
 }
 
-func (r *reader) tx(p *TxProof) {
-	p.Bytes = r.bytes(schemas.MaxTxBytes)
-	p.ID = r.hash()
-	if bh := r.bytes(4 + 2*(binary.MaxVarintLen16+64) + 8 + 8 + 4 + 32); r.err == nil {
+func readTx(r *wire.Reader, p *TxProof) {
+	p.Bytes = r.Bytes(schemas.MaxTxBytes)
+	p.ID = readHash(r)
+	if bh := r.Bytes(4 + 2*(binary.MaxVarintLen16+64) + 8 + 8 + 4 + 32); r.Err() == nil {
 		h, err := parseBatchHeader(bh)
 		if err != nil {
-			r.err = err
+			r.Fail(err)
 			return
 		}
 		p.Batch = BatchProof{Chain: h.Chain, City: h.City, CreatedAt: h.CreatedAt, Seq: h.Seq, Count: h.Count, Root: h.Root}
 	}
-	p.Batch.KeyID = string(r.bytes(maxNameBytes))
-	p.Batch.Signature = r.bytes(maxSigBytes)
-	p.Batch.Index = r.uvarint(^uint64(0))
-	p.Batch.Path = r.path()
-	p.Height = r.u64()
-	p.Index = r.uvarint(^uint64(0))
-	p.Size = r.uvarint(^uint64(0))
-	p.Path = r.path()
+	p.Batch.KeyID = string(r.Bytes(maxNameBytes))
+	p.Batch.Signature = r.Bytes(maxSigBytes)
+	p.Batch.Index = r.Uvarint(^uint64(0))
+	p.Batch.Path = readPath(r)
+	p.Height = r.U64()
+	p.Index = r.Uvarint(^uint64(0))
+	p.Size = r.Uvarint(^uint64(0))
+	p.Path = readPath(r)
 }
 
 // parseBatchHeader reads a signed batch header (schemas.BatchHeader's
 // SignedBytes) and refuses any bytes SignedBytes would not write.
 func parseBatchHeader(raw []byte) (*schemas.BatchHeader, error) {
-	r := reader{buf: raw}
-	if string(r.take(len(batchMagic))) != batchMagic {
+	r := wire.NewReader(raw)
+	if string(r.Take(len(batchMagic))) != batchMagic {
 		return nil, errors.New("batch header magic")
 	}
 	var h schemas.BatchHeader
-	h.Chain = string(r.bytes(64))
-	h.City = string(r.bytes(64))
-	h.CreatedAt = int64(r.u64())
-	h.Seq = r.u64()
-	if p := r.take(4); p != nil {
+	h.Chain = string(r.Bytes(64))
+	h.City = string(r.Bytes(64))
+	h.CreatedAt = int64(r.U64())
+	h.Seq = r.U64()
+	if p := r.Take(4); p != nil {
 		h.Count = binary.BigEndian.Uint32(p)
 	}
-	h.Root = r.hash()
-	if r.err != nil {
-		return nil, fmt.Errorf("batch header: %v", r.err)
+	h.Root = readHash(r)
+	if r.Err() != nil {
+		return nil, fmt.Errorf("batch header: %v", r.Err())
 	}
-	if len(r.buf) != 0 {
-		return nil, fmt.Errorf("batch header: %d trailing bytes", len(r.buf))
+	if r.Len() != 0 {
+		return nil, fmt.Errorf("batch header: %d trailing bytes", r.Len())
 	}
 	return &h, nil
 }
