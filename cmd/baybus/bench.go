@@ -116,6 +116,7 @@ documented in docs/performance.md.`,
 	fl.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the whole run (go tool pprof)")
 	lf.add(cmd)
 	lf.level = "error"
+	cmd.AddCommand(newBenchReconcileCmd())
 	return cmd
 }
 

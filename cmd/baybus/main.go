@@ -47,6 +47,6 @@ and translates them between the mainland, Hong Kong and Macao formats.`,
 	}
 	root.AddCommand(newUpCmd(), newDemoCmd(), newGatewayCmd(), newKeysCmd(), newPublishCmd(), newOrdererCmd(), newVerifyChainCmd(),
 		newBridgeCmd(), newIDCmd(), newSampleCmd(), newBenchCmd(),
-		newProofCmd(), newLicensesCmd(), newVerifyCmd(), newSubscribeCmd())
+		newProofCmd(), newLicensesCmd(), newVerifyCmd(), newSubscribeCmd(), newReconcileCmd())
 	return root
 }
