@@ -18,16 +18,19 @@
 //     with the orderers' own rule (schemas.StatusAfter) into a scratch
 //     pebble index: per license, its status, the city of its last change,
 //     and the record in force (the last issue or amend), by hash.
-//  2. register: the register is read as a stream, rows are normalised on
-//     the workers (results kept in register order), and each valid row is
-//     written to the index under (license, line). A row whose bytes are
-//     exactly those of a transaction in force on the ledger is matched by
-//     the transaction's native hash without normalising it; every other row
-//     goes through the bridge, which checks it in full. Invalid rows are
-//     reported as they are read.
-//  3. compare: both sides of the index are merged in license-key order;
-//     each license's register rows are folded into the register's view of
-//     it, which judge compares with the ledger's, producing the
+//  2. register: the register is read as a stream; on the workers each row
+//     is canonicalised and hashed, and its license id, envelope and
+//     registerStatus read (results kept in register order); it is written
+//     to the index under (license, line) with its hash and its place in the
+//     file. Rows that cannot be read are reported at once.
+//  3. compare: both sides of the index are merged in license-key order.
+//     On the workers, each row is settled against the ledger's entry: a
+//     row whose canonical bytes are exactly those of the transaction that
+//     put the record in force (or made the last change) is matched by the
+//     transaction's native hash; any other row is read again from the
+//     register and normalised through the bridge, which checks it in full.
+//     In order again, each license's rows are folded into the register's
+//     view of it, which judge compares with the ledger's, producing the
 //     differences and the repair events.
 //  4. details: the ledger records of the licenses whose fields differ are
 //     read back from their blocks (only those blocks) and diffed field by
@@ -47,8 +50,11 @@
 //
 // # Concurrency
 //
-// Run's goroutine owns the run's state and is the only writer of the
-// index; the workers read the index (pebble reads are safe alongside
-// writes) and touch nothing else shared. Source implementations are used
-// from one goroutine at a time. Meter may be read from any goroutine.
+// Each phase is one ordered pipeline (pipeline.go): a producer goroutine
+// reads (the source, the register, or the index through iterators, which
+// are snapshots), workers compute on what they are handed and share
+// nothing but the immutable preparer and the register's ReaderAt, and the
+// sink, on Run's goroutine, owns the run's state and is the only writer of
+// the index. Source implementations are used from one goroutine at a time.
+// Meter may be read from any goroutine.
 package reconcile

@@ -1,10 +1,12 @@
 package reconcile
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/bloom"
@@ -112,6 +114,52 @@ func pendingKey(dst []byte, height uint64, key string) []byte {
 func repairKey(dst []byte, key string, step byte) []byte {
 	dst = append(append(dst, prefixRepair), key...)
 	return append(dst, 0, step)
+}
+
+// sortedBatch gathers writes and applies them in key order once they reach
+// limit bytes: pebble's memtable takes ordered keys much faster than
+// scattered ones. Not safe for concurrent use.
+type sortedBatch struct {
+	db    *pebble.DB
+	limit int
+	arena []byte
+	ents  [][4]int // key start, key end, value start, value end in arena
+}
+
+func newSortedBatch(db *pebble.DB, limit int) *sortedBatch {
+	return &sortedBatch{db: db, limit: limit, arena: make([]byte, 0, limit+(64<<10))}
+}
+
+func (s *sortedBatch) set(k, v []byte) error {
+	ks := len(s.arena)
+	s.arena = append(s.arena, k...)
+	vs := len(s.arena)
+	s.arena = append(s.arena, v...)
+	s.ents = append(s.ents, [4]int{ks, vs, vs, len(s.arena)})
+	if len(s.arena) >= s.limit {
+		return s.flush()
+	}
+	return nil
+}
+
+func (s *sortedBatch) flush() error {
+	if len(s.ents) == 0 {
+		return nil
+	}
+	a := s.arena
+	slices.SortFunc(s.ents, func(x, y [4]int) int { return bytes.Compare(a[x[0]:x[1]], a[y[0]:y[1]]) })
+	b := s.db.NewBatchWithSize(len(a) + 16*len(s.ents))
+	defer b.Close()
+	for _, e := range s.ents {
+		if err := b.Set(a[e[0]:e[1]], a[e[2]:e[3]], nil); err != nil {
+			return fmt.Errorf("reconcile: index: %w", err)
+		}
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("reconcile: index: %w", err)
+	}
+	s.arena, s.ents = s.arena[:0], s.ents[:0]
+	return nil
 }
 
 // prefixBounds returns iterator bounds for every key starting with p.

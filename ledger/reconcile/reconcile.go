@@ -91,7 +91,7 @@ type run struct {
 	register io.Reader // cfg.Register, through the spool if it cannot be read again
 
 	// register reading
-	batch        *pebble.Batch
+	batch        *sortedBatch
 	foreign      uint64
 	mixed        bool // a row that is not in a foreign format was seen
 	keyBuf, vBuf []byte
@@ -220,8 +220,7 @@ type rowResult struct {
 // invalid ones go straight to the output.
 func (r *run) readRegister(ctx context.Context, p *preparer) error {
 	r.meter.phase("register", "rows", 0, r.cfg.RegisterSize)
-	r.batch = r.x.db.NewBatch()
-	defer func() { r.batch.Close() }()
+	r.batch = newSortedBatch(r.x.db, 8<<20)
 	const chunk = 128
 	produce := func(ctx context.Context, emit func([]rawRow) error) error {
 		rows := make([]rawRow, 0, chunk)
@@ -287,7 +286,7 @@ func (r *run) readRegister(ctx context.Context, p *preparer) error {
 	if !r.mixed && r.foreign > 0 {
 		return fmt.Errorf("%w: all %d rows name formats of another jurisdiction than %s's (%s)", ErrWrongJurisdiction, r.foreign, r.city.Token, r.city.Jurisdiction)
 	}
-	return r.commit(true)
+	return r.batch.flush()
 }
 
 func (r *run) consume(res *rowResult) error {
@@ -307,23 +306,7 @@ func (r *run) consume(res *rowResult) error {
 	}
 	r.keyBuf = registerKey(r.keyBuf[:0], res.key, res.line)
 	r.vBuf = res.row.encode(r.vBuf[:0])
-	if err := r.batch.Set(r.keyBuf, r.vBuf, nil); err != nil {
-		return fmt.Errorf("reconcile: index: %w", err)
-	}
-	return r.commit(false)
-}
-
-// commit writes the batch once it is large (or at the end).
-func (r *run) commit(final bool) error {
-	if !final && r.batch.Len() < 4<<20 {
-		return nil
-	}
-	if err := r.batch.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("reconcile: index: %w", err)
-	}
-	r.batch.Close()
-	r.batch = r.x.db.NewBatch()
-	return nil
+	return r.batch.set(r.keyBuf, r.vBuf)
 }
 
 // emit writes one difference line to the output.
