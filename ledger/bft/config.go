@@ -33,7 +33,12 @@ type Options struct {
 	// must stay well above the time an orderer takes to verify a full block
 	// (about 100 µs per transaction on the reference machine, so 1.6 s for
 	// 64 batches of 256), or a loaded cluster changes views forever.
-	ForwardTimeout    time.Duration // default 2 s
+	//
+	// Every orderer ingests every batch, so forwarding one to the leader
+	// only helps against a leader that censors it; under a backlog the
+	// leader is slow, not censoring, and forwarding whole batches to it adds
+	// to the backlog. Hence a forward timeout of seconds, not milliseconds.
+	ForwardTimeout    time.Duration // default 5 s
 	ComplainTimeout   time.Duration // default 20 s
 	AutoRemoveTimeout time.Duration // default 3 min
 	HeartbeatTimeout  time.Duration // default 10 s
@@ -66,7 +71,7 @@ func (o Options) WithDefaults() Options {
 	defU(&o.BlockMaxBytes, 8<<20)
 	def(&o.BlockInterval, 10*time.Millisecond)
 	defU(&o.PoolSize, 4*o.BlockMaxBatches)
-	def(&o.ForwardTimeout, 2*time.Second)
+	def(&o.ForwardTimeout, 5*time.Second)
 	def(&o.ComplainTimeout, 20*time.Second)
 	def(&o.AutoRemoveTimeout, 3*time.Minute)
 	def(&o.HeartbeatTimeout, 10*time.Second)
