@@ -7,9 +7,9 @@ import (
 )
 
 func TestClusterSealsBatches(t *testing.T) {
-	sizes := []int{4, 5}
+	sizes := []int{4, 5, 7}
 	if *long {
-		sizes = append(sizes, 7, 11)
+		sizes = append(sizes, 11)
 	}
 	for _, n := range sizes {
 		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
