@@ -166,10 +166,13 @@ func TestWholeClusterRestart(t *testing.T) {
 // and as sync replies.
 func TestBlocksLargerThanNATSMessages(t *testing.T) {
 	c := newCluster(t, 4)
-	c.engine.BlockInterval = 500 * time.Millisecond // let the batches gather
-	c.startAll()
-	c.stop("hengqin")
-	c.load(12, 250, 0, nil) // about 120 KiB per batch, up to 16 batches per block
+	// Let the batches gather, but cut the block well before the request
+	// timers (forward + complain) would fire.
+	c.engine.BlockInterval = time.Second * min(timeScale, 2)
+	c.load(12, 250, 0, nil) // about 120 KiB per batch, before the orderers start
+	for _, name := range c.names[:3] {
+		c.start(name)
+	}
 	c.waitSealed(90 * time.Second)
 	big := false
 	n := c.running()[0]
