@@ -65,7 +65,7 @@ type Config struct {
 	Trust   *keys.Bundle // orderers, cities and their keys
 	Key     keys.Signer  // this orderer's key (a *keys.PrivateKey)
 	Conn    *nats.Conn   // supplied and closed by the caller; needed by Start
-	DataDir string       // block log in DataDir/blocks, engine WAL in DataDir/engine
+	DataDir string       // DataDir/blocks: block log, DataDir/engine: engine WAL, DataDir/index: tx index
 	State   StateMachine // required
 
 	// Engine tunes SmartBFT: block cut (count, bytes, interval) and
