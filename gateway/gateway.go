@@ -25,11 +25,15 @@ type Bridge interface {
 	ValidateRecordIDs(kind schemas.Kind, r *schemas.Record) error
 }
 
-// Location is where a committed transaction sits.
+// Location is where a sealed transaction sits, and what became of it.
 type Location struct {
 	Height    uint64
 	Position  int
 	BlockHash [32]byte
+	// Result is "ok" when the transaction took effect; otherwise the
+	// ledger recorded it as "duplicate" (sealed before), "invalid" or
+	// "rejected" (a status change the license's status does not allow).
+	Result string
 }
 
 // Ledger answers where a transaction was sealed. An orderer node in the same
@@ -157,6 +161,7 @@ type Receipt struct {
 	// block fsynced by a quorum of orderers).
 	Status     string          `json:"status"`
 	Durability string          `json:"durability"`
+	Result     string          `json:"result,omitempty"`
 	Height     uint64          `json:"height,omitempty"`
 	BlockHash  string          `json:"blockHash,omitempty"`
 	Position   *int            `json:"position,omitempty"`
@@ -274,6 +279,10 @@ func (g *Gateway) waitCommit(ctx context.Context, id schemas.TxID, o *Outcome) {
 			Message: fmt.Sprintf("transaction %s was accepted (batch %s) but not sealed in time: %v", schemas.FormatID(id), o.Receipt.BatchID, err)}
 		return
 	}
+	if loc.Result != "" && loc.Result != "ok" {
+		o.Receipt, o.Err = nil, refused(id, loc)
+		return
+	}
 	r := *o.Receipt
 	committed(&r, loc)
 	if g.cfg.Proofs != nil {
@@ -284,9 +293,25 @@ func (g *Gateway) waitCommit(ctx context.Context, id schemas.TxID, o *Outcome) {
 	o.Receipt = &r
 }
 
+// refused is the answer for a transaction the orderers sealed without
+// effect.
+func refused(id schemas.TxID, loc Location) *Error {
+	why := map[string]string{
+		"invalid":  "it is well signed but not a valid record",
+		"rejected": "the license's status on the ledger does not allow this action (e.g. amending a license never issued, or anything after revocation)",
+	}[loc.Result]
+	return &Error{Status: http.StatusUnprocessableEntity, Code: "ledger_" + loc.Result,
+		Message: fmt.Sprintf("transaction %s was sealed at height %d (block %s) with result %q, without effect: %s",
+			schemas.FormatID(id), loc.Height, schemas.FormatID(loc.BlockHash), loc.Result, why)}
+}
+
 func committed(r *Receipt, loc Location) {
 	pos := loc.Position
 	r.Status, r.Durability = "committed", durabilityCommitted
+	if loc.Result != "" && loc.Result != "ok" {
+		r.Status = "refused"
+	}
+	r.Result = loc.Result
 	r.Height, r.BlockHash, r.Position = loc.Height, schemas.FormatID(loc.BlockHash), &pos
 }
 

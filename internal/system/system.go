@@ -430,10 +430,14 @@ type nodeLedger struct{ s *System }
 
 func (l nodeLedger) Lookup(id schemas.TxID) (gateway.Location, bool) {
 	loc, ok := l.s.Node(0).Lookup(id)
-	return gateway.Location{Height: loc.Height, Position: loc.Position, BlockHash: loc.BlockHash}, ok
+	return gatewayLocation(loc), ok
 }
 
 func (l nodeLedger) WaitTx(ctx context.Context, id schemas.TxID) (gateway.Location, error) {
 	loc, err := l.s.Node(0).WaitTx(ctx, id)
-	return gateway.Location{Height: loc.Height, Position: loc.Position, BlockHash: loc.BlockHash}, err
+	return gatewayLocation(loc), err
+}
+
+func gatewayLocation(loc orderer.Location) gateway.Location {
+	return gateway.Location{Height: loc.Height, Position: loc.Position, BlockHash: loc.BlockHash, Result: loc.Result.String()}
 }

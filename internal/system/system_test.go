@@ -85,3 +85,25 @@ func TestUpCommitsEveryCityAndRestarts(t *testing.T) {
 		t.Fatalf("an event committed before the restart was sealed again: %+v %+v", res[1].Receipt, res[1].Error)
 	}
 }
+
+// TestWaitCommitReportsARefusedTransaction: a status change on a license
+// the ledger never saw is sealed as "rejected", and wait=commit says so
+// instead of "committed".
+func TestWaitCommitReportsARefusedTransaction(t *testing.T) {
+	sys := start(t, t.TempDir())
+	defer sys.Stop()
+	c := client.New("http://"+sys.HTTPAddr, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	suspend := json.RawMessage(`{"eventId":"s-1","kind":"business_registration","action":"suspend","reason":"inspection","occurredAt":"2026-03-01T08:00:00Z","record":{"id":"NEVER1"}}`)
+	res, err := c.Publish(ctx, "zhuhai", []json.RawMessage{suspend, event("zhuhai", 9)}, client.Options{Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Error == nil || res[0].Error.Code != "ledger_rejected" || res[0].Receipt != nil {
+		t.Fatalf("suspending an unknown license: %+v %+v, want ledger_rejected", res[0].Receipt, res[0].Error)
+	}
+	if res[1].Error != nil || res[1].Receipt.Status != "committed" || res[1].Receipt.Result != "ok" {
+		t.Fatalf("the valid event beside it: %+v %+v", res[1].Receipt, res[1].Error)
+	}
+}
