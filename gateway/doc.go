@@ -20,6 +20,16 @@
 // a retry it no longer remembers is published again and the orderers record
 // it once (the later copy gets the result "duplicate").
 //
+// # Order
+//
+// A city's batches are published one after another (BatchConfig.MaxInFlight
+// 1), so the bus holds them in the order the city's events arrived, and the
+// orderers, which read the stream in order and propose first-come first-
+// served, seal them in that order. Across a leader change a later batch may
+// still be sealed first; an event that depends on another (a suspension
+// right after the issue) is certain to follow it only if the city waits for
+// the first one's commit (wait=commit) before sending the second.
+//
 // # Backpressure
 //
 // Each city has a bounded queue and a bounded number of batches in flight.
