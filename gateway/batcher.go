@@ -24,16 +24,16 @@ var (
 
 // BatchConfig tunes a city's batcher. Zero fields take the defaults.
 type BatchConfig struct {
-	MaxTxs      int           // transactions per batch; default 256
-	MaxBytes    int           // canonical bytes per batch; default 512 KiB
-	Linger      time.Duration // how long a batch that is not full waits for more while earlier batches are in flight; default 2ms
+	MaxTxs   int           // transactions per batch; default 256
+	MaxBytes int           // canonical bytes per batch; default 512 KiB
+	Linger   time.Duration // how long a batch that is not full waits for more while earlier batches are in flight; default 2ms
 	// MaxInFlight is how many of the city's batches are published at once.
 	// Default 1: the bus then stores a city's batches in the order its
 	// events arrived, so an issue and the suspension after it are ordered
 	// as sent. Above 1, batches may overtake each other.
 	MaxInFlight int
-	QueueSize   int           // transactions waiting for a batch; default 8192 (beyond it: ErrBackpressure)
-	Retries     int           // publish attempts per batch after the first, for transient errors; default 3
+	QueueSize   int // transactions waiting for a batch; default 8192 (beyond it: ErrBackpressure)
+	Retries     int // publish attempts per batch after the first, for transient errors; default 3
 }
 
 func (c BatchConfig) withDefaults() BatchConfig {
