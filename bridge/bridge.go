@@ -40,6 +40,10 @@ type Bridge interface {
 	// record from any jurisdiction, pure and deterministic; its Version
 	// identifies the rendering rules (e.g. "hk-render@1").
 	Render(tx *schemas.Tx) (Rendering, error)
+	// ValidateRecordIDs checks the identifiers inside a canonical record
+	// (USCC, BR number, holder ids, e-license id) by this jurisdiction's
+	// rules; the gateways call it on canonical-form events too.
+	ValidateRecordIDs(kind schemas.Kind, r *schemas.Record) error
 }
 
 // Rendering is one jurisdiction's view of a canonical record: ordered

@@ -19,20 +19,9 @@ import (
 	"github.com/baybus/baybus/schemas"
 )
 
-// gatewayBridge is cmd/baybus's adapter: a jurisdiction's bridge as the
-// gateway needs it.
-type gatewayBridge struct {
-	j schemas.Jurisdiction
-	bridge.Bridge
-}
-
-func (g gatewayBridge) ValidateRecordIDs(kind schemas.Kind, r *schemas.Record) error {
-	return bridge.ValidateRecordIDs(g.j, kind, r)
-}
-
-func gatewayBridges(j schemas.Jurisdiction) gateway.Bridge {
-	return gatewayBridge{j: j, Bridge: bridge.For(j)}
-}
+// gatewayBridges is what cmd/baybus gives the gateways: each
+// jurisdiction's bridge.
+func gatewayBridges(j schemas.Jurisdiction) gateway.Bridge { return bridge.For(j) }
 
 // TestRepairTwiceOverTheBus runs a real system (four orderers, the
 // gateways), publishes a Shenzhen history natively, and reconciles a
