@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/baybus/baybus/gateway"
 	"github.com/baybus/baybus/internal/bus"
+	"github.com/baybus/baybus/internal/bus/bustest"
 	"github.com/baybus/baybus/internal/merkle"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
@@ -43,20 +43,7 @@ func newEnv(t *testing.T, cfg gateway.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := bus.StartServer(bus.ServerConfig{StoreDir: filepath.Join(t.TempDir(), "js"), Identities: ids})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	op, err := srv.Connect("operator")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(op.Close)
-	js, _ := jetstream.New(op)
-	if err := bus.EnsureStreams(context.Background(), js, bus.StreamConfig{}); err != nil {
-		t.Fatal(err)
-	}
+	srv := bustest.Start(t, ids, bustest.Options{})
 	cons, err := keys.NewConsortium(chain, schemas.CityTokens(), orderers, keys.Ed25519, rand.Reader)
 	if err != nil {
 		t.Fatal(err)

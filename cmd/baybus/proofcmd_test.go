@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/baybus/baybus/internal/bus"
+	"github.com/baybus/baybus/internal/bus/bustest"
 	"github.com/baybus/baybus/internal/system"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/licenses"
@@ -171,22 +172,15 @@ func TestSubscribeCmd(t *testing.T) {
 	if err := ids.Write(dir); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := bus.StartServer(bus.ServerConfig{StoreDir: filepath.Join(t.TempDir(), "js"), Listen: "127.0.0.1:-1", Identities: ids})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
+	srv := bustest.Start(t, ids, bustest.Options{Listen: "127.0.0.1:-1", Streams: bus.StreamConfig{MemoryForProofs: true}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	op, err := srv.Connect("operator")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer op.Close()
-	js, _ := jetstream.New(op)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := bus.EnsureStreams(ctx, js, bus.StreamConfig{MemoryForProofs: true}); err != nil {
-		t.Fatal(err)
-	}
+	js, _ := jetstream.New(op) // publishes a forged proof below
 	onc, err := srv.Connect(bus.IdentityName(bus.RoleOrderer, "hongkong"))
 	if err != nil {
 		t.Fatal(err)

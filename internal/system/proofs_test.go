@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sort"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/baybus/baybus/gateway/client"
 	"github.com/baybus/baybus/internal/bus"
+	"github.com/baybus/baybus/internal/bus/bustest"
 	"github.com/baybus/baybus/internal/system"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/licenses"
@@ -38,23 +38,7 @@ func startBus(t *testing.T) *bus.Embedded {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := bus.StartServer(bus.ServerConfig{StoreDir: filepath.Join(t.TempDir(), "js"), Identities: ids})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect("operator")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := bus.EnsureStreams(ctx, js, bus.StreamConfig{MemoryForProofs: true}); err != nil {
-		t.Fatal(err)
-	}
-	return srv
+	return bustest.Start(t, ids, bustest.Options{Streams: bus.StreamConfig{MemoryForProofs: true}})
 }
 
 func newPublisher(t *testing.T, srv *bus.Embedded, cfg system.ProofPublisherConfig) *system.ProofPublisher {
