@@ -10,9 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
@@ -527,117 +527,139 @@ func runSubscribe(cmd *cobra.Command, f *subscribeFlags) error {
 	}
 	setup, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	// A push consumer: the 'service' identity may create consumers on
-	// GBA_PROOFS and receive on _INBOX.>, and acknowledges on $JS.ACK.
-	cons, err := js.CreateOrUpdatePushConsumer(setup, bus.StreamProofs, jetstream.ConsumerConfig{
+	// A pull consumer: proofs are fetched only as they are handled, so a
+	// run that stops holds nothing the next run must wait for, and the
+	// next run starts where this one acknowledged.
+	cons, err := js.CreateOrUpdateConsumer(setup, bus.StreamProofs, jetstream.ConsumerConfig{
 		Durable: durable, FilterSubject: bus.ProofSubject(string(jur), kindToken),
-		DeliverSubject: "_INBOX.baybus-subscribe." + durable, DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second, MaxAckPending: 256,
+		DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait: 30 * time.Second, MaxAckPending: subscribeFetch,
 		Description: "baybus subscribe: verified license proofs",
 	})
 	if err != nil {
 		return exitf(2, "subscribe: consumer %s on %s: %v", durable, bus.StreamProofs, err)
 	}
-
-	out := bufio.NewWriter(cmd.OutOrStdout())
-	enc := json.NewEncoder(out)
-	enc.SetEscapeHTML(false)
-	errEnc := json.NewEncoder(cmd.ErrOrStderr())
-	errEnc.SetEscapeHTML(false)
-	verifier := proof.NewVerifier(trust, 0)
-	// The handler runs on the subscription's goroutine, one message at a
-	// time, and alone writes out; mu guards seen and failure, which the
-	// command reads once the consumer is drained.
-	var (
-		mu      sync.Mutex
-		seen    int
-		failure error
-	)
-	done := make(chan struct{})
-	stop := func(err error) {
-		if failure == nil {
-			failure = err
-			close(done)
-		}
-	}
-	handle := func(m jetstream.Msg) {
-		mu.Lock()
-		defer mu.Unlock()
-		if failure != nil || (f.max > 0 && seen >= f.max) {
-			_ = m.Nak() // not ours to handle: redeliver to the next run at once
-			return
-		}
-		var seq uint64
-		if md, err := m.Metadata(); err == nil {
-			seq = md.Sequence.Stream
-		}
-		var v *proof.Verdict
-		b, err := proof.Decode(m.Data())
-		if err == nil {
-			v, err = verifier.Verify(b)
-		}
-		if err != nil {
-			_ = errEnc.Encode(rejectLine{Source: m.Subject(), Seq: seq, Check: proof.CheckName(err), Error: err.Error()})
-			_ = m.Term()
-		} else {
-			line := render(m.Subject(), v, renderAs)
-			line.Seq = seq
-			if err := enc.Encode(line); err == nil {
-				err = out.Flush()
-			}
-			if err != nil {
-				_ = m.Nak()
-				stop(err)
-				return
-			}
-			ackCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := m.DoubleAck(ackCtx)
-			cancel()
-			if err != nil {
-				stop(fmt.Errorf("subscribe: acknowledge %d: %w", seq, err))
-				return
-			}
-		}
-		if seen++; f.max > 0 && seen == f.max {
-			stop(errMaxReached)
-		}
-	}
-	cc, err := cons.Consume(handle)
-	if err != nil {
-		return exitf(2, "subscribe: %v", err)
-	}
-	var timeout <-chan time.Time
 	if f.timeout > 0 {
-		t := time.NewTimer(f.timeout)
-		defer t.Stop()
-		timeout = t.C
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeout(ctx, f.timeout)
+		defer stop()
 	}
-	timedOut := false
-	select {
-	case <-done:
-	case <-ctx.Done():
-	case <-timeout:
-		timedOut = true
+	s := &subscriber{
+		out: bufio.NewWriter(cmd.OutOrStdout()), errOut: cmd.ErrOrStderr(),
+		verifier: proof.NewVerifier(trust, 0), renderAs: renderAs,
 	}
-	// Drain: messages already delivered to us are handled (past --max,
-	// nak'ed for the next run) before we leave.
-	cc.Drain()
-	select {
-	case <-cc.Closed():
-	case <-time.After(10 * time.Second):
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if failure != nil && !errors.Is(failure, errMaxReached) {
-		return exitError{code: 2, err: failure}
-	}
-	if timedOut && f.max > 0 && seen < f.max {
-		return exitf(exitNotReached, "subscribe: %d of %d proofs before the %v timeout", seen, f.max, f.timeout)
+	err = s.run(ctx, cons, f.max)
+	switch {
+	case err != nil:
+		return exitError{code: 2, err: err}
+	case f.timeout > 0 && f.max > 0 && s.seen < f.max && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return exitf(exitNotReached, "subscribe: %d of %d proofs before the %v timeout", s.seen, f.max, f.timeout)
 	}
 	return nil
 }
 
-var errMaxReached = errors.New("subscribe: --max reached")
+const (
+	// subscribeFetch bounds the proofs fetched, and so unacknowledged, at once.
+	subscribeFetch = 64
+	// minPull is the shortest pull request worth sending.
+	minPull = 50 * time.Millisecond
+)
+
+// subscriber verifies, prints and acknowledges proofs one at a time, in
+// stream order.
+type subscriber struct {
+	out      *bufio.Writer
+	errOut   io.Writer
+	verifier *proof.Verifier
+	renderAs schemas.Jurisdiction
+	seen     int
+}
+
+// run fetches and handles proofs until ctx ends or max (if positive) have
+// been handled. Proofs fetched but not handled are nak'ed, so the consumer
+// redelivers them, first and in order, to the next run.
+func (s *subscriber) run(ctx context.Context, cons jetstream.Consumer, max int) error {
+	for ctx.Err() == nil && (max <= 0 || s.seen < max) {
+		n := subscribeFetch
+		if max > 0 {
+			n = min(n, max-s.seen)
+		}
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < minPull {
+			<-ctx.Done() // too short for a pull request to the server
+			return nil
+		}
+		batch, err := cons.Fetch(n, jetstream.FetchContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("subscribe: fetch: %w", err)
+		}
+		var failure error
+		for m := range batch.Messages() {
+			if failure != nil || ctx.Err() != nil {
+				_ = m.Nak()
+				continue
+			}
+			failure = s.handle(ctx, m)
+		}
+		if failure != nil {
+			return failure
+		}
+		if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("subscribe: fetch: %w", err)
+		}
+	}
+	return nil
+}
+
+// handle verifies one proof: a valid one is printed and then acknowledged
+// (the acknowledgement confirmed by the server), a failing one is reported
+// on stderr and terminated, never printed.
+func (s *subscriber) handle(ctx context.Context, m jetstream.Msg) error {
+	var seq uint64
+	if md, err := m.Metadata(); err == nil {
+		seq = md.Sequence.Stream
+	}
+	var v *proof.Verdict
+	b, err := proof.Decode(m.Data())
+	if err == nil {
+		v, err = s.verifier.Verify(b)
+	}
+	if err != nil {
+		if err := writeJSONLine(s.errOut, rejectLine{Source: m.Subject(), Seq: seq, Check: proof.CheckName(err), Error: err.Error()}); err != nil {
+			_ = m.Nak()
+			return err
+		}
+		_ = m.Term()
+	} else {
+		line := render(m.Subject(), v, s.renderAs)
+		line.Seq = seq
+		err := writeJSONLine(s.out, line)
+		if err == nil {
+			err = s.out.Flush()
+		}
+		if err != nil {
+			_ = m.Nak()
+			return err
+		}
+		ackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err = m.DoubleAck(ackCtx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("subscribe: acknowledge %d: %w", seq, err)
+		}
+	}
+	s.seen++
+	return nil
+}
+
+// writeJSONLine writes v as one JSON line, HTML left unescaped.
+func writeJSONLine(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
 
 func haveFile(p string) bool {
 	_, err := os.Stat(p)

@@ -168,7 +168,8 @@ func Permissions(u *Identity) (pub, sub []string) {
 			[]string{"gba.bft." + u.Member, "gba.sync." + u.Member, "_INBOX.>", "gba.blocks"}
 	case RoleService:
 		return []string{"$JS.API.INFO", "$JS.API.STREAM.INFO.GBA_*", "$JS.API.CONSUMER.*.GBA_PROOFS.>", "$JS.API.CONSUMER.*.GBA_BLOCKS.>",
-				"$JS.API.CONSUMER.*.GBA_PROOFS", "$JS.API.CONSUMER.*.GBA_BLOCKS", "$JS.API.STREAM.MSG.GET.GBA_*", "$JS.API.DIRECT.GET.GBA_*",
+				"$JS.API.CONSUMER.*.GBA_PROOFS", "$JS.API.CONSUMER.*.GBA_BLOCKS",
+				"$JS.API.CONSUMER.MSG.NEXT.GBA_PROOFS.>", "$JS.API.CONSUMER.MSG.NEXT.GBA_BLOCKS.>", "$JS.API.STREAM.MSG.GET.GBA_*", "$JS.API.DIRECT.GET.GBA_*",
 				"$JS.ACK.GBA_PROOFS.>", "$JS.ACK.GBA_BLOCKS.>", "gba.sync.*", "_INBOX.>"},
 			[]string{"_INBOX.>", "gba.proofs.>", "gba.blocks"}
 	}
