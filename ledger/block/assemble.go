@@ -63,6 +63,11 @@ type Input struct {
 // Assemble builds the next block from in. A bad batch is an error wrapping
 // ErrBadBatch: the caller drops it and assembles again.
 func Assemble(trust *keys.Bundle, lim Limits, in Input, chain Chain, st State) (*Block, []StateUpdate, error) {
+	return (*Checks)(nil).Assemble(trust, lim, in, chain, st)
+}
+
+// Assemble is the package's Assemble with batches checked through c.
+func (c *Checks) Assemble(trust *keys.Bundle, lim Limits, in Input, chain Chain, st State) (*Block, []StateUpdate, error) {
 	h := Header{Chain: trust.Chain, Height: 1, Timestamp: in.Timestamp, Proposer: in.Proposer, Consensus: in.Consensus}
 	if in.Parent != nil {
 		h.Height = in.Parent.Height + 1
@@ -70,7 +75,7 @@ func Assemble(trust *keys.Bundle, lim Limits, in Input, chain Chain, st State) (
 		h.Timestamp = max(h.Timestamp, in.Parent.Timestamp)
 	}
 	b := &Block{Header: h, Batches: in.Batches}
-	updates, err := compute(trust, lim, b, chain, st)
+	updates, err := c.compute(trust, lim, b, chain, st)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -80,6 +85,11 @@ func Assemble(trust *keys.Bundle, lim Limits, in Input, chain Chain, st State) (
 // Verify recomputes a proposed block over parent and refuses it unless every
 // derived field matches. It returns the state updates the block makes.
 func Verify(trust *keys.Bundle, lim Limits, parent *Header, b *Block, chain Chain, st State) ([]StateUpdate, error) {
+	return (*Checks)(nil).Verify(trust, lim, parent, b, chain, st)
+}
+
+// Verify is the package's Verify with batches checked through c.
+func (c *Checks) Verify(trust *keys.Bundle, lim Limits, parent *Header, b *Block, chain Chain, st State) ([]StateUpdate, error) {
 	want := Header{Chain: trust.Chain, Height: 1}
 	if parent != nil {
 		want.Height = parent.Height + 1
@@ -97,7 +107,7 @@ func Verify(trust *keys.Bundle, lim Limits, parent *Header, b *Block, chain Chai
 	}
 	got := *b
 	got.Results = nil
-	updates, err := compute(trust, lim, &got, chain, st)
+	updates, err := c.compute(trust, lim, &got, chain, st)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +128,7 @@ func Verify(trust *keys.Bundle, lim Limits, parent *Header, b *Block, chain Chai
 
 // compute fills b's Results, TxRoot, ResultsHash, StateRoot and TxCount from
 // its batches. It is the one rule Assemble and Verify share.
-func compute(trust *keys.Bundle, lim Limits, b *Block, chain Chain, st State) ([]StateUpdate, error) {
+func (c *Checks) compute(trust *keys.Bundle, lim Limits, b *Block, chain Chain, st State) ([]StateUpdate, error) {
 	if lim == (Limits{}) {
 		lim = DefaultLimits
 	}
@@ -130,13 +140,15 @@ func compute(trust *keys.Bundle, lim Limits, b *Block, chain Chain, st State) ([
 	}
 	height := b.Header.Height
 	batchIDs := make(map[string]bool, len(b.Batches))
+	checks := make([][]TxCheck, len(b.Batches))
 	for i, bt := range b.Batches {
 		id := bt.ID()
 		if batchIDs[id] || chain.BatchSeen(id) {
 			return nil, fmt.Errorf("%w: batch %d (%s) is already ordered", ErrBadBatch, i, id)
 		}
 		batchIDs[id] = true
-		if err := schemas.VerifyBatch(bt, trust, height); err != nil {
+		var err error
+		if checks[i], err = c.Batch(trust, bt, height); err != nil {
 			return nil, fmt.Errorf("%w: batch %d: %v", ErrBadBatch, i, err)
 		}
 	}
@@ -146,20 +158,19 @@ func compute(trust *keys.Bundle, lim Limits, b *Block, chain Chain, st State) ([
 	inBlock := make(map[schemas.TxID]bool, b.TxCount())
 	pending := map[string]License{} // licenses changed earlier in this block
 	var order []string
-	for _, bt := range b.Batches {
-		for ti, raw := range bt.Txs {
+	for bi, bt := range b.Batches {
+		for ti, tx := range checks[bi] {
 			id := bt.IDs[ti]
 			if inBlock[id] || chain.TxSeen(id) {
 				results = append(results, Duplicate)
 				continue
 			}
 			inBlock[id] = true
-			tx, err := checkTx(raw, bt)
-			if err != nil {
+			if tx.Err != nil {
 				results = append(results, Invalid)
 				continue
 			}
-			key := tx.LicenseKey()
+			key := tx.Key
 			prev, seen := pending[key]
 			if !seen {
 				var err error

@@ -145,7 +145,7 @@ func (a *app) AssembleProposal(metadata []byte, requests [][]byte) types.Proposa
 	for _, req := range requests {
 		bt, err := schemas.DecodeBatch(req)
 		if err == nil {
-			err = schemas.VerifyBatch(bt, a.trust(), height)
+			_, err = n.checks.Batch(a.trust(), bt, height)
 		}
 		if err != nil {
 			n.log.Warn("assemble: dropping bad request", "err", err)
@@ -167,7 +167,7 @@ func (a *app) AssembleProposal(metadata []byte, requests [][]byte) types.Proposa
 		txs += len(bt.Txs)
 		batches = append(batches, bt)
 	}
-	blk, updates, err := block.Assemble(a.trust(), lim, block.Input{
+	blk, updates, err := n.checks.Assemble(a.trust(), lim, block.Input{
 		Parent: parent, Batches: batches, Timestamp: n.clock.Now().UnixNano(), Proposer: n.cfg.Name, Consensus: metadata,
 	}, n.idx, n.state)
 	if err != nil {
@@ -226,7 +226,7 @@ func (a *app) verify(p types.Proposal) (*verified, error) {
 		}
 	}
 	start := time.Now()
-	updates, err := block.Verify(a.trust(), n.limits(), n.store.Last(), blk, n.idx, n.state)
+	updates, err := n.checks.Verify(a.trust(), n.limits(), n.store.Last(), blk, n.idx, n.state)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrProposal, err)
 	}
@@ -263,7 +263,7 @@ func (a *app) VerifyRequest(req []byte) (types.RequestInfo, error) {
 	if err != nil {
 		return types.RequestInfo{}, fmt.Errorf("%w: %v", ErrRequest, err)
 	}
-	if err := schemas.VerifyBatch(bt, a.trust(), a.n.store.Height()+1); err != nil {
+	if _, err := a.n.checks.Batch(a.trust(), bt, a.n.store.Height()+1); err != nil {
 		return types.RequestInfo{}, fmt.Errorf("%w: %v", ErrRequest, err)
 	}
 	id := bt.ID()

@@ -119,7 +119,9 @@ func (in *ingester) handle(msg jetstream.Msg) {
 		err = fmt.Errorf("batch of %q published on %s", bt.City, msg.Subject())
 	}
 	if err == nil {
-		err = schemas.VerifyBatch(bt, n.cfg.Trust, n.store.Height()+1)
+		// Checks the signature and every transaction now, in parallel
+		// with consensus, so proposing and verifying the block reuse it.
+		_, err = n.checks.Batch(n.cfg.Trust, bt, n.store.Height()+1)
 	}
 	if err != nil {
 		n.stats.ingestBad.Add(1)
@@ -128,6 +130,10 @@ func (in *ingester) handle(msg jetstream.Msg) {
 		return
 	}
 	id := bt.ID()
+	var seq uint64
+	if md, err := msg.Metadata(); err == nil {
+		seq = md.Sequence.Stream
+	}
 	n.ackMu.Lock()
 	if n.idx.BatchSeen(id) {
 		n.ackMu.Unlock()
@@ -140,7 +146,7 @@ func (in *ingester) handle(msg jetstream.Msg) {
 	if old, ok := n.pending[id]; ok {
 		since = old.since // a redelivery replaces the older handle
 	}
-	n.pending[id] = pendingMsg{msg: msg, since: since}
+	n.pending[id] = pendingMsg{msg: msg, seq: seq, since: since}
 	n.ackMu.Unlock()
 
 	for backoff := 10 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {

@@ -188,9 +188,10 @@ type Node struct {
 
 	store *Store
 	ewal  *wal.Log
-	idx   *index
-	state StateMachine
-	stats counters
+	idx    *index
+	state  StateMachine
+	checks *block.Checks // batches checked at ingestion, reused by proposals
+	stats  counters
 
 	app       *app
 	transport *bft.Transport
@@ -203,6 +204,8 @@ type Node struct {
 
 	ackMu   sync.Mutex
 	pending map[string]pendingMsg // batch id -> the JetStream message to ack once sealed
+	// sealedSeq is the highest GBA_TX sequence of an ingested batch sealed.
+	sealedSeq atomic.Uint64
 
 	wmu      sync.Mutex
 	waiters  map[schemas.TxID][]chan Location
@@ -228,6 +231,7 @@ type ackable interface {
 // pendingMsg is a batch submitted to the engine and not yet sealed.
 type pendingMsg struct {
 	msg   ackable
+	seq   uint64 // GBA_TX stream sequence
 	since time.Time
 }
 
@@ -244,6 +248,7 @@ func New(cfg Config) (*Node, error) {
 		log:      cfg.Logger.With("orderer", cfg.Name),
 		state:    cfg.State,
 		pending:  map[string]pendingMsg{},
+		checks:   block.NewChecks(2 * int(cfg.Engine.PoolSize)),
 		waiters:  map[schemas.TxID][]chan Location{},
 		heightCh: make(chan struct{}),
 		pubWake:  make(chan struct{}, 1),
@@ -259,11 +264,16 @@ func New(cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// logSegmentSize is the segment size of the block log and the engine WAL.
+const logSegmentSize = 4 << 20
+
 // open opens the block log, the index and the engine WAL, and brings the
 // index and the state up to the block log's height.
 func (n *Node) open() error {
 	cfg := n.cfg
-	wopts := wal.Options{NoSync: cfg.NoSyncWAL, Logger: n.log}
+	// Small segments: tidwall holds the tail segment and two more in
+	// memory per log, and every orderer has two logs.
+	wopts := wal.Options{NoSync: cfg.NoSyncWAL, SegmentSize: logSegmentSize, Logger: n.log}
 	var err error
 	if n.store, err = OpenStore(filepath.Join(cfg.DataDir, "blocks"), wopts); err != nil {
 		return err
@@ -508,6 +518,12 @@ func (n *Node) Stats() Stats {
 	return s
 }
 
+// SealedSeq returns the highest GBA_TX stream sequence of a batch this
+// orderer ingested and then sealed (0 before the first). Batches are sealed
+// roughly in stream order, so the stream's last sequence minus this is
+// about how many batches wait for a block.
+func (n *Node) SealedSeq() uint64 { return n.sealedSeq.Load() }
+
 // Lookup returns where a transaction was sealed: the block where it took
 // effect, or else the last block that refused it.
 func (n *Node) Lookup(id schemas.TxID) (Location, bool) { return n.idx.lookup(id) }
@@ -654,6 +670,9 @@ func (n *Node) commitLocked(rec *Record, blk *block.Block, updates []block.State
 			delete(n.pending, id)
 			if m.msg.Ack() == nil {
 				n.stats.acked.Add(1)
+			}
+			if m.seq > n.sealedSeq.Load() {
+				n.sealedSeq.Store(m.seq) // ackMu held: no other writer
 			}
 		}
 	}
