@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -43,6 +44,17 @@ type Ledger interface {
 	WaitTx(ctx context.Context, id schemas.TxID) (Location, error)
 }
 
+// Progress is implemented by a Ledger that can tell how far it has sealed
+// the transaction stream. The gateway then holds new events while more
+// than Config.MaxBacklog of the batches stored on the bus wait for a block,
+// so a load the orderers cannot keep up with waits at the edge (and is
+// finally refused with 429) instead of piling up on the bus.
+type Progress interface {
+	// SealedSeq returns the highest GBA_TX stream sequence of a batch the
+	// ledger has sealed (0 if none, or if it cannot tell now).
+	SealedSeq() uint64
+}
+
 // Config configures a gateway. Zero fields take the documented defaults.
 type Config struct {
 	Chain         string                                         // chain id (required)
@@ -58,6 +70,12 @@ type Config struct {
 	Logger        *slog.Logger                                   // default slog.Default()
 	Now           func() time.Time                               // default time.Now
 	Proofs        func(id schemas.TxID) (json.RawMessage, error) // optional: proof attached to committed receipts
+	// MaxBacklog is how many batches may wait on the bus for a block before
+	// new events are held (the Ledger must implement Progress); 0: no limit.
+	MaxBacklog int
+	// BacklogWait is how long a request is held for the backlog to fall
+	// before it is refused with 429 ledger_backlog; default 10s.
+	BacklogWait time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -79,6 +97,9 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.BacklogWait == 0 {
+		c.BacklogWait = 10 * time.Second
+	}
 	return c
 }
 
@@ -89,6 +110,8 @@ type Gateway struct {
 
 	mu     sync.RWMutex
 	cities map[string]*cityGateway
+
+	published atomic.Uint64 // highest GBA_TX sequence a publish of ours was stored at
 }
 
 type cityGateway struct {
@@ -207,6 +230,10 @@ func (g *Gateway) Submit(ctx context.Context, token string, inputs []Input, wait
 	if waitCommit && g.cfg.Ledger == nil {
 		return nil, &Error{Status: http.StatusNotImplemented, Code: "commit_unavailable", Message: "this gateway has no ledger to wait on; omit wait=commit"}
 	}
+	if e := g.admit(ctx); e != nil {
+		g.metrics.events.WithLabelValues(token, e.Code).Add(float64(len(inputs)))
+		return nil, e
+	}
 	out := make([]Outcome, len(inputs))
 	type waiting struct {
 		i    int
@@ -257,6 +284,7 @@ func (g *Gateway) Submit(ctx context.Context, token string, inputs []Input, wait
 				g.metrics.events.WithLabelValues(token, out[w.i].Err.Code).Inc()
 				continue
 			}
+			g.notePublished(res.pub.Seq)
 			r := Receipt{TxID: schemas.FormatID(w.id), BatchID: res.pub.BatchID, Stream: res.pub.Stream, Seq: res.pub.Seq,
 				Duplicate: res.pub.Duplicate, Status: "accepted", Durability: durabilityAccepted}
 			c.recent.Add(w.id, r)
@@ -268,6 +296,57 @@ func (g *Gateway) Submit(ctx context.Context, token string, inputs []Input, wait
 		}
 	}
 	return out, nil
+}
+
+// admit holds a request while the ledger's backlog exceeds MaxBacklog
+// batches: until it falls, the request's context ends, or BacklogWait
+// passes (then 429 ledger_backlog).
+func (g *Gateway) admit(ctx context.Context) *Error {
+	p, ok := g.cfg.Ledger.(Progress)
+	if !ok || g.cfg.MaxBacklog <= 0 {
+		return nil
+	}
+	backlog := func() uint64 {
+		pub, sealed := g.published.Load(), p.SealedSeq()
+		if sealed == 0 || pub <= sealed { // nothing sealed yet: no measure
+			return 0
+		}
+		return pub - sealed
+	}
+	if backlog() <= uint64(g.cfg.MaxBacklog) {
+		return nil
+	}
+	g.metrics.held.Inc()
+	deadline := time.NewTimer(g.cfg.BacklogWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(backlogPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if backlog() <= uint64(g.cfg.MaxBacklog) {
+				return nil
+			}
+		case <-ctx.Done():
+			return &Error{Status: http.StatusServiceUnavailable, Code: "canceled", Message: ctx.Err().Error()}
+		case <-deadline.C:
+			return &Error{Status: http.StatusTooManyRequests, Code: "ledger_backlog",
+				Message: fmt.Sprintf("the orderers are %d batches behind the bus (limit %d); retry after the Retry-After delay", backlog(), g.cfg.MaxBacklog)}
+		}
+	}
+}
+
+// backlogPoll is how often a held request looks at the backlog again.
+const backlogPoll = 10 * time.Millisecond
+
+// notePublished raises published to seq.
+func (g *Gateway) notePublished(seq uint64) {
+	for {
+		cur := g.published.Load()
+		if seq <= cur || g.published.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
 }
 
 func (g *Gateway) waitCommit(ctx context.Context, id schemas.TxID, o *Outcome) {

@@ -411,3 +411,55 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Fatalf("readyz %d", code)
 	}
 }
+
+// progressLedger is a ledger that seals nothing and reports a settable
+// stream sequence as sealed: fault injection for admission control.
+type progressLedger struct{ sealed atomic.Uint64 }
+
+func (l *progressLedger) Lookup(schemas.TxID) (gateway.Location, bool) { return gateway.Location{}, false }
+func (l *progressLedger) WaitTx(ctx context.Context, _ schemas.TxID) (gateway.Location, error) {
+	<-ctx.Done()
+	return gateway.Location{}, ctx.Err()
+}
+func (l *progressLedger) SealedSeq() uint64 { return l.sealed.Load() }
+
+// TestLedgerBacklogHoldsThenRefuses: with more than MaxBacklog batches on
+// the bus unsealed, a request is held; it goes through once the ledger
+// catches up, and is refused with 429 ledger_backlog (nothing stored) if it
+// does not within BacklogWait.
+func TestLedgerBacklogHoldsThenRefuses(t *testing.T) {
+	led := &progressLedger{}
+	e := newEnv(t, gateway.Config{Ledger: led, MaxBacklog: 1, BacklogWait: 1500 * time.Millisecond})
+	url := e.http.URL + "/v1/cities/shenzhen/events"
+	for i := range 3 { // nothing sealed yet: no measure, all admitted
+		if code, _, body := post(t, url, "application/json", mustJSON(event(fmt.Sprintf("L%d", i)))); code != http.StatusAccepted {
+			t.Fatalf("event %d: %d %v", i, code, body)
+		}
+	}
+	led.sealed.Store(1) // three stored, one sealed: two behind, limit one
+	code, hdr, body := post(t, url, "application/json", mustJSON(event("L3")))
+	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" {
+		t.Fatalf("behind the limit: %d (Retry-After %q) %v, want 429", code, hdr.Get("Retry-After"), body)
+	}
+	if e, _ := body["error"].(map[string]any); e["code"] != "ledger_backlog" {
+		t.Fatalf("error %v, want ledger_backlog", body)
+	}
+	if n := len(storedBatches(t, e)); n != 3 {
+		t.Fatalf("%d batches stored, want the 3 admitted", n)
+	}
+
+	done := make(chan int, 1)
+	go func() {
+		code, _, _ := post(t, url, "application/json", mustJSON(event("L4")))
+		done <- code
+	}()
+	select {
+	case code := <-done:
+		t.Fatalf("answered %d while still behind", code)
+	case <-time.After(100 * time.Millisecond):
+	}
+	led.sealed.Store(3) // caught up: the held request goes through
+	if code := <-done; code != http.StatusAccepted {
+		t.Fatalf("after catching up: %d, want 202", code)
+	}
+}

@@ -10,6 +10,7 @@ type metrics struct {
 	publishErrors  *prometheus.CounterVec // by city
 	batchSize      prometheus.Histogram
 	publishSeconds prometheus.Histogram
+	held           prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -24,9 +25,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Transactions per published batch.", Buckets: prometheus.ExponentialBuckets(1, 2, 13)}),
 		publishSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "baybus_gateway_publish_seconds",
 			Help: "Time from publish to the stream's acknowledgement.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		held: prometheus.NewCounter(prometheus.CounterOpts{Name: "baybus_gateway_held_requests_total",
+			Help: "Requests held because the orderers were more than MaxBacklog batches behind the bus."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.batches, m.publishErrors, m.batchSize, m.publishSeconds)
+		reg.MustRegister(m.events, m.batches, m.publishErrors, m.batchSize, m.publishSeconds, m.held)
 	}
 	return m
 }

@@ -67,8 +67,12 @@ type Config struct {
 	// NoSyncWAL skips fsync in the orderers' logs (benchmarks of the
 	// machine's limits only).
 	NoSyncWAL bool
-	Bridges   func(schemas.Jurisdiction) gateway.Bridge
-	Logger    *slog.Logger
+	// MaxBacklog is how many batches may wait on the bus for a block before
+	// the gateways hold new events (gateway.Config.MaxBacklog); default two
+	// blocks' worth (one being decided, one ready), negative for no limit.
+	MaxBacklog int
+	Bridges    func(schemas.Jurisdiction) gateway.Bridge
+	Logger     *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -94,6 +98,12 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.Default()
 	}
 	c.Engine = engineDefaults(c.Engine)
+	switch {
+	case c.MaxBacklog == 0:
+		c.MaxBacklog = 2 * int(c.Engine.WithDefaults().BlockMaxBatches)
+	case c.MaxBacklog < 0:
+		c.MaxBacklog = 0
+	}
 	return c
 }
 
@@ -232,8 +242,10 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 	runCtx, runCancel := context.WithCancel(context.Background())
 	s.cancel, s.runCtx = runCancel, runCtx
 	// One orderer publishes the license proofs: in one process every
-	// orderer would make each proof n times.
-	if s.proofs, err = s.NewProofPublisherFor(runCtx, cons.Bundle.Orderers[0]); err != nil {
+	// orderer would make each proof n times. It is the last one, not the
+	// first: the first leads view 0, and building a block's proofs inside
+	// its commit would hold back the next proposal.
+	if s.proofs, err = s.NewProofPublisherFor(runCtx, cons.Bundle.Orderers[proofOrderer(len(cons.Bundle.Orderers))]); err != nil {
 		return nil, err
 	}
 	for i, name := range cons.Bundle.Orderers {
@@ -270,7 +282,7 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 	}
 
 	s.Gateway = gateway.New(gateway.Config{Chain: cons.Bundle.Chain, Batch: cfg.Batch, Bridges: cfg.Bridges,
-		Ledger: nodeLedger{s}, Registerer: s.Registry, Logger: log,
+		Ledger: nodeLedger{s}, MaxBacklog: cfg.MaxBacklog, Registerer: s.Registry, Logger: log,
 		Ready: func(ctx context.Context) error {
 			if !op.IsConnected() {
 				return errors.New("bus connection down")
@@ -310,14 +322,19 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 }
 
 func (s *System) proofsFor(i int) *ProofPublisher {
-	if i == 0 {
+	if i == proofOrderer(len(s.Consortium.Bundle.Orderers)) {
 		return s.proofs
 	}
 	return nil
 }
 
+// proofOrderer is the index of the orderer that publishes proofs.
+func proofOrderer(n int) int { return n - 1 }
+
 func newOrderer(cfg orderer.Config, proofs *ProofPublisher) (*orderer.Node, *licenses.State, error) {
-	st, err := licenses.Open(filepath.Join(cfg.DataDir, "state"), state.Options{CacheSize: 16 << 20})
+	// Pebble's memtables and cache live outside the Go heap, one set per
+	// orderer: kept small, as all the orderers may share one process.
+	st, err := licenses.Open(filepath.Join(cfg.DataDir, "state"), state.Options{CacheSize: 8 << 20, MemTableSize: 8 << 20})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -436,6 +453,19 @@ func (l nodeLedger) Lookup(id schemas.TxID) (gateway.Location, bool) {
 func (l nodeLedger) WaitTx(ctx context.Context, id schemas.TxID) (gateway.Location, error) {
 	loc, err := l.s.Node(0).WaitTx(ctx, id)
 	return gatewayLocation(loc), err
+}
+
+// SealedSeq implements gateway.Progress: the furthest any orderer has
+// sealed (a block is sealed only once a quorum decided it), so the gateways
+// keep measuring while some orderers are down.
+func (l nodeLedger) SealedSeq() uint64 {
+	l.s.nodesMu.RLock()
+	defer l.s.nodesMu.RUnlock()
+	var seq uint64
+	for _, n := range l.s.Nodes {
+		seq = max(seq, n.SealedSeq())
+	}
+	return seq
 }
 
 func gatewayLocation(loc orderer.Location) gateway.Location {

@@ -57,7 +57,7 @@ const (
 )
 
 func openIndex(dir string) (*index, error) {
-	cache := pebble.NewCache(32 << 20)
+	cache := pebble.NewCache(8 << 20) // lookups are by hash: a large cache buys little
 	defer cache.Unref()
 	po := &pebble.Options{
 		Cache:              cache,
