@@ -3,6 +3,7 @@ module github.com/baybus/baybus
 go 1.26.0
 
 require (
+	github.com/go-json-experiment/json v0.0.0-20260820222146-c27c302e5fc3
 	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/hyperledger-labs/SmartBFT v1.0.1
 	github.com/liuzl/da v0.0.0-20180704015230-14771aad5b1d

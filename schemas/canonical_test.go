@@ -745,6 +745,7 @@ func TestDecodeTxCanonicalCheck(t *testing.T) {
 		bytes.Replace(c, []byte(`"gba"`), []byte(`"\ud800"`), 1),
 		bytes.Replace(c, []byte(`"gba"`), []byte("\"\xff\""), 1),
 		bytes.Replace(c, []byte(`"chain":"gba",`), []byte(`"chain":"gba","chain":"gba",`), 1),
+		append(slices.Clone(c[:len(c)-1]), `,"zzz":1}`...), // canonical, but no such member
 	} {
 		if _, err := DecodeTx(in); !errors.Is(err, ErrBadValue) || errors.Is(err, ErrNotCanonical) {
 			t.Errorf("DecodeTx(%.60q): %v, want ErrBadValue", in, err)
