@@ -10,6 +10,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -45,8 +48,49 @@ and translates them between the mainland, Hong Kong and Macao formats.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	var memLimit string
+	root.PersistentFlags().StringVar(&memLimit, "memory-limit", "1GiB",
+		"soft limit on the Go heap (garbage collection works harder near it), e.g. 512MiB, 2GiB; 0 for none; GOMEMLIMIT wins")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return applyMemoryLimit(memLimit) }
 	root.AddCommand(newUpCmd(), newDemoCmd(), newGatewayCmd(), newKeysCmd(), newPublishCmd(), newOrdererCmd(), newVerifyChainCmd(),
 		newBridgeCmd(), newIDCmd(), newSampleCmd(), newBenchCmd(),
 		newProofCmd(), newLicensesCmd(), newVerifyCmd(), newSubscribeCmd(), newReconcileCmd())
 	return root
+}
+
+// applyMemoryLimit sets the runtime's soft memory limit from --memory-limit
+// unless GOMEMLIMIT is set. The limit is soft: a heap that needs more gets
+// more, at the cost of more frequent collections.
+func applyMemoryLimit(v string) error {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return nil
+	}
+	n, err := parseBytes(v)
+	if err != nil {
+		return fmt.Errorf("--memory-limit: %w", err)
+	}
+	if n > 0 {
+		debug.SetMemoryLimit(n)
+	}
+	return nil
+}
+
+// parseBytes reads a byte count: digits with an optional KiB, MiB or GiB
+// suffix.
+func parseBytes(v string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if strings.HasSuffix(v, u.suffix) {
+			v, mult = strings.TrimSuffix(v, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q: want a byte count such as 768MiB or 1GiB", v)
+	}
+	return n * mult, nil
 }

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/baybus/baybus/gateway"
 	"github.com/baybus/baybus/internal/system"
+	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/schemas"
 )
@@ -44,6 +46,13 @@ type Config struct {
 	DataDir  string        // default a temporary directory, removed after
 	Recovery bool          // measure an orderer's restart and catch-up after the load
 	NoRefs   bool          // skip the reference measurements (sweeps measure them once)
+	// BlockBatches and MaxBacklog override the system's defaults (batches
+	// per block; batches waiting on the bus before the gateways hold events).
+	BlockBatches int
+	MaxBacklog   int
+	// HeapProfile, if set, is a file the heap profile is written to when
+	// the load ends, before the system stops.
+	HeapProfile string
 	Logger   *slog.Logger
 }
 
@@ -139,8 +148,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := runPipeline(ctx, cfg, dir, res); err != nil {
 		return nil, err
 	}
+	// The pipeline's own peak: the references below fill memory of their own.
+	res.RSSPeakBytes = peakRSS()
 	if cfg.NoRefs {
-		res.RSSPeakBytes = peakRSS()
 		return res, nil
 	}
 	raw, err := RawJetStream(ctx, cfg.Size, cfg.Cities, 3*time.Second)
@@ -155,7 +165,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if res.CryptoFloorTPS > 0 {
 		res.RatioVsCryptoFloor = res.CommittedTPS / res.CryptoFloorTPS
 	}
-	res.RSSPeakBytes = peakRSS()
 	return res, nil
 }
 
@@ -166,7 +175,7 @@ type sent struct {
 
 func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error {
 	sys, err := system.Start(ctx, system.Config{DataDir: dir, Listen: "127.0.0.1:0", NATSListen: "-", Orderers: cfg.Orderers,
-		Chain: "gba-bench", Logger: cfg.Logger})
+		Chain: "gba-bench", Engine: bft.Options{BlockMaxBatches: uint64(cfg.BlockBatches)}, MaxBacklog: cfg.MaxBacklog, Logger: cfg.Logger})
 	if err != nil {
 		return err
 	}
@@ -308,6 +317,11 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 	}
 	stopTrack()
 	<-trackDone
+	if cfg.HeapProfile != "" {
+		if err := writeHeapProfile(cfg.HeapProfile); err != nil {
+			return err
+		}
+	}
 
 	cpu := cpuSeconds() - cpu0
 	res.Committed, res.Acked, res.Refused = committedInWin.Load(), acked.Load(), refused.Load()
@@ -459,4 +473,16 @@ func dirSize(root, part string) int64 {
 		return nil
 	})
 	return total
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
