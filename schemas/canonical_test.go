@@ -1098,3 +1098,20 @@ func BenchmarkRefCanonicalizeJSON(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkValidateEventJSON measures the gateway's per-event check: the
+// JSON Schema validation and the decoding into an Event.
+func BenchmarkValidateEventJSON(b *testing.B) {
+	tx := sampleTx()
+	raw, err := json.Marshal(Event{EventID: tx.EventID, Kind: tx.Kind, Action: tx.Action, OccurredAt: tx.OccurredAt, Reason: tx.Reason, Record: tx.Record})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ValidateEventJSON(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
