@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -117,7 +118,28 @@ type Gateway struct {
 type cityGateway struct {
 	city   schemas.City
 	b      *batcher
-	recent *lru.Cache[schemas.TxID, Receipt]
+	recent *lru.Cache[schemas.TxID, accepted]
+}
+
+// accepted is what a gateway remembers of a transaction the bus stored, to
+// answer retries and lookups: the receipt's variable part, in 40 bytes
+// rather than a Receipt's strings (RecentTxs of them per city).
+type accepted struct {
+	batch     [16]byte // batch id
+	seq       uint64
+	stream    string // shared: the stream's name
+	duplicate bool
+}
+
+func acceptedOf(r *Receipt) accepted {
+	a := accepted{seq: r.Seq, stream: r.Stream, duplicate: r.Duplicate}
+	hex.Decode(a.batch[:], []byte(r.BatchID)) // batch ids are 32 hex digits
+	return a
+}
+
+func (a accepted) receipt(id schemas.TxID) Receipt {
+	return Receipt{TxID: schemas.FormatID(id), BatchID: hex.EncodeToString(a.batch[:]), Stream: a.stream, Seq: a.seq,
+		Duplicate: a.duplicate, Status: "accepted", Durability: durabilityAccepted}
 }
 
 // New returns a gateway with no cities; add them with AddCity.
@@ -133,7 +155,7 @@ func (g *Gateway) AddCity(token string, signer keys.Signer, pub Publisher) error
 	if err != nil {
 		return err
 	}
-	recent, err := lru.New[schemas.TxID, Receipt](g.cfg.RecentTxs)
+	recent, err := lru.New[schemas.TxID, accepted](g.cfg.RecentTxs)
 	if err != nil {
 		return err
 	}
@@ -248,7 +270,8 @@ func (g *Gateway) Submit(ctx context.Context, token string, inputs []Input, wait
 			g.metrics.events.WithLabelValues(token, e.Code).Inc()
 			continue
 		}
-		if r, ok := c.recent.Get(id); ok {
+		if a, ok := c.recent.Get(id); ok {
+			r := a.receipt(id)
 			r.Duplicate = true
 			if g.cfg.Ledger != nil {
 				if loc, sealed := g.cfg.Ledger.Lookup(id); sealed {
@@ -287,7 +310,7 @@ func (g *Gateway) Submit(ctx context.Context, token string, inputs []Input, wait
 			g.notePublished(res.pub.Seq)
 			r := Receipt{TxID: schemas.FormatID(w.id), BatchID: res.pub.BatchID, Stream: res.pub.Stream, Seq: res.pub.Seq,
 				Duplicate: res.pub.Duplicate, Status: "accepted", Durability: durabilityAccepted}
-			c.recent.Add(w.id, r)
+			c.recent.Add(w.id, acceptedOf(&r))
 			out[w.i].Receipt = &r
 			g.metrics.events.WithLabelValues(token, "accepted").Inc()
 		}
@@ -507,8 +530,8 @@ func (g *Gateway) recentReceipt(id schemas.TxID) (Receipt, bool) {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	for _, c := range g.cities {
-		if r, ok := c.recent.Peek(id); ok {
-			return r, true
+		if a, ok := c.recent.Peek(id); ok {
+			return a.receipt(id), true
 		}
 	}
 	return Receipt{}, false

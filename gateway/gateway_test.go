@@ -201,7 +201,8 @@ func TestRetryIsRecordedOnce(t *testing.T) {
 	url := e.http.URL + "/v1/cities/shenzhen/events"
 	_, _, first := post(t, url, "application/json", mustJSON(event("R1")))
 	code, _, second := post(t, url, "application/json", mustJSON(event("R1")))
-	if code != http.StatusAccepted || second["txId"] != first["txId"] || second["duplicate"] != true || second["batchId"] != first["batchId"] {
+	if code != http.StatusAccepted || second["txId"] != first["txId"] || second["duplicate"] != true || second["batchId"] != first["batchId"] ||
+		second["seq"] != first["seq"] || second["stream"] != first["stream"] {
 		t.Fatalf("retry: %d %v, first %v", code, second, first)
 	}
 	n := 0
