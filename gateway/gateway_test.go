@@ -417,7 +417,9 @@ func TestHealthAndReadiness(t *testing.T) {
 // stream sequence as sealed: fault injection for admission control.
 type progressLedger struct{ sealed atomic.Uint64 }
 
-func (l *progressLedger) Lookup(schemas.TxID) (gateway.Location, bool) { return gateway.Location{}, false }
+func (l *progressLedger) Lookup(schemas.TxID) (gateway.Location, bool) {
+	return gateway.Location{}, false
+}
 func (l *progressLedger) WaitTx(ctx context.Context, _ schemas.TxID) (gateway.Location, error) {
 	<-ctx.Done()
 	return gateway.Location{}, ctx.Err()
