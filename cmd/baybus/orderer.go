@@ -8,6 +8,7 @@ import (
 
 	"github.com/baybus/baybus/internal/bus"
 	"github.com/baybus/baybus/internal/system"
+	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/licenses"
 	"github.com/baybus/baybus/ledger/orderer"
 	"github.com/baybus/baybus/ledger/state"
@@ -18,6 +19,7 @@ func newOrdererCmd() *cobra.Command {
 	var (
 		id, url, creds, dataDir, trustFile, keyFile string
 		lf                                          logFlags
+		engine                                      bft.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "orderer",
@@ -64,7 +66,7 @@ gba.blocks. The streams must exist (baybus up creates them on its embedded serve
 			proofs.Start(cmd.Context())
 			defer proofs.Close()
 			node, err := orderer.New(orderer.Config{Name: id, Trust: trust, Key: key, Conn: nc, DataDir: dataDir, State: st,
-				Logger: log.With("orderer", id), OnCommit: proofs.Hook(st.ProveRoot)})
+				Engine: engine, Logger: log.With("orderer", id), OnCommit: proofs.Hook(st.ProveRoot)})
 			if err != nil {
 				return err
 			}
@@ -85,6 +87,13 @@ gba.blocks. The streams must exist (baybus up creates them on its embedded serve
 	fl.StringVar(&dataDir, "data", "", "this orderer's data directory (required)")
 	fl.StringVar(&trustFile, "trust", "", "trust bundle, trust.json (required)")
 	fl.StringVar(&keyFile, "key", "", "this orderer's key file, keys/orderer-<id>.key (required)")
+	// Consensus timing: every member of a cluster should run the same values.
+	fl.Uint64Var(&engine.BlockMaxBatches, "block-batches", 0, "batches per block (default 64)")
+	fl.DurationVar(&engine.BlockInterval, "block-interval", 0, "longest wait for a block to fill once its first batch arrived (default 10ms)")
+	fl.DurationVar(&engine.ForwardTimeout, "forward-timeout", 0, "wait before forwarding a batch the leader has not ordered (default 5s)")
+	fl.DurationVar(&engine.ComplainTimeout, "complain-timeout", 0, "further wait before asking for a view change (default 20s)")
+	fl.DurationVar(&engine.HeartbeatTimeout, "heartbeat-timeout", 0, "leader silence that starts a view change (default 10s)")
+	fl.Uint64Var(&engine.DecisionsPerLeader, "decisions-per-leader", 0, "blocks before the leader rotates (default 100)")
 	for _, f := range []string{"id", "data", "trust", "key"} {
 		_ = cmd.MarkFlagRequired(f)
 	}
