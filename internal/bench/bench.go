@@ -158,7 +158,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("bench: raw JetStream: %w", err)
 	}
 	res.JetStreamRawPubPerS = raw
-	res.CryptoFloorTPS = CryptoFloor(cfg.Orderers, max(res.MeanBatchTxs, 1), 2*time.Second)
+	batchesPerBlock := 16.0
+	if res.MeanBatchTxs > 0 && res.MeanBlockTxs > 0 {
+		batchesPerBlock = res.MeanBlockTxs / res.MeanBatchTxs
+	}
+	res.CryptoFloorTPS = CryptoFloor(cfg.Orderers, max(res.MeanBatchTxs, 1), batchesPerBlock, 2*time.Second)
 	if raw > 0 {
 		res.RatioVsJetStream = res.CommittedTPS / raw
 	}
