@@ -38,6 +38,12 @@
 //	"n" | level | path prefix            tree page (see smt): 16 slots, current tree only
 //	"h" | key | 0x00 | ^height (8 BE)    every version of every leaf, newest first:
 //	                                     status code | record hash | transaction id
+//	"l" | key                            the newest version again, with its height:
+//	                                     Get is a point read, and bloom filters
+//	                                     answer most lookups of a key not held
+//
+// Version 1 stores lacked the "l" records; Open writes them (one batch) and
+// marks the store version 2.
 //
 // Pages are addressed by position and overwritten in place: the tree keeps no
 // old versions, so proofs are for the current root only. The top
@@ -59,7 +65,8 @@
 // licenses. Measured on the 2-core machine with 1M licenses
 // (go test ./ledger/state/ -run '^$' -bench Store -benchtime 300x -v):
 // about 232 bytes of disk per license once compacted (tree 73, history 92
-// for one version; each further version adds about 80), proofs of 21 hashes
+// for one version; each further version adds about 80; measured before
+// the "l" records, which add about 80 more per license), proofs of 21 hashes
 // in 660 bytes, about 50 ms of CPU (pebble's compactions included) per block
 // of 1,000 updates; Open takes 4 s.
 //

@@ -85,13 +85,18 @@ const (
 
 // Store keys. The meta record holds the height, root and license count;
 // pages are the tree's (see smt); history holds every version of every
-// leaf, newest first within a key.
+// leaf, newest first within a key; latest repeats each key's newest
+// version, so that the lookup every block makes for every transaction is a
+// point read (bloom filters answer most misses) rather than an iterator.
 //
 //	"m"                                   -> version(1) | height(8) | root(32) | count(8) | cached levels(1)
 //	"n" | smt page key                    -> page (its shape, smt.ShapeOf, in the cached levels)
 //	"h" | key | 0x00 | ^height (8, BE)    -> status code (1) | record hash (32) | tx id (32)
+//	"l" | key                             -> status code (1) | record hash (32) | tx id (32) | height (8, BE)
+//
+// Version 1 stores had no latest records; Open adds them.
 const (
-	metaVersion = 1
+	metaVersion = 2
 	metaLen     = 1 + 8 + 32 + 8 + 1
 	maxLevels   = 6 // CachedLevels limit: 16^5 pages at the last level kept
 )
@@ -101,6 +106,7 @@ var metaKey = []byte("m")
 const (
 	pagePrefix    = 'n'
 	historyPrefix = 'h'
+	latestPrefix  = 'l'
 )
 
 // Store is the license state on disk. Its methods are safe for concurrent
@@ -196,8 +202,13 @@ func (s *Store) load(levels int) error {
 		return fmt.Errorf("state: read meta: %w", err)
 	}
 	defer closer.Close()
-	if len(v) != metaLen || v[0] != metaVersion || v[49] > maxLevels {
+	if len(v) != metaLen || (v[0] != metaVersion && v[0] != 1) || v[49] > maxLevels {
 		return fmt.Errorf("%w: meta record %x", ErrCorrupt, v)
+	}
+	if v[0] == 1 {
+		if err := s.addLatest(v); err != nil {
+			return err
+		}
 	}
 	s.height = binary.BigEndian.Uint64(v[1:])
 	copy(s.root[:], v[9:41])
@@ -395,7 +406,7 @@ func (s *Store) Apply(height uint64, updates []Update) ([32]byte, error) {
 		size += len(w.Key) + 600
 	}
 	for i, l := range p.leaves {
-		size += len(p.updates[i].Key) + len(l) + 32
+		size += 2*(len(p.updates[i].Key)+len(l)) + 48
 	}
 	b := s.db.NewBatchWithSize(size)
 	defer b.Close()
@@ -415,6 +426,9 @@ func (s *Store) Apply(height uint64, updates []Update) ([32]byte, error) {
 	}
 	for i, l := range p.leaves {
 		if err := b.Set(historyKey(key[:0], p.updates[i].Key, height), l, nil); err != nil {
+			return [32]byte{}, fmt.Errorf("state: batch: %w", err)
+		}
+		if err := b.Set(latestKey(key[:0], p.updates[i].Key), latestValue(l, height), nil); err != nil {
 			return [32]byte{}, fmt.Errorf("state: batch: %w", err)
 		}
 	}
@@ -479,6 +493,49 @@ func (s *Store) plan(height uint64, updates []Update) (*plan, error) {
 	return p, nil
 }
 
+// addLatest upgrades a version 1 store: it writes the latest record of
+// every key from its newest history record, and the meta record as version
+// 2, in one batch. meta is the version 1 meta record.
+func (s *Store) addLatest(meta []byte) error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	var prev []byte
+	err := s.scan([]byte{historyPrefix}, []byte{historyPrefix + 1}, func(k, v []byte) error {
+		n := len(k) - 9 // k without the prefix: key | 0x00 | ^height
+		if n < 1 || len(v) != historyLen {
+			return fmt.Errorf("%w: history record h%x", ErrCorrupt, k)
+		}
+		if prev != nil && bytes.Equal(prev, k[:n]) {
+			return nil // an older version
+		}
+		prev = append(prev[:0], k[:n]...)
+		height := ^binary.BigEndian.Uint64(k[n+1:])
+		return b.Set(latestKey(nil, string(k[:n])), latestValue(v, height), nil)
+	})
+	if err != nil {
+		return fmt.Errorf("state: upgrade to version 2: %w", err)
+	}
+	up := bytes.Clone(meta)
+	up[0] = metaVersion
+	if err := b.Set(metaKey, up, nil); err != nil {
+		return fmt.Errorf("state: upgrade to version 2: %w", err)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("state: upgrade to version 2: %w", err)
+	}
+	return nil
+}
+
+// latestKey appends "l" | key to dst.
+func latestKey(dst []byte, key string) []byte {
+	return append(append(dst, latestPrefix), key...)
+}
+
+// latestValue is a history value followed by its height.
+func latestValue(history []byte, height uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(make([]byte, 0, historyLen+8), history...), height)
+}
+
 // historyKey appends "h" | key | 0x00 | ^height to dst. Inverting the height
 // puts a key's newest version first.
 func historyKey(dst []byte, key string, height uint64) []byte {
@@ -507,6 +564,9 @@ func (s *Store) GetAt(key string, height uint64) (*Leaf, error) {
 
 // getAt reads the history without locks or checks.
 func (s *Store) getAt(key string, height uint64) (*Leaf, error) {
+	if height == ^uint64(0) {
+		return s.getLatest(key)
+	}
 	lo := historyKey(nil, key, height)
 	hi := append(lo[:len(lo)-9:len(lo)-9], 1)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
@@ -522,6 +582,29 @@ func (s *Store) getAt(key string, height uint64) (*Leaf, error) {
 	}
 	return decodeHistory(it.Key(), it.Value())
 }
+
+// getLatest reads a key's latest record.
+func (s *Store) getLatest(key string) (*Leaf, error) {
+	v, closer, err := s.db.Get(latestKey(make([]byte, 0, 1+len(key)), key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, notFound{key}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: read %s: %w", key, err)
+	}
+	defer closer.Close()
+	if len(v) != historyLen+8 {
+		return nil, fmt.Errorf("%w: latest record of %s: %x", ErrCorrupt, key, v)
+	}
+	return decodeHistory(historyKey(nil, key, binary.BigEndian.Uint64(v[historyLen:])), v[:historyLen])
+}
+
+// notFound is ErrNotFound for one key, without fmt's cost on the path
+// that looks up every new license.
+type notFound struct{ key string }
+
+func (e notFound) Error() string        { return ErrNotFound.Error() + ": " + e.key }
+func (e notFound) Is(target error) bool { return target == ErrNotFound }
 
 // decodeHistory decodes a history record and checks it against its index key.
 func decodeHistory(k, v []byte) (*Leaf, error) {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/vfs"
 
 	"github.com/baybus/baybus/ledger/state/smt"
@@ -518,5 +519,62 @@ func TestCorruptTree(t *testing.T) {
 	s.Close()
 	if _, err := Open(dir, Options{NoSync: true}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Open with page %x missing: %v, want ErrCorrupt", victim, err)
+	}
+}
+
+// TestUpgradeAddsLatestRecords: a version 1 store (history only, no latest
+// records) opens as version 2 with every key's latest record written from
+// its newest history record, and reads as it did.
+func TestUpgradeAddsLatestRecords(t *testing.T) {
+	rnd := newRand(t)
+	dir := t.TempDir()
+	s := open(t, dir)
+	m := newModel()
+	for h := uint64(1); h <= 6; h++ {
+		ups := randomBlock(rnd, 40, 15)
+		mustApply(t, s, h, ups)
+		m.apply(h, ups)
+	}
+	// Make it a version 1 store: drop the latest records, mark the meta.
+	b := s.db.NewBatch()
+	if err := b.DeleteRange([]byte{latestPrefix}, []byte{latestPrefix + 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	meta, closer, err := s.db.Get(metaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := bytes.Clone(meta)
+	closer.Close()
+	old[0] = 1
+	if err := b.Set(metaKey, old, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(m.at(6, "")[0].Key); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("without latest records a key reads as %v, want ErrNotFound (the test's premise)", err)
+	}
+	s.Close()
+
+	s = open(t, dir)
+	defer s.Close()
+	for _, want := range m.at(6, "") {
+		got, err := s.Get(want.Key)
+		if err != nil || *got != want {
+			t.Fatalf("Get(%s) = %+v, %v; want %+v", want.Key, got, err, want)
+		}
+	}
+	if _, err := s.Get("CN/999999"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("an unknown key: %v", err)
+	}
+	v, closer, err := s.db.Get(metaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Close()
+	if v[0] != metaVersion {
+		t.Fatalf("meta version %d after the upgrade, want %d", v[0], metaVersion)
 	}
 }
