@@ -186,8 +186,8 @@ type Node struct {
 	self  uint64
 	clock Clock
 
-	store *Store
-	ewal  *wal.Log
+	store  *Store
+	ewal   *wal.Log
 	idx    *index
 	state  StateMachine
 	checks *block.Checks // batches checked at ingestion, reused by proposals
