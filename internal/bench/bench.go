@@ -53,7 +53,7 @@ type Config struct {
 	// HeapProfile, if set, is a file the heap profile is written to when
 	// the load ends, before the system stops.
 	HeapProfile string
-	Logger   *slog.Logger
+	Logger      *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
