@@ -51,9 +51,33 @@
 // in principle make a torn tail look like corruption; the watermark and index
 // checks make that practically impossible.
 //
+// # Reading without writing
+//
+// OpenReader opens a log for reading only, for tools that inspect a stopped
+// process's log (baybus reconcile, baybus verify-chain): nothing in the
+// directory is written, created, cut, renamed or fsynced, so it is safe on a
+// read-only mount and leaves the evidence as it found it. Open, by contrast,
+// cuts a torn tail, finishes an interrupted truncation and fsyncs.
+//
+//   - The last segment is streamed and judged by Open's rule: a torn tail
+//     ends the log at the last whole record and is reported by Reader.Torn
+//     (Index is the first record Open would cut), not cut; damage a later
+//     durable watermark proves was fsynced is a *CorruptError.
+//   - Older segments are read, and checked, by Reader.Scan, which streams
+//     the records of a range (holding one segment's 1 MiB read-ahead and the
+//     record being handed over) and skips, unread and so unchecked, those
+//     its want function declines. Damage there is a *CorruptError, and so is
+//     a segment that ends before, or runs past, the next segment's first
+//     record.
+//   - The files of an interrupted truncation (NAME.START, NAME.END) are
+//     refused with ErrTruncating; opening the log with Open finishes it.
+//
+// A Reader is a snapshot: records appended after OpenReader are not seen.
+//
 // # Concurrency
 //
-// A Log is safe for concurrent use. One mutex serialises every method,
+// A Log is safe for concurrent use, and so is a Reader (it keeps no files
+// open between calls). One mutex serialises every method,
 // reads included (tidwall mutates its segment cache on reads). CrashingLog
 // takes its own mutex before the Log's. Only one Log may have a directory
 // open at a time; nothing checks that.
@@ -77,5 +101,7 @@
 //
 // tidwall keeps the last segment (Options.SegmentSize, default 20 MiB) and
 // up to two older ones in memory, and Open reads the last segment whole.
+// OpenReader streams it instead, and reads whole only what follows the first
+// damaged record, if any.
 // Each record costs 21 bytes of frame and a few bytes of tidwall length.
 package wal

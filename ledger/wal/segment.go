@@ -10,10 +10,11 @@ import (
 )
 
 // This file knows tidwall/wal v1.2.1's on-disk layout, which the package
-// needs in three places tidwall does not serve: repairing a torn last segment
-// before tidwall opens it, writing a torn record on purpose (CrashAfter), and
+// needs in four places tidwall does not serve: repairing a torn last segment
+// before tidwall opens it, writing a torn record on purpose (CrashAfter),
 // keeping track of the tail segment so a newly created segment file's
-// directory entry gets fsynced.
+// directory entry gets fsynced, and reading a log without writing to it
+// (Reader, reader.go).
 //
 // A log directory holds segment files named by the 20-digit decimal index of
 // their first entry ("00000000000000000001"). A binary segment is a plain
@@ -112,6 +113,17 @@ func scanTail(seg []byte, first uint64) tailScan {
 	return s
 }
 
+// corruption is the error for damage that scanTail found durable, at
+// offset in segment.
+func (s tailScan) corruption(segment string, offset int64) *CorruptError {
+	return &CorruptError{
+		Index:   s.next,
+		Segment: segment,
+		Offset:  offset,
+		Err:     fmt.Errorf("%w (record %d, written later, shows %d had been fsynced)", s.bad, s.witness, s.next),
+	}
+}
+
 // repair describes a torn tail cut back by repairTail.
 type repair struct {
 	segment string // file name
@@ -168,12 +180,7 @@ func repairTail(dir string) (*repair, error) {
 		return nil, nil
 	}
 	if s.durable {
-		return nil, &CorruptError{
-			Index:   s.next,
-			Segment: tail,
-			Offset:  int64(s.good),
-			Err:     fmt.Errorf("%w (record %d, written later, shows %d had been fsynced)", s.bad, s.witness, s.next),
-		}
+		return nil, s.corruption(tail, int64(s.good))
 	}
 	if err := truncateFile(path, int64(s.good)); err != nil {
 		return nil, err
