@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	keyfilter "github.com/bits-and-blooms/bloom/v3"
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/bloom"
 	"github.com/cockroachdb/pebble/vfs"
@@ -128,6 +129,14 @@ type Store struct {
 	height uint64
 	root   smt.Hash
 	count  uint64
+
+	// known holds every key with a latest record (and, rarely, a key whose
+	// Apply failed): a key it does not hold is absent without a disk read.
+	// Apply adds a block's keys before committing the block, so a reader
+	// never misses a committed key.
+	knownMu sync.RWMutex
+	known   *keyfilter.BloomFilter
+	knownN  uint64 // keys the filter is sized for
 }
 
 // Open opens the store in dir, creating an empty one (height 0, root
@@ -180,7 +189,60 @@ func Open(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := s.loadKnown(0); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// loadKnown builds the filter of known keys from the latest records, sized
+// for twice the keys there are and at least extra more.
+func (s *Store) loadKnown(extra uint64) error {
+	n := max(2*(s.Len()+extra), minKnown)
+	f := keyfilter.NewWithEstimates(uint(n), knownFPRate)
+	err := s.scan([]byte{latestPrefix}, []byte{latestPrefix + 1}, func(k, _ []byte) error {
+		f.Add(k)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("state: read latest records: %w", err)
+	}
+	s.knownMu.Lock()
+	s.known, s.knownN = f, n
+	s.knownMu.Unlock()
+	return nil
+}
+
+const (
+	minKnown    = 1 << 16 // keys the filter of known keys is sized for at least
+	knownFPRate = 0.01    // its false-positive rate when full
+)
+
+// addKnown adds a block's keys to the filter, first growing it (a scan of
+// the latest records, once per doubling) if it would be over-full.
+func (s *Store) addKnown(updates []Update) error {
+	s.knownMu.RLock()
+	full := s.Len()+uint64(len(updates)) > s.knownN
+	s.knownMu.RUnlock()
+	if full {
+		if err := s.loadKnown(uint64(len(updates))); err != nil {
+			return err
+		}
+	}
+	s.knownMu.Lock()
+	for _, u := range updates {
+		s.known.AddString(u.Key)
+	}
+	s.knownMu.Unlock()
+	return nil
+}
+
+// mayHold reports whether key may have a latest record.
+func (s *Store) mayHold(key string) bool {
+	s.knownMu.RLock()
+	defer s.knownMu.RUnlock()
+	return s.known.TestString(key)
 }
 
 func (s *Store) load(levels int) error {
@@ -436,6 +498,9 @@ func (s *Store) Apply(height uint64, updates []Update) ([32]byte, error) {
 	if err := b.Set(metaKey, s.encodeMeta(height, p.tree.Root, count), nil); err != nil {
 		return [32]byte{}, fmt.Errorf("state: batch: %w", err)
 	}
+	if err := s.addKnown(p.updates); err != nil {
+		return [32]byte{}, err
+	}
 	// Hold mu across the commit so that no proof reads half old, half new
 	// pages.
 	s.mu.Lock()
@@ -585,6 +650,9 @@ func (s *Store) getAt(key string, height uint64) (*Leaf, error) {
 
 // getLatest reads a key's latest record.
 func (s *Store) getLatest(key string) (*Leaf, error) {
+	if !s.mayHold(key) {
+		return nil, notFound{key}
+	}
 	v, closer, err := s.db.Get(latestKey(make([]byte, 0, 1+len(key)), key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, notFound{key}

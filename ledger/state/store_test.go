@@ -578,3 +578,40 @@ func TestUpgradeAddsLatestRecords(t *testing.T) {
 		t.Fatalf("meta version %d after the upgrade, want %d", v[0], metaVersion)
 	}
 }
+
+// TestKnownKeysFilterGrows: the in-memory filter of held keys answers
+// absent keys without a read, grows when a block would over-fill it, and
+// never hides a committed key, also after reopening.
+func TestKnownKeysFilterGrows(t *testing.T) {
+	rnd := newRand(t)
+	dir := t.TempDir()
+	s := open(t, dir)
+	s.knownMu.Lock()
+	s.knownN = 8 // tiny: the first block makes it grow
+	s.knownMu.Unlock()
+	m := newModel()
+	for h := uint64(1); h <= 5; h++ {
+		ups := randomBlock(rnd, 1000, 30)
+		mustApply(t, s, h, ups)
+		m.apply(h, ups)
+	}
+	if s.knownN < 2*s.Len() {
+		t.Fatalf("filter sized for %d keys with %d held", s.knownN, s.Len())
+	}
+	check := func(s *Store) {
+		t.Helper()
+		for _, want := range m.at(5, "") {
+			if got, err := s.Get(want.Key); err != nil || *got != want {
+				t.Fatalf("Get(%s) = %+v, %v; want %+v", want.Key, got, err, want)
+			}
+		}
+		if _, err := s.Get("MO/absent"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("an absent key: %v", err)
+		}
+	}
+	check(s)
+	s.Close()
+	s = open(t, dir)
+	defer s.Close()
+	check(s)
+}
