@@ -11,11 +11,11 @@ import (
 	"strings"
 	"sync"
 
-	keyfilter "github.com/bits-and-blooms/bloom/v3"
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/bloom"
 	"github.com/cockroachdb/pebble/vfs"
 
+	"github.com/baybus/baybus/internal/keyfilter"
 	"github.com/baybus/baybus/ledger/state/smt"
 	"github.com/baybus/baybus/schemas"
 )
@@ -130,13 +130,9 @@ type Store struct {
 	root   smt.Hash
 	count  uint64
 
-	// known holds every key with a latest record (and, rarely, a key whose
-	// Apply failed): a key it does not hold is absent without a disk read.
-	// Apply adds a block's keys before committing the block, so a reader
-	// never misses a committed key.
-	knownMu sync.RWMutex
-	known   *keyfilter.BloomFilter
-	knownN  uint64 // keys the filter is sized for
+	// known holds the latest records' keys (and, rarely, one whose Apply
+	// failed): a key it does not hold is absent without a disk read.
+	known *keyfilter.Filter
 }
 
 // Open opens the store in dir, creating an empty one (height 0, root
@@ -189,60 +185,24 @@ func Open(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	if err := s.loadKnown(0); err != nil {
+	if s.known, err = keyfilter.New(s.latestKeys); err != nil {
 		db.Close()
-		return nil, err
+		return nil, fmt.Errorf("state: read latest records: %w", err)
 	}
 	return s, nil
 }
 
-// loadKnown builds the filter of known keys from the latest records, sized
-// for twice the keys there are and at least extra more.
-func (s *Store) loadKnown(extra uint64) error {
-	n := max(2*(s.Len()+extra), minKnown)
-	f := keyfilter.NewWithEstimates(uint(n), knownFPRate)
-	err := s.scan([]byte{latestPrefix}, []byte{latestPrefix + 1}, func(k, _ []byte) error {
-		f.Add(k)
-		return nil
-	})
+// latestKeys passes the key of every latest record to add.
+func (s *Store) latestKeys(add func([]byte)) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{latestPrefix}, UpperBound: []byte{latestPrefix + 1}})
 	if err != nil {
-		return fmt.Errorf("state: read latest records: %w", err)
+		return err
 	}
-	s.knownMu.Lock()
-	s.known, s.knownN = f, n
-	s.knownMu.Unlock()
-	return nil
-}
-
-const (
-	minKnown    = 1 << 16 // keys the filter of known keys is sized for at least
-	knownFPRate = 0.01    // its false-positive rate when full
-)
-
-// addKnown adds a block's keys to the filter, first growing it (a scan of
-// the latest records, once per doubling) if it would be over-full.
-func (s *Store) addKnown(updates []Update) error {
-	s.knownMu.RLock()
-	full := s.Len()+uint64(len(updates)) > s.knownN
-	s.knownMu.RUnlock()
-	if full {
-		if err := s.loadKnown(uint64(len(updates))); err != nil {
-			return err
-		}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		add(it.Key())
 	}
-	s.knownMu.Lock()
-	for _, u := range updates {
-		s.known.AddString(u.Key)
-	}
-	s.knownMu.Unlock()
-	return nil
-}
-
-// mayHold reports whether key may have a latest record.
-func (s *Store) mayHold(key string) bool {
-	s.knownMu.RLock()
-	defer s.knownMu.RUnlock()
-	return s.known.TestString(key)
+	return it.Error()
 }
 
 func (s *Store) load(levels int) error {
@@ -498,8 +458,13 @@ func (s *Store) Apply(height uint64, updates []Update) ([32]byte, error) {
 	if err := b.Set(metaKey, s.encodeMeta(height, p.tree.Root, count), nil); err != nil {
 		return [32]byte{}, fmt.Errorf("state: batch: %w", err)
 	}
-	if err := s.addKnown(p.updates); err != nil {
-		return [32]byte{}, err
+	// Known before visible: a reader never finds a committed key absent.
+	lks := make([][]byte, len(p.updates))
+	for i, u := range p.updates {
+		lks[i] = latestKey(nil, u.Key)
+	}
+	if err := s.known.Add(lks...); err != nil {
+		return [32]byte{}, fmt.Errorf("state: latest records: %w", err)
 	}
 	// Hold mu across the commit so that no proof reads half old, half new
 	// pages.
@@ -650,10 +615,11 @@ func (s *Store) getAt(key string, height uint64) (*Leaf, error) {
 
 // getLatest reads a key's latest record.
 func (s *Store) getLatest(key string) (*Leaf, error) {
-	if !s.mayHold(key) {
+	lk := latestKey(make([]byte, 0, 1+len(key)), key)
+	if !s.known.MayHold(lk) {
 		return nil, notFound{key}
 	}
-	v, closer, err := s.db.Get(latestKey(make([]byte, 0, 1+len(key)), key))
+	v, closer, err := s.db.Get(lk)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, notFound{key}
 	}
