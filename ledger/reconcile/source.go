@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"github.com/baybus/baybus/internal/bus"
 	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/orderer"
+	"github.com/baybus/baybus/ledger/wal"
 	"github.com/baybus/baybus/schemas/keys"
 )
 
@@ -49,7 +51,7 @@ func BlocksDir(dataDir, ordererName string, trust *keys.Bundle) (string, error) 
 			return false
 		}
 		for _, e := range ents {
-			if len(e.Name()) == walNameLen && !e.IsDir() {
+			if len(e.Name()) == walSegmentNameLen && !e.IsDir() {
 				return true
 			}
 		}
@@ -77,24 +79,44 @@ func BlocksDir(dataDir, ordererName string, trust *keys.Bundle) (string, error) 
 	return "", fmt.Errorf("%w in %s (neither orderers/<name>/blocks, blocks/ nor a log itself)", ErrNoBlockLog, dataDir)
 }
 
-// OpenBlockLog opens a block log for reading only: nothing in dir is
-// written, created, cut or fsynced, so it is safe on a stopped node's data
-// and on a read-only mount. A damaged last record (a torn write a restart
-// would cut) ends the log; Warnings says so.
+// walSegmentNameLen is the length of a ledger/wal segment file's name (the
+// 20-digit index of its first record).
+const walSegmentNameLen = 20
+
+// ErrTruncating: the block log holds the files of an interrupted
+// truncation, which only opening it for writing (starting the node)
+// resolves. It is wal.ErrTruncating.
+var ErrTruncating = wal.ErrTruncating
+
+// OpenBlockLog opens a block log for reading only, through wal.OpenReader:
+// nothing in dir is written, created, cut or fsynced, so it is safe on a
+// stopped node's data and on a read-only mount. A damaged last record that
+// a restart would cut as a torn write ends the log; Warnings says so.
+// Damage the log proves was on disk is a *wal.CorruptError, at open (last
+// segment) or while reading (older segments).
 func OpenBlockLog(dir string) (Source, error) {
-	l, err := openWalLog(dir)
-	if err != nil {
-		return nil, err
+	r, err := wal.OpenReader(dir)
+	if errors.Is(err, wal.ErrTruncating) {
+		return nil, fmt.Errorf("reconcile: block log: %w (start the node once to finish it)", err)
 	}
-	return &logSource{log: l}, nil
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: block log: %w", err)
+	}
+	if first := r.FirstIndex(); first != 1 {
+		return nil, &wal.CorruptError{Index: 1, Err: fmt.Errorf("block log %s starts at %d", dir, first)}
+	}
+	return &logSource{dir: dir, log: r}, nil
 }
 
-type logSource struct{ log *walLog }
+type logSource struct {
+	dir string
+	log *wal.Reader
+}
 
-func (s *logSource) Height(context.Context) (uint64, error) { return s.log.Last(), nil }
+func (s *logSource) Height(context.Context) (uint64, error) { return s.log.LastIndex(), nil }
 
 func (s *logSource) Records(ctx context.Context, from, to uint64, want func(uint64) bool, fn func(uint64, []byte) error) error {
-	return s.log.scan(from, to, want, func(h uint64, raw []byte) error {
+	return s.log.Scan(from, to, want, func(h uint64, raw []byte) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -102,15 +124,16 @@ func (s *logSource) Records(ctx context.Context, from, to uint64, want func(uint
 	})
 }
 
-func (s *logSource) String() string { return "block log " + s.log.dir }
+func (s *logSource) String() string { return "block log " + s.dir }
 func (s *logSource) Close() error   { return nil }
 
 // Warnings reports a damaged last record.
 func (s *logSource) Warnings() []string {
-	if s.log.tail == nil {
+	tail := s.log.Torn()
+	if tail == nil {
 		return nil
 	}
-	return []string{fmt.Sprintf("the block log ends in a damaged record (%v): read up to block %d; a restart would cut it as a torn write (run baybus verify-chain if the node was stopped cleanly)", s.log.tail, s.log.last)}
+	return []string{fmt.Sprintf("the block log ends in a damaged record (%v): read up to block %d; a restart would cut it as a torn write (run baybus verify-chain if the node was stopped cleanly)", tail, s.log.LastIndex())}
 }
 
 // BusConfig configures a Source that fetches blocks from running orderers.
@@ -225,7 +248,7 @@ func (s *busSource) Height(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("%w: %w", ErrNoOrderer, errors.Join(errs...))
 	}
 	slices.SortStableFunc(got, func(a, b peerHeight) int {
-		if c := cmpU64(b.height, a.height); c != 0 {
+		if c := cmp.Compare(b.height, a.height); c != 0 {
 			return c
 		}
 		return s.cfg.Trust.OrdererIndex(a.name) - s.cfg.Trust.OrdererIndex(b.name)

@@ -280,7 +280,9 @@ func TestRegisterFromAPipe(t *testing.T) {
 	checkInjected(t, res, in)
 }
 
-func TestWalReaderMatchesWal(t *testing.T) {
+// TestBlockLogMatchesWal reads a log of many segments through OpenBlockLog
+// (wal.Reader) and checks spans, picks and the refusals reconcile adds.
+func TestBlockLogMatchesWal(t *testing.T) {
 	dir := t.TempDir()
 	l, err := wal.Open(dir, wal.Options{NoSync: true, SegmentSize: 1 << 10})
 	if err != nil {
@@ -295,16 +297,20 @@ func TestWalReaderMatchesWal(t *testing.T) {
 		}
 	}
 	l.Close()
-	r, err := openWalLog(dir)
+	if ents, _ := os.ReadDir(dir); len(ents) < 10 {
+		t.Fatalf("%d segments, want at least 10", len(ents))
+	}
+	src, err := OpenBlockLog(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Last() != 50 || len(r.segs) < 10 {
-		t.Fatalf("last %d, %d segments", r.Last(), len(r.segs))
+	ctx := context.Background()
+	if h, err := src.Height(ctx); h != 50 || err != nil {
+		t.Fatalf("height %d, %v", h, err)
 	}
 	for _, span := range [][2]uint64{{1, 50}, {7, 23}, {50, 50}, {49, 99}} {
 		var got []uint64
-		err := r.scan(span[0], span[1], nil, func(idx uint64, p []byte) error {
+		err := src.Records(ctx, span[0], span[1], nil, func(idx uint64, p []byte) error {
 			if !bytes.Equal(p, want[idx-1]) {
 				return fmt.Errorf("record %d differs", idx)
 			}
@@ -316,14 +322,82 @@ func TestWalReaderMatchesWal(t *testing.T) {
 		}
 	}
 	var picked []uint64
-	r.scan(1, 50, func(h uint64) bool { return h%10 == 3 }, func(idx uint64, _ []byte) error { picked = append(picked, idx); return nil })
+	src.Records(ctx, 1, 50, func(h uint64) bool { return h%10 == 3 }, func(idx uint64, _ []byte) error { picked = append(picked, idx); return nil })
 	if !slices.Equal(picked, []uint64{3, 13, 23, 33, 43}) {
 		t.Fatalf("picked %v", picked)
 	}
+	if w := src.(interface{ Warnings() []string }).Warnings(); len(w) != 0 {
+		t.Fatalf("warnings on a whole log: %v", w)
+	}
+	// A cancelled context stops the read.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := src.Records(cctx, 1, 50, nil, func(uint64, []byte) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
+	}
 	// An interrupted truncation is refused, not finished.
-	os.WriteFile(filepath.Join(dir, r.segs[0].name+".END"), nil, 0o644)
-	if _, err := openWalLog(dir); !errors.Is(err, ErrTruncating) {
+	end := filepath.Join(dir, "00000000000000000001.END")
+	os.WriteFile(end, nil, 0o644)
+	if _, err := OpenBlockLog(dir); !errors.Is(err, ErrTruncating) || !strings.Contains(err.Error(), "start the node") {
 		t.Fatalf("truncation files: %v", err)
+	}
+	if _, err := os.Stat(end); err != nil {
+		t.Fatalf("truncation files touched: %v", err)
+	}
+	os.Remove(end)
+	// A block log must start at block 1.
+	l, err = wal.Open(dir, wal.Options{NoSync: true, SegmentSize: 1 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.TruncateFront(5); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if _, err := OpenBlockLog(dir); !errors.Is(err, wal.ErrCorrupt) {
+		t.Fatalf("log starting at 5: %v", err)
+	}
+}
+
+// TestBlockLogDurableDamage: damage in the last segment that a later record
+// proves was fsynced is an error (what the node would refuse on restart),
+// not a torn tail to read up to; damage to the last record is one.
+func TestBlockLogDurableDamage(t *testing.T) {
+	dir := t.TempDir()
+	l, err := wal.Open(dir, wal.Options{}) // each Append fsynced
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if _, err := l.Append(bytes.Repeat([]byte{byte(i)}, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	seg := filepath.Join(dir, "00000000000000000001")
+	clean, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := len(clean) / 4
+	flip := func(at int) {
+		b := bytes.Clone(clean)
+		b[at] ^= 0x08
+		os.WriteFile(seg, b, 0o640)
+	}
+	flip(entry + entry/2) // inside record 2
+	var ce *wal.CorruptError
+	if _, err := OpenBlockLog(dir); !errors.As(err, &ce) || ce.Index != 2 {
+		t.Fatalf("damaged record 2 of 4: %v, want a corrupt record 2", err)
+	}
+	flip(3*entry + entry/2) // inside record 4, the last
+	src, err := OpenBlockLog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := src.(interface{ Warnings() []string }).Warnings()
+	if h, _ := src.Height(context.Background()); h != 3 || len(w) != 1 || !strings.Contains(w[0], "damaged record") {
+		t.Fatalf("damaged last record: height %d, warnings %v", h, w)
 	}
 }
 

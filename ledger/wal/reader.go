@@ -71,7 +71,7 @@ func OpenReader(dir string) (*Reader, error) {
 		case "":
 			r.segs = append(r.segs, readerSegment{first: first, name: name})
 		case ".START", ".END":
-			return nil, fmt.Errorf("%w: %s in %s (opening the log for writing finishes it)", ErrTruncating, name, dir)
+			return nil, fmt.Errorf("%w: %s in %s", ErrTruncating, name, dir)
 		}
 		// NAME.START.TEMP and NAME.END.TEMP are left by a truncation that
 		// crashed before its rename; tidwall ignores them, and so do we.
