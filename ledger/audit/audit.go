@@ -2,7 +2,8 @@
 // log: every record's CRC (ledger/wal), the hash links, each block's
 // results, transaction root, results hash and state root recomputed with
 // the same rules the orderers ran (block.Verify over a license state rebuilt
-// from scratch), and each quorum certificate against the trust bundle.
+// from scratch), and each quorum certificate against the trust bundle. The
+// log is read with wal.OpenReader and left exactly as found.
 package audit
 
 import (
@@ -44,21 +45,36 @@ type Report struct {
 	Licenses     uint64
 	LastHash     [32]byte
 	StateRoot    [32]byte
+	// TornTail is set when the log ends in a torn write (what a crash in
+	// the middle of an Append leaves, and what the orderer cuts when it next
+	// starts): the chain was verified up to the last whole record, Height,
+	// and the torn bytes were left as they are. Index is the height of the
+	// record that was being written.
+	TornTail *wal.CorruptError
+	// Warnings are things worth a look that are not faults (the torn tail).
+	Warnings []string
 }
 
-// VerifyChain checks the block log in blocksDir. Opening the log performs
-// the same torn-tail recovery a restarting orderer would (ledger/wal logs it);
-// nothing else is written there. The license state is rebuilt in a scratch
-// directory that is removed afterwards.
+// VerifyChain checks the block log in blocksDir. It reads the log with
+// wal.OpenReader and writes nothing there (no cut, no fsync, no finished
+// truncation), so the log is audited as it was found, even on a read-only
+// mount. A torn tail is not a fault: the chain is verified up to the last
+// whole record and Report.TornTail says so. The license state is rebuilt in
+// a scratch directory that is removed afterwards.
 func VerifyChain(blocksDir string, trust *keys.Bundle) (*Report, error) {
 	if _, err := os.Stat(blocksDir); err != nil {
 		return nil, &Fault{What: "open block log", Err: err}
 	}
-	store, err := orderer.OpenStore(blocksDir, wal.Options{NoSync: true})
+	blocks, err := wal.OpenReader(blocksDir)
+	if errors.Is(err, wal.ErrTruncating) {
+		return nil, &Fault{What: "open block log", Err: fmt.Errorf("%w (the orderer finishes it when it next starts)", err)}
+	}
 	if err != nil {
 		return nil, &Fault{Height: faultHeight(err), What: "read block log", Err: err}
 	}
-	defer store.Close()
+	if first, last := blocks.FirstIndex(), blocks.LastIndex(); last >= first && first != 1 {
+		return nil, &Fault{Height: 1, What: "read block log", Err: fmt.Errorf("%w: log starts at %d", orderer.ErrBrokenChain, first)}
+	}
 	scratch, err := os.MkdirTemp("", "baybus-audit-*")
 	if err != nil {
 		return nil, err
@@ -73,27 +89,32 @@ func VerifyChain(blocksDir string, trust *keys.Bundle) (*Report, error) {
 	chain := newIndex()
 	rep := &Report{}
 	var parent *block.Header
-	for h := uint64(1); h <= store.Height(); h++ {
-		rec, err := store.Record(h)
+	err = blocks.Scan(1, blocks.LastIndex(), nil, func(h uint64, raw []byte) error {
+		rec, err := orderer.DecodeRecord(raw, false)
 		if err != nil {
-			return nil, &Fault{Height: h, What: "read record", Err: err}
+			return &Fault{Height: h, What: "read record", Err: err}
+		}
+		if err := links(parent, h, &rec.Header); err != nil {
+			// Name the block the record holds when it claims a later
+			// height (blocks are missing before it), else the position.
+			return &Fault{Height: max(h, rec.Header.Height), What: "hash chain", Err: err}
 		}
 		blk, err := block.Decode(rec.BlockData)
 		if err != nil {
-			return nil, &Fault{Height: h, What: "decode block", Err: err}
+			return &Fault{Height: h, What: "decode block", Err: err}
 		}
 		if blk.Header.Hash() != rec.Header.Hash() {
-			return nil, &Fault{Height: h, What: "header", Err: errors.New("stored header differs from the block's own")}
+			return &Fault{Height: h, What: "header", Err: errors.New("stored header differs from the block's own")}
 		}
 		if err := block.VerifyQC(trust, &blk.Header, &rec.QC); err != nil {
-			return nil, &Fault{Height: h, What: "quorum certificate", Err: err}
+			return &Fault{Height: h, What: "quorum certificate", Err: err}
 		}
 		updates, err := block.Verify(trust, block.Limits{}, parent, blk, chain, st)
 		if err != nil {
-			return nil, &Fault{Height: h, What: "block contents", Err: err}
+			return &Fault{Height: h, What: "block contents", Err: err}
 		}
 		if err := st.Commit(h, updates); err != nil {
-			return nil, &Fault{Height: h, What: "rebuild state", Err: err}
+			return &Fault{Height: h, What: "rebuild state", Err: err}
 		}
 		for _, t := range blk.Txs() {
 			if t.Result == block.OK {
@@ -109,9 +130,36 @@ func VerifyChain(blocksDir string, trust *keys.Bundle) (*Report, error) {
 		hdr := blk.Header
 		parent = &hdr
 		rep.Height, rep.LastHash, rep.StateRoot = h, hdr.Hash(), hdr.StateRoot
+		return nil
+	})
+	if err != nil {
+		var f *Fault
+		if errors.As(err, &f) {
+			return nil, f
+		}
+		return nil, &Fault{Height: faultHeight(err), What: "read record", Err: err}
 	}
 	rep.Licenses = st.Len()
+	if torn := blocks.Torn(); torn != nil {
+		rep.TornTail = torn
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf(
+			"the block log ends in a torn write at height %d (segment %s, offset %d: %v): verified up to height %d and left as found; the orderer cuts it when it next starts",
+			torn.Index, torn.Segment, torn.Offset, torn.Err, rep.Height))
+	}
 	return rep, nil
+}
+
+// links checks that the header stored at log index h is block h and follows
+// parent (the genesis block if parent is nil), as orderer.Store does.
+func links(parent *block.Header, h uint64, hdr *block.Header) error {
+	var prev [32]byte
+	if parent != nil {
+		prev = parent.Hash()
+	}
+	if hdr.Height != h || hdr.Prev != prev {
+		return fmt.Errorf("%w: log record %d holds block %d, which does not follow block %d", orderer.ErrBrokenChain, h, hdr.Height, h-1)
+	}
+	return nil
 }
 
 // index is the chain's dedup index, in memory: 32 bytes per transaction.
@@ -129,7 +177,7 @@ func (x *index) BatchSeen(id string) bool    { _, ok := x.batches[id]; return ok
 
 var blockNumRe = regexp.MustCompile(`block (\d+)`)
 
-// faultHeight pulls the height out of an error opening the log.
+// faultHeight pulls the height out of an error reading the log.
 func faultHeight(err error) uint64 {
 	var ce *wal.CorruptError
 	if errors.As(err, &ce) {

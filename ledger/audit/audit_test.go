@@ -2,9 +2,13 @@ package audit_test
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/baybus/baybus/ledger/audit"
@@ -171,4 +175,105 @@ func TestVerifyChain(t *testing.T) {
 			t.Fatal("chain verified against foreign keys")
 		}
 	})
+	t.Run("torn tail", func(t *testing.T) {
+		dir := t.TempDir()
+		l, err := wal.Open(dir, wal.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Blocks 1..3 written; the process dies half-way through block 4.
+		crashing := wal.CrashAfter(l, 3, len(recs[3].Encode())/2)
+		for _, r := range recs {
+			crashing.Append(r.Encode())
+		}
+		var rep *audit.Report
+		unchanged(t, dir, func() { rep, err = audit.VerifyChain(dir, c.Bundle) })
+		if err != nil {
+			t.Fatalf("torn tail is a fault: %v", err)
+		}
+		if rep.Height != 3 || rep.StateRoot != recs[2].Header.StateRoot || rep.TornTail == nil || rep.TornTail.Index != 4 {
+			t.Fatalf("report %+v, want height 3 and a torn tail at 4", rep)
+		}
+		if len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], "torn write at height 4") || !strings.Contains(rep.Warnings[0], "left as found") {
+			t.Fatalf("warnings %q", rep.Warnings)
+		}
+	})
+	t.Run("damaged last record", func(t *testing.T) {
+		// Damage to the last Append's record cannot be told from a torn
+		// write (ledger/wal): verified up to the block before, reported.
+		dir := t.TempDir()
+		ends := writeLog(t, dir, recs)
+		f := segmentFile(t, dir)
+		raw, _ := os.ReadFile(f)
+		raw[(ends[2]+ends[3])/2] ^= 0x40 // inside block 4
+		os.WriteFile(f, raw, 0o640)
+		var rep *audit.Report
+		var err error
+		unchanged(t, dir, func() { rep, err = audit.VerifyChain(dir, c.Bundle) })
+		if err != nil || rep.Height != 3 || rep.TornTail == nil || rep.TornTail.Index != 4 {
+			t.Fatalf("report %+v, %v; want height 3 and a torn tail at 4", rep, err)
+		}
+	})
+	t.Run("flipped byte leaves the log as found", func(t *testing.T) {
+		dir := t.TempDir()
+		ends := writeLog(t, dir, recs)
+		f := segmentFile(t, dir)
+		raw, _ := os.ReadFile(f)
+		raw[(ends[1]+ends[2])/2] ^= 0x40 // inside block 3
+		os.WriteFile(f, raw, 0o640)
+		var err error
+		unchanged(t, dir, func() { _, err = audit.VerifyChain(dir, c.Bundle) })
+		var fault *audit.Fault
+		if !errors.As(err, &fault) || fault.Height != 3 || !errors.Is(err, wal.ErrCorrupt) {
+			t.Fatalf("err %v, want a fault at block 3 wrapping wal.ErrCorrupt", err)
+		}
+	})
+	t.Run("interrupted truncation", func(t *testing.T) {
+		dir := t.TempDir()
+		writeLog(t, dir, recs)
+		os.WriteFile(segmentFile(t, dir)+".END", nil, 0o640)
+		var err error
+		unchanged(t, dir, func() { _, err = audit.VerifyChain(dir, c.Bundle) })
+		var fault *audit.Fault
+		if !errors.As(err, &fault) || !errors.Is(err, wal.ErrTruncating) {
+			t.Fatalf("err %v, want a fault wrapping wal.ErrTruncating", err)
+		}
+	})
+}
+
+// unchanged runs fn and fails if it changed anything in dir: a file's
+// name, mode, size, modification time or content.
+func unchanged(t *testing.T, dir string, fn func()) {
+	t.Helper()
+	fingerprint := func() string {
+		var b strings.Builder
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(&b, "%s %v %d %d", path, fi.Mode(), fi.Size(), fi.ModTime().UnixNano())
+			if !d.IsDir() {
+				raw, err := os.ReadFile(path)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(&b, " %x", sha256.Sum256(raw))
+			}
+			b.WriteByte('\n')
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	before := fingerprint()
+	fn()
+	if after := fingerprint(); after != before {
+		t.Fatalf("%s changed:\nbefore:\n%s\nafter:\n%s", dir, before, after)
+	}
 }

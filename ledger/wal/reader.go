@@ -153,7 +153,7 @@ func (r *Reader) checkTail() error {
 			Index:   s.next,
 			Segment: seg.name,
 			Offset:  at,
-			Err:     fmt.Errorf("%w (torn write: Open would cut the last %d bytes of the segment)", s.bad, sr.size-at),
+			Err:     fmt.Errorf("%w (%d bytes from there on)", s.bad, sr.size-at),
 		}
 		break
 	}

@@ -281,7 +281,7 @@ func TestReaderTornTail(t *testing.T) {
 			t.Fatalf("after %d bytes: Open cut %d bytes to %d (%s is %d bytes); reader said %v",
 				n, st.TornBytes, l.LastIndex(), tt.Segment, fi.Size(), tt)
 		}
-		if !strings.Contains(tt.Error(), fmt.Sprintf("last %d bytes", tornBytes)) {
+		if !strings.Contains(tt.Error(), fmt.Sprintf("(%d bytes from there on)", tornBytes)) {
 			t.Fatalf("torn tail %q does not say how many bytes", tt)
 		}
 	})
