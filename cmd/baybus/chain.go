@@ -23,6 +23,11 @@ the record CRCs, the hash links, each block's results, transaction root and resu
 hash, the license state root (the state is rebuilt from scratch with the orderers'
 own rules), and each quorum certificate against the trust bundle.
 
+It writes nothing to the node's directory (the state is rebuilt in a scratch
+directory): a torn last record, which a crash in the middle of a write leaves and
+the orderer cuts when it next starts, is left as found, reported in a warning, and
+the chain is verified up to the record before it.
+
 --data is either a 'baybus up' data directory (every orderer under it is checked,
 and they must hold the same chain) or one orderer's data directory (then --trust is
 required). Exit status 0 when everything holds, 1 at the first fault, naming the
@@ -56,6 +61,9 @@ height and what is wrong, 2 when it cannot run.`,
 				}
 				fmt.Fprintf(out, "%s: ok: height %d, %d transactions (%d flagged), %d licenses, head %s, state root %s\n",
 					d, rep.Height, rep.Transactions, rep.Flagged, rep.Licenses, schemas.FormatID(rep.LastHash), schemas.FormatID(rep.StateRoot))
+				for _, w := range rep.Warnings {
+					fmt.Fprintf(out, "%s: warning: %s\n", d, w)
+				}
 				if first == nil {
 					first = rep
 					continue
