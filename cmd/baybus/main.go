@@ -49,7 +49,7 @@ and translates them between the mainland, Hong Kong and Macao formats.`,
 		SilenceErrors: true,
 	}
 	var memLimit string
-	root.PersistentFlags().StringVar(&memLimit, "memory-limit", "1GiB",
+	root.PersistentFlags().StringVar(&memLimit, "memory-limit", "768MiB",
 		"soft limit on the Go heap (garbage collection works harder near it), e.g. 512MiB, 2GiB; 0 for none; GOMEMLIMIT wins")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return applyMemoryLimit(memLimit) }
 	root.AddCommand(newUpCmd(), newDemoCmd(), newGatewayCmd(), newKeysCmd(), newPublishCmd(), newOrdererCmd(), newVerifyChainCmd(),

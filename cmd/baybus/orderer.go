@@ -48,7 +48,9 @@ gba.blocks. The streams must exist (baybus up creates them on its embedded serve
 				return err
 			}
 			defer nc.Close()
-			st, err := licenses.Open(filepath.Join(dataDir, "state"), state.Options{})
+			// No fsync for the state: the block log is fsynced first and
+			// the orderer replays into the state what a crash took from it.
+			st, err := licenses.Open(filepath.Join(dataDir, "state"), state.Options{NoSync: true})
 			if err != nil {
 				return err
 			}

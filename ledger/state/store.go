@@ -70,9 +70,10 @@ type Options struct {
 	// Workers is how many goroutines hash a block's subtrees. Default
 	// GOMAXPROCS.
 	Workers int
-	// NoSync commits blocks without waiting for fsync. Only for a scratch
-	// store that can be rebuilt from the block log (verify-chain): a crash
-	// may lose the last blocks applied.
+	// NoSync commits blocks without waiting for fsync. Only for a store
+	// that can be rebuilt from a block log fsynced before it: verify-chain's
+	// scratch state, or an orderer's, which the orderer replays on open. A
+	// crash may lose the last blocks applied, never part of one.
 	NoSync bool
 
 	fs vfs.FS // tests only: a crash-simulating file system
