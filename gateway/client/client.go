@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/baybus/baybus/gateway"
 )
@@ -47,7 +49,16 @@ func New(base string, hc *http.Client) *Client {
 type Options struct {
 	Native bool // events are in the city jurisdiction's native format
 	Wait   bool // wait until each event is sealed in a block (wait=commit)
+	// Retries is how many times events refused with 429 (the gateway's
+	// queue full, or the orderers behind the bus) are sent again, after the
+	// gateway's Retry-After. Default 5; negative: none. Resending is safe:
+	// an event's transaction id is its content's hash, and the gateway
+	// answers a repeat with the first receipt.
+	Retries int
 }
+
+// maxRetryWait caps one wait before a retry.
+const maxRetryWait = 10 * time.Second
 
 // Result is the answer for one event: a receipt or the gateway's error.
 type Result struct {
@@ -71,16 +82,79 @@ func (e *APIError) Error() string {
 }
 
 // Publish sends events (each one JSON object) of one city in a single
-// request and returns one result per event, in order.
+// request and returns one result per event, in order. Events refused with
+// 429 are sent again (see Options.Retries); what is still refused after
+// the last try is returned as it was answered.
 func (c *Client) Publish(ctx context.Context, city string, events []json.RawMessage, opt Options) ([]Result, error) {
 	if len(events) == 0 {
 		return nil, errors.New("client: no events")
 	}
+	retries := opt.Retries
+	if retries == 0 {
+		retries = 5
+	}
+	out := make([]Result, len(events))
+	pending := make([]int, len(events)) // indexes of events to send
+	for i := range pending {
+		pending[i] = i
+	}
+	for attempt := 0; ; attempt++ {
+		batch := make([]json.RawMessage, len(pending))
+		for j, i := range pending {
+			batch[j] = events[i]
+		}
+		res, wait, err := c.publishOnce(ctx, city, batch, opt)
+		var api *APIError
+		if errors.As(err, &api) && api.Status == http.StatusTooManyRequests && attempt < retries {
+			if err := sleep(ctx, wait); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var again []int
+		for j, r := range res {
+			r.Index = pending[j]
+			out[pending[j]] = r
+			if r.Error != nil && isBackpressure(r.Error.Code) {
+				again = append(again, pending[j])
+			}
+		}
+		if len(again) == 0 || attempt >= retries {
+			return out, nil
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+		pending = again
+	}
+}
+
+// isBackpressure reports an error code a later retry may not get.
+func isBackpressure(code string) bool { return code == "backpressure" || code == "ledger_backlog" }
+
+// sleep waits d (at least 100 ms, at most maxRetryWait) or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(min(max(d, 100*time.Millisecond), maxRetryWait))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// publishOnce sends one request and returns its results and how long the
+// gateway asked to wait before a retry (Retry-After, if any).
+func (c *Client) publishOnce(ctx context.Context, city string, events []json.RawMessage, opt Options) ([]Result, time.Duration, error) {
 	var body bytes.Buffer
 	for i, e := range events {
 		// JSONL: one event per line, so each is compacted.
 		if err := json.Compact(&body, e); err != nil {
-			return nil, fmt.Errorf("client: event %d is not valid JSON: %w", i, err)
+			return nil, 0, fmt.Errorf("client: event %d is not valid JSON: %w", i, err)
 		}
 		body.WriteByte('\n')
 	}
@@ -97,32 +171,36 @@ func (c *Client) Publish(ctx context.Context, city string, events []json.RawMess
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, &body)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	req.Header.Set("Content-Type", "application/jsonl")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("client: %w", err)
+		return nil, 0, fmt.Errorf("client: %w", err)
 	}
 	defer resp.Body.Close()
+	var wait time.Duration
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+		wait = time.Duration(secs) * time.Second
+	}
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("client: read answer: %w", err)
+		return nil, 0, fmt.Errorf("client: read answer: %w", err)
 	}
 	var bulk struct {
 		Results []Result       `json:"results"`
 		Error   *gateway.Error `json:"error"`
 	}
 	if err := json.Unmarshal(raw, &bulk); err != nil {
-		return nil, fmt.Errorf("client: answer %d is not JSON: %.200s", resp.StatusCode, raw)
+		return nil, 0, fmt.Errorf("client: answer %d is not JSON: %.200s", resp.StatusCode, raw)
 	}
 	if bulk.Error != nil {
-		return nil, &APIError{Status: resp.StatusCode, Err: *bulk.Error}
+		return nil, wait, &APIError{Status: resp.StatusCode, Err: *bulk.Error}
 	}
 	if len(bulk.Results) != len(events) {
-		return nil, fmt.Errorf("client: %d results for %d events", len(bulk.Results), len(events))
+		return nil, 0, fmt.Errorf("client: %d results for %d events", len(bulk.Results), len(events))
 	}
-	return bulk.Results, nil
+	return bulk.Results, wait, nil
 }
 
 // Tx asks where a transaction is (GET /v1/tx/{id}).

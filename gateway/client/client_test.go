@@ -1,0 +1,101 @@
+package client_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/baybus/baybus/gateway"
+	"github.com/baybus/baybus/gateway/client"
+	"github.com/baybus/baybus/internal/bus"
+	"github.com/baybus/baybus/internal/bus/bustest"
+	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/keys"
+)
+
+// behindLedger seals nothing and reports a settable stream sequence as
+// sealed: fault injection for the gateway's admission control.
+type behindLedger struct{ sealed atomic.Uint64 }
+
+func (l *behindLedger) Lookup(schemas.TxID) (gateway.Location, bool) {
+	return gateway.Location{}, false
+}
+
+func (l *behindLedger) WaitTx(ctx context.Context, _ schemas.TxID) (gateway.Location, error) {
+	<-ctx.Done()
+	return gateway.Location{}, ctx.Err()
+}
+
+func (l *behindLedger) SealedSeq() uint64 { return l.sealed.Load() }
+
+func event(id string) json.RawMessage {
+	return json.RawMessage(fmt.Sprintf(`{"eventId":"ev-%s","kind":"business_registration","action":"issue","occurredAt":"2026-03-01T08:00:00Z",
+		"record":{"id":"%s","name":{"zh-Hans":"深圳测试有限公司"},"authority":{"zh-Hans":"深圳市市场监督管理局"},"issuedOn":"2026-03-01",
+		"establishedOn":"2019-03-01","address":{"zh-Hans":"深圳市南山区"},"scope":{"zh-Hans":"软件开发"},"capital":{"amount":"1000000.00","currency":"CNY"}}}`, id, id))
+}
+
+// TestPublishRetriesWhileTheLedgerIsBehind: a request refused with 429
+// ledger_backlog is sent again after Retry-After and goes through once the
+// orderers catch up; with retries off the 429 is returned.
+func TestPublishRetriesWhileTheLedgerIsBehind(t *testing.T) {
+	ids, err := bus.NewIdentities(schemas.CityTokens(), []string{"hongkong", "macao", "qianhai", "hengqin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := bustest.Start(t, ids, bustest.Options{})
+	cons, err := keys.NewConsortium("gba-test", schemas.CityTokens(), []string{"hongkong", "macao", "qianhai", "hengqin"}, keys.Ed25519, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	led := &behindLedger{}
+	gw := gateway.New(gateway.Config{Chain: "gba-test", Ledger: led, MaxBacklog: 1, BacklogWait: 200 * time.Millisecond})
+	nc, err := srv.Connect(bus.IdentityName(bus.RoleCity, "shenzhen"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	pub, err := bus.NewPublisher(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.AddCity("shenzhen", cons.Cities["shenzhen"], pub); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	gw.Register(mux)
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+	defer gw.Close()
+
+	c := client.New(hs.URL, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 3 { // nothing sealed yet: admitted
+		if res, err := c.Publish(ctx, "shenzhen", []json.RawMessage{event(fmt.Sprintf("C%d", i))}, client.Options{}); err != nil || res[0].Error != nil {
+			t.Fatalf("event %d: %v %+v", i, err, res)
+		}
+	}
+	led.sealed.Store(1) // two batches behind, limit one
+
+	_, err = c.Publish(ctx, "shenzhen", []json.RawMessage{event("C3")}, client.Options{Retries: -1})
+	var api *client.APIError
+	if !errors.As(err, &api) || api.Status != http.StatusTooManyRequests || api.Err.Code != "ledger_backlog" {
+		t.Fatalf("retries off: %v, want 429 ledger_backlog", err)
+	}
+
+	go func() {
+		time.Sleep(500 * time.Millisecond) // the first try is refused meanwhile
+		led.sealed.Store(3)
+	}()
+	res, err := c.Publish(ctx, "shenzhen", []json.RawMessage{event("C4")}, client.Options{})
+	if err != nil || len(res) != 1 || res[0].Error != nil || res[0].Receipt == nil || res[0].Index != 0 {
+		t.Fatalf("with retries: %v %+v", err, res)
+	}
+}
