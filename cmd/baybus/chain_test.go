@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +17,7 @@ import (
 	"github.com/baybus/baybus/ledger/orderer"
 	"github.com/baybus/baybus/ledger/state"
 	"github.com/baybus/baybus/ledger/wal"
+	"github.com/baybus/baybus/ledger/wal/waltest"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
 )
@@ -114,42 +113,12 @@ func chainDir(t *testing.T, n int, torn bool) string {
 	return data
 }
 
-// fingerprint describes every file under dir: name, mode, size,
-// modification time and content hash.
-func fingerprint(t *testing.T, dir string) string {
-	t.Helper()
-	var b strings.Builder
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(&b, "%s %v %d %d", path, fi.Mode(), fi.Size(), fi.ModTime().UnixNano())
-		if !d.IsDir() {
-			raw, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(&b, " %x", sha256.Sum256(raw))
-		}
-		b.WriteByte('\n')
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
-}
-
 // TestVerifyChainCmdTornTail: a block log that ends in a torn write (a crash
 // in the middle of an append) verifies up to the block before it, with a
 // warning, and verify-chain leaves the directory exactly as it found it.
 func TestVerifyChainCmdTornTail(t *testing.T) {
 	data := chainDir(t, 3, true)
-	before := fingerprint(t, data)
+	before := waltest.Fingerprint(t, data)
 	out, errOut, code := execVerifyChain(t, "--data", data)
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
@@ -160,7 +129,7 @@ func TestVerifyChainCmdTornTail(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	if after := fingerprint(t, data); after != before {
+	if after := waltest.Fingerprint(t, data); after != before {
 		t.Fatalf("verify-chain changed %s:\nbefore:\n%s\nafter:\n%s", data, before, after)
 	}
 }
@@ -182,12 +151,12 @@ func TestVerifyChainCmdFault(t *testing.T) {
 	if err := os.WriteFile(seg, raw, 0o640); err != nil {
 		t.Fatal(err)
 	}
-	before := fingerprint(t, data)
+	before := waltest.Fingerprint(t, data)
 	out, errOut, code = execVerifyChain(t, "--data", data)
 	if code != 1 || !strings.Contains(errOut, "FAULT at height 2") || !strings.Contains(errOut, "corrupt record 2") {
 		t.Fatalf("flipped byte: exit %d:\n%s%s", code, out, errOut)
 	}
-	if after := fingerprint(t, data); after != before {
+	if after := waltest.Fingerprint(t, data); after != before {
 		t.Fatalf("verify-chain changed %s", data)
 	}
 }

@@ -2,10 +2,7 @@ package audit_test
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
-	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +15,7 @@ import (
 	"github.com/baybus/baybus/ledger/orderer"
 	"github.com/baybus/baybus/ledger/state"
 	"github.com/baybus/baybus/ledger/wal"
+	"github.com/baybus/baybus/ledger/wal/waltest"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
 )
@@ -187,7 +185,7 @@ func TestVerifyChain(t *testing.T) {
 			crashing.Append(r.Encode())
 		}
 		var rep *audit.Report
-		unchanged(t, dir, func() { rep, err = audit.VerifyChain(dir, c.Bundle) })
+		waltest.Unchanged(t, dir, func() { rep, err = audit.VerifyChain(dir, c.Bundle) })
 		if err != nil {
 			t.Fatalf("torn tail is a fault: %v", err)
 		}
@@ -209,7 +207,7 @@ func TestVerifyChain(t *testing.T) {
 		os.WriteFile(f, raw, 0o640)
 		var rep *audit.Report
 		var err error
-		unchanged(t, dir, func() { rep, err = audit.VerifyChain(dir, c.Bundle) })
+		waltest.Unchanged(t, dir, func() { rep, err = audit.VerifyChain(dir, c.Bundle) })
 		if err != nil || rep.Height != 3 || rep.TornTail == nil || rep.TornTail.Index != 4 {
 			t.Fatalf("report %+v, %v; want height 3 and a torn tail at 4", rep, err)
 		}
@@ -222,7 +220,7 @@ func TestVerifyChain(t *testing.T) {
 		raw[(ends[1]+ends[2])/2] ^= 0x40 // inside block 3
 		os.WriteFile(f, raw, 0o640)
 		var err error
-		unchanged(t, dir, func() { _, err = audit.VerifyChain(dir, c.Bundle) })
+		waltest.Unchanged(t, dir, func() { _, err = audit.VerifyChain(dir, c.Bundle) })
 		var fault *audit.Fault
 		if !errors.As(err, &fault) || fault.Height != 3 || !errors.Is(err, wal.ErrCorrupt) {
 			t.Fatalf("err %v, want a fault at block 3 wrapping wal.ErrCorrupt", err)
@@ -233,7 +231,7 @@ func TestVerifyChain(t *testing.T) {
 		writeLog(t, dir, recs)
 		os.WriteFile(segmentFile(t, dir)+".END", nil, 0o640)
 		var err error
-		unchanged(t, dir, func() { _, err = audit.VerifyChain(dir, c.Bundle) })
+		waltest.Unchanged(t, dir, func() { _, err = audit.VerifyChain(dir, c.Bundle) })
 		var fault *audit.Fault
 		if !errors.As(err, &fault) || !errors.Is(err, wal.ErrTruncating) {
 			t.Fatalf("err %v, want a fault wrapping wal.ErrTruncating", err)
@@ -242,38 +240,3 @@ func TestVerifyChain(t *testing.T) {
 }
 
 // unchanged runs fn and fails if it changed anything in dir: a file's
-// name, mode, size, modification time or content.
-func unchanged(t *testing.T, dir string, fn func()) {
-	t.Helper()
-	fingerprint := func() string {
-		var b strings.Builder
-		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(&b, "%s %v %d %d", path, fi.Mode(), fi.Size(), fi.ModTime().UnixNano())
-			if !d.IsDir() {
-				raw, err := os.ReadFile(path)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(&b, " %x", sha256.Sum256(raw))
-			}
-			b.WriteByte('\n')
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b.String()
-	}
-	before := fingerprint()
-	fn()
-	if after := fingerprint(); after != before {
-		t.Fatalf("%s changed:\nbefore:\n%s\nafter:\n%s", dir, before, after)
-	}
-}

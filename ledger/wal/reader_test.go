@@ -2,7 +2,6 @@ package wal
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,48 +10,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/baybus/baybus/ledger/wal/waltest"
 )
-
-// dirFingerprint describes every file in dir: name, mode, size, modification
-// time and SHA-256 of the content. Two equal fingerprints mean nothing in the
-// directory was written, created, removed, renamed or cut.
-func dirFingerprint(t testing.TB, dir string) string {
-	t.Helper()
-	var b strings.Builder
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(&b, "%s %v %d %d", path, fi.Mode(), fi.Size(), fi.ModTime().UnixNano())
-		if !d.IsDir() {
-			raw, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(&b, " %x", sha256.Sum256(raw))
-		}
-		b.WriteByte('\n')
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
-}
-
-// unchanged runs fn and fails if it changed anything in dir.
-func unchanged(t testing.TB, dir string, fn func()) {
-	t.Helper()
-	before := dirFingerprint(t, dir)
-	fn()
-	if after := dirFingerprint(t, dir); after != before {
-		t.Fatalf("%s changed:\nbefore:\n%s\nafter:\n%s", dir, before, after)
-	}
-}
 
 func openReader(t testing.TB, dir string) *Reader {
 	t.Helper()
@@ -106,7 +66,7 @@ func TestReaderMatchesLog(t *testing.T) {
 		t.Fatalf("%d segments, want several", len(ents))
 	}
 	n := uint64(len(all))
-	unchanged(t, dir, func() {
+	waltest.Unchanged(t, dir, func() {
 		r := openReader(t, dir)
 		if r.FirstIndex() != 1 || r.LastIndex() != n || r.Torn() != nil {
 			t.Fatalf("reader holds %d..%d, torn %v; want 1..%d", r.FirstIndex(), r.LastIndex(), r.Torn(), n)
@@ -170,7 +130,7 @@ func TestReaderMatchesLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
-	unchanged(t, dir, func() {
+	waltest.Unchanged(t, dir, func() {
 		r := openReader(t, dir)
 		if r.FirstIndex() != 6 || r.LastIndex() != n {
 			t.Fatalf("after TruncateFront(6): reader holds %d..%d", r.FirstIndex(), r.LastIndex())
@@ -242,7 +202,7 @@ func TestReaderTornTail(t *testing.T) {
 			}
 		}
 		var r *Reader
-		unchanged(t, work, func() {
+		waltest.Unchanged(t, work, func() {
 			r = openReader(t, work)
 			if _, _, err := scanAll(r, 1, 1<<60, nil); err != nil {
 				t.Fatal(err)
@@ -337,7 +297,7 @@ func TestReaderCorruption(t *testing.T) {
 				scanErr error
 				scanned []uint64
 			)
-			unchanged(t, work, func() {
+			waltest.Unchanged(t, work, func() {
 				if r, err = OpenReader(work); err == nil {
 					scanned, _, scanErr = scanAll(r, 1, 1<<60, nil)
 				}
@@ -477,7 +437,7 @@ func TestReaderInterruptedTruncation(t *testing.T) {
 	for _, suffix := range []string{".START.TEMP", ".END.TEMP"} {
 		name := filepath.Join(dir, segmentName(4)+suffix)
 		os.WriteFile(name, []byte("partial"), 0o640)
-		unchanged(t, dir, func() {
+		waltest.Unchanged(t, dir, func() {
 			if r := openReader(t, dir); r.LastIndex() != 8 {
 				t.Fatalf("with %s: last index %d", suffix, r.LastIndex())
 			}
@@ -487,7 +447,7 @@ func TestReaderInterruptedTruncation(t *testing.T) {
 	for _, suffix := range []string{".START", ".END"} {
 		name := filepath.Join(dir, segmentName(4)+suffix)
 		os.WriteFile(name, nil, 0o640)
-		unchanged(t, dir, func() {
+		waltest.Unchanged(t, dir, func() {
 			if _, err := OpenReader(dir); !errors.Is(err, ErrTruncating) || !strings.Contains(err.Error(), segmentName(4)+suffix) {
 				t.Fatalf("with %s: %v, want ErrTruncating naming the file", suffix, err)
 			}
