@@ -151,6 +151,10 @@ func printResult(w io.Writer, r *bench.Result) {
 	}
 	fmt.Fprintf(tw, "resources\tpeak RSS %.0f MiB, %.3f CPU s per 1k tx, %.0f disk bytes/tx (all orderers + JetStream), %.0f with one orderer\n",
 		float64(r.RSSPeakBytes)/(1<<20), r.CPUSecondsPer1kTx, r.DiskBytesPerTx, r.DiskBytesPerTxOne)
+	if d := r.Disk; d != (bench.DiskBreakdown{}) {
+		fmt.Fprintf(tw, "disk per tx	block log %.0f B per orderer; JetStream: batches %.0f B, headers %.0f B, proofs %.0f B\n",
+			d.BlockLogPerOrderer, d.JetStreamTx, d.JetStreamBlocks, d.JetStreamProofs)
+	}
 	if r.RecoveryMS > 0 {
 		fmt.Fprintf(tw, "recovery\t%.0f ms for a restarted orderer to replay and reach height %d (%d transactions)\n", r.RecoveryMS, r.RecoveryBlocks, r.RecoveryTxs)
 	}

@@ -54,4 +54,19 @@ func TestBenchWritesConsistentJSON(t *testing.T) {
 	if num("orderers") != 4 || num("size_bytes") != 1024 || num("cpus") < 1 || num("rss_peak_bytes") <= 0 || num("disk_bytes_per_tx") <= 0 {
 		t.Errorf("figures: %s", raw)
 	}
+	// The breakdown: every part holds something (each transaction is in a
+	// block log, a batch, a header and a proof), and the parts fit in the
+	// one-orderer total they split.
+	d, _ := r["disk_per_tx"].(map[string]any)
+	var parts float64
+	for _, k := range []string{"block_log_per_orderer", "jetstream_tx", "jetstream_blocks", "jetstream_proofs"} {
+		v, _ := d[k].(float64)
+		if v <= 0 {
+			t.Errorf("disk_per_tx.%s = %v", k, d[k])
+		}
+		parts += v
+	}
+	if one := num("disk_bytes_per_tx_per_orderer"); parts > one*1.001 {
+		t.Errorf("disk parts %f exceed the one-orderer total %f", parts, one)
+	}
 }

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/baybus/baybus/gateway"
+	"github.com/baybus/baybus/internal/bus"
 	"github.com/baybus/baybus/internal/system"
 	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/block"
@@ -110,21 +111,23 @@ type Result struct {
 	CPUSecondsPer1kTx   float64 `json:"cpu_s_per_1k_tx"`
 	DiskBytesPerTx      float64 `json:"disk_bytes_per_tx"` // block logs of all orderers + JetStream, per sealed transaction
 	DiskBytesPerTxOne   float64 `json:"disk_bytes_per_tx_per_orderer"`
-	MeanBatchTxs        float64 `json:"mean_batch_txs"`
-	MeanBlockTxs        float64 `json:"mean_block_txs"`
-	Blocks              uint64  `json:"blocks"`
-	RecoveryMS          float64 `json:"recovery_ms,omitempty"` // restart of one orderer to the cluster's height
-	RecoveryBlocks      uint64  `json:"recovery_blocks,omitempty"`
-	RecoveryTxs         int64   `json:"recovery_txs,omitempty"`
-	Mode                string  `json:"mode"` // "bulk N per request" or "one per request"
-	Orderers            int     `json:"orderers"`
-	Cities              int     `json:"cities"`
-	SizeBytes           int     `json:"size_bytes"`
-	DurationS           float64 `json:"duration_s"`
-	GoVersion           string  `json:"go_version"`
-	CPUs                int     `json:"cpus"`
-	GOOS                string  `json:"goos"`
-	GOARCH              string  `json:"goarch"`
+	// Disk is where those bytes are, per sealed transaction.
+	Disk           DiskBreakdown `json:"disk_per_tx"`
+	MeanBatchTxs   float64       `json:"mean_batch_txs"`
+	MeanBlockTxs   float64       `json:"mean_block_txs"`
+	Blocks         uint64        `json:"blocks"`
+	RecoveryMS     float64       `json:"recovery_ms,omitempty"` // restart of one orderer to the cluster's height
+	RecoveryBlocks uint64        `json:"recovery_blocks,omitempty"`
+	RecoveryTxs    int64         `json:"recovery_txs,omitempty"`
+	Mode           string        `json:"mode"` // "bulk N per request" or "one per request"
+	Orderers       int           `json:"orderers"`
+	Cities         int           `json:"cities"`
+	SizeBytes      int           `json:"size_bytes"`
+	DurationS      float64       `json:"duration_s"`
+	GoVersion      string        `json:"go_version"`
+	CPUs           int           `json:"cpus"`
+	GOOS           string        `json:"goos"`
+	GOARCH         string        `json:"goarch"`
 }
 
 // Run measures the pipeline, then the references, and returns the figures.
@@ -170,6 +173,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.RatioVsCryptoFloor = res.CommittedTPS / res.CryptoFloorTPS
 	}
 	return res, nil
+}
+
+// DiskBreakdown splits the bytes on disk per sealed transaction by where
+// they are: one orderer's block log, and JetStream's three streams (the
+// signed batches, the sealed headers, the license proofs).
+type DiskBreakdown struct {
+	BlockLogPerOrderer float64 `json:"block_log_per_orderer"`
+	JetStreamTx        float64 `json:"jetstream_tx"`
+	JetStreamBlocks    float64 `json:"jetstream_blocks"`
+	JetStreamProofs    float64 `json:"jetstream_proofs"`
 }
 
 // sent is what the tracker needs of one acknowledged transaction.
@@ -343,6 +356,14 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 		js := dirSize(filepath.Join(dir, "jetstream"), "")
 		res.DiskBytesPerTx = float64(blocksBytes+js) / float64(total)
 		res.DiskBytesPerTxOne = float64(blocksBytes/int64(cfg.Orderers)+js) / float64(total)
+		perTx := func(b int64) float64 { return float64(b) / float64(total) }
+		jsDir := filepath.Join(dir, "jetstream")
+		res.Disk = DiskBreakdown{
+			BlockLogPerOrderer: perTx(blocksBytes / int64(cfg.Orderers)),
+			JetStreamTx:        perTx(dirSize(jsDir, string(filepath.Separator)+bus.StreamTx+string(filepath.Separator))),
+			JetStreamBlocks:    perTx(dirSize(jsDir, string(filepath.Separator)+bus.StreamBlocks+string(filepath.Separator))),
+			JetStreamProofs:    perTx(dirSize(jsDir, string(filepath.Separator)+bus.StreamProofs+string(filepath.Separator))),
+		}
 	}
 	if cfg.Recovery {
 		if err := measureRecovery(ctx, sys, res, blockTxs.Load()); err != nil {
