@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"github.com/baybus/baybus/internal/wire"
 	"strconv"
@@ -94,7 +95,7 @@ func (n *Node) publish() {
 			ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
 			_, err = js.PublishMsg(ctx, m)
 			cancel()
-			if err != nil {
+			if err != nil && !publishedByAnother(err) {
 				if n.ctx.Err() == nil {
 					n.log.Warn("publish: gba.blocks", "height", h, "err", err)
 				}
@@ -103,4 +104,16 @@ func (n *Node) publish() {
 			done = h
 		}
 	}
+}
+
+// errCodeDupInProcess is JetStream's "duplicate message id is in process":
+// on a clustered stream, another orderer's publish of the same header (same
+// Nats-Msg-Id) is being stored right now.
+const errCodeDupInProcess jetstream.ErrorCode = 10158
+
+// publishedByAnother reports a publish that failed only because another
+// orderer is storing the same header: it will be stored, so it is done.
+func publishedByAnother(err error) bool {
+	var api *jetstream.APIError
+	return errors.As(err, &api) && api.ErrorCode == errCodeDupInProcess
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
 	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -338,4 +339,22 @@ func TestNodeOpenRebuildsIndexAndState(t *testing.T) {
 	n, st = open()
 	check(n, st)
 	n.closeFiles()
+}
+
+// TestPublishedByAnother: JetStream's "duplicate message id is in process"
+// (another orderer is storing the same header on a clustered stream) counts
+// as published; any other error does not.
+func TestPublishedByAnother(t *testing.T) {
+	dup := fmt.Errorf("publish: %w", &jetstream.APIError{Code: 409, ErrorCode: 10158, Description: "duplicate message id is in process"})
+	if !publishedByAnother(dup) {
+		t.Error("10158 not taken as published")
+	}
+	for _, err := range []error{
+		errors.New("timeout"),
+		&jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"},
+	} {
+		if publishedByAnother(err) {
+			t.Errorf("%v taken as published", err)
+		}
+	}
 }
