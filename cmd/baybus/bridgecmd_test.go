@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -13,15 +14,17 @@ import (
 	"github.com/baybus/baybus/schemas"
 )
 
-// runBridgeCmd executes a command built by a constructor and returns its stdout,
+// runCmd executes a command built by a constructor and returns its stdout,
 // stderr and exit code (0 for no error, 2 for an error without a code).
-func runBridgeCmd(t *testing.T, cmd *cobra.Command, stdin string, args ...string) (string, string, int) {
+// Every command test of this package runs commands through it.
+func runCmd(t *testing.T, cmd *cobra.Command, stdin string, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	cmd.SetArgs(args)
 	cmd.SetIn(strings.NewReader(stdin))
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
+	cmd.SetContext(context.Background())
 	err := cmd.Execute()
 	code := 0
 	if err != nil {
@@ -38,7 +41,7 @@ func runBridgeCmd(t *testing.T, cmd *cobra.Command, stdin string, args ...string
 func outLines(s string) []string { return strings.Split(strings.TrimSuffix(s, "\n"), "\n") }
 
 func TestIDCheckCmd(t *testing.T) {
-	out, _, code := runBridgeCmd(t, newIDCmd(), "", "check", "--kind", "uscc", "91440300MA5F0000X1", "91440300MA5F0000X2", "91440300MA5I0000X1")
+	out, _, code := runCmd(t, newIDCmd(), "", "check", "--kind", "uscc", "91440300MA5F0000X1", "91440300MA5F0000X2", "91440300MA5I0000X1")
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
@@ -66,21 +69,21 @@ func TestIDCheckCmd(t *testing.T) {
 		{"mo-bir", "1234567(8)", "1234567(8): valid (format only: no public check algorithm)"},
 		{"elicense", "1.2.156.3005.2.11100000000013338W050.11440300MB2C55479U.2024000123.001.W", "1.2.156.3005.2.11100000000013338W050.11440300MB2C55479U.2024000123.001.W: valid"},
 	} {
-		out, _, code := runBridgeCmd(t, newIDCmd(), "", "check", "--kind", tc.kind, tc.value)
+		out, _, code := runCmd(t, newIDCmd(), "", "check", "--kind", tc.kind, tc.value)
 		if code != 0 || strings.TrimSpace(out) != tc.want {
 			t.Errorf("id check --kind %s %s = %q, exit %d; want %q", tc.kind, tc.value, out, code, tc.want)
 		}
 	}
-	if _, _, code := runBridgeCmd(t, newIDCmd(), "", "check", "--kind", "ssn", "1"); code != 2 {
+	if _, _, code := runCmd(t, newIDCmd(), "", "check", "--kind", "ssn", "1"); code != 2 {
 		t.Errorf("unknown kind: exit %d, want 2", code)
 	}
-	if _, _, code := runBridgeCmd(t, newIDCmd(), "", "check", "--kind", "uscc"); code != 2 {
+	if _, _, code := runCmd(t, newIDCmd(), "", "check", "--kind", "uscc"); code != 2 {
 		t.Errorf("no values: exit %d, want 2", code)
 	}
 }
 
 func TestSampleCmd(t *testing.T) {
-	out, _, code := runBridgeCmd(t, newSampleCmd(), "", "--city", "macao", "--kind", "business", "--n", "5", "--seed", "7")
+	out, _, code := runCmd(t, newSampleCmd(), "", "--city", "macao", "--kind", "business", "--n", "5", "--seed", "7")
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
@@ -94,7 +97,7 @@ func TestSampleCmd(t *testing.T) {
 			t.Fatalf("sample line %s: %v %s %v", l, ev, format, err)
 		}
 	}
-	again, _, _ := runBridgeCmd(t, newSampleCmd(), "", "--city", "macao", "--kind", "business", "--n", "5", "--seed", "7")
+	again, _, _ := runCmd(t, newSampleCmd(), "", "--city", "macao", "--kind", "business", "--n", "5", "--seed", "7")
 	if again != out {
 		t.Error("same seed, different output")
 	}
@@ -104,29 +107,29 @@ func TestSampleCmd(t *testing.T) {
 		{"--city", "shenzhen", "--n", "-1"},
 		{},
 	} {
-		if _, _, code := runBridgeCmd(t, newSampleCmd(), "", args...); code != 2 {
+		if _, _, code := runCmd(t, newSampleCmd(), "", args...); code != 2 {
 			t.Errorf("sample %v: exit %d, want 2", args, code)
 		}
 	}
 }
 
 func TestBridgeConvertCmd(t *testing.T) {
-	native, _, code := runBridgeCmd(t, newSampleCmd(), "", "--city", "shenzhen", "--n", "12", "--seed", "3")
+	native, _, code := runCmd(t, newSampleCmd(), "", "--city", "shenzhen", "--n", "12", "--seed", "3")
 	if code != 0 {
 		t.Fatal("sample failed")
 	}
 	// CN native -> canonical -> CN native gives back the input.
-	canonical, errOut, code := runBridgeCmd(t, newBridgeCmd(), native, "convert", "--from", "cn", "--to", "canonical")
+	canonical, errOut, code := runCmd(t, newBridgeCmd(), native, "convert", "--from", "cn", "--to", "canonical")
 	if code != 0 {
 		t.Fatalf("cn -> canonical: exit %d: %s", code, errOut)
 	}
-	back, errOut, code := runBridgeCmd(t, newBridgeCmd(), canonical, "convert", "--from", "canonical", "--to", "cn")
+	back, errOut, code := runCmd(t, newBridgeCmd(), canonical, "convert", "--from", "canonical", "--to", "cn")
 	if code != 0 || back != native {
 		t.Fatalf("canonical -> cn: exit %d: %s\ngot:\n%s\nwant:\n%s", code, errOut, back, native)
 	}
 	// The same events as a JSON array, shown in Hong Kong's native shape.
 	arr := "[" + strings.Join(outLines(native), ",") + "]"
-	hk, errOut, code := runBridgeCmd(t, newBridgeCmd(), arr, "convert", "--from", "cn", "--to", "hk")
+	hk, errOut, code := runCmd(t, newBridgeCmd(), arr, "convert", "--from", "cn", "--to", "hk")
 	if code != 0 || len(outLines(hk)) != 12 {
 		t.Fatalf("cn -> hk: exit %d: %s\n%s", code, errOut, hk)
 	}
@@ -141,7 +144,7 @@ func TestBridgeConvertCmd(t *testing.T) {
 		t.Fatal(err)
 	}
 	txJSON, _ := json.Marshal(tx)
-	out, errOut, code := runBridgeCmd(t, newBridgeCmd(), string(txJSON), "convert", "--from", "canonical", "--to", "cn")
+	out, errOut, code := runCmd(t, newBridgeCmd(), string(txJSON), "convert", "--from", "canonical", "--to", "cn")
 	if code != 0 || strings.TrimSpace(out) != outLines(native)[0] {
 		t.Errorf("tx -> cn: exit %d: %s\n%s", code, errOut, out)
 	}
@@ -149,7 +152,7 @@ func TestBridgeConvertCmd(t *testing.T) {
 	// A bad event is reported with its position and left out; exit 1.
 	bad := strings.Replace(outLines(native)[1], `"format":"cn/`, `"format":"xx/`, 1)
 	in := outLines(native)[0] + "\n" + bad + "\n" + outLines(native)[2] + "\n"
-	out, errOut, code = runBridgeCmd(t, newBridgeCmd(), in, "convert", "--from", "cn", "--to", "canonical")
+	out, errOut, code = runCmd(t, newBridgeCmd(), in, "convert", "--from", "cn", "--to", "canonical")
 	if code != 1 || len(outLines(out)) != 2 || !strings.Contains(errOut, "event 2: ") || !strings.Contains(errOut, "format") {
 		t.Errorf("bad event: exit %d, %d lines, stderr %q", code, len(outLines(out)), errOut)
 	}
@@ -164,7 +167,7 @@ func TestBridgeConvertCmd(t *testing.T) {
 		{"", []string{"convert", "--from", "cn", "--to", "hk"}},
 		{"{not json", []string{"convert", "--from", "cn", "--to", "hk"}},
 	} {
-		if _, _, code := runBridgeCmd(t, newBridgeCmd(), tc.in, tc.args...); code != 2 {
+		if _, _, code := runCmd(t, newBridgeCmd(), tc.in, tc.args...); code != 2 {
 			t.Errorf("convert %v: exit %d, want 2", tc.args, code)
 		}
 	}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -26,23 +24,7 @@ import (
 // and stderr and exit status.
 func execVerifyChain(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := newVerifyChainCmd()
-	var out, errOut bytes.Buffer
-	cmd.SetArgs(args)
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetContext(context.Background())
-	err := cmd.Execute()
-	code := 0
-	if err != nil {
-		code = 2
-		var coded interface{ ExitCode() int }
-		if errors.As(err, &coded) {
-			code = coded.ExitCode()
-		}
-		errOut.WriteString(err.Error())
-	}
-	return out.String(), errOut.String(), code
+	return runCmd(t, newVerifyChainCmd(), "", args...)
 }
 
 // chainDir writes an orderer data directory (trust.json, blocks/) holding

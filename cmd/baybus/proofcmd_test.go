@@ -58,7 +58,7 @@ func TestVerifyCmd(t *testing.T) {
 		{"bad render", "", []string{"--trust", trust, "--render", "xx", valid}, 3, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, errOut, code := runBridgeCmd(t, newVerifyCmd(), tc.stdin, tc.args...)
+			out, errOut, code := runCmd(t, newVerifyCmd(), tc.stdin, tc.args...)
 			if code != tc.code {
 				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.code, out, errOut)
 			}
@@ -71,7 +71,7 @@ func TestVerifyCmd(t *testing.T) {
 	}
 
 	// --json: one line per proof, the rejection naming its check.
-	out, _, code := runBridgeCmd(t, newVerifyCmd(), "", "--trust", trust, "--json", valid, vec("invalid/tx-path-changed.json"))
+	out, _, code := runCmd(t, newVerifyCmd(), "", "--trust", trust, "--json", valid, vec("invalid/tx-path-changed.json"))
 	lines := outLines(out)
 	if code != 1 || len(lines) != 2 {
 		t.Fatalf("exit %d, output:\n%s", code, out)
@@ -90,7 +90,7 @@ func TestProofAndLicensesCmds(t *testing.T) {
 	c, dir := prooftest.BuildDataDir(t)
 	key := c.Keys["cn-business"]
 
-	out, errOut, code := runBridgeCmd(t, newProofCmd(), "", "--data", dir, "--license", strings.ToLower(key[:2])+key[2:])
+	out, errOut, code := runCmd(t, newProofCmd(), "", "--data", dir, "--license", strings.ToLower(key[:2])+key[2:])
 	if code != 0 || !strings.Contains(errOut, "revoked at height 4") {
 		t.Fatalf("proof: exit %d\n%s", code, errOut)
 	}
@@ -102,16 +102,16 @@ func TestProofAndLicensesCmds(t *testing.T) {
 		t.Fatalf("fresh proof: %v %v", v, err)
 	}
 	bin := filepath.Join(t.TempDir(), "p.bin")
-	if _, errOut, code := runBridgeCmd(t, newProofCmd(), "", "--data", dir, "--license", c.Keys["hk-business"], "--format", "binary", "--out", bin, "--orderer", "hongkong"); code != 0 {
+	if _, errOut, code := runCmd(t, newProofCmd(), "", "--data", dir, "--license", c.Keys["hk-business"], "--format", "binary", "--out", bin, "--orderer", "hongkong"); code != 0 {
 		t.Fatalf("proof --format binary: exit %d\n%s", code, errOut)
 	}
-	if out, _, code := runBridgeCmd(t, newVerifyCmd(), "", "--trust", filepath.Join(dir, "trust.json"), bin); code != 0 || !strings.Contains(out, "is VALID at height 4") {
+	if out, _, code := runCmd(t, newVerifyCmd(), "", "--trust", filepath.Join(dir, "trust.json"), bin); code != 0 || !strings.Contains(out, "is VALID at height 4") {
 		t.Fatalf("verify of the fresh binary proof: exit %d\n%s", code, out)
 	}
-	if _, _, code := runBridgeCmd(t, newProofCmd(), "", "--data", dir, "--license", "CN/NOSUCH"); code != 1 {
+	if _, _, code := runCmd(t, newProofCmd(), "", "--data", dir, "--license", "CN/NOSUCH"); code != 1 {
 		t.Errorf("unknown license: exit %d, want 1", code)
 	}
-	if _, _, code := runBridgeCmd(t, newProofCmd(), "", "--data", t.TempDir(), "--license", key); code != 2 {
+	if _, _, code := runCmd(t, newProofCmd(), "", "--data", t.TempDir(), "--license", key); code != 2 {
 		t.Errorf("no ledger: exit %d, want 2", code)
 	}
 
@@ -126,7 +126,7 @@ func TestProofAndLicensesCmds(t *testing.T) {
 		{[]string{"--city", "shenzhen"}, []string{"cn-business", "cn-certificate", "cn-approval", "cn-extra"}},
 		{[]string{"--city", "macao", "--limit", "2"}, []string{"mo-business", "mo-certificate", "mo-approval"}},
 	} {
-		out, errOut, code := runBridgeCmd(t, newLicensesCmd(), "", append([]string{"--data", dir}, tc.args...)...)
+		out, errOut, code := runCmd(t, newLicensesCmd(), "", append([]string{"--data", dir}, tc.args...)...)
 		if code != 0 {
 			t.Fatalf("licenses %v: exit %d\n%s", tc.args, code, errOut)
 		}
@@ -151,11 +151,11 @@ func TestProofAndLicensesCmds(t *testing.T) {
 			prev = f[0]
 		}
 	}
-	out, _, _ = runBridgeCmd(t, newLicensesCmd(), "", "--data", dir, "--city", "CN")
+	out, _, _ = runCmd(t, newLicensesCmd(), "", "--data", dir, "--city", "CN")
 	if !strings.Contains(out, key+" revoked 3\n") || !strings.Contains(out, c.Keys["cn-extra"]+" suspended 2\n") {
 		t.Errorf("statuses:\n%s", out)
 	}
-	if _, _, code := runBridgeCmd(t, newLicensesCmd(), "", "--data", dir, "--city", "atlantis"); code != 2 {
+	if _, _, code := runCmd(t, newLicensesCmd(), "", "--data", dir, "--city", "atlantis"); code != 2 {
 		t.Errorf("unknown city: exit %d", code)
 	}
 }
@@ -203,7 +203,7 @@ func TestSubscribeCmd(t *testing.T) {
 
 	sub := func(args ...string) ([]verdictLine, string, int) {
 		t.Helper()
-		out, errOut, code := runBridgeCmd(t, newSubscribeCmd(), "", append([]string{"--data", dir, "--nats", srv.ClientURL(), "--timeout", "20s"}, args...)...)
+		out, errOut, code := runCmd(t, newSubscribeCmd(), "", append([]string{"--data", dir, "--nats", srv.ClientURL(), "--timeout", "20s"}, args...)...)
 		var lines []verdictLine
 		for _, l := range outLines(out) {
 			if l == "" {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,24 +28,7 @@ import (
 // stderr and exit status.
 func execReconcile(t *testing.T, stdin string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := newReconcileCmd()
-	var out, errOut bytes.Buffer
-	cmd.SetArgs(args)
-	cmd.SetIn(strings.NewReader(stdin))
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetContext(context.Background())
-	err := cmd.Execute()
-	code := 0
-	if err != nil {
-		code = 2
-		var coded interface{ ExitCode() int }
-		if errors.As(err, &coded) {
-			code = coded.ExitCode()
-		}
-		errOut.WriteString(err.Error())
-	}
-	return out.String(), errOut.String(), code
+	return runCmd(t, newReconcileCmd(), stdin, args...)
 }
 
 func fixture(t *testing.T, cfg reconcile.FixtureConfig) *reconcile.Fixture {

@@ -522,19 +522,27 @@ func TestCorruptTree(t *testing.T) {
 	}
 }
 
-// TestUpgradeAddsLatestRecords: a version 1 store (history only, no latest
-// records) opens as version 2 with every key's latest record written from
-// its newest history record, and reads as it did.
-func TestUpgradeAddsLatestRecords(t *testing.T) {
+// filled opens a store in a new directory and applies blocks random
+// blocks of size updates over universe keys, mirrored in the model.
+func filled(t *testing.T, blocks uint64, universe, size int) (*Store, string, *model) {
+	t.Helper()
 	rnd := newRand(t)
 	dir := t.TempDir()
 	s := open(t, dir)
 	m := newModel()
-	for h := uint64(1); h <= 6; h++ {
-		ups := randomBlock(rnd, 40, 15)
+	for h := uint64(1); h <= blocks; h++ {
+		ups := randomBlock(rnd, universe, size)
 		mustApply(t, s, h, ups)
 		m.apply(h, ups)
 	}
+	return s, dir, m
+}
+
+// TestUpgradeAddsLatestRecords: a version 1 store (history only, no latest
+// records) opens as version 2 with every key's latest record written from
+// its newest history record, and reads as it did.
+func TestUpgradeAddsLatestRecords(t *testing.T) {
+	s, dir, m := filled(t, 6, 40, 15)
 	// Make it a version 1 store: drop the latest records, mark the meta.
 	b := s.db.NewBatch()
 	if err := b.DeleteRange([]byte{latestPrefix}, []byte{latestPrefix + 1}, nil); err != nil {
@@ -583,15 +591,7 @@ func TestUpgradeAddsLatestRecords(t *testing.T) {
 // which tests its growth) never hides a committed key, also after
 // reopening, and answers absent keys.
 func TestKnownKeysFilter(t *testing.T) {
-	rnd := newRand(t)
-	dir := t.TempDir()
-	s := open(t, dir)
-	m := newModel()
-	for h := uint64(1); h <= 5; h++ {
-		ups := randomBlock(rnd, 1000, 30)
-		mustApply(t, s, h, ups)
-		m.apply(h, ups)
-	}
+	s, dir, m := filled(t, 5, 1000, 30)
 	check := func(s *Store) {
 		t.Helper()
 		for _, want := range m.at(5, "") {
