@@ -133,3 +133,37 @@ func mustGet(t *testing.T, ids *Identities, name string) *Identity {
 	}
 	return u
 }
+
+// TestStreamRetention: GBA_TX and GBA_PROOFS are bounded by age (proofs can
+// be rebuilt by any node), an explicit age wins, and EnsureStreams updates
+// the retention of an existing stream.
+func TestStreamRetention(t *testing.T) {
+	srv, _ := startServer(t, "")
+	nc, err := srv.Connect("operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	age := func(name string) time.Duration {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CachedInfo().Config.MaxAge
+	}
+	if got := age(StreamTx); got != 7*24*time.Hour {
+		t.Errorf("%s MaxAge %v", StreamTx, got)
+	}
+	if got := age(StreamProofs); got != 30*24*time.Hour {
+		t.Errorf("%s MaxAge %v, want 30 days", StreamProofs, got)
+	}
+	if err := EnsureStreams(ctx, js, StreamConfig{ProofsMaxAge: 48 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if got := age(StreamProofs); got != 48*time.Hour {
+		t.Errorf("%s MaxAge %v after the update, want 48h", StreamProofs, got)
+	}
+}

@@ -45,6 +45,11 @@ type StreamConfig struct {
 	MaxAge           time.Duration // GBA_TX retention; default 7 days (orderers ack within seconds)
 	MaxMsgSize       int32         // default 1 MiB
 	MemoryForProofs  bool          // keep GBA_PROOFS in memory (tests)
+	// ProofsMaxAge bounds how long GBA_PROOFS keeps a proof; default 30
+	// days. Proofs are about 2.5 KB per transaction, and any node rebuilds
+	// one on request (GET /v1/licenses/{jur}/{id}/proof), so a subscriber
+	// away for longer reconciles instead of replaying.
+	ProofsMaxAge time.Duration
 }
 
 func (c StreamConfig) withDefaults() StreamConfig {
@@ -59,6 +64,9 @@ func (c StreamConfig) withDefaults() StreamConfig {
 	}
 	if c.MaxMsgSize == 0 {
 		c.MaxMsgSize = 1 << 20
+	}
+	if c.ProofsMaxAge == 0 {
+		c.ProofsMaxAge = 30 * 24 * time.Hour
 	}
 	return c
 }
@@ -75,7 +83,8 @@ func StreamConfigs(c StreamConfig) []jetstream.StreamConfig {
 			// Every orderer publishes each header; the header hash is the message id.
 			Duplicates: c.DuplicatesWindow},
 		{Name: StreamProofs, Subjects: []string{SubjectProofs}, Storage: jetstream.FileStorage, Replicas: c.Replicas,
-			MaxMsgSize: c.MaxMsgSize, Duplicates: c.DuplicatesWindow, Description: "license proofs for cross-boundary services"},
+			MaxMsgSize: c.MaxMsgSize, Duplicates: c.DuplicatesWindow, MaxAge: c.ProofsMaxAge, Discard: jetstream.DiscardOld,
+			Description: "license proofs for cross-boundary services"},
 	}
 }
 
