@@ -250,17 +250,43 @@ func flipByte(t testing.TB, path string, at int) {
 	}
 }
 
-// TestCorruption flips every byte of chosen records: in the tail record (and
-// the rest of the last Append) damage is a torn tail and is cut; anywhere
-// else it is ErrCorrupt naming the record, at Open (last segment) or at Read
-// (older segments), and never silently dropped.
-func TestCorruption(t *testing.T) {
+// corruptionCase is a record whose every byte TestCorruption and
+// TestReaderCorruption flip, and what the damage must be taken for.
+type corruptionCase struct {
+	name   string
+	index  uint64
+	cut    bool // a torn tail: Open cuts back to index-1
+	atOpen bool // else corruption found when the log is opened (true) or read (false)
+}
+
+var corruptionCases = []corruptionCase{
+	{name: "last record", index: 11, cut: true},
+	{name: "middle of last Append", index: 10, cut: true},
+	{name: "first of last Append", index: 9, cut: true},
+	{name: "last segment, before the last Append", index: 8, atOpen: true},
+	{name: "last segment, first record", index: 6, atOpen: true},
+	{name: "older segment, last record", index: 5},
+	{name: "older segment, first record", index: 1},
+}
+
+func corruptionNames() []string {
+	var names []string
+	for _, tc := range corruptionCases {
+		names = append(names, tc.name)
+	}
+	return names
+}
+
+// corruptionLog writes the log the corruption tests damage and returns it
+// as a snapshot, with its options and records: 8 Appends of one 40-byte
+// record (62-byte entries) fill segment 1 with 1..5 and start segment 6
+// with 6, 7, 8; the last Append adds 9..11.
+func corruptionLog(t *testing.T) (dirState, Options, [][]byte) {
+	t.Helper()
 	opts := Options{SegmentSize: 300}
 	base := filepath.Join(t.TempDir(), "base")
 	l := open(t, base, opts)
 	var all [][]byte
-	// 8 Appends of one 40-byte record (62-byte entries): segment 1..5, then
-	// segment 6.. with 6, 7, 8 and the last Append, 9..11.
 	for i := range 8 {
 		all = append(all, rec(i, 40))
 		appendT(t, l, all[i])
@@ -274,24 +300,17 @@ func TestCorruption(t *testing.T) {
 	if _, ok := clean[segmentName(6)]; !ok || len(clean) != 2 {
 		t.Fatalf("segments %v, want 1 and 6", slices.Sorted(maps.Keys(clean)))
 	}
-	cases := []struct {
-		name   string
-		index  uint64
-		cut    bool // Open cuts back to index-1
-		atOpen bool // else ErrCorrupt at Open (true) or Read (false)
-	}{
-		{name: "last record", index: 11, cut: true},
-		{name: "middle of last Append", index: 10, cut: true},
-		{name: "first of last Append", index: 9, cut: true},
-		{name: "last segment, before the last Append", index: 8, atOpen: true},
-		{name: "last segment, first record", index: 6, atOpen: true},
-		{name: "older segment, last record", index: 5},
-		{name: "older segment, first record", index: 1},
-	}
-	var names []string
-	for _, tc := range cases {
-		names = append(names, tc.name)
-	}
+	return clean, opts, all
+}
+
+// TestCorruption flips every byte of chosen records: in the tail record (and
+// the rest of the last Append) damage is a torn tail and is cut; anywhere
+// else it is ErrCorrupt naming the record, at Open (last segment) or at Read
+// (older segments), and never silently dropped.
+func TestCorruption(t *testing.T) {
+	clean, opts, all := corruptionLog(t)
+	cases := corruptionCases
+	names := corruptionNames()
 	runAll(t, names, func(t *testing.T, i int) {
 		tc, work := cases[i], t.TempDir()
 		clean.restore(t, work)

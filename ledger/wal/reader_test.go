@@ -251,38 +251,9 @@ func TestReaderTornTail(t *testing.T) {
 // does, and checks that the reader classifies each as Open (and Read) do,
 // without changing the directory.
 func TestReaderCorruption(t *testing.T) {
-	opts := Options{SegmentSize: 300}
-	base := filepath.Join(t.TempDir(), "base")
-	l := open(t, base, opts)
-	var all [][]byte
-	// Segment 1 holds 1..5, segment 6 holds 6..11 (see TestCorruption).
-	for i := range 8 {
-		all = append(all, rec(i, 40))
-		appendT(t, l, all[i])
-	}
-	all = append(all, rec(8, 5), rec(9, 6), rec(10, 7))
-	appendT(t, l, all[8:]...)
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	clean := snapshot(t, base)
-	cases := []struct {
-		name   string
-		index  uint64
-		cut    bool // a torn tail: Open cuts back to index-1
-		atOpen bool // else an error at OpenReader (true) or Scan (false)
-	}{
-		{name: "last record", index: 11, cut: true},
-		{name: "first of last Append", index: 9, cut: true},
-		{name: "last segment, before the last Append", index: 8, atOpen: true},
-		{name: "last segment, first record", index: 6, atOpen: true},
-		{name: "older segment, last record", index: 5},
-		{name: "older segment, first record", index: 1},
-	}
-	var names []string
-	for _, tc := range cases {
-		names = append(names, tc.name)
-	}
+	clean, opts, all := corruptionLog(t)
+	cases := corruptionCases
+	names := corruptionNames()
 	runAll(t, names, func(t *testing.T, i int) {
 		tc, work := cases[i], t.TempDir()
 		clean.restore(t, work)
