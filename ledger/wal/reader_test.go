@@ -330,19 +330,7 @@ func TestReaderCorruption(t *testing.T) {
 // TestReaderSegments checks what only the reader checks: segments must
 // follow each other exactly.
 func TestReaderSegments(t *testing.T) {
-	build := func(t *testing.T) (string, [][]byte) {
-		dir := t.TempDir()
-		l := open(t, dir, Options{SegmentSize: 150})
-		var all [][]byte
-		for i := range 12 {
-			all = append(all, rec(i, 30))
-			appendT(t, l, all[i])
-		}
-		if err := l.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return dir, all // segments 1..3, 4..6, 7..9, 10..12, 13 (empty)
-	}
+	build := twelveRecords
 	entry := entrySize(frameHeader + 30)
 	t.Run("segment missing", func(t *testing.T) {
 		dir, _ := build(t)

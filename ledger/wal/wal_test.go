@@ -369,23 +369,29 @@ func TestOpenLogsRepair(t *testing.T) {
 	}
 }
 
+// twelveRecords writes a log of twelve 30-byte records in 150-byte
+// segments: entries are 52 bytes, so segments hold 1..3, 4..6, 7..9,
+// 10..12, and an empty 13.
+func twelveRecords(t *testing.T) (string, [][]byte) {
+	t.Helper()
+	dir := t.TempDir()
+	l := open(t, dir, Options{SegmentSize: 150})
+	var all [][]byte
+	for i := range 12 {
+		all = append(all, rec(i, 30))
+		appendT(t, l, all[i])
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir, all
+}
+
 // TestInterruptedTruncation leaves the directory as a crash inside
 // TruncateBack or TruncateFront would, and checks that Open finishes the job
 // tidwall's way and still repairs the right tail.
 func TestInterruptedTruncation(t *testing.T) {
-	build := func(t *testing.T) (string, [][]byte) {
-		dir := t.TempDir()
-		l := open(t, dir, Options{SegmentSize: 150})
-		var all [][]byte
-		for i := range 12 {
-			all = append(all, rec(i, 30))
-			appendT(t, l, all[i])
-		}
-		if err := l.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return dir, all
-	}
+	build := twelveRecords
 	// Entries are 52 bytes, so segments hold 1..3, 4..6, 7..9, 10..12, and an
 	// empty 13.
 	seg4 := func(t *testing.T, dir string) []byte {
