@@ -94,7 +94,8 @@ func VerifyChain(blocksDir string, trust *keys.Bundle) (*Report, error) {
 		if err != nil {
 			return &Fault{Height: h, What: "read record", Err: err}
 		}
-		if err := links(parent, h, &rec.Header); err != nil {
+		if err := orderer.Links(parent, &rec.Header); err != nil {
+			err = fmt.Errorf("log record %d: %w", h, err)
 			// Name the block the record holds when it claims a later
 			// height (blocks are missing before it), else the position.
 			return &Fault{Height: max(h, rec.Header.Height), What: "hash chain", Err: err}
@@ -147,19 +148,6 @@ func VerifyChain(blocksDir string, trust *keys.Bundle) (*Report, error) {
 			torn.Index, torn.Segment, torn.Offset, torn.Err, rep.Height))
 	}
 	return rep, nil
-}
-
-// links checks that the header stored at log index h is block h and follows
-// parent (the genesis block if parent is nil), as orderer.Store does.
-func links(parent *block.Header, h uint64, hdr *block.Header) error {
-	var prev [32]byte
-	if parent != nil {
-		prev = parent.Hash()
-	}
-	if hdr.Height != h || hdr.Prev != prev {
-		return fmt.Errorf("%w: log record %d holds block %d, which does not follow block %d", orderer.ErrBrokenChain, h, hdr.Height, h-1)
-	}
-	return nil
 }
 
 // index is the chain's dedup index, in memory: 32 bytes per transaction.

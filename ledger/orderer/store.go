@@ -168,7 +168,7 @@ func (s *Store) Scan(from uint64, fn func(*Record) error) error {
 		if err != nil {
 			return fmt.Errorf("block %d: %w", h, err)
 		}
-		if err := links(prev, &rec.Header); err != nil {
+		if err := Links(prev, &rec.Header); err != nil {
 			return err
 		}
 		if fn != nil {
@@ -187,7 +187,10 @@ func (s *Store) Scan(from uint64, fn func(*Record) error) error {
 	return nil
 }
 
-func links(parent, h *block.Header) error {
+// Links checks that header h is the block after parent (the first block
+// if parent is nil): the next height, with parent's hash as Prev. Errors
+// wrap ErrBrokenChain.
+func Links(parent, h *block.Header) error {
 	var prev [32]byte
 	height := uint64(1)
 	if parent != nil {
@@ -229,7 +232,7 @@ func (s *Store) Append(rec *Record) error {
 	s.mu.RLock()
 	last := s.last
 	s.mu.RUnlock()
-	if err := links(last, &rec.Header); err != nil {
+	if err := Links(last, &rec.Header); err != nil {
 		return fmt.Errorf("%w: %v", ErrNotNext, err)
 	}
 	idx, err := s.log.Append(rec.Encode())
