@@ -42,9 +42,30 @@ const (
 	syncStatusMagic = "GSS1"
 	opStatus        = 1
 	opBlocks        = 2
-	// maxSyncReplyBytes bounds one blocks reply.
-	maxSyncReplyBytes = 64 << 20
+	// MaxSyncReplyBytes bounds the records of one blocks reply.
+	MaxSyncReplyBytes = 64 << 20
 )
+
+// The sync protocol on gba.sync.<orderer>, for clients other than the
+// orderers (reconcile reads blocks through it). Every reply message is
+// signed by the orderer asked (see syncer.reply).
+
+// SyncStatusRequest asks an orderer for its height; the one reply is read
+// with ParseSyncStatus.
+func SyncStatusRequest() []byte { return encodeSyncReq(opStatus, 0, 0) }
+
+// SyncBlocksRequest asks for count records from height from: the replies
+// are records (Store.Raw, DecodeRecord), at most MaxSyncReplyBytes of them,
+// then an empty message.
+func SyncBlocksRequest(from uint64, count uint32) []byte { return encodeSyncReq(opBlocks, from, count) }
+
+// ParseSyncStatus reads a status reply: the orderer's height.
+func ParseSyncStatus(msg []byte) (height uint64, ok bool) {
+	if len(msg) != len(syncStatusMagic)+8 || string(msg[:len(syncStatusMagic)]) != syncStatusMagic {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(msg[len(syncStatusMagic):]), true
+}
 
 var errSyncReply = errors.New("orderer: bad sync reply")
 
@@ -96,7 +117,7 @@ func (s *syncer) handle(m *nats.Msg) {
 		_ = s.reply(m.Reply, binary.BigEndian.AppendUint64([]byte(syncStatusMagic), s.n.store.Height()))
 	case opBlocks:
 		size := 0
-		for h := max(from, 1); h < from+count && h <= s.n.store.Height() && size < maxSyncReplyBytes; h++ {
+		for h := max(from, 1); h < from+count && h <= s.n.store.Height() && size < MaxSyncReplyBytes; h++ {
 			raw, err := s.n.store.Raw(h)
 			if err != nil || s.reply(m.Reply, raw) != nil {
 				break
@@ -125,12 +146,16 @@ func (s *syncer) statuses(ctx context.Context) []peerStatus {
 			continue
 		}
 		wg.Go(func() {
-			msgs, err := s.request(ctx, peer, encodeSyncReq(opStatus, 0, 0), timeout, 1)
-			if err != nil || len(msgs) != 1 || len(msgs[0]) != 12 || string(msgs[0][:4]) != syncStatusMagic {
+			msgs, err := s.request(ctx, peer, SyncStatusRequest(), timeout, 1)
+			if err != nil || len(msgs) != 1 {
+				return
+			}
+			h, ok := ParseSyncStatus(msgs[0])
+			if !ok {
 				return
 			}
 			mu.Lock()
-			out = append(out, peerStatus{peer, binary.BigEndian.Uint64(msgs[0][4:])})
+			out = append(out, peerStatus{peer, h})
 			mu.Unlock()
 		})
 	}
@@ -160,7 +185,7 @@ func (s *syncer) request(ctx context.Context, peer string, req []byte, timeout t
 		return nil, err
 	}
 	defer sub.Unsubscribe()
-	_ = sub.SetPendingLimits(1<<16, maxSyncReplyBytes+(8<<20))
+	_ = sub.SetPendingLimits(1<<16, MaxSyncReplyBytes+(8<<20))
 	if err := nc.PublishRequest(bus.SyncSubject(peer), inbox, req); err != nil {
 		return nil, err
 	}
@@ -243,7 +268,7 @@ func (s *syncer) catchUpLocked(ctx context.Context, target uint64) {
 // how many it committed.
 func (s *syncer) fetch(ctx context.Context, peer string, from, count uint64) (int, error) {
 	n := s.n
-	msgs, err := s.request(ctx, peer, encodeSyncReq(opBlocks, from, uint32(count)), n.cfg.SyncTimeout, 0)
+	msgs, err := s.request(ctx, peer, SyncBlocksRequest(from, uint32(count)), n.cfg.SyncTimeout, 0)
 	got := 0
 	for _, raw := range msgs {
 		if err := s.apply(raw); err != nil {

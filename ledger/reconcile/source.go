@@ -3,7 +3,6 @@ package reconcile
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -175,14 +174,6 @@ func NewBusSource(cfg BusConfig) (Source, error) {
 	return &busSource{cfg: cfg}, nil
 }
 
-const (
-	syncReqMagic    = "GSQ1"
-	syncStatusMagic = "GSS1"
-	syncOpStatus    = 1
-	syncOpBlocks    = 2
-	maxSyncReply    = 64 << 20
-)
-
 // ErrNoOrderer: no orderer answered.
 var ErrNoOrderer = errors.New("reconcile: no orderer answered")
 
@@ -206,12 +197,6 @@ func (s *busSource) String() string {
 
 func (s *busSource) Close() error { return nil }
 
-func syncRequest(op byte, from uint64, count uint32) []byte {
-	b := append([]byte(syncReqMagic), op)
-	b = binary.BigEndian.AppendUint64(b, from)
-	return binary.BigEndian.AppendUint32(b, count)
-}
-
 // Height asks the orderers (or the one configured) for their heights, in
 // parallel, and returns the highest. Blocks are self-certifying (quorum
 // certificates), so an orderer that claims too much can only fail to serve.
@@ -227,11 +212,11 @@ func (s *busSource) Height(ctx context.Context) (uint64, error) {
 	for _, name := range names {
 		wg.Go(func() {
 			var h uint64
-			err := s.request(ctx, name, syncRequest(syncOpStatus, 0, 0), 0, min(s.cfg.Timeout, 2*time.Second), func(msg []byte) (bool, error) {
-				if len(msg) != 12 || string(msg[:4]) != syncStatusMagic {
+			err := s.request(ctx, name, orderer.SyncStatusRequest(), 0, min(s.cfg.Timeout, 2*time.Second), func(msg []byte) (bool, error) {
+				var ok bool
+				if h, ok = orderer.ParseSyncStatus(msg); !ok {
 					return false, fmt.Errorf("reconcile: bad status reply from %s", name)
 				}
-				h = binary.BigEndian.Uint64(msg[4:])
 				return true, nil
 			})
 			mu.Lock()
@@ -301,7 +286,7 @@ func (s *busSource) fetch(ctx context.Context, peers []peerHeight, from, to uint
 			continue
 		}
 		next := from
-		err := s.request(ctx, p.name, syncRequest(syncOpBlocks, from, uint32(to-from+1)), from, s.cfg.Timeout, func(msg []byte) (bool, error) {
+		err := s.request(ctx, p.name, orderer.SyncBlocksRequest(from, uint32(to-from+1)), from, s.cfg.Timeout, func(msg []byte) (bool, error) {
 			if len(msg) == 0 {
 				return true, nil
 			}
@@ -352,7 +337,7 @@ func (s *busSource) request(ctx context.Context, peer string, req []byte, height
 		return fmt.Errorf("reconcile: %w", err)
 	}
 	defer sub.Unsubscribe()
-	_ = sub.SetPendingLimits(1<<16, maxSyncReply+(8<<20))
+	_ = sub.SetPendingLimits(1<<16, orderer.MaxSyncReplyBytes+(8<<20))
 	if err := nc.PublishRequest(bus.SyncSubject(peer), inbox, req); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
