@@ -67,8 +67,10 @@ type Envelope struct {
 	Sig     []byte
 }
 
-func (e *Envelope) signedBytes(payloadHash [32]byte) []byte {
-	b := make([]byte, 0, 64+len(e.From)+len(e.To)+len(e.KeyID))
+// appendHeader appends the fields both the signed bytes and the frame
+// begin with: magic, kind, sender, recipient, message id, part, parts and
+// key id.
+func (e *Envelope) appendHeader(b []byte) []byte {
 	b = append(b, envelopeMagic...)
 	b = append(b, byte(e.Kind))
 	b = wire.AppendString(b, e.From)
@@ -76,7 +78,12 @@ func (e *Envelope) signedBytes(payloadHash [32]byte) []byte {
 	b = binary.BigEndian.AppendUint64(b, e.MsgID)
 	b = binary.BigEndian.AppendUint32(b, e.Part)
 	b = binary.BigEndian.AppendUint32(b, e.Parts)
-	b = wire.AppendString(b, e.KeyID)
+	return wire.AppendString(b, e.KeyID)
+}
+
+// signedBytes is the header followed by the payload's hash.
+func (e *Envelope) signedBytes(payloadHash [32]byte) []byte {
+	b := e.appendHeader(make([]byte, 0, 64+len(e.From)+len(e.To)+len(e.KeyID)))
 	return append(b, payloadHash[:]...)
 }
 
@@ -109,15 +116,7 @@ func (e *Envelope) Verify(trust *keys.Bundle, height uint64) error {
 
 // Encode returns the envelope's binary frame.
 func (e *Envelope) Encode() []byte {
-	b := make([]byte, 0, 48+len(e.From)+len(e.To)+len(e.KeyID)+len(e.Sig)+len(e.Payload))
-	b = append(b, envelopeMagic...)
-	b = append(b, byte(e.Kind))
-	b = wire.AppendString(b, e.From)
-	b = wire.AppendString(b, e.To)
-	b = binary.BigEndian.AppendUint64(b, e.MsgID)
-	b = binary.BigEndian.AppendUint32(b, e.Part)
-	b = binary.BigEndian.AppendUint32(b, e.Parts)
-	b = wire.AppendString(b, e.KeyID)
+	b := e.appendHeader(make([]byte, 0, 48+len(e.From)+len(e.To)+len(e.KeyID)+len(e.Sig)+len(e.Payload)))
 	b = wire.AppendBytes(b, e.Sig)
 	return wire.AppendBytes(b, e.Payload)
 }
