@@ -11,6 +11,7 @@ import (
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/bloom"
 
+	"github.com/baybus/baybus/internal/wire"
 	"github.com/baybus/baybus/schemas"
 )
 
@@ -220,17 +221,17 @@ func (e *ledgerEntry) encode(dst []byte) []byte {
 }
 
 func (e *ledgerEntry) decode(b []byte) error {
-	r := decoder{b: b}
+	r := newDecoder(b)
 	if r.byte() != entryVersion {
 		return fmt.Errorf("reconcile: index: ledger entry version")
 	}
-	e.Status = intern(&r, internStatus)
-	e.City = intern(&r, internCity)
-	e.LastAction = intern(&r, internAction)
+	e.Status = intern(r, internStatus)
+	e.City = intern(r, internCity)
+	e.LastAction = intern(r, internAction)
 	e.Height = r.u64()
 	e.LastTx = r.hash()
 	e.LastNative = r.hash()
-	e.Kind = intern(&r, internKind)
+	e.Kind = intern(r, internKind)
 	e.RecordTx = r.hash()
 	e.RecordHeight = r.u64()
 	e.RecordHash = r.hash()
@@ -290,14 +291,14 @@ func bit(b bool) byte {
 }
 
 func (r *regRow) decode(b []byte) error {
-	d := decoder{b: b}
+	d := newDecoder(b)
 	if d.byte() != entryVersion {
 		return fmt.Errorf("reconcile: index: register row version")
 	}
 	r.Line = d.u64()
-	r.Action = intern(&d, internAction)
-	r.Status = intern(&d, internStatus)
-	r.Kind = intern(&d, internKind)
+	r.Action = intern(d, internAction)
+	r.Status = intern(d, internStatus)
+	r.Kind = intern(d, internKind)
 	r.OccurredAt = d.str()
 	r.Reason = d.str()
 	f := d.byte()
@@ -328,78 +329,42 @@ func (w *encoder) bytes(p []byte) {
 	w.b = append(w.b, p...)
 }
 
-type decoder struct {
-	b   []byte
-	err error
-}
+// decoder reads them through internal/wire (minimal uvarints, the first
+// error sticking); any malformed value is errIndexValue.
+type decoder struct{ r *wire.Reader }
 
 var errIndexValue = errors.New("reconcile: index: malformed value")
 
-func (d *decoder) take(n int) []byte {
-	if d.err != nil || n < 0 || n > len(d.b) {
-		d.err = errIndexValue
-		return nil
-	}
-	p := d.b[:n:n]
-	d.b = d.b[n:]
-	return p
-}
+func newDecoder(b []byte) decoder { return decoder{wire.NewReader(b)} }
 
-func (d *decoder) byte() byte {
-	if p := d.take(1); p != nil {
-		return p[0]
-	}
-	return 0
-}
+// maxValue bounds one length-prefixed string or byte string: a value is
+// never larger than a block.
+const maxValue = 1 << 30
 
-func (d *decoder) u64() uint64 {
-	if p := d.take(8); p != nil {
-		return binary.BigEndian.Uint64(p)
-	}
-	return 0
-}
+func (d decoder) byte() byte  { return d.r.U8() }
+func (d decoder) u64() uint64 { return d.r.U64() }
 
-func (d *decoder) hash() (h [32]byte) {
-	copy(h[:], d.take(32))
+func (d decoder) hash() (h [32]byte) {
+	copy(h[:], d.r.Take(32))
 	return h
 }
 
-func (d *decoder) bytes() []byte {
-	if d.err != nil {
-		return nil
-	}
-	n, k := binary.Uvarint(d.b)
-	if k <= 0 || n > uint64(len(d.b)-k) {
-		d.err = errIndexValue
-		return nil
-	}
-	d.b = d.b[k:]
-	p := d.take(int(n))
-	if len(p) == 0 {
-		return nil
-	}
-	return append([]byte(nil), p...)
-}
-
-func (d *decoder) str() string { return string(d.bytes()) }
-
 // raw returns a length-prefixed value without copying it.
-func (d *decoder) raw() []byte {
-	if d.err != nil {
-		return nil
+func (d decoder) raw() []byte { return d.r.Bytes(maxValue) }
+
+// bytes returns a length-prefixed value as a copy (nil if empty).
+func (d decoder) bytes() []byte {
+	if p := d.raw(); len(p) > 0 {
+		return append([]byte(nil), p...)
 	}
-	n, k := binary.Uvarint(d.b)
-	if k <= 0 || n > uint64(len(d.b)-k) {
-		d.err = errIndexValue
-		return nil
-	}
-	d.b = d.b[k:]
-	return d.take(int(n))
+	return nil
 }
+
+func (d decoder) str() string { return string(d.raw()) }
 
 // intern reads a string from a small known set without allocating; one
 // outside the set is copied.
-func intern[T ~string](d *decoder, set map[string]T) T {
+func intern[T ~string](d decoder, set map[string]T) T {
 	b := d.raw()
 	if v, ok := set[string(b)]; ok {
 		return v
@@ -407,11 +372,15 @@ func intern[T ~string](d *decoder, set map[string]T) T {
 	return T(b)
 }
 
-func (d *decoder) done() error {
-	if d.err == nil && len(d.b) != 0 {
-		d.err = errIndexValue
+// done checks that the whole value was read.
+func (d decoder) done() error {
+	if d.r.Err() == nil && d.r.Len() != 0 {
+		d.r.Fail(errors.New("trailing bytes"))
 	}
-	return d.err
+	if err := d.r.Err(); err != nil {
+		return fmt.Errorf("%w: %v", errIndexValue, err)
+	}
+	return nil
 }
 
 // quietLogger drops pebble's informational messages.

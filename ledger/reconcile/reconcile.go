@@ -338,7 +338,7 @@ func (p *pendingFields) encode(dst []byte) []byte {
 }
 
 func (p *pendingFields) decode(b []byte) error {
-	d := decoder{b: b}
+	d := newDecoder(b)
 	if d.byte() != entryVersion {
 		return errIndexValue
 	}
