@@ -6,9 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/baybus/baybus/internal/wire"
 
 	"github.com/baybus/baybus/internal/merkle"
+	"github.com/baybus/baybus/internal/wire"
 	"github.com/baybus/baybus/schemas/keys"
 )
 

@@ -3,8 +3,8 @@ package bft
 import (
 	"errors"
 	"fmt"
-	"github.com/baybus/baybus/internal/wire"
 
+	"github.com/baybus/baybus/internal/wire"
 	"github.com/baybus/baybus/schemas/keys"
 )
 

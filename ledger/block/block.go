@@ -5,8 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/baybus/baybus/internal/wire"
 
+	"github.com/baybus/baybus/internal/wire"
 	"github.com/baybus/baybus/schemas"
 )
 

@@ -6,10 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/baybus/baybus/internal/wire"
 	"sync"
 	"time"
 
+	"github.com/baybus/baybus/internal/wire"
 	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/schemas"

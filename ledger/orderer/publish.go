@@ -6,11 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/baybus/baybus/internal/wire"
 	"strconv"
 	"time"
 
 	"github.com/baybus/baybus/internal/bus"
+	"github.com/baybus/baybus/internal/wire"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"

@@ -4,9 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/baybus/baybus/internal/wire"
 	"sync"
 
+	"github.com/baybus/baybus/internal/wire"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/wal"
 )

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/baybus/baybus/internal/wire"
 
+	"github.com/baybus/baybus/internal/wire"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/state/smt"
 	"github.com/baybus/baybus/schemas"
