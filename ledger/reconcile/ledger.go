@@ -7,9 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"slices"
 
+	"github.com/bits-and-blooms/bloom/v3"
 	"github.com/cockroachdb/pebble"
 
 	"github.com/baybus/baybus/ledger/block"
@@ -196,48 +196,16 @@ func readBlock(trust *keys.Bundle, j schemas.Jurisdiction, job blockJob) blockOu
 type ledgerFold struct {
 	x       *index
 	pending map[string]*ledgerEntry
-	written keyFilter // the keys flushed to the index: most keys are new, and a miss costs no read
+	written *bloom.BloomFilter // the keys flushed to the index: most keys are new, and a miss costs no read
 	txs     uint64
 	buf     []byte
 }
 
-// keyFilter is a Bloom filter of fixed size (so of fixed memory, whatever the
-// ledger's size: with more keys it only answers "maybe" more often).
-type keyFilter struct {
-	bits []uint64
-	seed maphash.Seed
-}
-
-const bloomBits = 1 << 27 // 16 MiB: under 1 % false positives up to 10 million keys
-
-func newKeyFilter() keyFilter {
-	return keyFilter{bits: make([]uint64, bloomBits/64), seed: maphash.MakeSeed()}
-}
-
-func (b *keyFilter) probes(key string) [4]uint64 {
-	h := maphash.String(b.seed, key)
-	h1, h2 := h&0xffffffff, h>>32|1
-	var out [4]uint64
-	for i := range out {
-		out[i] = (h1 + uint64(i)*h2) % bloomBits
-	}
-	return out
-}
-
-func (b *keyFilter) add(key string) {
-	for _, p := range b.probes(key) {
-		b.bits[p/64] |= 1 << (p % 64)
-	}
-}
-
-func (b *keyFilter) mayHave(key string) bool {
-	for _, p := range b.probes(key) {
-		if b.bits[p/64]&(1<<(p%64)) == 0 {
-			return false
-		}
-	}
-	return true
-}
+// newKeyFilter returns a Bloom filter of fixed size (so of fixed memory,
+// whatever the ledger's size: with more keys it only answers "maybe" more
+// often): 16 MiB and 4 probes, under 1 % false positives up to 10 million
+// keys.
+func newKeyFilter() *bloom.BloomFilter { return bloom.New(1<<27, 4) }
 
 const flushAt = 50_000
 
@@ -245,7 +213,7 @@ func (f *ledgerFold) apply(height uint64, t *ledgerTx) error {
 	e := f.pending[t.key]
 	if e == nil {
 		e = &ledgerEntry{}
-		if f.written.mayHave(t.key) {
+		if f.written.TestString(t.key) {
 			le, ok, err := f.x.ledger(t.key)
 			if err != nil {
 				return err
@@ -292,7 +260,7 @@ func (f *ledgerFold) flush() error {
 	defer b.Close()
 	var k []byte
 	for _, key := range keys {
-		f.written.add(key)
+		f.written.AddString(key)
 		k = ledgerKey(k[:0], key)
 		f.buf = f.pending[key].encode(f.buf[:0])
 		if err := b.Set(k, f.buf, nil); err != nil {
