@@ -313,6 +313,36 @@ func (r *regRow) decode(b []byte) error {
 	return d.done()
 }
 
+// batchWriter writes to the scratch index in pebble batches of about
+// 4 MiB, committed without sync (the index is thrown away after the run).
+type batchWriter struct {
+	db *pebble.DB
+	b  *pebble.Batch
+}
+
+func newBatchWriter(db *pebble.DB) *batchWriter { return &batchWriter{db: db, b: db.NewBatch()} }
+
+// put sets k to v, committing the batch once it passes 4 MiB.
+func (w *batchWriter) put(k, v []byte) error {
+	if err := w.b.Set(k, v, nil); err != nil {
+		return err
+	}
+	if w.b.Len() > 4<<20 {
+		return w.commit()
+	}
+	return nil
+}
+
+// commit commits what is batched and starts a new batch.
+func (w *batchWriter) commit() error {
+	err := w.b.Commit(pebble.NoSync)
+	w.b.Close()
+	w.b = w.db.NewBatch()
+	return err
+}
+
+func (w *batchWriter) close() { w.b.Close() }
+
 // encoder and decoder write and read the index's values: uvarint-prefixed
 // strings and bytes, big-endian integers, raw 32-byte hashes.
 type encoder struct{ b []byte }

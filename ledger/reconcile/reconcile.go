@@ -476,21 +476,9 @@ func (r *run) compare(ctx context.Context, p *preparer) error {
 		return out
 	}
 
-	b := r.x.db.NewBatch()
-	defer func() { b.Close() }()
-	put := func(k, v []byte) error {
-		if err := b.Set(k, v, nil); err != nil {
-			return err
-		}
-		if b.Len() > 4<<20 {
-			if err := b.Commit(pebble.NoSync); err != nil {
-				return err
-			}
-			b.Close()
-			b = r.x.db.NewBatch()
-		}
-		return nil
-	}
+	w := newBatchWriter(r.x.db)
+	defer w.close()
+	put := w.put
 	writeDiff := func(key string, d *Difference, seq uint64) error {
 		r.sum.Differences.add(d.Class)
 		v, err := json.Marshal(d)
@@ -541,7 +529,7 @@ func (r *run) compare(ctx context.Context, p *preparer) error {
 		return err
 	}
 	r.sum.Repair = rs
-	if err := b.Commit(pebble.NoSync); err != nil {
+	if err := w.commit(); err != nil {
 		return fmt.Errorf("reconcile: index: %w", err)
 	}
 	return nil
@@ -716,31 +704,24 @@ func (r *run) fieldDetails(ctx context.Context) error {
 		}
 		return d
 	}
-	b := r.x.db.NewBatch()
-	defer func() { b.Close() }()
+	w := newBatchWriter(r.x.db)
+	defer w.close()
 	sink := func(d done) error {
 		if d.err != nil {
 			return d.err
 		}
 		r.meter.add(1, 0)
 		for i, key := range d.keys {
-			if err := b.Set(binary.BigEndian.AppendUint64(outputKey(nil, key, FieldsDiffer.order()), 0), d.diffs[i], nil); err != nil {
+			if err := w.put(binary.BigEndian.AppendUint64(outputKey(nil, key, FieldsDiffer.order()), 0), d.diffs[i]); err != nil {
 				return err
 			}
-		}
-		if b.Len() > 4<<20 {
-			if err := b.Commit(pebble.NoSync); err != nil {
-				return err
-			}
-			b.Close()
-			b = r.x.db.NewBatch()
 		}
 		return nil
 	}
 	if err := ordered(ctx, r.workers, produce, work, sink); err != nil {
 		return err
 	}
-	return b.Commit(pebble.NoSync)
+	return w.commit()
 }
 
 // writeOutput writes the "O" entries, in key order, after the invalid rows
