@@ -90,11 +90,7 @@ documented in docs/performance.md.`,
 			}
 			printResult(out, res)
 			if jsonFile != "" {
-				return writeFile(jsonFile, func(w io.Writer) error {
-					enc := json.NewEncoder(w)
-					enc.SetIndent("", "  ")
-					return enc.Encode(res)
-				})
+				return writeJSONFile(jsonFile, res)
 			}
 			return nil
 		},
@@ -133,6 +129,15 @@ func writeFile(path string, write func(io.Writer) error) error {
 		return err
 	}
 	return f.Close()
+}
+
+// writeJSONFile writes v to path as indented JSON.
+func writeJSONFile(path string, v any) error {
+	return writeFile(path, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	})
 }
 
 func printResult(w io.Writer, r *bench.Result) {

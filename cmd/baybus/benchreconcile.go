@@ -1,9 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -44,11 +42,7 @@ found, and reports rows/s, CPU seconds and peak memory.`,
 			fmt.Fprintf(out, "  %.1fs, %.0f rows/s, %.1f CPU s, peak RSS %.0f MiB, peak heap %.0f MiB, GOMAXPROCS %d, load %.1f\n",
 				res.Seconds, res.RowsPerSecond, res.CPUSeconds, float64(res.PeakRSSBytes)/(1<<20), float64(res.PeakHeapBytes)/(1<<20), res.GOMAXPROCS, res.LoadAverage)
 			if jsonFile != "" {
-				return writeFile(jsonFile, func(w io.Writer) error {
-					enc := json.NewEncoder(w)
-					enc.SetIndent("", "  ")
-					return enc.Encode(res)
-				})
+				return writeJSONFile(jsonFile, res)
 			}
 			return nil
 		},
