@@ -415,7 +415,7 @@ func waitConsumers(ctx context.Context, t *testing.T, js jetstream.JetStream, na
 	t.Helper()
 	for _, name := range names {
 		if err := poll(ctx, func(ctx context.Context) error {
-			_, err := js.Consumer(ctx, bus.StreamTx, orderer.ConsumerName(name))
+			_, err := js.Consumer(ctx, bus.StreamTx, bus.OrdererConsumer(name))
 			return err
 		}); err != nil {
 			t.Fatalf("orderer %s never created its consumer: %v", name, err)

@@ -167,3 +167,145 @@ func TestStreamRetention(t *testing.T) {
 		t.Errorf("%s MaxAge %v after the update, want 48h", StreamProofs, got)
 	}
 }
+
+// TestStreamInterestRetention: with the orderers named, GBA_TX keeps a batch
+// until every orderer's consumer has acknowledged it. An existing limits
+// stream is switched without losing what it holds, the consumers are made
+// before the switch, a second call leaves the orderers' own consumer
+// settings alone, and a batch retried after every orderer acked it is still
+// deduplicated.
+func TestStreamInterestRetention(t *testing.T) {
+	srv, _ := startServer(t, "") // limits retention, as older data dirs have it
+	op, err := srv.Connect("operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	js, _ := jetstream.New(op)
+	city, err := srv.Connect("city-shenzhen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer city.Close()
+	pub, err := NewPublisher(city)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, id := range []string{"b1", "b2", "b3"} {
+		if _, err := pub.Publish(ctx, TxSubject("shenzhen"), id, []byte(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	orderers := []string{"o1", "o2"}
+	if err := EnsureStreams(ctx, js, StreamConfig{Orderers: orderers}); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(ctx, StreamTx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := func() *jetstream.StreamInfo {
+		t.Helper()
+		i, err := stream.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return i
+	}
+	if got := info(); got.Config.Retention != jetstream.InterestPolicy || got.State.Msgs != 3 {
+		t.Fatalf("after the switch: retention %v, %d messages; want interest and the 3 published before", got.Config.Retention, got.State.Msgs)
+	}
+	// An orderer configures its own consumer on start; EnsureStreams again
+	// must not undo that.
+	if _, err := js.CreateOrUpdateConsumer(ctx, StreamTx, OrdererConsumerConfig("o1", 7*time.Second, 64)); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureStreams(ctx, js, StreamConfig{Orderers: orderers}); err != nil {
+		t.Fatal(err)
+	}
+	ack := func(orderer string, n int) {
+		t.Helper()
+		c, err := js.Consumer(ctx, StreamTx, OrdererConsumer(orderer))
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch, err := c.Fetch(n, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			if err := m.DoubleAck(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got++
+		}
+		if got != n {
+			t.Fatalf("%s fetched %d batches, want %d", orderer, got, n)
+		}
+	}
+	c1, err := js.Consumer(ctx, StreamTx, OrdererConsumer("o1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := c1.CachedInfo().Config; cfg.AckWait != 7*time.Second || cfg.MaxAckPending != 64 {
+		t.Fatalf("o1's consumer was reset: ack wait %v, max ack pending %d", cfg.AckWait, cfg.MaxAckPending)
+	}
+	ack("o1", 3)
+	if got := info().State.Msgs; got != 3 {
+		t.Fatalf("%d messages after one orderer of two acked all, want 3", got)
+	}
+	ack("o2", 2)
+	if got := info().State.Msgs; got != 1 {
+		t.Fatalf("%d messages after the second orderer acked two, want 1", got)
+	}
+	ack("o2", 1)
+	if got := info().State.Msgs; got != 0 {
+		t.Fatalf("%d messages after both acked everything, want 0", got)
+	}
+	again, err := pub.Publish(ctx, TxSubject("shenzhen"), "b1", []byte("b1"))
+	if err != nil || !again.Duplicate {
+		t.Fatalf("retry of a sealed batch: %+v, %v; want a duplicate", again, err)
+	}
+}
+
+// TestStreamInterestRetentionNew: a new GBA_TX with orderers named is an
+// interest stream whose consumers exist before anything is published, so
+// the first batch is kept.
+func TestStreamInterestRetentionNew(t *testing.T) {
+	ids, err := NewIdentities(schemas.CityTokens(), []string{"o1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := StartServer(ServerConfig{StoreDir: filepath.Join(t.TempDir(), "js"), Identities: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	op, err := srv.Connect("operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	js, _ := jetstream.New(op)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := EnsureStreams(ctx, js, StreamConfig{Orderers: []string{"o1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Consumer(ctx, StreamTx, OrdererConsumer("o1")); err != nil {
+		t.Fatalf("o1's consumer: %v", err)
+	}
+	if _, err := js.Publish(ctx, TxSubject("macao"), []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, StreamTx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := s.CachedInfo(); i.Config.Retention != jetstream.InterestPolicy || i.State.Msgs != 1 {
+		t.Fatalf("retention %v, %d messages; want interest and the first batch kept", i.Config.Retention, i.State.Msgs)
+	}
+}

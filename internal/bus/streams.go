@@ -42,7 +42,7 @@ func ProofSubject(jurisdiction, kind string) string {
 type StreamConfig struct {
 	Replicas         int           // 1 on one server, 3 on a cluster
 	DuplicatesWindow time.Duration // GBA_TX dedup window; default 10 minutes
-	MaxAge           time.Duration // GBA_TX retention; default 7 days (orderers ack within seconds)
+	MaxAge           time.Duration // GBA_TX upper bound on a batch's age; default 7 days (orderers ack within seconds)
 	MaxMsgSize       int32         // default 1 MiB
 	MemoryForProofs  bool          // keep GBA_PROOFS in memory (tests)
 	// ProofsMaxAge bounds how long GBA_PROOFS keeps a proof; default 30
@@ -50,6 +50,33 @@ type StreamConfig struct {
 	// one on request (GET /v1/licenses/{jur}/{id}/proof), so a subscriber
 	// away for longer reconciles instead of replaying.
 	ProofsMaxAge time.Duration
+	// Orderers, when set, are the orderers whose durable consumers read
+	// GBA_TX. The stream then keeps a batch only until each of them has
+	// acknowledged it (interest retention; an orderer acknowledges once the
+	// batch's block is fsynced), so it holds the unsealed backlog rather
+	// than MaxAge of traffic. EnsureStreams creates those consumers before
+	// it switches the retention, because an interest stream without
+	// consumers drops what is published to it. MaxAge stays an upper bound
+	// (an orderer that never comes back pins nothing longer). Empty: limits
+	// retention, every batch kept for MaxAge.
+	Orderers []string
+}
+
+// OrdererConsumer is the durable GBA_TX consumer of an orderer.
+func OrdererConsumer(orderer string) string { return "orderer-" + orderer }
+
+// OrdererConsumerConfig is the GBA_TX consumer an orderer reads every batch
+// through: explicit acks, from the stream's first message.
+func OrdererConsumerConfig(orderer string, ackWait time.Duration, maxAckPending int) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       OrdererConsumer(orderer),
+		Description:   "orderer " + orderer + ": every batch, acked once sealed",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxAckPending: maxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		FilterSubject: SubjectTxAll,
+	}
 }
 
 func (c StreamConfig) withDefaults() StreamConfig {
@@ -95,12 +122,48 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamConfig) 
 		if c.MemoryForProofs && sc.Name == StreamProofs {
 			sc.Storage = jetstream.MemoryStorage
 		}
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
-			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-				continue
+		if sc.Name == StreamTx && len(c.Orderers) > 0 {
+			if err := ensureInterest(ctx, js, sc, c.Orderers); err != nil {
+				return err
 			}
-			return fmt.Errorf("bus: stream %s: %w", sc.Name, err)
+			continue
+		}
+		if err := ensureStream(ctx, js, sc); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
+	_, err := js.CreateOrUpdateStream(ctx, sc)
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return fmt.Errorf("bus: stream %s: %w", sc.Name, err)
+	}
+	return nil
+}
+
+// ensureInterest brings GBA_TX to interest retention without a moment in
+// which it has that retention and lacks an orderer's consumer: the stream
+// first exists with its present retention (limits when new), then the
+// consumers, then the switch. Consumers that exist are left as their
+// orderers configured them.
+func ensureInterest(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig, orderers []string) error {
+	pre := sc
+	if info, err := js.Stream(ctx, sc.Name); err == nil {
+		pre.Retention = info.CachedInfo().Config.Retention
+	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("bus: stream %s: %w", sc.Name, err)
+	}
+	if err := ensureStream(ctx, js, pre); err != nil {
+		return err
+	}
+	for _, o := range orderers {
+		_, err := js.CreateConsumer(ctx, sc.Name, OrdererConsumerConfig(o, 30*time.Second, 1024))
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerExists) {
+			return fmt.Errorf("bus: stream %s: consumer %s: %w", sc.Name, OrdererConsumer(o), err)
+		}
+	}
+	sc.Retention = jetstream.InterestPolicy
+	return ensureStream(ctx, js, sc)
 }

@@ -235,7 +235,9 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := bus.EnsureStreams(sctx, js, bus.StreamConfig{}); err != nil {
+	// The orderers' consumers are made with the streams, so GBA_TX can keep
+	// only what is not yet sealed everywhere.
+	if err := bus.EnsureStreams(sctx, js, bus.StreamConfig{Orderers: cons.Bundle.Orderers}); err != nil {
 		return nil, err
 	}
 

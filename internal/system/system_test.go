@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/baybus/baybus/gateway/client"
+	"github.com/baybus/baybus/internal/bus"
 	"github.com/baybus/baybus/internal/system"
 	"github.com/baybus/baybus/schemas"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 func event(city string, i int) json.RawMessage {
@@ -66,6 +68,7 @@ func TestUpCommitsEveryCityAndRestarts(t *testing.T) {
 			t.Fatalf("%s holds another block at height %d", n.Name(), h)
 		}
 	}
+	waitTxDrained(ctx, t, sys)
 	sys.Stop()
 
 	sys = start(t, dir)
@@ -83,6 +86,40 @@ func TestUpCommitsEveryCityAndRestarts(t *testing.T) {
 	}
 	if res[1].Error != nil || res[1].Height > h {
 		t.Fatalf("an event committed before the restart was sealed again: %+v %+v", res[1].Receipt, res[1].Error)
+	}
+}
+
+// waitTxDrained waits until GBA_TX holds no batch: with the orderers'
+// consumers made with the stream (interest retention), a batch leaves it
+// once every orderer has sealed and acknowledged it.
+func waitTxDrained(ctx context.Context, t *testing.T, sys *system.System) {
+	t.Helper()
+	nc, err := sys.Bus.Connect(bus.IdentityName(bus.RoleOperator, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	stream, err := js.Stream(ctx, bus.StreamTx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		info, err := stream.Info(ctx)
+		if err != nil {
+			t.Fatalf("GBA_TX: %v", err)
+		}
+		if info.Config.Retention != jetstream.InterestPolicy {
+			t.Fatalf("GBA_TX retention %v, want interest", info.Config.Retention)
+		}
+		if info.State.Msgs == 0 && info.State.LastSeq > 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("GBA_TX still holds %d of %d batches after every block was sealed", info.State.Msgs, info.State.LastSeq)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 

@@ -436,7 +436,7 @@ func (c *cluster) waitAcked(timeout time.Duration) {
 	for _, n := range c.running() {
 		for {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			cons, err := js.Consumer(ctx, bus.StreamTx, ConsumerName(n.Name()))
+			cons, err := js.Consumer(ctx, bus.StreamTx, bus.OrdererConsumer(n.Name()))
 			var info *jetstream.ConsumerInfo
 			if err == nil {
 				info, err = cons.Info(ctx)

@@ -29,9 +29,6 @@ type ingester struct {
 	iter jetstream.MessagesContext
 }
 
-// ConsumerName is the durable GBA_TX consumer of an orderer.
-func ConsumerName(orderer string) string { return "orderer-" + orderer }
-
 func newIngester(n *Node) (*ingester, error) {
 	js, err := jetstream.New(n.cfg.Conn)
 	if err != nil {
@@ -39,17 +36,9 @@ func newIngester(n *Node) (*ingester, error) {
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
 	defer cancel()
-	cons, err := js.CreateOrUpdateConsumer(ctx, bus.StreamTx, jetstream.ConsumerConfig{
-		Durable:       ConsumerName(n.cfg.Name),
-		Description:   "orderer " + n.cfg.Name + ": every batch, acked once sealed",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       n.cfg.AckWait,
-		MaxAckPending: int(n.cfg.Engine.PoolSize),
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		FilterSubject: bus.SubjectTxAll,
-	})
+	cons, err := js.CreateOrUpdateConsumer(ctx, bus.StreamTx, bus.OrdererConsumerConfig(n.cfg.Name, n.cfg.AckWait, int(n.cfg.Engine.PoolSize)))
 	if err != nil {
-		return nil, fmt.Errorf("orderer: consumer %s: %w", ConsumerName(n.cfg.Name), err)
+		return nil, fmt.Errorf("orderer: consumer %s: %w", bus.OrdererConsumer(n.cfg.Name), err)
 	}
 	iter, err := cons.Messages(jetstream.PullMaxMessages(int(n.cfg.Engine.BlockMaxBatches)))
 	if err != nil {
