@@ -34,7 +34,10 @@ var (
 // How SmartBFT's values map to ours:
 //
 //	request            a batch frame; RequestInfo = {ClientID: city, ID: batch id}
-//	proposal.Payload   block.Encode of the block
+//	proposal.Payload   the block's references (block.Refs): header, results and,
+//	                   per batch, its city, id and a hash of its signature; the
+//	                   followers take the batches from what they ingested
+//	                   (Node.resolve), and the block log keeps block.Encode
 //	proposal.Header    the block header's MarshalBinary
 //	proposal.Metadata  the engine's ViewMetadata, also the header's Consensus field
 //	sequence           block height (checked: ViewMetadata.LatestSequence == Height)
@@ -174,7 +177,7 @@ func (a *app) AssembleProposal(metadata []byte, requests [][]byte) types.Proposa
 		n.log.Error("assemble", "err", err, "height", height)
 		return bad
 	}
-	payload := block.Encode(blk)
+	payload := block.RefsOf(blk).Encode()
 	hb, _ := blk.Header.MarshalBinary()
 	a.remember(&verified{payload: payload, blk: blk, updates: updates})
 	n.log.Debug("assembled", "height", height, "batches", len(batches), "txs", txs, "took", time.Since(start))
@@ -208,24 +211,32 @@ func (a *app) verify(p types.Proposal) (*verified, error) {
 		return nil, fmt.Errorf("%w: verification sequence %d", ErrProposal, p.VerificationSequence)
 	}
 	if v := a.recall(p.Payload); v != nil {
-		if err := checkEnvelope(p, v.blk); err != nil {
+		if err := checkEnvelope(p, &v.blk.Header); err != nil {
 			return nil, err
 		}
 		return v, nil
 	}
-	blk, err := block.Decode(p.Payload)
+	refs, err := block.DecodeRefs(p.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrProposal, err)
 	}
-	if err := checkEnvelope(p, blk); err != nil {
+	if err := checkEnvelope(p, &refs.Header); err != nil {
 		return nil, err
 	}
 	if skew := n.cfg.MaxClockSkew; skew > 0 {
-		if limit := n.clock.Now().Add(skew).UnixNano(); blk.Header.Timestamp > limit {
-			return nil, fmt.Errorf("%w: timestamp %d is more than %v ahead of our clock", ErrProposal, blk.Header.Timestamp, skew)
+		if limit := n.clock.Now().Add(skew).UnixNano(); refs.Header.Timestamp > limit {
+			return nil, fmt.Errorf("%w: timestamp %d is more than %v ahead of our clock", ErrProposal, refs.Header.Timestamp, skew)
 		}
 	}
 	start := time.Now()
+	batches, err := n.resolve(refs.Batches)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrProposal, err)
+	}
+	blk, err := refs.Block(batches)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrProposal, err)
+	}
 	updates, err := n.checks.Verify(a.trust(), n.limits(), n.store.Last(), blk, n.idx, n.state)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrProposal, err)
@@ -238,20 +249,20 @@ func (a *app) verify(p types.Proposal) (*verified, error) {
 
 // checkEnvelope checks that the proposal's header and metadata are the
 // block's, and that the engine's sequence is the block's height.
-func checkEnvelope(p types.Proposal, blk *block.Block) error {
-	hb, _ := blk.Header.MarshalBinary()
+func checkEnvelope(p types.Proposal, h *block.Header) error {
+	hb, _ := h.MarshalBinary()
 	if !bytes.Equal(hb, p.Header) {
 		return fmt.Errorf("%w: proposal header is not the block's", ErrProposal)
 	}
-	if !bytes.Equal(blk.Header.Consensus, p.Metadata) {
+	if !bytes.Equal(h.Consensus, p.Metadata) {
 		return fmt.Errorf("%w: proposal metadata is not the block's", ErrProposal)
 	}
 	md := &protos.ViewMetadata{}
 	if err := proto.Unmarshal(p.Metadata, md); err != nil {
 		return fmt.Errorf("%w: metadata: %v", ErrProposal, err)
 	}
-	if md.LatestSequence != blk.Header.Height {
-		return fmt.Errorf("%w: sequence %d for height %d", ErrProposal, md.LatestSequence, blk.Header.Height)
+	if md.LatestSequence != h.Height {
+		return fmt.Errorf("%w: sequence %d for height %d", ErrProposal, md.LatestSequence, h.Height)
 	}
 	return nil
 }
@@ -326,40 +337,18 @@ func (a *app) VerifySignature(sig types.Signature) error {
 // come from the trust bundle and do not change while a node runs.
 func (a *app) VerificationSequence() uint64 { return 0 }
 
-// RequestsFromProposal implements api.Verifier. It reads the batch headers
-// only.
+// RequestsFromProposal implements api.Verifier. It reads the batch
+// references only.
 func (a *app) RequestsFromProposal(p types.Proposal) []types.RequestInfo {
-	frames, err := batchFrames(p.Payload)
+	refs, err := block.DecodeRefs(p.Payload)
 	if err != nil {
 		return nil
 	}
-	out := make([]types.RequestInfo, 0, len(frames))
-	for _, f := range frames {
-		if info, ok := batchInfo(f); ok {
-			out = append(out, info)
-		}
+	out := make([]types.RequestInfo, len(refs.Batches))
+	for i, b := range refs.Batches {
+		out[i] = types.RequestInfo{ClientID: b.City, ID: b.ID}
 	}
 	return out
-}
-
-// batchFrames splits a block encoding into its batch frames without
-// decoding them (see block.Encode).
-func batchFrames(p []byte) ([][]byte, error) {
-	r := wire.NewReader(p)
-	if string(r.Take(4)) != "GBK1" {
-		return nil, ErrProposal
-	}
-	r.Bytes(1 << 20) // header
-	r.Bytes(1 << 24) // results
-	n := r.Count(1 << 16)
-	out := make([][]byte, 0, n)
-	for i := 0; i < n && r.Err() == nil; i++ {
-		out = append(out, r.Bytes(schemas.MaxBatchBytes))
-	}
-	if r.Err() != nil {
-		return nil, r.Err()
-	}
-	return out, nil
 }
 
 // AuxiliaryData implements api.Verifier.
@@ -421,20 +410,25 @@ func (a *app) Sync() types.SyncResponse {
 	return types.SyncResponse{Latest: a.n.latestDecision()}
 }
 
-// decisionOf rebuilds the engine's view of a stored block.
-func decisionOf(trust *keys.Bundle, rec *Record) types.Decision {
+// decisionOf rebuilds the engine's view of a stored block: the proposal
+// as it was decided, with the block's references for payload.
+func decisionOf(trust *keys.Bundle, rec *Record) (types.Decision, error) {
+	blk, err := block.Decode(rec.BlockData)
+	if err != nil {
+		return types.Decision{}, fmt.Errorf("orderer: block %d: %w", rec.Header.Height, err)
+	}
 	hb, _ := rec.Header.MarshalBinary()
-	d := types.Decision{Proposal: types.Proposal{Payload: rec.BlockData, Header: hb, Metadata: rec.Header.Consensus}}
+	d := types.Decision{Proposal: types.Proposal{Payload: block.RefsOf(blk).Encode(), Header: hb, Metadata: rec.Header.Consensus}}
 	for i, v := range rec.QC.Votes {
 		d.Signatures = append(d.Signatures, types.Signature{ID: uint64(trust.OrdererIndex(v.Signer) + 1), Value: v.Sig, Msg: rec.VoteMsgs[i]})
 	}
-	return d
+	return d, nil
 }
 
 // recordOf builds the stored record of a decided block from the engine's
 // signatures, keeping only valid votes and checking they make a quorum.
-func recordOf(trust *keys.Bundle, p types.Proposal, blk *block.Block, sigs []types.Signature) (*Record, error) {
-	rec := &Record{Header: blk.Header, BlockData: p.Payload}
+func recordOf(trust *keys.Bundle, blk *block.Block, sigs []types.Signature) (*Record, error) {
+	rec := &Record{Header: blk.Header, BlockData: block.Encode(blk)}
 	hash := blk.Header.Hash()
 	seen := map[uint64]bool{}
 	for _, s := range sigs {

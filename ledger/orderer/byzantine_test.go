@@ -38,6 +38,10 @@ func (b *byzantine) SendConsensus(target uint64, m *protos.Message) {
 		if pp := m.GetPrePrepare(); pp != nil {
 			m = b.withForgedBatch(m)
 		}
+	case "badref":
+		if pp := m.GetPrePrepare(); pp != nil {
+			m = b.withOtherSignature(m)
+		}
 	case "equivocate":
 		if pp := m.GetPrePrepare(); pp != nil && target%2 == 0 {
 			m = b.alternative(m)
@@ -55,25 +59,42 @@ func (b *byzantine) SendTransaction(target uint64, req []byte) {
 	b.Comm.SendTransaction(target, req)
 }
 
-// withForgedBatch adds a batch that claims Macao but is signed with
-// Shenzhen's key: every follower's recomputation refuses the block.
+// withForgedBatch adds a reference to a batch that claims Macao but is
+// signed with Shenzhen's key: no orderer ingested it (GBA_TX permissions
+// and ingestion keep it out), so every follower refuses the block.
 func (b *byzantine) withForgedBatch(m *protos.Message) *protos.Message {
-	m = proto.Clone(m).(*protos.Message)
-	p := m.GetPrePrepare().Proposal
-	blk, err := block.Decode(p.Payload)
-	if err != nil {
-		return m
-	}
 	forged := b.c.batch("macao", 2)
 	bad, err := schemas.SealBatch(forged.Chain, "macao", forged.CreatedAt, forged.Seq, forged.Txs, b.c.cons.Cities["shenzhen"])
 	if err != nil {
 		return m
 	}
-	blk.Batches = append(blk.Batches, bad)
-	for range bad.Txs {
-		blk.Results = append(blk.Results, block.OK)
+	return b.tamper(m, func(r *block.Refs) {
+		r.Batches = append(r.Batches, block.RefOf(bad))
+		for range bad.Txs {
+			r.Results = append(r.Results, block.OK)
+		}
+	})
+}
+
+// withOtherSignature names a batch every orderer holds, but with another
+// signature hash: the followers' batch is not the one referenced.
+func (b *byzantine) withOtherSignature(m *protos.Message) *protos.Message {
+	return b.tamper(m, func(r *block.Refs) {
+		if len(r.Batches) > 0 {
+			r.Batches[0].Auth[0] ^= 1
+		}
+	})
+}
+
+func (b *byzantine) tamper(m *protos.Message, change func(*block.Refs)) *protos.Message {
+	m = proto.Clone(m).(*protos.Message)
+	p := m.GetPrePrepare().Proposal
+	refs, err := block.DecodeRefs(p.Payload)
+	if err != nil {
+		return m
 	}
-	p.Payload = block.Encode(blk)
+	change(refs)
+	p.Payload = refs.Encode()
 	b.hits.Add(1)
 	return m
 }
@@ -88,12 +109,19 @@ func (b *byzantine) alternative(m *protos.Message) *protos.Message {
 		return alt
 	}
 	n := b.c.node(b.name)
-	blk, err := block.Decode(pp.Proposal.Payload)
-	if n == nil || err != nil {
+	if n == nil {
+		return m
+	}
+	refs, err := block.DecodeRefs(pp.Proposal.Payload)
+	if err != nil {
+		return m
+	}
+	batches, err := n.resolve(refs.Batches)
+	if err != nil {
 		return m
 	}
 	alt, _, err := block.Assemble(n.cfg.Trust, n.limits(), block.Input{
-		Parent: n.store.Last(), Batches: blk.Batches, Timestamp: blk.Header.Timestamp + 1,
+		Parent: n.store.Last(), Batches: batches, Timestamp: refs.Header.Timestamp + 1,
 		Proposer: n.cfg.Name, Consensus: pp.Proposal.Metadata,
 	}, n.idx, n.state)
 	if err != nil {
@@ -101,7 +129,7 @@ func (b *byzantine) alternative(m *protos.Message) *protos.Message {
 	}
 	out := proto.Clone(m).(*protos.Message)
 	hb, _ := alt.Header.MarshalBinary()
-	out.GetPrePrepare().Proposal.Payload = block.Encode(alt)
+	out.GetPrePrepare().Proposal.Payload = block.RefsOf(alt).Encode()
 	out.GetPrePrepare().Proposal.Header = hb
 	b.alts[pp.Seq] = out
 	b.hits.Add(1)
@@ -143,7 +171,7 @@ func TestByzantineOrderer(t *testing.T) {
 	if *long {
 		n = 7
 	}
-	for _, mode := range []string{"silent", "badbatch", "equivocate", "forge"} {
+	for _, mode := range []string{"silent", "badbatch", "badref", "equivocate", "forge"} {
 		t.Run(mode, func(t *testing.T) {
 			c := newCluster(t, n)
 			// hongkong has id 1 and leads view 0.
@@ -173,7 +201,7 @@ func TestByzantineOrderer(t *testing.T) {
 				badSig += s.Transport.BadSignature
 			}
 			switch mode {
-			case "badbatch":
+			case "badbatch", "badref":
 				if bad == 0 {
 					t.Errorf("no follower refused the tampered proposals")
 				}

@@ -178,7 +178,7 @@ func (c *cluster) config(name string) Config {
 	return Config{
 		Name: name, Trust: c.cons.Bundle, Key: c.cons.Orderers[name],
 		DataDir: filepath.Join(c.root, "orderer", name), State: newMemState(),
-		Engine: c.engine, SyncTimeout: 3 * time.Second * timeScale, AckWait: 2 * time.Second * timeScale,
+		Engine: c.engine, SyncTimeout: 3 * time.Second * timeScale, AckWait: 2 * time.Second * timeScale, BatchWait: 500 * time.Millisecond * timeScale,
 		Logger: c.log, WrapComm: c.wrap[name],
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/baybus/baybus/internal/bus"
+	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/schemas"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -135,7 +136,7 @@ func (in *ingester) handle(msg jetstream.Msg) {
 	if old, ok := n.pending[id]; ok {
 		since = old.since // a redelivery replaces the older handle
 	}
-	n.pending[id] = pendingMsg{msg: msg, seq: seq, since: since}
+	n.pending[id] = pendingMsg{msg: msg, batch: bt, seq: seq, since: since}
 	n.ackMu.Unlock()
 
 	for backoff := 10 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
@@ -167,4 +168,46 @@ func (in *ingester) handle(msg jetstream.Msg) {
 			return
 		}
 	}
+}
+
+// ErrBatchMissing is the cause of refusing a proposal that names a batch
+// this orderer has not received within Config.BatchWait.
+var ErrBatchMissing = errors.New("orderer: proposal names a batch not received")
+
+// resolve returns the batches a proposal references, from those this
+// orderer ingested (and checked) and has not sealed, waiting up to
+// BatchWait for any not received yet. A batch already on the chain is an
+// error at once. Whether each batch is exactly the one referenced is
+// block.Refs.Block's check.
+func (n *Node) resolve(refs []block.BatchRef) ([]*schemas.Batch, error) {
+	out := make([]*schemas.Batch, len(refs))
+	var deadline time.Time
+	for i, r := range refs {
+		for {
+			n.ackMu.Lock()
+			m, ok := n.pending[r.ID]
+			n.ackMu.Unlock()
+			if ok {
+				out[i] = m.batch
+				break
+			}
+			if n.idx.BatchSeen(r.ID) {
+				return nil, fmt.Errorf("batch %s of %s is already on the chain", r.ID, r.City)
+			}
+			now := time.Now()
+			if deadline.IsZero() {
+				deadline = now.Add(n.cfg.BatchWait)
+				n.stats.batchWaits.Add(1)
+			}
+			if now.After(deadline) {
+				return nil, fmt.Errorf("%w: %s of %s, waited %v", ErrBatchMissing, r.ID, r.City, n.cfg.BatchWait)
+			}
+			select {
+			case <-n.ctx.Done():
+				return nil, ErrStopped
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}
+	return out, nil
 }

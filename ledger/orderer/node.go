@@ -86,8 +86,12 @@ type Config struct {
 	// AckWait is how long after a crash JetStream redelivers what this
 	// orderer had received but not sealed. Default 30 s.
 	AckWait time.Duration
-	// NoIngest turns off the GBA_TX consumer (a node that only follows).
-	NoIngest bool
+	// BatchWait is how long verifying a proposal waits for a batch it
+	// references to arrive through this orderer's own GBA_TX consumer
+	// before refusing the proposal. Every orderer reads every batch, so the
+	// wait is normally none; a refused proposal costs this replica its
+	// vote, not the cluster its progress. Default 2 s.
+	BatchWait time.Duration
 	// NoPublish turns off publishing sealed headers on gba.blocks.
 	NoPublish bool
 	// PublishMaxAge: headers older than this (by their timestamp) are not
@@ -137,6 +141,9 @@ func (c *Config) check() error {
 	if c.AckWait <= 0 {
 		c.AckWait = 30 * time.Second
 	}
+	if c.BatchWait <= 0 {
+		c.BatchWait = 2 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -157,10 +164,11 @@ type Stats struct {
 	BadProposals uint64 // proposals refused by our verification
 	Synced       uint64 // blocks fetched from peers
 	SyncRefused  uint64 // fetched blocks that failed verification
+	BatchWaits   uint64 // proposals that named a batch not yet ingested here
 }
 
 type counters struct {
-	ingested, ingestBad, acked, badProposals, synced, syncRefused atomic.Uint64
+	ingested, ingestBad, acked, badProposals, synced, syncRefused, batchWaits atomic.Uint64
 }
 
 // Node is one orderer: the SmartBFT engine with its NATS transport, the
@@ -231,7 +239,8 @@ type ackable interface {
 // pendingMsg is a batch submitted to the engine and not yet sealed.
 type pendingMsg struct {
 	msg   ackable
-	seq   uint64 // GBA_TX stream sequence
+	batch *schemas.Batch // decoded and checked at ingestion
+	seq   uint64         // GBA_TX stream sequence
 	since time.Time
 }
 
@@ -403,7 +412,9 @@ func (n *Node) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		last = decisionOf(cfg.Trust, rec)
+		if last, err = decisionOf(cfg.Trust, rec); err != nil {
+			return err
+		}
 		if err := proto.Unmarshal(rec.Header.Consensus, md); err != nil {
 			return fmt.Errorf("orderer: block %d consensus metadata: %w", h, err)
 		}
@@ -438,14 +449,12 @@ func (n *Node) Start(ctx context.Context) error {
 		n.wg.Add(1)
 		go n.publish()
 	}
-	if !cfg.NoIngest {
-		in, err := newIngester(n)
-		if err != nil {
-			return err
-		}
-		n.wg.Add(1)
-		go in.run()
+	in, err := newIngester(n)
+	if err != nil {
+		return err
 	}
+	n.wg.Add(1)
+	go in.run()
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -510,7 +519,7 @@ func (n *Node) Stats() Stats {
 	s := Stats{
 		Height: n.store.Height(), Ingested: n.stats.ingested.Load(), IngestBad: n.stats.ingestBad.Load(),
 		Acked: n.stats.acked.Load(), BadProposals: n.stats.badProposals.Load(), Synced: n.stats.synced.Load(),
-		SyncRefused: n.stats.syncRefused.Load(),
+		SyncRefused: n.stats.syncRefused.Load(), BatchWaits: n.stats.batchWaits.Load(),
 	}
 	if n.transport != nil {
 		s.Transport = n.transport.Stats()
@@ -590,7 +599,11 @@ func (n *Node) latestDecision() types.Decision {
 		n.log.Error("read last block", "err", err)
 		return types.Decision{}
 	}
-	return decisionOf(n.cfg.Trust, rec)
+	d, err := decisionOf(n.cfg.Trust, rec)
+	if err != nil {
+		n.log.Error("read last block", "err", err)
+	}
+	return d
 }
 
 // removeRequest drops a request from the engine's pool.
@@ -632,10 +645,27 @@ func (n *Node) deliver(p types.Proposal, sigs []types.Signature) error {
 		}
 	}
 	v, err := n.app.verify(p)
+	for errors.Is(err, ErrBatchMissing) {
+		// Decided without our vote on batches we have not received: the
+		// block is final, so take it from the peers that sealed it (or the
+		// batches from our consumer, whichever comes first).
+		n.log.Warn("decided block names batches we lack; fetching it", "block", hdr.Height, "err", err)
+		n.syncer.catchUpLocked(n.ctx, hdr.Height)
+		if n.store.Height() >= hdr.Height {
+			if hash, _ := n.idx.hash(hdr.Height); hash != hdr.Hash() {
+				return fmt.Errorf("orderer: decided block %d differs from the one fetched (fork)", hdr.Height)
+			}
+			return nil
+		}
+		if n.ctx.Err() != nil {
+			return ErrStopped
+		}
+		v, err = n.app.verify(p)
+	}
 	if err != nil {
 		return err
 	}
-	rec, err := recordOf(n.cfg.Trust, p, v.blk, sigs)
+	rec, err := recordOf(n.cfg.Trust, v.blk, sigs)
 	if err != nil {
 		return err
 	}
