@@ -105,6 +105,7 @@ documented in docs/performance.md.`,
 	fl.IntVar(&cfg.Bulk, "bulk", 256, "events per HTTP request (1 = one event per request)")
 	fl.IntVar(&cfg.Workers, "workers", 2, "HTTP clients per city")
 	fl.BoolVar(&cfg.Recovery, "recovery", true, "measure an orderer's restart and catch-up after the load")
+	fl.BoolVar(&cfg.Proofs, "proofs", true, "measure license-proof generation and verification (cold and warm) on the ledger after the load")
 	fl.IntVar(&cfg.BlockBatches, "block-batches", 0, "batches per block (default: the system's, 16)")
 	fl.IntVar(&cfg.MaxBacklog, "max-backlog", 0, "batches waiting on the bus before the gateways hold events (default: the system's; -1 no limit)")
 	fl.StringVar(&cfg.DataDir, "data", "", "data directory (default: a temporary one, removed after)")
@@ -159,6 +160,10 @@ func printResult(w io.Writer, r *bench.Result) {
 	if d := r.Disk; d != (bench.DiskBreakdown{}) {
 		fmt.Fprintf(tw, "disk per tx	block log %.0f B per orderer; JetStream: batches %.0f B, headers %.0f B, proofs %.0f B\n",
 			d.BlockLogPerOrderer, d.JetStreamTx, d.JetStreamBlocks, d.JetStreamProofs)
+	}
+	if p := r.Proofs; p != nil {
+		fmt.Fprintf(tw, "proofs\tgenerated %.0f/s (block of %d tx), verified cold %.0f/s, warm %.0f/s (all cores), %.0f B each\n",
+			p.GeneratedPerS, p.BlockTxs, p.VerifyColdPerS, p.VerifyWarmPerS, p.BundleBytes)
 	}
 	if r.RecoveryMS > 0 {
 		fmt.Fprintf(tw, "recovery\t%.0f ms for a restarted orderer to replay and reach height %d (%d transactions)\n", r.RecoveryMS, r.RecoveryBlocks, r.RecoveryTxs)

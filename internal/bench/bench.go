@@ -46,6 +46,7 @@ type Config struct {
 	Workers  int           // concurrent HTTP clients per city; default 2
 	DataDir  string        // default a temporary directory, removed after
 	Recovery bool          // measure an orderer's restart and catch-up after the load
+	Proofs   bool          // measure license-proof generation and verification after the load
 	NoRefs   bool          // skip the reference measurements (sweeps measure them once)
 	// BlockBatches and MaxBacklog override the system's defaults (batches
 	// per block; batches waiting on the bus before the gateways hold events).
@@ -116,6 +117,7 @@ type Result struct {
 	MeanBatchTxs   float64       `json:"mean_batch_txs"`
 	MeanBlockTxs   float64       `json:"mean_block_txs"`
 	Blocks         uint64        `json:"blocks"`
+	Proofs         *Proofs       `json:"proofs,omitempty"`      // license proofs: generation and verification rates
 	RecoveryMS     float64       `json:"recovery_ms,omitempty"` // restart of one orderer to the cluster's height
 	RecoveryBlocks uint64        `json:"recovery_blocks,omitempty"`
 	RecoveryTxs    int64         `json:"recovery_txs,omitempty"`
@@ -363,6 +365,11 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 			JetStreamTx:        perTx(dirSize(jsDir, string(filepath.Separator)+bus.StreamTx+string(filepath.Separator))),
 			JetStreamBlocks:    perTx(dirSize(jsDir, string(filepath.Separator)+bus.StreamBlocks+string(filepath.Separator))),
 			JetStreamProofs:    perTx(dirSize(jsDir, string(filepath.Separator)+bus.StreamProofs+string(filepath.Separator))),
+		}
+	}
+	if cfg.Proofs {
+		if res.Proofs, err = measureProofs(sys, time.Second); err != nil {
+			return err
 		}
 	}
 	if cfg.Recovery {

@@ -22,7 +22,7 @@ func Sweep(ctx context.Context, cfg Config, rates []float64) ([]Point, error) {
 	var pts []Point
 	for i, r := range rates {
 		c := cfg
-		c.Rate, c.NoRefs, c.Recovery = r, i > 0, false
+		c.Rate, c.NoRefs, c.Recovery, c.Proofs = r, i > 0, false, false
 		res, err := Run(ctx, c)
 		if err != nil {
 			return pts, fmt.Errorf("bench: sweep at %.0f tx/s: %w", r, err)
