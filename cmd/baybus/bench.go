@@ -164,6 +164,8 @@ func printResult(w io.Writer, r *bench.Result) {
 	if p := r.Proofs; p != nil {
 		fmt.Fprintf(tw, "proofs\tgenerated %.0f/s (block of %d tx), verified cold %.0f/s, warm %.0f/s (all cores), %.0f B each\n",
 			p.GeneratedPerS, p.BlockTxs, p.VerifyColdPerS, p.VerifyWarmPerS, p.BundleBytes)
+		fmt.Fprintf(tw, "proof publisher\t%.0f made on commit, %.0f stored by GBA_PROOFS, %.0f dropped (queue full)\n",
+			p.PublisherGenerated, p.PublisherPublished, p.PublisherDropped)
 	}
 	if r.RecoveryMS > 0 {
 		fmt.Fprintf(tw, "recovery\t%.0f ms for a restarted orderer to replay and reach height %d (%d transactions)\n", r.RecoveryMS, r.RecoveryBlocks, r.RecoveryTxs)

@@ -32,6 +32,7 @@ import (
 	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/schemas"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Config of a run. Zero fields take the defaults in withDefaults.
@@ -401,19 +402,37 @@ func measureRecovery(ctx context.Context, sys *system.System, res *Result, txs i
 }
 
 func meanBatch(sys *system.System) float64 {
-	mfs, err := sys.Registry.Gather()
-	if err != nil {
+	mf := gather(sys, "baybus_gateway_batch_transactions")
+	if mf == nil || len(mf.Metric) == 0 {
 		return 0
 	}
-	for _, mf := range mfs {
-		if mf.GetName() == "baybus_gateway_batch_transactions" && len(mf.Metric) > 0 {
-			h := mf.Metric[0].GetHistogram()
-			if h.GetSampleCount() > 0 {
-				return h.GetSampleSum() / float64(h.GetSampleCount())
-			}
-		}
+	h := mf.Metric[0].GetHistogram()
+	if h.GetSampleCount() == 0 {
+		return 0
+	}
+	return h.GetSampleSum() / float64(h.GetSampleCount())
+}
+
+// counter returns a counter's value from the system's registry (0 if it
+// has none).
+func counter(sys *system.System, name string) float64 {
+	if mf := gather(sys, name); mf != nil && len(mf.Metric) > 0 {
+		return mf.Metric[0].GetCounter().GetValue()
 	}
 	return 0
+}
+
+func gather(sys *system.System, name string) *dto.MetricFamily {
+	mfs, err := sys.Registry.Gather()
+	if err != nil {
+		return nil
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf
+		}
+	}
+	return nil
 }
 
 type receipt struct {

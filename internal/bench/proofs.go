@@ -23,6 +23,12 @@ type Proofs struct {
 	VerifyWarmPerS float64 `json:"verify_warm_per_s"` // proof.Verifier: the header and certificate already trusted
 	BundleBytes    float64 `json:"bundle_bytes"`      // mean binary size
 	BlockTxs       int     `json:"block_txs"`         // transactions of the block proved
+	// What the proof publisher did during the load: bundles made on commit,
+	// stored by GBA_PROOFS, and dropped because its queue was full (a
+	// subscriber then fetches a fresh proof instead).
+	PublisherGenerated float64 `json:"publisher_generated"`
+	PublisherPublished float64 `json:"publisher_published"`
+	PublisherDropped   float64 `json:"publisher_dropped"`
 }
 
 // measureProofs times bundle generation for the newest block of the first
@@ -65,7 +71,10 @@ func measureProofs(sys *system.System, d time.Duration) (*Proofs, error) {
 		}
 		time.Sleep(time.Second)
 	}
-	out := &Proofs{GeneratedPerS: float64(made) / time.Since(start).Seconds(), BlockTxs: len(bundles)}
+	out := &Proofs{GeneratedPerS: float64(made) / time.Since(start).Seconds(), BlockTxs: len(bundles),
+		PublisherGenerated: counter(sys, "baybus_proofs_generated_total"),
+		PublisherPublished: counter(sys, "baybus_proofs_published_total"),
+		PublisherDropped:   counter(sys, "baybus_proofs_dropped_total")}
 	size := 0
 	for _, bd := range bundles {
 		raw, err := bd.MarshalBinary()
