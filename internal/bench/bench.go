@@ -269,12 +269,16 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 		interval = time.Duration(float64(time.Second) * float64(cfg.Bulk) * float64(workers) / cfg.Rate)
 	}
 	cities := schemas.CityTokens()[:cfg.Cities]
+	loadStart := time.Now()
 	for w := range workers {
 		city := cities[w%len(cities)]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			next := time.Now()
+			// Open loop: the workers' sends are spread evenly over the
+			// interval, not fired together (a burst of every worker's
+			// request at once each interval would measure the burst).
+			next := loadStart.Add(interval * time.Duration(w) / time.Duration(workers))
 			for loadCtx.Err() == nil {
 				intended := time.Now()
 				if interval > 0 {

@@ -676,22 +676,27 @@ func (n *Node) deliver(p types.Proposal, sigs []types.Signature) error {
 // (fsync), state, index, then JetStream acks, the publisher and local
 // waiters. commitMu is held.
 func (n *Node) commitLocked(rec *Record, blk *block.Block, updates []block.StateUpdate) error {
+	t0 := time.Now()
 	if err := n.store.Append(rec); err != nil {
 		return err
 	}
+	t1 := time.Now()
 	h := rec.Header.Height
 	if n.state.Height() < h {
 		if err := n.state.Commit(h, updates); err != nil {
 			return fmt.Errorf("orderer: state commit %d: %w", h, err)
 		}
 	}
+	t2 := time.Now()
 	txs, err := n.idx.add(blk)
 	if err != nil {
 		return err
 	}
+	t3 := time.Now()
 	if n.cfg.OnCommit != nil {
 		n.cfg.OnCommit(rec, blk)
 	}
+	n.log.Debug("committed", "height", h, "log", t1.Sub(t0), "state", t2.Sub(t1), "index", t3.Sub(t2), "hook", time.Since(t3))
 
 	n.ackMu.Lock()
 	for _, bt := range blk.Batches {
