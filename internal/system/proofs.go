@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -267,7 +268,10 @@ type ProofPublisherConfig struct {
 	// a busy server, 32 fell behind and the queue dropped proofs.
 	Publishers int
 	// Workers decode and prove a block's transactions in parallel on the
-	// commit path (proof.Builder). Default 1.
+	// commit path (proof.Builder). Default GOMAXPROCS: the commit waits
+	// for the proofs, and an orderer that lags behind its peers leaves the
+	// cluster without a spare vote. Encoding and publishing happen on the
+	// publisher goroutines.
 	Workers int
 	// Timeout bounds one publish with its retries. Default 10 s.
 	Timeout    time.Duration
@@ -288,9 +292,11 @@ type ProofStats struct {
 	Queued     int    // bundles waiting now
 }
 
+// proofMsg is a bundle waiting to be published: encoded by the publisher
+// goroutines, off the commit path.
 type proofMsg struct {
-	subject, id string
-	data        []byte
+	height uint64
+	bundle *proof.Bundle
 }
 
 // ProofPublisher publishes a proof of every OK transaction of each block
@@ -302,8 +308,8 @@ type proofMsg struct {
 // fsynced and its state applied and before the next block's state is: it
 // makes the bundles there, synchronously, because the state proofs must be
 // read at exactly that height, and only queues them. Publisher goroutines
-// started by Start publish from the queue; a full queue drops bundles and
-// counts them rather than slowing consensus down.
+// started by Start encode and publish from the queue; a full queue drops
+// bundles and counts them rather than slowing consensus down.
 //
 // Goroutines: the commit path (one at a time per orderer) runs the hook;
 // Publishers goroutines own the sends. Counters are atomic.
@@ -335,7 +341,7 @@ func NewProofPublisher(cfg ProofPublisherConfig) (*ProofPublisher, error) {
 		cfg.Publishers = 1024
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 1
+		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
@@ -433,20 +439,9 @@ func (p *ProofPublisher) OnCommit(rec *orderer.Record, blk *block.Block, prove P
 	}
 	p.blocks.Add(1)
 	for _, b := range bundles {
-		tx, err := b.Transaction()
-		var data []byte
-		if err == nil {
-			data, err = b.MarshalBinary()
-		}
-		if err != nil {
-			p.errs.Add(1)
-			p.log.Error("proofs: encode", "height", rec.Header.Height, "key", b.Key, "err", err)
-			continue
-		}
 		p.generated.Add(1)
-		m := proofMsg{subject: bus.ProofSubject(string(tx.Jurisdiction), tx.Kind.Short()), id: hex.EncodeToString(b.Tx.ID[:]), data: data}
 		select {
-		case p.queue <- m:
+		case p.queue <- proofMsg{height: rec.Header.Height, bundle: b}:
 		default:
 			p.dropped.Add(1)
 		}
@@ -468,13 +463,25 @@ func (p *ProofPublisher) run(ctx context.Context) {
 	}
 }
 
-// send publishes one bundle, retrying with back-off within the timeout.
-func (p *ProofPublisher) send(ctx context.Context, m proofMsg) {
+// send encodes one bundle and publishes it on its jurisdiction's and
+// kind's subject, retrying with back-off within the timeout.
+func (p *ProofPublisher) send(ctx context.Context, pm proofMsg) {
+	tx, err := pm.bundle.Transaction()
+	var data []byte
+	if err == nil {
+		data, err = pm.bundle.MarshalBinary()
+	}
+	if err != nil {
+		p.errs.Add(1)
+		p.log.Error("proofs: encode", "height", pm.height, "key", pm.bundle.Key, "err", err)
+		return
+	}
+	subject, id := bus.ProofSubject(string(tx.Jurisdiction), tx.Kind.Short()), hex.EncodeToString(pm.bundle.Tx.ID[:])
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 	wait := 50 * time.Millisecond
 	for {
-		ack, err := p.cfg.Sink.Publish(ctx, m.subject, m.id, m.data)
+		ack, err := p.cfg.Sink.Publish(ctx, subject, id, data)
 		if err == nil {
 			p.published.Add(1)
 			if ack != nil && ack.Duplicate {
@@ -484,13 +491,13 @@ func (p *ProofPublisher) send(ctx context.Context, m proofMsg) {
 		}
 		if errors.Is(err, bus.ErrPermission) || ctx.Err() != nil {
 			p.failed.Add(1)
-			p.log.Warn("proofs: publish failed", "subject", m.subject, "tx", m.id, "err", err)
+			p.log.Warn("proofs: publish failed", "subject", subject, "tx", id, "err", err)
 			return
 		}
 		select {
 		case <-ctx.Done():
 			p.failed.Add(1)
-			p.log.Warn("proofs: publish failed", "subject", m.subject, "tx", m.id, "err", err)
+			p.log.Warn("proofs: publish failed", "subject", subject, "tx", id, "err", err)
 			return
 		case <-time.After(wait):
 			wait = min(2*wait, time.Second)
