@@ -10,6 +10,7 @@ import (
 	"github.com/baybus/baybus/internal/bus"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/schemas"
+	"github.com/hyperledger-labs/SmartBFT/pkg/types"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -144,6 +145,14 @@ func (in *ingester) handle(msg jetstream.Msg) {
 		switch {
 		case err == nil:
 			n.stats.ingested.Add(1)
+			// A proposal may name a batch before it reaches our pool (we
+			// resolve it from pending), so its block can be delivered, and
+			// the engine clean its pool, between our check above and this
+			// submit. Left in the pool, the sealed batch would be forwarded
+			// and complained about as if the leader censored it.
+			if n.idx.BatchSeen(id) {
+				n.removeRequest(types.RequestInfo{ClientID: bt.City, ID: id})
+			}
 			return
 		case strings.Contains(err.Error(), "already exists"):
 			return

@@ -701,6 +701,10 @@ func (n *Node) commitLocked(rec *Record, blk *block.Block, updates []block.State
 	n.ackMu.Lock()
 	for _, bt := range blk.Batches {
 		id := bt.ID()
+		// The engine cleans its pool of a block it decided, but not of one
+		// fetched by sync: a batch left there would time out, be forwarded
+		// to the leader and complained about as censored.
+		n.removeRequest(types.RequestInfo{ClientID: bt.City, ID: id})
 		if m, ok := n.pending[id]; ok {
 			delete(n.pending, id)
 			if m.msg.Ack() == nil {
