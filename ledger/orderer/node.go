@@ -84,7 +84,10 @@ type Config struct {
 	// AckWait is the ingestion consumer's JetStream ack wait. Batches
 	// waiting for a block are kept alive (InProgress every AckWait/3), so
 	// AckWait is how long after a crash JetStream redelivers what this
-	// orderer had received but not sealed. Default 30 s.
+	// orderer had received but not sealed. Default 5 s: a restarted leader
+	// may propose such a batch at once (its own consumer had not yet
+	// delivered it), and followers resolve a proposal's batches from what
+	// their consumers deliver.
 	AckWait time.Duration
 	// BatchWait is how long verifying a proposal waits for a batch it
 	// references to arrive through this orderer's own GBA_TX consumer
@@ -139,7 +142,7 @@ func (c *Config) check() error {
 		c.PublishMaxAge = 5 * time.Minute
 	}
 	if c.AckWait <= 0 {
-		c.AckWait = 30 * time.Second
+		c.AckWait = 5 * time.Second
 	}
 	if c.BatchWait <= 0 {
 		c.BatchWait = 2 * time.Second
