@@ -16,6 +16,12 @@ import (
 )
 
 func startServer(t *testing.T, listen string) (*Embedded, *Identities) {
+	return startServerStreams(t, listen, StreamConfig{})
+}
+
+// startServerStreams starts a server whose streams EnsureStreams made with
+// sc (twice: it is idempotent).
+func startServerStreams(t *testing.T, listen string, sc StreamConfig) (*Embedded, *Identities) {
 	t.Helper()
 	ids, err := NewIdentities(schemas.CityTokens(), []string{"hongkong", "macao", "qianhai", "hengqin"})
 	if err != nil {
@@ -26,33 +32,51 @@ func startServer(t *testing.T, listen string) (*Embedded, *Identities) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect("operator")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := operatorJS(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for range 2 { // idempotent
-		if err := EnsureStreams(ctx, js, StreamConfig{}); err != nil {
+		if err := EnsureStreams(ctx, js, sc); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return srv, ids
 }
 
-func TestCityPublishesOnlyOnItsOwnSubject(t *testing.T) {
-	srv, _ := startServer(t, "")
-	nc, err := srv.Connect("city-shenzhen")
+// operatorJS is JetStream over an operator connection closed with the test.
+func operatorJS(t *testing.T, srv *Embedded) jetstream.JetStream {
+	t.Helper()
+	nc, err := srv.Connect("operator")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// cityPublisher is a Publisher over a city's connection closed with the
+// test.
+func cityPublisher(t *testing.T, srv *Embedded, city string) *Publisher {
+	t.Helper()
+	nc, err := srv.Connect("city-" + city)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
 	pub, err := NewPublisher(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pub
+}
+
+func TestCityPublishesOnlyOnItsOwnSubject(t *testing.T) {
+	srv, _ := startServer(t, "")
+	pub := cityPublisher(t, srv, "shenzhen")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
@@ -176,21 +200,8 @@ func TestStreamRetention(t *testing.T) {
 // deduplicated.
 func TestStreamInterestRetention(t *testing.T) {
 	srv, _ := startServer(t, "") // limits retention, as older data dirs have it
-	op, err := srv.Connect("operator")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer op.Close()
-	js, _ := jetstream.New(op)
-	city, err := srv.Connect("city-shenzhen")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer city.Close()
-	pub, err := NewPublisher(city)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := operatorJS(t, srv)
+	pub := cityPublisher(t, srv, "shenzhen")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for _, id := range []string{"b1", "b2", "b3"} {
@@ -275,28 +286,12 @@ func TestStreamInterestRetention(t *testing.T) {
 // interest stream whose consumers exist before anything is published, so
 // the first batch is kept.
 func TestStreamInterestRetentionNew(t *testing.T) {
-	ids, err := NewIdentities(schemas.CityTokens(), []string{"o1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := StartServer(ServerConfig{StoreDir: filepath.Join(t.TempDir(), "js"), Identities: ids})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	op, err := srv.Connect("operator")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer op.Close()
-	js, _ := jetstream.New(op)
+	srv, _ := startServerStreams(t, "", StreamConfig{Orderers: []string{"hongkong"}})
+	js := operatorJS(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := EnsureStreams(ctx, js, StreamConfig{Orderers: []string{"o1"}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.Consumer(ctx, StreamTx, OrdererConsumer("o1")); err != nil {
-		t.Fatalf("o1's consumer: %v", err)
+	if _, err := js.Consumer(ctx, StreamTx, OrdererConsumer("hongkong")); err != nil {
+		t.Fatalf("hongkong's consumer: %v", err)
 	}
 	if _, err := js.Publish(ctx, TxSubject("macao"), []byte("first")); err != nil {
 		t.Fatal(err)

@@ -194,15 +194,45 @@ func Encode(b *Block) []byte {
 		frames[i] = bt.Encode()
 		size += len(frames[i]) + binary.MaxVarintLen64
 	}
-	out := make([]byte, 0, size)
-	out = append(out, blockMagic...)
-	out = wire.AppendBytes(out, hb)
-	out = wire.AppendBytes(out, resultBytes(b.Results))
-	out = binary.AppendUvarint(out, uint64(len(frames)))
+	out := appendHead(make([]byte, 0, size), blockMagic, hb, b.Results, len(frames))
 	for _, f := range frames {
 		out = wire.AppendBytes(out, f)
 	}
 	return out
+}
+
+// appendHead writes what a block's encoding and its references' share:
+// magic, header, results and the count of batches that follow.
+func appendHead(out []byte, magic string, header []byte, results []Result, batches int) []byte {
+	out = append(out, magic...)
+	out = wire.AppendBytes(out, header)
+	out = wire.AppendBytes(out, resultBytes(results))
+	return binary.AppendUvarint(out, uint64(batches))
+}
+
+// readHead reads what appendHead wrote into h and res and returns the
+// reader, positioned at the first batch, and the count of batches.
+func readHead(p []byte, magic string, h *Header, res *[]Result) (*wire.Reader, int, error) {
+	r := wire.NewReader(p)
+	if string(r.Take(len(magic))) != magic {
+		return nil, 0, fmt.Errorf("%w: magic %q expected", ErrFormat, magic)
+	}
+	if err := h.UnmarshalBinary(r.Bytes(1 << 20)); err != nil && r.Err() == nil {
+		return nil, 0, err
+	}
+	raw := r.Bytes(1 << 24)
+	n := r.Count(1 << 16)
+	if r.Err() != nil {
+		return nil, 0, fmt.Errorf("%w: %v", ErrFormat, r.Err())
+	}
+	*res = make([]Result, len(raw))
+	for i, c := range raw {
+		if Result(c) > Rejected {
+			return nil, 0, fmt.Errorf("%w: result %d at %d", ErrFormat, c, i)
+		}
+		(*res)[i] = Result(c)
+	}
+	return r, n, nil
 }
 
 // MaxBlockBytes bounds a block's encoding.
@@ -215,25 +245,10 @@ func Decode(p []byte) (*Block, error) {
 	if len(p) > MaxBlockBytes {
 		return nil, fmt.Errorf("%w: %d bytes", ErrFormat, len(p))
 	}
-	r := wire.NewReader(p)
-	if string(r.Take(len(blockMagic))) != blockMagic {
-		return nil, fmt.Errorf("%w: block magic", ErrFormat)
-	}
 	var b Block
-	if err := b.Header.UnmarshalBinary(r.Bytes(1 << 20)); err != nil && r.Err() == nil {
+	r, n, err := readHead(p, blockMagic, &b.Header, &b.Results)
+	if err != nil {
 		return nil, err
-	}
-	res := r.Bytes(1 << 24)
-	n := r.Count(1 << 16)
-	if r.Err() != nil {
-		return nil, fmt.Errorf("%w: %v", ErrFormat, r.Err())
-	}
-	b.Results = make([]Result, len(res))
-	for i, c := range res {
-		if Result(c) > Rejected {
-			return nil, fmt.Errorf("%w: result %d at %d", ErrFormat, c, i)
-		}
-		b.Results[i] = Result(c)
 	}
 	for i := 0; i < n; i++ {
 		f := r.Bytes(schemas.MaxBatchBytes)

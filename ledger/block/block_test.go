@@ -124,13 +124,19 @@ func TestQC(t *testing.T) {
 	}
 }
 
-func FuzzDecode(f *testing.F) {
+// seedBlock is a block of one batch of one transaction, the fuzzers' seed.
+func seedBlock(f *testing.F) *block.Block {
 	c := consortium(f)
 	b := blocktest.Batch(c, "macao", 1, blocktest.Tx("gba-test", "macao", "M1", schemas.ActionIssue))
 	blk, _, err := block.Assemble(c.Bundle, block.Limits{}, block.Input{Batches: []*schemas.Batch{b}}, blocktest.NewChain(), blocktest.NewState())
 	if err != nil {
 		f.Fatal(err)
 	}
+	return blk
+}
+
+func FuzzDecode(f *testing.F) {
+	blk := seedBlock(f)
 	f.Add(block.Encode(blk))
 	f.Add([]byte("GBK1"))
 	f.Fuzz(func(t *testing.T, p []byte) {

@@ -55,11 +55,8 @@ func RefsOf(b *Block) *Refs {
 //	uvarint m | m x (uvarint len | city | uvarint len | id | 32-byte auth)
 func (r *Refs) Encode() []byte {
 	hb, _ := r.Header.MarshalBinary()
-	out := make([]byte, 0, len(refsMagic)+len(hb)+len(r.Results)+3*binary.MaxVarintLen64+len(r.Batches)*96)
-	out = append(out, refsMagic...)
-	out = wire.AppendBytes(out, hb)
-	out = wire.AppendBytes(out, resultBytes(r.Results))
-	out = binary.AppendUvarint(out, uint64(len(r.Batches)))
+	out := appendHead(make([]byte, 0, len(refsMagic)+len(hb)+len(r.Results)+3*binary.MaxVarintLen64+len(r.Batches)*96),
+		refsMagic, hb, r.Results, len(r.Batches))
 	for _, b := range r.Batches {
 		out = wire.AppendString(out, b.City)
 		out = wire.AppendString(out, b.ID)
@@ -70,28 +67,10 @@ func (r *Refs) Encode() []byte {
 
 // DecodeRefs parses what Refs.Encode wrote.
 func DecodeRefs(p []byte) (*Refs, error) {
-	r := wire.NewReader(p)
-	if string(r.Take(len(refsMagic))) != refsMagic {
-		return nil, fmt.Errorf("%w: block references magic", ErrFormat)
-	}
 	var out Refs
-	hb := r.Bytes(1 << 20)
-	if r.Err() == nil {
-		if err := out.Header.UnmarshalBinary(hb); err != nil {
-			return nil, err
-		}
-	}
-	res := r.Bytes(1 << 24)
-	n := r.Count(1 << 16)
-	if r.Err() != nil {
-		return nil, fmt.Errorf("%w: %v", ErrFormat, r.Err())
-	}
-	out.Results = make([]Result, len(res))
-	for i, c := range res {
-		if Result(c) > Rejected {
-			return nil, fmt.Errorf("%w: result %d at %d", ErrFormat, c, i)
-		}
-		out.Results[i] = Result(c)
+	r, n, err := readHead(p, refsMagic, &out.Header, &out.Results)
+	if err != nil {
+		return nil, err
 	}
 	out.Batches = make([]BatchRef, n)
 	for i := range out.Batches {

@@ -81,12 +81,7 @@ func TestRefs(t *testing.T) {
 }
 
 func FuzzDecodeRefs(f *testing.F) {
-	c := consortium(f)
-	b := blocktest.Batch(c, "macao", 1, blocktest.Tx("gba-test", "macao", "M1", schemas.ActionIssue))
-	blk, _, err := block.Assemble(c.Bundle, block.Limits{}, block.Input{Batches: []*schemas.Batch{b}}, blocktest.NewChain(), blocktest.NewState())
-	if err != nil {
-		f.Fatal(err)
-	}
+	blk := seedBlock(f)
 	f.Add(block.RefsOf(blk).Encode())
 	f.Add([]byte("GBR1"))
 	f.Fuzz(func(t *testing.T, p []byte) {
