@@ -17,8 +17,8 @@
 // signature does not verify. Only then is the payload handed to the engine,
 // with the sender's consensus id (its index in the trust bundle + 1).
 //
-// Messages larger than a NATS message (proposals carry whole blocks; view
-// changes carry two) are cut into chunks that are each signed, so the
+// Messages larger than a NATS message (view changes and forwarded batches
+// can be; proposals carry batch references, a few KB) are cut into chunks that are each signed, so the
 // receiver buffers only authenticated bytes, one message in progress per
 // sender. NATS keeps one connection's messages on one subject in order;
 // a lost chunk drops its message, which the engine's retransmissions cover.

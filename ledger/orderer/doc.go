@@ -14,9 +14,14 @@
 //     complain, and a view change replaces the leader.
 //  2. Proposal. The leader's engine cuts a batch of requests (count, bytes,
 //     interval: see bft.Options) and the assembler builds the block on top of
-//     the leader's last block with block.Assemble.
-//  3. Verification. Every orderer, the leader included, recomputes the
-//     proposal with block.Verify over its own chain index and state, and
+//     the leader's last block with block.Assemble. The proposal carries the
+//     block's references (block.Refs: header, results, and each batch's
+//     city, id and signature hash), not its batches: every orderer already
+//     holds them.
+//  3. Verification. Every orderer takes the referenced batches from those
+//     it ingested (waiting up to Config.BatchWait for one not yet received),
+//     recomputes the block with block.Verify over its own chain index and
+//     state, and
 //     checks that the engine's sequence is the block's height and the
 //     proposal's header and metadata are the block's. A proposal that
 //     differs is refused and the leader complained about.
