@@ -9,10 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/block/blocktest"
 	"github.com/baybus/baybus/ledger/licenses"
-	"github.com/baybus/baybus/ledger/orderer"
+	"github.com/baybus/baybus/ledger/orderer/ordertest"
 	"github.com/baybus/baybus/ledger/state"
 	"github.com/baybus/baybus/ledger/wal"
 	"github.com/baybus/baybus/ledger/wal/waltest"
@@ -55,24 +54,10 @@ func chainDir(t *testing.T, n int, torn bool) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chain := blocktest.NewChain()
-	var parent *block.Header
+	sealer := &ordertest.Sealer{Cons: c, Signers: orderers[:3], State: st}
 	for h := 1; h <= n+1; h++ {
 		id := fmt.Sprintf("VC-%d", h)
-		b := blocktest.Batch(c, "zhuhai", uint64(h), blocktest.Tx(c.Bundle.Chain, "zhuhai", id, schemas.ActionIssue))
-		blk, ups, err := block.Assemble(c.Bundle, block.Limits{}, block.Input{Parent: parent, Batches: []*schemas.Batch{b}, Timestamp: int64(h), Proposer: "macao"}, chain, st)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Commit(uint64(h), ups); err != nil {
-			t.Fatal(err)
-		}
-		chain.Add(blk)
-		rec := &orderer.Record{Header: blk.Header, BlockData: block.Encode(blk)}
-		for _, o := range orderers[:3] {
-			rec.QC.Votes = append(rec.QC.Votes, block.SignVote(c.Orderers[o], o, &blk.Header))
-			rec.VoteMsgs = append(rec.VoteMsgs, nil)
-		}
+		rec, _ := sealer.Seal(t, blocktest.Batch(c, "zhuhai", uint64(h), blocktest.Tx(c.Bundle.Chain, "zhuhai", id, schemas.ActionIssue)))
 		enc := rec.Encode()
 		if h <= n {
 			if _, err := l.Append(enc); err != nil {
@@ -84,8 +69,6 @@ func chainDir(t *testing.T, n int, torn bool) string {
 				t.Fatalf("crashing append: %v", err)
 			}
 		}
-		hdr := blk.Header
-		parent = &hdr
 	}
 	if !torn {
 		if err := l.Close(); err != nil {

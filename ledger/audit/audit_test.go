@@ -13,6 +13,7 @@ import (
 	"github.com/baybus/baybus/ledger/block/blocktest"
 	"github.com/baybus/baybus/ledger/licenses"
 	"github.com/baybus/baybus/ledger/orderer"
+	"github.com/baybus/baybus/ledger/orderer/ordertest"
 	"github.com/baybus/baybus/ledger/state"
 	"github.com/baybus/baybus/ledger/wal"
 	"github.com/baybus/baybus/ledger/wal/waltest"
@@ -31,32 +32,16 @@ func buildChain(t *testing.T, c *keys.Consortium, n int) []*orderer.Record {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	chain := blocktest.NewChain()
+	sealer := &ordertest.Sealer{Cons: c, Signers: orderers[:3], State: st}
 	var recs []*orderer.Record
-	var parent *block.Header
 	for h := 1; h <= n; h++ {
 		id := string(rune('A' + h))
 		txs := [][]byte{blocktest.Tx(c.Bundle.Chain, "zhuhai", id+"1", schemas.ActionIssue), blocktest.Tx(c.Bundle.Chain, "zhuhai", id+"2", schemas.ActionIssue)}
 		if h > 1 {
 			txs = append(txs, blocktest.Tx(c.Bundle.Chain, "zhuhai", string(rune('A'+h-1))+"1", schemas.ActionRevoke))
 		}
-		b := blocktest.Batch(c, "zhuhai", uint64(h), txs...)
-		blk, ups, err := block.Assemble(c.Bundle, block.Limits{}, block.Input{Parent: parent, Batches: []*schemas.Batch{b}, Timestamp: int64(h), Proposer: "macao"}, chain, st)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Commit(uint64(h), ups); err != nil {
-			t.Fatal(err)
-		}
-		chain.Add(blk)
-		rec := &orderer.Record{Header: blk.Header, BlockData: block.Encode(blk)}
-		for _, o := range orderers[:3] {
-			rec.QC.Votes = append(rec.QC.Votes, block.SignVote(c.Orderers[o], o, &blk.Header))
-			rec.VoteMsgs = append(rec.VoteMsgs, nil)
-		}
+		rec, _ := sealer.Seal(t, blocktest.Batch(c, "zhuhai", uint64(h), txs...))
 		recs = append(recs, rec)
-		hdr := blk.Header
-		parent = &hdr
 	}
 	return recs
 }

@@ -12,10 +12,10 @@ import (
 	"testing"
 
 	"github.com/baybus/baybus/bridge"
-	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/block/blocktest"
 	"github.com/baybus/baybus/ledger/licenses"
 	"github.com/baybus/baybus/ledger/orderer"
+	"github.com/baybus/baybus/ledger/orderer/ordertest"
 	"github.com/baybus/baybus/ledger/state"
 	"github.com/baybus/baybus/ledger/wal"
 	"github.com/baybus/baybus/schemas"
@@ -95,8 +95,7 @@ func buildLedger(t testing.TB, cons *keys.Consortium, blocks ...[]pub) *testLedg
 		t.Fatal(err)
 	}
 	defer l.Close()
-	chain := blocktest.NewChain()
-	var parent *block.Header
+	sealer := &ordertest.Sealer{Cons: cons, Signers: testOrderers[:3], State: st}
 	seq := uint64(0)
 	for bi, evs := range blocks {
 		h := uint64(bi + 1)
@@ -130,25 +129,11 @@ func buildLedger(t testing.TB, cons *keys.Consortium, blocks ...[]pub) *testLedg
 				txs = txs[n:]
 			}
 		}
-		blk, ups, err := block.Assemble(cons.Bundle, block.Limits{}, block.Input{Parent: parent, Batches: batches, Timestamp: int64(h), Proposer: "macao"}, chain, st)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Commit(h, ups); err != nil {
-			t.Fatal(err)
-		}
-		chain.Add(blk)
-		rec := &orderer.Record{Header: blk.Header, BlockData: block.Encode(blk)}
-		for _, o := range testOrderers[:3] {
-			rec.QC.Votes = append(rec.QC.Votes, block.SignVote(cons.Orderers[o], o, &blk.Header))
-			rec.VoteMsgs = append(rec.VoteMsgs, nil)
-		}
+		rec, _ := sealer.Seal(t, batches...)
 		if _, err := l.Append(rec.Encode()); err != nil {
 			t.Fatal(err)
 		}
 		tl.recs = append(tl.recs, rec)
-		hdr := blk.Header
-		parent = &hdr
 	}
 	return tl
 }
