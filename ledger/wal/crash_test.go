@@ -269,12 +269,24 @@ var corruptionCases = []corruptionCase{
 	{name: "older segment, first record", index: 1},
 }
 
-func corruptionNames() []string {
+// flipEach runs check once for every byte of each case's record, flipped
+// in a fresh copy (work) of the clean log, one subtest per case; first says
+// the byte is the record's first (its length).
+func flipEach(t *testing.T, clean dirState, check func(t *testing.T, tc corruptionCase, work, what string, first bool)) {
 	var names []string
 	for _, tc := range corruptionCases {
 		names = append(names, tc.name)
 	}
-	return names
+	runAll(t, names, func(t *testing.T, i int) {
+		tc, work := corruptionCases[i], t.TempDir()
+		clean.restore(t, work)
+		path, start, end := recordAt(t, work, tc.index)
+		for at := start; at < end; at++ {
+			clean.restore(t, work)
+			flipByte(t, path, at)
+			check(t, tc, work, fmt.Sprintf("record %d byte %d", tc.index, at-start), at == start)
+		}
+	})
 }
 
 // corruptionLog writes the log the corruption tests damage and returns it
@@ -309,52 +321,42 @@ func corruptionLog(t *testing.T) (dirState, Options, [][]byte) {
 // (older segments), and never silently dropped.
 func TestCorruption(t *testing.T) {
 	clean, opts, all := corruptionLog(t)
-	cases := corruptionCases
-	names := corruptionNames()
-	runAll(t, names, func(t *testing.T, i int) {
-		tc, work := cases[i], t.TempDir()
-		clean.restore(t, work)
-		path, start, end := recordAt(t, work, tc.index)
-		for at := start; at < end; at++ {
-			clean.restore(t, work)
-			flipByte(t, path, at)
-			what := fmt.Sprintf("record %d byte %d", tc.index, at-start)
-			l, err := Open(work, opts)
-			switch {
-			case tc.cut:
-				if err != nil {
-					t.Fatalf("%s: %v", what, err)
-				}
-				if st := l.Stats(); st.TornTails != 1 {
-					t.Fatalf("%s: stats %+v, want a torn tail", what, st)
-				}
-				wantRecords(t, l, 1, all[:tc.index-1])
-				l.Close()
-			case tc.atOpen:
-				var ce *CorruptError
-				if !errors.Is(err, ErrCorrupt) || !errors.As(err, &ce) || ce.Index != tc.index {
-					t.Fatalf("%s: Open returned %v, want ErrCorrupt at %d", what, err, tc.index)
-				}
-			default:
-				if err != nil {
-					t.Fatalf("%s: %v", what, err)
-				}
-				_, err := l.Read(tc.index)
-				var ce *CorruptError
-				if !errors.Is(err, ErrCorrupt) || !errors.As(err, &ce) || ce.Index != tc.index {
-					t.Fatalf("%s: Read returned %v, want ErrCorrupt at %d", what, err, tc.index)
-				}
-				if l.Stats().Corrupt != 1 {
-					t.Fatalf("%s: corrupt read not counted", what)
-				}
-				// The records of the last segment are untouched.
-				for j := uint64(6); j <= uint64(len(all)); j++ {
-					if got, err := l.Read(j); err != nil || !bytes.Equal(got, all[j-1]) {
-						t.Fatalf("%s: Read(%d) = %x, %v", what, j, got, err)
-					}
-				}
-				l.Close()
+	flipEach(t, clean, func(t *testing.T, tc corruptionCase, work, what string, _ bool) {
+		l, err := Open(work, opts)
+		switch {
+		case tc.cut:
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
 			}
+			if st := l.Stats(); st.TornTails != 1 {
+				t.Fatalf("%s: stats %+v, want a torn tail", what, st)
+			}
+			wantRecords(t, l, 1, all[:tc.index-1])
+			l.Close()
+		case tc.atOpen:
+			var ce *CorruptError
+			if !errors.Is(err, ErrCorrupt) || !errors.As(err, &ce) || ce.Index != tc.index {
+				t.Fatalf("%s: Open returned %v, want ErrCorrupt at %d", what, err, tc.index)
+			}
+		default:
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			_, err := l.Read(tc.index)
+			var ce *CorruptError
+			if !errors.Is(err, ErrCorrupt) || !errors.As(err, &ce) || ce.Index != tc.index {
+				t.Fatalf("%s: Read returned %v, want ErrCorrupt at %d", what, err, tc.index)
+			}
+			if l.Stats().Corrupt != 1 {
+				t.Fatalf("%s: corrupt read not counted", what)
+			}
+			// The records of the last segment are untouched.
+			for j := uint64(6); j <= uint64(len(all)); j++ {
+				if got, err := l.Read(j); err != nil || !bytes.Equal(got, all[j-1]) {
+					t.Fatalf("%s: Read(%d) = %x, %v", what, j, got, err)
+				}
+			}
+			l.Close()
 		}
 	})
 }
