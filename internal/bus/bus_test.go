@@ -163,12 +163,7 @@ func mustGet(t *testing.T, ids *Identities, name string) *Identity {
 // the retention of an existing stream.
 func TestStreamRetention(t *testing.T) {
 	srv, _ := startServer(t, "")
-	nc, err := srv.Connect("operator")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := operatorJS(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	age := func(name string) time.Duration {
