@@ -146,7 +146,7 @@ func (a *app) AssembleProposal(metadata []byte, requests [][]byte) types.Proposa
 	seen := map[string]bool{}
 	txs := 0
 	for _, req := range requests {
-		bt, err := schemas.DecodeBatch(req)
+		bt, err := a.ingested(req)
 		if err == nil {
 			_, err = n.checks.Batch(a.trust(), bt, height)
 		}
@@ -182,6 +182,21 @@ func (a *app) AssembleProposal(metadata []byte, requests [][]byte) types.Proposa
 	a.remember(&verified{payload: payload, blk: blk, updates: updates})
 	n.log.Debug("assembled", "height", height, "batches", len(batches), "txs", txs, "took", time.Since(start))
 	return types.Proposal{Payload: payload, Header: hb, Metadata: metadata}
+}
+
+// ingested returns the batch of a request frame: the one our ingester
+// decoded, if it holds the batch (most requests are our own submissions),
+// else the frame decoded now.
+func (a *app) ingested(req []byte) (*schemas.Batch, error) {
+	if info, ok := batchInfo(req); ok {
+		a.n.ackMu.Lock()
+		m, held := a.n.pending[info.ID]
+		a.n.ackMu.Unlock()
+		if held {
+			return m.batch, nil
+		}
+	}
+	return schemas.DecodeBatch(req)
 }
 
 // ---- Verifier ----
