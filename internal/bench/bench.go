@@ -359,17 +359,18 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 	res.MeanBatchTxs = meanBatch(sys)
 	if total := blockTxs.Load(); total > 0 {
 		res.CPUSecondsPer1kTx = cpu / float64(total) * 1000
-		blocksBytes := dirSize(filepath.Join(dir, "orderers"), "blocks")
-		js := dirSize(filepath.Join(dir, "jetstream"), "")
-		res.DiskBytesPerTx = float64(blocksBytes+js) / float64(total)
-		res.DiskBytesPerTxOne = float64(blocksBytes/int64(cfg.Orderers)+js) / float64(total)
+		// One walk, so the total and its parts describe the same moment:
+		// the proof publisher may still be writing.
+		u := measureDisk(dir)
 		perTx := func(b int64) float64 { return float64(b) / float64(total) }
-		jsDir := filepath.Join(dir, "jetstream")
+		perOrderer := u.blockLogs / int64(cfg.Orderers)
+		res.DiskBytesPerTx = perTx(u.blockLogs + u.jetstream)
+		res.DiskBytesPerTxOne = perTx(perOrderer + u.jetstream)
 		res.Disk = DiskBreakdown{
-			BlockLogPerOrderer: perTx(blocksBytes / int64(cfg.Orderers)),
-			JetStreamTx:        perTx(dirSize(jsDir, string(filepath.Separator)+bus.StreamTx+string(filepath.Separator))),
-			JetStreamBlocks:    perTx(dirSize(jsDir, string(filepath.Separator)+bus.StreamBlocks+string(filepath.Separator))),
-			JetStreamProofs:    perTx(dirSize(jsDir, string(filepath.Separator)+bus.StreamProofs+string(filepath.Separator))),
+			BlockLogPerOrderer: perTx(perOrderer),
+			JetStreamTx:        perTx(u.streams[bus.StreamTx]),
+			JetStreamBlocks:    perTx(u.streams[bus.StreamBlocks]),
+			JetStreamProofs:    perTx(u.streams[bus.StreamProofs]),
 		}
 	}
 	if cfg.Proofs {
@@ -515,19 +516,46 @@ func peakRSS() int64 {
 	return 0
 }
 
-// dirSize sums the sizes of files under root whose path contains part.
-func dirSize(root, part string) int64 {
-	var total int64
-	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.Contains(p, part) {
-			return nil
-		}
+// diskUsage is what a run left on disk: the orderers' block logs, all of
+// JetStream's store, and that store split by stream name.
+type diskUsage struct {
+	blockLogs int64
+	jetstream int64
+	streams   map[string]int64
+}
+
+// measureDisk walks the data directory once. JetStream keeps a stream's
+// files under .../streams/<name>/, which is how they are told apart.
+func measureDisk(dir string) diskUsage {
+	u := diskUsage{streams: map[string]int64{}}
+	size := func(d fs.DirEntry) int64 {
 		if fi, err := d.Info(); err == nil {
-			total += fi.Size()
+			return fi.Size()
+		}
+		return 0
+	}
+	_ = filepath.WalkDir(filepath.Join(dir, "orderers"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(p, "blocks") {
+			u.blockLogs += size(d)
 		}
 		return nil
 	})
-	return total
+	_ = filepath.WalkDir(filepath.Join(dir, "jetstream"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		n := size(d)
+		u.jetstream += n
+		parts := strings.Split(filepath.ToSlash(p), "/")
+		for i := 0; i+1 < len(parts)-1; i++ {
+			if parts[i] == "streams" {
+				u.streams[parts[i+1]] += n
+				break
+			}
+		}
+		return nil
+	})
+	return u
 }
 
 func writeHeapProfile(path string) error {
