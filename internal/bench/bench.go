@@ -9,10 +9,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -261,7 +263,7 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 	loadCtx, stopLoad := context.WithDeadline(ctx, winTo)
 	defer stopLoad()
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
-	template := makeTemplate(cfg.Size)
+	template, padLen := makeTemplate(cfg.Size)
 	var wg sync.WaitGroup
 	workers := cfg.Cities * cfg.Workers
 	var interval time.Duration
@@ -275,6 +277,7 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			pad := newFiller(uint64(w), padLen)
 			// Open loop: the workers' sends are spread evenly over the
 			// interval, not fired together (a burst of every worker's
 			// request at once each interval would measure the burst).
@@ -295,7 +298,7 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 				body := &bytes.Buffer{}
 				for range cfg.Bulk {
 					n := seq.Add(1)
-					fmt.Fprintf(body, template, city, n, n)
+					fmt.Fprintf(body, template, city, n, n, pad.next())
 					body.WriteByte('\n')
 				}
 				receipts, err := post(loadCtx, hc, base+"/v1/cities/"+city+"/events", body.Bytes())
@@ -469,14 +472,37 @@ func post(ctx context.Context, hc *http.Client, url string, body []byte) ([]rece
 	return out.Results, nil
 }
 
-// makeTemplate returns a JSONL event template (city, seq, seq) whose
-// canonical transaction is about size bytes.
-func makeTemplate(size int) string {
-	const head = `{"eventId":"bench-%s-%d","kind":"business_registration","action":"issue","occurredAt":"2026-01-01T00:00:00Z","record":{"id":"B%012d","name":{"en":"Bench Co"},"authority":{"en":"Registry"},"issuedOn":"2026-01-01","establishedOn":"2020-01-01","address":{"en":"1 Bench Road"},"scope":{"en":"`
+// makeTemplate returns a JSONL event template (city, seq, seq, filler)
+// whose canonical transaction is about size bytes, and the filler's length.
+func makeTemplate(size int) (string, int) {
+	const head = `{"eventId":"bench-%s-%d","kind":"business_registration","action":"issue","occurredAt":"2026-01-01T00:00:00Z","record":{"id":"B%012d","name":{"en":"Bench Co"},"authority":{"en":"Registry"},"issuedOn":"2026-01-01","establishedOn":"2020-01-01","address":{"en":"1 Bench Road"},"scope":{"en":"%s`
 	const tail = `"}}}`
-	// The envelope adds about 110 bytes (v, chain, city, jurisdiction).
-	pad := max(1, size-len(head)-len(tail)-110)
-	return head + strings.Repeat("x", pad) + tail
+	// The envelope adds about 110 bytes (v, chain, city, jurisdiction);
+	// the filler replaces the last %s.
+	return head + tail, max(1, size-len(head)-len(tail)-110+2)
+}
+
+// filler makes each event's business scope: random lowercase letters, so
+// that no transaction repeats another and compression on disk (the proof
+// stream's S2) is not flattered by a repeated pad. It is not safe for
+// concurrent use; each load worker has its own.
+type filler struct {
+	rng *rand.ChaCha8
+	buf []byte
+}
+
+func newFiller(seed uint64, n int) *filler {
+	var s [32]byte
+	binary.LittleEndian.PutUint64(s[:], seed)
+	return &filler{rng: rand.NewChaCha8(s), buf: make([]byte, n)}
+}
+
+func (f *filler) next() string {
+	_, _ = f.rng.Read(f.buf)
+	for i, b := range f.buf {
+		f.buf[i] = 'a' + b%26
+	}
+	return string(f.buf)
 }
 
 func percentiles(d []time.Duration) Latency {
