@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -184,6 +185,60 @@ func TestStreamRetention(t *testing.T) {
 	}
 	if got := age(StreamProofs); got != 48*time.Hour {
 		t.Errorf("%s MaxAge %v after the update, want 48h", StreamProofs, got)
+	}
+}
+
+// TestProofStreamCompressed: GBA_PROOFS is S2-compressed on disk (the
+// proofs of one block repeat its header, certificate and upper paths), an
+// uncompressed stream from an older data dir is switched by EnsureStreams,
+// and proofs stored before and after the switch read back unchanged.
+func TestProofStreamCompressed(t *testing.T) {
+	srv, _ := startServer(t, "")
+	js := operatorJS(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	config := func() jetstream.StreamConfig {
+		t.Helper()
+		s, err := js.Stream(ctx, StreamProofs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CachedInfo().Config
+	}
+	if got := config().Compression; got != jetstream.S2Compression {
+		t.Fatalf("%s compression %v, want s2", StreamProofs, got)
+	}
+	old := config()
+	old.Compression = jetstream.NoCompression
+	if _, err := js.UpdateStream(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	before := bytes.Repeat([]byte("proof before "), 100)
+	if _, err := js.Publish(ctx, ProofSubject("CN", "br"), before); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureStreams(ctx, js, StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := config().Compression; got != jetstream.S2Compression {
+		t.Fatalf("after EnsureStreams: compression %v, want s2", got)
+	}
+	after := bytes.Repeat([]byte("proof after "), 100)
+	if _, err := js.Publish(ctx, ProofSubject("HK", "br"), after); err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, StreamProofs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq, want := range map[uint64][]byte{1: before, 2: after} {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(m.Data, want) {
+			t.Errorf("proof %d reads back as %q", seq, m.Data)
+		}
 	}
 }
 
