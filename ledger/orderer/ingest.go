@@ -31,6 +31,10 @@ type ingester struct {
 	iter jetstream.MessagesContext
 }
 
+// pullExpiry bounds how long the ingester's pull request lives on the
+// server; see newIngester.
+const pullExpiry = 5 * time.Second
+
 func newIngester(n *Node) (*ingester, error) {
 	js, err := jetstream.New(n.cfg.Conn)
 	if err != nil {
@@ -42,7 +46,12 @@ func newIngester(n *Node) (*ingester, error) {
 	if err != nil {
 		return nil, fmt.Errorf("orderer: consumer %s: %w", bus.OrdererConsumer(n.cfg.Name), err)
 	}
-	iter, err := cons.Messages(jetstream.PullMaxMessages(int(n.cfg.Engine.BlockMaxBatches)))
+	// Pull requests expire after pullExpiry, with heartbeats at half of it,
+	// so a pull lost with the consumer's leader (a NATS server going down)
+	// is noticed and renewed within seconds. nats.go's default, 30 s, left
+	// an orderer without batches, refusing every proposal that named one,
+	// for half a minute.
+	iter, err := cons.Messages(jetstream.PullMaxMessages(int(n.cfg.Engine.BlockMaxBatches)), jetstream.PullExpiry(pullExpiry))
 	if err != nil {
 		return nil, fmt.Errorf("orderer: consume %s: %w", bus.StreamTx, err)
 	}
