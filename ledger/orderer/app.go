@@ -80,6 +80,13 @@ func (a *app) remember(v *verified) {
 	a.mu.Unlock()
 }
 
+// last returns the proposal last assembled or verified, if any.
+func (a *app) last() *verified {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cached
+}
+
 func (a *app) recall(payload []byte) *verified {
 	a.mu.Lock()
 	defer a.mu.Unlock()

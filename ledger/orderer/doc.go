@@ -19,10 +19,11 @@
 //     city, id and signature hash), not its batches: every orderer already
 //     holds them.
 //  3. Verification. Every orderer takes the referenced batches from those
-//     it ingested (waiting up to Config.BatchWait for one not yet received),
-//     recomputes the block with block.Verify over its own chain index and
-//     state, and
-//     checks that the engine's sequence is the block's height and the
+//     it ingested; one not yet received is waited for and, after a moment,
+//     asked of its peers on gba.sync.<peer> (fetch.go: only the exact
+//     batch referenced, passing the ingestion checks, is taken), up to
+//     Config.BatchWait in all. It recomputes the block with block.Verify
+//     over its own chain index and state, and checks that the engine's sequence is the block's height and the
 //     proposal's header and metadata are the block's. A proposal that
 //     differs is refused and the leader complained about.
 //  4. Votes. An orderer's commit signature is its block vote over the

@@ -83,6 +83,11 @@ func (in *ingester) keepAlive() {
 		}
 		stale := time.Now().Add(-n.cfg.Engine.AutoRemoveTimeout)
 		n.ackMu.Lock()
+		for id, f := range n.fetched {
+			if f.since.Before(stale) {
+				delete(n.fetched, id) // its proposal failed, or it was sealed without us
+			}
+		}
 		for id, m := range n.pending {
 			if m.since.Before(stale) {
 				delete(n.pending, id)
@@ -193,20 +198,18 @@ func (in *ingester) handle(msg jetstream.Msg) {
 var ErrBatchMissing = errors.New("orderer: proposal names a batch not received")
 
 // resolve returns the batches a proposal references, from those this
-// orderer ingested (and checked) and has not sealed, waiting up to
-// BatchWait for any not received yet. A batch already on the chain is an
+// orderer holds unsealed (ingested and checked, or fetched), waiting up to
+// BatchWait for any not received yet. After a short wait it asks its peers
+// for those still missing (fetch.go). A batch already on the chain is an
 // error at once. Whether each batch is exactly the one referenced is
 // block.Refs.Block's check.
 func (n *Node) resolve(refs []block.BatchRef) ([]*schemas.Batch, error) {
 	out := make([]*schemas.Batch, len(refs))
-	var deadline time.Time
+	var deadline, fetchAt time.Time
 	for i, r := range refs {
 		for {
-			n.ackMu.Lock()
-			m, ok := n.pending[r.ID]
-			n.ackMu.Unlock()
-			if ok {
-				out[i] = m.batch
+			if bt := n.unsealedBatch(r.ID); bt != nil {
+				out[i] = bt
 				break
 			}
 			if n.idx.BatchSeen(r.ID) {
@@ -215,7 +218,15 @@ func (n *Node) resolve(refs []block.BatchRef) ([]*schemas.Batch, error) {
 			now := time.Now()
 			if deadline.IsZero() {
 				deadline = now.Add(n.cfg.BatchWait)
+				// Most batches arrive from GBA_TX within milliseconds of
+				// the proposal; a peer is asked only after this.
+				fetchAt = now.Add(n.cfg.BatchWait / 8)
 				n.stats.batchWaits.Add(1)
+			}
+			if !fetchAt.IsZero() && now.After(fetchAt) && n.syncer != nil {
+				fetchAt = time.Time{} // once per proposal
+				n.syncer.fetchBatches(n.ctx, refs[i:], time.Until(deadline))
+				continue
 			}
 			if now.After(deadline) {
 				return nil, fmt.Errorf("%w: %s of %s, waited %v", ErrBatchMissing, r.ID, r.City, n.cfg.BatchWait)

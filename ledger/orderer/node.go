@@ -90,10 +90,10 @@ type Config struct {
 	// their consumers deliver.
 	AckWait time.Duration
 	// BatchWait is how long verifying a proposal waits for a batch it
-	// references to arrive through this orderer's own GBA_TX consumer
-	// before refusing the proposal. Every orderer reads every batch, so the
-	// wait is normally none; a refused proposal costs this replica its
-	// vote, not the cluster its progress. Default 2 s.
+	// references, from this orderer's own GBA_TX consumer or, after an
+	// eighth of it, from its peers (fetch.go), before refusing the
+	// proposal. Every orderer reads every batch, so the wait is normally
+	// none. Default 2 s.
 	BatchWait time.Duration
 	// NoPublish turns off publishing sealed headers on gba.blocks.
 	NoPublish bool
@@ -168,10 +168,12 @@ type Stats struct {
 	Synced       uint64 // blocks fetched from peers
 	SyncRefused  uint64 // fetched blocks that failed verification
 	BatchWaits   uint64 // proposals that named a batch not yet ingested here
+	Fetched      uint64 // batches such a proposal named, fetched from a peer
+	FetchRefused uint64 // fetched batches that were not the one referenced or failed their checks
 }
 
 type counters struct {
-	ingested, ingestBad, acked, badProposals, synced, syncRefused, batchWaits atomic.Uint64
+	ingested, ingestBad, acked, badProposals, synced, syncRefused, batchWaits, fetched, fetchRefused atomic.Uint64
 }
 
 // Node is one orderer: the SmartBFT engine with its NATS transport, the
@@ -214,7 +216,8 @@ type Node struct {
 	commitMu sync.Mutex
 
 	ackMu   sync.Mutex
-	pending map[string]pendingMsg // batch id -> the JetStream message to ack once sealed
+	pending map[string]pendingMsg   // batch id -> the JetStream message to ack once sealed
+	fetched map[string]fetchedBatch // batch id -> a batch a peer sent for a proposal (fetch.go)
 	// sealedSeq is the highest GBA_TX sequence of an ingested batch sealed.
 	sealedSeq atomic.Uint64
 
@@ -260,6 +263,7 @@ func New(cfg Config) (*Node, error) {
 		log:      cfg.Logger.With("orderer", cfg.Name),
 		state:    cfg.State,
 		pending:  map[string]pendingMsg{},
+		fetched:  map[string]fetchedBatch{},
 		checks:   block.NewChecks(2 * int(cfg.Engine.PoolSize)),
 		waiters:  map[schemas.TxID][]chan Location{},
 		heightCh: make(chan struct{}),
@@ -523,6 +527,7 @@ func (n *Node) Stats() Stats {
 		Height: n.store.Height(), Ingested: n.stats.ingested.Load(), IngestBad: n.stats.ingestBad.Load(),
 		Acked: n.stats.acked.Load(), BadProposals: n.stats.badProposals.Load(), Synced: n.stats.synced.Load(),
 		SyncRefused: n.stats.syncRefused.Load(), BatchWaits: n.stats.batchWaits.Load(),
+		Fetched: n.stats.fetched.Load(), FetchRefused: n.stats.fetchRefused.Load(),
 	}
 	if n.transport != nil {
 		s.Transport = n.transport.Stats()
@@ -708,6 +713,7 @@ func (n *Node) commitLocked(rec *Record, blk *block.Block, updates []block.State
 		// fetched by sync: a batch left there would time out, be forwarded
 		// to the leader and complained about as censored.
 		n.removeRequest(types.RequestInfo{ClientID: bt.City, ID: id})
+		delete(n.fetched, id)
 		if m, ok := n.pending[id]; ok {
 			delete(n.pending, id)
 			if m.msg.Ack() == nil {

@@ -1,15 +1,19 @@
 package orderer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/baybus/baybus/internal/bus"
 	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/schemas"
 	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // noAck stands in for a JetStream message in the pending map.
@@ -71,6 +75,118 @@ func TestResolveReferencedBatches(t *testing.T) {
 		t.Errorf("a sealed batch took %v to refuse: it was waited for", took)
 	}
 
+}
+
+// TestResolveFetchesFromPeers: a batch a proposal names that this orderer
+// never ingested is fetched from a peer that holds it, well within
+// BatchWait. A peer that sends another batch under the referenced id, or
+// the referenced batch with a signature that does not verify, is refused,
+// counted, and the proposal fails with ErrBatchMissing.
+func TestResolveFetchesFromPeers(t *testing.T) {
+	c := newCluster(t, 4)
+	c.startAll()
+	c.load(2, 3, 0, nil)
+	c.waitSealed(60 * time.Second)
+	n, peer := c.running()[1], c.running()[2]
+	hold := func(bt *schemas.Batch, as string) {
+		peer.ackMu.Lock()
+		peer.pending[as] = pendingMsg{msg: noAck{}, batch: bt, since: time.Now()}
+		peer.ackMu.Unlock()
+		t.Cleanup(func() {
+			peer.ackMu.Lock()
+			delete(peer.pending, as)
+			peer.ackMu.Unlock()
+		})
+	}
+
+	only := c.batch("zhuhai", 3) // never published: only the peer holds it
+	hold(only, only.ID())
+	before := n.Stats()
+	start := time.Now()
+	got, err := n.resolve([]block.BatchRef{block.RefOf(only)})
+	if err != nil || len(got) != 1 || got[0].ID() != only.ID() || !bytes.Equal(got[0].Signature, only.Signature) {
+		t.Fatalf("a batch only a peer holds: %v, %v", got, err)
+	}
+	if took := time.Since(start); took >= n.cfg.BatchWait {
+		t.Errorf("fetching took %v, BatchWait is %v", took, n.cfg.BatchWait)
+	}
+	if s := n.Stats(); s.Fetched != before.Fetched+1 || s.FetchRefused != before.FetchRefused {
+		t.Errorf("fetched %d refused %d, want %d and %d", s.Fetched, s.FetchRefused, before.Fetched+1, before.FetchRefused)
+	}
+
+	// The peer answers a reference with a different batch (another
+	// signature over the same header): not the one referenced.
+	wanted := c.batch("zhuhai", 2)
+	other := *wanted
+	other.Signature = bytes.Clone(wanted.Signature)
+	other.Signature[0] ^= 1
+	hold(&other, wanted.ID())
+	// And with the referenced batch itself, but its signature is bad.
+	forged := c.batch("zhuhai", 2)
+	forged.Signature = bytes.Clone(forged.Signature)
+	forged.Signature[1] ^= 1
+	hold(forged, forged.ID())
+	for _, ref := range []block.BatchRef{block.RefOf(wanted), block.RefOf(forged)} {
+		before := n.Stats()
+		if _, err := n.resolve([]block.BatchRef{ref}); !errors.Is(err, ErrBatchMissing) {
+			t.Fatalf("a substituted or forged batch: err %v, want ErrBatchMissing", err)
+		}
+		// The leader and then the other two peers are asked; only the
+		// holding peer answers.
+		if s := n.Stats(); s.Fetched != before.Fetched || s.FetchRefused != before.FetchRefused+1 {
+			t.Errorf("fetched %d refused %d, want %d and %d", s.Fetched, s.FetchRefused, before.Fetched, before.FetchRefused+1)
+		}
+	}
+}
+
+// TestLaggingIngesterDoesNotStallTheCluster: one orderer is down and
+// another's GBA_TX consumer delivers nothing (its filter matches no
+// subject, as a lost pull would for a while). The two left with batches
+// and the lagging one are exactly a quorum, so every block needs the
+// lagging orderer's vote: it fetches the batches each proposal names from
+// its peers, and the load is sealed everywhere. (Without the fetch it
+// refuses the proposals, and the cluster moves only after view changes.)
+func TestLaggingIngesterDoesNotStallTheCluster(t *testing.T) {
+	c := newCluster(t, 4)
+	c.startAll()
+	c.load(2, 3, 0, nil)
+	c.waitSealed(60 * time.Second)
+	leader := c.running()[0].Leader()
+	var followers []*Node
+	for _, n := range c.running() {
+		if n.Name() != leader {
+			followers = append(followers, n)
+		}
+	}
+	lagging, down := followers[0], followers[1]
+
+	op, err := c.srv.Connect("operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	js, _ := jetstream.New(op)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cc := bus.OrdererConsumerConfig(lagging.Name(), lagging.cfg.AckWait, int(lagging.cfg.Engine.PoolSize))
+	cc.FilterSubject = bus.TxSubject("nowhere")
+	if _, err := js.UpdateConsumer(ctx, bus.StreamTx, cc); err != nil {
+		t.Fatal(err)
+	}
+	c.stop(down.Name())
+
+	before := lagging.Stats()
+	c.load(scale(20), 5, 0, nil)
+	c.waitSealed(60 * time.Second)
+	c.checkChains()
+	s := lagging.Stats()
+	if s.Fetched == before.Fetched {
+		t.Errorf("%s sealed every block without fetching a batch (stats %+v): its consumer was not cut off", lagging.Name(), s)
+	}
+	if s.Ingested != before.Ingested {
+		t.Errorf("%s ingested %d batches with its consumer cut off", lagging.Name(), s.Ingested-before.Ingested)
+	}
+	t.Logf("%s: fetched %d batches, %d proposals waited, %d refused", lagging.Name(), s.Fetched-before.Fetched, s.BatchWaits-before.BatchWaits, s.BadProposals-before.BadProposals)
 }
 
 // shun drops the consensus messages its orderer sends to one target while

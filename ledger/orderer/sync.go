@@ -106,10 +106,19 @@ func (s *syncer) reply(to string, payload []byte) error {
 
 func (s *syncer) handle(m *nats.Msg) {
 	d := m.Data
-	if m.Reply == "" || len(d) != len(syncReqMagic)+1+8+4 || string(d[:4]) != syncReqMagic {
+	if m.Reply == "" || len(d) < len(syncReqMagic)+1 || string(d[:4]) != syncReqMagic {
 		return
 	}
 	op := d[4]
+	if op == opBatches {
+		if ids, ok := parseBatchesReq(d[5:]); ok {
+			s.serveBatches(m.Reply, ids)
+		}
+		return
+	}
+	if len(d) != len(syncReqMagic)+1+8+4 {
+		return
+	}
 	from := binary.BigEndian.Uint64(d[5:])
 	count := uint64(binary.BigEndian.Uint32(d[13:]))
 	switch op {
