@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/baybus/baybus/internal/bus"
@@ -27,12 +28,15 @@ import (
 // counted.
 
 type ingester struct {
-	n    *Node
+	n  *Node
+	js jetstream.JetStream
+
+	mu   sync.Mutex // guards iter: run replaces it, the stopper stops it
 	iter jetstream.MessagesContext
 }
 
 // pullExpiry bounds how long the ingester's pull request lives on the
-// server; see newIngester.
+// server; see open.
 const pullExpiry = 5 * time.Second
 
 func newIngester(n *Node) (*ingester, error) {
@@ -40,11 +44,30 @@ func newIngester(n *Node) (*ingester, error) {
 	if err != nil {
 		return nil, fmt.Errorf("orderer: jetstream: %w", err)
 	}
+	in := &ingester{n: n, js: js}
+	if err := in.open(); err != nil {
+		return nil, err
+	}
+	go func() {
+		<-n.ctx.Done()
+		in.mu.Lock()
+		in.iter.Stop()
+		in.mu.Unlock()
+	}()
+	n.wg.Add(1)
+	go in.keepAlive()
+	return in, nil
+}
+
+// open creates (or updates) the orderer's durable consumer and starts
+// pulling from it.
+func (in *ingester) open() error {
+	n := in.n
 	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
 	defer cancel()
-	cons, err := js.CreateOrUpdateConsumer(ctx, bus.StreamTx, bus.OrdererConsumerConfig(n.cfg.Name, n.cfg.AckWait, int(n.cfg.Engine.PoolSize)))
+	cons, err := in.js.CreateOrUpdateConsumer(ctx, bus.StreamTx, bus.OrdererConsumerConfig(n.cfg.Name, n.cfg.AckWait, int(n.cfg.Engine.PoolSize)))
 	if err != nil {
-		return nil, fmt.Errorf("orderer: consumer %s: %w", bus.OrdererConsumer(n.cfg.Name), err)
+		return fmt.Errorf("orderer: consumer %s: %w", bus.OrdererConsumer(n.cfg.Name), err)
 	}
 	// Pull requests expire after pullExpiry, with heartbeats at half of it,
 	// so a pull lost with the consumer's leader (a NATS server going down)
@@ -53,16 +76,36 @@ func newIngester(n *Node) (*ingester, error) {
 	// for half a minute.
 	iter, err := cons.Messages(jetstream.PullMaxMessages(int(n.cfg.Engine.BlockMaxBatches)), jetstream.PullExpiry(pullExpiry))
 	if err != nil {
-		return nil, fmt.Errorf("orderer: consume %s: %w", bus.StreamTx, err)
+		return fmt.Errorf("orderer: consume %s: %w", bus.StreamTx, err)
 	}
-	in := &ingester{n: n, iter: iter}
-	go func() {
-		<-n.ctx.Done()
-		iter.Stop()
-	}()
-	n.wg.Add(1)
-	go in.keepAlive()
-	return in, nil
+	in.mu.Lock()
+	in.iter = iter
+	in.mu.Unlock()
+	if n.ctx.Err() != nil {
+		iter.Stop() // the stopper may have run before the swap
+	}
+	return nil
+}
+
+// reopen re-creates the consumer and its iterator, with back-off, until it
+// succeeds or the node stops. The iterator ends for good when its consumer
+// is deleted (an operator, a stream re-created); before, the ingester then
+// stopped in silence and the orderer never received another batch.
+func (in *ingester) reopen() {
+	n := in.n
+	n.log.Warn("ingest: GBA_TX consumer gone; re-creating it", "consumer", bus.OrdererConsumer(n.cfg.Name))
+	for backoff := 100 * time.Millisecond; n.ctx.Err() == nil; backoff = min(2*backoff, 5*time.Second) {
+		err := in.open()
+		if err == nil {
+			n.stats.reopened.Add(1)
+			return
+		}
+		n.log.Warn("ingest: re-create consumer", "err", err)
+		select {
+		case <-n.ctx.Done():
+		case <-time.After(backoff):
+		}
+	}
 }
 
 // keepAlive tells JetStream that batches still waiting for a block are in
@@ -103,15 +146,20 @@ func (in *ingester) keepAlive() {
 func (in *ingester) run() {
 	defer in.n.wg.Done()
 	for {
-		msg, err := in.iter.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || in.n.ctx.Err() != nil {
-				return
-			}
+		in.mu.Lock()
+		iter := in.iter
+		in.mu.Unlock()
+		msg, err := iter.Next()
+		switch {
+		case err == nil:
+			in.handle(msg)
+		case in.n.ctx.Err() != nil:
+			return
+		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
+			in.reopen()
+		default:
 			in.n.log.Warn("ingest: next", "err", err)
-			continue
 		}
-		in.handle(msg)
 	}
 }
 

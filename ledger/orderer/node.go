@@ -170,10 +170,11 @@ type Stats struct {
 	BatchWaits   uint64 // proposals that named a batch not yet ingested here
 	Fetched      uint64 // batches such a proposal named, fetched from a peer
 	FetchRefused uint64 // fetched batches that were not the one referenced or failed their checks
+	Reopened     uint64 // times the GBA_TX consumer was re-created after its iterator ended
 }
 
 type counters struct {
-	ingested, ingestBad, acked, badProposals, synced, syncRefused, batchWaits, fetched, fetchRefused atomic.Uint64
+	ingested, ingestBad, acked, badProposals, synced, syncRefused, batchWaits, fetched, fetchRefused, reopened atomic.Uint64
 }
 
 // Node is one orderer: the SmartBFT engine with its NATS transport, the
@@ -527,7 +528,7 @@ func (n *Node) Stats() Stats {
 		Height: n.store.Height(), Ingested: n.stats.ingested.Load(), IngestBad: n.stats.ingestBad.Load(),
 		Acked: n.stats.acked.Load(), BadProposals: n.stats.badProposals.Load(), Synced: n.stats.synced.Load(),
 		SyncRefused: n.stats.syncRefused.Load(), BatchWaits: n.stats.batchWaits.Load(),
-		Fetched: n.stats.fetched.Load(), FetchRefused: n.stats.fetchRefused.Load(),
+		Fetched: n.stats.fetched.Load(), FetchRefused: n.stats.fetchRefused.Load(), Reopened: n.stats.reopened.Load(),
 	}
 	if n.transport != nil {
 		s.Transport = n.transport.Stats()

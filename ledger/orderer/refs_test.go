@@ -189,6 +189,43 @@ func TestLaggingIngesterDoesNotStallTheCluster(t *testing.T) {
 	t.Logf("%s: fetched %d batches, %d proposals waited, %d refused", lagging.Name(), s.Fetched-before.Fetched, s.BatchWaits-before.BatchWaits, s.BadProposals-before.BadProposals)
 }
 
+// TestIngesterRecreatesADeletedConsumer: an orderer whose GBA_TX consumer
+// is deleted under it re-creates the consumer, ingests what is published
+// next, and acknowledges everything.
+func TestIngesterRecreatesADeletedConsumer(t *testing.T) {
+	c := newCluster(t, 4)
+	c.startAll()
+	c.load(2, 3, 0, nil)
+	c.waitSealed(60 * time.Second)
+	n := c.running()[2]
+
+	op, err := c.srv.Connect("operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	js, _ := jetstream.New(op)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	before := n.Stats()
+	if err := js.DeleteConsumer(ctx, bus.StreamTx, bus.OrdererConsumer(n.Name())); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second * timeScale)
+	for n.Stats().Reopened == before.Reopened {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not re-create its consumer (stats %+v)", n.Name(), n.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.load(scale(10), 3, 0, nil)
+	c.waitSealed(60 * time.Second)
+	c.waitAcked(20 * time.Second)
+	if s := n.Stats(); s.Ingested == before.Ingested {
+		t.Errorf("%s ingested nothing after its consumer came back (stats %+v)", n.Name(), s)
+	}
+}
+
 // shun drops the consensus messages its orderer sends to one target while
 // on is set: that target keeps ingesting batches but misses decisions.
 type shun struct {
