@@ -72,6 +72,12 @@ gba.blocks. The streams must exist (baybus up creates them on its embedded serve
 			if err != nil {
 				return err
 			}
+			// Publish what the last run's queue held, or its replayed blocks never proved.
+			src := system.LedgerSource{Blocks: node.Store(), State: st.Store}
+			if err := proofs.Resume(cmd.Context(), filepath.Join(dataDir, system.ProofMarkFile), src); err != nil {
+				node.Stop()
+				return err
+			}
 			if err := node.Start(cmd.Context()); err != nil {
 				return err
 			}

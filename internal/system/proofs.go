@@ -320,6 +320,7 @@ type ProofPublisher struct {
 
 	blocks, generated, published, duplicates, dropped, failed, skipped, errs atomic.Uint64
 	inFlight                                                                 atomic.Int64
+	mark                                                                     atomic.Pointer[proofMark] // set by Resume
 
 	genSeconds prometheus.Histogram
 
@@ -422,11 +423,14 @@ func (p *ProofPublisher) Hook(prove ProveRootFunc) func(rec *orderer.Record, blk
 
 // OnCommit makes and queues the proofs of one committed block.
 func (p *ProofPublisher) OnCommit(rec *orderer.Record, blk *block.Block, prove ProveRootFunc) {
+	h := rec.Header.Height
 	if rec.Header.TxCount == 0 {
+		p.account(h, 0)
 		return
 	}
 	start := time.Now()
 	bundles, err := proof.Builder{Workers: p.cfg.Workers}.ForBlock(&rec.Header, &rec.QC, blk, proof.ProveAt(&rec.Header, prove))
+	p.account(h, len(bundles))
 	if err != nil {
 		if errors.Is(err, proof.ErrStateMoved) {
 			p.skipped.Add(1)
@@ -444,9 +448,25 @@ func (p *ProofPublisher) OnCommit(rec *orderer.Record, blk *block.Block, prove P
 		case p.queue <- proofMsg{height: rec.Header.Height, bundle: b}:
 		default:
 			p.dropped.Add(1)
+			p.settle(h)
 		}
 	}
 	p.genSeconds.Observe(time.Since(start).Seconds())
+}
+
+// account registers n bundles of height h with the proof mark, if Resume
+// set one.
+func (p *ProofPublisher) account(h uint64, n int) {
+	if m := p.mark.Load(); m != nil {
+		m.add(h, n)
+	}
+}
+
+// settle accounts for one bundle of height h: stored, dropped or failed.
+func (p *ProofPublisher) settle(h uint64) {
+	if m := p.mark.Load(); m != nil {
+		m.settle(h)
+	}
 }
 
 func (p *ProofPublisher) run(ctx context.Context) {
@@ -457,15 +477,20 @@ func (p *ProofPublisher) run(ctx context.Context) {
 			return
 		case m := <-p.queue:
 			p.inFlight.Add(1)
-			p.send(ctx, m)
+			if p.send(ctx, m) {
+				p.settle(m.height)
+			}
 			p.inFlight.Add(-1)
 		}
 	}
 }
 
 // send encodes one bundle and publishes it on its jurisdiction's and
-// kind's subject, retrying with back-off within the timeout.
-func (p *ProofPublisher) send(ctx context.Context, pm proofMsg) {
+// kind's subject, retrying with back-off within the timeout. It reports
+// whether the bundle is accounted for: stored, or failed and counted; not
+// when the publisher stopped under it (the proof mark then keeps its
+// height for the next run).
+func (p *ProofPublisher) send(ctx context.Context, pm proofMsg) bool {
 	tx, err := pm.bundle.Transaction()
 	var data []byte
 	if err == nil {
@@ -474,11 +499,21 @@ func (p *ProofPublisher) send(ctx context.Context, pm proofMsg) {
 	if err != nil {
 		p.errs.Add(1)
 		p.log.Error("proofs: encode", "height", pm.height, "key", pm.bundle.Key, "err", err)
-		return
+		return true
 	}
 	subject, id := bus.ProofSubject(string(tx.Jurisdiction), tx.Kind.Short()), hex.EncodeToString(pm.bundle.Tx.ID[:])
+	run := ctx
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
+	fail := func(err error) bool {
+		if run.Err() != nil {
+			p.dropped.Add(1) // stopped: like a bundle left in the queue
+			return false
+		}
+		p.failed.Add(1)
+		p.log.Warn("proofs: publish failed", "subject", subject, "tx", id, "err", err)
+		return true
+	}
 	wait := 50 * time.Millisecond
 	for {
 		ack, err := p.cfg.Sink.Publish(ctx, subject, id, data)
@@ -487,18 +522,14 @@ func (p *ProofPublisher) send(ctx context.Context, pm proofMsg) {
 			if ack != nil && ack.Duplicate {
 				p.duplicates.Add(1)
 			}
-			return
+			return true
 		}
 		if errors.Is(err, bus.ErrPermission) || ctx.Err() != nil {
-			p.failed.Add(1)
-			p.log.Warn("proofs: publish failed", "subject", subject, "tx", id, "err", err)
-			return
+			return fail(err)
 		}
 		select {
 		case <-ctx.Done():
-			p.failed.Add(1)
-			p.log.Warn("proofs: publish failed", "subject", subject, "tx", id, "err", err)
-			return
+			return fail(err)
 		case <-time.After(wait):
 			wait = min(2*wait, time.Second)
 		}

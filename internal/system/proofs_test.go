@@ -10,7 +10,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -404,5 +408,155 @@ func TestProofsEndToEnd(t *testing.T) {
 	}
 	if v, err := proof.Verify(sys.Consortium.Bundle, b); err != nil || v.Status != schemas.StatusValid {
 		t.Fatalf("fresh proof: %v %v", v, err)
+	}
+
+	// The proof orderer's mark follows its height once the proofs are
+	// stored. Rewound (as if a crash had taken the queue), the next start
+	// publishes the licenses of the blocks above it again, and moves it up.
+	last := len(sys.Nodes) - 1
+	markFile := filepath.Join(dir, "orderers", sys.Consortium.Bundle.Orderers[last], system.ProofMarkFile)
+	height := sys.Node(last).Height()
+	waitFor(t, "the proof mark to reach the height", func() bool { return readMark(t, markFile) == height })
+	sys.Stop()
+	if err := os.WriteFile(markFile, []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sys = start(t, dir)
+	defer sys.Stop()
+	waitFor(t, "the 3 licenses' proofs published again", func() bool { return counter(t, sys, "baybus_proofs_published_total") == 3 })
+	if g := counter(t, sys, "baybus_proofs_generated_total"); g != 3 {
+		t.Errorf("%v proofs made on restart, want 3 (one per license)", g)
+	}
+	waitFor(t, "the proof mark to return to the height", func() bool { return readMark(t, markFile) >= height })
+}
+
+func readMark(t *testing.T, path string) uint64 {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
+	if err != nil {
+		t.Fatalf("proof mark %q: %v", raw, err)
+	}
+	return h
+}
+
+// counter reads a counter of the system's registry.
+func counter(t *testing.T, sys *system.System, name string) float64 {
+	t.Helper()
+	mfs, err := sys.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+// TestProofPublisherResume: without a mark file the mark starts at the
+// ledger's height and nothing is published; with a mark below it, every
+// license the blocks above changed gets one fresh proof that verifies; a
+// mark file that is not a height is refused.
+func TestProofPublisherResume(t *testing.T) {
+	c, dir := writeDataDir(t)
+	l, err := system.OpenLedger(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	srv := startBus(t)
+	ctx := context.Background()
+	markFile := filepath.Join(t.TempDir(), system.ProofMarkFile)
+	top := l.Blocks.Height()
+
+	p := newPublisher(t, srv, system.ProofPublisherConfig{})
+	p.Start(ctx)
+	if err := p.Resume(ctx, markFile, l.Source()); err != nil {
+		t.Fatal(err)
+	}
+	if got := readMark(t, markFile); got != top {
+		t.Fatalf("new mark %d, want the height %d", got, top)
+	}
+
+	// Licenses changed above height 2, by the OK transactions.
+	want := map[string]bool{}
+	for h := uint64(3); h <= top; h++ {
+		blk, _, err := l.Source().Block(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tx := range blk.Txs() {
+			if tx.Result == block.OK {
+				d, err := schemas.DecodeTx(tx.Bytes)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want[d.LicenseKey()] = true
+			}
+		}
+	}
+	if len(want) == 0 || top < 3 {
+		t.Fatalf("the test chain has %d blocks, %d licenses above 2", top, len(want))
+	}
+	if err := os.WriteFile(markFile, []byte("2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p2 := newPublisher(t, srv, system.ProofPublisherConfig{})
+	p2.Start(ctx)
+	if err := p2.Resume(ctx, markFile, l.Source()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the backfill", func() bool { return p2.Stats().Published == uint64(len(want)) })
+	waitFor(t, "the mark", func() bool { return readMark(t, markFile) == top })
+	if s := p.Stats(); s.Generated != 0 {
+		t.Errorf("the first publisher made %d proofs without a mark to resume from", s.Generated)
+	}
+
+	nc, err := srv.Connect("operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	cons, err := js.OrderedConsumer(ctx, bus.StreamProofs, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := cons.Fetch(len(want), jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for m := range msgs.Messages() {
+		b, err := proof.Decode(m.Data())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := proof.Verify(c.Trust, b); err != nil {
+			t.Fatalf("%s: %v", b.Key, err)
+		}
+		got[b.Key] = true
+	}
+	if len(got) != len(want) {
+		t.Fatalf("proofs of %v, want %v", got, want)
+	}
+	for k := range want {
+		if !got[k] {
+			t.Errorf("no proof of %s", k)
+		}
+	}
+
+	if err := os.WriteFile(markFile, []byte("4x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p3 := newPublisher(t, srv, system.ProofPublisherConfig{})
+	if err := p3.Resume(ctx, markFile, l.Source()); err == nil || !strings.Contains(err.Error(), "not a height") {
+		t.Errorf("a torn mark file: %v", err)
 	}
 }

@@ -258,7 +258,7 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 		dir := filepath.Join(cfg.DataDir, "orderers", name)
 		ocfg := orderer.Config{Name: name, Trust: cons.Bundle, Key: cons.Orderers[name], Conn: nc,
 			DataDir: dir, Engine: cfg.Engine, NoSyncWAL: cfg.NoSyncWAL, Logger: log.With("orderer", name)}
-		node, st, err := newOrderer(ocfg, s.proofsFor(i))
+		node, st, err := newOrderer(runCtx, ocfg, s.proofsFor(i))
 		if err != nil {
 			return nil, err
 		}
@@ -333,7 +333,7 @@ func (s *System) proofsFor(i int) *ProofPublisher {
 // proofOrderer is the index of the orderer that publishes proofs.
 func proofOrderer(n int) int { return n - 1 }
 
-func newOrderer(cfg orderer.Config, proofs *ProofPublisher) (*orderer.Node, *licenses.State, error) {
+func newOrderer(ctx context.Context, cfg orderer.Config, proofs *ProofPublisher) (*orderer.Node, *licenses.State, error) {
 	// Pebble's memtables and cache live outside the Go heap, one set per
 	// orderer: kept small, as all the orderers may share one process. No
 	// fsync: the block log is fsynced first, and an orderer replays into the
@@ -351,6 +351,14 @@ func newOrderer(cfg orderer.Config, proofs *ProofPublisher) (*orderer.Node, *lic
 		st.Close()
 		return nil, nil, err
 	}
+	if proofs != nil {
+		src := LedgerSource{Blocks: node.Store(), State: st.Store}
+		if err := proofs.Resume(ctx, filepath.Join(cfg.DataDir, ProofMarkFile), src); err != nil {
+			node.Stop()
+			st.Close()
+			return nil, nil, err
+		}
+	}
 	return node, st, nil
 }
 
@@ -367,7 +375,7 @@ func (s *System) StopOrderer(i int) {
 // StartOrderer starts orderer i again from its data directory: it replays
 // its block log and WAL, then catches up from its peers.
 func (s *System) StartOrderer(i int) error {
-	node, st, err := newOrderer(s.ocfgs[i], s.proofsFor(i))
+	node, st, err := newOrderer(s.runCtx, s.ocfgs[i], s.proofsFor(i))
 	if err != nil {
 		return err
 	}
