@@ -32,7 +32,8 @@ const ProofMarkFile = "proofs.mark"
 
 // proofMark tracks the bundles of each height not yet accounted for and
 // writes the contiguous prefix to its file (temporary file, fsync,
-// rename). Safe for concurrent use.
+// rename), outside its lock so publishers do not wait on the fsync. Safe
+// for concurrent use.
 type proofMark struct {
 	path string
 	log  *slog.Logger
@@ -41,6 +42,9 @@ type proofMark struct {
 	done   uint64         // every height up to done is accounted for
 	open   map[uint64]int // heights above done: bundles outstanding
 	closed map[uint64]bool
+
+	wmu     sync.Mutex // serialises writes
+	written uint64     // the height in the file
 }
 
 // readProofMark reads the mark file; ok is false if there is none.
@@ -90,34 +94,43 @@ func writeProofMark(path string, h uint64) error {
 // add registers n bundles for height h (n may be 0).
 func (m *proofMark) add(h uint64, n int) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if h <= m.done || m.closed[h] {
+		m.mu.Unlock()
 		return
 	}
+	moved := false
 	if n <= 0 {
-		m.closeLocked(h)
-		return
+		moved = m.closeLocked(h)
+	} else {
+		m.open[h] += n
 	}
-	m.open[h] += n
+	m.mu.Unlock()
+	if moved {
+		m.persist()
+	}
 }
 
 // settle accounts for one bundle of height h.
 func (m *proofMark) settle(h uint64) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	left, ok := m.open[h]
-	if !ok {
-		return
-	}
-	if left > 1 {
+	moved := false
+	switch {
+	case !ok:
+	case left > 1:
 		m.open[h] = left - 1
-		return
+	default:
+		delete(m.open, h)
+		moved = m.closeLocked(h)
 	}
-	delete(m.open, h)
-	m.closeLocked(h)
+	m.mu.Unlock()
+	if moved {
+		m.persist()
+	}
 }
 
-func (m *proofMark) closeLocked(h uint64) {
+// closeLocked marks h accounted for and reports whether done moved.
+func (m *proofMark) closeLocked(h uint64) bool {
 	m.closed[h] = true
 	moved := false
 	for m.closed[m.done+1] {
@@ -125,11 +138,22 @@ func (m *proofMark) closeLocked(h uint64) {
 		m.done++
 		moved = true
 	}
-	if moved {
-		if err := writeProofMark(m.path, m.done); err != nil {
-			m.log.Error("proofs: cannot write the proof mark", "path", m.path, "height", m.done, "err", err)
-		}
+	return moved
+}
+
+// persist writes done to the file if it moved past what the file holds.
+func (m *proofMark) persist() {
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	h := m.height()
+	if h <= m.written {
+		return
 	}
+	if err := writeProofMark(m.path, h); err != nil {
+		m.log.Error("proofs: cannot write the proof mark", "path", m.path, "height", h, "err", err)
+		return
+	}
+	m.written = h
 }
 
 func (m *proofMark) height() uint64 {
@@ -142,9 +166,10 @@ func (m *proofMark) height() uint64 {
 // ledger is src, and publishes what a previous run left unpublished: fresh
 // proofs of the licenses changed by the blocks above the mark, up to the
 // ledger's height now. Without a mark file (a new data directory, or one
-// from before marks) the mark starts at that height. Call it after the
-// orderer is opened (its state replayed) and before it starts, and after
-// Start; the backfill runs on its own goroutine until done or Close.
+// from before marks) the mark starts at that height. Call it once the
+// orderer is opened (its state replayed), before it starts committing; the
+// backfill runs on its own goroutine until done or Close, and publishes
+// once the publisher is started.
 func (p *ProofPublisher) Resume(ctx context.Context, path string, src LedgerSource) error {
 	top := src.Blocks.Height()
 	from, ok, err := readProofMark(path)
@@ -159,7 +184,7 @@ func (p *ProofPublisher) Resume(ctx context.Context, path string, src LedgerSour
 			return fmt.Errorf("system: proof mark: %w", err)
 		}
 	}
-	p.mark.Store(&proofMark{path: path, log: p.log, done: from, open: map[uint64]int{}, closed: map[uint64]bool{}})
+	p.mark.Store(&proofMark{path: path, log: p.log, done: from, written: from, open: map[uint64]int{}, closed: map[uint64]bool{}})
 	if from == top {
 		return nil
 	}
