@@ -78,11 +78,13 @@ gba.blocks. The streams must exist (baybus up creates them on its embedded serve
 				node.Stop()
 				return err
 			}
+			defer proofs.StopBackfill() // before the ledger closes
 			if err := node.Start(cmd.Context()); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "orderer %s running at height %d (Ctrl-C to stop)\n", id, node.Height())
 			<-cmd.Context().Done()
+			proofs.StopBackfill()
 			node.Stop()
 			log.Info("orderer stopped", "height", node.Height())
 			return nil

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/proof"
@@ -45,6 +46,7 @@ type proofMark struct {
 
 	wmu     sync.Mutex // serialises writes
 	written uint64     // the height in the file
+	retired bool       // replaced by a newer Resume: writes nothing (guarded by wmu)
 }
 
 // readProofMark reads the mark file; ok is false if there is none.
@@ -91,8 +93,12 @@ func writeProofMark(path string, h uint64) error {
 	return nil
 }
 
-// add registers n bundles for height h (n may be 0).
+// add registers n bundles for height h (n may be 0). A nil mark (no
+// Resume) tracks nothing.
 func (m *proofMark) add(h uint64, n int) {
+	if m == nil {
+		return
+	}
 	m.mu.Lock()
 	if h <= m.done || m.closed[h] {
 		m.mu.Unlock()
@@ -110,8 +116,12 @@ func (m *proofMark) add(h uint64, n int) {
 	}
 }
 
-// settle accounts for one bundle of height h.
+// settle accounts for one bundle of height h: stored, or dropped or
+// failed and counted.
 func (m *proofMark) settle(h uint64) {
+	if m == nil {
+		return
+	}
 	m.mu.Lock()
 	left, ok := m.open[h]
 	moved := false
@@ -141,12 +151,19 @@ func (m *proofMark) closeLocked(h uint64) bool {
 	return moved
 }
 
+// retire stops the mark writing its file: a newer mark owns it.
+func (m *proofMark) retire() {
+	m.wmu.Lock()
+	m.retired = true
+	m.wmu.Unlock()
+}
+
 // persist writes done to the file if it moved past what the file holds.
 func (m *proofMark) persist() {
 	m.wmu.Lock()
 	defer m.wmu.Unlock()
 	h := m.height()
-	if h <= m.written {
+	if m.retired || h <= m.written {
 		return
 	}
 	if err := writeProofMark(m.path, h); err != nil {
@@ -167,10 +184,13 @@ func (m *proofMark) height() uint64 {
 // proofs of the licenses changed by the blocks above the mark, up to the
 // ledger's height now. Without a mark file (a new data directory, or one
 // from before marks) the mark starts at that height. Call it once the
-// orderer is opened (its state replayed), before it starts committing; the
-// backfill runs on its own goroutine until done or Close, and publishes
-// once the publisher is started.
+// orderer is opened (its state replayed), before it starts committing. The
+// backfill runs on its own goroutine until it is done, ctx is, StopBackfill
+// is called (before closing src) or Close; it publishes once the publisher
+// is started. A previous Resume's mark stops writing and its backfill is
+// stopped.
 func (p *ProofPublisher) Resume(ctx context.Context, path string, src LedgerSource) error {
+	p.StopBackfill()
 	top := src.Blocks.Height()
 	from, ok, err := readProofMark(path)
 	if err != nil {
@@ -184,32 +204,53 @@ func (p *ProofPublisher) Resume(ctx context.Context, path string, src LedgerSour
 			return fmt.Errorf("system: proof mark: %w", err)
 		}
 	}
-	p.mark.Store(&proofMark{path: path, log: p.log, done: from, written: from, open: map[uint64]int{}, closed: map[uint64]bool{}})
+	mark := &proofMark{path: path, log: p.log, done: from, written: from, open: map[uint64]int{}, closed: map[uint64]bool{}}
+	if old := p.mark.Swap(mark); old != nil {
+		old.retire()
+	}
 	if from == top {
 		return nil
 	}
 	p.log.Info("proofs: publishing what the last run left", "from", from+1, "to", top)
-	p.wg.Add(1)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	p.bfMu.Lock()
+	p.bfCancel, p.bfDone = cancel, done
+	p.bfMu.Unlock()
 	go func() {
-		defer p.wg.Done()
-		if err := p.backfill(ctx, src, from+1, top); err != nil && ctx.Err() == nil {
+		defer close(done)
+		defer cancel()
+		if err := p.backfill(ctx, mark, src, from+1, top); err != nil && ctx.Err() == nil {
 			p.errs.Add(1)
-			p.log.Error("proofs: backfill", "err", err)
+			p.log.Error("proofs: backfill stopped; the next start resumes it", "err", err)
 		}
 	}()
 	return nil
 }
 
+// StopBackfill stops the running backfill, if any, and waits for it: call
+// it before closing the ledger Resume was given.
+func (p *ProofPublisher) StopBackfill() {
+	p.bfMu.Lock()
+	cancel, done := p.bfCancel, p.bfDone
+	p.bfCancel, p.bfDone = nil, nil
+	p.bfMu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
 // backfill queues a fresh proof of every license the OK transactions of
 // heights from..to changed, each under the first height that changed it.
-// It waits for room in the queue rather than dropping.
-func (p *ProofPublisher) backfill(ctx context.Context, src LedgerSource, from, to uint64) error {
-	mark := p.mark.Load()
+// It leaves live bundles room: it waits while the queue is half full. On
+// an error it stops without accounting for the height it was at, so the
+// mark stays below it and the next start tries again.
+func (p *ProofPublisher) backfill(ctx context.Context, mark *proofMark, src LedgerSource, from, to uint64) error {
 	seen := map[string]bool{}
 	for h := from; h <= to; h++ {
 		blk, _, err := src.Block(h)
 		if err != nil {
-			mark.add(h, 0)
 			return err
 		}
 		var keys []string
@@ -226,20 +267,32 @@ func (p *ProofPublisher) backfill(ctx context.Context, src LedgerSource, from, t
 				keys = append(keys, k)
 			}
 		}
-		mark.add(h, len(keys))
+		bundles := make([]*proof.Bundle, 0, len(keys))
 		for _, k := range keys {
 			b, err := proof.Latest(src, k)
 			if err != nil {
-				p.errs.Add(1)
-				p.log.Error("proofs: backfill proof", "key", k, "err", err)
-				mark.settle(h)
-				continue
+				return fmt.Errorf("block %d, license %s: %w", h, k, err)
+			}
+			bundles = append(bundles, b)
+		}
+		mark.add(h, len(bundles))
+		for _, b := range bundles {
+			for len(p.queue) > cap(p.queue)/2 {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-p.closed:
+					return errors.New("publisher closed")
+				case <-time.After(10 * time.Millisecond):
+				}
 			}
 			p.generated.Add(1)
 			select {
-			case p.queue <- proofMsg{height: h, bundle: b}:
+			case p.queue <- proofMsg{height: h, bundle: b, mark: mark}:
 			case <-ctx.Done():
 				return ctx.Err()
+			case <-p.closed:
+				return errors.New("publisher closed")
 			}
 		}
 	}

@@ -297,6 +297,7 @@ type ProofStats struct {
 type proofMsg struct {
 	height uint64
 	bundle *proof.Bundle
+	mark   *proofMark // the mark it is accounted to; nil before Resume
 }
 
 // ProofPublisher publishes a proof of every OK transaction of each block
@@ -321,6 +322,11 @@ type ProofPublisher struct {
 	blocks, generated, published, duplicates, dropped, failed, skipped, errs atomic.Uint64
 	inFlight                                                                 atomic.Int64
 	mark                                                                     atomic.Pointer[proofMark] // set by Resume
+
+	bfMu     sync.Mutex // guards the running backfill's handles
+	bfCancel context.CancelFunc
+	bfDone   chan struct{}
+	closed   chan struct{} // closed by Close
 
 	genSeconds prometheus.Histogram
 
@@ -350,7 +356,7 @@ func NewProofPublisher(cfg ProofPublisherConfig) (*ProofPublisher, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	p := &ProofPublisher{cfg: cfg, log: cfg.Logger.With("component", "proofs"), queue: make(chan proofMsg, cfg.Queue),
+	p := &ProofPublisher{cfg: cfg, log: cfg.Logger.With("component", "proofs"), queue: make(chan proofMsg, cfg.Queue), closed: make(chan struct{}),
 		genSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "baybus_proofs_generate_seconds",
 			Help: "Time to make the proofs of one block on the commit path.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})}
 	if cfg.Registerer != nil {
@@ -366,6 +372,14 @@ func NewProofPublisher(cfg ProofPublisherConfig) (*ProofPublisher, error) {
 			counter("baybus_proofs_skipped_blocks_total", "Blocks not proved because the state was not at their height.", &p.skipped),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "baybus_proofs_queued", Help: "License proofs waiting to be published."},
 				func() float64 { return float64(len(p.queue)) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "baybus_proofs_mark_height",
+				Help: "Height through which every block's proofs are stored or counted lost (proofs.mark); far below the chain, a block's proofs are stuck."},
+				func() float64 {
+					if m := p.mark.Load(); m != nil {
+						return float64(m.height())
+					}
+					return 0
+				}),
 		} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("system: proof metrics: %w", err)
@@ -391,6 +405,8 @@ func (p *ProofPublisher) Start(ctx context.Context) {
 // (and counted).
 func (p *ProofPublisher) Close() {
 	p.stopOnce.Do(func() {
+		close(p.closed)
+		p.StopBackfill()
 		if p.cancel != nil {
 			p.cancel()
 		}
@@ -423,14 +439,14 @@ func (p *ProofPublisher) Hook(prove ProveRootFunc) func(rec *orderer.Record, blk
 
 // OnCommit makes and queues the proofs of one committed block.
 func (p *ProofPublisher) OnCommit(rec *orderer.Record, blk *block.Block, prove ProveRootFunc) {
-	h := rec.Header.Height
+	h, mark := rec.Header.Height, p.mark.Load()
 	if rec.Header.TxCount == 0 {
-		p.account(h, 0)
+		mark.add(h, 0)
 		return
 	}
 	start := time.Now()
 	bundles, err := proof.Builder{Workers: p.cfg.Workers}.ForBlock(&rec.Header, &rec.QC, blk, proof.ProveAt(&rec.Header, prove))
-	p.account(h, len(bundles))
+	mark.add(h, len(bundles))
 	if err != nil {
 		if errors.Is(err, proof.ErrStateMoved) {
 			p.skipped.Add(1)
@@ -445,28 +461,13 @@ func (p *ProofPublisher) OnCommit(rec *orderer.Record, blk *block.Block, prove P
 	for _, b := range bundles {
 		p.generated.Add(1)
 		select {
-		case p.queue <- proofMsg{height: rec.Header.Height, bundle: b}:
+		case p.queue <- proofMsg{height: h, bundle: b, mark: mark}:
 		default:
 			p.dropped.Add(1)
-			p.settle(h)
+			mark.settle(h)
 		}
 	}
 	p.genSeconds.Observe(time.Since(start).Seconds())
-}
-
-// account registers n bundles of height h with the proof mark, if Resume
-// set one.
-func (p *ProofPublisher) account(h uint64, n int) {
-	if m := p.mark.Load(); m != nil {
-		m.add(h, n)
-	}
-}
-
-// settle accounts for one bundle of height h: stored, dropped or failed.
-func (p *ProofPublisher) settle(h uint64) {
-	if m := p.mark.Load(); m != nil {
-		m.settle(h)
-	}
 }
 
 func (p *ProofPublisher) run(ctx context.Context) {
@@ -478,7 +479,7 @@ func (p *ProofPublisher) run(ctx context.Context) {
 		case m := <-p.queue:
 			p.inFlight.Add(1)
 			if p.send(ctx, m) {
-				p.settle(m.height)
+				m.mark.settle(m.height)
 			}
 			p.inFlight.Add(-1)
 		}

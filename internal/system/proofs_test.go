@@ -552,6 +552,38 @@ func TestProofPublisherResume(t *testing.T) {
 		}
 	}
 
+	// A backfill that cannot finish (its publisher never starts: the
+	// queue stays full) does not hold Close, and leaves the mark where it
+	// was; the next run publishes everything above it.
+	if err := os.WriteFile(markFile, []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stuck := newPublisher(t, srv, system.ProofPublisherConfig{Queue: 4})
+	if err := stuck.Resume(ctx, markFile, l.Source()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the backfill to fill half the queue", func() bool { return stuck.Stats().Queued == 3 })
+	closed := make(chan struct{})
+	go func() { stuck.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waits on a backfill that cannot finish")
+	}
+	if got := readMark(t, markFile); got != 0 {
+		t.Fatalf("mark %d after a backfill that published nothing, want 0", got)
+	}
+	before := p2.Stats().Published
+	p4 := newPublisher(t, srv, system.ProofPublisherConfig{})
+	p4.Start(ctx)
+	if err := p4.Resume(ctx, markFile, l.Source()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the mark after a full backfill", func() bool { return readMark(t, markFile) == top })
+	if s := p4.Stats(); s.Generated == 0 || s.Published != s.Generated || p2.Stats().Published != before {
+		t.Errorf("full backfill: %+v", s)
+	}
+
 	if err := os.WriteFile(markFile, []byte("4x"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -365,6 +365,9 @@ func newOrderer(ctx context.Context, cfg orderer.Config, proofs *ProofPublisher)
 // StopOrderer stops orderer i (as a crash would, minus the torn writes) and
 // closes its state; the others go on.
 func (s *System) StopOrderer(i int) {
+	if p := s.proofsFor(i); p != nil {
+		p.StopBackfill() // it reads this orderer's ledger
+	}
 	s.Node(i).Stop()
 	if s.states[i] != nil {
 		_ = s.states[i].Close()
@@ -429,6 +432,9 @@ func (s *System) Stop() {
 		}
 		if s.Gateway != nil {
 			s.Gateway.Close()
+		}
+		if s.proofs != nil {
+			s.proofs.StopBackfill() // it reads the proof orderer's ledger
 		}
 		for _, n := range s.Nodes {
 			n.Stop()
