@@ -67,10 +67,12 @@ type fetchedBatch struct {
 	since time.Time
 }
 
-// unsealedBatch returns the batch with id if this node holds it unsealed:
-// ingested from GBA_TX, fetched from a peer, or in the proposal it last
-// assembled or verified (a leader proposes batches forwarded to it).
-func (n *Node) unsealedBatch(id string) *schemas.Batch {
+// heldBatch returns the batch with id if this node holds it: ingested from
+// GBA_TX and not yet sealed, fetched from a peer, or in the proposal it
+// last assembled or verified (a leader proposes batches forwarded to it,
+// and a peer that just sealed a block still serves its batches to one
+// that has not).
+func (n *Node) heldBatch(id string) *schemas.Batch {
 	n.ackMu.Lock()
 	m, ok := n.pending[id]
 	f, fetched := n.fetched[id]
@@ -81,7 +83,7 @@ func (n *Node) unsealedBatch(id string) *schemas.Batch {
 	case fetched:
 		return f.batch
 	}
-	if n.app != nil && !n.idx.BatchSeen(id) {
+	if n.app != nil {
 		if v := n.app.last(); v != nil {
 			for _, bt := range v.blk.Batches {
 				if bt.ID() == id {
@@ -97,10 +99,7 @@ func (n *Node) unsealedBatch(id string) *schemas.Batch {
 func (s *syncer) serveBatches(to string, ids []string) {
 	size := 0
 	for _, id := range ids {
-		if s.n.idx.BatchSeen(id) {
-			continue
-		}
-		bt := s.n.unsealedBatch(id)
+		bt := s.n.heldBatch(id)
 		if bt == nil {
 			continue
 		}
@@ -119,7 +118,7 @@ func (s *syncer) fetchBatches(ctx context.Context, refs []block.BatchRef, timeou
 	n := s.n
 	want := map[string]block.BatchRef{}
 	for _, r := range refs {
-		if n.unsealedBatch(r.ID) == nil && !n.idx.BatchSeen(r.ID) {
+		if !n.idx.BatchSeen(r.ID) && n.heldBatch(r.ID) == nil {
 			want[r.ID] = r
 		}
 	}
@@ -146,12 +145,16 @@ func (s *syncer) fetchBatches(ctx context.Context, refs []block.BatchRef, timeou
 
 // askForBatches sends one batches request to each peer in parallel and
 // keeps, under ackMu, every reply that is a wanted batch and verifies;
-// want loses what was found.
+// want loses what was found. It returns once every wanted batch is found
+// or every peer has answered or timed out: a silent peer does not hold it
+// once another has answered.
 func (s *syncer) askForBatches(ctx context.Context, peers []string, want map[string]block.BatchRef, timeout time.Duration) int {
 	n := s.n
 	if len(peers) == 0 || timeout <= 0 {
 		return 0
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	ids := make([]string, 0, len(want))
 	for id := range want {
 		ids = append(ids, id)
@@ -197,9 +200,14 @@ func (s *syncer) askForBatches(ctx context.Context, peers []string, want map[str
 					delete(want, id)
 					got++
 					n.ackMu.Lock()
-					n.fetched[id] = fetchedBatch{batch: bt, since: time.Now()}
+					if !n.idx.BatchSeen(id) { // sealed meanwhile: commitLocked has cleaned up
+						n.fetched[id] = fetchedBatch{batch: bt, since: time.Now()}
+					}
 					n.ackMu.Unlock()
 					n.stats.fetched.Add(1)
+					if len(want) == 0 {
+						cancel()
+					}
 				}
 				mu.Unlock()
 			}

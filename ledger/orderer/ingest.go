@@ -33,6 +33,8 @@ type ingester struct {
 
 	mu   sync.Mutex // guards iter: run replaces it, the stopper stops it
 	iter jetstream.MessagesContext
+
+	backoff time.Duration // before the next re-creation; reset by a message (run's own)
 }
 
 // pullExpiry bounds how long the ingester's pull request lives on the
@@ -91,20 +93,24 @@ func (in *ingester) open() error {
 // succeeds or the node stops. The iterator ends for good when its consumer
 // is deleted (an operator, a stream re-created); before, the ingester then
 // stopped in silence and the orderer never received another batch.
+// The back-off grows across calls until a message arrives, so a consumer
+// that opens but ends at once is not re-created in a tight loop.
 func (in *ingester) reopen() {
 	n := in.n
-	n.log.Warn("ingest: GBA_TX consumer gone; re-creating it", "consumer", bus.OrdererConsumer(n.cfg.Name))
-	for backoff := 100 * time.Millisecond; n.ctx.Err() == nil; backoff = min(2*backoff, 5*time.Second) {
+	n.log.Warn("ingest: GBA_TX consumer gone; re-creating it", "consumer", bus.OrdererConsumer(n.cfg.Name), "after", in.backoff)
+	for n.ctx.Err() == nil {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-time.After(in.backoff):
+		}
+		in.backoff = min(max(2*in.backoff, 100*time.Millisecond), 5*time.Second)
 		err := in.open()
 		if err == nil {
 			n.stats.reopened.Add(1)
 			return
 		}
 		n.log.Warn("ingest: re-create consumer", "err", err)
-		select {
-		case <-n.ctx.Done():
-		case <-time.After(backoff):
-		}
 	}
 }
 
@@ -152,6 +158,7 @@ func (in *ingester) run() {
 		msg, err := iter.Next()
 		switch {
 		case err == nil:
+			in.backoff = 0
 			in.handle(msg)
 		case in.n.ctx.Err() != nil:
 			return
@@ -256,12 +263,12 @@ func (n *Node) resolve(refs []block.BatchRef) ([]*schemas.Batch, error) {
 	var deadline, fetchAt time.Time
 	for i, r := range refs {
 		for {
-			if bt := n.unsealedBatch(r.ID); bt != nil {
-				out[i] = bt
-				break
-			}
 			if n.idx.BatchSeen(r.ID) {
 				return nil, fmt.Errorf("batch %s of %s is already on the chain", r.ID, r.City)
+			}
+			if bt := n.heldBatch(r.ID); bt != nil {
+				out[i] = bt
+				break
 			}
 			now := time.Now()
 			if deadline.IsZero() {
