@@ -121,6 +121,13 @@ func (e *Envelope) Encode() []byte {
 	return wire.AppendBytes(b, e.Payload)
 }
 
+// IsEnvelope reports whether frame starts like an envelope (its magic),
+// to tell one from other frames on a shared subject; DecodeEnvelope still
+// checks everything.
+func IsEnvelope(frame []byte) bool {
+	return len(frame) >= len(envelopeMagic) && string(frame[:len(envelopeMagic)]) == envelopeMagic
+}
+
 // DecodeEnvelope parses a frame. It does not verify the signature.
 // The payload aliases frame.
 func DecodeEnvelope(frame []byte) (*Envelope, error) {

@@ -6,7 +6,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/baybus/baybus/internal/wire"
+	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/schemas"
 )
@@ -18,21 +21,23 @@ import (
 // lags on GBA_TX refuses every block, and one such follower plus one
 // orderer down leaves no quorum.
 //
-// On gba.sync.<peer>, the request is
+// On gba.sync.<peer>, the request is an envelope (bft.KindSyncReq) signed
+// by the asking orderer and addressed to the peer, whose payload is
 //
 //	"GSQ1" | op batches | uvarint n | n x bytes(batch id)
 //
-// and the replies are the frames (schemas.Batch.Encode) of those batches
-// the peer holds unsealed, one signed message each, then an empty one. A
-// fetched batch is trusted only if it is exactly the one referenced
-// (block.RefOf: city, id and a hash of the city's signature) and passes
-// the ingestion checks (signature, every transaction), so a peer can
-// withhold a batch but not substitute one.
+// Only orderers may ask: batches not yet sealed are not for the services
+// that may read blocks through the same subject. The replies are the
+// frames (schemas.Batch.Encode) of those batches the peer holds, one
+// signed message each, then an empty one. A fetched batch is trusted only
+// if it is exactly the one referenced (block.RefOf: city, id and a hash of
+// the city's signature) and passes the ingestion checks (signature, every
+// transaction), so a peer can withhold a batch but not substitute one.
 
 const (
 	opBatches = 3
-	// maxFetchIDs bounds one batches request.
-	maxFetchIDs = 4096
+	// maxFetchIDs bounds one batches request (a block's batches fit).
+	maxFetchIDs = 1024
 )
 
 func encodeBatchesReq(ids []string) []byte {
@@ -93,6 +98,27 @@ func (n *Node) heldBatch(id string) *schemas.Batch {
 		}
 	}
 	return nil
+}
+
+// handleSigned answers a signed request: for now, a batches request from
+// another orderer. Anything else is ignored.
+func (s *syncer) handleSigned(m *nats.Msg) {
+	n := s.n
+	e, err := bft.DecodeEnvelope(m.Data)
+	if err != nil || e.Kind != bft.KindSyncReq || e.To != n.cfg.Name || e.Parts != 1 || e.From == n.cfg.Name {
+		return
+	}
+	if err := e.Verify(n.cfg.Trust, n.store.Height()+1); err != nil {
+		n.log.Warn("fetch: refused a batches request", "from", e.From, "err", err)
+		return
+	}
+	d := e.Payload
+	if len(d) < len(syncReqMagic)+1 || string(d[:len(syncReqMagic)]) != syncReqMagic || d[len(syncReqMagic)] != opBatches {
+		return
+	}
+	if ids, ok := parseBatchesReq(d[len(syncReqMagic)+1:]); ok {
+		s.serveBatches(m.Reply, ids)
+	}
 }
 
 // serveBatches answers a batches request with the batches held here.
@@ -162,7 +188,6 @@ func (s *syncer) askForBatches(ctx context.Context, peers []string, want map[str
 	if len(ids) > maxFetchIDs {
 		ids = ids[:maxFetchIDs]
 	}
-	req := encodeBatchesReq(ids)
 	var (
 		mu  sync.Mutex
 		got int
@@ -170,8 +195,13 @@ func (s *syncer) askForBatches(ctx context.Context, peers []string, want map[str
 	)
 	height := n.store.Height() + 1
 	for _, p := range peers {
+		req, err := bft.Seal(n.cfg.Trust.Chain, n.cfg.Key, bft.KindSyncReq, n.cfg.Name, p, s.reqID.Add(1), encodeBatchesReq(ids), n.transport.Chunk())
+		if err != nil || len(req) != 1 {
+			n.log.Error("fetch: cannot seal a batches request", "ids", len(ids), "err", err)
+			return 0
+		}
 		wg.Go(func() {
-			frames, _ := s.request(ctx, p, req, timeout, 0)
+			frames, _ := s.request(ctx, p, req[0], timeout, 0)
 			for _, f := range frames {
 				bt, err := schemas.DecodeBatch(f)
 				if err != nil {

@@ -114,6 +114,20 @@ func TestResolveFetchesFromPeers(t *testing.T) {
 		t.Errorf("fetched %d refused %d, want %d and %d", s.Fetched, s.FetchRefused, before.Fetched+1, before.FetchRefused)
 	}
 
+	// Only orderers may ask: the same request unsigned, as a service on
+	// the bus could send it, gets no answer.
+	op, err := c.srv.Connect("operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	if _, err := op.Request(bus.SyncSubject(peer.Name()), SyncStatusRequest(), 5*time.Second); err != nil {
+		t.Fatalf("a status request, which anyone may send: %v", err)
+	}
+	if m, err := op.Request(bus.SyncSubject(peer.Name()), encodeBatchesReq([]string{only.ID()}), 300*time.Millisecond); err == nil {
+		t.Errorf("an unsigned batches request was answered: %d bytes", len(m.Data))
+	}
+
 	// The peer answers a reference with a different batch (another
 	// signature over the same header): not the one referenced.
 	wanted := c.batch("zhuhai", 2)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/baybus/baybus/internal/bus"
@@ -72,6 +73,7 @@ var errSyncReply = errors.New("orderer: bad sync reply")
 type syncer struct {
 	n     *Node
 	msgID uint64 // guarded by the subscription goroutine
+	reqID atomic.Uint64
 }
 
 func encodeSyncReq(op byte, from uint64, count uint32) []byte {
@@ -106,19 +108,17 @@ func (s *syncer) reply(to string, payload []byte) error {
 
 func (s *syncer) handle(m *nats.Msg) {
 	d := m.Data
-	if m.Reply == "" || len(d) < len(syncReqMagic)+1 || string(d[:4]) != syncReqMagic {
+	if m.Reply == "" {
+		return
+	}
+	if bft.IsEnvelope(d) {
+		s.handleSigned(m)
+		return
+	}
+	if len(d) != len(syncReqMagic)+1+8+4 || string(d[:4]) != syncReqMagic {
 		return
 	}
 	op := d[4]
-	if op == opBatches {
-		if ids, ok := parseBatchesReq(d[5:]); ok {
-			s.serveBatches(m.Reply, ids)
-		}
-		return
-	}
-	if len(d) != len(syncReqMagic)+1+8+4 {
-		return
-	}
 	from := binary.BigEndian.Uint64(d[5:])
 	count := uint64(binary.BigEndian.Uint32(d[13:]))
 	switch op {
