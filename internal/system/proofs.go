@@ -257,12 +257,16 @@ type ProveRootFunc func(key string) (*smt.Leaf, *smt.Proof, uint64, [32]byte, er
 // defaults given.
 type ProofPublisherConfig struct {
 	Sink ProofSink // required: an orderer's or the operator's bus.Publisher
-	// Queue is how many encoded bundles may wait for publishing; when it is
-	// full, new ones are dropped and counted (subscribers can fetch fresh
-	// proofs on demand). Default 16,384 (about 45 MB of 1 KiB-transaction
-	// bundles): a block of a few thousand transactions queues its bundles at
-	// once.
+	// Queue is how many bundles may wait for publishing. Default 16,384
+	// (about 45 MB of 1 KiB-transaction bundles): a block of a few thousand
+	// transactions queues its bundles at once.
 	Queue int
+	// QueueWait is how long the commit hook waits for room in a full queue
+	// before it drops the rest of a block's bundles and counts them
+	// (subscribers can fetch fresh proofs on demand). Default 10 s; negative:
+	// drop at once. Waiting holds back only the publishing orderer, which a
+	// quorum does not need.
+	QueueWait time.Duration
 	// Publishers is how many publishes are in flight. Default 1,024: at a
 	// few thousand proofs a second and milliseconds per acknowledgement on
 	// a busy server, 32 fell behind and the queue dropped proofs.
@@ -352,6 +356,9 @@ func NewProofPublisher(cfg ProofPublisherConfig) (*ProofPublisher, error) {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.QueueWait == 0 {
+		cfg.QueueWait = 10 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -458,16 +465,37 @@ func (p *ProofPublisher) OnCommit(rec *orderer.Record, blk *block.Block, prove P
 		return
 	}
 	p.blocks.Add(1)
+	p.genSeconds.Observe(time.Since(start).Seconds())
+	// A full queue holds this orderer's commit for up to QueueWait: it may
+	// fall behind the others (a quorum does not need it) rather than lose
+	// proofs. Past the wait, the rest of the block's bundles are dropped.
+	var expired <-chan time.Time
+	if p.cfg.QueueWait > 0 {
+		t := time.NewTimer(p.cfg.QueueWait)
+		defer t.Stop()
+		expired = t.C
+	}
 	for _, b := range bundles {
 		p.generated.Add(1)
+		m := proofMsg{height: h, bundle: b, mark: mark}
 		select {
-		case p.queue <- proofMsg{height: h, bundle: b, mark: mark}:
+		case p.queue <- m:
+			continue
 		default:
-			p.dropped.Add(1)
-			mark.settle(h)
 		}
+		if expired != nil {
+			select {
+			case p.queue <- m:
+				continue
+			case <-expired:
+				expired = nil
+			case <-p.closed:
+				expired = nil
+			}
+		}
+		p.dropped.Add(1)
+		mark.settle(h)
 	}
-	p.genSeconds.Observe(time.Since(start).Seconds())
 }
 
 func (p *ProofPublisher) run(ctx context.Context) {

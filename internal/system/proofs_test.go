@@ -157,12 +157,13 @@ func TestProofPublisher(t *testing.T) {
 	}
 }
 
-// TestProofPublisherOverflow: a full queue drops bundles and counts them;
-// the commit path never waits.
+// TestProofPublisherOverflow: with no QueueWait a full queue drops bundles
+// and counts them at once; with one the hook waits for room, and drops
+// only once the wait is over.
 func TestProofPublisherOverflow(t *testing.T) {
 	c := prooftest.Build(t, t.TempDir())
 	srv := startBus(t)
-	p := newPublisher(t, srv, system.ProofPublisherConfig{Queue: 3})
+	p := newPublisher(t, srv, system.ProofPublisherConfig{Queue: 3, QueueWait: -1})
 	c.Replay(t, t.TempDir(), func(rec *orderer.Record, blk *block.Block, st *licenses.State) {
 		if rec.Header.Height == 1 {
 			p.Hook(st.ProveRoot)(rec, blk) // not started: nothing leaves the queue
@@ -173,6 +174,32 @@ func TestProofPublisherOverflow(t *testing.T) {
 	}
 	p.Start(context.Background())
 	waitFor(t, "the queue to drain", func() bool { return p.Stats().Published == 3 })
+
+	// Waiting: the publisher starts a moment after the hook blocks.
+	waiting := newPublisher(t, srv, system.ProofPublisherConfig{Queue: 3, QueueWait: time.Minute})
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		waiting.Start(context.Background())
+	}()
+	c.Replay(t, t.TempDir(), func(rec *orderer.Record, blk *block.Block, st *licenses.State) {
+		if rec.Header.Height == 1 {
+			waiting.Hook(st.ProveRoot)(rec, blk)
+		}
+	})
+	if s := waiting.Stats(); s.Generated != 10 || s.Dropped != 0 {
+		t.Fatalf("a hook that may wait: %+v", s)
+	}
+	// A short wait runs out: the rest of the block is dropped.
+	short := newPublisher(t, srv, system.ProofPublisherConfig{Queue: 3, QueueWait: 50 * time.Millisecond})
+	start := time.Now()
+	c.Replay(t, t.TempDir(), func(rec *orderer.Record, blk *block.Block, st *licenses.State) {
+		if rec.Header.Height == 1 {
+			short.Hook(st.ProveRoot)(rec, blk)
+		}
+	})
+	if s := short.Stats(); s.Dropped != 7 || time.Since(start) < 50*time.Millisecond {
+		t.Fatalf("a wait that ran out: %+v after %v", s, time.Since(start))
+	}
 }
 
 func writeDataDir(t *testing.T) (*prooftest.Chain, string) { return prooftest.BuildDataDir(t) }
