@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/keys"
 )
 
 // The proof mark: a publisher's bundles wait in memory, so a crash loses
@@ -66,31 +66,7 @@ func readProofMark(path string) (height uint64, ok bool, err error) {
 }
 
 func writeProofMark(path string, h uint64) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(strconv.FormatUint(h, 10) + "\n"); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		err = d.Sync()
-		d.Close()
-		return err
-	}
-	return nil
+	return keys.WriteFileAtomic(path, []byte(strconv.FormatUint(h, 10)+"\n"), 0o644)
 }
 
 // add registers n bundles for height h (n may be 0). A nil mark (no

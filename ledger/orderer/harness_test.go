@@ -423,15 +423,26 @@ func (c *cluster) checkChains() {
 	}
 }
 
-// waitAcked waits until every running node's consumer has nothing pending.
-func (c *cluster) waitAcked(timeout time.Duration) {
+// operator returns the operator's connection to the cluster's server and
+// its JetStream context; the connection closes with the test.
+func (c *cluster) operator() (*nats.Conn, jetstream.JetStream) {
 	c.t.Helper()
 	op, err := c.srv.Connect("operator")
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	defer op.Close()
-	js, _ := jetstream.New(op)
+	c.t.Cleanup(op.Close)
+	js, err := jetstream.New(op)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return op, js
+}
+
+// waitAcked waits until every running node's consumer has nothing pending.
+func (c *cluster) waitAcked(timeout time.Duration) {
+	c.t.Helper()
+	_, js := c.operator()
 	deadline := time.Now().Add(timeout)
 	for _, n := range c.running() {
 		for {
@@ -460,12 +471,7 @@ func (c *cluster) waitAcked(timeout time.Duration) {
 // in order, each with a valid quorum certificate.
 func (c *cluster) checkPublished(height uint64) {
 	c.t.Helper()
-	op, err := c.srv.Connect("operator")
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer op.Close()
-	js, _ := jetstream.New(op)
+	_, js := c.operator()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for {

@@ -13,7 +13,6 @@ import (
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/schemas"
 	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // noAck stands in for a JetStream message in the pending map.
@@ -116,11 +115,7 @@ func TestResolveFetchesFromPeers(t *testing.T) {
 
 	// Only orderers may ask: the same request unsigned, as a service on
 	// the bus could send it, gets no answer.
-	op, err := c.srv.Connect("operator")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer op.Close()
+	op, _ := c.operator()
 	if _, err := op.Request(bus.SyncSubject(peer.Name()), SyncStatusRequest(), 5*time.Second); err != nil {
 		t.Fatalf("a status request, which anyone may send: %v", err)
 	}
@@ -174,12 +169,7 @@ func TestLaggingIngesterDoesNotStallTheCluster(t *testing.T) {
 	}
 	lagging, down := followers[0], followers[1]
 
-	op, err := c.srv.Connect("operator")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer op.Close()
-	js, _ := jetstream.New(op)
+	_, js := c.operator()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cc := bus.OrdererConsumerConfig(lagging.Name(), lagging.cfg.AckWait, int(lagging.cfg.Engine.PoolSize))
@@ -213,12 +203,7 @@ func TestIngesterRecreatesADeletedConsumer(t *testing.T) {
 	c.waitSealed(60 * time.Second)
 	n := c.running()[2]
 
-	op, err := c.srv.Connect("operator")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer op.Close()
-	js, _ := jetstream.New(op)
+	_, js := c.operator()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	before := n.Stats()
