@@ -263,9 +263,11 @@ type ProofPublisherConfig struct {
 	Queue int
 	// QueueWait is how long the commit hook waits for room in a full queue
 	// before it drops the rest of a block's bundles and counts them
-	// (subscribers can fetch fresh proofs on demand). Default 10 s; negative:
-	// drop at once. Waiting holds back only the publishing orderer, which a
-	// quorum does not need.
+	// (subscribers can fetch fresh proofs on demand). Default 2 s, room for
+	// a few blocks' bundles at the publish rate; negative: drop at once.
+	// Waiting holds back only the publishing orderer, which a quorum does
+	// not need, and it is kept short because that orderer's engine waits on
+	// its commit.
 	QueueWait time.Duration
 	// Publishers is how many publishes are in flight. Default 1,024: at a
 	// few thousand proofs a second and milliseconds per acknowledgement on
@@ -358,7 +360,7 @@ func NewProofPublisher(cfg ProofPublisherConfig) (*ProofPublisher, error) {
 		cfg.Timeout = 10 * time.Second
 	}
 	if cfg.QueueWait == 0 {
-		cfg.QueueWait = 10 * time.Second
+		cfg.QueueWait = 2 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
