@@ -102,7 +102,7 @@ documented in docs/performance.md.`,
 	fl.IntVar(&cfg.Cities, "cities", 11, "publishing cities, 1 to 11")
 	fl.IntVar(&cfg.Size, "size", 1024, "transaction size in bytes (canonical encoding)")
 	fl.Float64Var(&cfg.Rate, "rate", 0, "offered load in tx/s (open loop); 0 = closed loop")
-	fl.IntVar(&cfg.Bulk, "bulk", 256, "events per HTTP request (1 = one event per request)")
+	fl.IntVar(&cfg.Bulk, "bulk", 0, "events per HTTP request, 1 = one event per request (default 256; with --rate, each client's share of half a second)")
 	fl.IntVar(&cfg.Workers, "workers", 2, "HTTP clients per city")
 	fl.BoolVar(&cfg.Recovery, "recovery", true, "measure an orderer's restart and catch-up after the load")
 	fl.BoolVar(&cfg.Proofs, "proofs", true, "measure license-proof generation and verification (cold and warm) on the ledger after the load")

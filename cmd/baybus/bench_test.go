@@ -2,9 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
+	"encoding/xml"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -81,5 +86,63 @@ func TestBenchWritesConsistentJSON(t *testing.T) {
 	}
 	if pnum("bundle_bytes") <= num("size_bytes") {
 		t.Errorf("proofs.bundle_bytes %v, not above the transaction size", p["bundle_bytes"])
+	}
+}
+
+// TestBenchSweepWritesTheCurve runs a two-point open-loop sweep at rates far
+// below what the pipeline sustains and checks that both points committed
+// what was offered to them in the window (a client that first sent one
+// interval late once sent nothing at low rates) and that the CSV and SVG
+// hold both points. It asserts no speed.
+func TestBenchSweepWritesTheCurve(t *testing.T) {
+	prefix := filepath.Join(t.TempDir(), "curve")
+	var buf bytes.Buffer
+	cmd := newRootCmd()
+	cmd.SetArgs([]string{"bench", "--sweep", "100,200", "--duration", "2s", "--warmup", "1s", "--cities", "2", "--sweep-out", prefix})
+	cmd.SetOut(&buf)
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("bench --sweep: %v\n%s", err, buf.String())
+	}
+	f, err := os.Open(prefix + ".csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 || rows[0][0] != "offered_tps" || rows[0][1] != "committed_tps" {
+		t.Fatalf("CSV: %q", rows)
+	}
+	for _, row := range rows[1:] {
+		committed, err1 := strconv.ParseFloat(row[1], 64)
+		acked, err2 := strconv.ParseFloat(row[2], 64)
+		if err1 != nil || err2 != nil || committed <= 0 || acked <= 0 {
+			t.Errorf("sweep point %q: nothing acknowledged or committed\n%s", row, buf.String())
+		}
+	}
+	svg, err := os.ReadFile(prefix + ".svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xml.Unmarshal(svg, new(struct{})); err != nil {
+		t.Errorf("SVG is not well-formed XML: %v", err)
+	}
+	if n := bytes.Count(svg, []byte("<circle")); n != 4 {
+		t.Errorf("SVG has %d points, want 2 rates × p50 and p99", n)
+	}
+}
+
+// TestBenchRefusesTooCoarseOpenLoop: requests so large that a client would
+// send fewer than four in the window are refused before anything starts.
+func TestBenchRefusesTooCoarseOpenLoop(t *testing.T) {
+	cmd := newRootCmd()
+	cmd.SetArgs([]string{"bench", "--rate", "500", "--bulk", "256", "--duration", "4s"})
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	err := cmd.Execute()
+	if err == nil || !strings.Contains(err.Error(), "too seldom for a 4s window; lower --bulk") {
+		t.Fatalf("err = %v, want the coarse open loop refused", err)
 	}
 }

@@ -45,7 +45,7 @@ type Config struct {
 	Cities   int           // 1..11 publishing cities; default 11
 	Size     int           // target canonical transaction size in bytes; default 1024
 	Rate     float64       // offered tx/s (open loop); 0 = closed loop, as fast as acknowledged
-	Bulk     int           // events per HTTP request; 1 = one per request; default 256
+	Bulk     int           // events per HTTP request; 1 = one per request; default 256 closed loop, OpenLoopBulk open loop
 	Workers  int           // concurrent HTTP clients per city; default 2
 	DataDir  string        // default a temporary directory, removed after
 	Recovery bool          // measure an orderer's restart and catch-up after the load
@@ -78,16 +78,46 @@ func (c Config) withDefaults() Config {
 	if c.Size == 0 {
 		c.Size = 1024
 	}
-	if c.Bulk == 0 {
-		c.Bulk = 256
-	}
 	if c.Workers == 0 {
 		c.Workers = 2
+	}
+	if c.Bulk == 0 {
+		c.Bulk = 256
+		if c.Rate > 0 {
+			c.Bulk = OpenLoopBulk(c.Rate, c.Cities*c.Workers)
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return c
+}
+
+// openLoopPeriod is how often each client sends in an open loop when the
+// request size is left to the bench.
+const openLoopPeriod = 500 * time.Millisecond
+
+// OpenLoopBulk is the request size (1 to 256 events) an open loop at rate
+// tx/s uses by default: each of the clients sends about every
+// openLoopPeriod, so the offered load is smooth at low rates as at high.
+func OpenLoopBulk(rate float64, clients int) int {
+	return min(max(int(rate*openLoopPeriod.Seconds()/float64(clients)), 1), 256)
+}
+
+// sendInterval is each client's period in an open loop (0 in a closed
+// one). It must leave every client several sends in the window, or the
+// window would measure when the sends happened to fall.
+func (c Config) sendInterval() (time.Duration, error) {
+	if c.Rate <= 0 {
+		return 0, nil
+	}
+	clients := c.Cities * c.Workers
+	iv := time.Duration(float64(time.Second) * float64(c.Bulk) * float64(clients) / c.Rate)
+	if iv > c.Duration/4 {
+		return 0, fmt.Errorf("bench: at %.0f tx/s each of %d clients sends %d events every %v, too seldom for a %v window; lower --bulk",
+			c.Rate, clients, c.Bulk, iv.Round(time.Millisecond), c.Duration)
+	}
+	return iv, nil
 }
 
 // Latency is a distribution in milliseconds.
@@ -196,6 +226,10 @@ type sent struct {
 }
 
 func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error {
+	interval, err := cfg.sendInterval()
+	if err != nil {
+		return err
+	}
 	sys, err := system.Start(ctx, system.Config{DataDir: dir, Listen: "127.0.0.1:0", NATSListen: "-", Orderers: cfg.Orderers,
 		Chain: "gba-bench", Engine: bft.Options{BlockMaxBatches: uint64(cfg.BlockBatches)}, MaxBacklog: cfg.MaxBacklog, Logger: cfg.Logger})
 	if err != nil {
@@ -266,10 +300,6 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 	template, padLen := makeTemplate(cfg.Size)
 	var wg sync.WaitGroup
 	workers := cfg.Cities * cfg.Workers
-	var interval time.Duration
-	if cfg.Rate > 0 {
-		interval = time.Duration(float64(time.Second) * float64(cfg.Bulk) * float64(workers) / cfg.Rate)
-	}
 	cities := schemas.CityTokens()[:cfg.Cities]
 	loadStart := time.Now()
 	for w := range workers {
@@ -285,7 +315,6 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 			for loadCtx.Err() == nil {
 				intended := time.Now()
 				if interval > 0 {
-					next = next.Add(interval)
 					if d := time.Until(next); d > 0 {
 						select {
 						case <-time.After(d):
@@ -294,6 +323,7 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 						}
 					}
 					intended = next // latency from the intended send time: a stall is not hidden
+					next = next.Add(interval)
 				}
 				body := &bytes.Buffer{}
 				for range cfg.Bulk {
