@@ -220,9 +220,67 @@ type DiskBreakdown struct {
 	JetStreamProofs    float64 `json:"jetstream_proofs"`
 }
 
-// sent is what the tracker needs of one acknowledged transaction.
-type sent struct {
-	from time.Time // accepted by the gateway, or intended send time in open loop
+// finality pairs the clients' acknowledgements with the tracker's seals,
+// in whichever order they come: a block may be read before the answer to
+// the request that carried one of its transactions. Safe for concurrent use.
+type finality struct {
+	inWindow func(time.Time) bool
+	mu       sync.Mutex
+	from     map[schemas.TxID]time.Time // acknowledged, not yet seen sealed: accepted, or intended send time in open loop
+	early    map[schemas.TxID]time.Time // seen sealed before acknowledged: when
+	lat      []time.Duration            // of the transactions sealed in the window
+}
+
+func newFinality(inWindow func(time.Time) bool) *finality {
+	return &finality{inWindow: inWindow, from: map[schemas.TxID]time.Time{}, early: map[schemas.TxID]time.Time{}}
+}
+
+// acked records that id was accepted, counting from the time from.
+func (f *finality) acked(id schemas.TxID, from time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if at, ok := f.early[id]; ok {
+		delete(f.early, id)
+		f.stamp(from, at)
+		return
+	}
+	f.from[id] = from
+}
+
+// sealed records that the transactions ids were seen sealed at at.
+func (f *finality) sealed(ids []schemas.TxID, at time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range ids {
+		from, ok := f.from[id]
+		if !ok {
+			f.early[id] = at
+			continue
+		}
+		delete(f.from, id)
+		f.stamp(from, at)
+	}
+}
+
+func (f *finality) stamp(from, at time.Time) {
+	if f.inWindow(at) {
+		f.lat = append(f.lat, max(at.Sub(from), 0))
+	}
+}
+
+// pending is how many acknowledged transactions are not yet seen sealed.
+func (f *finality) pending() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.from)
+}
+
+// result is how many transactions were sealed in the window and their
+// finality.
+func (f *finality) result() (int64, Latency) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return int64(len(f.lat)), percentiles(f.lat)
 }
 
 func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error {
@@ -239,18 +297,11 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 	base := "http://" + sys.HTTPAddr
 	cpu0 := cpuSeconds()
 
-	var (
-		mu       sync.Mutex
-		inflight = map[schemas.TxID]sent{}
-		lat      []time.Duration
-		acked    atomic.Int64
-		refused  atomic.Int64
-		seq      atomic.Int64
-	)
+	var acked, refused, seq atomic.Int64
 	start := time.Now()
 	winFrom, winTo := start.Add(cfg.Warmup), start.Add(cfg.Warmup+cfg.Duration)
 	inWindow := func(t time.Time) bool { return !t.Before(winFrom) && t.Before(winTo) }
-	var committedInWin atomic.Int64
+	fin := newFinality(inWindow)
 
 	// Tracker: reads each new block of orderer 0 and stamps finality.
 	node := sys.Nodes[0]
@@ -272,23 +323,14 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 				}
 				now := time.Now()
 				blocks.Add(1)
-				mu.Lock()
+				var ids []schemas.TxID
 				for _, t := range blk.Txs() {
-					if t.Result != block.OK {
-						continue
-					}
-					blockTxs.Add(1)
-					s, ok := inflight[t.ID]
-					if !ok {
-						continue
-					}
-					delete(inflight, t.ID)
-					if inWindow(now) {
-						committedInWin.Add(1)
-						lat = append(lat, now.Sub(s.from))
+					if t.Result == block.OK {
+						ids = append(ids, t.ID)
 					}
 				}
-				mu.Unlock()
+				blockTxs.Add(int64(len(ids)))
+				fin.sealed(ids, now)
 			}
 		}
 	}()
@@ -344,32 +386,24 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 				if interval > 0 {
 					from = intended
 				}
-				mu.Lock()
 				for _, r := range receipts {
 					if r.Error != nil {
 						refused.Add(1)
 						continue
 					}
 					id, _ := schemas.ParseID(r.TxID)
-					inflight[id] = sent{from: from}
 					if inWindow(now) {
 						acked.Add(1)
 					}
+					fin.acked(id, from)
 				}
-				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
 	// Let what is in flight drain a little, for the disk and block figures.
 	drain := time.Now().Add(5 * time.Second)
-	for time.Now().Before(drain) {
-		mu.Lock()
-		left := len(inflight)
-		mu.Unlock()
-		if left == 0 {
-			break
-		}
+	for time.Now().Before(drain) && fin.pending() > 0 {
 		time.Sleep(50 * time.Millisecond)
 	}
 	stopTrack()
@@ -381,10 +415,10 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 	}
 
 	cpu := cpuSeconds() - cpu0
-	res.Committed, res.Acked, res.Refused = committedInWin.Load(), acked.Load(), refused.Load()
+	res.Committed, res.Finality = fin.result()
+	res.Acked, res.Refused = acked.Load(), refused.Load()
 	res.CommittedTPS = float64(res.Committed) / cfg.Duration.Seconds()
 	res.AckedTPS = float64(res.Acked) / cfg.Duration.Seconds()
-	res.Finality = percentiles(lat)
 	res.Blocks = uint64(blocks.Load())
 	if b := blocks.Load(); b > 0 {
 		res.MeanBlockTxs = float64(blockTxs.Load()) / float64(b)

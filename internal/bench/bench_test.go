@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/baybus/baybus/schemas"
 )
 
 func TestOpenLoopBulk(t *testing.T) {
@@ -36,5 +38,31 @@ func TestSendInterval(t *testing.T) {
 	coarse := Config{Duration: 4 * time.Second, Rate: 500, Bulk: 256}.withDefaults()
 	if _, err := coarse.sendInterval(); err == nil || !strings.Contains(err.Error(), "every 11.264s") {
 		t.Errorf("coarse open loop: %v, want refused", err)
+	}
+}
+
+// TestFinalityPairsInEitherOrder: a transaction seen sealed before its
+// request's answer is read still counts, with its finality; one sealed
+// outside the window is not counted; one never sealed stays pending.
+func TestFinalityPairsInEitherOrder(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	inWindow := func(at time.Time) bool { return !at.Before(t0) && at.Before(t0.Add(10*time.Second)) }
+	f := newFinality(inWindow)
+	id := func(b byte) schemas.TxID { return schemas.TxID{b} }
+
+	f.acked(id(1), t0)                                           // answer first,
+	f.sealed([]schemas.TxID{id(1)}, t0.Add(30*time.Millisecond)) // then the seal
+	f.sealed([]schemas.TxID{id(2)}, t0.Add(50*time.Millisecond)) // seal first,
+	f.acked(id(2), t0.Add(10*time.Millisecond))                  // then the answer
+	f.acked(id(3), t0.Add(-2*time.Second))
+	f.sealed([]schemas.TxID{id(3)}, t0.Add(-time.Second)) // before the window
+	f.acked(id(4), t0)                                    // never sealed
+
+	n, lat := f.result()
+	if n != 2 || lat.Max != 40 {
+		t.Errorf("sealed in window %d, finality %+v; want 2 at most 40 ms (the seal that came first)", n, lat)
+	}
+	if p := f.pending(); p != 1 {
+		t.Errorf("pending %d, want 1", p)
 	}
 }
