@@ -258,7 +258,7 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 		dir := filepath.Join(cfg.DataDir, "orderers", name)
 		ocfg := orderer.Config{Name: name, Trust: cons.Bundle, Key: cons.Orderers[name], Conn: nc,
 			DataDir: dir, Engine: cfg.Engine, NoSyncWAL: cfg.NoSyncWAL, Logger: log.With("orderer", name)}
-		node, st, err := newOrderer(runCtx, ocfg, s.proofsFor(i))
+		node, st, err := newOrderer(runCtx, ocfg, memTable(i), s.proofsFor(i))
 		if err != nil {
 			return nil, err
 		}
@@ -333,16 +333,24 @@ func (s *System) proofsFor(i int) *ProofPublisher {
 // proofOrderer is the index of the orderer that publishes proofs.
 func proofOrderer(n int) int { return n - 1 }
 
-func newOrderer(ctx context.Context, cfg orderer.Config, proofs *ProofPublisher) (*orderer.Node, *licenses.State, error) {
+// memTable is the size of orderer i's pebble memtables (state and index).
+// The orderers of one process write the same data at the same pace, so
+// with one size they would flush their memtables at the same moments: at
+// 2,100 tx/s on two cores, four flushes at once held every commit for
+// 130–200 ms every 11 s, and finality's p99 followed. Sizes of 6 to 9 MiB
+// keep the flushes apart, so a quorum is rarely flushing at once.
+func memTable(i int) uint64 { return uint64(6+i%4) << 20 }
+
+func newOrderer(ctx context.Context, cfg orderer.Config, memTable uint64, proofs *ProofPublisher) (*orderer.Node, *licenses.State, error) {
 	// Pebble's memtables and cache live outside the Go heap, one set per
 	// orderer: kept small, as all the orderers may share one process. No
 	// fsync: the block log is fsynced first, and an orderer replays into the
 	// state whatever blocks a crash took from it.
-	st, err := licenses.Open(filepath.Join(cfg.DataDir, "state"), state.Options{CacheSize: 8 << 20, MemTableSize: 8 << 20, NoSync: true})
+	st, err := licenses.Open(filepath.Join(cfg.DataDir, "state"), state.Options{CacheSize: 8 << 20, MemTableSize: memTable, NoSync: true})
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg.State = st
+	cfg.State, cfg.IndexMemTable = st, memTable
 	if proofs != nil {
 		cfg.OnCommit = proofs.Hook(st.ProveRoot)
 	}
@@ -378,7 +386,7 @@ func (s *System) StopOrderer(i int) {
 // StartOrderer starts orderer i again from its data directory: it replays
 // its block log and WAL, then catches up from its peers.
 func (s *System) StartOrderer(i int) error {
-	node, st, err := newOrderer(s.runCtx, s.ocfgs[i], s.proofsFor(i))
+	node, st, err := newOrderer(s.runCtx, s.ocfgs[i], memTable(i), s.proofsFor(i))
 	if err != nil {
 		return err
 	}

@@ -62,12 +62,12 @@ const (
 	txVal = 8 + 4 + 4 + 1
 )
 
-func openIndex(dir string) (*index, error) {
+func openIndex(dir string, memTable uint64) (*index, error) {
 	cache := pebble.NewCache(8 << 20) // lookups are by hash: a large cache buys little
 	defer cache.Unref()
 	po := &pebble.Options{
 		Cache:              cache,
-		MemTableSize:       8 << 20,
+		MemTableSize:       memTable,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             quietLogger{},
 	}

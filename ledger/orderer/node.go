@@ -105,6 +105,9 @@ type Config struct {
 	// NoSyncWAL skips fsync in the block log and engine WAL. For benchmarks
 	// only: a crash may then lose decided blocks.
 	NoSyncWAL bool
+	// IndexMemTable is the size of the transaction index's pebble
+	// memtable. Default 8 MiB.
+	IndexMemTable uint64
 
 	Logger *slog.Logger // default slog.Default()
 	Clock  Clock        // default the real clock
@@ -146,6 +149,9 @@ func (c *Config) check() error {
 	}
 	if c.BatchWait <= 0 {
 		c.BatchWait = 2 * time.Second
+	}
+	if c.IndexMemTable == 0 {
+		c.IndexMemTable = 8 << 20
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -300,7 +306,7 @@ func (n *Node) open() error {
 		return fmt.Errorf("%w: state is at height %d but the block log only at %d", ErrConfig, n.state.Height(), height)
 	}
 	ixDir := filepath.Join(cfg.DataDir, "index")
-	if n.idx, err = openIndex(ixDir); err != nil {
+	if n.idx, err = openIndex(ixDir, cfg.IndexMemTable); err != nil {
 		return err
 	}
 	if n.idx.Height() > height {
@@ -311,7 +317,7 @@ func (n *Node) open() error {
 		if err := os.RemoveAll(ixDir); err != nil {
 			return err
 		}
-		if n.idx, err = openIndex(ixDir); err != nil {
+		if n.idx, err = openIndex(ixDir, cfg.IndexMemTable); err != nil {
 			return err
 		}
 	}
