@@ -341,16 +341,16 @@ func proofOrderer(n int) int { return n - 1 }
 // keep the flushes apart, so a quorum is rarely flushing at once.
 func memTable(i int) uint64 { return uint64(6+i%4) << 20 }
 
-func newOrderer(ctx context.Context, cfg orderer.Config, memTable uint64, proofs *ProofPublisher) (*orderer.Node, *licenses.State, error) {
+func newOrderer(ctx context.Context, cfg orderer.Config, memTableSize uint64, proofs *ProofPublisher) (*orderer.Node, *licenses.State, error) {
 	// Pebble's memtables and cache live outside the Go heap, one set per
 	// orderer: kept small, as all the orderers may share one process. No
 	// fsync: the block log is fsynced first, and an orderer replays into the
 	// state whatever blocks a crash took from it.
-	st, err := licenses.Open(filepath.Join(cfg.DataDir, "state"), state.Options{CacheSize: 8 << 20, MemTableSize: memTable, NoSync: true})
+	st, err := licenses.Open(filepath.Join(cfg.DataDir, "state"), state.Options{CacheSize: 8 << 20, MemTableSize: memTableSize, NoSync: true})
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg.State, cfg.IndexMemTable = st, memTable
+	cfg.State, cfg.IndexMemTable = st, memTableSize
 	if proofs != nil {
 		cfg.OnCommit = proofs.Hook(st.ProveRoot)
 	}
