@@ -19,11 +19,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/baybus/baybus/gateway"
-	"github.com/baybus/baybus/internal/bus"
-	"github.com/baybus/baybus/internal/bus/bustest"
-	"github.com/baybus/baybus/internal/merkle"
+	"github.com/baybus/baybus/internal/natsserver"
+	"github.com/baybus/baybus/internal/natsserver/natstest"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/bus"
 	"github.com/baybus/baybus/schemas/keys"
+	"github.com/baybus/baybus/schemas/merkle"
 )
 
 const chain = "gba-test"
@@ -31,7 +32,7 @@ const chain = "gba-test"
 var orderers = []string{"hongkong", "macao", "qianhai", "hengqin"}
 
 type env struct {
-	srv  *bus.Embedded
+	srv  *natsserver.Embedded
 	cons *keys.Consortium
 	gw   *gateway.Gateway
 	http *httptest.Server
@@ -43,7 +44,7 @@ func newEnv(t *testing.T, cfg gateway.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := bustest.Start(t, ids, bustest.Options{})
+	srv := natstest.Start(t, ids, natstest.Options{})
 	cons, err := keys.NewConsortium(chain, schemas.CityTokens(), orderers, keys.Ed25519, rand.Reader)
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,7 @@ package gateway
 import (
 	"errors"
 
-	"github.com/baybus/baybus/internal/bus"
+	"github.com/baybus/baybus/schemas/bus"
 )
 
 func isPermission(err error) bool { return errors.Is(err, bus.ErrPermission) }

@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/baybus/baybus/internal/merkle"
-	"github.com/baybus/baybus/internal/wire"
 	"github.com/baybus/baybus/schemas/keys"
+	"github.com/baybus/baybus/schemas/merkle"
+	"github.com/baybus/baybus/schemas/wire"
 )
 
 // Batch limits. A batch frame never exceeds MaxBatchBytes, so it always fits

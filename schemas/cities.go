@@ -95,3 +95,30 @@ func CitiesIn(j Jurisdiction) []City {
 	}
 	return out
 }
+
+// ordererNames is the registry of orderer names, in the order members join:
+// the five demonstration nodes of seed 002 first (Hong Kong, Macao, Qianhai
+// in Shenzhen, Hengqin in Zhuhai, Nansha in Guangzhou), then the other
+// cities. It is never modified.
+var ordererNames = [...]string{"hongkong", "macao", "qianhai", "hengqin", "nansha",
+	"foshan", "dongguan", "huizhou", "zhongshan", "jiangmen", "zhaoqing"}
+
+// Orderer-set bounds: n = 3f+1 members with f >= 1, at most one per city.
+const (
+	MinOrderers = 4
+	MaxOrderers = len(ordererNames)
+)
+
+// ErrOrdererCount is returned for an orderer set outside MinOrderers..MaxOrderers.
+var ErrOrdererCount = errors.New("schemas: orderer count out of range")
+
+// OrdererNames returns the names of the first n orderers of the registry
+// (a copy).
+func OrdererNames(n int) ([]string, error) {
+	if n < MinOrderers || n > MaxOrderers {
+		return nil, fmt.Errorf("%w: %d orderers, want %d to %d", ErrOrdererCount, n, MinOrderers, MaxOrderers)
+	}
+	out := make([]string, n)
+	copy(out, ordererNames[:n])
+	return out, nil
+}

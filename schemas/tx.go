@@ -8,7 +8,7 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 
-	"github.com/baybus/baybus/internal/merkle"
+	"github.com/baybus/baybus/schemas/merkle"
 )
 
 // MaxTxBytes bounds one transaction's canonical encoding.

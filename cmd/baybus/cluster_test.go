@@ -21,13 +21,14 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/baybus/baybus/internal/bus"
+	"github.com/baybus/baybus/internal/natsserver"
 	"github.com/baybus/baybus/ledger/audit"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/block/blocktest"
 	"github.com/baybus/baybus/ledger/orderer"
 	"github.com/baybus/baybus/ledger/wal"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/bus"
 	"github.com/baybus/baybus/schemas/keys"
 )
 
@@ -290,8 +291,8 @@ func runCrashPlan(t *testing.T, plan crashPlan) {
 // same addresses.
 type natsCluster struct {
 	t       *testing.T
-	configs []bus.ServerConfig
-	servers []*bus.Embedded // nil while stopped
+	configs []natsserver.ServerConfig
+	servers []*natsserver.Embedded // nil while stopped
 }
 
 func newNATSCluster(t *testing.T, root string, ids *bus.Identities) *natsCluster {
@@ -302,10 +303,10 @@ func newNATSCluster(t *testing.T, root string, ids *bus.Identities) *natsCluster
 	for i := range n {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[n+i]))
 	}
-	c := &natsCluster{t: t, servers: make([]*bus.Embedded, n)}
+	c := &natsCluster{t: t, servers: make([]*natsserver.Embedded, n)}
 	for i := range n {
 		name := fmt.Sprintf("nats%d", i+1)
-		c.configs = append(c.configs, bus.ServerConfig{
+		c.configs = append(c.configs, natsserver.ServerConfig{
 			Name: name, StoreDir: filepath.Join(root, name), Listen: fmt.Sprintf("127.0.0.1:%d", ports[i]), Identities: ids,
 			ClusterName: "gba-test", ClusterListen: fmt.Sprintf("127.0.0.1:%d", ports[n+i]), Routes: routes,
 		})
@@ -323,7 +324,7 @@ func newNATSCluster(t *testing.T, root string, ids *bus.Identities) *natsCluster
 
 func (c *natsCluster) start(i int) {
 	c.t.Helper()
-	srv, err := bus.StartServer(c.configs[i])
+	srv, err := natsserver.StartServer(c.configs[i])
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -346,7 +347,7 @@ func (c *natsCluster) urls() string {
 }
 
 func (c *natsCluster) index(name string) int {
-	i := slices.IndexFunc(c.configs, func(cfg bus.ServerConfig) bool { return cfg.Name == name })
+	i := slices.IndexFunc(c.configs, func(cfg natsserver.ServerConfig) bool { return cfg.Name == name })
 	if i < 0 {
 		c.t.Fatalf("no NATS server %q", name)
 	}

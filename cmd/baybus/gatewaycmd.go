@@ -17,8 +17,8 @@ import (
 
 	"github.com/baybus/baybus/gateway"
 	"github.com/baybus/baybus/gateway/client"
-	"github.com/baybus/baybus/internal/bus"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/bus"
 	"github.com/baybus/baybus/schemas/keys"
 )
 

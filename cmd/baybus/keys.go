@@ -1,16 +1,16 @@
 package main
 
 import (
-	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
-	"github.com/baybus/baybus/internal/bus"
 	"github.com/baybus/baybus/internal/system"
-	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/bus"
+	"github.com/baybus/baybus/schemas/consortium"
 	"github.com/baybus/baybus/schemas/keys"
 )
 
@@ -34,27 +34,21 @@ func newKeysCmd() *cobra.Command {
 			if _, err := keys.SchemeByName(scheme); err != nil {
 				return err
 			}
-			if n < 4 || n > len(system.OrdererNames) {
-				return fmt.Errorf("--orderers %d: want 4 to %d", n, len(system.OrdererNames))
+			if force {
+				for _, sub := range []string{keys.TrustFile, keys.KeysDir, bus.NATSDir} {
+					if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {
+						return err
+					}
+				}
 			}
-			if _, err := os.Stat(filepath.Join(dir, keys.TrustFile)); err == nil && !force {
+			cc, err := consortium.Create(dir, consortium.Spec{Chain: chain, Orderers: n, Scheme: scheme})
+			if errors.Is(err, consortium.ErrExists) {
 				return fmt.Errorf("%s already holds a consortium (trust.json); use --force to replace it", dir)
 			}
-			orderers := system.OrdererNames[:n]
-			cons, err := keys.NewConsortium(chain, schemas.CityTokens(), orderers, scheme, rand.Reader)
 			if err != nil {
 				return err
 			}
-			ids, err := bus.NewIdentities(schemas.CityTokens(), orderers)
-			if err != nil {
-				return err
-			}
-			if err := cons.Write(dir); err != nil {
-				return err
-			}
-			if err := ids.Write(dir); err != nil {
-				return err
-			}
+			cons, orderers := cc.Keys, cc.Bundle().Orderers
 			fmt.Fprintf(cmd.OutOrStdout(), "consortium %q: %d cities, %d orderers (%s, quorum %d), scheme %s, written to %s\n",
 				chain, len(cons.Cities), n, orderersList(orderers), cons.Bundle.Quorum(), scheme, dir)
 			return nil

@@ -6,12 +6,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/baybus/baybus/internal/bus"
 	"github.com/baybus/baybus/internal/system"
 	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/licenses"
 	"github.com/baybus/baybus/ledger/orderer"
 	"github.com/baybus/baybus/ledger/state"
+	"github.com/baybus/baybus/schemas/bus"
 	"github.com/baybus/baybus/schemas/keys"
 )
 

@@ -13,8 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/baybus/baybus/internal/bus"
-	"github.com/baybus/baybus/internal/bus/bustest"
+	"github.com/baybus/baybus/internal/natsserver/natstest"
 	"github.com/baybus/baybus/internal/system"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/licenses"
@@ -22,6 +21,7 @@ import (
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/ledger/proof/prooftest"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/bus"
 )
 
 // vectors is ledger/proof's golden vectors directory.
@@ -172,7 +172,7 @@ func TestSubscribeCmd(t *testing.T) {
 	if err := ids.Write(dir); err != nil {
 		t.Fatal(err)
 	}
-	srv := bustest.Start(t, ids, bustest.Options{Listen: "127.0.0.1:-1", Streams: bus.StreamConfig{MemoryForProofs: true}})
+	srv := natstest.Start(t, ids, natstest.Options{Listen: "127.0.0.1:-1", Streams: bus.StreamConfig{MemoryForProofs: true}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	op, err := srv.Connect("operator")

@@ -14,9 +14,9 @@ import (
 
 	"github.com/baybus/baybus/gateway"
 	"github.com/baybus/baybus/gateway/client"
-	"github.com/baybus/baybus/internal/bus"
-	"github.com/baybus/baybus/internal/bus/bustest"
+	"github.com/baybus/baybus/internal/natsserver/natstest"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/bus"
 	"github.com/baybus/baybus/schemas/keys"
 )
 
@@ -49,7 +49,7 @@ func TestPublishRetriesWhileTheLedgerIsBehind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := bustest.Start(t, ids, bustest.Options{})
+	srv := natstest.Start(t, ids, natstest.Options{})
 	cons, err := keys.NewConsortium("gba-test", schemas.CityTokens(), []string{"hongkong", "macao", "qianhai", "hengqin"}, keys.Ed25519, rand.Reader)
 	if err != nil {
 		t.Fatal(err)

@@ -28,13 +28,14 @@ import (
 	"syscall"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/baybus/baybus/gateway"
-	"github.com/baybus/baybus/internal/bus"
 	"github.com/baybus/baybus/internal/system"
 	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/schemas"
-	dto "github.com/prometheus/client_model/go"
+	"github.com/baybus/baybus/schemas/bus"
 )
 
 // Config of a run. Zero fields take the defaults in withDefaults.

@@ -16,7 +16,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/baybus/baybus/internal/bus"
+	"github.com/baybus/baybus/internal/natsserver"
+	"github.com/baybus/baybus/schemas/bus"
 	"github.com/baybus/baybus/schemas/keys"
 )
 
@@ -36,7 +37,7 @@ func RawJetStream(ctx context.Context, size, publishers int, d time.Duration) (f
 	if err != nil {
 		return 0, err
 	}
-	srv, err := bus.StartServer(bus.ServerConfig{StoreDir: dir, Identities: ids})
+	srv, err := natsserver.StartServer(natsserver.ServerConfig{StoreDir: dir, Identities: ids})
 	if err != nil {
 		return 0, err
 	}

@@ -21,8 +21,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/baybus/baybus/gateway/client"
-	"github.com/baybus/baybus/internal/bus"
-	"github.com/baybus/baybus/internal/bus/bustest"
+	"github.com/baybus/baybus/internal/natsserver"
+	"github.com/baybus/baybus/internal/natsserver/natstest"
 	"github.com/baybus/baybus/internal/system"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/licenses"
@@ -30,22 +30,23 @@ import (
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/ledger/proof/prooftest"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/bus"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // startBus starts an embedded NATS server with the test chain's
 // identities and the streams (GBA_PROOFS in memory).
-func startBus(t *testing.T) *bus.Embedded {
+func startBus(t *testing.T) *natsserver.Embedded {
 	t.Helper()
 	ids, err := bus.NewIdentities(schemas.CityTokens(), prooftest.Orderers)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bustest.Start(t, ids, bustest.Options{Streams: bus.StreamConfig{MemoryForProofs: true}})
+	return natstest.Start(t, ids, natstest.Options{Streams: bus.StreamConfig{MemoryForProofs: true}})
 }
 
-func newPublisher(t *testing.T, srv *bus.Embedded, cfg system.ProofPublisherConfig) *system.ProofPublisher {
+func newPublisher(t *testing.T, srv *natsserver.Embedded, cfg system.ProofPublisherConfig) *system.ProofPublisher {
 	t.Helper()
 	nc, err := srv.Connect(bus.IdentityName(bus.RoleOrderer, "hongkong"))
 	if err != nil {

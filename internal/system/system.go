@@ -7,16 +7,13 @@ package system
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
@@ -27,20 +24,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/baybus/baybus/gateway"
-	"github.com/baybus/baybus/internal/bus"
+	"github.com/baybus/baybus/internal/natsserver"
 	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/licenses"
 	"github.com/baybus/baybus/ledger/orderer"
 	"github.com/baybus/baybus/ledger/state"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/bus"
+	"github.com/baybus/baybus/schemas/consortium"
 	"github.com/baybus/baybus/schemas/keys"
 )
-
-// OrdererNames lists the orderer names in the order members join: the five
-// demonstration nodes of seed 002 first (Hong Kong, Macao, Qianhai in
-// Shenzhen, Hengqin in Zhuhai, Nansha in Guangzhou), then the other cities.
-var OrdererNames = []string{"hongkong", "macao", "qianhai", "hengqin", "nansha",
-	"foshan", "dongguan", "huizhou", "zhongshan", "jiangmen", "zhaoqing"}
 
 // Defaults.
 const (
@@ -135,7 +128,7 @@ func engineDefaults(o bft.Options) bft.Options {
 type System struct {
 	cfg        Config
 	Consortium *keys.Consortium
-	Bus        *bus.Embedded
+	Bus        *natsserver.Embedded
 	Nodes      []*orderer.Node
 	Gateway    *gateway.Gateway
 	Registry   *prometheus.Registry
@@ -152,50 +145,6 @@ type System struct {
 	stopped sync.Once
 }
 
-// ErrConsortium is returned when the data directory holds a consortium that
-// does not match the configuration.
-var ErrConsortium = errors.New("system: consortium mismatch")
-
-// LoadOrInit returns the consortium and bus identities kept in dir, creating
-// them on first use.
-func LoadOrInit(dir, chain string, n int, scheme string) (*keys.Consortium, *bus.Identities, error) {
-	if n < 4 || n > len(OrdererNames) {
-		return nil, nil, fmt.Errorf("system: %d orderers: want 4 to %d", n, len(OrdererNames))
-	}
-	orderers := OrdererNames[:n]
-	cities := schemas.CityTokens()
-	if _, err := os.Stat(filepath.Join(dir, keys.TrustFile)); errors.Is(err, fs.ErrNotExist) {
-		cons, err := keys.NewConsortium(chain, cities, orderers, scheme, rand.Reader)
-		if err != nil {
-			return nil, nil, err
-		}
-		ids, err := bus.NewIdentities(cities, orderers)
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := ids.Write(dir); err != nil {
-			return nil, nil, err
-		}
-		if err := cons.Write(dir); err != nil {
-			return nil, nil, err
-		}
-		return cons, ids, nil
-	}
-	cons, err := keys.LoadConsortium(dir, cities)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !slices.Equal(cons.Bundle.Orderers, orderers) || cons.Bundle.Chain != chain {
-		return nil, nil, fmt.Errorf("%w: %s holds chain %q with orderers %v; asked for chain %q with %d orderers (use another --data directory)",
-			ErrConsortium, dir, cons.Bundle.Chain, cons.Bundle.Orderers, chain, n)
-	}
-	ids, err := bus.LoadIdentities(dir, cities, orderers)
-	if err != nil {
-		return nil, nil, err
-	}
-	return cons, ids, nil
-}
-
 // Start brings the whole system up and returns once the gateways accept
 // events. Stop it with Stop.
 func Start(ctx context.Context, cfg Config) (_ *System, err error) {
@@ -204,10 +153,11 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("system: %w", err)
 	}
-	cons, ids, err := LoadOrInit(cfg.DataDir, cfg.Chain, cfg.Orderers, cfg.Scheme)
+	cc, err := consortium.OpenOrCreate(cfg.DataDir, consortium.Spec{Chain: cfg.Chain, Orderers: cfg.Orderers, Scheme: cfg.Scheme})
 	if err != nil {
 		return nil, err
 	}
+	cons, ids := cc.Keys, cc.Identities
 	s := &System{cfg: cfg, Consortium: cons, Registry: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
@@ -220,7 +170,7 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 	if listen == "-" {
 		listen = ""
 	}
-	s.Bus, err = bus.StartServer(bus.ServerConfig{StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Listen: listen,
+	s.Bus, err = natsserver.StartServer(natsserver.ServerConfig{StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Listen: listen,
 		Identities: ids, SyncInterval: cfg.JetStreamSync, Logger: log})
 	if err != nil {
 		return nil, err

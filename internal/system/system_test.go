@@ -9,11 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/baybus/baybus/gateway/client"
-	"github.com/baybus/baybus/internal/bus"
 	"github.com/baybus/baybus/internal/system"
 	"github.com/baybus/baybus/schemas"
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/baybus/baybus/schemas/bus"
 )
 
 func event(city string, i int) json.RawMessage {

@@ -9,12 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/baybus/baybus/internal/bus"
-	"github.com/baybus/baybus/ledger/wal"
-	"github.com/baybus/baybus/schemas"
-	"github.com/baybus/baybus/schemas/keys"
 	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
 	"github.com/nats-io/nats.go"
+
+	"github.com/baybus/baybus/internal/natsserver"
+	"github.com/baybus/baybus/ledger/wal"
+	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/bus"
+	"github.com/baybus/baybus/schemas/keys"
 )
 
 var orderers = []string{"hongkong", "macao", "qianhai", "hengqin"}
@@ -212,7 +214,7 @@ func TestTransportOverNATS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := bus.StartServer(bus.ServerConfig{StoreDir: filepath.Join(t.TempDir(), "js"), Identities: ids})
+	srv, err := natsserver.StartServer(natsserver.ServerConfig{StoreDir: filepath.Join(t.TempDir(), "js"), Identities: ids})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/baybus/baybus/internal/wire"
 	"github.com/baybus/baybus/schemas/keys"
+	"github.com/baybus/baybus/schemas/wire"
 )
 
 // Kind says what an envelope carries.

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/baybus/baybus/internal/wire"
 	"github.com/baybus/baybus/schemas/keys"
+	"github.com/baybus/baybus/schemas/wire"
 )
 
 // Signature formats inside SmartBFT's types.Signature. Each signed message

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/baybus/baybus/internal/bus"
+	"github.com/baybus/baybus/schemas/bus"
 	"github.com/baybus/baybus/schemas/keys"
 	"github.com/hyperledger-labs/SmartBFT/pkg/api"
 	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/baybus/baybus/internal/merkle"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
+	"github.com/baybus/baybus/schemas/merkle"
 )
 
 // Chain answers what the chain below the block already holds.

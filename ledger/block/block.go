@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/baybus/baybus/internal/wire"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/wire"
 )
 
 // Errors.

@@ -5,8 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/baybus/baybus/internal/wire"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/wire"
 )
 
 const refsMagic = "GBR1"

@@ -9,15 +9,16 @@ import (
 	"sync"
 	"time"
 
-	"github.com/baybus/baybus/internal/wire"
-	"github.com/baybus/baybus/ledger/bft"
-	"github.com/baybus/baybus/ledger/block"
-	"github.com/baybus/baybus/schemas"
-	"github.com/baybus/baybus/schemas/keys"
 	"github.com/hyperledger-labs/SmartBFT/pkg/api"
 	"github.com/hyperledger-labs/SmartBFT/pkg/types"
 	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/baybus/baybus/ledger/bft"
+	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/keys"
+	"github.com/baybus/baybus/schemas/wire"
 )
 
 // Verification errors.

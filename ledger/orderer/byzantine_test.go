@@ -8,12 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/baybus/baybus/internal/bus"
+	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/schemas"
-	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
-	"google.golang.org/protobuf/proto"
+	"github.com/baybus/baybus/schemas/bus"
 )
 
 // byzantine decorates a real orderer's transport: the orderer itself runs

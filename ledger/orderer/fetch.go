@@ -8,10 +8,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/baybus/baybus/internal/wire"
 	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/wire"
 )
 
 // Batch fetch: a proposal names its batches by reference, and a follower

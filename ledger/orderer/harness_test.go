@@ -14,14 +14,16 @@ import (
 
 	"crypto/rand"
 
-	"github.com/baybus/baybus/internal/bus"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/baybus/baybus/internal/natsserver"
 	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/block/blocktest"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/bus"
 	"github.com/baybus/baybus/schemas/keys"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 var (
@@ -94,7 +96,7 @@ func fastEngine(n int) bft.Options {
 
 type cluster struct {
 	t      testing.TB
-	srv    *bus.Embedded
+	srv    *natsserver.Embedded
 	cons   *keys.Consortium
 	names  []string
 	root   string
@@ -134,7 +136,7 @@ func newCluster(t testing.TB, n int) *cluster {
 		t.Fatal(err)
 	}
 	root := t.TempDir()
-	srv, err := bus.StartServer(bus.ServerConfig{StoreDir: filepath.Join(root, "js"), Identities: ids})
+	srv, err := natsserver.StartServer(natsserver.ServerConfig{StoreDir: filepath.Join(root, "js"), Identities: ids})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/baybus/baybus/internal/keyfilter"
-	"github.com/baybus/baybus/ledger/block"
-	"github.com/baybus/baybus/schemas"
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/bloom"
+
+	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/ledger/keyfilter"
+	"github.com/baybus/baybus/schemas"
 )
 
 // Location is where a transaction was sealed.

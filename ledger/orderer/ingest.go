@@ -8,11 +8,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/baybus/baybus/internal/bus"
-	"github.com/baybus/baybus/ledger/block"
-	"github.com/baybus/baybus/schemas"
 	"github.com/hyperledger-labs/SmartBFT/pkg/types"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/bus"
 )
 
 // Ingestion: every orderer reads the whole GBA_TX stream through its own

@@ -9,11 +9,12 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/baybus/baybus/internal/bus"
-	"github.com/baybus/baybus/internal/wire"
-	"github.com/baybus/baybus/ledger/block"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/schemas/bus"
+	"github.com/baybus/baybus/schemas/wire"
 )
 
 // Sealed headers go to JetStream stream GBA_BLOCKS, subject gba.blocks,

@@ -8,11 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/baybus/baybus/internal/bus"
+	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
+
 	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/schemas"
-	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
+	"github.com/baybus/baybus/schemas/bus"
 )
 
 // noAck stands in for a JetStream message in the pending map.

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/baybus/baybus/internal/wire"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/wal"
+	"github.com/baybus/baybus/schemas/wire"
 )
 
 // Store errors.

@@ -11,12 +11,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/baybus/baybus/internal/bus"
-	"github.com/baybus/baybus/ledger/bft"
-	"github.com/baybus/baybus/ledger/block"
 	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/baybus/baybus/ledger/bft"
+	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/schemas/bus"
 )
 
 // Block sync: a lagging or restarted orderer fetches decided blocks from

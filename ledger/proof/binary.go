@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/baybus/baybus/internal/wire"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/state/smt"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/wire"
 )
 
 const (

@@ -1,7 +1,6 @@
 package proof
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,6 +10,7 @@ import (
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/state/smt"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/merkle"
 )
 
 // Build errors.
@@ -72,8 +72,8 @@ func (bd Builder) ForBlock(h *block.Header, qc *block.QC, blk *block.Block, prov
 		return nil, fmt.Errorf("%w: block %d is not the header's", ErrSource, blk.Header.Height)
 	}
 	t := newBlockTrees(blk)
-	if t.tx.size() != uint64(h.TxCount) {
-		return nil, fmt.Errorf("%w: block %d has %d OK transactions, header says %d", ErrSource, h.Height, t.tx.size(), h.TxCount)
+	if t.tx.Size() != uint64(h.TxCount) {
+		return nil, fmt.Errorf("%w: block %d has %d OK transactions, header says %d", ErrSource, h.Height, t.tx.Size(), h.TxCount)
 	}
 	var txs []block.Tx
 	for _, tx := range blk.Txs() {
@@ -249,72 +249,39 @@ func Latest(src Source, key string) (*Bundle, error) {
 // built on first use, of its batches' trees, so that each path costs
 // O(log n) instead of rebuilding the tree.
 type blockTrees struct {
-	tx      *tree
-	batches map[int]*tree
+	tx      *merkle.Tree
+	batches map[int]*merkle.Tree
 }
 
 func newBlockTrees(blk *block.Block) *blockTrees {
-	return &blockTrees{tx: newTree(blk.OKIDs()), batches: map[int]*tree{}}
+	return &blockTrees{tx: merkle.NewTree(blk.OKIDs()), batches: map[int]*merkle.Tree{}}
 }
 
 func (t *blockTrees) txProof(blk *block.Block, tx block.Tx) TxProof {
 	bt := blk.Batches[tx.Batch]
 	bl, ok := t.batches[tx.Batch]
 	if !ok {
-		bl = newTree(bt.IDs)
+		bl = merkle.NewTree(bt.IDs)
 		t.batches[tx.Batch] = bl
 	}
 	return TxProof{
 		ID: tx.ID, Bytes: tx.Bytes,
 		Batch: BatchProof{Chain: bt.Chain, City: bt.City, CreatedAt: bt.CreatedAt, Seq: bt.Seq, Count: bt.Count, Root: bt.Root,
-			KeyID: bt.KeyID, Signature: bt.Signature, Index: uint64(tx.InBatch), Path: bl.path(tx.InBatch)},
-		Height: blk.Header.Height, Index: uint64(tx.Leaf), Size: t.tx.size(), Path: t.tx.path(tx.Leaf),
+			KeyID: bt.KeyID, Signature: bt.Signature, Index: uint64(tx.InBatch), Path: mustPath(bl, tx.InBatch)},
+		Height: blk.Header.Height, Index: uint64(tx.Leaf), Size: t.tx.Size(), Path: mustPath(t.tx, tx.Leaf),
 	}
 }
 
-// tree is an RFC 6962 tree kept level by level: levels[0] are the leaves,
-// each level above pairs its nodes and promotes an odd last node unchanged
-// (internal/merkle's arrangement, which is RFC 6962's split).
-type tree struct{ levels [][]Hash }
-
-func newTree(leaves [][32]byte) *tree {
-	level := make([]Hash, len(leaves))
-	for i, l := range leaves {
-		level[i] = l
+// mustPath is the path of a leaf the block's own transactions index: an
+// index out of range is a broken invariant of block.Decode, not bad input.
+func mustPath(t *merkle.Tree, i int) []Hash {
+	p, err := t.Path(i)
+	if err != nil {
+		panic(fmt.Sprintf("proof: %v", err))
 	}
-	t := &tree{levels: [][]Hash{level}}
-	for len(level) > 1 {
-		next := make([]Hash, 0, (len(level)+1)/2)
-		for i := 0; i+1 < len(level); i += 2 {
-			next = append(next, nodeHash(level[i], level[i+1]))
-		}
-		if len(level)%2 == 1 {
-			next = append(next, level[len(level)-1])
-		}
-		t.levels = append(t.levels, next)
-		level = next
-	}
-	return t
-}
-
-func (t *tree) size() uint64 { return uint64(len(t.levels[0])) }
-
-// path returns the audit path of leaf i from the leaf up.
-func (t *tree) path(i int) []Hash {
-	var out []Hash
-	for _, level := range t.levels[:len(t.levels)-1] {
-		if sib := i ^ 1; sib < len(level) {
-			out = append(out, level[sib])
-		}
-		i /= 2
+	out := make([]Hash, len(p))
+	for i, h := range p {
+		out[i] = h
 	}
 	return out
-}
-
-func nodeHash(l, r Hash) Hash {
-	var buf [65]byte
-	buf[0] = 0x01 // RFC 6962 node prefix
-	copy(buf[1:], l[:])
-	copy(buf[33:], r[:])
-	return sha256.Sum256(buf[:])
 }

@@ -9,11 +9,11 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/baybus/baybus/internal/merkle"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/state/smt"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
+	"github.com/baybus/baybus/schemas/merkle"
 )
 
 // Verdict is what a valid bundle shows: the license's status as of Height,

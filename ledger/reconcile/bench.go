@@ -21,12 +21,12 @@ import (
 
 	"github.com/baybus/baybus/bridge"
 	"github.com/baybus/baybus/bridge/ids"
-	"github.com/baybus/baybus/internal/merkle"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/orderer"
 	"github.com/baybus/baybus/ledger/wal"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
+	"github.com/baybus/baybus/schemas/merkle"
 )
 
 // FixtureConfig describes a synthetic ledger and register.

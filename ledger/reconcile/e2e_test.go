@@ -14,9 +14,9 @@ import (
 	"github.com/baybus/baybus/bridge"
 	"github.com/baybus/baybus/gateway"
 	"github.com/baybus/baybus/gateway/client"
-	"github.com/baybus/baybus/internal/bus"
 	"github.com/baybus/baybus/internal/system"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/bus"
 )
 
 // gatewayBridges is what cmd/baybus gives the gateways: each

@@ -11,8 +11,8 @@ import (
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/bloom"
 
-	"github.com/baybus/baybus/internal/wire"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/wire"
 )
 
 // The scratch index: one pebble database in a temporary directory, removed

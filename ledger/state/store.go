@@ -15,7 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/bloom"
 	"github.com/cockroachdb/pebble/vfs"
 
-	"github.com/baybus/baybus/internal/keyfilter"
+	"github.com/baybus/baybus/ledger/keyfilter"
 	"github.com/baybus/baybus/ledger/state/smt"
 	"github.com/baybus/baybus/schemas"
 )

@@ -9,10 +9,10 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/baybus/baybus/internal/merkle"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
+	"github.com/baybus/baybus/schemas/merkle"
 )
 
 // Chain is an in-memory block.Chain.

@@ -2,14 +2,18 @@ package bus
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 )
 
-func nkeyOption(seed []byte) (nats.Option, error) {
+// SeedOption returns the connection option that authenticates with an NKey
+// user seed.
+func SeedOption(seed []byte) (nats.Option, error) {
 	kp, err := nkeys.FromSeed(seed)
 	if err != nil {
 		return nil, fmt.Errorf("bus: nkey seed: %w", err)
@@ -32,7 +36,7 @@ func CredsOption(path string) (nats.Option, error) {
 	if isJWTCreds(raw) {
 		return nats.UserCredentials(path), nil
 	}
-	opt, err := nkeyOption(bytes.TrimSpace(raw))
+	opt, err := SeedOption(bytes.TrimSpace(raw))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrCreds, path, err)
 	}
@@ -55,4 +59,22 @@ func Connect(url, creds, name string, opts ...nats.Option) (*nats.Conn, error) {
 		return nil, fmt.Errorf("bus: connect %s as %s: %w", url, name, err)
 	}
 	return nc, nil
+}
+
+// WaitJetStream waits until JetStream is ready for the GBA account (in a
+// cluster, until a meta leader is elected).
+func WaitJetStream(ctx context.Context, nc *nats.Conn) error {
+	for {
+		js, err := nc.JetStream()
+		if err == nil {
+			if _, err = js.AccountInfo(); err == nil {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("bus: JetStream not ready: %w", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

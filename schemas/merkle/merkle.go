@@ -75,22 +75,7 @@ func reduce(dst, src []Hash) int {
 // Inclusion returns the audit path for leaf index in a tree of the given
 // leaves, ordered from the leaf up, as RFC 6962 and tlog expect.
 func Inclusion(leaves []Hash, index int) ([]Hash, error) {
-	if index < 0 || index >= len(leaves) {
-		return nil, fmt.Errorf("%w: %d of %d", ErrIndex, index, len(leaves))
-	}
-	var path []Hash
-	level := append([]Hash(nil), leaves...)
-	i := index
-	for len(level) > 1 {
-		sib := i ^ 1
-		if sib < len(level) {
-			path = append(path, level[sib])
-		}
-		n := reduce(level, level)
-		level = level[:n]
-		i /= 2
-	}
-	return path, nil
+	return NewTree(leaves).Path(index)
 }
 
 // VerifyInclusion checks an audit path with transparency-dev/merkle's verifier.
@@ -103,4 +88,51 @@ func VerifyInclusion(leaf Hash, index, size uint64, path []Hash, root Hash) erro
 		return fmt.Errorf("merkle: %w", err)
 	}
 	return nil
+}
+
+// Tree is an RFC 6962 tree kept level by level, for many inclusion paths of
+// one tree at O(log n) each: Levels[0] are the leaves, each level above
+// pairs its nodes and promotes an odd last node unchanged (RFC 6962's split
+// at the largest power of two, as Root computes it).
+type Tree struct{ levels [][]Hash }
+
+// NewTree builds the tree over leaves (already leaf-hashed). It keeps
+// leaves; the caller must not modify them afterwards.
+func NewTree(leaves []Hash) *Tree {
+	level := leaves
+	t := &Tree{levels: [][]Hash{level}}
+	for len(level) > 1 {
+		next := make([]Hash, (len(level)+1)/2)
+		reduce(next, level)
+		t.levels = append(t.levels, next)
+		level = next
+	}
+	return t
+}
+
+// Size is the number of leaves.
+func (t *Tree) Size() uint64 { return uint64(len(t.levels[0])) }
+
+// Root returns the tree hash.
+func (t *Tree) Root() Hash {
+	top := t.levels[len(t.levels)-1]
+	if len(top) == 0 {
+		return EmptyRoot()
+	}
+	return top[0]
+}
+
+// Path returns the audit path of leaf i, from the leaf up.
+func (t *Tree) Path(i int) ([]Hash, error) {
+	if i < 0 || i >= len(t.levels[0]) {
+		return nil, fmt.Errorf("%w: %d of %d", ErrIndex, i, len(t.levels[0]))
+	}
+	var out []Hash
+	for _, level := range t.levels[:len(t.levels)-1] {
+		if sib := i ^ 1; sib < len(level) {
+			out = append(out, level[sib])
+		}
+		i /= 2
+	}
+	return out, nil
 }

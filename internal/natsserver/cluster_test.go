@@ -1,4 +1,4 @@
-package bus
+package natsserver
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/bus"
 )
 
 // freePorts returns n distinct loopback ports that were free a moment ago.
@@ -46,7 +47,7 @@ type testCluster struct {
 	servers []*Embedded // nil while stopped
 }
 
-func newTestCluster(t *testing.T, ids *Identities) *testCluster {
+func newTestCluster(t *testing.T, ids *bus.Identities) *testCluster {
 	t.Helper()
 	const n = 3
 	ports := freePorts(t, 2*n)
@@ -157,7 +158,7 @@ func TestClusterReplicatedStreamsSurviveAServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a three-server cluster")
 	}
-	ids, err := NewIdentities(schemas.CityTokens(), []string{"hongkong", "macao", "qianhai", "hengqin"})
+	ids, err := bus.NewIdentities(schemas.CityTokens(), []string{"hongkong", "macao", "qianhai", "hengqin"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,36 +176,36 @@ func TestClusterReplicatedStreamsSurviveAServer(t *testing.T) {
 	defer cancel()
 
 	// Clients dial the whole cluster, as the orderer processes do.
-	op, err := Connect(c.urls(), SeedPath(dir, "operator"), "operator", nats.ReconnectWait(100*time.Millisecond))
+	op, err := bus.Connect(c.urls(), bus.SeedPath(dir, "operator"), "operator", nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer op.Close()
-	if err := WaitJetStream(ctx, op); err != nil {
+	if err := bus.WaitJetStream(ctx, op); err != nil {
 		t.Fatal(err)
 	}
 	logf("JetStream meta leader elected")
 	js, _ := jetstream.New(op)
 	for range 2 { // idempotent on a cluster too
-		if err := poll(ctx, func(ctx context.Context) error { return EnsureStreams(ctx, js, StreamConfig{Replicas: 3}) }); err != nil {
+		if err := poll(ctx, func(ctx context.Context) error { return bus.EnsureStreams(ctx, js, bus.StreamConfig{Replicas: 3}) }); err != nil {
 			t.Fatal(err)
 		}
 	}
-	info, err := streamCurrent(ctx, js, StreamTx, 3)
+	info, err := streamCurrent(ctx, js, bus.StreamTx, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if info.Config.Replicas != 3 {
-		t.Fatalf("%s has %d replicas, want 3", StreamTx, info.Config.Replicas)
+		t.Fatalf("%s has %d replicas, want 3", bus.StreamTx, info.Config.Replicas)
 	}
-	logf("streams created, %s led by %s", StreamTx, info.Cluster.Leader)
+	logf("streams created, %s led by %s", bus.StreamTx, info.Cluster.Leader)
 
-	city, err := Connect(c.urls(), SeedPath(dir, "city-zhuhai"), "zhuhai", nats.ReconnectWait(100*time.Millisecond))
+	city, err := bus.Connect(c.urls(), bus.SeedPath(dir, "city-zhuhai"), "zhuhai", nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer city.Close()
-	pub, err := NewPublisher(city)
+	pub, err := bus.NewPublisher(city)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +220,7 @@ func TestClusterReplicatedStreamsSurviveAServer(t *testing.T) {
 		id := fmt.Sprintf("z%d", seq)
 		var ack *jetstream.PubAck
 		if err := poll(ctx, func(ctx context.Context) (err error) {
-			ack, err = pub.Publish(ctx, TxSubject("zhuhai"), id, []byte(id))
+			ack, err = pub.Publish(ctx, bus.TxSubject("zhuhai"), id, []byte(id))
 			return err
 		}); err != nil {
 			t.Fatalf("publish %s: %v", id, err)
@@ -244,7 +245,7 @@ func TestClusterReplicatedStreamsSurviveAServer(t *testing.T) {
 		publish()
 	}
 	if err := poll(ctx, func(ctx context.Context) error {
-		st, err := js.Stream(ctx, StreamTx)
+		st, err := js.Stream(ctx, bus.StreamTx)
 		if err == nil {
 			info, err = st.Info(ctx)
 		}
@@ -255,12 +256,12 @@ func TestClusterReplicatedStreamsSurviveAServer(t *testing.T) {
 	if info.Cluster.Leader == c.configs[down].Name || info.State.Msgs != 20 {
 		t.Fatalf("after stopping %s: leader %s, %d messages, want another leader and 20", c.configs[down].Name, info.Cluster.Leader, info.State.Msgs)
 	}
-	logf("%d messages, %s led by %s", info.State.Msgs, StreamTx, info.Cluster.Leader)
+	logf("%d messages, %s led by %s", info.State.Msgs, bus.StreamTx, info.Cluster.Leader)
 
 	// The restarted server catches up from its store and its peers; then,
 	// with another server down, it is one of the two that make the quorum.
 	c.start(down)
-	if _, err := streamCurrent(ctx, js, StreamTx, 3); err != nil {
+	if _, err := streamCurrent(ctx, js, bus.StreamTx, 3); err != nil {
 		t.Fatal(err)
 	}
 	logf("restarted %s, all replicas current", c.configs[down].Name)
@@ -273,7 +274,7 @@ func TestClusterReplicatedStreamsSurviveAServer(t *testing.T) {
 	for want := uint64(1); want <= seq; want++ {
 		var m *jetstream.RawStreamMsg
 		if err := poll(ctx, func(ctx context.Context) error {
-			st, err := js.Stream(ctx, StreamTx)
+			st, err := js.Stream(ctx, bus.StreamTx)
 			if err == nil {
 				m, err = st.GetMsg(ctx, want)
 			}
@@ -287,7 +288,7 @@ func TestClusterReplicatedStreamsSurviveAServer(t *testing.T) {
 	}
 	logf("all %d messages read back", seq)
 	c.start(other)
-	if _, err := streamCurrent(ctx, js, StreamTx, 3); err != nil {
+	if _, err := streamCurrent(ctx, js, bus.StreamTx, 3); err != nil {
 		t.Fatal(err)
 	}
 	logf("restarted %s, all replicas current", c.configs[other].Name)

@@ -49,6 +49,9 @@ func TestRootAndInclusionAgainstIndependentVerifiers(t *testing.T) {
 		if want := refRoot(l); root != want {
 			t.Fatalf("n=%d: root %x, want %x", n, root, want)
 		}
+		if got := NewTree(l).Root(); got != root {
+			t.Fatalf("n=%d: Tree.Root %x, want %x", n, got, root)
+		}
 		for i := 0; i < n; i++ {
 			path, err := Inclusion(l, i)
 			if err != nil {

@@ -1,8 +1,8 @@
-package bus
+package natsserver
 
 import (
-	"context"
 	"fmt"
+	"github.com/baybus/baybus/schemas/bus"
 	"log/slog"
 	"net"
 	"os"
@@ -16,10 +16,10 @@ import (
 
 // ServerConfig configures an embedded nats-server.
 type ServerConfig struct {
-	Name       string      // server name; default "baybus"
-	StoreDir   string      // JetStream file store directory (required)
-	Listen     string      // client address, e.g. "127.0.0.1:4222" or "127.0.0.1:-1"; "" = in-process only
-	Identities *Identities // users and their permissions (required)
+	Name       string          // server name; default "baybus"
+	StoreDir   string          // JetStream file store directory (required)
+	Listen     string          // client address, e.g. "127.0.0.1:4222" or "127.0.0.1:-1"; "" = in-process only
+	Identities *bus.Identities // users and their permissions (required)
 	// SyncInterval is JetStream's fsync interval: "" keeps the server's
 	// default (2 minutes), "always" fsyncs every write.
 	SyncInterval string
@@ -34,14 +34,14 @@ type ServerConfig struct {
 // Embedded is a running in-process nats-server.
 type Embedded struct {
 	srv *server.Server
-	ids *Identities
+	ids *bus.Identities
 }
 
 // Config renders the server configuration: one account GBA with JetStream
 // holding every identity with its permissions, and a system account.
 func (c *ServerConfig) Config() (string, error) {
 	if c.StoreDir == "" || c.Identities == nil {
-		return "", fmt.Errorf("bus: server config needs a store dir and identities")
+		return "", fmt.Errorf("natsserver: server config needs a store dir and identities")
 	}
 	name := c.Name
 	if name == "" {
@@ -60,7 +60,7 @@ func (c *ServerConfig) Config() (string, error) {
 	if c.Listen != "" {
 		host, port, err := net.SplitHostPort(c.Listen)
 		if err != nil {
-			return "", fmt.Errorf("bus: listen %q: %w", c.Listen, err)
+			return "", fmt.Errorf("natsserver: listen %q: %w", c.Listen, err)
 		}
 		fmt.Fprintf(&b, "host: %s\nport: %s\n", q(host), port)
 	}
@@ -71,7 +71,7 @@ func (c *ServerConfig) Config() (string, error) {
 	}
 	b.WriteString("}\naccounts {\n  GBA {\n    jetstream: enabled\n    users: [\n")
 	for _, u := range c.Identities.Users {
-		pub, sub := Permissions(u)
+		pub, sub := bus.Permissions(u)
 		fmt.Fprintf(&b, "      {nkey: %s, permissions: {publish: {allow: %s}, subscribe: {allow: %s}, allow_responses: true}}\n",
 			q(u.Public), list(pub), list(sub))
 	}
@@ -79,7 +79,7 @@ func (c *ServerConfig) Config() (string, error) {
 	if c.ClusterName != "" {
 		host, port, err := net.SplitHostPort(c.ClusterListen)
 		if err != nil {
-			return "", fmt.Errorf("bus: cluster listen %q: %w", c.ClusterListen, err)
+			return "", fmt.Errorf("natsserver: cluster listen %q: %w", c.ClusterListen, err)
 		}
 		fmt.Fprintf(&b, "cluster {\n  name: %s\n  host: %s\n  port: %s\n  routes: %s\n}\n", q(c.ClusterName), q(host), port, list(c.Routes))
 	}
@@ -94,18 +94,18 @@ func StartServer(cfg ServerConfig) (*Embedded, error) {
 	}
 	opts := &server.Options{}
 	if err := opts.ProcessConfigString(text); err != nil {
-		return nil, fmt.Errorf("bus: server config: %w", err)
+		return nil, fmt.Errorf("natsserver: server config: %w", err)
 	}
 	if cfg.Listen == "" {
 		opts.DontListen = true
 	}
 	opts.NoSigs = true
 	if err := os.MkdirAll(cfg.StoreDir, 0o755); err != nil {
-		return nil, fmt.Errorf("bus: %w", err)
+		return nil, fmt.Errorf("natsserver: %w", err)
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
-		return nil, fmt.Errorf("bus: %w", err)
+		return nil, fmt.Errorf("natsserver: %w", err)
 	}
 	if cfg.Logger != nil {
 		srv.SetLoggerV2(&slogAdapter{l: cfg.Logger.With("component", "nats")}, false, false, false)
@@ -113,7 +113,7 @@ func StartServer(cfg ServerConfig) (*Embedded, error) {
 	go srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
-		return nil, fmt.Errorf("bus: nats-server did not become ready")
+		return nil, fmt.Errorf("natsserver: nats-server did not become ready")
 	}
 	return &Embedded{srv: srv, ids: cfg.Identities}, nil
 }
@@ -135,16 +135,16 @@ func (e *Embedded) ClientURL() string {
 func (e *Embedded) Connect(name string, opts ...nats.Option) (*nats.Conn, error) {
 	u, ok := e.ids.Get(name)
 	if !ok {
-		return nil, fmt.Errorf("bus: no identity %q", name)
+		return nil, fmt.Errorf("natsserver: no identity %q", name)
 	}
-	opt, err := nkeyOption(u.seed)
+	opt, err := bus.SeedOption(u.Seed())
 	if err != nil {
 		return nil, err
 	}
 	all := append([]nats.Option{nats.InProcessServer(e.srv), nats.Name(name), opt}, opts...)
 	nc, err := nats.Connect("", all...)
 	if err != nil {
-		return nil, fmt.Errorf("bus: connect as %s: %w", name, err)
+		return nil, fmt.Errorf("natsserver: connect as %s: %w", name, err)
 	}
 	return nc, nil
 }
@@ -153,24 +153,6 @@ func (e *Embedded) Connect(name string, opts ...nats.Option) (*nats.Conn, error)
 func (e *Embedded) Shutdown() {
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
-}
-
-// WaitJetStream waits until JetStream is ready for the GBA account (in a
-// cluster, until a meta leader is elected).
-func WaitJetStream(ctx context.Context, nc *nats.Conn) error {
-	for {
-		js, err := nc.JetStream()
-		if err == nil {
-			if _, err = js.AccountInfo(); err == nil {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("bus: JetStream not ready: %w", err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 type slogAdapter struct{ l *slog.Logger }

@@ -1,6 +1,6 @@
 // Package bustest starts real embedded NATS servers with JetStream for
 // tests, with the streams of package bus created.
-package bustest
+package natstest
 
 import (
 	"context"
@@ -10,7 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/baybus/baybus/internal/bus"
+	"github.com/baybus/baybus/internal/natsserver"
+	"github.com/baybus/baybus/schemas/bus"
 )
 
 // Options of Start.
@@ -21,9 +22,9 @@ type Options struct {
 
 // Start runs a server for ids in a temporary directory, creates the streams
 // as the operator identity, and shuts the server down when the test ends.
-func Start(t testing.TB, ids *bus.Identities, opt Options) *bus.Embedded {
+func Start(t testing.TB, ids *bus.Identities, opt Options) *natsserver.Embedded {
 	t.Helper()
-	srv, err := bus.StartServer(bus.ServerConfig{StoreDir: filepath.Join(t.TempDir(), "js"), Listen: opt.Listen, Identities: ids})
+	srv, err := natsserver.StartServer(natsserver.ServerConfig{StoreDir: filepath.Join(t.TempDir(), "js"), Listen: opt.Listen, Identities: ids})
 	if err != nil {
 		t.Fatal(err)
 	}

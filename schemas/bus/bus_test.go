@@ -1,4 +1,4 @@
-package bus
+package bus_test
 
 import (
 	"bytes"
@@ -13,22 +13,24 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/baybus/baybus/internal/natsserver"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/bus"
 )
 
-func startServer(t *testing.T, listen string) (*Embedded, *Identities) {
-	return startServerStreams(t, listen, StreamConfig{})
+func startServer(t *testing.T, listen string) (*natsserver.Embedded, *bus.Identities) {
+	return startServerStreams(t, listen, bus.StreamConfig{})
 }
 
-// startServerStreams starts a server whose streams EnsureStreams made with
+// startServerStreams starts a server whose streams bus.EnsureStreams made with
 // sc (twice: it is idempotent).
-func startServerStreams(t *testing.T, listen string, sc StreamConfig) (*Embedded, *Identities) {
+func startServerStreams(t *testing.T, listen string, sc bus.StreamConfig) (*natsserver.Embedded, *bus.Identities) {
 	t.Helper()
-	ids, err := NewIdentities(schemas.CityTokens(), []string{"hongkong", "macao", "qianhai", "hengqin"})
+	ids, err := bus.NewIdentities(schemas.CityTokens(), []string{"hongkong", "macao", "qianhai", "hengqin"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := StartServer(ServerConfig{StoreDir: filepath.Join(t.TempDir(), "js"), Listen: listen, Identities: ids})
+	srv, err := natsserver.StartServer(natsserver.ServerConfig{StoreDir: filepath.Join(t.TempDir(), "js"), Listen: listen, Identities: ids})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +39,7 @@ func startServerStreams(t *testing.T, listen string, sc StreamConfig) (*Embedded
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for range 2 { // idempotent
-		if err := EnsureStreams(ctx, js, sc); err != nil {
+		if err := bus.EnsureStreams(ctx, js, sc); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -45,7 +47,7 @@ func startServerStreams(t *testing.T, listen string, sc StreamConfig) (*Embedded
 }
 
 // operatorJS is JetStream over an operator connection closed with the test.
-func operatorJS(t *testing.T, srv *Embedded) jetstream.JetStream {
+func operatorJS(t *testing.T, srv *natsserver.Embedded) jetstream.JetStream {
 	t.Helper()
 	nc, err := srv.Connect("operator")
 	if err != nil {
@@ -59,16 +61,16 @@ func operatorJS(t *testing.T, srv *Embedded) jetstream.JetStream {
 	return js
 }
 
-// cityPublisher is a Publisher over a city's connection closed with the
+// cityPublisher is a bus.Publisher over a city's connection closed with the
 // test.
-func cityPublisher(t *testing.T, srv *Embedded, city string) *Publisher {
+func cityPublisher(t *testing.T, srv *natsserver.Embedded, city string) *bus.Publisher {
 	t.Helper()
 	nc, err := srv.Connect("city-" + city)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	pub, err := NewPublisher(nc)
+	pub, err := bus.NewPublisher(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,22 +83,22 @@ func TestCityPublishesOnlyOnItsOwnSubject(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	ack, err := pub.Publish(ctx, TxSubject("shenzhen"), "b1", []byte("x"))
+	ack, err := pub.Publish(ctx, bus.TxSubject("shenzhen"), "b1", []byte("x"))
 	if err != nil {
 		t.Fatalf("own subject: %v", err)
 	}
-	if ack.Stream != StreamTx || ack.Sequence != 1 {
+	if ack.Stream != bus.StreamTx || ack.Sequence != 1 {
 		t.Fatalf("ack %+v", ack)
 	}
-	again, err := pub.Publish(ctx, TxSubject("shenzhen"), "b1", []byte("x"))
+	again, err := pub.Publish(ctx, bus.TxSubject("shenzhen"), "b1", []byte("x"))
 	if err != nil || !again.Duplicate || again.Sequence != 1 {
 		t.Fatalf("retried publish: ack %+v err %v, want duplicate of seq 1", again, err)
 	}
 
 	start := time.Now()
-	_, err = pub.Publish(ctx, TxSubject("macao"), "b2", []byte("y"))
-	if !errors.Is(err, ErrPermission) {
-		t.Fatalf("foreign subject: err %v, want ErrPermission", err)
+	_, err = pub.Publish(ctx, bus.TxSubject("macao"), "b2", []byte("y"))
+	if !errors.Is(err, bus.ErrPermission) {
+		t.Fatalf("foreign subject: err %v, want bus.ErrPermission", err)
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("permission error took %v, want under a second", d)
@@ -108,7 +110,7 @@ func TestCityPublishesOnlyOnItsOwnSubject(t *testing.T) {
 	op, _ := srv.Connect("operator")
 	defer op.Close()
 	js, _ := jetstream.New(op)
-	st, err := js.Stream(ctx, StreamTx)
+	st, err := js.Stream(ctx, bus.StreamTx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,25 +126,25 @@ func TestExternalConnectionWithSeedFile(t *testing.T) {
 	if err := ids.Write(dir); err != nil {
 		t.Fatal(err)
 	}
-	fi, err := os.Stat(SeedPath(dir, "city-macao"))
+	fi, err := os.Stat(bus.SeedPath(dir, "city-macao"))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("seed file mode %v err %v, want 0600", fi.Mode(), err)
 	}
-	nc, err := Connect(srv.ClientURL(), SeedPath(dir, "city-macao"), "test")
+	nc, err := bus.Connect(srv.ClientURL(), bus.SeedPath(dir, "city-macao"), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	pub, _ := NewPublisher(nc)
+	pub, _ := bus.NewPublisher(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := pub.Publish(ctx, TxSubject("macao"), "m1", []byte("z")); err != nil {
+	if _, err := pub.Publish(ctx, bus.TxSubject("macao"), "m1", []byte("z")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Connect(srv.ClientURL(), "", "anonymous", nats.MaxReconnects(0)); err == nil {
+	if _, err := bus.Connect(srv.ClientURL(), "", "anonymous", nats.MaxReconnects(0)); err == nil {
 		t.Fatal("connection without credentials accepted")
 	}
-	loaded, err := LoadIdentities(dir, schemas.CityTokens(), []string{"hongkong", "macao", "qianhai", "hengqin"})
+	loaded, err := bus.LoadIdentities(dir, schemas.CityTokens(), []string{"hongkong", "macao", "qianhai", "hengqin"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +153,7 @@ func TestExternalConnectionWithSeedFile(t *testing.T) {
 	}
 }
 
-func mustGet(t *testing.T, ids *Identities, name string) *Identity {
+func mustGet(t *testing.T, ids *bus.Identities, name string) *bus.Identity {
 	u, ok := ids.Get(name)
 	if !ok {
 		t.Fatalf("no %s", name)
@@ -160,7 +162,7 @@ func mustGet(t *testing.T, ids *Identities, name string) *Identity {
 }
 
 // TestStreamRetention: GBA_TX and GBA_PROOFS are bounded by age (proofs can
-// be rebuilt by any node), an explicit age wins, and EnsureStreams updates
+// be rebuilt by any node), an explicit age wins, and bus.EnsureStreams updates
 // the retention of an existing stream.
 func TestStreamRetention(t *testing.T) {
 	srv, _ := startServer(t, "")
@@ -174,23 +176,23 @@ func TestStreamRetention(t *testing.T) {
 		}
 		return s.CachedInfo().Config.MaxAge
 	}
-	if got := age(StreamTx); got != 7*24*time.Hour {
-		t.Errorf("%s MaxAge %v", StreamTx, got)
+	if got := age(bus.StreamTx); got != 7*24*time.Hour {
+		t.Errorf("%s MaxAge %v", bus.StreamTx, got)
 	}
-	if got := age(StreamProofs); got != 30*24*time.Hour {
-		t.Errorf("%s MaxAge %v, want 30 days", StreamProofs, got)
+	if got := age(bus.StreamProofs); got != 30*24*time.Hour {
+		t.Errorf("%s MaxAge %v, want 30 days", bus.StreamProofs, got)
 	}
-	if err := EnsureStreams(ctx, js, StreamConfig{ProofsMaxAge: 48 * time.Hour}); err != nil {
+	if err := bus.EnsureStreams(ctx, js, bus.StreamConfig{ProofsMaxAge: 48 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	if got := age(StreamProofs); got != 48*time.Hour {
-		t.Errorf("%s MaxAge %v after the update, want 48h", StreamProofs, got)
+	if got := age(bus.StreamProofs); got != 48*time.Hour {
+		t.Errorf("%s MaxAge %v after the update, want 48h", bus.StreamProofs, got)
 	}
 }
 
 // TestProofStreamCompressed: GBA_PROOFS is S2-compressed on disk (the
 // proofs of one block repeat its header, certificate and upper paths), an
-// uncompressed stream from an older data dir is switched by EnsureStreams,
+// uncompressed stream from an older data dir is switched by bus.EnsureStreams,
 // and proofs stored before and after the switch read back unchanged.
 func TestProofStreamCompressed(t *testing.T) {
 	srv, _ := startServer(t, "")
@@ -199,14 +201,14 @@ func TestProofStreamCompressed(t *testing.T) {
 	defer cancel()
 	config := func() jetstream.StreamConfig {
 		t.Helper()
-		s, err := js.Stream(ctx, StreamProofs)
+		s, err := js.Stream(ctx, bus.StreamProofs)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s.CachedInfo().Config
 	}
 	if got := config().Compression; got != jetstream.S2Compression {
-		t.Fatalf("%s compression %v, want s2", StreamProofs, got)
+		t.Fatalf("%s compression %v, want s2", bus.StreamProofs, got)
 	}
 	old := config()
 	old.Compression = jetstream.NoCompression
@@ -214,20 +216,20 @@ func TestProofStreamCompressed(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := bytes.Repeat([]byte("proof before "), 100)
-	if _, err := js.Publish(ctx, ProofSubject("CN", "br"), before); err != nil {
+	if _, err := js.Publish(ctx, bus.ProofSubject("CN", "br"), before); err != nil {
 		t.Fatal(err)
 	}
-	if err := EnsureStreams(ctx, js, StreamConfig{}); err != nil {
+	if err := bus.EnsureStreams(ctx, js, bus.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := config().Compression; got != jetstream.S2Compression {
 		t.Fatalf("after EnsureStreams: compression %v, want s2", got)
 	}
 	after := bytes.Repeat([]byte("proof after "), 100)
-	if _, err := js.Publish(ctx, ProofSubject("HK", "br"), after); err != nil {
+	if _, err := js.Publish(ctx, bus.ProofSubject("HK", "br"), after); err != nil {
 		t.Fatal(err)
 	}
-	s, err := js.Stream(ctx, StreamProofs)
+	s, err := js.Stream(ctx, bus.StreamProofs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,15 +257,15 @@ func TestStreamInterestRetention(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for _, id := range []string{"b1", "b2", "b3"} {
-		if _, err := pub.Publish(ctx, TxSubject("shenzhen"), id, []byte(id)); err != nil {
+		if _, err := pub.Publish(ctx, bus.TxSubject("shenzhen"), id, []byte(id)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	orderers := []string{"o1", "o2"}
-	if err := EnsureStreams(ctx, js, StreamConfig{Orderers: orderers}); err != nil {
+	if err := bus.EnsureStreams(ctx, js, bus.StreamConfig{Orderers: orderers}); err != nil {
 		t.Fatal(err)
 	}
-	stream, err := js.Stream(ctx, StreamTx)
+	stream, err := js.Stream(ctx, bus.StreamTx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,17 +280,17 @@ func TestStreamInterestRetention(t *testing.T) {
 	if got := info(); got.Config.Retention != jetstream.InterestPolicy || got.State.Msgs != 3 {
 		t.Fatalf("after the switch: retention %v, %d messages; want interest and the 3 published before", got.Config.Retention, got.State.Msgs)
 	}
-	// An orderer configures its own consumer on start; EnsureStreams again
+	// An orderer configures its own consumer on start; bus.EnsureStreams again
 	// must not undo that.
-	if _, err := js.CreateOrUpdateConsumer(ctx, StreamTx, OrdererConsumerConfig("o1", 7*time.Second, 64)); err != nil {
+	if _, err := js.CreateOrUpdateConsumer(ctx, bus.StreamTx, bus.OrdererConsumerConfig("o1", 7*time.Second, 64)); err != nil {
 		t.Fatal(err)
 	}
-	if err := EnsureStreams(ctx, js, StreamConfig{Orderers: orderers}); err != nil {
+	if err := bus.EnsureStreams(ctx, js, bus.StreamConfig{Orderers: orderers}); err != nil {
 		t.Fatal(err)
 	}
 	ack := func(orderer string, n int) {
 		t.Helper()
-		c, err := js.Consumer(ctx, StreamTx, OrdererConsumer(orderer))
+		c, err := js.Consumer(ctx, bus.StreamTx, bus.OrdererConsumer(orderer))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -307,7 +309,7 @@ func TestStreamInterestRetention(t *testing.T) {
 			t.Fatalf("%s fetched %d batches, want %d", orderer, got, n)
 		}
 	}
-	c1, err := js.Consumer(ctx, StreamTx, OrdererConsumer("o1"))
+	c1, err := js.Consumer(ctx, bus.StreamTx, bus.OrdererConsumer("o1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +328,7 @@ func TestStreamInterestRetention(t *testing.T) {
 	if got := info().State.Msgs; got != 0 {
 		t.Fatalf("%d messages after both acked everything, want 0", got)
 	}
-	again, err := pub.Publish(ctx, TxSubject("shenzhen"), "b1", []byte("b1"))
+	again, err := pub.Publish(ctx, bus.TxSubject("shenzhen"), "b1", []byte("b1"))
 	if err != nil || !again.Duplicate {
 		t.Fatalf("retry of a sealed batch: %+v, %v; want a duplicate", again, err)
 	}
@@ -336,17 +338,17 @@ func TestStreamInterestRetention(t *testing.T) {
 // interest stream whose consumers exist before anything is published, so
 // the first batch is kept.
 func TestStreamInterestRetentionNew(t *testing.T) {
-	srv, _ := startServerStreams(t, "", StreamConfig{Orderers: []string{"hongkong"}})
+	srv, _ := startServerStreams(t, "", bus.StreamConfig{Orderers: []string{"hongkong"}})
 	js := operatorJS(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := js.Consumer(ctx, StreamTx, OrdererConsumer("hongkong")); err != nil {
+	if _, err := js.Consumer(ctx, bus.StreamTx, bus.OrdererConsumer("hongkong")); err != nil {
 		t.Fatalf("hongkong's consumer: %v", err)
 	}
-	if _, err := js.Publish(ctx, TxSubject("macao"), []byte("first")); err != nil {
+	if _, err := js.Publish(ctx, bus.TxSubject("macao"), []byte("first")); err != nil {
 		t.Fatal(err)
 	}
-	s, err := js.Stream(ctx, StreamTx)
+	s, err := js.Stream(ctx, bus.StreamTx)
 	if err != nil {
 		t.Fatal(err)
 	}
