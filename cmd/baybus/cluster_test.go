@@ -25,7 +25,7 @@ import (
 	"github.com/baybus/baybus/ledger/audit"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/block/blocktest"
-	"github.com/baybus/baybus/ledger/orderer"
+	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/ledger/wal"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
@@ -133,7 +133,7 @@ func runCrashPlan(t *testing.T, plan crashPlan) {
 	// Sealed headers, as every orderer publishes them: progress for the log.
 	var top heightWatch
 	if _, err := op.Subscribe(bus.SubjectBlocks, func(m *nats.Msg) {
-		if h, _, err := orderer.DecodeSealed(m.Data); err == nil {
+		if h, _, err := block.DecodeSealed(m.Data); err == nil {
 			top.see(h.Height)
 		}
 	}); err != nil {
@@ -695,7 +695,7 @@ func readChain(dir, scratch string) (*chainView, error) {
 	if _, err := os.Stat(dir); err != nil {
 		return nil, err
 	}
-	st, err := orderer.OpenStore(dir, wal.Options{NoSync: true})
+	st, err := blocklog.OpenStore(dir, wal.Options{NoSync: true})
 	if err != nil {
 		return nil, err
 	}

@@ -16,8 +16,8 @@ import (
 	"github.com/baybus/baybus/internal/natsserver/natstest"
 	"github.com/baybus/baybus/internal/system"
 	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/ledger/licenses"
-	"github.com/baybus/baybus/ledger/orderer"
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/ledger/proof/prooftest"
 	"github.com/baybus/baybus/schemas"
@@ -193,7 +193,7 @@ func TestSubscribeCmd(t *testing.T) {
 	}
 	pub.Start(ctx)
 	defer pub.Close()
-	c.Replay(t, t.TempDir(), func(rec *orderer.Record, blk *block.Block, st *licenses.State) { pub.Hook(st.ProveRoot)(rec, blk) })
+	c.Replay(t, t.TempDir(), func(rec *blocklog.Record, blk *block.Block, st *licenses.State) { pub.Hook(st.ProveRoot)(rec, blk) })
 	for pub.Stats().Published < 17 {
 		if ctx.Err() != nil {
 			t.Fatalf("publisher: %+v", pub.Stats())

@@ -21,7 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/baybus/baybus/ledger/block"
-	"github.com/baybus/baybus/ledger/orderer"
+	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/ledger/state"
 	"github.com/baybus/baybus/ledger/state/smt"
@@ -39,7 +39,7 @@ import (
 // under its lock and says which height it proved, and the block log always
 // holds that height (a block is appended before its state is applied).
 type LedgerSource struct {
-	Blocks *orderer.Store
+	Blocks *blocklog.Store
 	State  *state.Store
 }
 
@@ -99,7 +99,7 @@ type Ledger struct {
 	Trust   *keys.Bundle
 	Orderer string // the orderer whose ledger this is
 	Dir     string // DataDir/orderers/<name>
-	Blocks  *orderer.Store
+	Blocks  *blocklog.Store
 	State   *state.Store
 }
 
@@ -135,7 +135,7 @@ func OpenLedger(dataDir, name string) (*Ledger, error) {
 			return nil, fmt.Errorf("%w: %v", ErrNoLedger, err)
 		}
 	}
-	blocks, err := orderer.OpenStore(filepath.Join(dir, "blocks"), wal.Options{NoSync: true})
+	blocks, err := blocklog.OpenStore(filepath.Join(dir, "blocks"), wal.Options{NoSync: true})
 	if err != nil {
 		return nil, err
 	}
@@ -442,12 +442,12 @@ func (p *ProofPublisher) Stats() ProofStats {
 // ProveRoot is prove: orderer.Config.OnCommit. It must be called after the
 // state holds rec's height and before it moves on; a state at another
 // height or root is detected, the block skipped and counted.
-func (p *ProofPublisher) Hook(prove ProveRootFunc) func(rec *orderer.Record, blk *block.Block) {
-	return func(rec *orderer.Record, blk *block.Block) { p.OnCommit(rec, blk, prove) }
+func (p *ProofPublisher) Hook(prove ProveRootFunc) func(rec *blocklog.Record, blk *block.Block) {
+	return func(rec *blocklog.Record, blk *block.Block) { p.OnCommit(rec, blk, prove) }
 }
 
 // OnCommit makes and queues the proofs of one committed block.
-func (p *ProofPublisher) OnCommit(rec *orderer.Record, blk *block.Block, prove ProveRootFunc) {
+func (p *ProofPublisher) OnCommit(rec *blocklog.Record, blk *block.Block, prove ProveRootFunc) {
 	h, mark := rec.Header.Height, p.mark.Load()
 	if rec.Header.TxCount == 0 {
 		mark.add(h, 0)

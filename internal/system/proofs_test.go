@@ -25,8 +25,8 @@ import (
 	"github.com/baybus/baybus/internal/natsserver/natstest"
 	"github.com/baybus/baybus/internal/system"
 	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/ledger/licenses"
-	"github.com/baybus/baybus/ledger/orderer"
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/ledger/proof/prooftest"
 	"github.com/baybus/baybus/schemas"
@@ -86,7 +86,7 @@ func TestProofPublisher(t *testing.T) {
 	srv := startBus(t)
 	p := newPublisher(t, srv, system.ProofPublisherConfig{Workers: 2})
 	p.Start(context.Background())
-	st := c.Replay(t, t.TempDir(), func(rec *orderer.Record, blk *block.Block, st *licenses.State) {
+	st := c.Replay(t, t.TempDir(), func(rec *blocklog.Record, blk *block.Block, st *licenses.State) {
 		p.Hook(st.ProveRoot)(rec, blk)
 	})
 	waitFor(t, "17 proofs published", func() bool { return p.Stats().Published == 17 })
@@ -165,7 +165,7 @@ func TestProofPublisherOverflow(t *testing.T) {
 	c := prooftest.Build(t, t.TempDir())
 	srv := startBus(t)
 	p := newPublisher(t, srv, system.ProofPublisherConfig{Queue: 3, QueueWait: -1})
-	c.Replay(t, t.TempDir(), func(rec *orderer.Record, blk *block.Block, st *licenses.State) {
+	c.Replay(t, t.TempDir(), func(rec *blocklog.Record, blk *block.Block, st *licenses.State) {
 		if rec.Header.Height == 1 {
 			p.Hook(st.ProveRoot)(rec, blk) // not started: nothing leaves the queue
 		}
@@ -182,7 +182,7 @@ func TestProofPublisherOverflow(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		waiting.Start(context.Background())
 	}()
-	c.Replay(t, t.TempDir(), func(rec *orderer.Record, blk *block.Block, st *licenses.State) {
+	c.Replay(t, t.TempDir(), func(rec *blocklog.Record, blk *block.Block, st *licenses.State) {
 		if rec.Header.Height == 1 {
 			waiting.Hook(st.ProveRoot)(rec, blk)
 		}
@@ -193,7 +193,7 @@ func TestProofPublisherOverflow(t *testing.T) {
 	// A short wait runs out: the rest of the block is dropped.
 	short := newPublisher(t, srv, system.ProofPublisherConfig{Queue: 3, QueueWait: 50 * time.Millisecond})
 	start := time.Now()
-	c.Replay(t, t.TempDir(), func(rec *orderer.Record, blk *block.Block, st *licenses.State) {
+	c.Replay(t, t.TempDir(), func(rec *blocklog.Record, blk *block.Block, st *licenses.State) {
 		if rec.Header.Height == 1 {
 			short.Hook(st.ProveRoot)(rec, blk)
 		}

@@ -15,8 +15,8 @@ import (
 	"strconv"
 
 	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/ledger/licenses"
-	"github.com/baybus/baybus/ledger/orderer"
 	"github.com/baybus/baybus/ledger/state"
 	"github.com/baybus/baybus/ledger/wal"
 	"github.com/baybus/baybus/schemas"
@@ -73,7 +73,7 @@ func VerifyChain(blocksDir string, trust *keys.Bundle) (*Report, error) {
 		return nil, &Fault{Height: faultHeight(err), What: "read block log", Err: err}
 	}
 	if first, last := blocks.FirstIndex(), blocks.LastIndex(); last >= first && first != 1 {
-		return nil, &Fault{Height: 1, What: "read block log", Err: fmt.Errorf("%w: log starts at %d", orderer.ErrBrokenChain, first)}
+		return nil, &Fault{Height: 1, What: "read block log", Err: fmt.Errorf("%w: log starts at %d", blocklog.ErrBrokenChain, first)}
 	}
 	scratch, err := os.MkdirTemp("", "baybus-audit-*")
 	if err != nil {
@@ -90,11 +90,11 @@ func VerifyChain(blocksDir string, trust *keys.Bundle) (*Report, error) {
 	rep := &Report{}
 	var parent *block.Header
 	err = blocks.Scan(1, blocks.LastIndex(), nil, func(h uint64, raw []byte) error {
-		rec, err := orderer.DecodeRecord(raw, false)
+		rec, err := blocklog.DecodeRecord(raw, false)
 		if err != nil {
 			return &Fault{Height: h, What: "read record", Err: err}
 		}
-		if err := orderer.Links(parent, &rec.Header); err != nil {
+		if err := blocklog.Links(parent, &rec.Header); err != nil {
 			err = fmt.Errorf("log record %d: %w", h, err)
 			// Name the block the record holds when it claims a later
 			// height (blocks are missing before it), else the position.

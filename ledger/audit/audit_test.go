@@ -11,8 +11,8 @@ import (
 	"github.com/baybus/baybus/ledger/audit"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/block/blocktest"
+	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/ledger/licenses"
-	"github.com/baybus/baybus/ledger/orderer"
 	"github.com/baybus/baybus/ledger/orderer/ordertest"
 	"github.com/baybus/baybus/ledger/state"
 	"github.com/baybus/baybus/ledger/wal"
@@ -25,7 +25,7 @@ var orderers = []string{"hongkong", "macao", "qianhai", "hengqin"}
 
 // buildChain makes n real blocks (signed batches, real license state, QCs
 // of three of the four orderers) and returns their records.
-func buildChain(t *testing.T, c *keys.Consortium, n int) []*orderer.Record {
+func buildChain(t *testing.T, c *keys.Consortium, n int) []*blocklog.Record {
 	t.Helper()
 	st, err := licenses.Open(t.TempDir(), state.Options{NoSync: true})
 	if err != nil {
@@ -33,7 +33,7 @@ func buildChain(t *testing.T, c *keys.Consortium, n int) []*orderer.Record {
 	}
 	defer st.Close()
 	sealer := &ordertest.Sealer{Cons: c, Signers: orderers[:3], State: st}
-	var recs []*orderer.Record
+	var recs []*blocklog.Record
 	for h := 1; h <= n; h++ {
 		id := string(rune('A' + h))
 		txs := [][]byte{blocktest.Tx(c.Bundle.Chain, "zhuhai", id+"1", schemas.ActionIssue), blocktest.Tx(c.Bundle.Chain, "zhuhai", id+"2", schemas.ActionIssue)}
@@ -46,7 +46,7 @@ func buildChain(t *testing.T, c *keys.Consortium, n int) []*orderer.Record {
 	return recs
 }
 
-func writeLog(t *testing.T, dir string, recs []*orderer.Record) []int64 {
+func writeLog(t *testing.T, dir string, recs []*blocklog.Record) []int64 {
 	t.Helper()
 	l, err := wal.Open(dir, wal.Options{})
 	if err != nil {
@@ -118,10 +118,10 @@ func TestVerifyChain(t *testing.T) {
 	})
 	t.Run("removed block", func(t *testing.T) {
 		dir := t.TempDir()
-		writeLog(t, dir, []*orderer.Record{recs[0], recs[2], recs[3]})
+		writeLog(t, dir, []*blocklog.Record{recs[0], recs[2], recs[3]})
 		_, err := audit.VerifyChain(dir, c.Bundle)
 		var fault *audit.Fault
-		if !errors.As(err, &fault) || fault.Height != 3 || !errors.Is(err, orderer.ErrBrokenChain) {
+		if !errors.As(err, &fault) || fault.Height != 3 || !errors.Is(err, blocklog.ErrBrokenChain) {
 			t.Fatalf("err %v, want a broken chain at block 3", err)
 		}
 	})
@@ -131,7 +131,7 @@ func TestVerifyChain(t *testing.T) {
 		mallory, _ := keys.Generate("orderer/qianhai/1", keys.Ed25519, rand.Reader)
 		forged.QC.Votes[2] = block.SignVote(mallory, "qianhai", &forged.Header)
 		dir := t.TempDir()
-		writeLog(t, dir, []*orderer.Record{recs[0], recs[1], &forged, recs[3]})
+		writeLog(t, dir, []*blocklog.Record{recs[0], recs[1], &forged, recs[3]})
 		_, err := audit.VerifyChain(dir, c.Bundle)
 		var fault *audit.Fault
 		if !errors.As(err, &fault) || fault.Height != 3 || !errors.Is(err, block.ErrQuorum) {
@@ -143,7 +143,7 @@ func TestVerifyChain(t *testing.T) {
 		short.QC = block.QC{Votes: recs[1].QC.Votes[:2]}
 		short.VoteMsgs = recs[1].VoteMsgs[:2]
 		dir := t.TempDir()
-		writeLog(t, dir, []*orderer.Record{recs[0], &short, recs[2], recs[3]})
+		writeLog(t, dir, []*blocklog.Record{recs[0], &short, recs[2], recs[3]})
 		_, err := audit.VerifyChain(dir, c.Bundle)
 		var fault *audit.Fault
 		if !errors.As(err, &fault) || fault.Height != 2 || !errors.Is(err, block.ErrQuorum) {

@@ -109,22 +109,9 @@ func TestReassemblerDropsOutOfOrder(t *testing.T) {
 	}
 }
 
-func TestVoteMsgAndPlainSignatures(t *testing.T) {
+func TestPlainSignatures(t *testing.T) {
 	c := consortium(t)
 	k := c.Orderers["qianhai"]
-	hash := [32]byte{1, 2, 3}
-	vm := VoteMsg{HeaderHash: hash, KeyID: k.KeyID(), Aux: []byte("aux"), AuxSig: SignAux(c.Bundle.Chain, k, hash, []byte("aux"))}
-	got, err := DecodeVoteMsg(vm.Encode())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := VerifyAux(c.Bundle.Chain, k.Public(), got); err != nil {
-		t.Fatal(err)
-	}
-	got.Aux = []byte("other")
-	if err := VerifyAux(c.Bundle.Chain, k.Public(), got); err == nil {
-		t.Fatal("altered auxiliary data verified")
-	}
 	sig := SignPlain(c.Bundle.Chain, k, []byte("view data"))
 	if err := VerifyPlain(c.Bundle, "qianhai", 1, []byte("view data"), sig); err != nil {
 		t.Fatal(err)

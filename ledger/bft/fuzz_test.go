@@ -35,17 +35,3 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		re.Add(e)
 	})
 }
-
-func FuzzDecodeVoteMsg(f *testing.F) {
-	f.Add((&VoteMsg{KeyID: "orderer/macao/1", Aux: []byte{1}, AuxSig: []byte{2}}).Encode())
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		v, err := DecodeVoteMsg(data)
-		if err != nil {
-			return
-		}
-		if !bytes.Equal(v.Encode(), data) {
-			t.Fatal("vote message does not round-trip")
-		}
-	})
-}

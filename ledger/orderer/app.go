@@ -16,6 +16,7 @@ import (
 
 	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
 	"github.com/baybus/baybus/schemas/wire"
@@ -43,7 +44,7 @@ var (
 //	proposal.Metadata  the engine's ViewMetadata, also the header's Consensus field
 //	sequence           block height (checked: ViewMetadata.LatestSequence == Height)
 //	Signature.Value    the orderer's block vote (goes into the QC)
-//	Signature.Msg      bft.VoteMsg: key id, the engine's auxiliary data and its signature
+//	Signature.Msg      blocklog.VoteMsg: key id, the engine's auxiliary data and its signature
 //
 // Concurrency: the engine calls the verifier from several goroutines
 // (commit votes are checked in parallel); everything here reads the store,
@@ -327,7 +328,7 @@ func (a *app) VerifyConsenterSig(sig types.Signature, p types.Proposal) ([]byte,
 	if err := h.UnmarshalBinary(p.Header); err != nil {
 		return nil, fmt.Errorf("%w: proposal header: %v", ErrVote, err)
 	}
-	vm, err := bft.DecodeVoteMsg(sig.Msg)
+	vm, err := blocklog.DecodeVoteMsg(sig.Msg)
 	if err != nil {
 		return nil, err
 	}
@@ -341,7 +342,7 @@ func (a *app) VerifyConsenterSig(sig types.Signature, p types.Proposal) ([]byte,
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrVote, err)
 	}
-	if err := bft.VerifyAux(a.trust().Chain, pk, vm); err != nil {
+	if err := blocklog.VerifyAux(a.trust().Chain, pk, vm); err != nil {
 		return nil, fmt.Errorf("%w: auxiliary data of %s: %v", ErrVote, name, err)
 	}
 	return vm.Aux, nil
@@ -376,7 +377,7 @@ func (a *app) RequestsFromProposal(p types.Proposal) []types.RequestInfo {
 
 // AuxiliaryData implements api.Verifier.
 func (a *app) AuxiliaryData(msg []byte) []byte {
-	vm, err := bft.DecodeVoteMsg(msg)
+	vm, err := blocklog.DecodeVoteMsg(msg)
 	if err != nil {
 		return nil
 	}
@@ -399,7 +400,7 @@ func (a *app) SignProposal(p types.Proposal, aux []byte) *types.Signature {
 	}
 	vote := block.SignVote(a.n.cfg.Key, a.n.cfg.Name, &h)
 	hash := h.Hash()
-	vm := bft.VoteMsg{HeaderHash: hash, KeyID: vote.KeyID, Aux: aux, AuxSig: bft.SignAux(a.trust().Chain, a.n.cfg.Key, hash, aux)}
+	vm := blocklog.VoteMsg{HeaderHash: hash, KeyID: vote.KeyID, Aux: aux, AuxSig: blocklog.SignAux(a.trust().Chain, a.n.cfg.Key, hash, aux)}
 	return &types.Signature{ID: a.n.self, Value: vote.Sig, Msg: vm.Encode()}
 }
 
@@ -435,7 +436,7 @@ func (a *app) Sync() types.SyncResponse {
 
 // decisionOf rebuilds the engine's view of a stored block: the proposal
 // as it was decided, with the block's references for payload.
-func decisionOf(trust *keys.Bundle, rec *Record) (types.Decision, error) {
+func decisionOf(trust *keys.Bundle, rec *blocklog.Record) (types.Decision, error) {
 	blk, err := block.Decode(rec.BlockData)
 	if err != nil {
 		return types.Decision{}, fmt.Errorf("orderer: block %d: %w", rec.Header.Height, err)
@@ -450,15 +451,15 @@ func decisionOf(trust *keys.Bundle, rec *Record) (types.Decision, error) {
 
 // recordOf builds the stored record of a decided block from the engine's
 // signatures, keeping only valid votes and checking they make a quorum.
-func recordOf(trust *keys.Bundle, blk *block.Block, sigs []types.Signature) (*Record, error) {
-	rec := &Record{Header: blk.Header, BlockData: block.Encode(blk)}
+func recordOf(trust *keys.Bundle, blk *block.Block, sigs []types.Signature) (*blocklog.Record, error) {
+	rec := &blocklog.Record{Header: blk.Header, BlockData: block.Encode(blk)}
 	hash := blk.Header.Hash()
 	seen := map[uint64]bool{}
 	for _, s := range sigs {
 		if seen[s.ID] || s.ID == 0 || s.ID > uint64(trust.N()) {
 			continue
 		}
-		vm, err := bft.DecodeVoteMsg(s.Msg)
+		vm, err := blocklog.DecodeVoteMsg(s.Msg)
 		if err != nil || vm.HeaderHash != hash {
 			continue
 		}

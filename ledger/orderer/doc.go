@@ -55,7 +55,7 @@
 //
 // # What is kept where
 //
-//   - DataDir/blocks: the block log, one Record per block (header, quorum
+//   - DataDir/blocks: the block log, one blocklog.Record per block (header, quorum
 //     certificate, vote messages, block bytes), index = height.
 //   - DataDir/engine: the SmartBFT write-ahead log.
 //   - DataDir/index: the transaction, batch and header-hash index (pebble,

@@ -494,7 +494,7 @@ func (c *cluster) checkPublished(height uint64) {
 				if err != nil {
 					c.t.Fatal(err)
 				}
-				h, qc, err := DecodeSealed(m.Data)
+				h, qc, err := block.DecodeSealed(m.Data)
 				if err != nil {
 					c.t.Fatal(err)
 				}

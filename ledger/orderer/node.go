@@ -11,16 +11,18 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/baybus/baybus/ledger/bft"
-	"github.com/baybus/baybus/ledger/block"
-	"github.com/baybus/baybus/ledger/wal"
-	"github.com/baybus/baybus/schemas"
-	"github.com/baybus/baybus/schemas/keys"
 	"github.com/hyperledger-labs/SmartBFT/pkg/consensus"
 	"github.com/hyperledger-labs/SmartBFT/pkg/types"
 	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/baybus/baybus/ledger/bft"
+	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/ledger/blocklog"
+	"github.com/baybus/baybus/ledger/wal"
+	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/keys"
 )
 
 // Node errors.
@@ -119,7 +121,7 @@ type Config struct {
 	// applied (commitMu held), so the state proves exactly this block's
 	// height. It must not block: license proofs are built here and
 	// published elsewhere.
-	OnCommit func(rec *Record, blk *block.Block)
+	OnCommit func(rec *blocklog.Record, blk *block.Block)
 }
 
 func (c *Config) check() error {
@@ -206,7 +208,7 @@ type Node struct {
 	self  uint64
 	clock Clock
 
-	store  *Store
+	store  *blocklog.Store
 	ewal   *wal.Log
 	idx    *index
 	state  StateMachine
@@ -298,7 +300,7 @@ func (n *Node) open() error {
 	// memory per log, and every orderer has two logs.
 	wopts := wal.Options{NoSync: cfg.NoSyncWAL, SegmentSize: logSegmentSize, Logger: n.log}
 	var err error
-	if n.store, err = OpenStore(filepath.Join(cfg.DataDir, "blocks"), wopts); err != nil {
+	if n.store, err = blocklog.OpenStore(filepath.Join(cfg.DataDir, "blocks"), wopts); err != nil {
 		return err
 	}
 	height := n.store.Height()
@@ -329,7 +331,7 @@ func (n *Node) open() error {
 		}
 	}
 	replayed, indexed := 0, 0
-	err = n.store.Scan(from, func(rec *Record) error {
+	err = n.store.Scan(from, func(rec *blocklog.Record) error {
 		h := rec.Header.Height
 		blk, err := block.Decode(rec.BlockData)
 		if err != nil {
@@ -515,7 +517,7 @@ func (n *Node) Name() string { return n.cfg.Name }
 func (n *Node) Height() uint64 { return n.store.Height() }
 
 // Store gives read access to the block log.
-func (n *Node) Store() *Store { return n.store }
+func (n *Node) Store() *blocklog.Store { return n.store }
 
 // Leader returns the engine's current leader's name ("" if not running).
 func (n *Node) Leader() string {
@@ -690,7 +692,7 @@ func (n *Node) deliver(p types.Proposal, sigs []types.Signature) error {
 // commitLocked makes a decided block durable and visible: block log
 // (fsync), state, index, then JetStream acks, the publisher and local
 // waiters. commitMu is held.
-func (n *Node) commitLocked(rec *Record, blk *block.Block, updates []block.StateUpdate) error {
+func (n *Node) commitLocked(rec *blocklog.Record, blk *block.Block, updates []block.StateUpdate) error {
 	t0 := time.Now()
 	if err := n.store.Append(rec); err != nil {
 		return err

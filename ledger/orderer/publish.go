@@ -2,7 +2,6 @@ package orderer
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,51 +13,7 @@ import (
 
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/schemas/bus"
-	"github.com/baybus/baybus/schemas/wire"
 )
-
-// Sealed headers go to JetStream stream GBA_BLOCKS, subject gba.blocks,
-// after they are fsynced. Every orderer publishes every header; the message
-// id is chain/height/hash, so the stream stores each once.
-//
-// Message body: "GBL1" | bytes(header) | bytes(qc), where bytes(x) is
-// uvarint len(x) || x. Headers Baybus-Height and Baybus-Hash repeat the
-// height and the hex header hash for consumers that filter.
-
-const sealedMagic = "GBL1"
-
-// EncodeSealed returns a gba.blocks message body.
-func EncodeSealed(h *block.Header, qc *block.QC) []byte {
-	hb, _ := h.MarshalBinary()
-	qb, _ := qc.MarshalBinary()
-	b := append([]byte(sealedMagic), binary.AppendUvarint(nil, uint64(len(hb)))...)
-	b = append(b, hb...)
-	b = binary.AppendUvarint(b, uint64(len(qb)))
-	return append(b, qb...)
-}
-
-// DecodeSealed parses a gba.blocks message body. It does not verify the
-// certificate (block.VerifyQC does).
-func DecodeSealed(p []byte) (*block.Header, *block.QC, error) {
-	r := wire.NewReader(p)
-	if string(r.Take(len(sealedMagic))) != sealedMagic {
-		return nil, nil, fmt.Errorf("%w: sealed header magic", ErrRecord)
-	}
-	hb := r.Bytes(1 << 20)
-	qb := r.Bytes(1 << 20)
-	if r.Err() != nil || r.Len() != 0 {
-		return nil, nil, fmt.Errorf("%w: sealed header", ErrRecord)
-	}
-	var h block.Header
-	if err := h.UnmarshalBinary(hb); err != nil {
-		return nil, nil, err
-	}
-	var qc block.QC
-	if err := qc.UnmarshalBinary(qb); err != nil {
-		return nil, nil, err
-	}
-	return &h, &qc, nil
-}
 
 // publish runs until the node stops, publishing every block above the
 // height it started at (unless older than Config.PublishMaxAge).
@@ -89,7 +44,7 @@ func (n *Node) publish() {
 			}
 			hash := rec.Header.Hash()
 			m := nats.NewMsg(bus.SubjectBlocks)
-			m.Data = EncodeSealed(&rec.Header, &rec.QC)
+			m.Data = block.EncodeSealed(&rec.Header, &rec.QC)
 			m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s/%d/%s", n.cfg.Trust.Chain, h, hex.EncodeToString(hash[:])))
 			m.Header.Set("Baybus-Height", strconv.FormatUint(h, 10))
 			m.Header.Set("Baybus-Hash", hex.EncodeToString(hash[:]))

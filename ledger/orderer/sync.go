@@ -17,6 +17,7 @@ import (
 
 	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/schemas/bus"
 )
 
@@ -57,7 +58,7 @@ const (
 func SyncStatusRequest() []byte { return encodeSyncReq(opStatus, 0, 0) }
 
 // SyncBlocksRequest asks for count records from height from: the replies
-// are records (Store.Raw, DecodeRecord), at most MaxSyncReplyBytes of them,
+// are records (blocklog.Store.Raw, DecodeRecord), at most MaxSyncReplyBytes of them,
 // then an empty message.
 func SyncBlocksRequest(from uint64, count uint32) []byte { return encodeSyncReq(opBlocks, from, count) }
 
@@ -295,7 +296,7 @@ func (s *syncer) fetch(ctx context.Context, peer string, from, count uint64) (in
 func (s *syncer) apply(raw []byte) error {
 	n := s.n
 	trust := n.cfg.Trust
-	rec, err := DecodeRecord(raw, false)
+	rec, err := blocklog.DecodeRecord(raw, false)
 	if err != nil {
 		return err
 	}
@@ -314,7 +315,7 @@ func (s *syncer) apply(raw []byte) error {
 	}
 	hash := blk.Header.Hash()
 	for i, v := range rec.QC.Votes {
-		vm, err := bft.DecodeVoteMsg(rec.VoteMsgs[i])
+		vm, err := blocklog.DecodeVoteMsg(rec.VoteMsgs[i])
 		if err != nil {
 			return err
 		}
@@ -325,7 +326,7 @@ func (s *syncer) apply(raw []byte) error {
 		if err != nil {
 			return err
 		}
-		if err := bft.VerifyAux(trust.Chain, pk, vm); err != nil {
+		if err := blocklog.VerifyAux(trust.Chain, pk, vm); err != nil {
 			return err
 		}
 	}

@@ -22,7 +22,7 @@ import (
 	"github.com/baybus/baybus/bridge"
 	"github.com/baybus/baybus/bridge/ids"
 	"github.com/baybus/baybus/ledger/block"
-	"github.com/baybus/baybus/ledger/orderer"
+	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/ledger/wal"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
@@ -382,7 +382,7 @@ func (w *blockWriter) cut() error {
 	blk.Header.TxRoot = merkle.Root(ok)
 	blk.Header.ResultsHash = block.ResultsHash(blk.Results)
 	blk.Header.TxCount = uint32(len(ok))
-	rec := &orderer.Record{Header: blk.Header, BlockData: block.Encode(blk)}
+	rec := &blocklog.Record{Header: blk.Header, BlockData: block.Encode(blk)}
 	for _, o := range benchOrderers[:3] {
 		rec.QC.Votes = append(rec.QC.Votes, block.SignVote(w.cons.Orderers[o], o, &blk.Header))
 		rec.VoteMsgs = append(rec.VoteMsgs, nil)

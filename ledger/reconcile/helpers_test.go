@@ -13,8 +13,8 @@ import (
 
 	"github.com/baybus/baybus/bridge"
 	"github.com/baybus/baybus/ledger/block/blocktest"
+	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/ledger/licenses"
-	"github.com/baybus/baybus/ledger/orderer"
 	"github.com/baybus/baybus/ledger/orderer/ordertest"
 	"github.com/baybus/baybus/ledger/state"
 	"github.com/baybus/baybus/ledger/wal"
@@ -77,7 +77,7 @@ type testLedger struct {
 	cons *keys.Consortium
 	dir  string // the block log
 	st   *licenses.State
-	recs []*orderer.Record
+	recs []*blocklog.Record
 }
 
 // buildLedger seals each group of events as one block.

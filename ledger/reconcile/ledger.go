@@ -13,7 +13,7 @@ import (
 	"github.com/cockroachdb/pebble"
 
 	"github.com/baybus/baybus/ledger/block"
-	"github.com/baybus/baybus/ledger/orderer"
+	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
 )
@@ -153,7 +153,7 @@ func readBlock(trust *keys.Bundle, j schemas.Jurisdiction, job blockJob) blockOu
 		out.err = fmt.Errorf("%w: block %d: %s: %w", ErrLedger, job.height, what, err)
 		return out
 	}
-	rec, err := orderer.DecodeRecord(job.raw, false)
+	rec, err := blocklog.DecodeRecord(job.raw, false)
 	if err != nil {
 		return fail("record", err)
 	}
@@ -288,7 +288,7 @@ func (r *run) buildLedger(ctx context.Context, height uint64) (*block.Header, er
 				return fmt.Errorf("%w: the source gave block %d after %d", ErrLedger, h, next-1)
 			}
 			next++
-			rec, err := orderer.DecodeRecord(raw, true)
+			rec, err := blocklog.DecodeRecord(raw, true)
 			if err != nil {
 				return fmt.Errorf("%w: block %d: %w", ErrLedger, h, err)
 			}
@@ -332,7 +332,7 @@ func (r *run) buildLedger(ctx context.Context, height uint64) (*block.Header, er
 // recordsIn returns the records (canonical bytes) of the wanted OK
 // transactions of a block record.
 func recordsIn(raw []byte, want map[[32]byte]bool) (map[[32]byte][]byte, error) {
-	rec, err := orderer.DecodeRecord(raw, false)
+	rec, err := blocklog.DecodeRecord(raw, false)
 	if err != nil {
 		return nil, err
 	}

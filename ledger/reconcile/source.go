@@ -14,13 +14,14 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/baybus/baybus/ledger/bft"
+	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/ledger/orderer"
 	"github.com/baybus/baybus/ledger/wal"
 	"github.com/baybus/baybus/schemas/bus"
 	"github.com/baybus/baybus/schemas/keys"
 )
 
-// Source serves a ledger's block records (the orderer.Record encoding) in
+// Source serves a ledger's block records (the blocklog.Record encoding) in
 // height order: a stopped node's block log read in place (OpenBlockLog), or
 // the orderers of a running system over the bus (NewBusSource). Records are
 // checked by the reader (hash links, quorum certificates, batch signatures),
@@ -290,7 +291,7 @@ func (s *busSource) fetch(ctx context.Context, peers []peerHeight, from, to uint
 			if len(msg) == 0 {
 				return true, nil
 			}
-			rec, err := orderer.DecodeRecord(msg, true)
+			rec, err := blocklog.DecodeRecord(msg, true)
 			if err != nil {
 				return false, err
 			}

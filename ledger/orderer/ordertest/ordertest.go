@@ -8,7 +8,7 @@ import (
 
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/block/blocktest"
-	"github.com/baybus/baybus/ledger/orderer"
+	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
 )
@@ -36,7 +36,7 @@ type Sealer struct {
 // Seal assembles the next block of batches, commits its state updates and
 // returns its record (whole block, quorum certificate, no vote messages)
 // and the block.
-func (s *Sealer) Seal(tb testing.TB, batches ...*schemas.Batch) (*orderer.Record, *block.Block) {
+func (s *Sealer) Seal(tb testing.TB, batches ...*schemas.Batch) (*blocklog.Record, *block.Block) {
 	tb.Helper()
 	if s.Chain == nil {
 		s.Chain = blocktest.NewChain()
@@ -51,7 +51,7 @@ func (s *Sealer) Seal(tb testing.TB, batches ...*schemas.Batch) (*orderer.Record
 		tb.Fatal(err)
 	}
 	s.Chain.Add(blk)
-	rec := &orderer.Record{Header: blk.Header, BlockData: block.Encode(blk)}
+	rec := &blocklog.Record{Header: blk.Header, BlockData: block.Encode(blk)}
 	for _, o := range s.Signers {
 		rec.QC.Votes = append(rec.QC.Votes, block.SignVote(s.Cons.Orderers[o], o, &blk.Header))
 		rec.VoteMsgs = append(rec.VoteMsgs, nil)

@@ -28,8 +28,8 @@ import (
 	"github.com/baybus/baybus/bridge"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/block/blocktest"
+	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/ledger/licenses"
-	"github.com/baybus/baybus/ledger/orderer"
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/ledger/state"
 	"github.com/baybus/baybus/ledger/state/smt"
@@ -54,7 +54,7 @@ type Chain struct {
 	Consortium *keys.Consortium
 	Trust      *keys.Bundle     // the consortium's bundle plus zhuhai's rotation
 	ZhuhaiKey2 *keys.PrivateKey // city/zhuhai/2, valid from 3 (city/zhuhai/1 until 2)
-	Records    []*orderer.Record
+	Records    []*blocklog.Record
 	Blocks     []*block.Block
 	// Committed are the bundles proof.ForBlock made right after each block
 	// committed, as the publisher does.
@@ -143,7 +143,7 @@ func Build(tb testing.TB, stateDir string) *Chain {
 			tb.Fatal(err)
 		}
 		idx.Add(blk)
-		rec := &orderer.Record{Header: blk.Header, QC: c.Sign(&blk.Header), BlockData: block.Encode(blk)}
+		rec := &blocklog.Record{Header: blk.Header, QC: c.Sign(&blk.Header), BlockData: block.Encode(blk)}
 		rec.VoteMsgs = make([][]byte, len(rec.QC.Votes))
 		bundles, err := proof.ForBlock(&rec.Header, &rec.QC, blk, proof.ProveAt(&rec.Header, st.ProveRoot))
 		if err != nil {
@@ -232,7 +232,7 @@ func (c *Chain) Find(tb testing.TB, h uint64, name string) *proof.Bundle {
 // keeps it.
 func (c *Chain) WriteBlocks(tb testing.TB, dir string) {
 	tb.Helper()
-	s, err := orderer.OpenStore(filepath.Join(dir, "blocks"), wal.Options{NoSync: true})
+	s, err := blocklog.OpenStore(filepath.Join(dir, "blocks"), wal.Options{NoSync: true})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func encode(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 // Replay applies the chain block by block to a new license state in dir,
 // as an orderer commits, and calls fn after each block's state is applied
 // (where orderer.Config.OnCommit runs). It returns the state, open.
-func (c *Chain) Replay(tb testing.TB, dir string, fn func(rec *orderer.Record, blk *block.Block, st *licenses.State)) *licenses.State {
+func (c *Chain) Replay(tb testing.TB, dir string, fn func(rec *blocklog.Record, blk *block.Block, st *licenses.State)) *licenses.State {
 	tb.Helper()
 	st, err := licenses.Open(dir, state.Options{NoSync: true, CacheSize: 4 << 20})
 	if err != nil {

@@ -1,0 +1,6 @@
+package blocklog
+
+// Exported for the external tests.
+var NewStoreForTest = newStore
+
+const RecordMagic = recordMagic
