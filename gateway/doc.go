@@ -35,7 +35,7 @@
 // Each city has a bounded queue and a bounded number of batches in flight.
 // A full queue answers 429 with Retry-After; nothing is queued without bound.
 //
-// Upstream of the queues, a gateway whose Ledger implements Progress holds a
+// Upstream of the queues, a gateway with a Ledger holds a
 // request while more than Config.MaxBacklog of the batches it published wait
 // for a block, and answers 429 ledger_backlog if that lasts BacklogWait: a
 // load the orderers cannot seal waits at the edge instead of piling up on the

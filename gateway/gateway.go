@@ -15,6 +15,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
 )
@@ -38,41 +39,48 @@ type Location struct {
 	Result string
 }
 
-// Ledger answers where a transaction was sealed. An orderer node in the same
-// process, or a client of one, implements it.
+// Ledger is what a gateway asks of the ordering service: where a
+// transaction was sealed, a wait for it, how far the transaction stream is
+// sealed, and fresh license proofs. An orderer node in the same process
+// (ledger/node) or a client of the orderers' request/reply service
+// (ledger/query) implements it; either way every answer that matters is
+// checked against the trust bundle before the gateway relays it.
 type Ledger interface {
-	Lookup(id schemas.TxID) (Location, bool)
+	// Lookup returns where a transaction was sealed; ok is false when no
+	// block holds it (yet). err is for a ledger that cannot answer now.
+	Lookup(ctx context.Context, id schemas.TxID) (loc Location, ok bool, err error)
+	// WaitTx waits until the transaction is sealed and returns where. It
+	// returns ctx's error on cancellation.
 	WaitTx(ctx context.Context, id schemas.TxID) (Location, error)
-}
-
-// Progress is implemented by a Ledger that can tell how far it has sealed
-// the transaction stream. The gateway then holds new events while more
-// than Config.MaxBacklog of the batches stored on the bus wait for a block,
-// so a load the orderers cannot keep up with waits at the edge (and is
-// finally refused with 429) instead of piling up on the bus.
-type Progress interface {
 	// SealedSeq returns the highest GBA_TX stream sequence of a batch the
-	// ledger has sealed (0 if none, or if it cannot tell now).
+	// ledger has sealed (0 if none, or if it cannot tell now). The gateway
+	// holds new events while more than Config.MaxBacklog of the batches it
+	// published wait for a block, so a load the orderers cannot keep up
+	// with waits at the edge (and is finally refused with 429) instead of
+	// piling up on the bus.
 	SealedSeq() uint64
+	// LatestProof returns a fresh proof of a license's current status
+	// (key as schemas.LicenseKey), verified against the trust bundle.
+	// It wraps proof.ErrNotFound when the ledger holds no such license.
+	LatestProof(ctx context.Context, key string) (*proof.Bundle, error)
 }
 
 // Config configures a gateway. Zero fields take the documented defaults.
 type Config struct {
-	Chain         string                                         // chain id (required)
-	Batch         BatchConfig                                    // batching and backpressure
-	MaxBodyBytes  int64                                          // HTTP body limit; default 32 MiB
-	MaxEventBytes int                                            // one event's JSON; default 64 KiB
-	CommitTimeout time.Duration                                  // longest wait=commit; default 30s
-	RecentTxs     int                                            // receipts remembered per city for retries; default 65,536
-	Bridges       func(schemas.Jurisdiction) Bridge              // nil: native input refused, ids unchecked
-	Ledger        Ledger                                         // nil: wait=commit and GET /v1/tx unavailable
-	Ready         func(ctx context.Context) error                // readiness probe of the bus; nil = always ready
-	Registerer    prometheus.Registerer                          // nil: metrics not registered
-	Logger        *slog.Logger                                   // default slog.Default()
-	Now           func() time.Time                               // default time.Now
-	Proofs        func(id schemas.TxID) (json.RawMessage, error) // optional: proof attached to committed receipts
+	Chain         string                            // chain id (required)
+	Batch         BatchConfig                       // batching and backpressure
+	MaxBodyBytes  int64                             // HTTP body limit; default 32 MiB
+	MaxEventBytes int                               // one event's JSON; default 64 KiB
+	CommitTimeout time.Duration                     // longest wait=commit; default 30s
+	RecentTxs     int                               // receipts remembered per city for retries; default 65,536
+	Bridges       func(schemas.Jurisdiction) Bridge // nil: native input refused, ids unchecked
+	Ledger        Ledger                            // nil: wait=commit and GET /v1/tx unavailable
+	Ready         func(ctx context.Context) error   // readiness probe of the bus; nil = always ready
+	Registerer    prometheus.Registerer             // nil: metrics not registered
+	Logger        *slog.Logger                      // default slog.Default()
+	Now           func() time.Time                  // default time.Now
 	// MaxBacklog is how many batches may wait on the bus for a block before
-	// new events are held (the Ledger must implement Progress); 0: no limit.
+	// new events are held; 0: no limit.
 	MaxBacklog int
 	// BacklogWait is how long a request is held for the backlog to fall
 	// before it is refused with 429 ledger_backlog; default 10s.
@@ -204,13 +212,12 @@ type Receipt struct {
 	Duplicate bool   `json:"duplicate"`
 	// Status is "accepted" (stored by the bus) or "committed" (sealed in a
 	// block fsynced by a quorum of orderers).
-	Status     string          `json:"status"`
-	Durability string          `json:"durability"`
-	Result     string          `json:"result,omitempty"`
-	Height     uint64          `json:"height,omitempty"`
-	BlockHash  string          `json:"blockHash,omitempty"`
-	Position   *int            `json:"position,omitempty"`
-	Proof      json.RawMessage `json:"proof,omitempty"`
+	Status     string `json:"status"`
+	Durability string `json:"durability"`
+	Result     string `json:"result,omitempty"`
+	Height     uint64 `json:"height,omitempty"`
+	BlockHash  string `json:"blockHash,omitempty"`
+	Position   *int   `json:"position,omitempty"`
 }
 
 const (
@@ -274,7 +281,7 @@ func (g *Gateway) Submit(ctx context.Context, token string, inputs []Input, wait
 			r := a.receipt(id)
 			r.Duplicate = true
 			if g.cfg.Ledger != nil {
-				if loc, sealed := g.cfg.Ledger.Lookup(id); sealed {
+				if loc, sealed, err := g.cfg.Ledger.Lookup(ctx, id); err == nil && sealed {
 					committed(&r, loc)
 				}
 			}
@@ -325,8 +332,8 @@ func (g *Gateway) Submit(ctx context.Context, token string, inputs []Input, wait
 // batches: until it falls, the request's context ends, or BacklogWait
 // passes (then 429 ledger_backlog).
 func (g *Gateway) admit(ctx context.Context) *Error {
-	p, ok := g.cfg.Ledger.(Progress)
-	if !ok || g.cfg.MaxBacklog <= 0 {
+	p := g.cfg.Ledger
+	if p == nil || g.cfg.MaxBacklog <= 0 {
 		return nil
 	}
 	backlog := func() uint64 {
@@ -387,11 +394,6 @@ func (g *Gateway) waitCommit(ctx context.Context, id schemas.TxID, o *Outcome) {
 	}
 	r := *o.Receipt
 	committed(&r, loc)
-	if g.cfg.Proofs != nil {
-		if p, err := g.cfg.Proofs(id); err == nil {
-			r.Proof = p
-		}
-	}
 	o.Receipt = &r
 }
 
@@ -505,22 +507,26 @@ func submitError(err error) *Error {
 
 // Lookup reports where a transaction is: committed (with its block),
 // pending (accepted by this gateway, not yet sealed), or unknown.
-func (g *Gateway) Lookup(id schemas.TxID) (*Receipt, bool) {
+func (g *Gateway) Lookup(ctx context.Context, id schemas.TxID) (*Receipt, bool, error) {
 	if g.cfg.Ledger != nil {
-		if loc, ok := g.cfg.Ledger.Lookup(id); ok {
+		loc, ok, err := g.cfg.Ledger.Lookup(ctx, id)
+		if err != nil {
+			return nil, false, err
+		}
+		if ok {
 			r := Receipt{TxID: schemas.FormatID(id)}
 			if p, found := g.recentReceipt(id); found {
 				r = p
 			}
 			committed(&r, loc)
-			return &r, true
+			return &r, true, nil
 		}
 	}
 	if r, ok := g.recentReceipt(id); ok {
 		r.Status = "pending"
-		return &r, true
+		return &r, true, nil
 	}
-	return nil, false
+	return nil, false, nil
 }
 
 func (g *Gateway) recentReceipt(id schemas.TxID) (Receipt, bool) {

@@ -21,6 +21,7 @@ import (
 	"github.com/baybus/baybus/gateway"
 	"github.com/baybus/baybus/internal/natsserver"
 	"github.com/baybus/baybus/internal/natsserver/natstest"
+	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
 	"github.com/baybus/baybus/schemas/keys"
@@ -430,8 +431,11 @@ func TestHealthAndReadiness(t *testing.T) {
 // stream sequence as sealed: fault injection for admission control.
 type progressLedger struct{ sealed atomic.Uint64 }
 
-func (l *progressLedger) Lookup(schemas.TxID) (gateway.Location, bool) {
-	return gateway.Location{}, false
+func (l *progressLedger) Lookup(context.Context, schemas.TxID) (gateway.Location, bool, error) {
+	return gateway.Location{}, false, nil
+}
+func (l *progressLedger) LatestProof(context.Context, string) (*proof.Bundle, error) {
+	return nil, proof.ErrNotFound
 }
 func (l *progressLedger) WaitTx(ctx context.Context, _ schemas.TxID) (gateway.Location, error) {
 	<-ctx.Done()

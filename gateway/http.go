@@ -83,10 +83,12 @@ func ParseBody(contentType string, body []byte) (events [][]byte, single bool, e
 //
 //	POST /v1/cities/{city}/events[?format=native][&wait=commit]
 //	GET  /v1/tx/{id}
+//	GET  /v1/licenses/{jurisdiction}/{id}/proof
 //	GET  /healthz, GET /readyz
 func (g *Gateway) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/cities/{city}/events", g.handleEvents)
 	mux.HandleFunc("GET /v1/tx/{id}", g.handleTx)
+	mux.HandleFunc("GET "+ProofRoute, g.handleProof)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -196,7 +198,11 @@ func (g *Gateway) handleTx(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Status: http.StatusBadRequest, Code: "invalid", Field: "id", Rule: "hex64", Message: err.Error()})
 		return
 	}
-	rec, ok := g.Lookup(id)
+	rec, ok, err := g.Lookup(r.Context(), id)
+	if err != nil {
+		writeError(w, &Error{Status: http.StatusServiceUnavailable, Code: "ledger_unavailable", Message: err.Error()})
+		return
+	}
 	if !ok {
 		writeError(w, &Error{Status: http.StatusNotFound, Code: "not_found", Field: "id", Message: "no such transaction on the ledger or pending at this gateway"})
 		return

@@ -15,6 +15,7 @@ import (
 	"github.com/baybus/baybus/gateway"
 	"github.com/baybus/baybus/gateway/client"
 	"github.com/baybus/baybus/internal/natsserver/natstest"
+	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
 	"github.com/baybus/baybus/schemas/keys"
@@ -24,8 +25,11 @@ import (
 // sealed: fault injection for the gateway's admission control.
 type behindLedger struct{ sealed atomic.Uint64 }
 
-func (l *behindLedger) Lookup(schemas.TxID) (gateway.Location, bool) {
-	return gateway.Location{}, false
+func (l *behindLedger) Lookup(context.Context, schemas.TxID) (gateway.Location, bool, error) {
+	return gateway.Location{}, false, nil
+}
+func (l *behindLedger) LatestProof(context.Context, string) (*proof.Bundle, error) {
+	return nil, proof.ErrNotFound
 }
 
 func (l *behindLedger) WaitTx(ctx context.Context, _ schemas.TxID) (gateway.Location, error) {

@@ -3,15 +3,12 @@ package system
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,7 +23,6 @@ import (
 	"github.com/baybus/baybus/ledger/state"
 	"github.com/baybus/baybus/ledger/state/smt"
 	"github.com/baybus/baybus/ledger/wal"
-	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
 	"github.com/baybus/baybus/schemas/keys"
 )
@@ -158,86 +154,6 @@ func (l *Ledger) Source() LedgerSource { return LedgerSource{Blocks: l.Blocks, S
 // Close closes the block log and the state.
 func (l *Ledger) Close() error {
 	return errors.Join(l.State.Close(), l.Blocks.Close())
-}
-
-// ---- GET /v1/licenses/{jurisdiction}/{id}/proof ----
-
-// ProofRoute is the route of fresh license proofs.
-const ProofRoute = "/v1/licenses/{jurisdiction}/{id}/proof"
-
-// ProofMediaType is the content type of a binary bundle.
-const ProofMediaType = "application/vnd.baybus.proof"
-
-// NewProofHandler serves GET ProofRoute: a fresh proof (proof.Latest) of
-// the license's current status at the latest height, read from source()
-// at each request. JSON by default; the binary form with ?format=binary or
-// Accept: application/vnd.baybus.proof. Headers Baybus-Height and
-// Baybus-Status repeat the height and status the proof shows. Errors are
-// JSON {"error": {"code", "message"}}: 400 bad_request, 404 not_found,
-// 503 not_ready, 500 internal.
-//
-// Mount it with mux.Handle("GET "+ProofRoute, h) or under any prefix that
-// keeps the path.
-func NewProofHandler(source func() (proof.Source, error), log *slog.Logger) http.Handler {
-	if log == nil {
-		log = slog.Default()
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+ProofRoute, func(w http.ResponseWriter, r *http.Request) {
-		jur, err := schemas.ParseJurisdiction(r.PathValue("jurisdiction"))
-		if err != nil {
-			writeProofError(w, http.StatusBadRequest, "bad_request", err.Error())
-			return
-		}
-		id := r.PathValue("id")
-		binary := r.URL.Query().Get("format") == "binary" || strings.Contains(r.Header.Get("Accept"), ProofMediaType)
-		if f := r.URL.Query().Get("format"); f != "" && f != "binary" && f != "json" {
-			writeProofError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("format %q: want json or binary", f))
-			return
-		}
-		src, err := source()
-		if err != nil {
-			writeProofError(w, http.StatusServiceUnavailable, "not_ready", err.Error())
-			return
-		}
-		key := schemas.LicenseKey(jur, id)
-		b, err := proof.Latest(src, key)
-		switch {
-		case errors.Is(err, proof.ErrNotFound):
-			writeProofError(w, http.StatusNotFound, "not_found", fmt.Sprintf("the ledger holds no license %s", key))
-			return
-		case err != nil:
-			log.Error("fresh proof", "key", key, "err", err)
-			writeProofError(w, http.StatusInternalServerError, "internal", err.Error())
-			return
-		}
-		var body []byte
-		if binary {
-			body, err = b.MarshalBinary()
-			w.Header().Set("Content-Type", ProofMediaType)
-		} else {
-			body, err = proof.EncodeJSON(b)
-			w.Header().Set("Content-Type", "application/json")
-		}
-		if err != nil {
-			writeProofError(w, http.StatusInternalServerError, "internal", err.Error())
-			return
-		}
-		w.Header().Set("Baybus-Height", strconv.FormatUint(b.State.Height, 10))
-		w.Header().Set("Baybus-Status", string(b.State.Leaf.Status))
-		w.Header().Set("Cache-Control", "no-store")
-		_, _ = w.Write(body)
-	})
-	return mux
-}
-
-func writeProofError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
-	}
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]map[string]string{"error": {"code": code, "message": msg}})
 }
 
 // ---- Publishing proofs on commit ----

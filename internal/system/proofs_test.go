@@ -20,6 +20,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/baybus/baybus/gateway"
 	"github.com/baybus/baybus/gateway/client"
 	"github.com/baybus/baybus/internal/natsserver"
 	"github.com/baybus/baybus/internal/natsserver/natstest"
@@ -31,6 +32,7 @@ import (
 	"github.com/baybus/baybus/ledger/proof/prooftest"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
+	"github.com/baybus/baybus/schemas/keys"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -229,7 +231,36 @@ func TestOpenLedger(t *testing.T) {
 	}
 }
 
-// TestProofHandler serves fresh proofs from a node's ledger.
+// sourceLedger is a gateway.Ledger over a stopped node's ledger: proofs
+// only, verified as the system's own ledger does; down fails every call.
+type sourceLedger struct {
+	src   proof.Source
+	trust *keys.Bundle
+	down  bool
+}
+
+func (l *sourceLedger) Lookup(context.Context, schemas.TxID) (gateway.Location, bool, error) {
+	return gateway.Location{}, false, nil
+}
+func (l *sourceLedger) WaitTx(ctx context.Context, _ schemas.TxID) (gateway.Location, error) {
+	<-ctx.Done()
+	return gateway.Location{}, ctx.Err()
+}
+func (l *sourceLedger) SealedSeq() uint64 { return 0 }
+func (l *sourceLedger) LatestProof(_ context.Context, key string) (*proof.Bundle, error) {
+	if l.down {
+		return nil, errors.New("no orderer")
+	}
+	b, err := proof.Latest(l.src, key)
+	if err != nil {
+		return nil, err
+	}
+	_, err = proof.Verify(l.trust, b)
+	return b, err
+}
+
+// TestProofHandler serves fresh proofs from a node's ledger through the
+// gateway's proof route.
 func TestProofHandler(t *testing.T) {
 	c, dir := writeDataDir(t)
 	l, err := system.OpenLedger(dir, "")
@@ -237,13 +268,11 @@ func TestProofHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	down := false
-	srv := httptest.NewServer(system.NewProofHandler(func() (proof.Source, error) {
-		if down {
-			return nil, errors.New("no orderer")
-		}
-		return l.Source(), nil
-	}, quiet))
+	led := &sourceLedger{src: l.Source(), trust: c.Trust}
+	gw := gateway.New(gateway.Config{Chain: c.Trust.Chain, Ledger: led, Logger: quiet})
+	mux := http.NewServeMux()
+	gw.Register(mux)
+	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	get := func(path string, accept string) (*http.Response, []byte) {
 		req, _ := http.NewRequest("GET", srv.URL+path, nil)
@@ -261,8 +290,8 @@ func TestProofHandler(t *testing.T) {
 	jur, id, _ := schemas.SplitLicenseKey(c.Keys["cn-business"])
 	for _, tc := range []struct{ path, accept, ctype string }{
 		{"/v1/licenses/" + string(jur) + "/" + id + "/proof", "", "application/json"},
-		{"/v1/licenses/cn/" + id + "/proof?format=binary", "", system.ProofMediaType},
-		{"/v1/licenses/CN/" + id + "/proof", system.ProofMediaType, system.ProofMediaType},
+		{"/v1/licenses/cn/" + id + "/proof?format=binary", "", gateway.ProofMediaType},
+		{"/v1/licenses/CN/" + id + "/proof", gateway.ProofMediaType, gateway.ProofMediaType},
 	} {
 		resp, body := get(tc.path, tc.accept)
 		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != tc.ctype {
@@ -275,7 +304,7 @@ func TestProofHandler(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if bytes.HasPrefix(body, []byte("GBP1")) != (tc.ctype == system.ProofMediaType) {
+		if bytes.HasPrefix(body, []byte("GBP1")) != (tc.ctype == gateway.ProofMediaType) {
 			t.Errorf("%s: body form does not match %s", tc.path, tc.ctype)
 		}
 		vd, err := proof.Verify(c.Trust, b)
@@ -303,7 +332,7 @@ func TestProofHandler(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d %s", tc.path, resp.StatusCode, body, tc.status, tc.code)
 		}
 	}
-	down = true
+	led.down = true
 	if resp, _ := get("/v1/licenses/CN/"+id+"/proof", ""); resp.StatusCode != 503 {
 		t.Errorf("no source: %d", resp.StatusCode)
 	}

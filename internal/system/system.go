@@ -28,6 +28,7 @@ import (
 	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/licenses"
 	"github.com/baybus/baybus/ledger/orderer"
+	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/ledger/state"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
@@ -362,7 +363,6 @@ func (s *System) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.Gateway.Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
-	mux.Handle("GET "+ProofRoute, NewProofHandler(s.ProofSource, s.cfg.Logger))
 	return mux
 }
 
@@ -421,9 +421,26 @@ func (s *System) Stop() {
 // whichever instance of it runs now.
 type nodeLedger struct{ s *System }
 
-func (l nodeLedger) Lookup(id schemas.TxID) (gateway.Location, bool) {
+func (l nodeLedger) Lookup(_ context.Context, id schemas.TxID) (gateway.Location, bool, error) {
 	loc, ok := l.s.Node(0).Lookup(id)
-	return gatewayLocation(loc), ok
+	return gatewayLocation(loc), ok, nil
+}
+
+// LatestProof reads a fresh proof from the first running orderer and
+// checks it against the trust bundle before the gateway serves it.
+func (l nodeLedger) LatestProof(_ context.Context, key string) (*proof.Bundle, error) {
+	src, err := l.s.ProofSource()
+	if err != nil {
+		return nil, err
+	}
+	b, err := proof.Latest(src, key)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := proof.Verify(l.s.Consortium.Bundle, b); err != nil {
+		return nil, fmt.Errorf("system: the proof of %s read from the ledger does not verify: %w", key, err)
+	}
+	return b, nil
 }
 
 func (l nodeLedger) WaitTx(ctx context.Context, id schemas.TxID) (gateway.Location, error) {
