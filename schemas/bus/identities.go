@@ -160,17 +160,18 @@ func LoadIdentities(dir string, cities, orderers []string) (*Identities, error) 
 func Permissions(u *Identity) (pub, sub []string) {
 	switch u.Role {
 	case RoleCity:
-		// A gateway publishes batches to its own subject only and reads
-		// acknowledgements and block headers.
-		return []string{"gba.tx." + u.Member}, []string{"_INBOX.>", "gba.blocks"}
+		// A gateway publishes batches to its own subject only, asks the
+		// orderers' query service, and reads acknowledgements and block
+		// headers.
+		return []string{"gba.tx." + u.Member, subjectQuery + "*"}, []string{"_INBOX.>", "gba.blocks"}
 	case RoleOrderer:
 		return []string{"gba.bft.*", "gba.sync.*", "gba.blocks", "gba.proofs.>", "$JS.API.>", "$JS.ACK.GBA_TX.>", "_INBOX.>"},
-			[]string{"gba.bft." + u.Member, "gba.sync." + u.Member, "_INBOX.>", "gba.blocks"}
+			[]string{"gba.bft." + u.Member, "gba.sync." + u.Member, subjectQuery + u.Member, "_INBOX.>", "gba.blocks"}
 	case RoleService:
 		return []string{"$JS.API.INFO", "$JS.API.STREAM.INFO.GBA_*", "$JS.API.CONSUMER.*.GBA_PROOFS.>", "$JS.API.CONSUMER.*.GBA_BLOCKS.>",
 				"$JS.API.CONSUMER.*.GBA_PROOFS", "$JS.API.CONSUMER.*.GBA_BLOCKS",
 				"$JS.API.CONSUMER.MSG.NEXT.GBA_PROOFS.>", "$JS.API.CONSUMER.MSG.NEXT.GBA_BLOCKS.>", "$JS.API.STREAM.MSG.GET.GBA_*", "$JS.API.DIRECT.GET.GBA_*",
-				"$JS.ACK.GBA_PROOFS.>", "$JS.ACK.GBA_BLOCKS.>", "gba.sync.*", "_INBOX.>"},
+				"$JS.ACK.GBA_PROOFS.>", "$JS.ACK.GBA_BLOCKS.>", "gba.sync.*", subjectQuery + "*", "_INBOX.>"},
 			[]string{"_INBOX.>", "gba.proofs.>", "gba.blocks"}
 	}
 	return []string{">"}, []string{">"}

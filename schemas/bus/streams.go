@@ -21,6 +21,7 @@ const (
 	subjectTxCity  = "gba.tx."
 	subjectBFT     = "gba.bft."
 	subjectSync    = "gba.sync."
+	subjectQuery   = "gba.query."
 	subjectProofsP = "gba.proofs."
 )
 
@@ -32,6 +33,11 @@ func BFTSubject(node string) string { return subjectBFT + node }
 
 // SyncSubject is an orderer's block-fetch service.
 func SyncSubject(node string) string { return subjectSync + node }
+
+// QuerySubject is an orderer's ledger query service (ledger/query):
+// transaction lookups and commit waits for gateways, fresh proofs and
+// chain reads for gateways and readers.
+func QuerySubject(node string) string { return subjectQuery + node }
 
 // ProofSubject is where license proofs of a jurisdiction and kind go.
 func ProofSubject(jurisdiction, kind string) string {
