@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -28,7 +29,10 @@ func newKeysCmd() *cobra.Command {
   trust.json                 the trust bundle: chain id, orderers, public keys with scheme and role
   keys/city-<city>.key       each city gateway's signing key (mode 0600)
   keys/orderer-<name>.key    each orderer's signing key (mode 0600)
-  nats/<identity>.nk         each member's NATS NKey seed (mode 0600), for --creds`,
+  nats/<identity>.nk         each member's NATS NKey seed (mode 0600), for --creds
+  tls/ca.crt, tls/ca.key     the consortium CA (key mode 0600): it issues the TLS
+                             certificates of NATS and HTTPS listeners and the client
+                             certificates of mutual TLS ('keys cert')`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, err := keys.SchemeByName(scheme); err != nil {
@@ -60,7 +64,65 @@ func newKeysCmd() *cobra.Command {
 	initCmd.Flags().IntVar(&n, "orderers", system.DefaultOrderers, "number of orderers, 4 to 11")
 	initCmd.Flags().BoolVar(&force, "force", false, "replace an existing consortium")
 	_ = initCmd.MarkFlagRequired("dir")
-	cmd.AddCommand(initCmd)
+	cmd.AddCommand(initCmd, newKeysCertCmd())
+	return cmd
+}
+
+func newKeysCertCmd() *cobra.Command {
+	var (
+		dir, name, role string
+		hosts           []string
+		server, client  bool
+		validity        time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "cert --dir D --name N [--role R] [--client] [--server --host H,...]",
+		Short: "Issue a TLS certificate from the consortium CA",
+		Long: `cert issues a certificate from the consortium CA in --dir (tls/ca.crt,
+tls/ca.key) and writes it to tls/<name>.crt (the certificate, then the CA's)
+and tls/<name>.key (mode 0600). A certificate there that still serves (same
+CA, hosts, usage, more than 30 days left) is kept.
+
+--client: for mutual TLS; the subject names the holder (--name, e.g.
+city-shenzhen) and its role (--role, e.g. city), which servers read.
+--server: for a listener; --host lists its DNS names and IP addresses.
+Both: for NATS cluster routes, where each server also dials the others.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !server && !client {
+				return errors.New("keys cert: give --client, --server or both")
+			}
+			ca, err := consortium.LoadCA(dir, nil)
+			if err != nil {
+				return err
+			}
+			var usage consortium.Usage
+			if server {
+				usage |= consortium.UsageServer
+			}
+			if client {
+				usage |= consortium.UsageClient
+			}
+			iss, err := ca.EnsureCert(dir, consortium.CertSpec{Name: name, Role: role, Usage: usage, Hosts: hosts, Validity: validity})
+			if err != nil {
+				return err
+			}
+			certPath, keyPath := consortium.CertPaths(dir, name)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: certificate %s, key %s, valid until %s\n",
+				name, certPath, keyPath, iss.Cert.NotAfter.UTC().Format(time.RFC3339))
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&dir, "dir", "", "consortium directory (required)")
+	fl.StringVar(&name, "name", "", "holder: the certificate's subject and file name (required)")
+	fl.StringVar(&role, "role", "", "holder's role in the subject (city, orderer, reader, operator, server)")
+	fl.StringSliceVar(&hosts, "host", nil, "DNS names and IP addresses of a server certificate")
+	fl.BoolVar(&server, "server", false, "TLS server certificate")
+	fl.BoolVar(&client, "client", false, "TLS client certificate")
+	fl.DurationVar(&validity, "validity", 0, "validity (default 397 days, never past the CA's end)")
+	_ = cmd.MarkFlagRequired("dir")
+	_ = cmd.MarkFlagRequired("name")
 	return cmd
 }
 

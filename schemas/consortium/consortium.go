@@ -8,6 +8,8 @@
 //	keys/city-<city>.key     each city gateway's signing key (0600)
 //	keys/orderer-<name>.key  each orderer's signing key (0600)
 //	nats/<identity>.nk       each NATS identity's NKey seed (0600)
+//	tls/ca.crt, tls/ca.key   the consortium CA (ca.go), key 0600
+//	tls/<name>.crt/.key      certificates it issued (EnsureCert)
 //
 // A directory is created whole or not at all: Create writes into a
 // temporary sibling and renames it into place, so a failed first start
@@ -45,6 +47,7 @@ type Spec struct {
 	Orderers int       // 4..11: the first n names of schemas.OrdererNames
 	Scheme   string    // signature scheme of every key; default Ed25519
 	Rand     io.Reader // default crypto/rand
+	CA       CAConfig  // the consortium CA; zero: ECDSA P-256, 10 years
 }
 
 // Consortium is a consortium directory's contents.
@@ -52,6 +55,7 @@ type Consortium struct {
 	Dir        string
 	Keys       *keys.Consortium
 	Identities *bus.Identities
+	CA         *CA
 }
 
 // Bundle returns the trust bundle.
@@ -108,10 +112,17 @@ func Create(dir string, spec Spec) (*Consortium, error) {
 	if err := kc.Write(tmp); err != nil {
 		return nil, err
 	}
+	ca, err := NewCA(spec.Chain, spec.CA)
+	if err != nil {
+		return nil, err
+	}
+	if err := ca.Write(tmp); err != nil {
+		return nil, err
+	}
 	if err := moveInto(tmp, dir); err != nil {
 		return nil, err
 	}
-	return &Consortium{Dir: dir, Keys: kc, Identities: ids}, nil
+	return &Consortium{Dir: dir, Keys: kc, Identities: ids, CA: ca}, nil
 }
 
 // moveInto moves the entries of src into dst (created if missing), the
@@ -150,7 +161,8 @@ func moveInto(src, dst string) error {
 
 // Open loads the consortium kept in dir. With want non-zero (Chain or
 // Orderers set), a directory holding another chain or orderer set is an
-// error wrapping ErrMismatch.
+// error wrapping ErrMismatch. A directory made before the consortium CA
+// existed gets one (want.CA), written into dir/tls.
 func Open(dir string, want Spec) (*Consortium, error) {
 	cities := schemas.CityTokens()
 	kc, err := keys.LoadConsortium(dir, cities)
@@ -175,7 +187,24 @@ func Open(dir string, want Spec) (*Consortium, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Consortium{Dir: dir, Keys: kc, Identities: ids}, nil
+	ca, err := openCA(dir, b.Chain, want.CA)
+	if err != nil {
+		return nil, err
+	}
+	return &Consortium{Dir: dir, Keys: kc, Identities: ids, CA: ca}, nil
+}
+
+// openCA loads dir's CA, creating it in a directory that has none.
+func openCA(dir, chain string, cfg CAConfig) (*CA, error) {
+	certPath, _ := CAPaths(dir)
+	if _, err := os.Stat(certPath); errors.Is(err, fs.ErrNotExist) {
+		ca, err := NewCA(chain, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return ca, ca.Write(dir)
+	}
+	return LoadCA(dir, cfg.Now)
 }
 
 // OpenOrCreate opens the consortium in dir, creating it from spec on first
