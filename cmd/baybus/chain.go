@@ -24,9 +24,11 @@ hash, the license state root (the state is rebuilt from scratch with the orderer
 own rules), and each quorum certificate against the trust bundle.
 
 It writes nothing to the node's directory (the state is rebuilt in a scratch
-directory): a torn last record, which a crash in the middle of a write leaves and
-the orderer cuts when it next starts, is left as found, reported in a warning, and
-the chain is verified up to the record before it.
+directory). A torn last record (cut short or left zero-filled by a crash in the
+middle of a write, which the orderer cuts when it next starts) is left as found,
+reported in a warning, and the chain is verified up to the record before it. A
+whole record that fails its CRC was damaged after it was written: that is a fault,
+wherever it is, the last record included.
 
 --data is either a 'baybus up' data directory (every orderer under it is checked,
 and they must hold the same chain) or one orderer's data directory (then --trust is

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -123,5 +124,53 @@ func TestVerifyChainCmdFault(t *testing.T) {
 	}
 	if after := waltest.Fingerprint(t, data); after != before {
 		t.Fatalf("verify-chain changed %s", data)
+	}
+}
+
+// TestVerifyChainCmdDamagedLastRecord damages the last record of an
+// orderer's block log the three ways issue 13 names. A crash leaves a tail
+// cut short or zero-filled: torn, a warning, exit 0, verified up to the
+// block before. A flipped byte inside the whole last record is corruption:
+// exit 1 naming its height. The directory is left as found every time.
+func TestVerifyChainCmdDamagedLastRecord(t *testing.T) {
+	data := chainDir(t, 4, false)
+	seg := filepath.Join(data, "blocks", "00000000000000000001")
+	clean, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		damage func([]byte) []byte
+		code   int
+		want   []string
+	}{
+		{"cut 7 bytes", func(b []byte) []byte { return b[:len(b)-7] }, 0,
+			[]string{"ok: height 3,", "warning: the block log ends in a torn write at height 4"}},
+		{"zero-filled tail", func(b []byte) []byte { clear(b[len(b)/512*512:]); return b }, 0,
+			[]string{"ok: height 3,", "warning: the block log ends in a torn write at height 4"}},
+		{"zeros after the last record", func(b []byte) []byte { return append(b, make([]byte, 4096)...) }, 0,
+			[]string{"ok: height 4,", "warning: the block log ends in a torn write at height 5"}},
+		{"flipped byte in the last record", func(b []byte) []byte { b[len(b)-40] ^= 0x01; return b }, 1,
+			[]string{"FAULT at height 4", "corrupt record 4", "not torn"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile(seg, tc.damage(bytes.Clone(clean)), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			before := waltest.Fingerprint(t, data)
+			out, errOut, code := execVerifyChain(t, "--data", data)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d:\n%s%s", code, tc.code, out, errOut)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out+errOut, w) {
+					t.Errorf("output lacks %q:\n%s%s", w, out, errOut)
+				}
+			}
+			if after := waltest.Fingerprint(t, data); after != before {
+				t.Fatalf("verify-chain changed %s", data)
+			}
+		})
 	}
 }

@@ -34,8 +34,11 @@ type recordLog interface {
 }
 
 // OpenStore opens (or creates) the block log in dir. ledger/wal has already
-// cut a torn tail; OpenStore checks that the last record links to the one
-// before it. Scan re-checks the hash chain over any range.
+// cut a torn tail (a crash in the middle of an append); a whole record that
+// fails its CRC is corruption, an error wrapping wal.ErrCorrupt (a
+// *wal.CorruptError whose Index is the block's height), and nothing is cut.
+// OpenStore checks that the last record links to the one before it. Scan
+// re-checks the hash chain over any range.
 func OpenStore(dir string, opts wal.Options) (*Store, error) {
 	l, err := wal.Open(dir, opts)
 	if err != nil {

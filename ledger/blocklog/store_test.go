@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/ledger/blocklog/blocklogtest"
 	"github.com/baybus/baybus/ledger/wal"
+	"github.com/baybus/baybus/ledger/wal/waltest"
 	"github.com/baybus/baybus/schemas/keys"
 )
 
@@ -184,5 +187,38 @@ func BenchmarkStoreAppend(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestStoreOpenCorruptLastRecord: a whole last record that fails its CRC
+// is corruption, not a torn write. OpenStore refuses the log with
+// wal.ErrCorrupt naming the height and cuts nothing, so a repair from the
+// peers can restore the block instead of the store silently losing it.
+func TestStoreOpenCorruptLastRecord(t *testing.T) {
+	recs := chainOf(t, testConsortium(t), 3, 1, 2)
+	dir := t.TempDir()
+	s, err := blocklog.OpenStore(dir, wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if err := s.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	seg := filepath.Join(dir, "00000000000000000001")
+	raw, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)-30] ^= 0x08
+	if err := os.WriteFile(seg, raw, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	waltest.Unchanged(t, dir, func() { _, err = blocklog.OpenStore(dir, wal.Options{}) })
+	var ce *wal.CorruptError
+	if !errors.Is(err, wal.ErrCorrupt) || !errors.As(err, &ce) || ce.Index != 3 {
+		t.Fatalf("OpenStore returned %v, want wal.ErrCorrupt at block 3", err)
 	}
 }

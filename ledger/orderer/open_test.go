@@ -14,6 +14,7 @@ import (
 	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/ledger/blocklog/blocklogtest"
 	"github.com/baybus/baybus/ledger/wal"
+	"github.com/baybus/baybus/ledger/wal/waltest"
 	"github.com/baybus/baybus/schemas"
 )
 
@@ -109,5 +110,43 @@ func TestPublishedByAnother(t *testing.T) {
 		if publishedByAnother(err) {
 			t.Errorf("%v taken as published", err)
 		}
+	}
+}
+
+// TestNodeOpenRefusesCorruptLastRecord: an orderer whose last block record
+// is whole but fails its CRC (damaged after it was written, not torn by a
+// crash) does not silently cut it on open: New fails with wal.ErrCorrupt,
+// naming the height, and leaves the block log as it found it for a repair.
+func TestNodeOpenRefusesCorruptLastRecord(t *testing.T) {
+	cons := blocklogtest.Consortium(t)
+	recs := blocklogtest.Chain(t, cons, 3, 1, 2)
+	dir := t.TempDir()
+	blocks := filepath.Join(dir, "blocks")
+	s, err := blocklog.OpenStore(blocks, wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if err := s.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	seg := filepath.Join(blocks, "00000000000000000001")
+	raw, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)-20] ^= 0x01
+	if err := os.WriteFile(seg, raw, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	name := cons.Bundle.Orderers[0]
+	waltest.Unchanged(t, blocks, func() {
+		_, err = New(Config{Name: name, Trust: cons.Bundle, Key: cons.Orderers[name], DataDir: dir, State: newMemState(), Logger: testLogger(t)})
+	})
+	var ce *wal.CorruptError
+	if !errors.Is(err, wal.ErrCorrupt) || !errors.As(err, &ce) || ce.Index != 3 {
+		t.Fatalf("New returned %v, want wal.ErrCorrupt at block 3", err)
 	}
 }

@@ -438,7 +438,7 @@ func TestBlockLogReadOnly(t *testing.T) {
 		defer os.Chmod(d, 0o755)
 	}
 	res := mustReconcile(t, w.tl, "shenzhen", jsonl(w.sz), nil)
-	if res.sum.Differences.Total != 0 || len(res.sum.Warnings) != 1 || !strings.Contains(res.sum.Warnings[0], "damaged") {
+	if res.sum.Differences.Total != 0 || len(res.sum.Warnings) != 1 || !strings.Contains(res.sum.Warnings[0], "torn write") {
 		t.Fatalf("torn tail: %+v %v", res.sum.Differences, res.sum.Warnings)
 	}
 	if after := snapshot(t, w.tl.dir); after != before {

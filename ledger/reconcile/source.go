@@ -90,10 +90,10 @@ var ErrTruncating = wal.ErrTruncating
 
 // OpenBlockLog opens a block log for reading only, through wal.OpenReader:
 // nothing in dir is written, created, cut or fsynced, so it is safe on a
-// stopped node's data and on a read-only mount. A damaged last record that
-// a restart would cut as a torn write ends the log; Warnings says so.
-// Damage the log proves was on disk is a *wal.CorruptError, at open (last
-// segment) or while reading (older segments).
+// stopped node's data and on a read-only mount. A torn last record (a crash
+// in the middle of a write, which a restart cuts) ends the log; Warnings
+// says so. Corruption is a *wal.CorruptError, at open (last segment) or
+// while reading (older segments).
 func OpenBlockLog(dir string) (Source, error) {
 	r, err := wal.OpenReader(dir)
 	if errors.Is(err, wal.ErrTruncating) {
@@ -127,13 +127,13 @@ func (s *logSource) Records(ctx context.Context, from, to uint64, want func(uint
 func (s *logSource) String() string { return "block log " + s.dir }
 func (s *logSource) Close() error   { return nil }
 
-// Warnings reports a damaged last record.
+// Warnings reports a torn last record.
 func (s *logSource) Warnings() []string {
 	tail := s.log.Torn()
 	if tail == nil {
 		return nil
 	}
-	return []string{fmt.Sprintf("the block log ends in a damaged record (%v): read up to block %d; a restart would cut it as a torn write (run baybus verify-chain if the node was stopped cleanly)", tail, s.log.LastIndex())}
+	return []string{fmt.Sprintf("the block log ends in a torn write at height %d (%v): read up to block %d; the orderer cuts it when it next starts", tail.Index, tail, s.log.LastIndex())}
 }
 
 // BusConfig configures a Source that fetches blocks from running orderers.

@@ -359,9 +359,10 @@ func TestBlockLogMatchesWal(t *testing.T) {
 	}
 }
 
-// TestBlockLogDurableDamage: damage in the last segment that a later record
-// proves was fsynced is an error (what the node would refuse on restart),
-// not a torn tail to read up to; damage to the last record is one.
+// TestBlockLogDurableDamage: damage in the last segment that cannot be a
+// torn write (a later record proves it was fsynced, or a whole record fails
+// its CRC, the last one included) is an error, what the node would refuse on
+// restart; a tail cut short by a crash is a torn tail to read up to.
 func TestBlockLogDurableDamage(t *testing.T) {
 	dir := t.TempDir()
 	l, err := wal.Open(dir, wal.Options{}) // each Append fsynced
@@ -369,7 +370,7 @@ func TestBlockLogDurableDamage(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 4 {
-		if _, err := l.Append(bytes.Repeat([]byte{byte(i)}, 100)); err != nil {
+		if _, err := l.Append(bytes.Repeat([]byte{byte(i + 1)}, 100)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -385,19 +386,21 @@ func TestBlockLogDurableDamage(t *testing.T) {
 		b[at] ^= 0x08
 		os.WriteFile(seg, b, 0o640)
 	}
-	flip(entry + entry/2) // inside record 2
-	var ce *wal.CorruptError
-	if _, err := OpenBlockLog(dir); !errors.As(err, &ce) || ce.Index != 2 {
-		t.Fatalf("damaged record 2 of 4: %v, want a corrupt record 2", err)
+	for _, rec := range []int{2, 4} {
+		flip((rec-1)*entry + entry/2)
+		var ce *wal.CorruptError
+		if _, err := OpenBlockLog(dir); !errors.As(err, &ce) || ce.Index != uint64(rec) {
+			t.Fatalf("damaged record %d of 4: %v, want a corrupt record %d", rec, err, rec)
+		}
 	}
-	flip(3*entry + entry/2) // inside record 4, the last
+	os.WriteFile(seg, clean[:len(clean)-7], 0o640)
 	src, err := OpenBlockLog(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := src.(interface{ Warnings() []string }).Warnings()
-	if h, _ := src.Height(context.Background()); h != 3 || len(w) != 1 || !strings.Contains(w[0], "damaged record") {
-		t.Fatalf("damaged last record: height %d, warnings %v", h, w)
+	if h, _ := src.Height(context.Background()); h != 3 || len(w) != 1 || !strings.Contains(w[0], "torn write at height 4") {
+		t.Fatalf("torn last record: height %d, warnings %v", h, w)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sync"
 	"testing"
+
+	"github.com/baybus/baybus/ledger/wal/waltest"
 )
 
 // dirState is the content of a log directory: file name to bytes.
@@ -251,18 +253,20 @@ func flipByte(t testing.TB, path string, at int) {
 }
 
 // corruptionCase is a record whose every byte TestCorruption and
-// TestReaderCorruption flip, and what the damage must be taken for.
+// TestReaderCorruption flip, and where the damage must be found. A flipped
+// byte leaves a whole record that fails its checks: corruption even in the
+// last record (the flip of 0x10 shortens each record's length, so the entry
+// stays whole).
 type corruptionCase struct {
 	name   string
 	index  uint64
-	cut    bool // a torn tail: Open cuts back to index-1
-	atOpen bool // else corruption found when the log is opened (true) or read (false)
+	atOpen bool // corruption found when the log is opened (true) or read (false)
 }
 
 var corruptionCases = []corruptionCase{
-	{name: "last record", index: 11, cut: true},
-	{name: "middle of last Append", index: 10, cut: true},
-	{name: "first of last Append", index: 9, cut: true},
+	{name: "last record", index: 11, atOpen: true},
+	{name: "middle of last Append", index: 10, atOpen: true},
+	{name: "first of last Append", index: 9, atOpen: true},
 	{name: "last segment, before the last Append", index: 8, atOpen: true},
 	{name: "last segment, first record", index: 6, atOpen: true},
 	{name: "older segment, last record", index: 5},
@@ -315,24 +319,21 @@ func corruptionLog(t *testing.T) (dirState, Options, [][]byte) {
 	return clean, opts, all
 }
 
-// TestCorruption flips every byte of chosen records: in the tail record (and
-// the rest of the last Append) damage is a torn tail and is cut; anywhere
-// else it is ErrCorrupt naming the record, at Open (last segment) or at Read
-// (older segments), and never silently dropped.
+// TestCorruption flips every byte of chosen records, the last one included:
+// the damage is ErrCorrupt naming the record, at Open (last segment, which
+// Open then leaves as it found it) or at Read (older segments), and never
+// silently dropped or cut.
 func TestCorruption(t *testing.T) {
 	clean, opts, all := corruptionLog(t)
 	flipEach(t, clean, func(t *testing.T, tc corruptionCase, work, what string, _ bool) {
-		l, err := Open(work, opts)
+		var l *Log
+		var err error
+		if tc.atOpen {
+			waltest.Unchanged(t, work, func() { l, err = Open(work, opts) })
+		} else {
+			l, err = Open(work, opts)
+		}
 		switch {
-		case tc.cut:
-			if err != nil {
-				t.Fatalf("%s: %v", what, err)
-			}
-			if st := l.Stats(); st.TornTails != 1 {
-				t.Fatalf("%s: stats %+v, want a torn tail", what, st)
-			}
-			wantRecords(t, l, 1, all[:tc.index-1])
-			l.Close()
 		case tc.atOpen:
 			var ce *CorruptError
 			if !errors.Is(err, ErrCorrupt) || !errors.As(err, &ce) || ce.Index != tc.index {
@@ -425,4 +426,98 @@ func TestCrashAfter(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTornOrCorruptLastRecord damages the last record of a log the ways
+// issue 13 lists: a tail cut short or left zero-filled by a crash is torn
+// (Open cuts it, OpenReader reports it), while a flipped byte in the whole
+// last record is corruption that Open refuses without cutting anything.
+func TestTornOrCorruptLastRecord(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "base")
+	l := open(t, base, Options{})
+	var all [][]byte
+	for i := range 4 {
+		all = append(all, rec(i, 300+400*i)) // the last one crosses sectors
+		appendT(t, l, all[i])
+	}
+	l.Close()
+	clean := snapshot(t, base)
+	seg := segmentName(1)
+	size := len(clean[seg])
+	last := entrySize(frameHeader + len(all[3]))
+	for _, tc := range []struct {
+		name    string
+		damage  func(b []byte) []byte
+		at      uint64 // the record torn or corrupt
+		corrupt bool
+	}{
+		{"cut 7 bytes", func(b []byte) []byte { return b[:len(b)-7] }, 4, false},
+		{"last sector unwritten", func(b []byte) []byte { clear(b[len(b)/sectorSize*sectorSize:]); return b }, 4, false},
+		{"last record zero-filled", func(b []byte) []byte { clear(b[len(b)-last:]); return b }, 4, false},
+		{"cut and zero-filled", func(b []byte) []byte {
+			b = b[:len(b)-7]
+			clear(b[len(b)/sectorSize*sectorSize:])
+			return append(b, 0, 0, 0)
+		}, 4, false},
+		{"zeros after the last record", func(b []byte) []byte { return append(b, make([]byte, 4096)...) }, 5, false},
+		{"flipped byte", func(b []byte) []byte { b[len(b)-10] ^= 0x01; return b }, 4, true},
+		{"flipped byte in the frame header", func(b []byte) []byte { _, s, _ := recordAtBytes(t, b, 4); b[s+5] ^= 0x80; return b }, 4, true},
+		{"garbage after the last record", func(b []byte) []byte { return append(b, "\x04oops"...) }, 5, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			work := filepath.Join(t.TempDir(), "log")
+			damaged := maps.Clone(clean)
+			damaged[seg] = tc.damage(bytes.Clone(clean[seg]))
+			damaged.restore(t, work)
+
+			var r *Reader
+			var rerr error
+			waltest.Unchanged(t, work, func() { r, rerr = OpenReader(work) })
+			var l *Log
+			var err error
+			if tc.corrupt {
+				waltest.Unchanged(t, work, func() { l, err = Open(work, Options{}) })
+				var ce *CorruptError
+				if !errors.As(err, &ce) || ce.Index != tc.at || !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("Open returned %v, want ErrCorrupt at record %d", err, tc.at)
+				}
+				if rerr == nil || rerr.Error() != err.Error() {
+					t.Fatalf("OpenReader returned %v, Open %v", rerr, err)
+				}
+				return
+			}
+			if rerr != nil || r.LastIndex() != tc.at-1 || r.Torn() == nil || r.Torn().Index != tc.at {
+				t.Fatalf("OpenReader: %v, last %d, torn %v; want a torn tail at %d", rerr, r.LastIndex(), r.Torn(), tc.at)
+			}
+			if l, err = Open(work, Options{}); err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			kept := size
+			if tc.at == 4 {
+				kept -= last
+			}
+			if st := l.Stats(); st.TornTails != 1 || int(st.TornBytes) != len(damaged[seg])-kept {
+				t.Fatalf("stats %+v, want %d bytes cut", st, len(damaged[seg])-kept)
+			}
+			wantRecords(t, l, 1, all[:tc.at-1])
+		})
+	}
+}
+
+// recordAtBytes is recordAt over a segment's bytes.
+func recordAtBytes(t testing.TB, b []byte, index uint64) (data []byte, start, end int) {
+	t.Helper()
+	for off := 0; off < len(b); {
+		d, n, ok := nextEntry(b[off:])
+		if !ok {
+			t.Fatalf("broken entry at %d", off)
+		}
+		if f, _, err := decodeFrame(d); err == nil && f.index == index {
+			return d, off, off + n
+		}
+		off += n
+	}
+	t.Fatalf("record %d not found", index)
+	return nil, 0, 0
 }

@@ -18,13 +18,15 @@
 //
 //   - What Open returns is a prefix of what was appended, and every record
 //     Read returns passed its CRC-32C and carries the index asked for.
-//   - A torn or corrupt tail of the last segment (what a crash in the middle
-//     of a write leaves) is cut back to the last whole record before
-//     tidwall opens the log; the cut is logged through Options.Logger and
-//     counted in Stats.TornTails and Stats.TornBytes.
+//   - A torn tail of the last segment (what a crash in the middle of a
+//     write leaves) is cut back to the last whole record before tidwall
+//     opens the log; the cut is logged through Options.Logger and counted in
+//     Stats.TornTails and Stats.TornBytes.
 //   - Damage that cannot be a torn tail is an error wrapping ErrCorrupt, a
-//     *CorruptError naming the record's index. In the last segment Open
-//     finds it; in older segments, which are read only on demand, Read does.
+//     *CorruptError naming the record's index, and nothing is cut: a repair
+//     (from the peers that hold the same records) is the caller's decision.
+//     In the last segment Open finds it; in older segments, which are read
+//     only on demand, Read does.
 //
 // A batch is not atomic: after a crash inside Append, a prefix of its
 // records may survive. The caller decides what a surviving record means (the
@@ -38,18 +40,32 @@
 // the payload. See frame.go for the layout.
 //
 // Open scans the last segment. At the first record that fails (short, bad
-// CRC, wrong index) it searches the rest of the segment, byte by byte, for a
-// valid frame whose watermark reaches the failed record's index. Such a
-// record was written after the failed one had been fsynced, so the damage
-// happened to durable data: ErrCorrupt. Otherwise everything from the failed
-// record on belongs to writes that had not been acknowledged (a disk may
-// also keep the pages of an interrupted write out of order), and it is cut.
+// CRC, wrong index) it tells a torn write from corruption as etcd's WAL
+// does (scanTail in segment.go):
 //
-// One consequence cannot be avoided: damage to the records of the very last
-// Append, even after it returned, looks exactly like a torn write, and is
-// cut. A payload holding a copy of a later valid frame of the same log could
-// in principle make a torn tail look like corruption; the watermark and index
-// checks make that practically impossible.
+//   - Torn: the entry runs past the end of the segment (a short tail), or a
+//     sector-aligned 512-byte chunk of it is all zeros (a sector the disk had
+//     not written; a zero-filled tail is the extreme case).
+//   - Corrupt: the entry is whole and none of its sectors is unwritten, yet
+//     it fails its CRC, magic or index: it was written completely and
+//     damaged afterwards (a flipped bit, a stray write).
+//
+// A torn-looking record is still corruption if the rest of the segment,
+// searched byte by byte, holds a valid frame whose watermark reaches the
+// failed record's index: such a record was written after the failed one
+// had been fsynced, so the damage happened to durable data. Otherwise
+// everything from the failed record on belongs to writes that had not been
+// acknowledged (a disk may also keep the pages of an interrupted write out
+// of order), and it is cut.
+//
+// What the rule cannot see: damage that makes a record look torn (a flipped
+// bit that lengthens the last entry past the end of the segment, or zeros
+// written over a whole sector of it) is cut like a torn write, and a torn
+// write whose unwritten sector the disk filled with anything but zeros
+// would be reported as corruption. A payload holding a copy of a later valid
+// frame of the same log could in principle make a torn tail look like
+// corruption; the watermark and index checks make that practically
+// impossible.
 //
 // # Reading without writing
 //
@@ -61,8 +77,8 @@
 //
 //   - The last segment is streamed and judged by Open's rule: a torn tail
 //     ends the log at the last whole record and is reported by Reader.Torn
-//     (Index is the first record Open would cut), not cut; damage a later
-//     durable watermark proves was fsynced is a *CorruptError.
+//     (Index is the first record Open would cut), not cut; corruption is a
+//     *CorruptError.
 //   - Older segments are read, and checked, by Reader.Scan, which streams
 //     the records of a range (holding one segment's 1 MiB read-ahead and the
 //     record being handed over) and skips, unread and so unchecked, those

@@ -27,7 +27,8 @@ const readBuffer = 1 << 20
 //
 // OpenReader checks the last segment with the rule Open applies (see
 // scanTail): a torn tail, which Open would cut, ends the log and is reported
-// by Torn; damage a later durable watermark proves was fsynced is an error.
+// by Torn; corruption (a whole record that fails its checks, or damage a
+// later durable watermark proves was fsynced) is an error.
 // Older segments are read, and checked, only by Scan.
 //
 // A Reader holds no open files and no segment data between calls; its
@@ -50,7 +51,7 @@ type readerSegment struct {
 // files and streams the last one to find the last whole record. It returns
 // an error wrapping ErrTruncating if a truncation was interrupted there, and
 // a *CorruptError if the last segment holds damage that cannot be a torn
-// tail. A directory without segment files is an empty log (FirstIndex 1,
+// tail (the same error Open returns). A directory without segment files is an empty log (FirstIndex 1,
 // LastIndex 0); a missing directory is an error.
 func OpenReader(dir string) (*Reader, error) {
 	ents, err := os.ReadDir(dir)
@@ -140,13 +141,13 @@ func (r *Reader) checkTail() error {
 		if _, err := sr.f.ReadAt(rest, start); err != nil {
 			return fmt.Errorf("wal: read %s: %w", seg.name, err)
 		}
-		s := scanTail(rest, idx)
+		s := scanTail(rest, start, idx)
 		idx = s.next
 		if s.bad == nil {
 			break // not expected: the file changed under us
 		}
 		at := start + int64(s.good)
-		if s.durable {
+		if s.corrupt {
 			return s.corruption(seg.name, at)
 		}
 		r.torn = &CorruptError{

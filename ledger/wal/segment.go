@@ -55,30 +55,48 @@ func nextEntry(b []byte) (data []byte, n int, ok bool) {
 	return b[k:end], end, true
 }
 
+// sectorSize is the unit a disk writes atomically: a crash in the middle of
+// a write leaves each sector either written or not, and an unwritten sector
+// of a file that grew reads back as zeros.
+const sectorSize = 512
+
 // tailScan is what scanTail finds in the last segment.
 type tailScan struct {
 	good int    // bytes of whole, valid records from the start of the segment
 	next uint64 // index of the first record past good
 	bad  error  // why the record at good is refused; nil if the segment is whole
-	// durable is set when a valid record after the damage was written after
-	// record next was on disk: the damage is corruption, not a torn write.
-	durable bool
-	witness uint64 // index of that later record
+	// corrupt is set when the damage cannot be a torn write: the refused
+	// entry is whole (its length fits in the segment) and none of its
+	// sectors is unwritten, or a valid record after it was written after
+	// it had been fsynced (witness).
+	corrupt bool
+	witness uint64 // index of that later record, 0 if the entry alone shows it
 }
 
-// scanTail checks a last segment whose first record has index first. Records
-// are accepted while they decode, pass their CRC and carry consecutive
-// indexes. If it stops short of the end, the rest is searched byte by byte
-// for a valid frame whose durable watermark reaches the first refused index:
-// such a record was written after an fsync that covered the damaged one, so
-// the damage cannot be a write cut short by a crash.
+// scanTail checks a last segment, which starts at file offset base, whose
+// first record has index first. Records are accepted while they decode,
+// pass their CRC and carry consecutive indexes. At the first that does not,
+// it decides between a torn write and corruption, as etcd's WAL decoder
+// does:
+//
+//   - A torn write leaves a short entry (its length runs past the end of the
+//     segment) or an entry with an unwritten sector: a sector-aligned chunk
+//     of its data that is all zeros (a zero-filled tail is the extreme
+//     case: an entry of length 0).
+//   - A whole entry that fails its checks without such a sector was written
+//     out completely and damaged afterwards: corruption.
+//
+// Damage that looks torn is still corruption if a valid frame after it
+// carries a durable watermark that reaches the refused index: that record
+// was written after an fsync that covered the damaged one. The rest of the
+// segment is searched byte by byte for one.
 //
 // Anything else past the damage (nothing valid, or valid records of the same
-// interrupted Append, which the disk may have kept out of order) is a torn
-// tail: never acknowledged as durable, so safe to cut.
+// interrupted Append, which the disk may have written out of order) is a
+// torn tail: never acknowledged as durable, so safe to cut.
 //
 // scanTail is pure, so it can be fuzzed.
-func scanTail(seg []byte, first uint64) tailScan {
+func scanTail(seg []byte, base int64, first uint64) tailScan {
 	s := tailScan{next: first}
 	for s.good < len(seg) {
 		data, n, ok := nextEntry(seg[s.good:])
@@ -92,12 +110,14 @@ func scanTail(seg []byte, first uint64) tailScan {
 		}
 		if err != nil {
 			s.bad = err
+			dataAt := base + int64(s.good+n-len(data))
+			s.corrupt = !unwrittenSector(data, dataAt)
 			break
 		}
 		s.good += n
 		s.next++
 	}
-	if s.bad == nil {
+	if s.bad == nil || s.corrupt {
 		return s
 	}
 	for q := s.good + 1; q < len(seg); q++ {
@@ -106,22 +126,48 @@ func scanTail(seg []byte, first uint64) tailScan {
 			continue
 		}
 		if f, _, err := decodeFrame(data); err == nil && f.durable >= s.next {
-			s.durable, s.witness = true, f.index
+			s.corrupt, s.witness = true, f.index
 			break
 		}
 	}
 	return s
 }
 
-// corruption is the error for damage that scanTail found durable, at
-// offset in segment.
-func (s tailScan) corruption(segment string, offset int64) *CorruptError {
-	return &CorruptError{
-		Index:   s.next,
-		Segment: segment,
-		Offset:  offset,
-		Err:     fmt.Errorf("%w (record %d, written later, shows %d had been fsynced)", s.bad, s.witness, s.next),
+// unwrittenSector reports whether data, found at file offset at, has a
+// sector-aligned chunk that is all zeros (or is empty): what a write cut
+// short by a crash leaves where the disk had not yet written a sector. It
+// is etcd's isTornEntry.
+func unwrittenSector(data []byte, at int64) bool {
+	if len(data) == 0 {
+		return true
 	}
+	for len(data) > 0 {
+		n := min(int(sectorSize-at%sectorSize), len(data))
+		if allZero(data[:n]) {
+			return true
+		}
+		data, at = data[n:], at+int64(n)
+	}
+	return false
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// corruption is the error for damage that scanTail found is not a torn
+// write, at offset in segment.
+func (s tailScan) corruption(segment string, offset int64) *CorruptError {
+	why := fmt.Errorf("%w (a whole record, none of its sectors unwritten: damaged after it was written, not torn)", s.bad)
+	if s.witness != 0 {
+		why = fmt.Errorf("%w (record %d, written later, shows %d had been fsynced)", s.bad, s.witness, s.next)
+	}
+	return &CorruptError{Index: s.next, Segment: segment, Offset: offset, Err: why}
 }
 
 // repair describes a torn tail cut back by repairTail.
@@ -175,11 +221,11 @@ func repairTail(dir string) (*repair, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wal: %w", err)
 	}
-	s := scanTail(seg, first)
+	s := scanTail(seg, 0, first)
 	if s.bad == nil {
 		return nil, nil
 	}
-	if s.durable {
+	if s.corrupt {
 		return nil, s.corruption(tail, int64(s.good))
 	}
 	if err := truncateFile(path, int64(s.good)); err != nil {

@@ -75,7 +75,7 @@ type Stats struct {
 	Syncs       uint64 // fsyncs of the tail segment by Append and Sync
 	Reads       uint64 // records read and verified
 	Corrupt     uint64 // reads that found a corrupt record
-	TornTails   uint64 // torn or corrupt tails cut back by Open (0 or 1)
+	TornTails   uint64 // torn tails cut back by Open (0 or 1)
 	TornBytes   uint64 // bytes cut with them
 }
 
@@ -120,9 +120,9 @@ type Log struct {
 }
 
 // Open opens the log in dir, creating dir and an empty log if needed. A torn
-// or corrupt tail of the last segment is cut back first (logged and counted
-// in Stats.TornTails); damage that cannot be a torn tail is an error wrapping
-// ErrCorrupt. The repaired log is fsynced before Open returns, so everything
+// tail of the last segment is cut back first (logged and counted in
+// Stats.TornTails); damage that cannot be a torn tail (see the package
+// documentation) is a *CorruptError wrapping ErrCorrupt, and nothing is cut. The repaired log is fsynced before Open returns, so everything
 // it holds is durable.
 //
 // Only one Log may have a directory open at a time; nothing enforces that.
