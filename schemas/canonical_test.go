@@ -1115,3 +1115,15 @@ func BenchmarkValidateEventJSON(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCheckTx measures the orderers' per-transaction record check
+// (rules version 2), against BenchmarkValidateEventJSON's JSON Schema.
+func BenchmarkCheckTx(b *testing.B) {
+	tx := sampleTx()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := CheckTx(tx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -54,10 +54,22 @@ const (
 	ActionReinstate Action = "reinstate"
 	ActionRevoke    Action = "revoke"
 	ActionExpire    Action = "expire"
+	// ActionHandover passes a license to another city of its jurisdiction
+	// (a company moves from Guangzhou to Shenzhen): the city that holds the
+	// license signs it, naming the new holder in Event.To. It changes no
+	// status and no record. It is a ledger action, not a register event:
+	// it is not in Actions, and the jurisdictions' native formats and
+	// registers have no word for it.
+	ActionHandover Action = "handover"
 )
 
-// Actions lists the actions in a fixed order.
+// Actions lists, in a fixed order, the actions a city's register records
+// and the bridges translate. ActionHandover is not among them.
 var Actions = []Action{ActionIssue, ActionAmend, ActionSuspend, ActionReinstate, ActionRevoke, ActionExpire}
+
+// LedgerActions lists every action a transaction may carry: Actions and
+// ActionHandover.
+var LedgerActions = []Action{ActionIssue, ActionAmend, ActionSuspend, ActionReinstate, ActionRevoke, ActionExpire, ActionHandover}
 
 // FullRecord reports whether the action must carry a complete record.
 func (a Action) FullRecord() bool { return a == ActionIssue || a == ActionAmend }
@@ -151,7 +163,10 @@ type Event struct {
 	Action     Action `json:"action"`           // what the event does
 	OccurredAt string `json:"occurredAt"`       // RFC 3339 time the city decided it
 	Reason     string `json:"reason,omitempty"` // why (suspend, revoke, ...)
-	Record     Record `json:"record"`
+	// To is the city token a handover passes the license to (handover
+	// only).
+	To     string `json:"to,omitempty"`
+	Record Record `json:"record"`
 }
 
 // TxVersion is the version of the transaction envelope.
@@ -169,6 +184,7 @@ type Tx struct {
 	Action       Action       `json:"action"`
 	OccurredAt   string       `json:"occurredAt"`
 	Reason       string       `json:"reason,omitempty"`
+	To           string       `json:"to,omitempty"` // handover only: the city that holds the license next
 	Record       Record       `json:"record"`
 	// NativeFormat and NativeHash name and hash (sha256:<hex> of the
 	// canonicalized native JSON) the jurisdiction's native input when the event

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
@@ -140,6 +141,9 @@ func TestStatusAfter(t *testing.T) {
 		{schemas.StatusRevoked, schemas.ActionIssue, "", false},
 		{schemas.StatusValid, schemas.ActionExpire, schemas.StatusExpired, true},
 		{schemas.StatusSuspended, schemas.ActionAmend, schemas.StatusSuspended, true},
+		{schemas.StatusSuspended, schemas.ActionHandover, schemas.StatusSuspended, true},
+		{"", schemas.ActionHandover, "", false},
+		{schemas.StatusRevoked, schemas.ActionHandover, "", false},
 	} {
 		got, ok := schemas.StatusAfter(tc.prev, tc.action)
 		if ok != tc.ok || (ok && got != tc.want) {
@@ -272,4 +276,164 @@ func TestDecodeTxRefusesNonCanonical(t *testing.T) {
 func sha256hex(b []byte) string {
 	s := sha256sum(b)
 	return hex.EncodeToString(s[:])
+}
+
+// TestHostileText: control and bidirectional formatting characters are
+// refused in text (tab and newline only in the multi-line fields), and
+// strings not in NFC are refused, at the gateway (ValidateEventJSON) and by
+// the ledger's check (CheckTx) alike.
+func TestHostileText(t *testing.T) {
+	for _, tc := range []struct {
+		name, field, rule string
+		set               func(m map[string]any)
+	}{
+		{"NUL in a name", "record.name.zh-Hans", "text-control", func(m map[string]any) { rec(m)["name"] = map[string]any{"zh-Hans": "深圳\x00公司"} }},
+		{"newline in a name", "record.name.en", "text-control", func(m map[string]any) { rec(m)["name"] = map[string]any{"en": "Acme\nLtd"} }},
+		{"tab in an event id", "eventId", "text-control", func(m map[string]any) { m["eventId"] = "e\t1" }},
+		{"C1 control in authority", "record.authority.en", "text-control", func(m map[string]any) { rec(m)["authority"] = map[string]any{"en": "Reg\u0085istry"} }},
+		{"DEL in a holder id", "record.people.0.idNumber", "text-control", func(m map[string]any) {
+			rec(m)["people"] = []any{map[string]any{"name": map[string]any{"en": "A"}, "idKind": "passport", "idNumber": "E12\x7f"}}
+		}},
+		{"right-to-left override in a name", "record.name.en", "text-bidi", func(m map[string]any) { rec(m)["name"] = map[string]any{"en": "Acme \u202eLtd"} }},
+		{"isolate in scope", "record.scope.zh-Hans", "text-bidi", func(m map[string]any) { rec(m)["scope"] = map[string]any{"zh-Hans": "软件\u2067开发"} }},
+		{"override in a reason", "reason", "text-bidi", func(m map[string]any) {
+			m["action"], m["reason"], m["record"] = "revoke", "fraud\u202d", map[string]any{"id": "X1"}
+		}},
+		{"NFD event id", "eventId", "nfc", func(m map[string]any) { m["eventId"] = "cafe\u0301-1" }},
+		{"NFD name", "record.name.pt", "nfc", func(m map[string]any) { rec(m)["name"] = map[string]any{"pt": "Associac\u0327a\u0303o"} }},
+		{"a day that does not exist", "record.establishedOn", "date", func(m map[string]any) { rec(m)["establishedOn"] = "2019-02-29" }},
+		{"an hour that does not exist", "occurredAt", "rfc3339", func(m map[string]any) { m["occurredAt"] = "2026-03-01T24:00:00Z" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := mutate(t, tc.set)
+			_, err := schemas.ValidateEventJSON(raw)
+			fe, ok := schemas.AsFieldError(err)
+			if !ok || fe.Field != tc.field || fe.Rule != tc.rule {
+				t.Fatalf("gateway: err %v, want field %s rule %s", err, tc.field, tc.rule)
+			}
+			var ev schemas.Event
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				t.Fatal(err)
+			}
+			sz, _ := schemas.LookupCity("shenzhen")
+			fe, ok = schemas.AsFieldError(schemas.CheckTx(schemas.NewTx("gba", sz, &ev)))
+			if !ok || fe.Field != tc.field || fe.Rule != tc.rule {
+				t.Fatalf("ledger: err %v, want field %s rule %s", fe, tc.field, tc.rule)
+			}
+		})
+	}
+	// Tab and newline are text in the multi-line fields.
+	for _, set := range []func(m map[string]any){
+		func(m map[string]any) { rec(m)["scope"] = map[string]any{"zh-Hans": "软件开发\n\t数据处理"} },
+		func(m map[string]any) { rec(m)["address"] = map[string]any{"en": "1 Road\nKowloon"} },
+		func(m map[string]any) {
+			m["action"], m["reason"], m["record"] = "revoke", "line 1\nline 2", map[string]any{"id": "X1"}
+		},
+		func(m map[string]any) { rec(m)["name"] = map[string]any{"pt": "Associação"} }, // NFC
+	} {
+		if _, err := schemas.ValidateEventJSON(mutate(t, set)); err != nil {
+			t.Errorf("multi-line or NFC text refused: %v", err)
+		}
+	}
+}
+
+// TestNFCEventIDsAreOneTransaction: two event ids that differ only in
+// Unicode normalization cannot become two transactions: the NFD one is
+// refused before it is hashed.
+func TestNFCEventIDsAreOneTransaction(t *testing.T) {
+	nfc := mutate(t, func(m map[string]any) { m["eventId"] = "résumé-7" })
+	nfd := mutate(t, func(m map[string]any) { m["eventId"] = "re\u0301sume\u0301-7" })
+	if _, err := schemas.ValidateEventJSON(nfc); err != nil {
+		t.Fatalf("NFC id refused: %v", err)
+	}
+	if fe, ok := schemas.AsFieldError(func() error { _, err := schemas.ValidateEventJSON(nfd); return err }()); !ok || fe.Rule != "nfc" {
+		t.Fatalf("NFD id: %v, want rule nfc", fe)
+	}
+}
+
+func TestHandoverEvent(t *testing.T) {
+	handover := func(to string) func(m map[string]any) {
+		return func(m map[string]any) {
+			m["action"], m["record"] = "handover", map[string]any{"id": "91440300MA5FXXXX1X"}
+			if to != "" {
+				m["to"] = to
+			}
+		}
+	}
+	raw := mutate(t, handover("guangzhou"))
+	ev, err := schemas.ValidateEventJSON(raw)
+	if err != nil {
+		t.Fatalf("handover refused: %v", err)
+	}
+	sz, _ := schemas.LookupCity("shenzhen")
+	tx := schemas.NewTx("gba", sz, ev)
+	if tx.To != "guangzhou" {
+		t.Fatalf("NewTx lost the handover's city: %+v", tx)
+	}
+	if err := schemas.ValidateTx(tx); err != nil {
+		t.Fatalf("handover tx refused: %v", err)
+	}
+	for _, tc := range []struct {
+		name, field, rule string
+		raw               []byte
+		tx                func(tx *schemas.Tx)
+	}{
+		{"no city", "to", "required", mutate(t, handover("")), nil},
+		{"not a city", "to", "enum", mutate(t, handover("taipei")), nil},
+		{"to on an issue", "to", "", mutate(t, func(m map[string]any) { m["to"] = "guangzhou" }), nil},
+		{"to another jurisdiction", "to", "handover-to", nil, func(tx *schemas.Tx) { tx.To = "hongkong" }},
+		{"to itself", "to", "handover-to", nil, func(tx *schemas.Tx) { tx.To = "shenzhen" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var err error
+			if tc.raw != nil {
+				_, err = schemas.ValidateEventJSON(tc.raw)
+			} else {
+				cp := *tx
+				tc.tx(&cp)
+				err = schemas.ValidateTx(&cp)
+				if fe, _ := schemas.AsFieldError(schemas.CheckTx(&cp)); fe == nil || fe.Rule != tc.rule {
+					t.Fatalf("CheckTx: %v, want rule %s", fe, tc.rule)
+				}
+			}
+			fe, ok := schemas.AsFieldError(err)
+			if !ok || (tc.field != "" && fe.Field != tc.field) || (tc.rule != "" && fe.Rule != tc.rule) {
+				t.Fatalf("err %v, want field %q rule %q", err, tc.field, tc.rule)
+			}
+		})
+	}
+}
+
+// TestEffectiveStatus: a license valid to a date is valid through that day
+// in GBA time and expired from the first instant of the next, with no event.
+func TestEffectiveStatus(t *testing.T) {
+	end := time.Date(2018, 10, 10, 0, 0, 0, 0, schemas.GBATime) // HK/RGI-648009 is valid to 2018-10-09
+	if got, err := schemas.ValidityEnd("2018-10-09"); err != nil || !got.Equal(end) {
+		t.Fatalf("ValidityEnd = %v %v, want %v", got, err, end)
+	}
+	if !end.Equal(time.Date(2018, 10, 9, 16, 0, 0, 0, time.UTC)) {
+		t.Fatal("GBA time is not UTC+8")
+	}
+	for _, tc := range []struct {
+		recorded schemas.Status
+		to       string
+		at       time.Time
+		want     schemas.Status
+	}{
+		{schemas.StatusValid, "2018-10-09", end.Add(-time.Nanosecond), schemas.StatusValid},
+		{schemas.StatusValid, "2018-10-09", end, schemas.StatusExpired},
+		{schemas.StatusValid, "2018-10-09", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), schemas.StatusExpired},
+		{schemas.StatusSuspended, "2018-10-09", end, schemas.StatusExpired},
+		{schemas.StatusRevoked, "2018-10-09", end, schemas.StatusRevoked},
+		{schemas.StatusValid, "", end, schemas.StatusValid},
+		{schemas.StatusSuspended, "2018-10-09", end.Add(-1), schemas.StatusSuspended},
+		{schemas.StatusValid, "2018-02-30", end, schemas.StatusValid}, // not a date: as recorded
+	} {
+		if got := schemas.EffectiveStatus(tc.recorded, tc.to, tc.at); got != tc.want {
+			t.Errorf("%s to %q at %v: %s, want %s", tc.recorded, tc.to, tc.at, got, tc.want)
+		}
+	}
+	if _, err := schemas.ParseDate("2026-02-29"); err == nil {
+		t.Fatal("2026-02-29 parsed")
+	}
 }

@@ -20,7 +20,7 @@ func NewTx(chain string, city City, ev *Event) *Tx {
 	return &Tx{
 		V: TxVersion, Chain: chain, City: city.Token, Jurisdiction: city.Jurisdiction,
 		EventID: ev.EventID, Kind: ev.Kind, Action: ev.Action, OccurredAt: ev.OccurredAt,
-		Reason: ev.Reason, Record: ev.Record,
+		Reason: ev.Reason, To: ev.To, Record: ev.Record,
 	}
 }
 
@@ -96,7 +96,13 @@ func NativeHash(nativeJSON []byte) (string, error) {
 // StatusAfter returns a license's status after an action, given its status
 // before (empty if the ledger has no such license). It returns false for an
 // action that does not apply: anything but issue on an unknown license, or
-// any action after revocation.
+// any action after revocation. A handover keeps the status.
+//
+// This is the transition table of the ledger's rules version 1, which a
+// register's history also follows (reconcile). Rules version 2
+// (ledger/block) is stricter: issue only of an unknown license, suspend and
+// reinstate by the effective status (EffectiveStatus), every change by the
+// issuing city only.
 func StatusAfter(prev Status, a Action) (Status, bool) {
 	if prev == "" {
 		return StatusValid, a == ActionIssue
@@ -107,7 +113,7 @@ func StatusAfter(prev Status, a Action) (Status, bool) {
 	switch a {
 	case ActionIssue, ActionReinstate:
 		return StatusValid, true
-	case ActionAmend:
+	case ActionAmend, ActionHandover:
 		return prev, true
 	case ActionSuspend:
 		return StatusSuspended, prev == StatusValid
@@ -117,6 +123,11 @@ func StatusAfter(prev Status, a Action) (Status, bool) {
 		return StatusExpired, true
 	}
 	return prev, false
+}
+
+// Event returns the event a transaction carries.
+func (t *Tx) Event() *Event {
+	return &Event{EventID: t.EventID, Kind: t.Kind, Action: t.Action, OccurredAt: t.OccurredAt, Reason: t.Reason, To: t.To, Record: t.Record}
 }
 
 // ParseTime parses an RFC 3339 time as the schemas write it.

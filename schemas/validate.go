@@ -63,7 +63,8 @@ var loadSchemas = sync.OnceValues(func() (*compiled, error) {
 })
 
 // ValidateEventJSON checks one event in canonical JSON form against
-// event.schema.json and decodes it. Errors are *FieldError naming the first
+// event.schema.json, decodes it and checks it by CheckEvent (calendar
+// dates, clean text in NFC). Errors are *FieldError naming the first
 // failing field and rule.
 func ValidateEventJSON(raw []byte) (*Event, error) {
 	sch, err := loadSchemas()
@@ -77,12 +78,15 @@ func ValidateEventJSON(raw []byte) (*Event, error) {
 	if err := jsonv2.Unmarshal(raw, &ev); err != nil {
 		return nil, &FieldError{Rule: "json", Msg: err.Error()}
 	}
+	if err := CheckEvent(&ev); err != nil {
+		return nil, err
+	}
 	return &ev, nil
 }
 
-// ValidateTx checks a transaction against tx.schema.json and the rules a
-// schema cannot say: the city exists and belongs to the jurisdiction, the
-// kind-specific record requirements hold.
+// ValidateTx checks a transaction against tx.schema.json, the kind-specific
+// record requirements of event.schema.json, and CheckTx (the city belongs
+// to the jurisdiction, dates, clean text in NFC, a handover's city).
 func ValidateTx(tx *Tx) error {
 	sch, err := loadSchemas()
 	if err != nil {
@@ -105,12 +109,14 @@ func ValidateTx(tx *Tx) error {
 	}
 	// The event schema carries the kind-specific requirements; re-check them
 	// on the embedded event so a transaction is never weaker than an event.
-	ev := Event{EventID: tx.EventID, Kind: tx.Kind, Action: tx.Action, OccurredAt: tx.OccurredAt, Reason: tx.Reason, Record: tx.Record}
-	evRaw, err := json.Marshal(&ev)
+	evRaw, err := json.Marshal(tx.Event())
 	if err != nil {
 		return &FieldError{Rule: "json", Msg: err.Error()}
 	}
-	return validateRaw(sch.event, evRaw)
+	if err := validateRaw(sch.event, evRaw); err != nil {
+		return err
+	}
+	return CheckTx(tx)
 }
 
 func validateRaw(sch *jsonschema.Schema, raw []byte) error {

@@ -225,6 +225,11 @@ func checkTx(raw []byte, bt *schemas.Batch) (*schemas.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
+	if tx.To != "" || hasTo(raw) {
+		// Before the handover action the envelope had no "to": such a
+		// transaction was not a transaction.
+		return nil, fmt.Errorf("block: transaction has a member \"to\", which rules version 1 does not know")
+	}
 	if tx.V != schemas.TxVersion || tx.Chain != bt.Chain || tx.City != bt.City {
 		return nil, fmt.Errorf("block: transaction envelope (v %d, chain %q, city %q) disagrees with its batch", tx.V, tx.Chain, tx.City)
 	}
@@ -236,6 +241,16 @@ func checkTx(raw []byte, bt *schemas.Batch) (*schemas.Tx, error) {
 		return nil, fmt.Errorf("block: transaction lacks id, event id, kind or action")
 	}
 	return tx, nil
+}
+
+// hasTo reports whether a canonical transaction that decoded has a
+// top-level member "to", whatever its value. Members are sorted and "v"
+// is the last: the one before it is "record", an object, unless "to" (the
+// only member that sorts between them) is there. A nested "to" (a
+// validity's) sits inside the record.
+func hasTo(raw []byte) bool {
+	i := bytes.LastIndex(raw, []byte(`,"v":`))
+	return i > 0 && raw[i-1] != '}'
 }
 
 // VerifyStored checks a block read back from storage or received by sync

@@ -82,3 +82,29 @@ func TestChecksServeOnlyTheBatchTheyChecked(t *testing.T) {
 		t.Fatalf("Verify through the cache of a block whose batch signature was flipped: %v", err)
 	}
 }
+
+// TestRulesV1RefuseTo: a transaction with a member "to" was not a
+// transaction before the handover action existed (the envelope refused
+// unknown members), so rules version 1 still finds it invalid, whatever
+// the member's value, while a validity's "to" is no such member.
+func TestRulesV1RefuseTo(t *testing.T) {
+	c := consortium(t)
+	ok := blocktest.Tx("gba-test", "shenzhen", "A1", schemas.ActionIssue)
+	withTo := func(v string) []byte { return bytes.Replace(ok, []byte(`},"v":1}`), []byte(`},"to":`+v+`,"v":1}`), 1) }
+	tx, _ := schemas.DecodeTx(ok)
+	tx.Record.Validity = &schemas.Period{From: "2026-01-01", To: "2027-01-01"}
+	validity, err := schemas.EncodeTx(tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bt := blocktest.Batch(c, "shenzhen", 1, ok, withTo(`"guangzhou"`), withTo(`""`), withTo(`null`), validity)
+	got, err := (*block.Checks)(nil).Batch(c.Bundle, bt, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, false, false, false, true} {
+		if (got[i].Err == nil) != want {
+			t.Errorf("transaction %d: %v, want valid %v", i, got[i].Err, want)
+		}
+	}
+}
