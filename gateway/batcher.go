@@ -99,6 +99,7 @@ type batcher struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
+	health  *pubHealth
 
 	queue chan pending
 	slots chan struct{}
@@ -108,9 +109,9 @@ type batcher struct {
 	once  sync.Once
 }
 
-func newBatcher(cfg BatchConfig, chain, city, subject string, signer keys.Signer, pub Publisher, log *slog.Logger, now func() time.Time, m *metrics) *batcher {
+func newBatcher(cfg BatchConfig, chain, city, subject string, signer keys.Signer, pub Publisher, log *slog.Logger, now func() time.Time, m *metrics, health *pubHealth) *batcher {
 	cfg = cfg.withDefaults()
-	b := &batcher{cfg: cfg, chain: chain, city: city, subject: subject, signer: signer, pub: pub, log: log, now: now, metrics: m,
+	b := &batcher{cfg: cfg, chain: chain, city: city, subject: subject, signer: signer, pub: pub, log: log, now: now, metrics: m, health: health,
 		queue: make(chan pending, cfg.QueueSize), slots: make(chan struct{}, cfg.MaxInFlight), stop: make(chan struct{})}
 	b.wg.Add(1)
 	go b.run()
@@ -247,9 +248,11 @@ func (b *batcher) publish(items []pending, seq uint64) {
 	}
 	if err != nil {
 		b.metrics.publishErrors.WithLabelValues(b.city).Inc()
+		b.health.failed(err)
 		b.fail(items, fmt.Errorf("gateway: publish batch %s: %w", id, err))
 		return
 	}
+	b.health.ok()
 	b.metrics.batches.WithLabelValues(b.city).Inc()
 	b.metrics.batchSize.Observe(float64(len(items)))
 	b.metrics.publishSeconds.Observe(time.Since(start).Seconds())

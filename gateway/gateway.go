@@ -15,6 +15,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/baybus/baybus/gateway/api"
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
@@ -37,6 +38,10 @@ type Location struct {
 	// ledger recorded it as "duplicate" (sealed before), "invalid" or
 	// "rejected" (a status change the license's status does not allow).
 	Result string
+	// Reason is the ledger's machine-readable reason for a Result other
+	// than "ok" (e.g. "not_issuer"), if it gives one; the gateway relays it
+	// in the refusal's rule and the receipt's reason.
+	Reason string
 }
 
 // Ledger is what a gateway asks of the ordering service: where a
@@ -67,32 +72,80 @@ type Ledger interface {
 
 // Config configures a gateway. Zero fields take the documented defaults.
 type Config struct {
-	Chain         string                            // chain id (required)
-	Batch         BatchConfig                       // batching and backpressure
-	MaxBodyBytes  int64                             // HTTP body limit; default 32 MiB
-	MaxEventBytes int                               // one event's JSON; default 64 KiB
+	Chain string      // chain id (required)
+	Node  string      // this gateway's name, shown by /readyz; default "gateway"
+	Batch BatchConfig // batching and backpressure
+	// MaxBodyBytes bounds a request's body; default 16 MiB.
+	MaxBodyBytes int64
+	// MaxEventBytes bounds one event's JSON; default 64 KiB.
+	MaxEventBytes int
+	// MaxEvents bounds the events of one request; a request with more is
+	// refused whole (413 too_many_events). Default 10,000.
+	MaxEvents int
+	// MaxFailures is how many events of one request may fail before the
+	// rest of it is not processed (api.Bulk.Stopped), so the cost of a
+	// request and the size of its answer stay proportional to what it got
+	// accepted. Default 100.
+	MaxFailures int
+	// MaxBulkRequests bounds the requests of several events read and
+	// validated at once; a request beyond it waits up to BulkWait for a
+	// turn, then gets 429 backpressure. Default 16.
+	MaxBulkRequests int
+	// BulkWait is how long a bulk request waits for a turn; default 5s.
+	BulkWait      time.Duration
 	CommitTimeout time.Duration                     // longest wait=commit; default 30s
 	RecentTxs     int                               // receipts remembered per city for retries; default 65,536
 	Bridges       func(schemas.Jurisdiction) Bridge // nil: native input refused, ids unchecked
 	Ledger        Ledger                            // nil: wait=commit and GET /v1/tx unavailable
-	Ready         func(ctx context.Context) error   // readiness probe of the bus; nil = always ready
-	Registerer    prometheus.Registerer             // nil: metrics not registered
-	Logger        *slog.Logger                      // default slog.Default()
-	Now           func() time.Time                  // default time.Now
+	// Ready probes the bus (for example the connections' state); nil:
+	// always ready. /readyz also reports failing publishes and a failing
+	// outbox.
+	Ready      func(ctx context.Context) error
+	Registerer prometheus.Registerer // nil: metrics not registered
+	Logger     *slog.Logger          // default slog.Default()
+	Now        func() time.Time      // default time.Now
 	// MaxBacklog is how many batches may wait on the bus for a block before
 	// new events are held; 0: no limit.
 	MaxBacklog int
 	// BacklogWait is how long a request is held for the backlog to fall
 	// before it is refused with 429 ledger_backlog; default 10s.
 	BacklogWait time.Duration
+	// FailureHold is how long a failed publish keeps /readyz at not_ready
+	// when no later publish of that city succeeded; default 30s. Longer
+	// than a load balancer's probe interval, so it takes the gateway out of
+	// rotation, short enough that a quiet gateway comes back by itself.
+	FailureHold time.Duration
 }
 
+// Defaults of Config.
+const (
+	DefaultMaxBodyBytes    = 16 << 20
+	DefaultMaxEvents       = 10_000
+	DefaultMaxFailures     = 100
+	DefaultMaxBulkRequests = 16
+)
+
 func (c Config) withDefaults() Config {
+	if c.Node == "" {
+		c.Node = "gateway"
+	}
 	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = 32 << 20
+		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if c.MaxEventBytes == 0 {
 		c.MaxEventBytes = schemas.MaxTxBytes
+	}
+	if c.MaxEvents == 0 {
+		c.MaxEvents = DefaultMaxEvents
+	}
+	if c.MaxFailures == 0 {
+		c.MaxFailures = DefaultMaxFailures
+	}
+	if c.MaxBulkRequests == 0 {
+		c.MaxBulkRequests = DefaultMaxBulkRequests
+	}
+	if c.BulkWait == 0 {
+		c.BulkWait = 5 * time.Second
 	}
 	if c.CommitTimeout == 0 {
 		c.CommitTimeout = 30 * time.Second
@@ -109,6 +162,9 @@ func (c Config) withDefaults() Config {
 	if c.BacklogWait == 0 {
 		c.BacklogWait = 10 * time.Second
 	}
+	if c.FailureHold == 0 {
+		c.FailureHold = 30 * time.Second
+	}
 	return c
 }
 
@@ -116,6 +172,7 @@ func (c Config) withDefaults() Config {
 type Gateway struct {
 	cfg     Config
 	metrics *metrics
+	bulk    chan struct{} // MaxBulkRequests slots
 
 	mu     sync.RWMutex
 	cities map[string]*cityGateway
@@ -127,6 +184,7 @@ type cityGateway struct {
 	city   schemas.City
 	b      *batcher
 	recent *lru.Cache[schemas.TxID, accepted]
+	health *pubHealth
 }
 
 // accepted is what a gateway remembers of a transaction the bus stored, to
@@ -147,13 +205,14 @@ func acceptedOf(r *Receipt) accepted {
 
 func (a accepted) receipt(id schemas.TxID) Receipt {
 	return Receipt{TxID: schemas.FormatID(id), BatchID: hex.EncodeToString(a.batch[:]), Stream: a.stream, Seq: a.seq,
-		Duplicate: a.duplicate, Status: "accepted", Durability: durabilityAccepted}
+		Duplicate: a.duplicate, Status: api.StatusAccepted, Durability: durabilityAccepted}
 }
 
 // New returns a gateway with no cities; add them with AddCity.
 func New(cfg Config) *Gateway {
 	cfg = cfg.withDefaults()
-	return &Gateway{cfg: cfg, metrics: newMetrics(cfg.Registerer), cities: map[string]*cityGateway{}}
+	return &Gateway{cfg: cfg, metrics: newMetrics(cfg.Registerer), cities: map[string]*cityGateway{},
+		bulk: make(chan struct{}, cfg.MaxBulkRequests)}
 }
 
 // AddCity starts the city's batcher. pub must be connected as the city's
@@ -173,8 +232,9 @@ func (g *Gateway) AddCity(token string, signer keys.Signer, pub Publisher) error
 		return fmt.Errorf("gateway: city %s added twice", token)
 	}
 	subject := "gba.tx." + token
-	g.cities[token] = &cityGateway{city: city, recent: recent,
-		b: newBatcher(g.cfg.Batch, g.cfg.Chain, token, subject, signer, pub, g.cfg.Logger, g.cfg.Now, g.metrics)}
+	health := newPubHealth(g.cfg.Now, g.metrics.failing.WithLabelValues(token))
+	g.cities[token] = &cityGateway{city: city, recent: recent, health: health,
+		b: newBatcher(g.cfg.Batch, g.cfg.Chain, token, subject, signer, pub, g.cfg.Logger, g.cfg.Now, g.metrics, health)}
 	return nil
 }
 
@@ -204,60 +264,46 @@ func (g *Gateway) city(token string) (*cityGateway, error) {
 }
 
 // Receipt is the answer for one accepted event.
-type Receipt struct {
-	TxID      string `json:"txId"`
-	BatchID   string `json:"batchId"`
-	Stream    string `json:"stream"`
-	Seq       uint64 `json:"seq"`
-	Duplicate bool   `json:"duplicate"`
-	// Status is "accepted" (stored by the bus) or "committed" (sealed in a
-	// block fsynced by a quorum of orderers).
-	Status     string `json:"status"`
-	Durability string `json:"durability"`
-	Result     string `json:"result,omitempty"`
-	Height     uint64 `json:"height,omitempty"`
-	BlockHash  string `json:"blockHash,omitempty"`
-	Position   *int   `json:"position,omitempty"`
-}
+type Receipt = api.Receipt
+
+// Error is a failure with its HTTP status and a stable code (api.Codes).
+type Error = api.Error
 
 const (
 	durabilityAccepted  = "stored by the bus (JetStream file store, fsynced on its interval)"
 	durabilityCommitted = "sealed in a block fsynced by a quorum of orderers"
 )
 
-// Error is a failure with its HTTP status and a stable code.
-type Error struct {
-	Status  int    `json:"-"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
-	Rule    string `json:"rule,omitempty"`
-}
-
-func (e *Error) Error() string { return "gateway: " + e.Code + ": " + e.Message }
-
 // Input is one event as received.
 type Input struct {
 	Raw    []byte
 	Native bool // the event is in the city's jurisdiction's native format
+	// Err, if set, is why the event was refused before it got here (the
+	// reader found it too large); it keeps its place in the request.
+	Err *Error
 }
 
-// Outcome is the result for one event: a receipt or an error.
+// Outcome is the result for one event: a receipt or an error. Skipped
+// events were not processed, because MaxFailures events before them
+// failed; their Err says so.
 type Outcome struct {
 	Receipt *Receipt
 	Err     *Error
+	Skipped bool
 }
 
 // Submit validates, batches and publishes events of one city, and waits for
 // their receipts (and, with waitCommit, for their blocks). Events are
-// independent: one bad event does not fail the others.
+// independent: one bad event does not fail the others, but once
+// MaxFailures events failed the rest are skipped (Outcome.Skipped), so a
+// request of garbage costs little.
 func (g *Gateway) Submit(ctx context.Context, token string, inputs []Input, waitCommit bool) ([]Outcome, *Error) {
 	c, err := g.city(token)
 	if err != nil {
-		return nil, &Error{Status: http.StatusNotFound, Code: "unknown_city", Message: err.Error(), Field: "city"}
+		return nil, &Error{Status: http.StatusNotFound, Code: api.CodeUnknownCity, Message: err.Error(), Field: "city"}
 	}
 	if waitCommit && g.cfg.Ledger == nil {
-		return nil, &Error{Status: http.StatusNotImplemented, Code: "commit_unavailable", Message: "this gateway has no ledger to wait on; omit wait=commit"}
+		return nil, &Error{Status: http.StatusNotImplemented, Code: api.CodeCommitUnavailable, Message: "this gateway has no ledger to wait on; omit wait=commit"}
 	}
 	if e := g.admit(ctx); e != nil {
 		g.metrics.events.WithLabelValues(token, e.Code).Add(float64(len(inputs)))
@@ -270,10 +316,21 @@ func (g *Gateway) Submit(ctx context.Context, token string, inputs []Input, wait
 		done <-chan pubResult
 	}
 	var waits []waiting
+	failed := 0
 	for i, in := range inputs {
+		if failed >= g.cfg.MaxFailures {
+			skip := &Error{Status: http.StatusMultiStatus, Code: api.CodeTooManyFailures,
+				Message: fmt.Sprintf("not processed: %d events before it failed (limit %d); nothing from event %d on was stored: fix the input and send these again", failed, g.cfg.MaxFailures, i)}
+			for j := i; j < len(inputs); j++ {
+				out[j] = Outcome{Err: skip, Skipped: true}
+			}
+			g.metrics.events.WithLabelValues(token, api.CodeTooManyFailures).Add(float64(len(inputs) - i))
+			break
+		}
 		raw, id, e := g.prepare(c, in)
 		if e != nil {
 			out[i].Err = e
+			failed++
 			g.metrics.events.WithLabelValues(token, e.Code).Inc()
 			continue
 		}
@@ -306,7 +363,7 @@ func (g *Gateway) Submit(ctx context.Context, token string, inputs []Input, wait
 			select {
 			case res = <-w.done:
 			case <-ctx.Done():
-				out[w.i].Err = &Error{Status: http.StatusServiceUnavailable, Code: "canceled", Message: ctx.Err().Error()}
+				out[w.i].Err = &Error{Status: http.StatusServiceUnavailable, Code: api.CodeCanceled, Message: ctx.Err().Error()}
 				continue
 			}
 			if res.err != nil {
@@ -316,7 +373,7 @@ func (g *Gateway) Submit(ctx context.Context, token string, inputs []Input, wait
 			}
 			g.notePublished(res.pub.Seq)
 			r := Receipt{TxID: schemas.FormatID(w.id), BatchID: res.pub.BatchID, Stream: res.pub.Stream, Seq: res.pub.Seq,
-				Duplicate: res.pub.Duplicate, Status: "accepted", Durability: durabilityAccepted}
+				Duplicate: res.pub.Duplicate, Status: api.StatusAccepted, Durability: durabilityAccepted}
 			c.recent.Add(w.id, acceptedOf(&r))
 			out[w.i].Receipt = &r
 			g.metrics.events.WithLabelValues(token, "accepted").Inc()
@@ -358,9 +415,9 @@ func (g *Gateway) admit(ctx context.Context) *Error {
 				return nil
 			}
 		case <-ctx.Done():
-			return &Error{Status: http.StatusServiceUnavailable, Code: "canceled", Message: ctx.Err().Error()}
+			return &Error{Status: http.StatusServiceUnavailable, Code: api.CodeCanceled, Message: ctx.Err().Error()}
 		case <-deadline.C:
-			return &Error{Status: http.StatusTooManyRequests, Code: "ledger_backlog",
+			return &Error{Status: http.StatusTooManyRequests, Code: api.CodeLedgerBacklog,
 				Message: fmt.Sprintf("the orderers are %d batches behind the bus (limit %d); retry after the Retry-After delay", backlog(), g.cfg.MaxBacklog)}
 		}
 	}
@@ -384,7 +441,7 @@ func (g *Gateway) waitCommit(ctx context.Context, id schemas.TxID, o *Outcome) {
 	defer cancel()
 	loc, err := g.cfg.Ledger.WaitTx(ctx, id)
 	if err != nil {
-		o.Err = &Error{Status: http.StatusGatewayTimeout, Code: "commit_timeout",
+		o.Err = &Error{Status: http.StatusGatewayTimeout, Code: api.CodeCommitTimeout,
 			Message: fmt.Sprintf("transaction %s was accepted (batch %s) but not sealed in time: %v", schemas.FormatID(id), o.Receipt.BatchID, err)}
 		return
 	}
@@ -400,30 +457,40 @@ func (g *Gateway) waitCommit(ctx context.Context, id schemas.TxID, o *Outcome) {
 // refused is the answer for a transaction the orderers sealed without
 // effect.
 func refused(id schemas.TxID, loc Location) *Error {
-	why := map[string]string{
-		"invalid":  "it is well signed but not a valid record",
-		"rejected": "the license's status on the ledger does not allow this action (e.g. amending a license never issued, or anything after revocation)",
-	}[loc.Result]
-	return &Error{Status: http.StatusUnprocessableEntity, Code: "ledger_" + loc.Result,
+	code, why := api.CodeLedgerRejected, "the license's status on the ledger does not allow this action (e.g. amending a license never issued, or anything after revocation)"
+	switch loc.Result {
+	case "invalid":
+		code, why = api.CodeLedgerInvalid, "it is well signed but not a valid record"
+	case "rejected":
+	default:
+		why = "the ledger recorded it as " + loc.Result
+	}
+	if loc.Reason != "" {
+		why += " (reason: " + loc.Reason + ")"
+	}
+	return &Error{Status: http.StatusUnprocessableEntity, Code: code, Rule: loc.Reason,
 		Message: fmt.Sprintf("transaction %s was sealed at height %d (block %s) with result %q, without effect: %s",
 			schemas.FormatID(id), loc.Height, schemas.FormatID(loc.BlockHash), loc.Result, why)}
 }
 
 func committed(r *Receipt, loc Location) {
 	pos := loc.Position
-	r.Status, r.Durability = "committed", durabilityCommitted
+	r.Status, r.Durability = api.StatusCommitted, durabilityCommitted
 	if loc.Result != "" && loc.Result != "ok" {
-		r.Status = "refused"
+		r.Status = api.StatusRefused
 	}
-	r.Result = loc.Result
+	r.Result, r.Reason = loc.Result, loc.Reason
 	r.Height, r.BlockHash, r.Position = loc.Height, schemas.FormatID(loc.BlockHash), &pos
 }
 
 // prepare turns one input into canonical transaction bytes and its id.
 func (g *Gateway) prepare(c *cityGateway, in Input) ([]byte, schemas.TxID, *Error) {
 	var id schemas.TxID
+	if in.Err != nil {
+		return nil, id, in.Err
+	}
 	if len(in.Raw) > g.cfg.MaxEventBytes {
-		return nil, id, &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large",
+		return nil, id, &Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge,
 			Message: fmt.Sprintf("event is %d bytes, limit %d", len(in.Raw), g.cfg.MaxEventBytes)}
 	}
 	var br Bridge
@@ -437,10 +504,10 @@ func (g *Gateway) prepare(c *cityGateway, in Input) ([]byte, schemas.TxID, *Erro
 	)
 	if in.Native {
 		if br == nil {
-			return nil, id, &Error{Status: http.StatusBadRequest, Code: "native_unavailable", Message: "this gateway has no bridge for native input"}
+			return nil, id, &Error{Status: http.StatusBadRequest, Code: api.CodeNativeUnavailable, Message: "this gateway has no bridge for native input"}
 		}
 		if !json.Valid(in.Raw) {
-			return nil, id, &Error{Status: http.StatusBadRequest, Code: "invalid_json", Message: "event is not valid JSON"}
+			return nil, id, &Error{Status: http.StatusBadRequest, Code: api.CodeInvalidJSON, Message: "event is not valid JSON"}
 		}
 		ev, nativeFormat, err = br.Normalize(in.Raw)
 		if err != nil {
@@ -459,11 +526,12 @@ func (g *Gateway) prepare(c *cityGateway, in Input) ([]byte, schemas.TxID, *Erro
 		}
 	} else if ev, err = schemas.ValidateEventJSON(in.Raw); err != nil {
 		// Malformed JSON is invalid_json here too: the validator's decoder
-		// says where (a separate json.Valid pass cost 7 µs an event).
-		return nil, id, validationError(err)
+		// says where (a separate json.Valid pass cost 7 µs an event). Only
+		// a refused event is looked at again, for a better answer.
+		return nil, id, diagnose(in.Raw, validationError(err))
 	}
 	if _, err := schemas.ParseTime(ev.OccurredAt); err != nil {
-		return nil, id, &Error{Status: http.StatusBadRequest, Code: "invalid", Field: "occurredAt", Rule: "rfc3339", Message: err.Error()}
+		return nil, id, &Error{Status: http.StatusBadRequest, Code: api.CodeInvalid, Field: "occurredAt", Rule: "rfc3339", Message: err.Error()}
 	}
 	if br != nil && ev.Action.FullRecord() {
 		if err := br.ValidateRecordIDs(ev.Kind, &ev.Record); err != nil {
@@ -481,28 +549,43 @@ func (g *Gateway) prepare(c *cityGateway, in Input) ([]byte, schemas.TxID, *Erro
 
 func validationError(err error) *Error {
 	if fe, ok := schemas.AsFieldError(err); ok {
-		code, status := "invalid", http.StatusBadRequest
+		code, status := api.CodeInvalid, http.StatusBadRequest
 		if fe.Rule == "maxBytes" {
-			code, status = "too_large", http.StatusRequestEntityTooLarge
+			code, status = api.CodeTooLarge, http.StatusRequestEntityTooLarge
 		}
 		if fe.Rule == "json" {
-			code = "invalid_json"
+			code = api.CodeInvalidJSON
 		}
-		return &Error{Status: status, Code: code, Field: fe.Field, Rule: fe.Rule, Message: fe.Msg}
+		return &Error{Status: status, Code: code, Field: fe.Field, Rule: fe.Rule, Message: clip(fe.Msg)}
 	}
-	return &Error{Status: http.StatusBadRequest, Code: "invalid", Message: err.Error()}
+	return &Error{Status: http.StatusBadRequest, Code: api.CodeInvalid, Message: clip(err.Error())}
+}
+
+// maxMessage bounds an error message: a schema rule may quote the value it
+// refused, and an answer must not grow with the input.
+const maxMessage = 512
+
+func clip(s string) string {
+	if len(s) <= maxMessage {
+		return s
+	}
+	cut := maxMessage
+	for cut > 0 && s[cut]&0xC0 == 0x80 { // not inside a UTF-8 sequence
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func submitError(err error) *Error {
 	switch {
 	case errors.Is(err, ErrBackpressure):
-		return &Error{Status: http.StatusTooManyRequests, Code: "backpressure", Message: "the city's queue is full; retry after the Retry-After delay"}
+		return &Error{Status: http.StatusTooManyRequests, Code: api.CodeBackpressure, Message: "the city's queue is full; retry after the Retry-After delay"}
 	case errors.Is(err, ErrClosed):
-		return &Error{Status: http.StatusServiceUnavailable, Code: "shutting_down", Message: "the gateway is shutting down"}
+		return &Error{Status: http.StatusServiceUnavailable, Code: api.CodeShuttingDown, Message: "the gateway is shutting down"}
 	case isPermission(err):
-		return &Error{Status: http.StatusForbidden, Code: "permission_denied", Message: err.Error()}
+		return &Error{Status: http.StatusForbidden, Code: api.CodePermissionDenied, Message: err.Error()}
 	}
-	return &Error{Status: http.StatusServiceUnavailable, Code: "bus_unavailable", Message: err.Error()}
+	return &Error{Status: http.StatusServiceUnavailable, Code: api.CodeBusUnavailable, Message: clip(err.Error())}
 }
 
 // Lookup reports where a transaction is: committed (with its block),
@@ -523,7 +606,7 @@ func (g *Gateway) Lookup(ctx context.Context, id schemas.TxID) (*Receipt, bool, 
 		}
 	}
 	if r, ok := g.recentReceipt(id); ok {
-		r.Status = "pending"
+		r.Status = api.StatusPending
 		return &r, true, nil
 	}
 	return nil, false, nil

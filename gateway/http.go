@@ -1,83 +1,16 @@
 package gateway
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
-	"strings"
 	"time"
 
+	"github.com/baybus/baybus/gateway/api"
 	"github.com/baybus/baybus/schemas"
 )
-
-// Body errors.
-var (
-	ErrMediaType = errors.New("gateway: unsupported content type")
-	ErrBody      = errors.New("gateway: malformed body")
-)
-
-// Body kinds.
-const (
-	mediaJSON  = "application/json"
-	mediaJSONL = "application/jsonl"
-)
-
-// ParseBody splits a request body into events. application/json takes one
-// object or an array of objects; application/jsonl (also x-ndjson,
-// x-jsonlines) takes one object per line, blank lines ignored. single is
-// true for a lone JSON object, whose answer is not wrapped in a list.
-func ParseBody(contentType string, body []byte) (events [][]byte, single bool, err error) {
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return nil, false, fmt.Errorf("%w: %q", ErrMediaType, contentType)
-	}
-	switch mt {
-	case mediaJSON:
-		trimmed := bytes.TrimSpace(body)
-		if len(trimmed) == 0 {
-			return nil, false, fmt.Errorf("%w: empty body", ErrBody)
-		}
-		if trimmed[0] != '[' {
-			return [][]byte{trimmed}, true, nil
-		}
-		var list []json.RawMessage
-		if err := json.Unmarshal(trimmed, &list); err != nil {
-			return nil, false, fmt.Errorf("%w: %v", ErrBody, err)
-		}
-		if len(list) == 0 {
-			return nil, false, fmt.Errorf("%w: empty array", ErrBody)
-		}
-		events = make([][]byte, len(list))
-		for i, m := range list {
-			events[i] = m
-		}
-		return events, false, nil
-	case mediaJSONL, "application/x-ndjson", "application/x-jsonlines", "application/jsonlines":
-		sc := bufio.NewScanner(bytes.NewReader(body))
-		sc.Buffer(make([]byte, 0, 64<<10), len(body)+1)
-		for sc.Scan() {
-			line := bytes.TrimSpace(sc.Bytes())
-			if len(line) == 0 {
-				continue
-			}
-			events = append(events, bytes.Clone(line))
-		}
-		if err := sc.Err(); err != nil {
-			return nil, false, fmt.Errorf("%w: %v", ErrBody, err)
-		}
-		if len(events) == 0 {
-			return nil, false, fmt.Errorf("%w: no events", ErrBody)
-		}
-		return events, false, nil
-	}
-	return nil, false, fmt.Errorf("%w: %q (use application/json or application/jsonl)", ErrMediaType, mt)
-}
 
 // Register adds the gateway's routes to mux:
 //
@@ -86,70 +19,55 @@ func ParseBody(contentType string, body []byte) (events [][]byte, single bool, e
 //	GET  /v1/licenses/{jurisdiction}/{id}/proof
 //	GET  /healthz, GET /readyz
 func (g *Gateway) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/cities/{city}/events", g.handleEvents)
-	mux.HandleFunc("GET /v1/tx/{id}", g.handleTx)
-	mux.HandleFunc("GET "+ProofRoute, g.handleProof)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST "+api.RouteEvents, g.handleEvents)
+	mux.HandleFunc("GET "+api.RouteTx, g.handleTx)
+	mux.HandleFunc("GET "+api.RouteProof, g.handleProof)
+	mux.HandleFunc("GET "+api.RouteHealth, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", g.handleReady)
+	mux.HandleFunc("GET "+api.RouteReady, g.handleReady)
 }
 
 func (g *Gateway) handleEvents(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("city")
 	if _, err := g.city(token); err != nil {
-		writeError(w, &Error{Status: http.StatusNotFound, Code: "unknown_city", Message: err.Error(), Field: "city"})
+		writeError(w, &Error{Status: http.StatusNotFound, Code: api.CodeUnknownCity, Message: err.Error(), Field: "city"})
 		return
 	}
 	q := r.URL.Query()
 	native := false
-	switch f := q.Get("format"); f {
-	case "", "canonical":
-	case "native":
+	switch f := q.Get(api.ParamFormat); f {
+	case "", api.FormatCanonical:
+	case api.FormatNative:
 		native = true
 	default:
-		writeError(w, &Error{Status: http.StatusBadRequest, Code: "invalid", Field: "format", Rule: "enum", Message: fmt.Sprintf("format %q: use canonical or native", f)})
+		writeError(w, &Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Field: api.ParamFormat, Rule: "enum",
+			Message: fmt.Sprintf("format %q: use %s or %s", f, api.FormatCanonical, api.FormatNative)})
 		return
 	}
 	wait := false
-	switch v := q.Get("wait"); v {
-	case "", "accept":
-	case "commit":
+	switch v := q.Get(api.ParamWait); v {
+	case "", api.WaitAccept:
+	case api.WaitCommit:
 		wait = true
 	default:
-		writeError(w, &Error{Status: http.StatusBadRequest, Code: "invalid", Field: "wait", Rule: "enum", Message: fmt.Sprintf("wait %q: use commit", v)})
+		writeError(w, &Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Field: api.ParamWait, Rule: "enum",
+			Message: fmt.Sprintf("wait %q: use %s", v, api.WaitCommit)})
 		return
 	}
-	ct := r.Header.Get("Content-Type")
-	if mt, _, err := mime.ParseMediaType(ct); err != nil || (mt != mediaJSON && !strings.Contains(mt, "json")) {
-		writeError(w, &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
-			Message: fmt.Sprintf("content type %q: use application/json (one event or an array) or application/jsonl", ct)})
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes))
+	layout, err := api.LayoutOf(r.Header.Get("Content-Type"))
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: fmt.Sprintf("body over %d bytes", mbe.Limit)})
-			return
-		}
-		writeError(w, &Error{Status: http.StatusBadRequest, Code: "invalid_body", Message: err.Error()})
+		writeError(w, &Error{Status: http.StatusUnsupportedMediaType, Code: api.CodeUnsupportedMediaType, Message: err.Error()})
 		return
 	}
-	events, single, err := ParseBody(ct, body)
-	if err != nil {
-		if errors.Is(err, ErrMediaType) {
-			writeError(w, &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: err.Error()})
-		} else {
-			writeError(w, &Error{Status: http.StatusBadRequest, Code: "invalid_json", Message: err.Error()})
-		}
+	inputs, single, release, e := g.readEvents(w, r, layout, native)
+	defer release()
+	if e != nil {
+		writeError(w, e)
 		return
-	}
-	inputs := make([]Input, len(events))
-	for i, e := range events {
-		inputs[i] = Input{Raw: e, Native: native}
 	}
 	outcomes, gerr := g.Submit(r.Context(), token, inputs, wait)
+	release() // what follows waits on the bus and the ledger, not on this request's memory
 	if gerr != nil {
 		writeError(w, gerr)
 		return
@@ -166,24 +84,21 @@ func (g *Gateway) handleEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	type item struct {
-		Index int `json:"index"`
-		*Receipt
-		Error *Error `json:"error,omitempty"`
-	}
-	resp := struct {
-		Accepted int    `json:"accepted"`
-		Failed   int    `json:"failed"`
-		Results  []item `json:"results"`
-	}{Results: make([]item, len(outcomes))}
+	resp := api.Bulk{Results: make([]api.Result, 0, len(outcomes))}
 	status := ok
 	for i, o := range outcomes {
-		resp.Results[i] = item{Index: i, Receipt: o.Receipt, Error: o.Err}
+		if o.Skipped {
+			resp.Skipped = len(outcomes) - i
+			resp.Stopped = o.Err
+			status = http.StatusMultiStatus
+			break
+		}
+		resp.Results = append(resp.Results, api.Result{Index: i, Receipt: o.Receipt, Error: o.Err})
 		if o.Err != nil {
 			resp.Failed++
 			status = http.StatusMultiStatus
-			if o.Err.Code == "backpressure" {
-				w.Header().Set("Retry-After", "1")
+			if o.Err.Status == http.StatusTooManyRequests {
+				w.Header().Set(api.HeaderRetryAfter, "1")
 			}
 		} else {
 			resp.Accepted++
@@ -192,46 +107,112 @@ func (g *Gateway) handleEvents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, resp)
 }
 
+// readEvents reads a request's events with the one event reader, bounded by
+// MaxBodyBytes, MaxEventBytes and MaxEvents. A request of several events
+// takes one of MaxBulkRequests turns first (waiting up to BulkWait), held
+// until release is called. An event too large keeps its place as an input
+// that carries its error; anything that ends the input refuses the whole
+// request, and nothing of it is submitted.
+func (g *Gateway) readEvents(w http.ResponseWriter, r *http.Request, layout api.Layout, native bool) (inputs []Input, single bool, release func(), e *Error) {
+	release = func() {}
+	body := http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes)
+	rd := api.NewEventReader(body, layout, api.ReaderOptions{MaxEventBytes: g.cfg.MaxEventBytes, MaxEvents: g.cfg.MaxEvents})
+	turn := false
+	for {
+		raw, err := rd.Next()
+		if !turn && rd.Bulk() {
+			// Known after the first event: take a turn before reading on.
+			rel, e := g.bulkTurn(r)
+			if e != nil {
+				return nil, false, release, e
+			}
+			release, turn = rel, true
+		}
+		var ee *api.EventError
+		switch {
+		case err == nil:
+			inputs = append(inputs, Input{Raw: raw, Native: native})
+			continue
+		case errors.As(err, &ee):
+			inputs = append(inputs, Input{Err: &Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge,
+				Message: fmt.Sprintf("event is %d bytes, limit %d", ee.Size, ee.Limit)}})
+			continue
+		case err == io.EOF:
+			return inputs, rd.Single(), release, nil
+		}
+		return nil, false, release, readError(err)
+	}
+}
+
+// readError is the answer for input that cannot be split into events.
+func readError(err error) *Error {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge, Message: fmt.Sprintf("body over %d bytes", mbe.Limit)}
+	case errors.Is(err, api.ErrTooManyEvents):
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooManyEvents, Message: err.Error() + "; nothing was stored: split it into several requests"}
+	case errors.Is(err, api.ErrSyntax):
+		return &Error{Status: http.StatusBadRequest, Code: api.CodeInvalidJSON, Message: err.Error() + "; nothing was stored"}
+	}
+	return &Error{Status: http.StatusBadRequest, Code: api.CodeInvalidBody, Message: err.Error()}
+}
+
+// bulkTurn waits for one of MaxBulkRequests turns, up to BulkWait or the
+// request's end.
+func (g *Gateway) bulkTurn(r *http.Request) (release func(), e *Error) {
+	select {
+	case g.bulk <- struct{}{}:
+	default:
+		g.metrics.bulkWaits.Inc()
+		t := time.NewTimer(g.cfg.BulkWait)
+		defer t.Stop()
+		select {
+		case g.bulk <- struct{}{}:
+		case <-t.C:
+			return nil, &Error{Status: http.StatusTooManyRequests, Code: api.CodeBackpressure,
+				Message: fmt.Sprintf("%d requests of several events are being read at once; retry after the Retry-After delay", g.cfg.MaxBulkRequests)}
+		case <-r.Context().Done():
+			return nil, &Error{Status: http.StatusServiceUnavailable, Code: api.CodeCanceled, Message: r.Context().Err().Error()}
+		}
+	}
+	var once bool
+	return func() {
+		if !once {
+			once = true
+			<-g.bulk
+		}
+	}, nil
+}
+
 func (g *Gateway) handleTx(w http.ResponseWriter, r *http.Request) {
 	id, err := schemas.ParseID(r.PathValue("id"))
 	if err != nil {
-		writeError(w, &Error{Status: http.StatusBadRequest, Code: "invalid", Field: "id", Rule: "hex64", Message: err.Error()})
+		writeError(w, &Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Field: "id", Rule: "hex64", Message: err.Error()})
 		return
 	}
 	rec, ok, err := g.Lookup(r.Context(), id)
 	if err != nil {
-		writeError(w, &Error{Status: http.StatusServiceUnavailable, Code: "ledger_unavailable", Message: err.Error()})
+		writeError(w, &Error{Status: http.StatusServiceUnavailable, Code: api.CodeLedgerUnavailable, Message: err.Error()})
 		return
 	}
 	if !ok {
-		writeError(w, &Error{Status: http.StatusNotFound, Code: "not_found", Field: "id", Message: "no such transaction on the ledger or pending at this gateway"})
+		writeError(w, &Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Field: "id", Message: "no such transaction on the ledger or pending at this gateway"})
 		return
 	}
 	writeJSON(w, http.StatusOK, rec)
 }
 
-func (g *Gateway) handleReady(w http.ResponseWriter, r *http.Request) {
-	if g.cfg.Ready != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := g.cfg.Ready(ctx); err != nil {
-			writeError(w, &Error{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: err.Error()})
-			return
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
-
 func writeError(w http.ResponseWriter, e *Error) {
 	switch e.Status {
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-		w.Header().Set("Retry-After", "1")
+		w.Header().Set(api.HeaderRetryAfter, "1")
 	}
-	writeJSON(w, e.Status, map[string]*Error{"error": e})
+	writeJSON(w, e.Status, api.ErrorBody{Error: e})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", api.MediaJSON)
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)

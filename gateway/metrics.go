@@ -11,6 +11,8 @@ type metrics struct {
 	batchSize      prometheus.Histogram
 	publishSeconds prometheus.Histogram
 	held           prometheus.Counter
+	failing        *prometheus.GaugeVec // by city
+	bulkWaits      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -27,9 +29,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Time from publish to the stream's acknowledgement.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		held: prometheus.NewCounter(prometheus.CounterOpts{Name: "baybus_gateway_held_requests_total",
 			Help: "Requests held because the orderers were more than MaxBacklog batches behind the bus."}),
+		failing: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "baybus_gateway_bus_write_failing",
+			Help: "1 while the city's latest batch publish failed (the bus did not store it), else 0."}, []string{"city"}),
+		bulkWaits: prometheus.NewCounter(prometheus.CounterOpts{Name: "baybus_gateway_bulk_waits_total",
+			Help: "Requests of several events that waited for a turn because MaxBulkRequests were being read."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.batches, m.publishErrors, m.batchSize, m.publishSeconds, m.held)
+		reg.MustRegister(m.events, m.batches, m.publishErrors, m.batchSize, m.publishSeconds, m.held, m.failing, m.bulkWaits)
 	}
 	return m
 }

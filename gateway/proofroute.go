@@ -7,46 +7,48 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/baybus/baybus/gateway/api"
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/schemas"
 )
 
 // ProofRoute is the route of fresh license proofs.
-const ProofRoute = "/v1/licenses/{jurisdiction}/{id}/proof"
+const ProofRoute = api.RouteProof
 
 // ProofMediaType is the content type of a binary bundle.
-const ProofMediaType = "application/vnd.baybus.proof"
+const ProofMediaType = api.MediaProof
 
 // handleProof serves GET ProofRoute: a fresh proof (Ledger.LatestProof) of
 // the license's current status. JSON by default; the binary form with
 // ?format=binary or Accept: application/vnd.baybus.proof. Headers
 // Baybus-Height and Baybus-Status repeat the height and status the proof
-// shows. Errors: 400 bad_request, 404 not_found, 503 not_ready, 500 internal.
+// shows. Errors: 400 bad_request, 404 not_found, 503 not_ready (no ledger)
+// or ledger_unavailable, 500 internal.
 func (g *Gateway) handleProof(w http.ResponseWriter, r *http.Request) {
 	jur, err := schemas.ParseJurisdiction(r.PathValue("jurisdiction"))
 	if err != nil {
-		writeError(w, &Error{Status: http.StatusBadRequest, Code: "bad_request", Field: "jurisdiction", Message: err.Error()})
+		writeError(w, &Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Field: "jurisdiction", Message: err.Error()})
 		return
 	}
 	id := r.PathValue("id")
 	binary := r.URL.Query().Get("format") == "binary" || strings.Contains(r.Header.Get("Accept"), ProofMediaType)
 	if f := r.URL.Query().Get("format"); f != "" && f != "binary" && f != "json" {
-		writeError(w, &Error{Status: http.StatusBadRequest, Code: "bad_request", Field: "format", Message: fmt.Sprintf("format %q: want json or binary", f)})
+		writeError(w, &Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Field: "format", Message: fmt.Sprintf("format %q: want json or binary", f)})
 		return
 	}
 	if g.cfg.Ledger == nil {
-		writeError(w, &Error{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: "this gateway has no ledger to read proofs from"})
+		writeError(w, &Error{Status: http.StatusServiceUnavailable, Code: api.CodeNotReady, Message: "this gateway has no ledger to read proofs from"})
 		return
 	}
 	key := schemas.LicenseKey(jur, id)
 	b, err := g.cfg.Ledger.LatestProof(r.Context(), key)
 	switch {
 	case errors.Is(err, proof.ErrNotFound):
-		writeError(w, &Error{Status: http.StatusNotFound, Code: "not_found", Message: fmt.Sprintf("the ledger holds no license %s", key)})
+		writeError(w, &Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Message: fmt.Sprintf("the ledger holds no license %s", key)})
 		return
 	case err != nil:
 		g.cfg.Logger.Error("fresh proof", "key", key, "err", err)
-		writeError(w, &Error{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: err.Error()})
+		writeError(w, &Error{Status: http.StatusServiceUnavailable, Code: api.CodeLedgerUnavailable, Message: err.Error()})
 		return
 	}
 	var body []byte
@@ -58,11 +60,11 @@ func (g *Gateway) handleProof(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 	}
 	if err != nil {
-		writeError(w, &Error{Status: http.StatusInternalServerError, Code: "internal", Message: err.Error()})
+		writeError(w, &Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: err.Error()})
 		return
 	}
-	w.Header().Set("Baybus-Height", strconv.FormatUint(b.State.Height, 10))
-	w.Header().Set("Baybus-Status", string(b.State.Leaf.Status))
+	w.Header().Set(api.HeaderHeight, strconv.FormatUint(b.State.Height, 10))
+	w.Header().Set(api.HeaderStatus, string(b.State.Leaf.Status))
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(body)
 }

@@ -1,5 +1,7 @@
 // Package client is the Go client of the gateway's HTTP API, for city
-// systems that publish events and wait for receipts.
+// systems that publish events and wait for receipts. It speaks the
+// protocol of gateway/api and links nothing else of baybus: no NATS, no
+// ledger.
 package client
 
 import (
@@ -12,37 +14,72 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/baybus/baybus/gateway"
+	"github.com/baybus/baybus/gateway/api"
 )
 
 // DefaultURL is where `baybus up` listens unless told otherwise.
 const DefaultURL = "http://127.0.0.1:8480"
 
+// Environment variables the CLI and BaseURL/Token read.
+const (
+	EnvURL   = "BAYBUS_URL"
+	EnvToken = "BAYBUS_TOKEN"
+)
+
 // BaseURL returns $BAYBUS_URL, or DefaultURL.
 func BaseURL() string {
-	if u := os.Getenv("BAYBUS_URL"); u != "" {
+	if u := os.Getenv(EnvURL); u != "" {
 		return u
 	}
 	return DefaultURL
 }
 
-// Client talks to a gateway.
-type Client struct {
-	base string
-	hc   *http.Client
+// Token returns the bearer token to use: the first line of file if file is
+// not empty, else $BAYBUS_TOKEN, else "" (no credential).
+func Token(file string) (string, error) {
+	if file == "" {
+		return strings.TrimSpace(os.Getenv(EnvToken)), nil
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("client: token file: %w", err)
+	}
+	tok, _, _ := strings.Cut(strings.TrimSpace(string(raw)), "\n")
+	tok = strings.TrimSpace(tok)
+	if tok == "" {
+		return "", fmt.Errorf("client: token file %s is empty", file)
+	}
+	return tok, nil
 }
 
+// Client talks to a gateway. It is safe for concurrent use.
+type Client struct {
+	base  string
+	hc    *http.Client
+	token string
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithToken sends token as the bearer credential of every request.
+func WithToken(token string) Option { return func(c *Client) { c.token = token } }
+
 // New returns a client for the gateway at base (e.g. http://127.0.0.1:8480).
-// A nil hc uses http.DefaultClient.
-func New(base string, hc *http.Client) *Client {
+// A nil hc uses http.DefaultClient; give one with a TLS configuration
+// (root CAs, client certificate) for an https gateway.
+func New(base string, hc *http.Client, opts ...Option) *Client {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{base: strings.TrimRight(base, "/"), hc: hc}
+	c := &Client{base: strings.TrimRight(base, "/"), hc: hc}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
 
 // Options for Publish.
@@ -61,16 +98,12 @@ type Options struct {
 const maxRetryWait = 10 * time.Second
 
 // Result is the answer for one event: a receipt or the gateway's error.
-type Result struct {
-	Index int `json:"index"`
-	*gateway.Receipt
-	Error *gateway.Error `json:"error,omitempty"`
-}
+type Result = api.Result
 
 // APIError is a whole-request failure answered by the gateway.
 type APIError struct {
 	Status int
-	Err    gateway.Error
+	Err    api.Error
 }
 
 func (e *APIError) Error() string {
@@ -84,7 +117,9 @@ func (e *APIError) Error() string {
 // Publish sends events (each one JSON object) of one city in a single
 // request and returns one result per event, in order. Events refused with
 // 429 are sent again (see Options.Retries); what is still refused after
-// the last try is returned as it was answered.
+// the last try is returned as it was answered. Events the gateway did not
+// process, because too many before them failed, carry its error
+// api.CodeTooManyFailures.
 func (c *Client) Publish(ctx context.Context, city string, events []json.RawMessage, opt Options) ([]Result, error) {
 	if len(events) == 0 {
 		return nil, errors.New("client: no events")
@@ -104,8 +139,8 @@ func (c *Client) Publish(ctx context.Context, city string, events []json.RawMess
 			batch[j] = events[i]
 		}
 		res, wait, err := c.publishOnce(ctx, city, batch, opt)
-		var api *APIError
-		if errors.As(err, &api) && api.Status == http.StatusTooManyRequests && attempt < retries {
+		var apiErr *APIError
+		if errors.As(err, &apiErr) && apiErr.Status == http.StatusTooManyRequests && attempt < retries {
 			if err := sleep(ctx, wait); err != nil {
 				return nil, err
 			}
@@ -133,7 +168,9 @@ func (c *Client) Publish(ctx context.Context, city string, events []json.RawMess
 }
 
 // isBackpressure reports an error code a later retry may not get.
-func isBackpressure(code string) bool { return code == "backpressure" || code == "ledger_backlog" }
+func isBackpressure(code string) bool {
+	return code == api.CodeBackpressure || code == api.CodeLedgerBacklog
+}
 
 // sleep waits d (at least 100 ms, at most maxRetryWait) or until ctx ends.
 func sleep(ctx context.Context, d time.Duration) error {
@@ -147,8 +184,19 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// publishOnce sends one request and returns its results and how long the
-// gateway asked to wait before a retry (Retry-After, if any).
+func (c *Client) newRequest(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	if c.token != "" {
+		req.Header.Set(api.HeaderAuthorization, "Bearer "+c.token)
+	}
+	return req, nil
+}
+
+// publishOnce sends one request and returns one result per event and how
+// long the gateway asked to wait before a retry (Retry-After, if any).
 func (c *Client) publishOnce(ctx context.Context, city string, events []json.RawMessage, opt Options) ([]Result, time.Duration, error) {
 	var body bytes.Buffer
 	for i, e := range events {
@@ -160,36 +208,33 @@ func (c *Client) publishOnce(ctx context.Context, city string, events []json.Raw
 	}
 	q := url.Values{}
 	if opt.Native {
-		q.Set("format", "native")
+		q.Set(api.ParamFormat, api.FormatNative)
 	}
 	if opt.Wait {
-		q.Set("wait", "commit")
+		q.Set(api.ParamWait, api.WaitCommit)
 	}
-	u := c.base + "/v1/cities/" + url.PathEscape(city) + "/events"
+	path := api.EventsPath(city)
 	if len(q) > 0 {
-		u += "?" + q.Encode()
+		path += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, &body)
+	req, err := c.newRequest(ctx, http.MethodPost, path, &body)
 	if err != nil {
 		return nil, 0, err
 	}
-	req.Header.Set("Content-Type", "application/jsonl")
+	req.Header.Set("Content-Type", api.MediaJSONL)
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, 0, fmt.Errorf("client: %w", err)
 	}
 	defer resp.Body.Close()
-	var wait time.Duration
-	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
-		wait = time.Duration(secs) * time.Second
-	}
+	wait := time.Duration(api.RetryAfter(resp.Header.Get(api.HeaderRetryAfter))) * time.Second
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, 0, fmt.Errorf("client: read answer: %w", err)
 	}
 	var bulk struct {
-		Results []Result       `json:"results"`
-		Error   *gateway.Error `json:"error"`
+		api.Bulk
+		Error *api.Error `json:"error"`
 	}
 	if err := json.Unmarshal(raw, &bulk); err != nil {
 		return nil, 0, fmt.Errorf("client: answer %d is not JSON: %.200s", resp.StatusCode, raw)
@@ -197,15 +242,31 @@ func (c *Client) publishOnce(ctx context.Context, city string, events []json.Raw
 	if bulk.Error != nil {
 		return nil, wait, &APIError{Status: resp.StatusCode, Err: *bulk.Error}
 	}
-	if len(bulk.Results) != len(events) {
-		return nil, 0, fmt.Errorf("client: %d results for %d events", len(bulk.Results), len(events))
+	res := bulk.Results
+	if bulk.Skipped > 0 && bulk.Stopped != nil && len(res)+bulk.Skipped == len(events) {
+		for i := len(res); i < len(events); i++ {
+			res = append(res, Result{Index: i, Error: bulk.Stopped})
+		}
 	}
-	return bulk.Results, wait, nil
+	if len(res) != len(events) {
+		return nil, 0, fmt.Errorf("client: %d results for %d events", len(res), len(events))
+	}
+	return res, wait, nil
 }
 
 // Tx asks where a transaction is (GET /v1/tx/{id}).
-func (c *Client) Tx(ctx context.Context, id string) (*gateway.Receipt, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/tx/"+url.PathEscape(id), nil)
+func (c *Client) Tx(ctx context.Context, id string) (*api.Receipt, error) {
+	var out api.Receipt
+	if err := c.getJSON(ctx, api.TxPath(id), &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Ready asks whether the gateway is ready (GET /readyz). A gateway that
+// answers "not ready" is not an error: look at Status and Problems.
+func (c *Client) Ready(ctx context.Context) (*api.Readiness, error) {
+	req, err := c.newRequest(ctx, http.MethodGet, api.RouteReady, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -214,15 +275,38 @@ func (c *Client) Tx(ctx context.Context, id string) (*gateway.Receipt, error) {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	defer resp.Body.Close()
-	var out struct {
-		gateway.Receipt
-		Error *gateway.Error `json:"error"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+	var out api.Readiness
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
 		return nil, fmt.Errorf("client: answer %d is not JSON: %w", resp.StatusCode, err)
 	}
-	if out.Error != nil {
-		return nil, &APIError{Status: resp.StatusCode, Err: *out.Error}
+	return &out, nil
+}
+
+// getJSON GETs path into out; an answer with an error body is an
+// *APIError.
+func (c *Client) getJSON(ctx context.Context, path string, out any) error {
+	req, err := c.newRequest(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return err
 	}
-	return &out.Receipt, nil
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("client: read answer: %w", err)
+	}
+	if resp.StatusCode >= 300 {
+		var eb api.ErrorBody
+		if json.Unmarshal(raw, &eb) == nil && eb.Error != nil {
+			return &APIError{Status: resp.StatusCode, Err: *eb.Error}
+		}
+		return fmt.Errorf("client: answer %d: %.200s", resp.StatusCode, raw)
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("client: answer %d is not JSON: %w", resp.StatusCode, err)
+	}
+	return nil
 }
