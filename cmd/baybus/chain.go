@@ -1,9 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -17,11 +15,14 @@ func newVerifyChainCmd() *cobra.Command {
 	var dataDir, trustFile string
 	cmd := &cobra.Command{
 		Use:   "verify-chain",
-		Short: "Re-check a stopped node's whole chain: CRCs, hash links, roots, state, certificates",
-		Long: `verify-chain reads the block log of a stopped orderer and re-checks every block:
+		Short: "Re-check stopped orderers' chains: CRCs, hash links, roots, state, certificates, forks",
+		Long: `verify-chain reads the block log of each stopped orderer and re-checks every block:
 the record CRCs, the hash links, each block's results, transaction root and results
 hash, the license state root (the state is rebuilt from scratch with the orderers'
-own rules), and each quorum certificate against the trust bundle.
+own rules), each quorum certificate and vote message against the trust bundle, and
+the consensus metadata. Then it compares the orderers' chains: they may lag, but
+never disagree, so a chain that is not a prefix of the others (a lagging orderer on
+a fork included) is a fault at the height where it forked.
 
 It writes nothing to the node's directory (the state is rebuilt in a scratch
 directory). A torn last record (cut short or left zero-filled by a crash in the
@@ -30,10 +31,10 @@ reported in a warning, and the chain is verified up to the record before it. A
 whole record that fails its CRC was damaged after it was written: that is a fault,
 wherever it is, the last record included.
 
---data is either a 'baybus up' data directory (every orderer under it is checked,
-and they must hold the same chain) or one orderer's data directory (then --trust is
-required). Exit status 0 when everything holds, 1 at the first fault, naming the
-height and what is wrong, 2 when it cannot run.`,
+--data is either a 'baybus up' data directory (every orderer under it is checked)
+or one orderer's data directory (then --trust is required). Exit status 0 when
+everything holds, 1 when any chain has a fault (each is printed, naming the orderer,
+the height and what is wrong), 2 when it cannot run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if trustFile == "" {
@@ -43,37 +44,38 @@ height and what is wrong, 2 when it cannot run.`,
 			if err != nil {
 				return exitError{code: 2, err: err}
 			}
-			dirs := audit.OrdererDirs(dataDir, trust)
-			if len(dirs) == 0 {
-				if _, err := os.Stat(filepath.Join(dataDir, "blocks")); err != nil {
-					return exitf(2, "%s holds no block log (neither orderers/<name>/blocks nor blocks/)", dataDir)
-				}
-				dirs = []string{dataDir}
+			logs := audit.OrdererLogs(dataDir, trust)
+			if len(logs) == 0 {
+				return exitf(2, "%s holds no block log (neither orderers/<name>/blocks nor blocks/)", dataDir)
+			}
+			rep, err := audit.VerifyCluster(cmd.Context(), logs, trust)
+			if rep == nil {
+				return exitError{code: 2, err: err}
 			}
 			out := cmd.OutOrStdout()
-			var first *audit.Report
-			for _, d := range dirs {
-				rep, err := audit.VerifyChain(filepath.Join(d, "blocks"), trust)
-				if err != nil {
-					var f *audit.Fault
-					if errors.As(err, &f) {
-						return exitf(1, "%s: FAULT at height %d: %s: %v", d, f.Height, f.What, f.Err)
+			var first error
+			faults := 0
+			for _, c := range rep.Chains {
+				name := c.Name
+				if name == "" {
+					name = filepath.Dir(c.Dir)
+				}
+				if r := c.Report; r != nil {
+					fmt.Fprintf(out, "%s: ok: height %d, %d transactions (%d flagged), %d licenses, head %s, state root %s\n",
+						name, r.Height, r.Transactions, r.Flagged, r.Licenses, schemas.FormatID(r.LastHash), schemas.FormatID(r.StateRoot))
+					for _, w := range r.Warnings {
+						fmt.Fprintf(out, "%s: warning: %s\n", name, w)
 					}
-					return exitError{code: 2, err: err}
 				}
-				fmt.Fprintf(out, "%s: ok: height %d, %d transactions (%d flagged), %d licenses, head %s, state root %s\n",
-					d, rep.Height, rep.Transactions, rep.Flagged, rep.Licenses, schemas.FormatID(rep.LastHash), schemas.FormatID(rep.StateRoot))
-				for _, w := range rep.Warnings {
-					fmt.Fprintf(out, "%s: warning: %s\n", d, w)
+				if f := c.Fault; f != nil {
+					fmt.Fprintf(out, "%s: FAULT at height %d: %s: %v\n", name, f.Height, f.What, f.Err)
+					if faults++; first == nil {
+						first = fmt.Errorf("%s: FAULT at height %d: %s: %w", name, f.Height, f.What, f.Err)
+					}
 				}
-				if first == nil {
-					first = rep
-					continue
-				}
-				// Orderers may lag, but never disagree: compare the shorter prefix.
-				if rep.Height == first.Height && rep.LastHash != first.LastHash {
-					return exitf(1, "%s: FAULT at height %d: head differs from %s's", d, rep.Height, dirs[0])
-				}
+			}
+			if first != nil {
+				return exitf(1, "%v (%d of %d chains have a fault)", first, faults, len(rep.Chains))
 			}
 			return nil
 		},

@@ -174,3 +174,65 @@ func TestVerifyChainCmdDamagedLastRecord(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyChainCmdFork: a `baybus up` data directory where one orderer
+// lags on a fork. Every chain verifies on its own, but verify-chain
+// compares them and exits 1 naming the forked orderer and the height where
+// its chain leaves the others'.
+func TestVerifyChainCmdFork(t *testing.T) {
+	orderers := []string{"hongkong", "macao", "qianhai", "hengqin"}
+	c, err := keys.NewConsortium("gba-test", schemas.CityTokens(), orderers, keys.Ed25519, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	raw, err := c.Bundle.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, keys.TrustFile), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// seal writes n blocks to the orderer's log; from height fork on its
+	// blocks hold other transactions than the others'.
+	seal := func(name string, n, fork int) {
+		st, err := licenses.Open(t.TempDir(), state.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		l, err := wal.Open(filepath.Join(data, "orderers", name, "blocks"), wal.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		sealer := &ordertest.Sealer{Cons: c, Signers: orderers[:3], State: st}
+		for h := 1; h <= n; h++ {
+			id := fmt.Sprintf("VC-%d", h)
+			if h >= fork {
+				id = fmt.Sprintf("FORK-%d", h)
+			}
+			rec, _ := sealer.Seal(t, blocktest.Batch(c, "zhuhai", uint64(h), blocktest.Tx(c.Bundle.Chain, "zhuhai", id, schemas.ActionIssue)))
+			if _, err := l.Append(rec.Encode()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	seal("hongkong", 5, 99)
+	seal("macao", 5, 99)
+	seal("qianhai", 4, 99)
+	seal("hengqin", 4, 3) // lags, and on a fork from block 3
+	out, errOut, code := execVerifyChain(t, "--data", data)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"hongkong: ok: height 5,", "qianhai: ok: height 4,", "hengqin: ok: height 4,", "hengqin: FAULT at height 3: fork"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errOut, "hengqin: FAULT at height 3: fork") || strings.Contains(out, "qianhai: FAULT") {
+		t.Fatalf("stderr:\n%s\nstdout:\n%s", errOut, out)
+	}
+	t.Log(out, errOut)
+}

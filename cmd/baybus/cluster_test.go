@@ -257,7 +257,7 @@ func runCrashPlan(t *testing.T, plan crashPlan) {
 	var ref *chainView
 	for _, name := range names {
 		dir := procs[name].blocksDir()
-		rep, err := audit.VerifyChain(dir, cons.Bundle)
+		rep, err := audit.VerifyChain(context.Background(), dir, cons.Bundle)
 		if err != nil {
 			t.Fatalf("orderer %s: %v", name, err)
 		}

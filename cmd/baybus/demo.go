@@ -191,7 +191,7 @@ func runDemo(ctx context.Context, cfg system.Config, n int, seed int64) (*demoRe
 	stopped = true
 	var heads [][32]byte
 	for _, d := range audit.OrdererDirs(cfg.DataDir, trust) {
-		rep, err := audit.VerifyChain(filepath.Join(d, "blocks"), trust)
+		rep, err := audit.VerifyChain(ctx, filepath.Join(d, "blocks"), trust)
 		if err != nil {
 			return nil, fmt.Errorf("verify %s: %w", d, err)
 		}

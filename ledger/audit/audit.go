@@ -1,18 +1,27 @@
-// Package audit re-checks a stopped orderer's whole chain from its block
-// log: every record's CRC (ledger/wal), the hash links, each block's
-// results, transaction root, results hash and state root recomputed with
-// the same rules the orderers ran (block.Verify over a license state rebuilt
-// from scratch), and each quorum certificate against the trust bundle. The
-// log is read with wal.OpenReader and left exactly as found.
+// Package audit re-checks stopped orderers' chains from their block logs.
+//
+// VerifyChain checks one orderer's log: every record's CRC (ledger/wal),
+// then each record with blocklog.VerifyRecord (hash link, batch signatures,
+// results hash, transaction root, quorum certificate, vote messages,
+// consensus metadata), then each block's results and state root recomputed
+// with the rules the orderers ran (block.Verify over a license state rebuilt
+// from scratch). VerifyCluster does that for every orderer of a deployment
+// and then compares the chains: orderers may lag, but never disagree, so
+// each chain must be a prefix of the longest ones, and one that is not is
+// named with the height where it forked.
+//
+// Logs are read with blocklog.OpenReader and left exactly as found (no cut,
+// no fsync, no finished truncation), even on a read-only mount. The package
+// links neither NATS nor SmartBFT: an auditor runs it on a copy of the data
+// anywhere.
 package audit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/blocklog"
@@ -23,15 +32,25 @@ import (
 	"github.com/baybus/baybus/schemas/keys"
 )
 
-// Fault is the first thing found wrong, at a height (0 if the log could not
-// be read at all).
+// ErrFork: two orderers hold different blocks at the same height, each
+// with a valid quorum certificate (or one holds a block the other's chain
+// cannot lead to).
+var ErrFork = errors.New("audit: orderers hold different chains")
+
+// Fault is the first thing found wrong in a chain, at a height (0 if the
+// log could not be read at all). Orderer names the orderer whose log it is,
+// when VerifyCluster checked several.
 type Fault struct {
-	Height uint64
-	What   string
-	Err    error
+	Orderer string
+	Height  uint64
+	What    string
+	Err     error
 }
 
 func (f *Fault) Error() string {
+	if f.Orderer != "" {
+		return fmt.Sprintf("audit: orderer %s: block %d: %s: %v", f.Orderer, f.Height, f.What, f.Err)
+	}
 	return fmt.Sprintf("audit: block %d: %s: %v", f.Height, f.What, f.Err)
 }
 
@@ -55,67 +74,65 @@ type Report struct {
 	Warnings []string
 }
 
-// VerifyChain checks the block log in blocksDir. It reads the log with
-// wal.OpenReader and writes nothing there (no cut, no fsync, no finished
-// truncation), so the log is audited as it was found, even on a read-only
-// mount. A torn tail is not a fault: the chain is verified up to the last
-// whole record and Report.TornTail says so. The license state is rebuilt in
-// a scratch directory that is removed afterwards.
-func VerifyChain(blocksDir string, trust *keys.Bundle) (*Report, error) {
-	if _, err := os.Stat(blocksDir); err != nil {
-		return nil, &Fault{What: "open block log", Err: err}
-	}
-	blocks, err := wal.OpenReader(blocksDir)
-	if errors.Is(err, wal.ErrTruncating) {
-		return nil, &Fault{What: "open block log", Err: fmt.Errorf("%w (the orderer finishes it when it next starts)", err)}
-	}
-	if err != nil {
-		return nil, &Fault{Height: faultHeight(err), What: "read block log", Err: err}
-	}
-	if first, last := blocks.FirstIndex(), blocks.LastIndex(); last >= first && first != 1 {
-		return nil, &Fault{Height: 1, What: "read block log", Err: fmt.Errorf("%w: log starts at %d", blocklog.ErrBrokenChain, first)}
-	}
-	scratch, err := os.MkdirTemp("", "baybus-audit-*")
+// VerifyChain checks the block log in blocksDir against trust. A torn tail
+// is not a fault: the chain is verified up to the last whole record and
+// Report.TornTail says so. Anything else wrong is a *Fault naming the
+// height. The license state is rebuilt in a scratch directory that is
+// removed afterwards; other errors (no scratch space, ctx's) are returned
+// as they are.
+func VerifyChain(ctx context.Context, blocksDir string, trust *keys.Bundle) (*Report, error) {
+	r, err := openLog(blocksDir)
 	if err != nil {
 		return nil, err
+	}
+	return verify(ctx, r, trust)
+}
+
+// openLog opens a block log for reading, turning what is wrong with it into
+// a Fault.
+func openLog(dir string) (*blocklog.Reader, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return nil, &Fault{What: "open block log", Err: err}
+	}
+	r, err := blocklog.OpenReader(dir)
+	var ce *wal.CorruptError
+	switch {
+	case err == nil:
+		return r, nil
+	case errors.Is(err, wal.ErrTruncating):
+		return nil, &Fault{What: "open block log", Err: err}
+	case errors.As(err, &ce):
+		return nil, &Fault{Height: ce.Index, What: "read block log", Err: err}
+	case errors.Is(err, blocklog.ErrBrokenChain):
+		return nil, &Fault{Height: 1, What: "hash chain", Err: err}
+	}
+	return nil, &Fault{What: "open block log", Err: err}
+}
+
+// verify is VerifyChain over an open log.
+func verify(ctx context.Context, r *blocklog.Reader, trust *keys.Bundle) (*Report, error) {
+	scratch, err := os.MkdirTemp("", "baybus-audit-*")
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
 	}
 	defer os.RemoveAll(scratch)
 	st, err := licenses.Open(scratch, state.Options{NoSync: true, CacheSize: 16 << 20})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("audit: %w", err)
 	}
 	defer st.Close()
 
 	chain := newIndex()
 	rep := &Report{}
 	var parent *block.Header
-	err = blocks.Scan(1, blocks.LastIndex(), nil, func(h uint64, raw []byte) error {
-		rec, err := blocklog.DecodeRecord(raw, false)
-		if err != nil {
-			return &Fault{Height: h, What: "read record", Err: err}
-		}
-		if err := blocklog.Links(parent, &rec.Header); err != nil {
-			err = fmt.Errorf("log record %d: %w", h, err)
-			// Name the block the record holds when it claims a later
-			// height (blocks are missing before it), else the position.
-			return &Fault{Height: max(h, rec.Header.Height), What: "hash chain", Err: err}
-		}
-		blk, err := block.Decode(rec.BlockData)
-		if err != nil {
-			return &Fault{Height: h, What: "decode block", Err: err}
-		}
-		if blk.Header.Hash() != rec.Header.Hash() {
-			return &Fault{Height: h, What: "header", Err: errors.New("stored header differs from the block's own")}
-		}
-		if err := block.VerifyQC(trust, &blk.Header, &rec.QC); err != nil {
-			return &Fault{Height: h, What: "quorum certificate", Err: err}
-		}
+	err = r.Verify(ctx, trust, func(rec *blocklog.Record, blk *block.Block) error {
+		h := blk.Header.Height
 		updates, err := block.Verify(trust, block.Limits{}, parent, blk, chain, st)
 		if err != nil {
 			return &Fault{Height: h, What: "block contents", Err: err}
 		}
 		if err := st.Commit(h, updates); err != nil {
-			return &Fault{Height: h, What: "rebuild state", Err: err}
+			return fmt.Errorf("audit: rebuild state at block %d: %w", h, err)
 		}
 		for _, t := range blk.Txs() {
 			if t.Result == block.OK {
@@ -128,26 +145,59 @@ func VerifyChain(blocksDir string, trust *keys.Bundle) (*Report, error) {
 		for _, bt := range blk.Batches {
 			chain.batches[bt.ID()] = struct{}{}
 		}
-		hdr := blk.Header
-		parent = &hdr
-		rep.Height, rep.LastHash, rep.StateRoot = h, hdr.Hash(), hdr.StateRoot
+		parent = &blk.Header
+		rep.Height, rep.LastHash, rep.StateRoot = h, blk.Header.Hash(), blk.Header.StateRoot
 		return nil
 	})
 	if err != nil {
-		var f *Fault
-		if errors.As(err, &f) {
-			return nil, f
-		}
-		return nil, &Fault{Height: faultHeight(err), What: "read record", Err: err}
+		return nil, asFault(err)
 	}
 	rep.Licenses = st.Len()
-	if torn := blocks.Torn(); torn != nil {
+	if torn := r.Torn(); torn != nil {
 		rep.TornTail = torn
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf(
 			"the block log ends in a torn write at height %d (segment %s, offset %d: %v): verified up to height %d and left as found; the orderer cuts it when it next starts",
 			torn.Index, torn.Segment, torn.Offset, torn.Err, rep.Height))
 	}
 	return rep, nil
+}
+
+// asFault turns an error of reading and verifying a log into a Fault at
+// its height; errors that say nothing about the chain are left as they are.
+func asFault(err error) error {
+	var f *Fault
+	var re *blocklog.RecordError
+	var ce *wal.CorruptError
+	switch {
+	case errors.As(err, &f):
+		return f
+	case errors.As(err, &re):
+		return &Fault{Height: re.Height, What: what(err), Err: err}
+	case errors.As(err, &ce):
+		return &Fault{Height: ce.Index, What: "read block log", Err: err}
+	}
+	return err
+}
+
+// what names the check a record failed.
+func what(err error) string {
+	switch {
+	case errors.Is(err, blocklog.ErrBrokenChain), errors.Is(err, block.ErrChain):
+		return "hash chain"
+	case errors.Is(err, blocklog.ErrRecord):
+		return "read record"
+	case errors.Is(err, blocklog.ErrConsensus):
+		return "consensus metadata"
+	case errors.Is(err, blocklog.ErrVoteMsg):
+		return "vote message"
+	case errors.Is(err, block.ErrQuorum):
+		return "quorum certificate"
+	case errors.Is(err, block.ErrBadBatch):
+		return "batch signature"
+	case errors.Is(err, block.ErrMismatch):
+		return "block contents"
+	}
+	return "verify record"
 }
 
 // index is the chain's dedup index, in memory: 32 bytes per transaction.
@@ -163,29 +213,40 @@ func newIndex() *index {
 func (x *index) TxSeen(id schemas.TxID) bool { _, ok := x.txs[id]; return ok }
 func (x *index) BatchSeen(id string) bool    { _, ok := x.batches[id]; return ok }
 
-var blockNumRe = regexp.MustCompile(`block (\d+)`)
-
-// faultHeight pulls the height out of an error reading the log.
-func faultHeight(err error) uint64 {
-	var ce *wal.CorruptError
-	if errors.As(err, &ce) {
-		return ce.Index
-	}
-	if m := blockNumRe.FindStringSubmatch(err.Error()); m != nil {
-		h, _ := strconv.ParseUint(m[1], 10, 64)
-		return h
-	}
-	return 0
-}
-
 // OrdererDirs returns the orderer data directories of a `baybus up` data
 // directory (DIR/orderers/<name>), in the trust bundle's order.
 func OrdererDirs(dataDir string, trust *keys.Bundle) []string {
 	var out []string
+	for _, l := range OrdererLogs(dataDir, trust) {
+		if l.Name != "" {
+			out = append(out, filepath.Dir(l.Dir))
+		}
+	}
+	return out
+}
+
+// Log is one orderer's block log.
+type Log struct {
+	Name string // the orderer's name ("" if unknown)
+	Dir  string // the block log's directory
+}
+
+// OrdererLogs finds the block logs of a data directory: those of a `baybus
+// up` data directory (DIR/orderers/<name>/blocks), in the trust bundle's
+// order; else the one of an orderer's data directory (DIR/blocks), with no
+// name. It returns nil if there is neither.
+func OrdererLogs(dataDir string, trust *keys.Bundle) []Log {
+	var out []Log
 	for _, o := range trust.Orderers {
-		d := filepath.Join(dataDir, "orderers", o)
-		if _, err := os.Stat(filepath.Join(d, "blocks")); err == nil {
-			out = append(out, d)
+		d := filepath.Join(dataDir, "orderers", o, "blocks")
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			out = append(out, Log{Name: o, Dir: d})
+		}
+	}
+	if len(out) == 0 {
+		d := filepath.Join(dataDir, "blocks")
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			out = append(out, Log{Dir: d})
 		}
 	}
 	return out

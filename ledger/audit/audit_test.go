@@ -1,6 +1,7 @@
 package audit_test
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"os"
@@ -26,6 +27,13 @@ var orderers = []string{"hongkong", "macao", "qianhai", "hengqin"}
 // buildChain makes n real blocks (signed batches, real license state, QCs
 // of three of the four orderers) and returns their records.
 func buildChain(t *testing.T, c *keys.Consortium, n int) []*blocklog.Record {
+	return buildFork(t, c, n, n+1)
+}
+
+// buildFork is buildChain whose blocks from height fork on hold other
+// transactions: the same chain as buildChain's below fork, another one from
+// there (signatures are deterministic, so equal blocks are equal bytes).
+func buildFork(t *testing.T, c *keys.Consortium, n, fork int) []*blocklog.Record {
 	t.Helper()
 	st, err := licenses.Open(t.TempDir(), state.Options{NoSync: true})
 	if err != nil {
@@ -36,6 +44,9 @@ func buildChain(t *testing.T, c *keys.Consortium, n int) []*blocklog.Record {
 	var recs []*blocklog.Record
 	for h := 1; h <= n; h++ {
 		id := string(rune('A' + h))
+		if h >= fork {
+			id = "fork-" + id
+		}
 		txs := [][]byte{blocktest.Tx(c.Bundle.Chain, "zhuhai", id+"1", schemas.ActionIssue), blocktest.Tx(c.Bundle.Chain, "zhuhai", id+"2", schemas.ActionIssue)}
 		if h > 1 {
 			txs = append(txs, blocktest.Tx(c.Bundle.Chain, "zhuhai", string(rune('A'+h-1))+"1", schemas.ActionRevoke))
@@ -91,11 +102,12 @@ func TestVerifyChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := buildChain(t, c, 4)
+	ctx := context.Background()
 
 	t.Run("valid", func(t *testing.T) {
 		dir := t.TempDir()
 		writeLog(t, dir, recs)
-		rep, err := audit.VerifyChain(dir, c.Bundle)
+		rep, err := audit.VerifyChain(ctx, dir, c.Bundle)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +122,7 @@ func TestVerifyChain(t *testing.T) {
 		raw, _ := os.ReadFile(f)
 		raw[(ends[0]+ends[1])/2] ^= 0x40 // inside block 2
 		os.WriteFile(f, raw, 0o640)
-		_, err := audit.VerifyChain(dir, c.Bundle)
+		_, err := audit.VerifyChain(ctx, dir, c.Bundle)
 		var fault *audit.Fault
 		if !errors.As(err, &fault) || fault.Height != 2 || !errors.Is(err, wal.ErrCorrupt) {
 			t.Fatalf("err %v, want a fault at block 2 wrapping wal.ErrCorrupt", err)
@@ -119,10 +131,10 @@ func TestVerifyChain(t *testing.T) {
 	t.Run("removed block", func(t *testing.T) {
 		dir := t.TempDir()
 		writeLog(t, dir, []*blocklog.Record{recs[0], recs[2], recs[3]})
-		_, err := audit.VerifyChain(dir, c.Bundle)
+		_, err := audit.VerifyChain(ctx, dir, c.Bundle)
 		var fault *audit.Fault
-		if !errors.As(err, &fault) || fault.Height != 3 || !errors.Is(err, blocklog.ErrBrokenChain) {
-			t.Fatalf("err %v, want a broken chain at block 3", err)
+		if !errors.As(err, &fault) || fault.Height != 2 || fault.What != "hash chain" || !errors.Is(err, blocklog.ErrBrokenChain) {
+			t.Fatalf("err %v, want a broken chain at block 2 (block 3 in its place)", err)
 		}
 	})
 	t.Run("forged certificate", func(t *testing.T) {
@@ -132,7 +144,7 @@ func TestVerifyChain(t *testing.T) {
 		forged.QC.Votes[2] = block.SignVote(mallory, "qianhai", &forged.Header)
 		dir := t.TempDir()
 		writeLog(t, dir, []*blocklog.Record{recs[0], recs[1], &forged, recs[3]})
-		_, err := audit.VerifyChain(dir, c.Bundle)
+		_, err := audit.VerifyChain(ctx, dir, c.Bundle)
 		var fault *audit.Fault
 		if !errors.As(err, &fault) || fault.Height != 3 || !errors.Is(err, block.ErrQuorum) {
 			t.Fatalf("err %v, want a certificate fault at block 3", err)
@@ -144,7 +156,7 @@ func TestVerifyChain(t *testing.T) {
 		short.VoteMsgs = recs[1].VoteMsgs[:2]
 		dir := t.TempDir()
 		writeLog(t, dir, []*blocklog.Record{recs[0], &short, recs[2], recs[3]})
-		_, err := audit.VerifyChain(dir, c.Bundle)
+		_, err := audit.VerifyChain(ctx, dir, c.Bundle)
 		var fault *audit.Fault
 		if !errors.As(err, &fault) || fault.Height != 2 || !errors.Is(err, block.ErrQuorum) {
 			t.Fatalf("err %v, want a certificate fault at block 2", err)
@@ -154,7 +166,7 @@ func TestVerifyChain(t *testing.T) {
 		dir := t.TempDir()
 		writeLog(t, dir, recs)
 		other, _ := keys.NewConsortium("gba-test", schemas.CityTokens(), orderers, keys.Ed25519, rand.Reader)
-		if _, err := audit.VerifyChain(dir, other.Bundle); err == nil {
+		if _, err := audit.VerifyChain(ctx, dir, other.Bundle); err == nil {
 			t.Fatal("chain verified against foreign keys")
 		}
 	})
@@ -170,7 +182,7 @@ func TestVerifyChain(t *testing.T) {
 			crashing.Append(r.Encode())
 		}
 		var rep *audit.Report
-		waltest.Unchanged(t, dir, func() { rep, err = audit.VerifyChain(dir, c.Bundle) })
+		waltest.Unchanged(t, dir, func() { rep, err = audit.VerifyChain(ctx, dir, c.Bundle) })
 		if err != nil {
 			t.Fatalf("torn tail is a fault: %v", err)
 		}
@@ -191,7 +203,7 @@ func TestVerifyChain(t *testing.T) {
 		raw[(ends[2]+ends[3])/2] ^= 0x40 // inside block 4
 		os.WriteFile(f, raw, 0o640)
 		var err error
-		waltest.Unchanged(t, dir, func() { _, err = audit.VerifyChain(dir, c.Bundle) })
+		waltest.Unchanged(t, dir, func() { _, err = audit.VerifyChain(ctx, dir, c.Bundle) })
 		var fault *audit.Fault
 		if !errors.As(err, &fault) || fault.Height != 4 || !errors.Is(err, wal.ErrCorrupt) {
 			t.Fatalf("err %v, want a fault at block 4 wrapping wal.ErrCorrupt", err)
@@ -205,7 +217,7 @@ func TestVerifyChain(t *testing.T) {
 		raw[(ends[1]+ends[2])/2] ^= 0x40 // inside block 3
 		os.WriteFile(f, raw, 0o640)
 		var err error
-		waltest.Unchanged(t, dir, func() { _, err = audit.VerifyChain(dir, c.Bundle) })
+		waltest.Unchanged(t, dir, func() { _, err = audit.VerifyChain(ctx, dir, c.Bundle) })
 		var fault *audit.Fault
 		if !errors.As(err, &fault) || fault.Height != 3 || !errors.Is(err, wal.ErrCorrupt) {
 			t.Fatalf("err %v, want a fault at block 3 wrapping wal.ErrCorrupt", err)
@@ -216,7 +228,7 @@ func TestVerifyChain(t *testing.T) {
 		writeLog(t, dir, recs)
 		os.WriteFile(segmentFile(t, dir)+".END", nil, 0o640)
 		var err error
-		waltest.Unchanged(t, dir, func() { _, err = audit.VerifyChain(dir, c.Bundle) })
+		waltest.Unchanged(t, dir, func() { _, err = audit.VerifyChain(ctx, dir, c.Bundle) })
 		var fault *audit.Fault
 		if !errors.As(err, &fault) || !errors.Is(err, wal.ErrTruncating) {
 			t.Fatalf("err %v, want a fault wrapping wal.ErrTruncating", err)
@@ -225,3 +237,98 @@ func TestVerifyChain(t *testing.T) {
 }
 
 // unchanged runs fn and fails if it changed anything in dir: a file's
+
+// TestVerifyCluster compares orderers' chains: they may lag, but a chain
+// that is not a prefix of the reference (the one most others agree with)
+// is a fork fault at the first height where it differs, a lagging orderer
+// on a fork included.
+func TestVerifyCluster(t *testing.T) {
+	c, err := keys.NewConsortium("gba-test", schemas.CityTokens(), orderers, keys.Ed25519, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	main := buildChain(t, c, 6)
+	fork := buildFork(t, c, 6, 4) // blocks 1..3 are main's
+	if main[2].Header.Hash() != fork[2].Header.Hash() || main[3].Header.Hash() == fork[3].Header.Hash() {
+		t.Fatal("the fork does not start at block 4")
+	}
+	ctx := context.Background()
+	type chain struct {
+		recs    []*blocklog.Record
+		corrupt bool // flip a byte in block 2
+	}
+	for _, tc := range []struct {
+		name   string
+		chains map[string]chain
+		faults map[string]uint64 // orderer -> fault height
+		what   string
+	}{
+		{name: "same chain", chains: map[string]chain{"hongkong": {recs: main}, "macao": {recs: main}, "qianhai": {recs: main}, "hengqin": {recs: main}}},
+		{name: "lagging orderers", chains: map[string]chain{"hongkong": {recs: main}, "macao": {recs: main[:5]}, "qianhai": {recs: main[:2]}, "hengqin": {recs: nil}}},
+		{name: "lagging orderer on a fork", chains: map[string]chain{"hongkong": {recs: main}, "macao": {recs: main}, "qianhai": {recs: main[:5]}, "hengqin": {recs: fork[:5]}},
+			faults: map[string]uint64{"hengqin": 4}, what: "fork"},
+		{name: "fork at the same height", chains: map[string]chain{"hongkong": {recs: main}, "macao": {recs: fork}, "qianhai": {recs: main}},
+			faults: map[string]uint64{"macao": 4}, what: "fork"},
+		{name: "the longest chain is the odd one out", chains: map[string]chain{"hongkong": {recs: main}, "macao": {recs: fork[:5]}, "qianhai": {recs: fork[:4]}},
+			faults: map[string]uint64{"hongkong": 4}, what: "fork"},
+		{name: "a damaged chain is its own fault, not a fork", chains: map[string]chain{"hongkong": {recs: main}, "macao": {recs: main, corrupt: true}, "qianhai": {recs: main[:4]}},
+			faults: map[string]uint64{"macao": 2}, what: "read block log"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := t.TempDir()
+			for name, ch := range tc.chains {
+				dir := filepath.Join(data, "orderers", name, "blocks")
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				ends := writeLog(t, dir, ch.recs)
+				if ch.corrupt {
+					f := segmentFile(t, dir)
+					raw, _ := os.ReadFile(f)
+					raw[(ends[0]+ends[1])/2] ^= 0x40
+					os.WriteFile(f, raw, 0o640)
+				}
+			}
+			logs := audit.OrdererLogs(data, c.Bundle)
+			if len(logs) != len(tc.chains) {
+				t.Fatalf("found %d logs, want %d", len(logs), len(tc.chains))
+			}
+			var rep *audit.ClusterReport
+			waltest.Unchanged(t, data, func() { rep, err = audit.VerifyCluster(ctx, logs, c.Bundle) })
+			if rep == nil {
+				t.Fatalf("no report: %v", err)
+			}
+			got := map[string]uint64{}
+			for _, f := range rep.Faults() {
+				got[f.Orderer] = f.Height
+				if f.What != tc.what || (tc.what == "fork") != errors.Is(f, audit.ErrFork) {
+					t.Errorf("%s: fault %v, want %q", f.Orderer, f, tc.what)
+				}
+			}
+			if len(got) != len(tc.faults) {
+				t.Fatalf("faults %v, want %v", got, tc.faults)
+			}
+			for name, h := range tc.faults {
+				if got[name] != h {
+					t.Fatalf("faults %v, want %v", got, tc.faults)
+				}
+			}
+			var first *audit.Fault
+			if (err != nil) != (len(tc.faults) > 0) || err != nil && (!errors.As(err, &first) || got[first.Orderer] != first.Height) {
+				t.Fatalf("err %v with faults %v", err, got)
+			}
+			for _, ch := range rep.Chains {
+				want := len(tc.chains[ch.Name].recs)
+				if _, faulty := tc.faults[ch.Name]; faulty && tc.what != "fork" {
+					if ch.Report != nil {
+						t.Fatalf("%s: a report for a faulty chain", ch.Name)
+					}
+					continue
+				}
+				if ch.Report == nil || ch.Report.Height != uint64(want) {
+					t.Fatalf("%s: report %+v, want height %d", ch.Name, ch.Report, want)
+				}
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 // Package blocklog is the block log: what an orderer keeps of every block
 // it seals, one Record per block on ledger/wal (CRC-32C framed, fsynced per
-// append), record index = block height.
+// append), record index = block height; and the one check every reader of
+// a record applies, VerifyRecord.
 //
 // # Contract
 //
@@ -10,9 +11,25 @@
 //     was agreed.
 //   - Store.Append writes the next height only, linked to the last header
 //     by hash; it returns once the record is fsynced. Reads may run
-//     alongside one appender.
+//     alongside one appender. OpenStore cuts a torn last record (ledger/wal)
+//     and refuses a corrupt one with wal.ErrCorrupt.
 //   - Links is the hash-chain rule every reader applies.
+//   - VerifyRecord is the stateless check of one record, received from a
+//     peer or read from a log: header, hash link, batch signatures, results
+//     hash, transaction root, quorum certificate, vote messages and
+//     consensus metadata (ViewMetadata, read with protowire). The orderer's
+//     sync, ledger/blocksync's client, ledger/audit and ledger/reconcile all
+//     use it; what needs the license state is block.Verify's.
+//   - Reader reads a stopped orderer's log in place and writes nothing
+//     (wal.OpenReader): a torn tail is reported, not cut.
+//
+// # Concurrency
+//
+// Store's methods are safe for concurrent use; appends are serialised by
+// the caller (the orderer's commit path). A Reader keeps no file open and
+// is safe for concurrent use. VerifyRecord is a pure function.
 //
 // Offline readers (verify-chain, reconcile --data, proofs) use this package
-// without the orderer: it links neither NATS nor SmartBFT's engine.
+// without the orderer: it links neither NATS nor SmartBFT (a test pins
+// this).
 package blocklog

@@ -63,10 +63,10 @@ func DecodeRecord(raw []byte, headerOnly bool) (*Record, error) {
 	var rec Record
 	hb := r.Bytes(1 << 20)
 	if r.Err() != nil {
-		return nil, fmt.Errorf("%w: %v", ErrRecord, r.Err())
+		return nil, fmt.Errorf("%w: %w", ErrRecord, r.Err())
 	}
 	if err := rec.Header.UnmarshalBinary(hb); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrRecord, err)
+		return nil, fmt.Errorf("%w: %w", ErrRecord, err)
 	}
 	if headerOnly {
 		return &rec, nil
@@ -78,13 +78,13 @@ func DecodeRecord(raw []byte, headerOnly bool) (*Record, error) {
 	}
 	rec.BlockData = r.Bytes(block.MaxBlockBytes)
 	if r.Err() != nil {
-		return nil, fmt.Errorf("%w: %v", ErrRecord, r.Err())
+		return nil, fmt.Errorf("%w: %w", ErrRecord, r.Err())
 	}
 	if r.Len() != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes", ErrRecord, r.Len())
 	}
 	if err := rec.QC.UnmarshalBinary(qb); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrRecord, err)
+		return nil, fmt.Errorf("%w: %w", ErrRecord, err)
 	}
 	if len(rec.VoteMsgs) != len(rec.QC.Votes) {
 		return nil, fmt.Errorf("%w: %d vote messages for %d votes", ErrRecord, len(rec.VoteMsgs), len(rec.QC.Votes))

@@ -150,7 +150,7 @@ func (s *Store) Append(rec *Record) error {
 	last := s.last
 	s.mu.RUnlock()
 	if err := Links(last, &rec.Header); err != nil {
-		return fmt.Errorf("%w: %v", ErrNotNext, err)
+		return fmt.Errorf("%w: %w", ErrNotNext, err)
 	}
 	idx, err := s.log.Append(rec.Encode())
 	if err != nil {

@@ -1,7 +1,6 @@
 package orderer
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -11,9 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
 	"github.com/nats-io/nats.go"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/block"
@@ -292,49 +289,17 @@ func (s *syncer) fetch(ctx context.Context, peer string, from, count uint64) (in
 	return got, err
 }
 
-// apply verifies a fetched record against our last block and commits it.
+// apply verifies a fetched record against our last block (everything that
+// needs no state: blocklog.VerifyRecord), replays it over our state
+// (block.Verify) and commits it.
 func (s *syncer) apply(raw []byte) error {
 	n := s.n
-	trust := n.cfg.Trust
-	rec, err := blocklog.DecodeRecord(raw, false)
-	if err != nil {
-		return err
-	}
-	blk, err := block.Decode(rec.BlockData)
-	if err != nil {
-		return err
-	}
-	hb, _ := rec.Header.MarshalBinary()
-	bb, _ := blk.Header.MarshalBinary()
-	if !bytes.Equal(hb, bb) {
-		return fmt.Errorf("%w: record header differs from its block's", errSyncReply)
-	}
 	parent := n.store.Last()
-	if err := block.VerifyStored(trust, parent, blk, &rec.QC); err != nil {
+	rec, blk, err := blocklog.VerifyRecord(n.cfg.Trust, parent, raw)
+	if err != nil {
 		return err
 	}
-	hash := blk.Header.Hash()
-	for i, v := range rec.QC.Votes {
-		vm, err := blocklog.DecodeVoteMsg(rec.VoteMsgs[i])
-		if err != nil {
-			return err
-		}
-		if vm.HeaderHash != hash || vm.KeyID != v.KeyID {
-			return fmt.Errorf("%w: vote message %d does not match its vote", errSyncReply, i)
-		}
-		pk, err := trust.KeyAt(vm.KeyID, "orderer", v.Signer, blk.Header.Height)
-		if err != nil {
-			return err
-		}
-		if err := blocklog.VerifyAux(trust.Chain, pk, vm); err != nil {
-			return err
-		}
-	}
-	md := &protos.ViewMetadata{}
-	if err := proto.Unmarshal(blk.Header.Consensus, md); err != nil || md.LatestSequence != blk.Header.Height {
-		return fmt.Errorf("%w: consensus metadata does not match height %d", errSyncReply, blk.Header.Height)
-	}
-	updates, err := block.Verify(trust, n.limits(), parent, blk, n.idx, n.state)
+	updates, err := block.Verify(n.cfg.Trust, n.limits(), parent, blk, n.idx, n.state)
 	if err != nil {
 		return err
 	}

@@ -370,7 +370,9 @@ func (w *blockWriter) cut() error {
 		return nil
 	}
 	w.height++
-	blk := &block.Block{Header: block.Header{Chain: w.cons.Bundle.Chain, Height: w.height, Timestamp: int64(w.height), Proposer: benchOrderers[1]}, Batches: w.batches}
+	md := blocklog.ViewMetadata{LatestSequence: w.height, DecisionsInView: w.height - 1}
+	blk := &block.Block{Header: block.Header{Chain: w.cons.Bundle.Chain, Height: w.height, Timestamp: int64(w.height),
+		Proposer: benchOrderers[1], Consensus: md.Encode()}, Batches: w.batches}
 	var ok []schemas.TxID
 	for _, b := range w.batches {
 		ok = append(ok, b.IDs...)
@@ -384,8 +386,7 @@ func (w *blockWriter) cut() error {
 	blk.Header.TxCount = uint32(len(ok))
 	rec := &blocklog.Record{Header: blk.Header, BlockData: block.Encode(blk)}
 	for _, o := range benchOrderers[:3] {
-		rec.QC.Votes = append(rec.QC.Votes, block.SignVote(w.cons.Orderers[o], o, &blk.Header))
-		rec.VoteMsgs = append(rec.VoteMsgs, nil)
+		rec.AddVote(w.cons.Orderers[o], o, nil)
 	}
 	if _, err := w.log.Append(rec.Encode()); err != nil {
 		return err

@@ -408,7 +408,7 @@ func (d decoder) done() error {
 		d.r.Fail(errors.New("trailing bytes"))
 	}
 	if err := d.r.Err(); err != nil {
-		return fmt.Errorf("%w: %v", errIndexValue, err)
+		return fmt.Errorf("%w: %w", errIndexValue, err)
 	}
 	return nil
 }

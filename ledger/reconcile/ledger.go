@@ -144,27 +144,17 @@ type blockOut struct {
 }
 
 // readBlock checks one record against its parent and the trust bundle
-// (hash link, quorum certificate, batch signatures, results hash and
-// transaction root: block.VerifyStored) and returns the OK transactions of
-// jurisdiction j.
+// (blocklog.VerifyRecord: hash link, quorum certificate and vote messages,
+// batch signatures, results hash, transaction root, consensus metadata) and
+// returns the OK transactions of jurisdiction j.
 func readBlock(trust *keys.Bundle, j schemas.Jurisdiction, job blockJob) blockOut {
 	out := blockOut{height: job.height}
 	fail := func(what string, err error) blockOut {
 		out.err = fmt.Errorf("%w: block %d: %s: %w", ErrLedger, job.height, what, err)
 		return out
 	}
-	rec, err := blocklog.DecodeRecord(job.raw, false)
+	_, blk, err := blocklog.VerifyRecord(trust, job.parent, job.raw)
 	if err != nil {
-		return fail("record", err)
-	}
-	blk, err := block.Decode(rec.BlockData)
-	if err != nil {
-		return fail("block", err)
-	}
-	if blk.Header.Hash() != rec.Header.Hash() || blk.Header.Height != job.height {
-		return fail("header", errors.New("the record's header is not its block's"))
-	}
-	if err := block.VerifyStored(trust, job.parent, blk, &rec.QC); err != nil {
 		return fail("verify", err)
 	}
 	out.header = blk.Header

@@ -88,43 +88,35 @@ const walSegmentNameLen = 20
 // resolves. It is wal.ErrTruncating.
 var ErrTruncating = wal.ErrTruncating
 
-// OpenBlockLog opens a block log for reading only, through wal.OpenReader:
-// nothing in dir is written, created, cut or fsynced, so it is safe on a
-// stopped node's data and on a read-only mount. A torn last record (a crash
-// in the middle of a write, which a restart cuts) ends the log; Warnings
-// says so. Corruption is a *wal.CorruptError, at open (last segment) or
-// while reading (older segments).
+// OpenBlockLog opens a block log for reading only, through
+// blocklog.OpenReader: nothing in dir is written, created, cut or fsynced,
+// so it is safe on a stopped node's data and on a read-only mount. A torn
+// last record (a crash in the middle of a write, which a restart cuts) ends
+// the log; Warnings says so. Corruption is a *wal.CorruptError, at open
+// (last segment) or while reading (older segments); a log that does not
+// start at block 1 is blocklog.ErrBrokenChain.
 func OpenBlockLog(dir string) (Source, error) {
-	r, err := wal.OpenReader(dir)
+	r, err := blocklog.OpenReader(dir)
 	if errors.Is(err, wal.ErrTruncating) {
 		return nil, fmt.Errorf("reconcile: block log: %w (start the node once to finish it)", err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: block log: %w", err)
 	}
-	if first := r.FirstIndex(); first != 1 {
-		return nil, &wal.CorruptError{Index: 1, Err: fmt.Errorf("block log %s starts at %d", dir, first)}
-	}
-	return &logSource{dir: dir, log: r}, nil
+	return &logSource{log: r}, nil
 }
 
 type logSource struct {
-	dir string
-	log *wal.Reader
+	log *blocklog.Reader
 }
 
-func (s *logSource) Height(context.Context) (uint64, error) { return s.log.LastIndex(), nil }
+func (s *logSource) Height(context.Context) (uint64, error) { return s.log.Height(), nil }
 
 func (s *logSource) Records(ctx context.Context, from, to uint64, want func(uint64) bool, fn func(uint64, []byte) error) error {
-	return s.log.Scan(from, to, want, func(h uint64, raw []byte) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		return fn(h, raw)
-	})
+	return s.log.Scan(ctx, from, to, want, fn)
 }
 
-func (s *logSource) String() string { return "block log " + s.dir }
+func (s *logSource) String() string { return "block log " + s.log.Dir() }
 func (s *logSource) Close() error   { return nil }
 
 // Warnings reports a torn last record.
@@ -133,7 +125,7 @@ func (s *logSource) Warnings() []string {
 	if tail == nil {
 		return nil
 	}
-	return []string{fmt.Sprintf("the block log ends in a torn write at height %d (%v): read up to block %d; the orderer cuts it when it next starts", tail.Index, tail, s.log.LastIndex())}
+	return []string{fmt.Sprintf("the block log ends in a torn write at height %d (%v): read up to block %d; the orderer cuts it when it next starts", tail.Index, tail, s.log.Height())}
 }
 
 // BusConfig configures a Source that fetches blocks from running orderers.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/ledger/wal"
 	"github.com/baybus/baybus/schemas"
 )
@@ -354,7 +355,7 @@ func TestBlockLogMatchesWal(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
-	if _, err := OpenBlockLog(dir); !errors.Is(err, wal.ErrCorrupt) {
+	if _, err := OpenBlockLog(dir); !errors.Is(err, blocklog.ErrBrokenChain) {
 		t.Fatalf("log starting at 5: %v", err)
 	}
 }

@@ -156,7 +156,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	})
 	if err != nil {
 		if errors.Is(err, tidwall.ErrCorrupt) {
-			return nil, fmt.Errorf("%w: tidwall refuses %s: %v", ErrCorrupt, dir, err)
+			return nil, fmt.Errorf("%w: tidwall refuses %s: %w", ErrCorrupt, dir, err)
 		}
 		return nil, fmt.Errorf("wal: open %s: %w", dir, err)
 	}

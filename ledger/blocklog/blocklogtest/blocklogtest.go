@@ -9,9 +9,6 @@ import (
 	"fmt"
 	"testing"
 
-	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
-	"google.golang.org/protobuf/proto"
-
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/block/blocktest"
 	"github.com/baybus/baybus/ledger/blocklog"
@@ -37,23 +34,14 @@ func Chain(t testing.TB, cons *keys.Consortium, count, batches, txs int) []*bloc
 			}
 			bts = append(bts, blocktest.Batch(cons, "shenzhen", seq, raw...))
 		}
-		md, _ := proto.Marshal(&protos.ViewMetadata{LatestSequence: h})
 		blk, ups, err := block.Assemble(cons.Bundle, block.Limits{}, block.Input{Parent: parent, Batches: bts,
-			Timestamp: int64(h), Proposer: cons.Bundle.Orderers[0], Consensus: md}, idx, st)
+			Timestamp: int64(h), Proposer: cons.Bundle.Orderers[0], Consensus: Metadata(h)}, idx, st)
 		if err != nil {
 			t.Fatal(err)
 		}
 		st.Apply(ups)
 		idx.Add(blk)
-		rec := &blocklog.Record{Header: blk.Header, BlockData: block.Encode(blk)}
-		hash := blk.Header.Hash()
-		for _, o := range cons.Bundle.Orderers[:cons.Bundle.Quorum()] {
-			k := cons.Orderers[o]
-			rec.QC.Votes = append(rec.QC.Votes, block.SignVote(k, o, &blk.Header))
-			vm := blocklog.VoteMsg{HeaderHash: hash, KeyID: k.KeyID(), AuxSig: blocklog.SignAux(cons.Bundle.Chain, k, hash, nil)}
-			rec.VoteMsgs = append(rec.VoteMsgs, vm.Encode())
-		}
-		out = append(out, rec)
+		out = append(out, Certify(cons, blk, cons.Bundle.Orderers[:cons.Bundle.Quorum()]...))
 		hdr := blk.Header
 		parent = &hdr
 	}
@@ -68,4 +56,21 @@ func Consortium(t testing.TB) *keys.Consortium {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// Metadata is the consensus metadata of the block at height in a view that
+// started at block 1: what the orderers' engine puts in the header's
+// Consensus field, and what blocklog.VerifyRecord checks.
+func Metadata(height uint64) []byte {
+	return (&blocklog.ViewMetadata{LatestSequence: height, DecisionsInView: max(height, 1) - 1}).Encode()
+}
+
+// Certify returns blk's record with the votes of signers (orderer names of
+// cons), each with its vote message, as the orderers' engine delivers them.
+func Certify(cons *keys.Consortium, blk *block.Block, signers ...string) *blocklog.Record {
+	rec := &blocklog.Record{Header: blk.Header, BlockData: block.Encode(blk)}
+	for _, o := range signers {
+		rec.AddVote(cons.Orderers[o], o, []byte("prepares seen by "+o))
+	}
+	return rec
 }

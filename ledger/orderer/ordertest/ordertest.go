@@ -1,6 +1,8 @@
 // Package ordertest builds chains of real sealed blocks for tests outside
 // the orderer: signed batches assembled over a real license state, with
-// quorum certificates of orderer votes, as orderer.Records.
+// quorum certificates of orderer votes, their vote messages and the
+// consensus metadata, as blocklog.Records that blocklog.VerifyRecord
+// accepts.
 package ordertest
 
 import (
@@ -9,6 +11,7 @@ import (
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/block/blocktest"
 	"github.com/baybus/baybus/ledger/blocklog"
+	"github.com/baybus/baybus/ledger/blocklog/blocklogtest"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
 )
@@ -34,8 +37,8 @@ type Sealer struct {
 }
 
 // Seal assembles the next block of batches, commits its state updates and
-// returns its record (whole block, quorum certificate, no vote messages)
-// and the block.
+// returns its record (whole block, quorum certificate, vote messages) and
+// the block.
 func (s *Sealer) Seal(tb testing.TB, batches ...*schemas.Batch) (*blocklog.Record, *block.Block) {
 	tb.Helper()
 	if s.Chain == nil {
@@ -43,7 +46,7 @@ func (s *Sealer) Seal(tb testing.TB, batches ...*schemas.Batch) (*blocklog.Recor
 	}
 	s.height++
 	blk, ups, err := block.Assemble(s.Cons.Bundle, block.Limits{}, block.Input{Parent: s.parent, Batches: batches,
-		Timestamp: int64(s.height), Proposer: "macao"}, s.Chain, s.State)
+		Timestamp: int64(s.height), Proposer: "macao", Consensus: blocklogtest.Metadata(s.height)}, s.Chain, s.State)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -51,11 +54,7 @@ func (s *Sealer) Seal(tb testing.TB, batches ...*schemas.Batch) (*blocklog.Recor
 		tb.Fatal(err)
 	}
 	s.Chain.Add(blk)
-	rec := &blocklog.Record{Header: blk.Header, BlockData: block.Encode(blk)}
-	for _, o := range s.Signers {
-		rec.QC.Votes = append(rec.QC.Votes, block.SignVote(s.Cons.Orderers[o], o, &blk.Header))
-		rec.VoteMsgs = append(rec.VoteMsgs, nil)
-	}
+	rec := blocklogtest.Certify(s.Cons, blk, s.Signers...)
 	hdr := blk.Header
 	s.parent = &hdr
 	return rec, blk

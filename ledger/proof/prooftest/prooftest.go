@@ -2,8 +2,9 @@
 // of license proofs: city-signed batches of bridge sample records of every
 // kind and jurisdiction, blocks assembled with ledger/block over the real
 // license state (ledger/licenses), quorum certificates signed with
-// block.SignVote, and the bundles ledger/proof makes when each block
-// commits. Keys come from a seeded ChaCha8 stream, so the same code gives
+// block.SignVote with their vote messages and the consensus metadata (so
+// that blocklog.VerifyRecord accepts the records), and the bundles
+// ledger/proof makes when each block commits. Keys come from a seeded ChaCha8 stream, so the same code gives
 // the same bytes on every run (the golden vectors rely on it).
 //
 // The chain (four orderers, quorum three; zhuhai's key rotates at height 3):
@@ -29,6 +30,7 @@ import (
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/block/blocktest"
 	"github.com/baybus/baybus/ledger/blocklog"
+	"github.com/baybus/baybus/ledger/blocklog/blocklogtest"
 	"github.com/baybus/baybus/ledger/licenses"
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/ledger/state"
@@ -135,7 +137,7 @@ func Build(tb testing.TB, stateDir string) *Chain {
 	for i, batches := range steps {
 		h := uint64(i + 1)
 		blk, ups, err := block.Assemble(trust, block.Limits{}, block.Input{Parent: parent, Batches: batches,
-			Timestamp: BaseTime + int64(h)*1e9, Proposer: "macao"}, idx, st)
+			Timestamp: BaseTime + int64(h)*1e9, Proposer: "macao", Consensus: blocklogtest.Metadata(h)}, idx, st)
 		if err != nil {
 			tb.Fatalf("prooftest: block %d: %v", h, err)
 		}
@@ -143,8 +145,7 @@ func Build(tb testing.TB, stateDir string) *Chain {
 			tb.Fatal(err)
 		}
 		idx.Add(blk)
-		rec := &blocklog.Record{Header: blk.Header, QC: c.Sign(&blk.Header), BlockData: block.Encode(blk)}
-		rec.VoteMsgs = make([][]byte, len(rec.QC.Votes))
+		rec := blocklogtest.Certify(cons, blk, Orderers[:3]...)
 		bundles, err := proof.ForBlock(&rec.Header, &rec.QC, blk, proof.ProveAt(&rec.Header, st.ProveRoot))
 		if err != nil {
 			tb.Fatalf("prooftest: proofs of block %d: %v", h, err)
