@@ -19,6 +19,7 @@ require (
 	github.com/tidwall/wal v1.2.1
 	github.com/transparency-dev/merkle v0.0.2
 	golang.org/x/mod v0.41.0
+	golang.org/x/net v0.60.0
 	golang.org/x/text v0.43.0
 	google.golang.org/protobuf v1.36.12
 )

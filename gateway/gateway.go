@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/baybus/baybus/gateway/api"
+	"github.com/baybus/baybus/gateway/auth"
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
@@ -100,7 +101,14 @@ type Config struct {
 	// Ready probes the bus (for example the connections' state); nil:
 	// always ready. /readyz also reports failing publishes and a failing
 	// outbox.
-	Ready      func(ctx context.Context) error
+	Ready func(ctx context.Context) error
+	// Auth authenticates every request but the probes (/healthz,
+	// /readyz): publishing needs the city's publish role, a transaction
+	// lookup any role, a proof the read role. Nil serves without
+	// authentication and says so in the log: only for a handler no one
+	// else can reach (tests, benchmarks); gateway/server always sets it
+	// unless told to be insecure.
+	Auth       auth.Authenticator
 	Registerer prometheus.Registerer // nil: metrics not registered
 	Logger     *slog.Logger          // default slog.Default()
 	Now        func() time.Time      // default time.Now
@@ -211,6 +219,9 @@ func (a accepted) receipt(id schemas.TxID) Receipt {
 // New returns a gateway with no cities; add them with AddCity.
 func New(cfg Config) *Gateway {
 	cfg = cfg.withDefaults()
+	if cfg.Auth == nil {
+		cfg.Logger.Warn("gateway: serving without authentication: anyone who reaches it may publish as any of its cities")
+	}
 	return &Gateway{cfg: cfg, metrics: newMetrics(cfg.Registerer), cities: map[string]*cityGateway{},
 		bulk: make(chan struct{}, cfg.MaxBulkRequests)}
 }
@@ -357,6 +368,11 @@ func (g *Gateway) Submit(ctx context.Context, token string, inputs []Input, wait
 		}
 		waits = append(waits, waiting{i: i, id: id, done: done})
 	}
+	// One deadline for every commit wait of the request, so a bulk
+	// request with wait=commit takes at most CommitTimeout more than its
+	// publishes, not CommitTimeout per event.
+	commitCtx, cancel := context.WithTimeout(ctx, g.cfg.CommitTimeout)
+	defer cancel()
 	for _, w := range waits {
 		if w.done != nil {
 			var res pubResult
@@ -379,7 +395,7 @@ func (g *Gateway) Submit(ctx context.Context, token string, inputs []Input, wait
 			g.metrics.events.WithLabelValues(token, "accepted").Inc()
 		}
 		if waitCommit {
-			g.waitCommit(ctx, w.id, &out[w.i])
+			g.waitCommit(commitCtx, w.id, &out[w.i])
 		}
 	}
 	return out, nil
@@ -437,8 +453,6 @@ func (g *Gateway) notePublished(seq uint64) {
 }
 
 func (g *Gateway) waitCommit(ctx context.Context, id schemas.TxID, o *Outcome) {
-	ctx, cancel := context.WithTimeout(ctx, g.cfg.CommitTimeout)
-	defer cancel()
 	loc, err := g.cfg.Ledger.WaitTx(ctx, id)
 	if err != nil {
 		o.Err = &Error{Status: http.StatusGatewayTimeout, Code: api.CodeCommitTimeout,

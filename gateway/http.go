@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/baybus/baybus/gateway/api"
+	"github.com/baybus/baybus/gateway/auth"
 	"github.com/baybus/baybus/schemas"
 )
 
@@ -28,10 +29,57 @@ func (g *Gateway) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+api.RouteReady, g.handleReady)
 }
 
+// authenticate answers 401 unless the request carries a credential that
+// identifies someone now. With no Authenticator configured, everyone is
+// let in (p is nil).
+func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request) (p *auth.Principal, ok bool) {
+	if g.cfg.Auth == nil {
+		return nil, true
+	}
+	p, err := g.cfg.Auth.Authenticate(r)
+	if err != nil {
+		g.metrics.refusedAuth.WithLabelValues("unauthenticated").Inc()
+		w.Header().Set("WWW-Authenticate", `Bearer realm="baybus"`)
+		writeError(w, &Error{Status: http.StatusUnauthorized, Code: api.CodeUnauthenticated, Message: err.Error()})
+		return nil, false
+	}
+	return p, true
+}
+
+// allow answers 403 unless p may act as role on city ("" for no city).
+func (g *Gateway) allow(w http.ResponseWriter, p *auth.Principal, city string, role auth.Role) bool {
+	if g.cfg.Auth == nil {
+		return true
+	}
+	if err := p.Allow(city, role); err != nil {
+		g.metrics.refusedAuth.WithLabelValues("forbidden").Inc()
+		writeError(w, &Error{Status: http.StatusForbidden, Code: api.CodeForbidden, Message: err.Error()})
+		return false
+	}
+	return true
+}
+
+// Authenticated wraps h (for example /metrics) so that it answers only
+// requests with a credential that identifies someone (any role).
+func (g *Gateway) Authenticated(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := g.authenticate(w, r); ok {
+			h.ServeHTTP(w, r)
+		}
+	})
+}
+
 func (g *Gateway) handleEvents(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("city")
+	p, authed := g.authenticate(w, r)
+	if !authed {
+		return
+	}
 	if _, err := g.city(token); err != nil {
 		writeError(w, &Error{Status: http.StatusNotFound, Code: api.CodeUnknownCity, Message: err.Error(), Field: "city"})
+		return
+	}
+	if !g.allow(w, p, token, auth.RolePublish) {
 		return
 	}
 	q := r.URL.Query()
@@ -186,6 +234,11 @@ func (g *Gateway) bulkTurn(r *http.Request) (release func(), e *Error) {
 }
 
 func (g *Gateway) handleTx(w http.ResponseWriter, r *http.Request) {
+	// Any credential may look up a transaction: the answer is where a
+	// content hash was sealed, nothing of the content.
+	if _, ok := g.authenticate(w, r); !ok {
+		return
+	}
 	id, err := schemas.ParseID(r.PathValue("id"))
 	if err != nil {
 		writeError(w, &Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Field: "id", Rule: "hex64", Message: err.Error()})

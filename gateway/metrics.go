@@ -13,6 +13,7 @@ type metrics struct {
 	held           prometheus.Counter
 	failing        *prometheus.GaugeVec // by city
 	bulkWaits      prometheus.Counter
+	refusedAuth    *prometheus.CounterVec // by reason
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -33,9 +34,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "1 while the city's latest batch publish failed (the bus did not store it), else 0."}, []string{"city"}),
 		bulkWaits: prometheus.NewCounter(prometheus.CounterOpts{Name: "baybus_gateway_bulk_waits_total",
 			Help: "Requests of several events that waited for a turn because MaxBulkRequests were being read."}),
+		refusedAuth: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "baybus_gateway_auth_refused_total",
+			Help: "Requests refused for their credential: unauthenticated (401) or forbidden (403)."}, []string{"reason"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.batches, m.publishErrors, m.batchSize, m.publishSeconds, m.held, m.failing, m.bulkWaits)
+		reg.MustRegister(m.events, m.batches, m.publishErrors, m.batchSize, m.publishSeconds, m.held, m.failing, m.bulkWaits, m.refusedAuth)
 	}
 	return m
 }

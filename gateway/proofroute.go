@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/baybus/baybus/gateway/api"
+	"github.com/baybus/baybus/gateway/auth"
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/schemas"
 )
@@ -25,6 +26,9 @@ const ProofMediaType = api.MediaProof
 // shows. Errors: 400 bad_request, 404 not_found, 503 not_ready (no ledger)
 // or ledger_unavailable, 500 internal.
 func (g *Gateway) handleProof(w http.ResponseWriter, r *http.Request) {
+	if p, ok := g.authenticate(w, r); !ok || !g.allow(w, p, "", auth.RoleRead) {
+		return
+	}
 	jur, err := schemas.ParseJurisdiction(r.PathValue("jurisdiction"))
 	if err != nil {
 		writeError(w, &Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Field: "jurisdiction", Message: err.Error()})
