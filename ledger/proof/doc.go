@@ -27,11 +27,14 @@
 //
 // Building and verifying are pure functions over values: ForBlock takes a
 // header, a certificate, a block and a function that proves a key; Latest
-// reads through the small Source interface that the node (internal/system)
-// implements over its block log and state store. The package imports
-// schemas, schemas/keys, internal/merkle, ledger/block and ledger/state/smt
-// only: no NATS, no pebble, no server code (a test enforces it), so an
-// offline verifier links little.
+// reads through the small Source interface that the node (ledger/node)
+// implements over its block log and state store. A Prover keeps the blocks
+// it reads with their Merkle trees in a BlockCache (bounded in bytes), so
+// the fresh proofs of many licenses of one block read and hash that block
+// once; ForBlock can leave the block it proves there (Builder.Cache).
+// The package imports schemas, schemas/keys, schemas/merkle, ledger/block
+// and ledger/state/smt only: no NATS, no pebble, no server code (a test
+// enforces it), so an offline verifier links little.
 //
 // # Verification
 //
