@@ -456,7 +456,8 @@ func (p *ordererProc) start() {
 	fmt.Fprintf(out, "=== %s: start\n", time.Now().Format(time.TimeOnly+".000"))
 	cmd := exec.Command(exe, "orderer", "--id", p.name, "--nats", p.urls,
 		"--creds", bus.SeedPath(p.root, bus.IdentityName(bus.RoleOrderer, p.name)), "--data", p.data,
-		"--trust", filepath.Join(p.root, keys.TrustFile), "--key", keys.OrdererKeyPath(p.root, p.name), "--log-level", "info")
+		"--trust", filepath.Join(p.root, keys.TrustFile), "--key", keys.OrdererKeyPath(p.root, p.name), "--log-level", "info",
+		"--listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -1,34 +1,56 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
-	"path/filepath"
+	"net"
+	"net/http"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
-	"github.com/baybus/baybus/internal/system"
 	"github.com/baybus/baybus/ledger/bft"
-	"github.com/baybus/baybus/ledger/licenses"
-	"github.com/baybus/baybus/ledger/orderer"
-	"github.com/baybus/baybus/ledger/state"
+	"github.com/baybus/baybus/ledger/node"
 	"github.com/baybus/baybus/schemas/bus"
 	"github.com/baybus/baybus/schemas/keys"
 )
 
+// DefaultOrdererListen is where `baybus orderer` serves /healthz, /readyz
+// and /metrics.
+const DefaultOrdererListen = "127.0.0.1:9480"
+
 func newOrdererCmd() *cobra.Command {
 	var (
-		id, url, creds, dataDir, trustFile, keyFile string
-		lf                                          logFlags
-		engine                                      bft.Options
+		id, url, creds, dataDir, trustFile, keyFile, listen string
+		noProofs, noCatalog                                 bool
+		readyLag                                            uint64
+		lf                                                  logFlags
+		engine                                              bft.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "orderer",
 		Short: "Run one orderer as its own process against an external NATS server or cluster",
-		Long: `orderer runs one member of the ordering service: it consumes the whole GBA_TX
-stream through its own durable consumer, takes part in SmartBFT consensus on
-gba.bft.<id>, keeps its block log, transaction index and license state under
---data, serves block sync on gba.sync.<id>, and publishes sealed headers on
-gba.blocks. The streams must exist (baybus up creates them on its embedded server).`,
+		Long: `orderer runs one member of the ordering service (ledger/node, the same node
+'baybus up' runs): it consumes the whole GBA_TX stream through its own durable
+consumer, takes part in SmartBFT consensus on gba.bft.<id>, keeps its block log,
+transaction index, license state and license catalogue under --data, serves block
+sync on gba.sync.<id> and the ledger query service (transaction lookups, commit
+waits, fresh proofs, chain reads) on gba.query.<id>, publishes sealed headers on
+gba.blocks and license proofs on gba.proofs.>, and serves on --listen:
+
+  GET /healthz   200 while the process runs (JSON: chain, node, height, leader)
+  GET /readyz    200 once the engine runs and the orderer is within --ready-lag
+                 blocks of the newest header on gba.blocks, else 503 with the reason
+  GET /metrics   Prometheus: height, view, leader, decisions per leader, GBA_TX
+                 consumer lag, commit latency, results per kind and action, sync
+                 fetches, block-log fsync latency, disk bytes per store, proofs
+
+The streams must exist (baybus up creates them on its embedded server). Every
+member of a cluster must run the same consensus timings (the defaults are the
+ones 'baybus up' uses; see ledger/node.EngineDefaults).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := lf.logger()
@@ -43,50 +65,44 @@ gba.blocks. The streams must exist (baybus up creates them on its embedded serve
 			if err != nil {
 				return err
 			}
-			nc, err := bus.Connect(url, creds, "orderer-"+id)
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("--listen %s: %w", listen, err)
+			}
+			defer ln.Close()
+			nc, err := bus.Connect(url, creds, bus.IdentityName(bus.RoleOrderer, id))
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
-			// No fsync for the state: the block log is fsynced first and
-			// the orderer replays into the state what a crash took from it.
-			st, err := licenses.Open(filepath.Join(dataDir, "state"), state.Options{NoSync: true})
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			// Every orderer process publishes the proofs of what it commits;
 			// GBA_PROOFS keeps one copy per transaction id.
-			sink, err := bus.NewPublisher(nc)
+			n, err := node.Open(node.Config{Name: id, Trust: trust, Key: key, Conn: nc, DataDir: dataDir, Engine: engine,
+				Proofs: node.ProofsConfig{Publish: !noProofs}, NoCatalog: noCatalog, ReadyMaxLag: readyLag,
+				Registerer: reg, Logger: log})
 			if err != nil {
 				return err
 			}
-			proofs, err := system.NewProofPublisher(system.ProofPublisherConfig{Sink: sink, Logger: log})
-			if err != nil {
+			defer n.Stop()
+			srv := &http.Server{Handler: n.Handler(reg), ReadHeaderTimeout: 10 * time.Second}
+			go func() {
+				if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					log.Error("orderer: http server stopped", "err", err)
+				}
+			}()
+			if err := n.Start(cmd.Context()); err != nil {
 				return err
 			}
-			proofs.Start(cmd.Context())
-			defer proofs.Close()
-			node, err := orderer.New(orderer.Config{Name: id, Trust: trust, Key: key, Conn: nc, DataDir: dataDir, State: st,
-				Engine: engine, Logger: log.With("orderer", id), OnCommit: proofs.Hook(st.ProveRoot)})
-			if err != nil {
-				return err
-			}
-			// Publish what the last run's queue held, or its replayed blocks never proved.
-			src := system.LedgerSource{Blocks: node.Store(), State: st.Store}
-			if err := proofs.Resume(cmd.Context(), filepath.Join(dataDir, system.ProofMarkFile), src); err != nil {
-				node.Stop()
-				return err
-			}
-			defer proofs.StopBackfill() // before the ledger closes
-			if err := node.Start(cmd.Context()); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "orderer %s running at height %d (Ctrl-C to stop)\n", id, node.Height())
+			fmt.Fprintf(cmd.OutOrStdout(), "orderer %s of chain %s at height %d; health, readiness and metrics on http://%s (Ctrl-C to stop)\n",
+				id, trust.Chain, n.Height(), ln.Addr())
 			<-cmd.Context().Done()
-			proofs.StopBackfill()
-			node.Stop()
-			log.Info("orderer stopped", "height", node.Height())
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = srv.Shutdown(ctx)
+			cancel()
+			n.Stop()
+			log.Info("orderer stopped", "height", n.Height())
 			return nil
 		},
 	}
@@ -97,12 +113,16 @@ gba.blocks. The streams must exist (baybus up creates them on its embedded serve
 	fl.StringVar(&dataDir, "data", "", "this orderer's data directory (required)")
 	fl.StringVar(&trustFile, "trust", "", "trust bundle, trust.json (required)")
 	fl.StringVar(&keyFile, "key", "", "this orderer's key file, keys/orderer-<id>.key (required)")
+	fl.StringVar(&listen, "listen", DefaultOrdererListen, "HTTP address of /healthz, /readyz and /metrics")
+	fl.Uint64Var(&readyLag, "ready-lag", 0, "blocks behind the cluster this orderer may be and still be ready (default 8)")
+	fl.BoolVar(&noProofs, "no-proofs", false, "do not publish license proofs on gba.proofs.> (another orderer does)")
+	fl.BoolVar(&noCatalog, "no-catalog", false, "keep no license catalogue (the query service then cannot list licenses)")
 	// Consensus timing: every member of a cluster should run the same values.
-	fl.Uint64Var(&engine.BlockMaxBatches, "block-batches", 0, "batches per block (default 64)")
+	fl.Uint64Var(&engine.BlockMaxBatches, "block-batches", 0, fmt.Sprintf("batches per block (default %d)", node.DefaultBlockMaxBatches))
 	fl.DurationVar(&engine.BlockInterval, "block-interval", 0, "longest wait for a block to fill once its first batch arrived (default 10ms)")
-	fl.DurationVar(&engine.ForwardTimeout, "forward-timeout", 0, "wait before forwarding a batch the leader has not ordered (default 5s)")
-	fl.DurationVar(&engine.ComplainTimeout, "complain-timeout", 0, "further wait before asking for a view change (default 20s)")
-	fl.DurationVar(&engine.HeartbeatTimeout, "heartbeat-timeout", 0, "leader silence that starts a view change (default 10s)")
+	fl.DurationVar(&engine.ForwardTimeout, "forward-timeout", 0, fmt.Sprintf("wait before forwarding a batch the leader has not ordered (default %v)", node.DefaultForwardTimeout))
+	fl.DurationVar(&engine.ComplainTimeout, "complain-timeout", 0, fmt.Sprintf("further wait before asking for a view change (default %v)", node.DefaultComplainTimeout))
+	fl.DurationVar(&engine.HeartbeatTimeout, "heartbeat-timeout", 0, fmt.Sprintf("leader silence that starts a view change (default %v)", node.DefaultHeartbeatTimeout))
 	fl.Uint64Var(&engine.DecisionsPerLeader, "decisions-per-leader", 0, "blocks before the leader rotates (default 100)")
 	for _, f := range []string{"id", "data", "trust", "key"} {
 		_ = cmd.MarkFlagRequired(f)

@@ -19,6 +19,7 @@ import (
 	"github.com/baybus/baybus/bridge"
 	"github.com/baybus/baybus/internal/system"
 	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/ledger/node"
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/ledger/state/smt"
 	"github.com/baybus/baybus/schemas"
@@ -61,7 +62,7 @@ Exit status: 0 written, 1 no such license, 2 could not run.`,
 			if format != "json" && format != "binary" {
 				return exitf(2, "--format %q: want json or binary", format)
 			}
-			l, err := system.OpenLedger(dataDir, ordererName)
+			l, err := node.OpenLedger(dataDir, ordererName)
 			if err != nil {
 				return exitError{code: 2, err: err}
 			}
@@ -148,7 +149,7 @@ Exit status: 0, or 2 if it could not run.`,
 					return exitf(2, "--city %q: not a jurisdiction (CN, HK, MO) nor a city (%s)", city, strings.Join(schemas.CityTokens(), ", "))
 				}
 			}
-			l, err := system.OpenLedger(dataDir, ordererName)
+			l, err := node.OpenLedger(dataDir, ordererName)
 			if err != nil {
 				return exitError{code: 2, err: err}
 			}
@@ -193,12 +194,12 @@ Exit status: 0, or 2 if it could not run.`,
 // cityCache finds the city of a transaction in a block, keeping the
 // cities of the last few blocks read.
 type cityCache struct {
-	src    system.LedgerSource
+	src    node.LedgerSource
 	blocks map[uint64]map[schemas.TxID]string
 	order  []uint64
 }
 
-func newCityCache(src system.LedgerSource) *cityCache {
+func newCityCache(src node.LedgerSource) *cityCache {
 	return &cityCache{src: src, blocks: map[uint64]map[schemas.TxID]string{}}
 }
 

@@ -14,10 +14,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/baybus/baybus/internal/natsserver/natstest"
-	"github.com/baybus/baybus/internal/system"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/ledger/licenses"
+	"github.com/baybus/baybus/ledger/node"
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/ledger/proof/prooftest"
 	"github.com/baybus/baybus/schemas"
@@ -187,7 +187,7 @@ func TestSubscribeCmd(t *testing.T) {
 	}
 	defer onc.Close()
 	sink, _ := bus.NewPublisher(onc)
-	pub, err := system.NewProofPublisher(system.ProofPublisherConfig{Sink: sink, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	pub, err := node.NewProofPublisher(node.ProofPublisherConfig{Sink: sink, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

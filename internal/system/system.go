@@ -1,8 +1,11 @@
-// Package system assembles a whole baybus node on one machine: the
+// Package system composes a whole baybus deployment in one process: the
 // consortium kept in the data directory, the embedded NATS server with
-// JetStream, the orderers and the eleven city gateways behind one HTTP
-// listener. `baybus up`, `baybus demo`, `baybus bench` and the end-to-end
-// tests all start it the same way.
+// JetStream (internal/natsserver), the orderers (ledger/node, the same
+// nodes `baybus orderer` runs) and the eleven city gateways behind one HTTP
+// listener, which reach the orderers through the ledger query service
+// (ledger/query) over the in-process bus, as gateways in other processes
+// do. `baybus up`, `baybus demo`, `baybus bench` and the end-to-end tests
+// all start it the same way.
 package system
 
 import (
@@ -26,10 +29,8 @@ import (
 	"github.com/baybus/baybus/gateway"
 	"github.com/baybus/baybus/internal/natsserver"
 	"github.com/baybus/baybus/ledger/bft"
-	"github.com/baybus/baybus/ledger/licenses"
-	"github.com/baybus/baybus/ledger/orderer"
-	"github.com/baybus/baybus/ledger/proof"
-	"github.com/baybus/baybus/ledger/state"
+	"github.com/baybus/baybus/ledger/node"
+	"github.com/baybus/baybus/ledger/query"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
 	"github.com/baybus/baybus/schemas/consortium"
@@ -54,7 +55,9 @@ type Config struct {
 	Chain      string
 	Scheme     string // signature scheme of new keys; default Ed25519
 	Batch      gateway.BatchConfig
-	Engine     bft.Options
+	// Engine tunes the orderers' consensus; zero fields take
+	// node.EngineDefaults, as `baybus orderer` does.
+	Engine bft.Options
 	// JetStreamSync is JetStream's fsync interval ("" = server default,
 	// "always" = every write).
 	JetStreamSync string
@@ -91,38 +94,14 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	c.Engine = engineDefaults(c.Engine)
+	c.Engine = node.EngineDefaults(c.Engine)
 	switch {
 	case c.MaxBacklog == 0:
-		c.MaxBacklog = 2 * int(c.Engine.WithDefaults().BlockMaxBatches)
+		c.MaxBacklog = 2 * int(c.Engine.BlockMaxBatches)
 	case c.MaxBacklog < 0:
 		c.MaxBacklog = 0
 	}
 	return c
-}
-
-// engineDefaults sizes the consensus engine for orderers that share one
-// small machine. Every orderer re-checks every transaction of a proposal
-// (about 0.1 to 0.5 ms each on a busy 2-core machine), so blocks are kept
-// to 16 batches, bounding one block's verification, and a follower waits
-// 10 s before forwarding a batch the leader has not ordered and 30 s more
-// before asking for a view change: under a backlog the leader is slow, not
-// censoring, and forwarding whole batches to it only adds to the backlog.
-// Explicit settings win.
-func engineDefaults(o bft.Options) bft.Options {
-	if o.BlockMaxBatches == 0 {
-		o.BlockMaxBatches = 16
-	}
-	if o.ForwardTimeout == 0 {
-		o.ForwardTimeout = 10 * time.Second
-	}
-	if o.ComplainTimeout == 0 {
-		o.ComplainTimeout = 30 * time.Second
-	}
-	if o.HeartbeatTimeout == 0 {
-		o.HeartbeatTimeout = 20 * time.Second
-	}
-	return o
 }
 
 // System is a running node set.
@@ -130,18 +109,18 @@ type System struct {
 	cfg        Config
 	Consortium *keys.Consortium
 	Bus        *natsserver.Embedded
-	Nodes      []*orderer.Node
+	Nodes      []*node.Node
 	Gateway    *gateway.Gateway
-	Registry   *prometheus.Registry
-	HTTPAddr   string // where the gateways listen ("" if not)
+	// Ledger is the gateways' client of the orderers' query service.
+	Ledger   *query.Client
+	Registry *prometheus.Registry
+	HTTPAddr string // where the gateways listen ("" if not)
 
-	cancel  context.CancelFunc
 	runCtx  context.Context
+	cancel  context.CancelFunc
 	conns   []*nats.Conn
-	states  []*licenses.State
-	ocfgs   []orderer.Config
-	proofs  *ProofPublisher // fed by the first orderer's commits
-	nodesMu sync.RWMutex    // guards Nodes[i] replacement by StartOrderer
+	ncfgs   []node.Config
+	nodesMu sync.RWMutex // guards Nodes[i] replacement by StartOrderer
 	httpSrv *http.Server
 	stopped sync.Once
 }
@@ -192,40 +171,45 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 		return nil, err
 	}
 
-	runCtx, runCancel := context.WithCancel(context.Background())
-	s.cancel, s.runCtx = runCancel, runCtx
-	// One orderer publishes the license proofs: in one process every
-	// orderer would make each proof n times. It is the last one, not the
-	// first: the first leads view 0, and building a block's proofs inside
-	// its commit would hold back the next proposal.
-	if s.proofs, err = s.NewProofPublisherFor(runCtx, cons.Bundle.Orderers[proofOrderer(len(cons.Bundle.Orderers))]); err != nil {
-		return nil, err
-	}
+	s.runCtx, s.cancel = context.WithCancel(context.Background())
 	for i, name := range cons.Bundle.Orderers {
 		nc, err := s.connect(bus.IdentityName(bus.RoleOrderer, name))
 		if err != nil {
 			return nil, err
 		}
-		dir := filepath.Join(cfg.DataDir, "orderers", name)
-		ocfg := orderer.Config{Name: name, Trust: cons.Bundle, Key: cons.Orderers[name], Conn: nc,
-			DataDir: dir, Engine: cfg.Engine, NoSyncWAL: cfg.NoSyncWAL, Logger: log.With("orderer", name)}
-		node, st, err := newOrderer(runCtx, ocfg, memTable(i), s.proofsFor(i))
+		ncfg := node.Config{Name: name, Trust: cons.Bundle, Key: cons.Orderers[name], Conn: nc,
+			DataDir: node.OrdererDir(cfg.DataDir, name), Engine: cfg.Engine, NoSyncWAL: cfg.NoSyncWAL,
+			MemTableSize: memTable(i), Registerer: s.Registry, Logger: log}
+		if i == proofOrderer(len(cons.Bundle.Orderers)) {
+			// One orderer publishes the license proofs: in one process
+			// every orderer would make each proof n times. It is the last
+			// one, not the first: the first leads view 0, and building a
+			// block's proofs inside its commit would hold back the next
+			// proposal. It publishes on a connection of its own, so a
+			// burst of proofs does not queue ahead of its consensus
+			// messages.
+			pc, err := s.connect(bus.IdentityName(bus.RoleOrderer, name))
+			if err != nil {
+				return nil, err
+			}
+			ncfg.Proofs = node.ProofsConfig{Publish: true, Conn: pc}
+		}
+		n, err := node.Open(ncfg)
 		if err != nil {
 			return nil, err
 		}
-		s.ocfgs = append(s.ocfgs, ocfg)
-		s.states = append(s.states, st)
-		s.Nodes = append(s.Nodes, node)
+		s.ncfgs = append(s.ncfgs, ncfg)
+		s.Nodes = append(s.Nodes, n)
 	}
 	// Start the orderers together: each waits a moment for its peers.
 	startErrs := make([]error, len(s.Nodes))
 	var wg sync.WaitGroup
-	for i, node := range s.Nodes {
+	for i, n := range s.Nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := node.Start(runCtx); err != nil {
-				startErrs[i] = fmt.Errorf("system: orderer %s: %w", node.Name(), err)
+			if err := n.Start(s.runCtx); err != nil {
+				startErrs[i] = fmt.Errorf("system: orderer %s: %w", n.Name(), err)
 			}
 		}()
 	}
@@ -234,8 +218,17 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 		return nil, err
 	}
 
+	// The gateways reach the orderers as gateways in other processes do:
+	// through the query service, verifying what it answers.
+	qc, err := s.connect(bus.IdentityName(bus.RoleService, ""))
+	if err != nil {
+		return nil, err
+	}
+	if s.Ledger, err = query.NewClient(query.ClientConfig{Conn: qc, Trust: cons.Bundle, Logger: log}); err != nil {
+		return nil, err
+	}
 	s.Gateway = gateway.New(gateway.Config{Chain: cons.Bundle.Chain, Batch: cfg.Batch, Bridges: cfg.Bridges,
-		Ledger: nodeLedger{s}, MaxBacklog: cfg.MaxBacklog, Registerer: s.Registry, Logger: log,
+		Ledger: s.Ledger, MaxBacklog: cfg.MaxBacklog, Registerer: s.Registry, Logger: log,
 		Ready: func(ctx context.Context) error {
 			if !op.IsConnected() {
 				return errors.New("bus connection down")
@@ -274,13 +267,6 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 	return s, nil
 }
 
-func (s *System) proofsFor(i int) *ProofPublisher {
-	if i == proofOrderer(len(s.Consortium.Bundle.Orderers)) {
-		return s.proofs
-	}
-	return nil
-}
-
 // proofOrderer is the index of the orderer that publishes proofs.
 func proofOrderer(n int) int { return n - 1 }
 
@@ -292,70 +278,46 @@ func proofOrderer(n int) int { return n - 1 }
 // keep the flushes apart, so a quorum is rarely flushing at once.
 func memTable(i int) uint64 { return uint64(6+i%4) << 20 }
 
-func newOrderer(ctx context.Context, cfg orderer.Config, memTableSize uint64, proofs *ProofPublisher) (*orderer.Node, *licenses.State, error) {
-	// Pebble's memtables and cache live outside the Go heap, one set per
-	// orderer: kept small, as all the orderers may share one process. No
-	// fsync: the block log is fsynced first, and an orderer replays into the
-	// state whatever blocks a crash took from it.
-	st, err := licenses.Open(filepath.Join(cfg.DataDir, "state"), state.Options{CacheSize: 8 << 20, MemTableSize: memTableSize, NoSync: true})
-	if err != nil {
-		return nil, nil, err
-	}
-	cfg.State, cfg.IndexMemTable = st, memTableSize
-	if proofs != nil {
-		cfg.OnCommit = proofs.Hook(st.ProveRoot)
-	}
-	node, err := orderer.New(cfg)
-	if err != nil {
-		st.Close()
-		return nil, nil, err
-	}
-	if proofs != nil {
-		src := LedgerSource{Blocks: node.Store(), State: st.Store}
-		if err := proofs.Resume(ctx, filepath.Join(cfg.DataDir, ProofMarkFile), src); err != nil {
-			node.Stop()
-			st.Close()
-			return nil, nil, err
-		}
-	}
-	return node, st, nil
-}
-
 // StopOrderer stops orderer i (as a crash would, minus the torn writes) and
-// closes its state; the others go on.
-func (s *System) StopOrderer(i int) {
-	if p := s.proofsFor(i); p != nil {
-		p.StopBackfill() // it reads this orderer's ledger
-	}
-	s.Node(i).Stop()
-	if s.states[i] != nil {
-		_ = s.states[i].Close()
-		s.states[i] = nil
-	}
-}
+// closes its stores; the others go on.
+func (s *System) StopOrderer(i int) { s.Node(i).Stop() }
 
 // StartOrderer starts orderer i again from its data directory: it replays
 // its block log and WAL, then catches up from its peers.
 func (s *System) StartOrderer(i int) error {
-	node, st, err := newOrderer(s.runCtx, s.ocfgs[i], memTable(i), s.proofsFor(i))
+	n, err := node.Open(s.ncfgs[i])
 	if err != nil {
 		return err
 	}
-	if err := node.Start(s.runCtx); err != nil {
-		st.Close()
+	if err := n.Start(s.runCtx); err != nil {
+		n.Stop()
 		return err
 	}
 	s.nodesMu.Lock()
-	s.Nodes[i], s.states[i] = node, st
+	s.Nodes[i] = n
 	s.nodesMu.Unlock()
 	return nil
 }
 
 // Node returns orderer i as it runs now (StartOrderer replaces it).
-func (s *System) Node(i int) *orderer.Node {
+func (s *System) Node(i int) *node.Node {
 	s.nodesMu.RLock()
 	defer s.nodesMu.RUnlock()
 	return s.Nodes[i]
+}
+
+// ProofSource returns the ledger of the first running orderer, to read
+// fresh proofs from. It is looked up on every call, since an orderer may be
+// stopped and started again.
+func (s *System) ProofSource() (node.LedgerSource, error) {
+	s.nodesMu.RLock()
+	defer s.nodesMu.RUnlock()
+	for _, n := range s.Nodes {
+		if n.Ready() == nil || n.Orderer().Running() {
+			return n.Source(), nil
+		}
+	}
+	return node.LedgerSource{}, errors.New("system: no orderer is running")
 }
 
 // Handler returns the HTTP routes: the gateways' API and /metrics.
@@ -379,8 +341,8 @@ func (s *System) connect(name string) (*nats.Conn, error) {
 func (s *System) Config() Config { return s.cfg }
 
 // Stop shuts down cleanly: the HTTP listener stops taking requests, the
-// gateways flush their queued batches, the orderers stop, the stores close,
-// the bus shuts down.
+// gateways flush their queued batches, the orderers stop and close their
+// stores, the bus shuts down.
 func (s *System) Stop() {
 	s.stopped.Do(func() {
 		if s.httpSrv != nil {
@@ -391,22 +353,17 @@ func (s *System) Stop() {
 		if s.Gateway != nil {
 			s.Gateway.Close()
 		}
-		if s.proofs != nil {
-			s.proofs.StopBackfill() // it reads the proof orderer's ledger
+		if s.Ledger != nil {
+			s.Ledger.Close()
 		}
+		var wg sync.WaitGroup
 		for _, n := range s.Nodes {
-			n.Stop()
+			wg.Add(1)
+			go func() { defer wg.Done(); n.Stop() }()
 		}
-		if s.proofs != nil {
-			s.proofs.Close()
-		}
+		wg.Wait()
 		if s.cancel != nil {
 			s.cancel()
-		}
-		for _, st := range s.states {
-			if st != nil {
-				_ = st.Close()
-			}
 		}
 		for _, nc := range s.conns {
 			nc.Close()
@@ -415,52 +372,4 @@ func (s *System) Stop() {
 			s.Bus.Shutdown()
 		}
 	})
-}
-
-// nodeLedger lets the gateway wait on the first orderer in the same process,
-// whichever instance of it runs now.
-type nodeLedger struct{ s *System }
-
-func (l nodeLedger) Lookup(_ context.Context, id schemas.TxID) (gateway.Location, bool, error) {
-	loc, ok := l.s.Node(0).Lookup(id)
-	return gatewayLocation(loc), ok, nil
-}
-
-// LatestProof reads a fresh proof from the first running orderer and
-// checks it against the trust bundle before the gateway serves it.
-func (l nodeLedger) LatestProof(_ context.Context, key string) (*proof.Bundle, error) {
-	src, err := l.s.ProofSource()
-	if err != nil {
-		return nil, err
-	}
-	b, err := proof.Latest(src, key)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := proof.Verify(l.s.Consortium.Bundle, b); err != nil {
-		return nil, fmt.Errorf("system: the proof of %s read from the ledger does not verify: %w", key, err)
-	}
-	return b, nil
-}
-
-func (l nodeLedger) WaitTx(ctx context.Context, id schemas.TxID) (gateway.Location, error) {
-	loc, err := l.s.Node(0).WaitTx(ctx, id)
-	return gatewayLocation(loc), err
-}
-
-// SealedSeq implements gateway.Progress: the furthest any orderer has
-// sealed (a block is sealed only once a quorum decided it), so the gateways
-// keep measuring while some orderers are down.
-func (l nodeLedger) SealedSeq() uint64 {
-	l.s.nodesMu.RLock()
-	defer l.s.nodesMu.RUnlock()
-	var seq uint64
-	for _, n := range l.s.Nodes {
-		seq = max(seq, n.SealedSeq())
-	}
-	return seq
-}
-
-func gatewayLocation(loc orderer.Location) gateway.Location {
-	return gateway.Location{Height: loc.Height, Position: loc.Position, BlockHash: loc.BlockHash, Result: loc.Result.String()}
 }

@@ -1,4 +1,4 @@
-package system_test
+package node_test
 
 import (
 	"bytes"
@@ -21,13 +21,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/baybus/baybus/gateway"
-	"github.com/baybus/baybus/gateway/client"
 	"github.com/baybus/baybus/internal/natsserver"
 	"github.com/baybus/baybus/internal/natsserver/natstest"
-	"github.com/baybus/baybus/internal/system"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/ledger/licenses"
+	"github.com/baybus/baybus/ledger/node"
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/ledger/proof/prooftest"
 	"github.com/baybus/baybus/schemas"
@@ -48,7 +47,7 @@ func startBus(t *testing.T) *natsserver.Embedded {
 	return natstest.Start(t, ids, natstest.Options{Streams: bus.StreamConfig{MemoryForProofs: true}})
 }
 
-func newPublisher(t *testing.T, srv *natsserver.Embedded, cfg system.ProofPublisherConfig) *system.ProofPublisher {
+func newPublisher(t *testing.T, srv *natsserver.Embedded, cfg node.ProofPublisherConfig) *node.ProofPublisher {
 	t.Helper()
 	nc, err := srv.Connect(bus.IdentityName(bus.RoleOrderer, "hongkong"))
 	if err != nil {
@@ -60,7 +59,7 @@ func newPublisher(t *testing.T, srv *natsserver.Embedded, cfg system.ProofPublis
 		t.Fatal(err)
 	}
 	cfg.Sink, cfg.Logger = pub, quiet
-	p, err := system.NewProofPublisher(cfg)
+	p, err := node.NewProofPublisher(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +85,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestProofPublisher(t *testing.T) {
 	c := prooftest.Build(t, t.TempDir())
 	srv := startBus(t)
-	p := newPublisher(t, srv, system.ProofPublisherConfig{Workers: 2})
+	p := newPublisher(t, srv, node.ProofPublisherConfig{Workers: 2})
 	p.Start(context.Background())
 	st := c.Replay(t, t.TempDir(), func(rec *blocklog.Record, blk *block.Block, st *licenses.State) {
 		p.Hook(st.ProveRoot)(rec, blk)
@@ -166,7 +165,7 @@ func TestProofPublisher(t *testing.T) {
 func TestProofPublisherOverflow(t *testing.T) {
 	c := prooftest.Build(t, t.TempDir())
 	srv := startBus(t)
-	p := newPublisher(t, srv, system.ProofPublisherConfig{Queue: 3, QueueWait: -1})
+	p := newPublisher(t, srv, node.ProofPublisherConfig{Queue: 3, QueueWait: -1})
 	c.Replay(t, t.TempDir(), func(rec *blocklog.Record, blk *block.Block, st *licenses.State) {
 		if rec.Header.Height == 1 {
 			p.Hook(st.ProveRoot)(rec, blk) // not started: nothing leaves the queue
@@ -179,7 +178,7 @@ func TestProofPublisherOverflow(t *testing.T) {
 	waitFor(t, "the queue to drain", func() bool { return p.Stats().Published == 3 })
 
 	// Waiting: the publisher starts a moment after the hook blocks.
-	waiting := newPublisher(t, srv, system.ProofPublisherConfig{Queue: 3, QueueWait: time.Minute})
+	waiting := newPublisher(t, srv, node.ProofPublisherConfig{Queue: 3, QueueWait: time.Minute})
 	go func() {
 		time.Sleep(100 * time.Millisecond)
 		waiting.Start(context.Background())
@@ -193,7 +192,7 @@ func TestProofPublisherOverflow(t *testing.T) {
 		t.Fatalf("a hook that may wait: %+v", s)
 	}
 	// A short wait runs out: the rest of the block is dropped.
-	short := newPublisher(t, srv, system.ProofPublisherConfig{Queue: 3, QueueWait: 50 * time.Millisecond})
+	short := newPublisher(t, srv, node.ProofPublisherConfig{Queue: 3, QueueWait: 50 * time.Millisecond})
 	start := time.Now()
 	c.Replay(t, t.TempDir(), func(rec *blocklog.Record, blk *block.Block, st *licenses.State) {
 		if rec.Header.Height == 1 {
@@ -209,24 +208,24 @@ func writeDataDir(t *testing.T) (*prooftest.Chain, string) { return prooftest.Bu
 
 func TestOpenLedger(t *testing.T) {
 	c, dir := writeDataDir(t)
-	l, err := system.OpenLedger(dir, "")
+	l, err := node.OpenLedger(dir, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if l.Orderer != "hongkong" || l.Blocks.Height() != c.Height() || l.State.Height() != c.Height() {
 		t.Fatalf("ledger of %s at %d/%d", l.Orderer, l.Blocks.Height(), l.State.Height())
 	}
-	if _, err := system.OpenLedger(dir, "hongkong"); err == nil {
+	if _, err := node.OpenLedger(dir, "hongkong"); err == nil {
 		t.Error("opened a ledger whose state is in use")
 	}
 	l.Close()
-	if _, err := system.OpenLedger(dir, "macao"); !errors.Is(err, system.ErrNoLedger) {
+	if _, err := node.OpenLedger(dir, "macao"); !errors.Is(err, node.ErrNoLedger) {
 		t.Errorf("orderer without a ledger: %v", err)
 	}
-	if _, err := system.OpenLedger(dir, "nobody"); !errors.Is(err, system.ErrNoLedger) {
+	if _, err := node.OpenLedger(dir, "nobody"); !errors.Is(err, node.ErrNoLedger) {
 		t.Errorf("unknown orderer: %v", err)
 	}
-	if _, err := system.OpenLedger(t.TempDir(), ""); err == nil {
+	if _, err := node.OpenLedger(t.TempDir(), ""); err == nil {
 		t.Error("opened an empty directory")
 	}
 }
@@ -263,7 +262,7 @@ func (l *sourceLedger) LatestProof(_ context.Context, key string) (*proof.Bundle
 // gateway's proof route.
 func TestProofHandler(t *testing.T) {
 	c, dir := writeDataDir(t)
-	l, err := system.OpenLedger(dir, "")
+	l, err := node.OpenLedger(dir, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,155 +337,6 @@ func TestProofHandler(t *testing.T) {
 	}
 }
 
-// TestProofSourceOfARunningSystem: fresh proofs read from a live orderer
-// (its state and block log move while we read).
-func TestProofSourceOfARunningSystem(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the whole system")
-	}
-	dir := t.TempDir()
-	sys := start(t, dir)
-	defer sys.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cl := client.New("http://"+sys.HTTPAddr, nil)
-	var events []json.RawMessage
-	for i := range 3 {
-		events = append(events, event("shenzhen", i))
-	}
-	res, err := cl.Publish(ctx, "shenzhen", events, client.Options{Wait: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range res {
-		if r.Error != nil {
-			t.Fatalf("event refused: %v", r.Error)
-		}
-	}
-	var key string
-	{
-		var ev schemas.Event
-		if err := json.Unmarshal(events[1], &ev); err != nil {
-			t.Fatal(err)
-		}
-		key = schemas.LicenseKey(schemas.CN, ev.Record.ID)
-	}
-	src, err := sys.ProofSource()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The node may still be applying the state of the last block: retry
-	// until the license is there.
-	var b *proof.Bundle
-	waitFor(t, "the license in the state", func() bool {
-		b, err = proof.Latest(src, key)
-		return err == nil
-	})
-	vd, err := proof.Verify(sys.Consortium.Bundle, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if vd.Status != schemas.StatusValid || vd.Key != key {
-		t.Fatalf("verdict %+v", vd)
-	}
-}
-
-// TestProofsEndToEnd runs once the system wires the proof publisher
-// (its metrics are registered) and the proof route: events published
-// through a gateway come out on GBA_PROOFS as verified proofs, and the HTTP
-// route serves fresh ones.
-func TestProofsEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the whole system")
-	}
-	dir := t.TempDir()
-	sys := start(t, dir)
-	defer sys.Stop()
-	mfs, err := sys.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	wired := false
-	for _, mf := range mfs {
-		wired = wired || mf.GetName() == "baybus_proofs_generated_total"
-	}
-	if !wired {
-		t.Fatal("the proof publisher is not wired into system.Start: no baybus_proofs_generated_total metric")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cl := client.New("http://"+sys.HTTPAddr, nil)
-	var events []json.RawMessage
-	for i := range 3 {
-		events = append(events, event("zhuhai", i))
-	}
-	if _, err := cl.Publish(ctx, "zhuhai", events, client.Options{Wait: true}); err != nil {
-		t.Fatal(err)
-	}
-	nc, err := sys.Bus.Connect("operator")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	cons, err := js.OrderedConsumer(ctx, bus.StreamProofs, jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.ProofSubject("CN", "business")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := 0
-	for got < 3 {
-		m, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
-		if err != nil {
-			t.Fatalf("after %d proofs: %v", got, err)
-		}
-		b, err := proof.Decode(m.Data())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := proof.Verify(sys.Consortium.Bundle, b); err != nil {
-			t.Fatal(err)
-		}
-		got++
-	}
-	var ev schemas.Event
-	_ = json.Unmarshal(events[0], &ev)
-	resp, err := http.Get("http://" + sys.HTTPAddr + "/v1/licenses/CN/" + ev.Record.ID + "/proof")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound && resp.Header.Get("Content-Type") != "application/json" {
-		t.Fatal("the proof route is not mounted")
-	}
-	body, _ := io.ReadAll(resp.Body)
-	b, err := proof.Decode(body)
-	if err != nil {
-		t.Fatalf("%d %s: %v", resp.StatusCode, body, err)
-	}
-	if v, err := proof.Verify(sys.Consortium.Bundle, b); err != nil || v.Status != schemas.StatusValid {
-		t.Fatalf("fresh proof: %v %v", v, err)
-	}
-
-	// The proof orderer's mark follows its height once the proofs are
-	// stored. Rewound (as if a crash had taken the queue), the next start
-	// publishes the licenses of the blocks above it again, and moves it up.
-	last := len(sys.Nodes) - 1
-	markFile := filepath.Join(dir, "orderers", sys.Consortium.Bundle.Orderers[last], system.ProofMarkFile)
-	height := sys.Node(last).Height()
-	waitFor(t, "the proof mark to reach the height", func() bool { return readMark(t, markFile) == height })
-	sys.Stop()
-	if err := os.WriteFile(markFile, []byte("0\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sys = start(t, dir)
-	defer sys.Stop()
-	waitFor(t, "the 3 licenses' proofs published again", func() bool { return counter(t, sys, "baybus_proofs_published_total") == 3 })
-	if g := counter(t, sys, "baybus_proofs_generated_total"); g != 3 {
-		t.Errorf("%v proofs made on restart, want 3 (one per license)", g)
-	}
-	waitFor(t, "the proof mark to return to the height", func() bool { return readMark(t, markFile) >= height })
-}
-
 func readMark(t *testing.T, path string) uint64 {
 	t.Helper()
 	raw, err := os.ReadFile(path)
@@ -501,40 +351,25 @@ func readMark(t *testing.T, path string) uint64 {
 }
 
 // counter reads a counter of the system's registry.
-func counter(t *testing.T, sys *system.System, name string) float64 {
-	t.Helper()
-	mfs, err := sys.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
-}
-
 // TestProofPublisherResume: without a mark file the mark starts at the
 // ledger's height and nothing is published; with a mark below it, every
 // license the blocks above changed gets one fresh proof that verifies; a
 // mark file that is not a height is refused.
 func TestProofPublisherResume(t *testing.T) {
 	c, dir := writeDataDir(t)
-	l, err := system.OpenLedger(dir, "")
+	l, err := node.OpenLedger(dir, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	srv := startBus(t)
 	ctx := context.Background()
-	markFile := filepath.Join(t.TempDir(), system.ProofMarkFile)
+	markFile := filepath.Join(t.TempDir(), node.ProofMarkFile)
 	top := l.Blocks.Height()
 
-	p := newPublisher(t, srv, system.ProofPublisherConfig{})
+	p := newPublisher(t, srv, node.ProofPublisherConfig{})
 	p.Start(ctx)
-	if err := p.Resume(ctx, markFile, l.Source()); err != nil {
+	if err := p.Resume(ctx, markFile, l.Source(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := readMark(t, markFile); got != top {
@@ -564,9 +399,9 @@ func TestProofPublisherResume(t *testing.T) {
 	if err := os.WriteFile(markFile, []byte("2\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p2 := newPublisher(t, srv, system.ProofPublisherConfig{})
+	p2 := newPublisher(t, srv, node.ProofPublisherConfig{})
 	p2.Start(ctx)
-	if err := p2.Resume(ctx, markFile, l.Source()); err != nil {
+	if err := p2.Resume(ctx, markFile, l.Source(), nil); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the backfill", func() bool { return p2.Stats().Published == uint64(len(want)) })
@@ -615,8 +450,8 @@ func TestProofPublisherResume(t *testing.T) {
 	if err := os.WriteFile(markFile, []byte("0\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	stuck := newPublisher(t, srv, system.ProofPublisherConfig{Queue: 4})
-	if err := stuck.Resume(ctx, markFile, l.Source()); err != nil {
+	stuck := newPublisher(t, srv, node.ProofPublisherConfig{Queue: 4})
+	if err := stuck.Resume(ctx, markFile, l.Source(), nil); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the backfill to fill half the queue", func() bool { return stuck.Stats().Queued == 3 })
@@ -631,9 +466,9 @@ func TestProofPublisherResume(t *testing.T) {
 		t.Fatalf("mark %d after a backfill that published nothing, want 0", got)
 	}
 	before := p2.Stats().Published
-	p4 := newPublisher(t, srv, system.ProofPublisherConfig{})
+	p4 := newPublisher(t, srv, node.ProofPublisherConfig{})
 	p4.Start(ctx)
-	if err := p4.Resume(ctx, markFile, l.Source()); err != nil {
+	if err := p4.Resume(ctx, markFile, l.Source(), nil); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the mark after a full backfill", func() bool { return readMark(t, markFile) == top })
@@ -644,8 +479,8 @@ func TestProofPublisherResume(t *testing.T) {
 	if err := os.WriteFile(markFile, []byte("4x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p3 := newPublisher(t, srv, system.ProofPublisherConfig{})
-	if err := p3.Resume(ctx, markFile, l.Source()); err == nil || !strings.Contains(err.Error(), "not a height") {
+	p3 := newPublisher(t, srv, node.ProofPublisherConfig{})
+	if err := p3.Resume(ctx, markFile, l.Source(), nil); err == nil || !strings.Contains(err.Error(), "not a height") {
 		t.Errorf("a torn mark file: %v", err)
 	}
 }

@@ -1,0 +1,315 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/baybus/baybus/ledger/blocklog"
+	"github.com/baybus/baybus/ledger/licenses"
+	"github.com/baybus/baybus/ledger/orderer"
+	"github.com/baybus/baybus/ledger/proof"
+	"github.com/baybus/baybus/ledger/query"
+	"github.com/baybus/baybus/ledger/state"
+	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/bus"
+)
+
+// ErrStopped is returned by a node that is not running.
+var ErrStopped = errors.New("node: stopped")
+
+// Node is one member of the ordering service with everything it keeps and
+// serves: the orderer (SmartBFT, ingestion, block log, transaction index,
+// sync), the license state, the license catalogue, license-proof
+// publishing with its mark and backfill, fresh proofs, transaction lookups
+// and commit waits, the ledger query service, and its metrics and health.
+// See the package documentation for the contract and the goroutines.
+type Node struct {
+	cfg Config
+	log *slog.Logger
+
+	state   *licenses.State
+	ord     *orderer.Node
+	cache   *proof.BlockCache
+	prover  *proof.Prover
+	proofs  *ProofPublisher // nil unless Config.Proofs.Publish
+	catalog *catalog        // nil with NoCatalog
+	query   *query.Server   // nil with NoQuery, or before Start
+	metrics *metrics
+	obs     *observer
+
+	mu      sync.Mutex // guards started, stopped
+	started bool
+	stopped bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// Open opens the node's stores: the license state, the orderer (its block
+// log, index and engine WAL, replaying what the state lacks), the license
+// catalogue, and the proof mark, whose backfill starts at once (it
+// publishes once the node starts). It does not touch the network but for
+// the backfill's publisher, which waits for Start.
+func Open(cfg Config) (_ *Node, err error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Name)}
+	defer func() {
+		if err != nil {
+			n.closeStores()
+		}
+	}()
+	// No fsync for the state: the block log is fsynced first, and the
+	// orderer replays into the state whatever blocks a crash took from it.
+	n.state, err = licenses.Open(filepath.Join(cfg.DataDir, "state"), state.Options{CacheSize: cfg.StateCacheSize, MemTableSize: cfg.MemTableSize, NoSync: true})
+	if err != nil {
+		return nil, err
+	}
+	var reg prometheus.Registerer
+	if cfg.Registerer != nil {
+		reg = prometheus.WrapRegistererWith(prometheus.Labels{"orderer": cfg.Name}, cfg.Registerer)
+	}
+	n.cache = proof.NewBlockCache(cfg.ProofCacheBytes)
+	if cfg.Proofs.Publish {
+		pc := cfg.Proofs.Publisher
+		if pc.Logger == nil {
+			pc.Logger = n.log
+		}
+		pc.Registerer, pc.Cache = reg, n.cache
+		if pc.Sink == nil {
+			conn := cfg.Proofs.Conn
+			if conn == nil {
+				conn = cfg.Conn
+			}
+			if conn == nil {
+				return nil, fmt.Errorf("%w: publishing proofs needs a bus connection", ErrConfig)
+			}
+			if pc.Sink, err = bus.NewPublisher(conn); err != nil {
+				return nil, err
+			}
+		}
+		if n.proofs, err = NewProofPublisher(pc); err != nil {
+			return nil, err
+		}
+	}
+	n.metrics = newMetrics(n)
+	ocfg := orderer.Config{Name: cfg.Name, Trust: cfg.Trust, Key: cfg.Key, Conn: cfg.Conn, DataDir: cfg.DataDir,
+		State: n.state, Engine: cfg.Engine, NoSyncWAL: cfg.NoSyncWAL, IndexMemTable: cfg.MemTableSize,
+		Logger: n.log, Clock: cfg.Clock, OnCommitted: n.committed}
+	if n.proofs != nil {
+		ocfg.OnCommit = n.proofs.Hook(n.state.ProveRoot)
+	}
+	if cfg.WrapOrderer != nil {
+		cfg.WrapOrderer(&ocfg)
+	}
+	if n.ord, err = orderer.New(ocfg); err != nil {
+		return nil, err
+	}
+	n.prover = proof.NewProver(n.Source(), n.cache)
+	if !cfg.NoCatalog {
+		dir := filepath.Join(cfg.DataDir, "catalog")
+		if n.catalog, err = openCatalog(dir, cfg.MemTableSize, n.log); err != nil {
+			return nil, err
+		}
+		if ch, top := n.catalog.height.Load(), n.ord.Height(); ch > top {
+			// Only if the block log lost fsynced blocks (NoSyncWAL): the
+			// catalogue is derived data, so rebuild it.
+			n.log.Warn("catalogue ahead of the block log; rebuilding it", "catalogue", ch, "blocks", top)
+			_ = n.catalog.close()
+			n.catalog = nil
+			if err := os.RemoveAll(dir); err != nil {
+				return nil, err
+			}
+			if n.catalog, err = openCatalog(dir, cfg.MemTableSize, n.log); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if reg != nil {
+		if err := n.metrics.register(reg); err != nil {
+			return nil, err
+		}
+	}
+	if n.proofs != nil {
+		if err := n.proofs.Resume(context.Background(), filepath.Join(cfg.DataDir, ProofMarkFile), n.Source(), n.prover); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// closeStores closes what Open opened, for a failed Open.
+func (n *Node) closeStores() {
+	if n.proofs != nil {
+		n.proofs.Close()
+	}
+	if n.ord != nil {
+		n.ord.Stop()
+	}
+	if n.catalog != nil {
+		_ = n.catalog.close()
+	}
+	if n.state != nil {
+		_ = n.state.Close()
+	}
+	if n.metrics != nil {
+		n.metrics.unregister()
+	}
+}
+
+// Start joins the cluster and serves: the orderer (which first catches up
+// from its peers), proof publishing, the catalogue's follower, the query
+// service and the metrics observer. The node runs until Stop or until ctx
+// is done.
+func (n *Node) Start(ctx context.Context) error {
+	n.mu.Lock()
+	if n.started || n.stopped {
+		n.mu.Unlock()
+		return fmt.Errorf("node: %s already started or stopped", n.cfg.Name)
+	}
+	n.started = true
+	n.mu.Unlock()
+	if n.cfg.Conn == nil {
+		return fmt.Errorf("%w: no bus connection", ErrConfig)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	if n.proofs != nil {
+		n.proofs.Start(runCtx)
+	}
+	if n.catalog != nil {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.catalog.follow(runCtx, chain{n})
+		}()
+	}
+	if err := n.ord.Start(runCtx); err != nil {
+		return err
+	}
+	if !n.cfg.NoQuery {
+		srv, err := query.Serve(n.cfg.Conn, n.cfg.Name, backend{n}, query.ServerConfig{Logger: n.log})
+		if err != nil {
+			return err
+		}
+		n.mu.Lock()
+		n.query = srv
+		n.mu.Unlock()
+	}
+	n.obs = newObserver(n)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.obs.run(runCtx)
+	}()
+	go func() {
+		select {
+		case <-ctx.Done():
+			n.Stop()
+		case <-runCtx.Done():
+		}
+	}()
+	n.log.Info("node started", "height", n.ord.Height(), "proofs", n.proofs != nil, "catalog", n.catalog != nil, "query", !n.cfg.NoQuery)
+	return nil
+}
+
+// Stop stops serving, leaves the cluster and closes the stores. It is safe
+// to call more than once, and on a node that never started.
+func (n *Node) Stop() {
+	n.mu.Lock()
+	if n.stopped {
+		n.mu.Unlock()
+		return
+	}
+	n.stopped = true
+	srv := n.query
+	n.mu.Unlock()
+	if srv != nil {
+		srv.Stop()
+	}
+	if n.proofs != nil {
+		n.proofs.StopBackfill() // it reads the ledger closed below
+	}
+	if n.cancel != nil {
+		n.cancel()
+	}
+	n.ord.Stop()
+	n.wg.Wait()
+	if n.proofs != nil {
+		n.proofs.Close()
+	}
+	if n.catalog != nil {
+		_ = n.catalog.close()
+	}
+	_ = n.state.Close()
+	n.metrics.unregister()
+}
+
+// Name returns the orderer's name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// Config returns the configuration the node runs with, defaults filled.
+func (n *Node) Config() Config { return n.cfg }
+
+// Orderer returns the orderer inside the node.
+func (n *Node) Orderer() *orderer.Node { return n.ord }
+
+// Height returns the height of the last block sealed here.
+func (n *Node) Height() uint64 { return n.ord.Height() }
+
+// Store gives read access to the block log.
+func (n *Node) Store() *blocklog.Store { return n.ord.Store() }
+
+// State returns the license state.
+func (n *Node) State() *licenses.State { return n.state }
+
+// Source returns the node's ledger as a proof.Source.
+func (n *Node) Source() LedgerSource {
+	return LedgerSource{Blocks: n.ord.Store(), State: n.state.Store}
+}
+
+// Prover returns the node's prover (the block cache it shares with the
+// proof publisher and the query service).
+func (n *Node) Prover() *proof.Prover { return n.prover }
+
+// Proofs returns the proof publisher, nil if the node does not publish.
+func (n *Node) Proofs() *ProofPublisher { return n.proofs }
+
+// Lookup returns where a transaction was sealed: the block where it took
+// effect, or else the last block that refused it.
+func (n *Node) Lookup(id schemas.TxID) (orderer.Location, bool) { return n.ord.Lookup(id) }
+
+// WaitTx waits until the transaction is in a block fsynced here and
+// returns its location. It returns ctx's error on cancellation.
+func (n *Node) WaitTx(ctx context.Context, id schemas.TxID) (orderer.Location, error) {
+	return n.ord.WaitTx(ctx, id)
+}
+
+// WaitHeight waits until the chain is at least at height h here.
+func (n *Node) WaitHeight(ctx context.Context, h uint64) error { return n.ord.WaitHeight(ctx, h) }
+
+// SealedSeq returns the highest GBA_TX stream sequence of a batch this node
+// ingested and sealed (orderer.Node.SealedSeq).
+func (n *Node) SealedSeq() uint64 { return n.ord.SealedSeq() }
+
+// LatestProof returns a fresh proof of a license's current status, checked
+// against the trust bundle before it is returned: a node never hands out a
+// proof its own ledger made wrong. It wraps proof.ErrNotFound for a license
+// the ledger does not hold.
+func (n *Node) LatestProof(key string) (*proof.Bundle, error) {
+	b, err := n.prover.Latest(key)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := proof.Verify(n.cfg.Trust, b); err != nil {
+		return nil, fmt.Errorf("node: the proof of %s read from the ledger of %s does not verify: %w", key, n.cfg.Name, err)
+	}
+	return b, nil
+}
