@@ -18,6 +18,7 @@ type Role string
 const (
 	RoleCity    Role = "city"    // signs batches for one city
 	RoleOrderer Role = "orderer" // signs consensus messages and block votes
+	// RoleReader (readers.go) signs a reader's requests.
 )
 
 // chainIDRe is the chain id's form (as in tx.schema.json).
@@ -29,8 +30,8 @@ const BundleVersion = 1
 // TrustedKey is one public key in the trust bundle.
 type TrustedKey struct {
 	ID     string `json:"id"`     // unique, e.g. "city/shenzhen/1"
-	Role   Role   `json:"role"`   // city or orderer
-	Member string `json:"member"` // city token or orderer name
+	Role   Role   `json:"role"`   // city, orderer or reader
+	Member string `json:"member"` // city token, orderer or reader name
 	Scheme string `json:"scheme"` // circl scheme name
 	Public string `json:"public"` // base64 of the scheme's binary public key
 	// ValidFrom is the first block height at which the key's signatures count;
@@ -41,16 +42,24 @@ type TrustedKey struct {
 }
 
 // Bundle is the consortium's trust bundle: the chain id, the ordered list
-// of orderers (an orderer's consensus id is its index + 1) and every key.
-// A Bundle is immutable after Parse.
+// of orderers (an orderer's consensus id is its index + 1), every signing
+// key, and the named readers with their HPKE keys (readers.go). A Bundle
+// is immutable after Parse.
+//
+// Readers and HPKEKeys are left out of the JSON when empty, so a bundle
+// without readers reads as before; a verifier older than readers refuses
+// a bundle that names some (unknown fields).
 type Bundle struct {
 	Version  int          `json:"version"`
 	Chain    string       `json:"chain"`
 	Orderers []string     `json:"orderers"`
 	Keys     []TrustedKey `json:"keys"`
+	Readers  []Reader     `json:"readers,omitempty"`
+	HPKEKeys []TrustedKey `json:"hpkeKeys,omitempty"`
 
 	parsed map[string]*PublicKey
 	byID   map[string]TrustedKey
+	hpke   map[string]*HPKEPublicKey
 }
 
 // ParseBundle decodes and checks a trust bundle.
@@ -103,7 +112,7 @@ func (b *Bundle) index() error {
 		b.parsed[k.ID] = pk
 		b.byID[k.ID] = k
 	}
-	return nil
+	return b.indexReaders()
 }
 
 // Marshal returns the bundle as indented JSON.
@@ -156,13 +165,7 @@ func (b *Bundle) KeyAt(id string, role Role, member string, height uint64) (*Pub
 // CurrentKey returns the id of the member's key valid from the highest
 // ValidFrom that has no end: the key a signer should use now.
 func (b *Bundle) CurrentKey(role Role, member string) (string, bool) {
-	best, found := TrustedKey{}, false
-	for _, k := range b.Keys {
-		if k.Role == role && k.Member == member && k.ValidUntil == nil && (!found || k.ValidFrom >= best.ValidFrom) {
-			best, found = k, true
-		}
-	}
-	return best.ID, found
+	return currentOf(b.Keys, role, member)
 }
 
 // Consortium is what InitConsortium creates.
