@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -64,7 +65,7 @@ func newKeysCmd() *cobra.Command {
 	initCmd.Flags().IntVar(&n, "orderers", system.DefaultOrderers, "number of orderers, 4 to 11")
 	initCmd.Flags().BoolVar(&force, "force", false, "replace an existing consortium")
 	_ = initCmd.MarkFlagRequired("dir")
-	cmd.AddCommand(initCmd, newKeysCertCmd())
+	cmd.AddCommand(initCmd, newKeysCertCmd(), newKeysAddReaderCmd())
 	return cmd
 }
 
@@ -135,4 +136,53 @@ func orderersList(o []string) string {
 		s += x
 	}
 	return s
+}
+
+func newKeysAddReaderCmd() *cobra.Command {
+	var (
+		dir, name, scheme string
+		grants            []string
+		validFrom         uint64
+	)
+	cmd := &cobra.Command{
+		Use:   "add-reader --dir D --name N --read JUR.kind,...",
+		Short: "Add a named reader: a NATS identity limited to its grants, a signing key and an HPKE key",
+		Long: `add-reader adds a reader (a bank, another city's department) to the consortium
+in --dir:
+  nats/reader-<name>.nk     its NATS identity (mode 0600), for subscribe --creds; the
+                            bus lets it read only the proof subjects of its grants,
+                            through its own durable consumers
+  keys/reader-<name>.key    its signing key (--scheme), mode 0600
+  keys/reader-<name>.hpke   its HPKE key (X-Wing), mode 0600: what is sealed to it
+  trust.json                the reader, its grants and both public keys, valid from
+                            --valid-from
+
+--read lists its grants: <JUR>.<kind> (CN.business, HK.certificate, MO.approval) or
+<JUR>.* for every kind of a jurisdiction. Give the three files to the reader; the
+NATS servers apply its permissions when they next start (restart 'up').`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := keys.SchemeByName(scheme); err != nil {
+				return err
+			}
+			rk, err := consortium.AddReader(dir, consortium.ReaderSpec{Name: name, Grants: grants, Scheme: scheme, ValidFrom: validFrom})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "reader %s: reads %s; NATS credentials %s, keys %s and %s\n",
+				name, strings.Join(rk.Reader.Grants, ", "), bus.SeedPath(dir, bus.IdentityName(bus.RoleReader, name)),
+				keys.ReaderKeyPath(dir, name), keys.ReaderHPKEPath(dir, name))
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&dir, "dir", "", "consortium directory (required)")
+	fl.StringVar(&name, "name", "", "reader name: lower-case letters, digits and '-' (required)")
+	fl.StringSliceVar(&grants, "read", nil, "grants: JUR.kind or JUR.*, comma-separated (required)")
+	fl.StringVar(&scheme, "scheme", keys.Ed25519, "signing key scheme: "+strings.Join(keys.SupportedSchemes, ", "))
+	fl.Uint64Var(&validFrom, "valid-from", 0, "first block height at which its keys count")
+	for _, f := range []string{"dir", "name", "read"} {
+		_ = cmd.MarkFlagRequired(f)
+	}
+	return cmd
 }

@@ -423,7 +423,7 @@ func printVerdict(w io.Writer, l verdictLine) {
 // ---- baybus subscribe ----
 
 type subscribeFlags struct {
-	from, kind, renderAs, durable  string
+	from, kind, renderAs, reader   string
 	natsURL, creds, trust, dataDir string
 	max                            int
 	timeout                        time.Duration
@@ -434,7 +434,7 @@ func newSubscribeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Use:           "subscribe --from cn|hk|mo [--kind K] [--render J] [--durable NAME] [--nats URL] [--creds F] [--trust F] [--max N] [--timeout D]",
+		Use:           "subscribe --from cn|hk|mo [--kind K] [--render J] (--reader NAME | --creds F) [--nats URL] [--trust F] [--max N] [--timeout D]",
 		Short:         "Follow the license proofs of a jurisdiction, verified, as JSON lines",
 		Long: `subscribe follows the proofs the orderers publish when they seal license
 transactions (JetStream stream GBA_PROOFS, subjects gba.proofs.<JUR>.<kind>),
@@ -444,17 +444,23 @@ hashes) and the record rendered through --render's bridge (default the --from
 jurisdiction). A proof that fails verification is reported on stderr as a JSON
 line with the check that failed, and never printed as valid.
 
-It reads through a durable consumer (--durable, default subscribe-<jur>-<kind>)
-and acknowledges each proof after printing it, so a restart resumes where the
-last run stopped. Run one process per durable name.
+It runs as a named reader of the consortium ('baybus keys add-reader'): --creds
+is the reader's NATS credentials (default DATA/nats/reader-<--reader>.nk), and
+the trust bundle names the reader and its grants. The proofs asked for
+(--from, --kind; without --kind, every kind, which needs a <JUR>.* grant) must
+be within its grants: anything else is refused here, and by the bus.
 
-Connection: --nats URL (default nats://127.0.0.1:4222) with --creds (default
-DATA/nats/service.nk if present: the 'service' identity may read proofs);
---trust defaults to DATA/trust.json.
+It reads through the reader's own durable consumer for those proofs
+(<reader>_<jur>_<kind>, 'all' for every kind) and acknowledges each proof
+after printing it, so a restart resumes where the last run stopped. Run one
+process per reader and subject.
+
+Connection: --nats URL (default nats://127.0.0.1:4222); --trust defaults to
+DATA/trust.json.
 
 --max N stops after N proofs (verified or not); --timeout D stops after D.
 Exit status: 0 stopped (interrupt, --max reached, or --timeout without --max);
-1 --timeout passed before --max proofs; 2 could not run.`,
+1 --timeout passed before --max proofs; 2 could not run (refused included).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSubscribe(cmd, &f) },
 	}
@@ -462,15 +468,47 @@ Exit status: 0 stopped (interrupt, --max reached, or --timeout without --max);
 	fl.StringVar(&f.from, "from", "", "jurisdiction whose proofs to follow: cn, hk or mo (required)")
 	fl.StringVar(&f.kind, "kind", "", "only this kind: business, certificate, approval (default all)")
 	fl.StringVar(&f.renderAs, "render", "", "render records as cn, hk or mo (default the --from jurisdiction)")
-	fl.StringVar(&f.durable, "durable", "", "durable consumer name (default subscribe-<jur>-<kind>)")
+	fl.StringVar(&f.reader, "reader", "", "reader name in the trust bundle (default: the reader --creds belongs to)")
 	fl.StringVar(&f.natsURL, "nats", "nats://"+system.DefaultNATSListen, "NATS URL")
-	fl.StringVar(&f.creds, "creds", "", "NATS credentials: NKey seed or .creds file (default DATA/nats/service.nk if present)")
+	fl.StringVar(&f.creds, "creds", "", "the reader's NATS credentials: NKey seed or .creds file (default DATA/nats/reader-<reader>.nk)")
 	fl.StringVar(&f.trust, "trust", "", "trust bundle (default DATA/trust.json)")
 	fl.StringVar(&f.dataDir, "data", system.DefaultDataDir, "data directory the defaults of --trust and --creds come from")
 	fl.IntVar(&f.max, "max", 0, "stop after N proofs (0: no limit)")
 	fl.DurationVar(&f.timeout, "timeout", 0, "stop after this long (0: no limit)")
 	_ = cmd.MarkFlagRequired("from")
 	return cmd
+}
+
+// subscribeReader finds the reader subscribe runs as: by --reader, or by
+// the public key of --creds, which must agree.
+func subscribeReader(f *subscribeFlags, trust *keys.Bundle, trustFile string) (*keys.Reader, string, error) {
+	creds := f.creds
+	var named *keys.Reader
+	if f.reader != "" {
+		r, ok := trust.Reader(f.reader)
+		if !ok {
+			return nil, "", exitf(2, "subscribe: reader %q is not in %s (baybus keys add-reader)", f.reader, trustFile)
+		}
+		named = r
+		if creds == "" {
+			creds = bus.SeedPath(f.dataDir, bus.IdentityName(bus.RoleReader, f.reader))
+		}
+	}
+	if creds == "" {
+		return nil, "", exitf(2, "subscribe: runs as a reader: give --reader NAME or --creds FILE (baybus keys add-reader)")
+	}
+	pub, err := bus.CredsPublicKey(creds)
+	if err != nil {
+		return nil, "", exitError{code: 2, err: err}
+	}
+	r, ok := trust.ReaderByNATS(pub)
+	switch {
+	case !ok:
+		return nil, "", exitf(2, "subscribe: %s are not the credentials of a reader in %s (baybus keys add-reader)", creds, trustFile)
+	case named != nil && r.Name != named.Name:
+		return nil, "", exitf(2, "subscribe: %s are reader %s's credentials, not %s's", creds, r.Name, named.Name)
+	}
+	return r, creds, nil
 }
 
 func runSubscribe(cmd *cobra.Command, f *subscribeFlags) error {
@@ -482,26 +520,19 @@ func runSubscribe(cmd *cobra.Command, f *subscribeFlags) error {
 	if err != nil {
 		return exitf(2, "--from: %v", err)
 	}
-	kindToken, kindName := "*", "all"
+	kindToken := "*"
 	if f.kind != "" {
 		k, err := schemas.ParseKind(f.kind)
 		if err != nil {
 			return exitf(2, "--kind: %v", err)
 		}
-		kindToken, kindName = k.Short(), k.Short()
+		kindToken = k.Short()
 	}
 	renderAs := jur
 	if f.renderAs != "" {
 		if renderAs, err = schemas.ParseJurisdiction(f.renderAs); err != nil {
 			return exitf(2, "--render: %v", err)
 		}
-	}
-	durable := f.durable
-	if durable == "" {
-		durable = "subscribe-" + strings.ToLower(string(jur)) + "-" + kindName
-	}
-	if strings.ContainsAny(durable, ".*> \t") {
-		return exitf(2, "--durable %q: no dots, wildcards or spaces", durable)
 	}
 	trustFile := f.trust
 	if trustFile == "" {
@@ -511,13 +542,23 @@ func runSubscribe(cmd *cobra.Command, f *subscribeFlags) error {
 	if err != nil {
 		return exitError{code: 2, err: err}
 	}
-	creds := f.creds
-	if creds == "" {
-		if p := bus.SeedPath(f.dataDir, bus.IdentityName(bus.RoleService, "")); haveFile(p) {
-			creds = p
-		}
+	reader, creds, err := subscribeReader(f, trust, trustFile)
+	if err != nil {
+		return err
 	}
-	nc, err := bus.Connect(f.natsURL, creds, "baybus-subscribe-"+durable)
+	if !reader.Allows(string(jur), kindToken) {
+		return exitf(2, "subscribe: reader %s may read %s, not %s.%s", reader.Name, strings.Join(reader.Grants, ", "), jur, kindToken)
+	}
+	durable, _ := bus.ReaderDurableFor(reader.Name, reader.Grants, string(jur), kindToken)
+	// The bus reports a refused call only as an asynchronous error; stop
+	// at once with it instead of waiting for a time-out.
+	ctx, refuse := context.WithCancelCause(ctx)
+	defer refuse(nil)
+	nc, err := bus.Connect(f.natsURL, creds, "baybus-subscribe-"+durable.Name, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		if errors.Is(err, nats.ErrPermissionViolation) {
+			refuse(fmt.Errorf("subscribe: the bus refused reader %s: %w", reader.Name, err))
+		}
+	}))
 	if err != nil {
 		return exitError{code: 2, err: err}
 	}
@@ -532,13 +573,16 @@ func runSubscribe(cmd *cobra.Command, f *subscribeFlags) error {
 	// run that stops holds nothing the next run must wait for, and the
 	// next run starts where this one acknowledged.
 	cons, err := js.CreateOrUpdateConsumer(setup, bus.StreamProofs, jetstream.ConsumerConfig{
-		Durable: durable, FilterSubject: bus.ProofSubject(string(jur), kindToken),
+		Durable: durable.Name, FilterSubject: durable.Filter,
 		DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy,
 		AckWait: 30 * time.Second, MaxAckPending: subscribeFetch,
-		Description: "baybus subscribe: verified license proofs",
+		Description: "baybus subscribe: verified license proofs for reader " + reader.Name,
 	})
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return exitError{code: 2, err: cause}
+	}
 	if err != nil {
-		return exitf(2, "subscribe: consumer %s on %s: %v", durable, bus.StreamProofs, err)
+		return exitf(2, "subscribe: consumer %s on %s: %v", durable.Name, bus.StreamProofs, err)
 	}
 	if f.timeout > 0 {
 		var stop context.CancelFunc
@@ -550,6 +594,9 @@ func runSubscribe(cmd *cobra.Command, f *subscribeFlags) error {
 		verifier: proof.NewVerifier(trust, 0), renderAs: renderAs,
 	}
 	err = s.run(ctx, cons, f.max)
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded) {
+		return exitError{code: 2, err: cause}
+	}
 	switch {
 	case err != nil:
 		return exitError{code: 2, err: err}
@@ -660,9 +707,4 @@ func writeJSONLine(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
-}
-
-func haveFile(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }

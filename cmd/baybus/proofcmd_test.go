@@ -22,6 +22,7 @@ import (
 	"github.com/baybus/baybus/ledger/proof/prooftest"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
+	"github.com/baybus/baybus/schemas/keys"
 )
 
 // vectors is ledger/proof's golden vectors directory.
@@ -161,8 +162,10 @@ func TestProofAndLicensesCmds(t *testing.T) {
 }
 
 // TestSubscribeCmd publishes the test chain's proofs on a real NATS server
-// and follows them with subscribe as the 'service' identity: verified proofs
-// as JSON lines, resumed across runs, a forged proof reported on stderr.
+// and follows them with subscribe as a named reader (keys add-reader):
+// verified proofs as JSON lines, resumed across runs, a forged proof
+// reported on stderr, and proofs outside the reader's grants refused, by
+// subscribe and by the bus.
 func TestSubscribeCmd(t *testing.T) {
 	c, dir := prooftest.BuildDataDir(t)
 	ids, err := bus.NewIdentities(schemas.CityTokens(), prooftest.Orderers)
@@ -172,20 +175,30 @@ func TestSubscribeCmd(t *testing.T) {
 	if err := ids.Write(dir); err != nil {
 		t.Fatal(err)
 	}
-	srv := natstest.Start(t, ids, natstest.Options{Listen: "127.0.0.1:-1", Streams: bus.StreamConfig{MemoryForProofs: true}})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	op, err := srv.Connect("operator")
+	if out, err := runBaybus(t, "keys", "add-reader", "--dir", dir, "--name", "hk-bank", "--read", "CN.*,HK.business"); err != nil {
+		t.Fatalf("add-reader: %v\n%s", err, out)
+	}
+	trust, err := keys.LoadBundle(filepath.Join(dir, keys.TrustFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer op.Close()
-	js, _ := jetstream.New(op) // publishes a forged proof below
+	reader, _ := trust.Reader("hk-bank")
+	seed, err := bus.ReadSeed(dir, "reader-hk-bank")
+	if err != nil || seed == nil {
+		t.Fatalf("reader seed: %v", err)
+	}
+	if err := ids.AddReader(reader.Name, reader.NATS, seed, reader.Grants); err != nil {
+		t.Fatal(err)
+	}
+	srv := natstest.Start(t, ids, natstest.Options{Listen: "127.0.0.1:-1", Streams: bus.StreamConfig{MemoryForProofs: true}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	onc, err := srv.Connect(bus.IdentityName(bus.RoleOrderer, "hongkong"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer onc.Close()
+	js, _ := jetstream.New(onc) // publishes a forged proof below
 	sink, _ := bus.NewPublisher(onc)
 	pub, err := node.NewProofPublisher(node.ProofPublisherConfig{Sink: sink, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -201,7 +214,7 @@ func TestSubscribeCmd(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 
-	sub := func(args ...string) ([]verdictLine, string, int) {
+	run := func(args ...string) ([]verdictLine, string, int) {
 		t.Helper()
 		out, errOut, code := runCmd(t, newSubscribeCmd(), "", append([]string{"--data", dir, "--nats", srv.ClientURL(), "--timeout", "20s"}, args...)...)
 		var lines []verdictLine
@@ -216,6 +229,10 @@ func TestSubscribeCmd(t *testing.T) {
 			lines = append(lines, v)
 		}
 		return lines, errOut, code
+	}
+	sub := func(args ...string) ([]verdictLine, string, int) {
+		t.Helper()
+		return run(append([]string{"--reader", "hk-bank"}, args...)...)
 	}
 	// CN: 8 proofs (shenzhen's and zhuhai's). Three, then five: a restart
 	// resumes where the last run stopped.
@@ -266,5 +283,40 @@ func TestSubscribeCmd(t *testing.T) {
 
 	if _, _, code := sub("--from", "xx"); code != 2 {
 		t.Errorf("bad --from: exit %d", code)
+	}
+
+	// The same reader by its credentials alone; then outside its grants.
+	creds := bus.SeedPath(dir, "reader-hk-bank")
+	if _, errOut, code := run("--creds", creds, "--from", "hk", "--kind", "business", "--max", "1", "--timeout", "1s"); code != 1 {
+		t.Errorf("by --creds, nothing left: exit %d\n%s", code, errOut)
+	}
+	for name, args := range map[string][]string{
+		"another jurisdiction": {"--reader", "hk-bank", "--from", "mo"},
+		"every HK kind":        {"--reader", "hk-bank", "--from", "hk"},
+		"HK certificates":      {"--creds", creds, "--from", "hk", "--kind", "certificate"},
+		"unknown reader":       {"--reader", "mo-gov", "--from", "cn"},
+		"no reader":            {"--from", "cn"},
+		"a city's creds":       {"--creds", bus.SeedPath(dir, "city-shenzhen"), "--from", "cn"},
+		"creds of another":     {"--reader", "hk-bank", "--creds", bus.SeedPath(dir, "service"), "--from", "cn"},
+	} {
+		if lines, errOut, code := run(args...); code != 2 || len(lines) != 0 || errOut == "" {
+			t.Errorf("%s: exit %d, %d lines, stderr %q; want 2, none, a reason", name, code, len(lines), errOut)
+		}
+	}
+
+	// A trust bundle that claims more than the bus grants: subscribe's own
+	// check passes, the bus refuses at once (no time-out).
+	wider := filepath.Join(t.TempDir(), "trust.json")
+	raw, _ = os.ReadFile(filepath.Join(dir, keys.TrustFile))
+	if err := os.WriteFile(wider, []byte(strings.Replace(string(raw), `"HK.business"`, `"MO.*"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	lines, errOut, code := run("--reader", "hk-bank", "--trust", wider, "--from", "mo")
+	if code != 2 || len(lines) != 0 || !strings.Contains(errOut, "refused") || !strings.Contains(errOut, "Permissions Violation") {
+		t.Errorf("beyond the bus's grants: exit %d, %d lines, stderr %q", code, len(lines), errOut)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the refusal took %v", d)
 	}
 }

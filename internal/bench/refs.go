@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/baybus/baybus/internal/natsserver"
+	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
 	"github.com/baybus/baybus/schemas/keys"
 )
@@ -33,7 +34,10 @@ func RawJetStream(ctx context.Context, size, publishers int, d time.Duration) (f
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	ids, err := bus.NewIdentities(nil, nil)
+	// Each publisher is a city on its own gba.tx.<city>, under the same
+	// permissions as a gateway; the operator only makes the stream.
+	cities := schemas.CityTokens()
+	ids, err := bus.NewIdentities(cities, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -48,7 +52,7 @@ func RawJetStream(ctx context.Context, size, publishers int, d time.Duration) (f
 	}
 	defer setup.Close()
 	js, _ := jetstream.New(setup)
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "SCRATCH", Subjects: []string{"scratch.>"}, Storage: jetstream.FileStorage,
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "SCRATCH", Subjects: []string{bus.SubjectTxAll}, Storage: jetstream.FileStorage,
 		Duplicates: 10 * time.Minute}); err != nil {
 		return 0, err
 	}
@@ -57,7 +61,8 @@ func RawJetStream(ctx context.Context, size, publishers int, d time.Duration) (f
 	deadline := time.Now().Add(d)
 	var wg sync.WaitGroup
 	for p := range publishers {
-		nc, err := srv.Connect("operator")
+		city := cities[p%len(cities)]
+		nc, err := srv.Connect(bus.IdentityName(bus.RoleCity, city))
 		if err != nil {
 			return 0, err
 		}
@@ -66,7 +71,7 @@ func RawJetStream(ctx context.Context, size, publishers int, d time.Duration) (f
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			subj := fmt.Sprintf("scratch.%d", p)
+			subj := bus.TxSubject(city)
 			for i := 0; time.Now().Before(deadline); i++ {
 				msg := &nats.Msg{Subject: subj, Data: payload, Header: nats.Header{}}
 				msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%d-%d", p, i)) // as the gateways do

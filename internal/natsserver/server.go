@@ -70,10 +70,21 @@ func (c *ServerConfig) Config() (string, error) {
 		fmt.Fprintf(&b, "  sync_interval: %s\n", q(c.SyncInterval))
 	}
 	b.WriteString("}\naccounts {\n  GBA {\n    jetstream: enabled\n    users: [\n")
+	// An empty allow list would allow everything: render it as deny all.
+	perm := func(allow []string) string {
+		if len(allow) == 0 {
+			return `{deny: [">"]}`
+		}
+		return "{allow: " + list(allow) + "}"
+	}
 	for _, u := range c.Identities.Users {
-		pub, sub := bus.Permissions(u)
-		fmt.Fprintf(&b, "      {nkey: %s, permissions: {publish: {allow: %s}, subscribe: {allow: %s}, allow_responses: true}}\n",
-			q(u.Public), list(pub), list(sub))
+		p := bus.PermissionsOf(u)
+		resp := ""
+		if p.Respond {
+			resp = fmt.Sprintf(", allow_responses: {max: -1, expires: %s}", q(bus.ResponseTTL.String()))
+		}
+		fmt.Fprintf(&b, "      {nkey: %s, permissions: {publish: %s, subscribe: %s%s}}\n",
+			q(u.Public), perm(p.Publish), perm(p.Subscribe), resp)
 	}
 	b.WriteString("    ]\n  }\n  SYS {}\n}\nsystem_account: SYS\n")
 	if c.ClusterName != "" {

@@ -116,7 +116,11 @@ func TestResolveFetchesFromPeers(t *testing.T) {
 
 	// Only orderers may ask: the same request unsigned, as a service on
 	// the bus could send it, gets no answer.
-	op, _ := c.operator()
+	op, err := c.srv.Connect(bus.IdentityName(bus.RoleService, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
 	if _, err := op.Request(bus.SyncSubject(peer.Name()), SyncStatusRequest(), 5*time.Second); err != nil {
 		t.Fatalf("a status request, which anyone may send: %v", err)
 	}

@@ -215,8 +215,10 @@ func TestProofStreamCompressed(t *testing.T) {
 	if _, err := js.UpdateStream(ctx, old); err != nil {
 		t.Fatal(err)
 	}
+	// Proofs are published by an orderer; the operator only administers.
+	ojs := connectJS(t, srv, "orderer-hongkong")
 	before := bytes.Repeat([]byte("proof before "), 100)
-	if _, err := js.Publish(ctx, bus.ProofSubject("CN", "br"), before); err != nil {
+	if _, err := ojs.Publish(ctx, bus.ProofSubject("CN", "br"), before); err != nil {
 		t.Fatal(err)
 	}
 	if err := bus.EnsureStreams(ctx, js, bus.StreamConfig{}); err != nil {
@@ -226,7 +228,7 @@ func TestProofStreamCompressed(t *testing.T) {
 		t.Fatalf("after EnsureStreams: compression %v, want s2", got)
 	}
 	after := bytes.Repeat([]byte("proof after "), 100)
-	if _, err := js.Publish(ctx, bus.ProofSubject("HK", "br"), after); err != nil {
+	if _, err := ojs.Publish(ctx, bus.ProofSubject("HK", "br"), after); err != nil {
 		t.Fatal(err)
 	}
 	s, err := js.Stream(ctx, bus.StreamProofs)
@@ -261,7 +263,7 @@ func TestStreamInterestRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	orderers := []string{"o1", "o2"}
+	orderers := []string{"hongkong", "macao"}
 	if err := bus.EnsureStreams(ctx, js, bus.StreamConfig{Orderers: orderers}); err != nil {
 		t.Fatal(err)
 	}
@@ -282,15 +284,19 @@ func TestStreamInterestRetention(t *testing.T) {
 	}
 	// An orderer configures its own consumer on start; bus.EnsureStreams again
 	// must not undo that.
-	if _, err := js.CreateOrUpdateConsumer(ctx, bus.StreamTx, bus.OrdererConsumerConfig("o1", 7*time.Second, 64)); err != nil {
+	if _, err := connectJS(t, srv, "orderer-hongkong").CreateOrUpdateConsumer(ctx, bus.StreamTx, bus.OrdererConsumerConfig("hongkong", 7*time.Second, 64)); err != nil {
 		t.Fatal(err)
 	}
 	if err := bus.EnsureStreams(ctx, js, bus.StreamConfig{Orderers: orderers}); err != nil {
 		t.Fatal(err)
 	}
+	ordererJS := map[string]jetstream.JetStream{}
+	for _, o := range orderers {
+		ordererJS[o] = connectJS(t, srv, bus.IdentityName(bus.RoleOrderer, o))
+	}
 	ack := func(orderer string, n int) {
 		t.Helper()
-		c, err := js.Consumer(ctx, bus.StreamTx, bus.OrdererConsumer(orderer))
+		c, err := ordererJS[orderer].Consumer(ctx, bus.StreamTx, bus.OrdererConsumer(orderer))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -309,22 +315,22 @@ func TestStreamInterestRetention(t *testing.T) {
 			t.Fatalf("%s fetched %d batches, want %d", orderer, got, n)
 		}
 	}
-	c1, err := js.Consumer(ctx, bus.StreamTx, bus.OrdererConsumer("o1"))
+	c1, err := js.Consumer(ctx, bus.StreamTx, bus.OrdererConsumer("hongkong"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg := c1.CachedInfo().Config; cfg.AckWait != 7*time.Second || cfg.MaxAckPending != 64 {
-		t.Fatalf("o1's consumer was reset: ack wait %v, max ack pending %d", cfg.AckWait, cfg.MaxAckPending)
+		t.Fatalf("hongkong's consumer was reset: ack wait %v, max ack pending %d", cfg.AckWait, cfg.MaxAckPending)
 	}
-	ack("o1", 3)
+	ack("hongkong", 3)
 	if got := info().State.Msgs; got != 3 {
 		t.Fatalf("%d messages after one orderer of two acked all, want 3", got)
 	}
-	ack("o2", 2)
+	ack("macao", 2)
 	if got := info().State.Msgs; got != 1 {
 		t.Fatalf("%d messages after the second orderer acked two, want 1", got)
 	}
-	ack("o2", 1)
+	ack("macao", 1)
 	if got := info().State.Msgs; got != 0 {
 		t.Fatalf("%d messages after both acked everything, want 0", got)
 	}
@@ -345,7 +351,7 @@ func TestStreamInterestRetentionNew(t *testing.T) {
 	if _, err := js.Consumer(ctx, bus.StreamTx, bus.OrdererConsumer("hongkong")); err != nil {
 		t.Fatalf("hongkong's consumer: %v", err)
 	}
-	if _, err := js.Publish(ctx, bus.TxSubject("macao"), []byte("first")); err != nil {
+	if _, err := cityPublisher(t, srv, "macao").Publish(ctx, bus.TxSubject("macao"), "first", []byte("first")); err != nil {
 		t.Fatal(err)
 	}
 	s, err := js.Stream(ctx, bus.StreamTx)

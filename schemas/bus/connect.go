@@ -12,7 +12,8 @@ import (
 )
 
 // SeedOption returns the connection option that authenticates with an NKey
-// user seed.
+// user seed and sets the identity's inbox prefix (InboxPrefix), the only
+// reply subjects its permissions let it subscribe to.
 func SeedOption(seed []byte) (nats.Option, error) {
 	kp, err := nkeys.FromSeed(seed)
 	if err != nil {
@@ -22,23 +23,41 @@ func SeedOption(seed []byte) (nats.Option, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus: nkey: %w", err)
 	}
-	return nats.Nkey(pub, kp.Sign), nil
+	return both(nats.Nkey(pub, kp.Sign), nats.CustomInboxPrefix(InboxPrefix(pub))), nil
+}
+
+func both(a, b nats.Option) nats.Option {
+	return func(o *nats.Options) error {
+		if err := a(o); err != nil {
+			return err
+		}
+		return b(o)
+	}
 }
 
 // CredsOption returns the connection option for a credentials file: a JWT
 // .creds file from an operator, or an NKey seed file as `baybus keys init`
-// writes them.
+// writes them. Either way the connection's inbox prefix is the user's
+// (InboxPrefix of its public key).
 func CredsOption(path string) (nats.Option, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
 	if isJWTCreds(raw) {
-		return nats.UserCredentials(path), nil
+		kp, err := nkeys.ParseDecoratedUserNKey(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrCreds, path, err)
+		}
+		pub, err := kp.PublicKey()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrCreds, path, err)
+		}
+		return both(nats.UserCredentials(path), nats.CustomInboxPrefix(InboxPrefix(pub))), nil
 	}
 	opt, err := SeedOption(bytes.TrimSpace(raw))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCreds, path, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrCreds, path, err)
 	}
 	return opt, nil
 }
@@ -77,4 +96,28 @@ func WaitJetStream(ctx context.Context, nc *nats.Conn) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// CredsPublicKey returns the public NKey of the user a credentials file
+// (NKey seed or JWT .creds) authenticates as: how a tool finds which
+// reader of the trust bundle it runs as.
+func CredsPublicKey(path string) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("bus: %w", err)
+	}
+	var kp nkeys.KeyPair
+	if isJWTCreds(raw) {
+		kp, err = nkeys.ParseDecoratedUserNKey(raw)
+	} else {
+		kp, err = nkeys.FromSeed(bytes.TrimSpace(raw))
+	}
+	if err != nil {
+		return "", fmt.Errorf("%w: %s: %w", ErrCreds, path, err)
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return "", fmt.Errorf("%w: %s: %w", ErrCreds, path, err)
+	}
+	return pub, nil
 }

@@ -27,22 +27,27 @@ type Role string
 
 // The roles and what they may do on the bus.
 const (
-	RoleCity     Role = "city"     // publish only gba.tx.<city>
-	RoleOrderer  Role = "orderer"  // consensus, sync, blocks, proofs, consume GBA_TX
-	RoleService  Role = "service"  // read blocks and proofs (subscribers, reconcile)
-	RoleOperator Role = "operator" // everything in the GBA account (stream set-up, tools)
+	RoleCity     Role = "city"     // publish only gba.tx.<city>; ask the orderers' query service
+	RoleOrderer  Role = "orderer"  // consensus, sync, blocks, proofs; its own GBA_TX consumer
+	RoleService  Role = "service"  // read block headers, ask sync and query (reconcile, tools)
+	RoleReader   Role = "reader"   // the proof subjects of its grants, through its own durables
+	RoleOperator Role = "operator" // stream administration (the JetStream API) and nothing else
 )
 
 // Identity is one NKey user of the bus.
 type Identity struct {
-	Name   string // e.g. "city-shenzhen", "orderer-hongkong"
+	Name   string // e.g. "city-shenzhen", "orderer-hongkong", "reader-hk-bank"
 	Role   Role
-	Member string // city token or orderer name; empty for service/operator
+	Member string // city token, orderer or reader name; empty for service/operator
 	Public string // the user's public NKey (U...)
+	// Grants are a reader's proof grants, "<JUR>.<kind>" or "<JUR>.*"
+	// (keys.Reader); empty for the other roles.
+	Grants []string
 	seed   []byte
 }
 
-// Seed returns the identity's NKey seed.
+// Seed returns the identity's NKey seed, nil for an identity known only by
+// its public key (a reader whose seed is kept by the reader).
 func (id *Identity) Seed() []byte { return id.seed }
 
 // Identities is the set of bus users of one consortium.
@@ -90,6 +95,64 @@ func NewIdentities(cities, orderers []string) (*Identities, error) {
 	return ids, nil
 }
 
+// AddReader adds a reader known by its public NKey (seed nil) or its seed,
+// with its grants. A reader of that name already present is replaced.
+func (ids *Identities) AddReader(name, public string, seed []byte, grants []string) error {
+	if seed != nil {
+		kp, err := nkeys.FromSeed(seed)
+		if err != nil {
+			return fmt.Errorf("bus: reader %s: %w", name, err)
+		}
+		if pub, _ := kp.PublicKey(); pub != public {
+			return fmt.Errorf("bus: reader %s: seed of %s, trust bundle names %s", name, pub, public)
+		}
+	}
+	if !nkeys.IsValidPublicUserKey(public) {
+		return fmt.Errorf("bus: reader %s: %q is not a public user NKey", name, public)
+	}
+	u := &Identity{Name: IdentityName(RoleReader, name), Role: RoleReader, Member: name, Public: public, Grants: slices.Clone(grants), seed: seed}
+	if i := slices.IndexFunc(ids.Users, func(x *Identity) bool { return x.Name == u.Name }); i >= 0 {
+		ids.Users[i] = u
+		return nil
+	}
+	ids.Users = append(ids.Users, u)
+	return nil
+}
+
+// NewUserKey makes a fresh NKey user: its public key and seed.
+func NewUserKey() (public string, seed []byte, err error) {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return "", nil, fmt.Errorf("bus: create nkey: %w", err)
+	}
+	public, _ = kp.PublicKey()
+	seed, _ = kp.Seed()
+	return public, seed, nil
+}
+
+// WriteSeed stores one seed as dir/nats/<name>.nk (mode 0600).
+func WriteSeed(dir, name string, seed []byte) error {
+	if err := os.MkdirAll(filepath.Join(dir, NATSDir), 0o700); err != nil {
+		return fmt.Errorf("bus: %w", err)
+	}
+	if err := keys.WriteFileAtomic(SeedPath(dir, name), append(bytes.Clone(seed), '\n'), 0o600); err != nil {
+		return fmt.Errorf("bus: %w", err)
+	}
+	return nil
+}
+
+// ReadSeed reads dir/nats/<name>.nk; a missing file is (nil, nil).
+func ReadSeed(dir, name string) ([]byte, error) {
+	raw, err := os.ReadFile(SeedPath(dir, name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	return bytes.TrimSpace(raw), nil
+}
+
 // Get returns the identity with the given name.
 func (ids *Identities) Get(name string) (*Identity, bool) {
 	i := slices.IndexFunc(ids.Users, func(u *Identity) bool { return u.Name == name })
@@ -111,8 +174,11 @@ func (ids *Identities) Write(dir string) error {
 		return fmt.Errorf("bus: %w", err)
 	}
 	for _, u := range ids.Users {
-		if err := keys.WriteFileAtomic(SeedPath(dir, u.Name), append(bytes.Clone(u.seed), '\n'), 0o600); err != nil {
-			return fmt.Errorf("bus: %w", err)
+		if u.seed == nil {
+			continue // a reader known only by its public key
+		}
+		if err := WriteSeed(dir, u.Name, u.seed); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -152,29 +218,6 @@ func LoadIdentities(dir string, cities, orderers []string) (*Identities, error) 
 		}
 	}
 	return ids, nil
-}
-
-// Permissions returns the subjects an identity may publish to and
-// subscribe to. Replies to requests are allowed through the response
-// permission, so orderers can answer sync requests.
-func Permissions(u *Identity) (pub, sub []string) {
-	switch u.Role {
-	case RoleCity:
-		// A gateway publishes batches to its own subject only, asks the
-		// orderers' query service, and reads acknowledgements and block
-		// headers.
-		return []string{"gba.tx." + u.Member, subjectQuery + "*"}, []string{"_INBOX.>", "gba.blocks"}
-	case RoleOrderer:
-		return []string{"gba.bft.*", "gba.sync.*", "gba.blocks", "gba.proofs.>", "$JS.API.>", "$JS.ACK.GBA_TX.>", "_INBOX.>"},
-			[]string{"gba.bft." + u.Member, "gba.sync." + u.Member, subjectQuery + u.Member, "_INBOX.>", "gba.blocks"}
-	case RoleService:
-		return []string{"$JS.API.INFO", "$JS.API.STREAM.INFO.GBA_*", "$JS.API.CONSUMER.*.GBA_PROOFS.>", "$JS.API.CONSUMER.*.GBA_BLOCKS.>",
-				"$JS.API.CONSUMER.*.GBA_PROOFS", "$JS.API.CONSUMER.*.GBA_BLOCKS",
-				"$JS.API.CONSUMER.MSG.NEXT.GBA_PROOFS.>", "$JS.API.CONSUMER.MSG.NEXT.GBA_BLOCKS.>", "$JS.API.STREAM.MSG.GET.GBA_*", "$JS.API.DIRECT.GET.GBA_*",
-				"$JS.ACK.GBA_PROOFS.>", "$JS.ACK.GBA_BLOCKS.>", "gba.sync.*", subjectQuery + "*", "_INBOX.>"},
-			[]string{"_INBOX.>", "gba.proofs.>", "gba.blocks"}
-	}
-	return []string{">"}, []string{">"}
 }
 
 // ErrCreds is returned for a credentials file that is neither an NKey seed

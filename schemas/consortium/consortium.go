@@ -8,6 +8,8 @@
 //	keys/city-<city>.key     each city gateway's signing key (0600)
 //	keys/orderer-<name>.key  each orderer's signing key (0600)
 //	nats/<identity>.nk       each NATS identity's NKey seed (0600)
+//	keys/reader-<name>.key   a reader's signing key, .hpke its HPKE key (0600;
+//	                         AddReader, for the reader to take away)
 //	tls/ca.crt, tls/ca.key   the consortium CA (ca.go), key 0600
 //	tls/<name>.crt/.key      certificates it issued (EnsureCert)
 //
@@ -185,6 +187,9 @@ func Open(dir string, want Spec) (*Consortium, error) {
 	}
 	ids, err := bus.LoadIdentities(dir, cities, b.Orderers)
 	if err != nil {
+		return nil, err
+	}
+	if err := addReaders(dir, b, ids); err != nil {
 		return nil, err
 	}
 	ca, err := openCA(dir, b.Chain, want.CA)
