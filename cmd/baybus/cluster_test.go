@@ -132,7 +132,8 @@ func runCrashPlan(t *testing.T, plan crashPlan) {
 
 	// Sealed headers, as every orderer publishes them: progress for the log.
 	var top heightWatch
-	if _, err := op.Subscribe(bus.SubjectBlocks, func(m *nats.Msg) {
+	// The operator only administers streams; headers are read as 'service'.
+	if _, err := dial("service").Subscribe(bus.SubjectBlocks, func(m *nats.Msg) {
 		if h, _, err := block.DecodeSealed(m.Data); err == nil {
 			top.see(h.Height)
 		}
