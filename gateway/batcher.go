@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/baybus/baybus/gateway/outbox"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
 )
@@ -20,7 +21,18 @@ var (
 	ErrBackpressure = errors.New("gateway: queue full")
 	// ErrClosed: the gateway is shutting down.
 	ErrClosed = errors.New("gateway: closed")
+	// ErrNotKept: the bus stored a batch but the outbox could not keep it,
+	// so its receipts would promise more than is true.
+	ErrNotKept = errors.New("gateway: batch not kept")
 )
+
+// keeping is a batcher's part in the outbox: keep each batch before its
+// receipts, tell the keeper it was published.
+type keeping struct {
+	store  *outbox.Store
+	keeper *keeper
+	health *pubHealth
+}
 
 // BatchConfig tunes a city's batcher. Zero fields take the defaults.
 type BatchConfig struct {
@@ -100,6 +112,7 @@ type batcher struct {
 	now     func() time.Time
 	metrics *metrics
 	health  *pubHealth
+	keep    *keeping // nil without an outbox
 
 	queue chan pending
 	slots chan struct{}
@@ -234,6 +247,16 @@ func (b *batcher) publish(items []pending, seq uint64) {
 		return
 	}
 	frame, id := batch.Encode(), batch.ID()
+	// The outbox writes (and fsyncs) while the bus stores: a receipt
+	// waits for both.
+	var kept <-chan error
+	if b.keep != nil {
+		if kept, err = b.keep.store.Add(batch, frame); err != nil {
+			b.keep.health.failed(err)
+			b.fail(items, err)
+			return
+		}
+	}
 	start := time.Now()
 	var ack *jetstream.PubAck
 	for attempt := 0; ; attempt++ {
@@ -245,6 +268,27 @@ func (b *batcher) publish(items []pending, seq uint64) {
 		}
 		b.log.Warn("batch publish failed, retrying", "city", b.city, "batch", id, "attempt", attempt+1, "err", err)
 		time.Sleep(time.Duration(50*(attempt+1)) * time.Millisecond)
+	}
+	if kept != nil {
+		kerr := <-kept
+		switch {
+		case kerr != nil:
+			b.keep.health.failed(kerr)
+			if err == nil {
+				b.fail(items, fmt.Errorf("%w: batch %s is on the bus but not in the outbox: %w", ErrNotKept, id, kerr))
+				return
+			}
+		case err != nil:
+			// Never stored on the bus as far as we know: the client is
+			// told so and sends again; not kept.
+			b.keep.health.ok()
+			if derr := b.keep.store.Done(id); derr != nil {
+				b.log.Warn("gateway: outbox", "err", derr)
+			}
+		default:
+			b.keep.health.ok()
+			b.keep.keeper.published(id)
+		}
 	}
 	if err != nil {
 		b.metrics.publishErrors.WithLabelValues(b.city).Inc()

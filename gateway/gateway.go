@@ -17,6 +17,7 @@ import (
 
 	"github.com/baybus/baybus/gateway/api"
 	"github.com/baybus/baybus/gateway/auth"
+	"github.com/baybus/baybus/gateway/outbox"
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
@@ -118,6 +119,17 @@ type Config struct {
 	// BacklogWait is how long a request is held for the backlog to fall
 	// before it is refused with 429 ledger_backlog; default 10s.
 	BacklogWait time.Duration
+	// Outbox keeps every published batch on local disk (fsynced before
+	// the receipt) until the Ledger has sealed it, and the gateway
+	// publishes a batch again when the bus seems to have lost it (see
+	// RepublishAfter): JetStream may lose acknowledged writes in a crash
+	// before its fsync interval. It needs a Ledger (without one it is not
+	// used). Nil: receipts rest on the bus alone.
+	Outbox *outbox.Store
+	// RepublishAfter is how long a kept batch waits to be sealed before
+	// the gateway publishes it again, then twice as long each time, up to
+	// 10 minutes; default 30s. Kept batches found at start go out at once.
+	RepublishAfter time.Duration
 	// FailureHold is how long a failed publish keeps /readyz at not_ready
 	// when no later publish of that city succeeded; default 30s. Longer
 	// than a load balancer's probe interval, so it takes the gateway out of
@@ -173,6 +185,9 @@ func (c Config) withDefaults() Config {
 	if c.FailureHold == 0 {
 		c.FailureHold = 30 * time.Second
 	}
+	if c.RepublishAfter == 0 {
+		c.RepublishAfter = 30 * time.Second
+	}
 	return c
 }
 
@@ -181,6 +196,8 @@ type Gateway struct {
 	cfg     Config
 	metrics *metrics
 	bulk    chan struct{} // MaxBulkRequests slots
+	keeper  *keeper       // nil without an Outbox
+	kept    *pubHealth    // the outbox's writes
 
 	mu     sync.RWMutex
 	cities map[string]*cityGateway
@@ -211,9 +228,9 @@ func acceptedOf(r *Receipt) accepted {
 	return a
 }
 
-func (a accepted) receipt(id schemas.TxID) Receipt {
+func (a accepted) receipt(id schemas.TxID, durability string) Receipt {
 	return Receipt{TxID: schemas.FormatID(id), BatchID: hex.EncodeToString(a.batch[:]), Stream: a.stream, Seq: a.seq,
-		Duplicate: a.duplicate, Status: api.StatusAccepted, Durability: durabilityAccepted}
+		Duplicate: a.duplicate, Status: api.StatusAccepted, Durability: durability}
 }
 
 // New returns a gateway with no cities; add them with AddCity.
@@ -222,8 +239,25 @@ func New(cfg Config) *Gateway {
 	if cfg.Auth == nil {
 		cfg.Logger.Warn("gateway: serving without authentication: anyone who reaches it may publish as any of its cities")
 	}
-	return &Gateway{cfg: cfg, metrics: newMetrics(cfg.Registerer), cities: map[string]*cityGateway{},
+	if cfg.Outbox != nil && cfg.Ledger == nil {
+		cfg.Logger.Warn("gateway: an outbox without a ledger could never tell what is sealed; not using it")
+		cfg.Outbox = nil
+	}
+	g := &Gateway{cfg: cfg, metrics: newMetrics(cfg.Registerer), cities: map[string]*cityGateway{},
 		bulk: make(chan struct{}, cfg.MaxBulkRequests)}
+	g.kept = newPubHealth(cfg.Now, g.metrics.outboxFailing)
+	if cfg.Outbox != nil {
+		g.keeper = newKeeper(g, cfg.Outbox)
+	}
+	return g
+}
+
+// RepublishNow publishes every batch kept in the Outbox again at once (the
+// bus restarted, or a connection came back); nothing without an Outbox.
+func (g *Gateway) RepublishNow() {
+	if g.keeper != nil {
+		g.keeper.RepublishNow()
+	}
 }
 
 // AddCity starts the city's batcher. pub must be connected as the city's
@@ -244,21 +278,31 @@ func (g *Gateway) AddCity(token string, signer keys.Signer, pub Publisher) error
 	}
 	subject := "gba.tx." + token
 	health := newPubHealth(g.cfg.Now, g.metrics.failing.WithLabelValues(token))
-	g.cities[token] = &cityGateway{city: city, recent: recent, health: health,
-		b: newBatcher(g.cfg.Batch, g.cfg.Chain, token, subject, signer, pub, g.cfg.Logger, g.cfg.Now, g.metrics, health)}
+	b := newBatcher(g.cfg.Batch, g.cfg.Chain, token, subject, signer, pub, g.cfg.Logger, g.cfg.Now, g.metrics, health)
+	if g.keeper != nil {
+		b.keep = &keeping{store: g.cfg.Outbox, keeper: g.keeper, health: g.kept}
+	}
+	g.cities[token] = &cityGateway{city: city, recent: recent, health: health, b: b}
+	if g.keeper != nil {
+		g.keeper.kick() // what the outbox kept for this city goes out now
+	}
 	return nil
 }
 
-// Close flushes every city's queued transactions and waits for the publishes.
+// Close flushes every city's queued transactions, waits for the publishes
+// and stops looking after the outbox (which the caller closes after).
 func (g *Gateway) Close() {
 	g.mu.RLock()
-	defer g.mu.RUnlock()
 	var wg sync.WaitGroup
 	for _, c := range g.cities {
 		wg.Add(1)
 		go func() { defer wg.Done(); c.b.Close() }()
 	}
 	wg.Wait()
+	g.mu.RUnlock()
+	if g.keeper != nil {
+		g.keeper.close()
+	}
 }
 
 func (g *Gateway) city(token string) (*cityGateway, error) {
@@ -282,8 +326,17 @@ type Error = api.Error
 
 const (
 	durabilityAccepted  = "stored by the bus (JetStream file store, fsynced on its interval)"
+	durabilityKept      = "stored by the bus, and kept by this gateway (fsynced) until sealed"
 	durabilityCommitted = "sealed in a block fsynced by a quorum of orderers"
 )
+
+// durability is what an accepted receipt promises here.
+func (g *Gateway) durability() string {
+	if g.keeper != nil {
+		return durabilityKept
+	}
+	return durabilityAccepted
+}
 
 // Input is one event as received.
 type Input struct {
@@ -346,7 +399,7 @@ func (g *Gateway) Submit(ctx context.Context, token string, inputs []Input, wait
 			continue
 		}
 		if a, ok := c.recent.Get(id); ok {
-			r := a.receipt(id)
+			r := a.receipt(id, g.durability())
 			r.Duplicate = true
 			if g.cfg.Ledger != nil {
 				if loc, sealed, err := g.cfg.Ledger.Lookup(ctx, id); err == nil && sealed {
@@ -389,7 +442,7 @@ func (g *Gateway) Submit(ctx context.Context, token string, inputs []Input, wait
 			}
 			g.notePublished(res.pub.Seq)
 			r := Receipt{TxID: schemas.FormatID(w.id), BatchID: res.pub.BatchID, Stream: res.pub.Stream, Seq: res.pub.Seq,
-				Duplicate: res.pub.Duplicate, Status: api.StatusAccepted, Durability: durabilityAccepted}
+				Duplicate: res.pub.Duplicate, Status: api.StatusAccepted, Durability: g.durability()}
 			c.recent.Add(w.id, acceptedOf(&r))
 			out[w.i].Receipt = &r
 			g.metrics.events.WithLabelValues(token, "accepted").Inc()
@@ -594,8 +647,12 @@ func submitError(err error) *Error {
 	switch {
 	case errors.Is(err, ErrBackpressure):
 		return &Error{Status: http.StatusTooManyRequests, Code: api.CodeBackpressure, Message: "the city's queue is full; retry after the Retry-After delay"}
-	case errors.Is(err, ErrClosed):
+	case errors.Is(err, ErrClosed), errors.Is(err, outbox.ErrClosed):
 		return &Error{Status: http.StatusServiceUnavailable, Code: api.CodeShuttingDown, Message: "the gateway is shutting down"}
+	case errors.Is(err, outbox.ErrFull):
+		return &Error{Status: http.StatusTooManyRequests, Code: api.CodeBackpressure, Message: clip(err.Error()) + "; retry after the Retry-After delay"}
+	case errors.Is(err, ErrNotKept):
+		return &Error{Status: http.StatusServiceUnavailable, Code: api.CodeStoreUnavailable, Message: clip(err.Error())}
 	case isPermission(err):
 		return &Error{Status: http.StatusForbidden, Code: api.CodePermissionDenied, Message: err.Error()}
 	}
@@ -631,7 +688,7 @@ func (g *Gateway) recentReceipt(id schemas.TxID) (Receipt, bool) {
 	defer g.mu.RUnlock()
 	for _, c := range g.cities {
 		if a, ok := c.recent.Peek(id); ok {
-			return a.receipt(id), true
+			return a.receipt(id, g.durability()), true
 		}
 	}
 	return Receipt{}, false

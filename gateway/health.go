@@ -73,6 +73,9 @@ func (g *Gateway) Ready(ctx context.Context) api.Readiness {
 		}
 	}
 	g.mu.RUnlock()
+	if err := g.kept.problem(g.cfg.FailureHold); err != nil {
+		cities = append(cities, fmt.Sprintf("outbox: the last batch could not be kept: %v", err))
+	}
 	sort.Strings(r.Cities)
 	sort.Strings(cities)
 	r.Problems = append(r.Problems, cities...)

@@ -14,6 +14,10 @@ type metrics struct {
 	failing        *prometheus.GaugeVec // by city
 	bulkWaits      prometheus.Counter
 	refusedAuth    *prometheus.CounterVec // by reason
+	outboxBatches  prometheus.Gauge
+	outboxBytes    prometheus.Gauge
+	outboxFailing  prometheus.Gauge
+	republished    *prometheus.CounterVec // by result
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -36,9 +40,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Requests of several events that waited for a turn because MaxBulkRequests were being read."}),
 		refusedAuth: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "baybus_gateway_auth_refused_total",
 			Help: "Requests refused for their credential: unauthenticated (401) or forbidden (403)."}, []string{"reason"}),
+		outboxBatches: prometheus.NewGauge(prometheus.GaugeOpts{Name: "baybus_gateway_outbox_batches",
+			Help: "Published batches kept in the outbox until the ledger seals them."}),
+		outboxBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "baybus_gateway_outbox_bytes",
+			Help: "Bytes of the batch frames kept in the outbox."}),
+		outboxFailing: prometheus.NewGauge(prometheus.GaugeOpts{Name: "baybus_gateway_outbox_write_failing",
+			Help: "1 while the latest write to the outbox failed, else 0."}),
+		republished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "baybus_gateway_republished_total",
+			Help: "Kept batches published again because they were not sealed in time: stored (the bus had lost them), duplicate (it still held them), failed."}, []string{"result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.batches, m.publishErrors, m.batchSize, m.publishSeconds, m.held, m.failing, m.bulkWaits, m.refusedAuth)
+		reg.MustRegister(m.events, m.batches, m.publishErrors, m.batchSize, m.publishSeconds, m.held, m.failing, m.bulkWaits, m.refusedAuth,
+			m.outboxBatches, m.outboxBytes, m.outboxFailing, m.republished)
 	}
 	return m
 }
