@@ -1,16 +1,26 @@
-// Package gateway is a city's door to the bus: it authenticates nothing
-// itself (put it behind the city's own network and TLS), validates each
-// event against the schemas and the city's bridge, binds it to the chain and
-// the city as a canonical transaction, gathers transactions into signed
-// batches and publishes them on gba.tx.<city> with Nats-Msg-Id = batch id.
+// Package gateway is a city's door to the bus: it authenticates each
+// request (Config.Auth: tokens or client certificates, see gateway/auth),
+// validates each event against the schemas and the city's bridge, binds it
+// to the chain and the city as a canonical transaction, gathers
+// transactions into signed batches and publishes them on gba.tx.<city>
+// with Nats-Msg-Id = batch id. gateway/server runs it as a city deploys it
+// alone; gateway/api is its protocol, gateway/client its Go client.
 //
 // # Receipts and durability
 //
 // A receipt with status "accepted" means the batch holding the transaction
 // is stored by the bus (JetStream's file store, which fsyncs on its own
-// interval). With wait=commit the gateway answers only once the transaction
-// is sealed in a block that a quorum of orderers fsynced: status
-// "committed", with the height and the block hash.
+// interval) and, with an Outbox, kept by this gateway on its own disk
+// (fsynced before the receipt) until the ledger has sealed it: JetStream
+// may lose acknowledged writes in a crash, and the gateway then publishes
+// the batch again (see keeper.go), so an accepted receipt survives a crash
+// of the bus. With wait=commit the gateway answers only once the
+// transaction is sealed in a block that a quorum of orderers fsynced:
+// status "committed", with the height and the block hash.
+//
+// Publishing a kept batch again can put it on the bus after batches the
+// city sent later; as for a leader change (see Order below), an event that
+// depends on another is certain to follow it only with wait=commit.
 //
 // # Idempotency
 //

@@ -34,6 +34,12 @@ file of that name) and signs with its own key (DIR/keys/city-<city>.key), so the
 bus itself refuses a publish to another city's subject. A city deploying its
 gateway alone needs only trust.json and its own files in DIR.
 
+Through the orderers' query service (verifying every answer against
+trust.json) the gateway waits for commits (?wait=commit), answers /v1/tx and
+the proof route, holds requests while the orderers fall behind, and keeps every
+published batch in DATA/outbox until it is sealed, publishing it again if the
+bus lost it (--no-ledger for an accept-only gateway).
+
 Every request but /healthz and /readyz is authenticated: a bearer token from
 the token file (--token-file, default DIR/clients/tokens.json; 'baybus gateway
 token add' makes one), or a client certificate from the consortium CA ('baybus
@@ -78,6 +84,11 @@ gateway client-cert'). A listener beyond loopback serves TLS (--tls-cert and
 	fl.StringVar(&cfg.Auth.TokenFile, "token-file", "", "token file (default DIR/clients/tokens.json)")
 	fl.BoolVar(&cfg.Auth.Unauthenticated, "no-auth", false, "serve without authentication (loopback only; development)")
 	fl.IntVar(&cfg.HTTP.MaxConns, "max-conns", 1024, "most open HTTP connections")
+	fl.StringVar(&cfg.DataDir, "data", "", "where the gateway keeps its outbox of unsealed batches (default DIR/gateways/<node>)")
+	fl.BoolVar(&cfg.Ledger.Disabled, "no-ledger", false, "run without the orderers' query service: no wait=commit, /v1/tx lookups, proofs or outbox")
+	fl.StringSliceVar(&cfg.Ledger.Orderers, "orderers", nil, "orderers to query, in turn (default all of trust.json)")
+	fl.IntVar(&cfg.Gateway.MaxBacklog, "max-backlog", server.DefaultMaxBacklog, "batches that may wait on the bus for a block before requests are held")
+	fl.DurationVar(&cfg.Gateway.RepublishAfter, "republish-after", 30*time.Second, "how long a kept batch waits to be sealed before it is published again")
 	lf.add(cmd)
 	cmd.AddCommand(newGatewayTokenCmd(), newGatewayClientCertCmd())
 	return cmd

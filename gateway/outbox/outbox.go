@@ -30,8 +30,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/baybus/baybus/ledger/wal"
@@ -49,6 +52,9 @@ var (
 	// ErrRecord: a record that CRC-checks but does not decode (written by
 	// another version, or a bug). Open refuses the log.
 	ErrRecord = errors.New("outbox: malformed record")
+	// ErrInUse: another Store (in this process or another) has the
+	// directory open.
+	ErrInUse = errors.New("outbox: directory in use")
 )
 
 // Config tunes a Store. Zero fields take the defaults.
@@ -96,8 +102,9 @@ type entry struct {
 
 // Store is an open outbox.
 type Store struct {
-	cfg Config
-	log *wal.Log
+	cfg  Config
+	log  *wal.Log
+	lock *os.File // flocked while open
 
 	mu      sync.Mutex
 	pending map[string]*entry // by batch id
@@ -122,13 +129,27 @@ type request struct {
 // Open opens (or creates) the outbox in dir and loads what it keeps.
 func Open(dir string, cfg Config) (*Store, error) {
 	cfg = cfg.withDefaults()
-	l, err := wal.Open(dir, wal.Options{Logger: cfg.Logger})
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	// Two gateways writing one log would corrupt it: the second is refused.
+	lock, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("%w: %s (another gateway keeps its batches there; give each its own)", ErrInUse, dir)
+	}
+	l, err := wal.Open(filepath.Join(dir, "log"), wal.Options{Logger: cfg.Logger})
+	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("outbox: %s: %w (move the directory aside to start empty; the batches it kept are then published only if the bus still has them)", dir, err)
 	}
-	s := &Store{cfg: cfg, log: l, pending: map[string]*entry{}, reqs: make(chan request, 1024), done: make(chan struct{})}
+	s := &Store{cfg: cfg, log: l, lock: lock, pending: map[string]*entry{}, reqs: make(chan request, 1024), done: make(chan struct{})}
 	if err := s.load(); err != nil {
 		l.Close()
+		lock.Close()
 		return nil, err
 	}
 	go s.writer()
@@ -249,7 +270,9 @@ func (s *Store) Close() error {
 	close(s.reqs)
 	s.sendMu.Unlock()
 	<-s.done
-	return s.log.Close()
+	err := s.log.Close()
+	s.lock.Close() // releases the flock
+	return err
 }
 
 // writer owns the log's writes: it takes every request waiting, appends

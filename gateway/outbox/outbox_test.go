@@ -71,6 +71,9 @@ func TestKeepAndForget(t *testing.T) {
 	if got := fmt.Sprint(ids(s.Pending())); got != want {
 		t.Fatalf("pending %s, want %s", got, want)
 	}
+	if _, err := outbox.Open(dir, outbox.Config{}); !errors.Is(err, outbox.ErrInUse) {
+		t.Fatalf("a second Open of the same directory: %v, want ErrInUse", err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +204,7 @@ func TestTornTail(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	segs, _ := filepath.Glob(filepath.Join(dir, "*"))
+	segs, _ := filepath.Glob(filepath.Join(dir, "log", "*"))
 	last := segs[len(segs)-1]
 	fi, err := os.Stat(last)
 	if err != nil {

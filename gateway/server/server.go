@@ -26,6 +26,8 @@ import (
 	"github.com/baybus/baybus/gateway"
 	"github.com/baybus/baybus/gateway/api"
 	"github.com/baybus/baybus/gateway/auth"
+	"github.com/baybus/baybus/gateway/outbox"
+	"github.com/baybus/baybus/ledger/query"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
 	"github.com/baybus/baybus/schemas/consortium"
@@ -53,11 +55,21 @@ type Config struct {
 	Listen string
 	// Node names this gateway in /readyz and the logs; default the host
 	// name.
-	Node    string
-	TLS     TLSConfig
-	Auth    AuthConfig
-	HTTP    HTTPConfig
-	Gateway gateway.Config // limits, batching, the Ledger; Chain, Node, Ready, Auth, Registerer and Logger are set here
+	Node   string
+	TLS    TLSConfig
+	Auth   AuthConfig
+	HTTP   HTTPConfig
+	Ledger LedgerConfig
+	// DataDir holds what the gateway keeps: its outbox of published,
+	// unsealed batches (DataDir/outbox, locked while open). Default
+	// <Consortium>/gateways/<Node>.
+	DataDir string
+	// Gateway tunes the gateway: limits, batching, the outbox's
+	// RepublishAfter, MaxBacklog (default DefaultMaxBacklog with a
+	// ledger). A Ledger set here is used instead of the query client.
+	// Chain, Node, Ready, Auth, Outbox, Registerer and Logger are set by
+	// Start.
+	Gateway gateway.Config
 	// Connect opens a city's own bus connection; default bus.Connect to
 	// NATS with the consortium's credentials of city-<city>. `up` passes
 	// in-process connections here.
@@ -107,6 +119,30 @@ type AuthConfig struct {
 	// for development and tests.
 	Unauthenticated bool
 }
+
+// LedgerConfig says how the gateway reaches the orderers: through their
+// query service (ledger/query), verifying every answer against the trust
+// bundle. The ledger gives wait=commit, GET /v1/tx, the proof route, the
+// backlog limit and the outbox.
+type LedgerConfig struct {
+	// Disabled runs the gateway without a ledger: receipts say "accepted"
+	// only, wait=commit is 501, proofs are 503, nothing is kept.
+	Disabled bool
+	// Orderers are asked in turn; default every orderer of the trust
+	// bundle.
+	Orderers []string
+	// Timeout bounds one request to one orderer; default the client's
+	// (5 s).
+	Timeout time.Duration
+	// Outbox tunes the outbox.
+	Outbox outbox.Config
+}
+
+// DefaultMaxBacklog is the gateway's backlog limit with a ledger: two
+// blocks' worth of batches at the orderers' default of 16 batches a block
+// (ledger/node), one being decided and one ready. Orderers configured with
+// other blocks want Gateway.MaxBacklog set to match.
+const DefaultMaxBacklog = 32
 
 // HTTPConfig bounds what a connection costs. Zero fields take the
 // defaults.
@@ -188,20 +224,23 @@ var ErrInsecure = errors.New("server: insecure")
 
 // Server is a running standalone gateway.
 type Server struct {
-	cfg   Config
-	gw    *gateway.Gateway
-	srv   *http.Server
-	ln    net.Listener
-	url   string
-	conns []*nats.Conn
-	done  chan struct{}
-	once  sync.Once
+	cfg    Config
+	gw     *gateway.Gateway
+	srv    *http.Server
+	ln     net.Listener
+	url    string
+	conns  []*nats.Conn // one per city, in Cities' order
+	qconn  *nats.Conn   // the query client's
+	ledger *query.Client
+	outbox *outbox.Store
+	done   chan struct{}
+	once   sync.Once
 }
 
 // Start opens the listener first (so a busy port is reported at once),
 // then connects each city to the bus with its own credentials, and serves
 // until Shutdown.
-func Start(ctx context.Context, cfg Config) (s *Server, err error) {
+func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -216,6 +255,9 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	}
 	if cfg.Node == "" {
 		cfg.Node, _ = os.Hostname()
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = filepath.Join(cfg.Consortium, "gateways", certName(cfg.Node))
 	}
 	for _, c := range cfg.Cities {
 		if _, err := schemas.LookupCity(c); err != nil {
@@ -252,22 +294,14 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if tlsConf != nil {
 		ln, scheme = tls.NewListener(ln, tlsConf), "https"
 	}
-	s = &Server{cfg: cfg, ln: ln, url: scheme + "://" + ln.Addr().String(), done: make(chan struct{})}
+	s := &Server{cfg: cfg, ln: ln, url: scheme + "://" + ln.Addr().String(), done: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			_ = ln.Close()
-			s.closeConns()
-			if s.gw != nil {
-				s.gw.Close()
-			}
+			s.close()
 		}
 	}()
 
-	gcfg := cfg.Gateway
-	gcfg.Chain, gcfg.Node, gcfg.Auth, gcfg.Registerer = trust.Chain, cfg.Node, authn, cfg.Registry
-	gcfg.Logger = cfg.Logger
-	gcfg.Ready = s.busReady
-	s.gw = gateway.New(gcfg)
 	connect, signer := cfg.Connect, cfg.Signer
 	if connect == nil {
 		connect = func(city string) (*nats.Conn, error) {
@@ -278,6 +312,35 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if signer == nil {
 		signer = func(city string) (keys.Signer, error) { return keys.ReadFile(keys.CityKeyPath(cfg.Consortium, city)) }
 	}
+	gcfg := cfg.Gateway
+	if gcfg.Ledger == nil && !cfg.Ledger.Disabled {
+		// The first city's identity asks the query service, on a
+		// connection of its own so queries never queue behind publishes.
+		if s.qconn, err = connect(cfg.Cities[0]); err != nil {
+			return nil, err
+		}
+		s.ledger, err = query.NewClient(query.ClientConfig{Conn: s.qconn, Trust: trust, Orderers: cfg.Ledger.Orderers,
+			Timeout: cfg.Ledger.Timeout, Logger: cfg.Logger})
+		if err != nil {
+			return nil, err
+		}
+		gcfg.Ledger = s.ledger
+	}
+	if gcfg.Ledger != nil {
+		if gcfg.MaxBacklog == 0 {
+			gcfg.MaxBacklog = DefaultMaxBacklog
+		}
+		ocfg := cfg.Ledger.Outbox
+		ocfg.Logger = cfg.Logger
+		if s.outbox, err = outbox.Open(filepath.Join(cfg.DataDir, "outbox"), ocfg); err != nil {
+			return nil, err
+		}
+		gcfg.Outbox = s.outbox
+	}
+	gcfg.Chain, gcfg.Node, gcfg.Auth, gcfg.Registerer = trust.Chain, cfg.Node, authn, cfg.Registry
+	gcfg.Logger = cfg.Logger
+	gcfg.Ready = s.busReady
+	s.gw = gateway.New(gcfg)
 	for _, city := range cfg.Cities {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -291,6 +354,15 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 			return nil, err
 		}
 		s.conns = append(s.conns, nc)
+		// A connection that comes back may find a bus that restarted and
+		// lost what it had acknowledged: what the outbox keeps goes again.
+		prev := nc.ReconnectHandler()
+		nc.SetReconnectHandler(func(c *nats.Conn) {
+			if prev != nil {
+				prev(c)
+			}
+			s.gw.RepublishNow()
+		})
 		pub, err := bus.NewPublisher(nc)
 		if err != nil {
 			return nil, err
@@ -310,7 +382,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		}
 	}()
 	cfg.Logger.Info("gateway up", "url", s.url, "node", cfg.Node, "chain", trust.Chain, "cities", cfg.Cities, "bus", cfg.NATS,
-		"auth", authDescription(authn))
+		"auth", authDescription(authn), "ledger", gcfg.Ledger != nil, "outbox", s.outbox != nil)
 	return s, nil
 }
 
@@ -347,21 +419,42 @@ func (s *Server) Gateway() *gateway.Gateway { return s.gw }
 // Registry returns the metrics registry served at /metrics.
 func (s *Server) Registry() *prometheus.Registry { return s.cfg.Registry }
 
+// Ledger returns the query client the gateway waits on, or nil (a Ledger
+// given in Config.Gateway, or none).
+func (s *Server) Ledger() *query.Client { return s.ledger }
+
+// Outbox returns the gateway's outbox, or nil without a ledger.
+func (s *Server) Outbox() *outbox.Store { return s.outbox }
+
 // Shutdown stops taking requests, waits for those in flight (until ctx
-// ends), flushes the cities' queued batches and closes the bus
-// connections.
+// ends), flushes the cities' queued batches and closes the outbox, the
+// ledger client and the bus connections.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.once.Do(func() {
 		err = s.srv.Shutdown(ctx)
 		<-s.done
-		s.gw.Close()
-		s.closeConns()
+		s.close()
 	})
 	return err
 }
 
-func (s *Server) closeConns() {
+// close releases what Start acquired, in reverse order.
+func (s *Server) close() {
+	if s.gw != nil {
+		s.gw.Close()
+	}
+	if s.outbox != nil {
+		if err := s.outbox.Close(); err != nil {
+			s.cfg.Logger.Warn("gateway: closing the outbox", "err", err)
+		}
+	}
+	if s.ledger != nil {
+		s.ledger.Close()
+	}
+	if s.qconn != nil {
+		s.qconn.Close()
+	}
 	for _, nc := range s.conns {
 		nc.Close()
 	}

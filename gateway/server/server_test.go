@@ -265,6 +265,7 @@ func TestTLSAndClientCertificates(t *testing.T) {
 	}
 
 	cfg.TLS.RequireClientCert = true
+	cfg.Node = "gw-sz-2" // its own outbox
 	strict := start(t, cfg)
 	_, port, _ = net.SplitHostPort(strict.Addr())
 	if resp, err := httpsClient(nil, ca).Get("https://127.0.0.1:" + port + "/healthz"); err == nil {
