@@ -163,7 +163,13 @@ func TestBackfillRewoundMark(t *testing.T) {
 	}
 
 	// One per license, each verifying, the suspended ones as suspended.
-	js, _ := jetstream.New(nc)
+	// Read back as the operator: an orderer only publishes proofs.
+	op, err := srv.Connect(bus.IdentityName(bus.RoleOperator, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	js, _ := jetstream.New(op)
 	cons, err := js.OrderedConsumer(ctx, bus.StreamProofs, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/block/blocktest"
@@ -341,18 +340,18 @@ func TestClientRefusesWhatDoesNotVerify(t *testing.T) {
 // requests (one per round, a round ending with a block), not one each.
 func TestWaitsAreCoalesced(t *testing.T) {
 	c := nodetest.Start(t, nodetest.Options{})
-	cl := newClient(t, c, bus.IdentityName(bus.RoleService, ""))
-	ctx := ctxFor(t, time.Minute)
-	var waits atomic.Int64
-	sub, err := c.Connect(bus.IdentityName(bus.RoleOperator, "")).Subscribe("gba.query.>", func(m *nats.Msg) {
-		if len(m.Data) >= 2 && m.Data[1] == 3 { // a Wait
-			waits.Add(1)
-		}
-	})
+	// Requests are counted as the client's connection sends them: no
+	// identity may watch gba.query.> (issue 14 §5), and this client sends
+	// nothing but the waits below.
+	conn := c.Connect(bus.IdentityName(bus.RoleService, ""))
+	cl, err := query.NewClient(query.ClientConfig{Conn: conn, Trust: c.Cons.Bundle(),
+		Timeout: 2 * time.Second, WaitRound: 500 * time.Millisecond, StatusEvery: 20 * time.Millisecond, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sub.Unsubscribe()
+	t.Cleanup(cl.Close)
+	ctx := ctxFor(t, time.Minute)
+	var waits atomic.Int64
 	var ids []schemas.TxID
 	for b := range 4 {
 		var lic []string
@@ -361,6 +360,7 @@ func TestWaitsAreCoalesced(t *testing.T) {
 		}
 		ids = append(ids, c.Issue("zhuhai", lic...)...)
 	}
+	sentBefore := conn.Stats().OutMsgs
 	var wg sync.WaitGroup
 	var failed atomic.Int64
 	for _, id := range ids {
@@ -374,6 +374,7 @@ func TestWaitsAreCoalesced(t *testing.T) {
 	if failed.Load() > 0 {
 		t.Fatalf("%d waits failed", failed.Load())
 	}
+	waits.Store(int64(conn.Stats().OutMsgs - sentBefore))
 	if n := waits.Load(); n == 0 || n > 40 {
 		t.Fatalf("%d wait requests for %d transactions in %d blocks", n, len(ids), c.Nodes[0].Height())
 	}

@@ -40,6 +40,8 @@ const (
 	jsConsInfo   = jsAPI + "CONSUMER.INFO."
 	jsConsDelete = jsAPI + "CONSUMER.DELETE."
 	jsConsNext   = jsAPI + "CONSUMER.MSG.NEXT."
+	jsMsgGet     = jsAPI + "STREAM.MSG.GET."
+	jsDirectGet  = jsAPI + "DIRECT.GET."
 )
 
 // ResponseTTL is how long an orderer may answer a request it received: a
@@ -76,9 +78,12 @@ func PermissionsOf(u *Identity) Permissions {
 	case RoleOrderer:
 		c := OrdererConsumer(u.Member)
 		return Permissions{
+			// It reads the newest sealed header on GBA_BLOCKS (the
+			// cluster's height, for readiness) and nothing else there.
 			Publish: []string{subjectBFT + "*", subjectSync + "*", SubjectBlocks, SubjectProofs, JSAPIInfo,
 				jsConsCreate + StreamTx + "." + c + "." + SubjectTxAll, jsConsInfo + StreamTx + "." + c,
-				jsConsNext + StreamTx + "." + c, jsAck + StreamTx + "." + c + ".>"},
+				jsConsNext + StreamTx + "." + c, jsAck + StreamTx + "." + c + ".>",
+				jsStreamInfo + StreamBlocks, jsMsgGet + StreamBlocks, jsDirectGet + StreamBlocks},
 			Subscribe: []string{BFTSubject(u.Member), SyncSubject(u.Member), QuerySubject(u.Member), inbox, SubjectBlocks},
 			Respond:   true,
 		}
