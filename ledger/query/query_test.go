@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/block/blocktest"
 	"github.com/baybus/baybus/ledger/node"
