@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/baybus/baybus/ledger/bft/envelope"
 	"github.com/baybus/baybus/schemas/bus"
 	"github.com/baybus/baybus/schemas/keys"
 	"github.com/hyperledger-labs/SmartBFT/pkg/api"
@@ -28,7 +29,7 @@ type Handler interface {
 
 // envelopeSlack is what a chunk leaves of a NATS message for the envelope's
 // own fields and signature (an ML-DSA-65 signature is 3,309 bytes).
-const envelopeSlack = 8 << 10
+const envelopeSlack = envelope.MaxOverhead
 
 // TransportConfig configures a Transport.
 type TransportConfig struct {

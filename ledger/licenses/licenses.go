@@ -6,16 +6,16 @@ import (
 	"errors"
 
 	"github.com/baybus/baybus/ledger/block"
-	"github.com/baybus/baybus/ledger/orderer"
 	"github.com/baybus/baybus/ledger/state"
 )
 
-// State is a state.Store seen as the orderer's state machine.
+// State is a state.Store seen as the orderer's state machine
+// (orderer.StateMachine; licenses_test.go asserts it, so that offline
+// readers such as ledger/audit can rebuild a state without linking the
+// orderer).
 type State struct {
 	*state.Store
 }
-
-var _ orderer.StateMachine = (*State)(nil)
 
 // Open opens (or creates) the license state in dir.
 func Open(dir string, opts state.Options) (*State, error) {
@@ -43,7 +43,7 @@ func (s *State) PreviewRoot(height uint64, ups []block.StateUpdate) ([32]byte, e
 	return s.Store.Preview(height, convert(ups))
 }
 
-// Commit implements orderer.StateMachine.
+// Commit applies the updates of the block at height (orderer.StateMachine).
 func (s *State) Commit(height uint64, ups []block.StateUpdate) error {
 	_, err := s.Store.Apply(height, convert(ups))
 	return err

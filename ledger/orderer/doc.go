@@ -20,8 +20,9 @@
 //     holds them.
 //  3. Verification. Every orderer takes the referenced batches from those
 //     it ingested; one not yet received is waited for and, after a moment,
-//     asked of its peers on gba.sync.<peer> (fetch.go: only the exact
-//     batch referenced, passing the ingestion checks, is taken), up to
+//     asked of its peers on gba.sync.<peer> (fetch.go, through
+//     ledger/blocksync: only the exact batch referenced, passing the
+//     ingestion checks, is taken), up to
 //     Config.BatchWait in all. It recomputes the block with block.Verify
 //     over its own chain index and state, and checks that the engine's sequence is the block's height and the
 //     proposal's header and metadata are the block's. A proposal that
@@ -36,10 +37,12 @@
 //     receipt therefore means "sealed in a block that this orderer has
 //     fsynced and a quorum of orderers signed".
 //  6. Sync. A lagging or restarted orderer asks its peers for their heights
-//     on gba.sync.<peer>, targets the (f+1)-th highest, fetches the missing
-//     records and commits each only after checking its certificate, its
-//     hash link, its vote messages and a full replay (block.VerifyStored,
-//     block.Verify). The engine calls this through its Synchronizer, on
+//     on gba.sync.<peer> (ledger/blocksync, which also serves this
+//     orderer's blocks and unsealed batches to its peers), targets the
+//     (f+1)-th highest, fetches the missing records and commits each only
+//     after the stateless checks (blocklog.VerifyRecord: certificate, hash
+//     link, vote messages, consensus metadata) and a full replay
+//     (block.Verify). The engine calls this through its Synchronizer, on
 //     start and whenever it finds itself behind.
 //  7. Restart. New checks the block log's tail link, catches the index up
 //     from the log and replays to the state any blocks it has not committed

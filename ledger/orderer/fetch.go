@@ -2,16 +2,11 @@ package orderer
 
 import (
 	"context"
-	"encoding/binary"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
-	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/schemas"
-	"github.com/baybus/baybus/schemas/wire"
 )
 
 // Batch fetch: a proposal names its batches by reference, and a follower
@@ -21,49 +16,12 @@ import (
 // lags on GBA_TX refuses every block, and one such follower plus one
 // orderer down leaves no quorum.
 //
-// On gba.sync.<peer>, the request is an envelope (bft.KindSyncReq) signed
-// by the asking orderer and addressed to the peer, whose payload is
-//
-//	"GSQ1" | op batches | uvarint n | n x bytes(batch id)
-//
-// Only orderers may ask: batches not yet sealed are not for the services
-// that may read blocks through the same subject. The replies are the
-// frames (schemas.Batch.Encode) of those batches the peer holds, one
-// signed message each, then an empty one. A fetched batch is trusted only
-// if it is exactly the one referenced (block.RefOf: city, id and a hash of
-// the city's signature) and passes the ingestion checks (signature, every
-// transaction), so a peer can withhold a batch but not substitute one.
-
-const (
-	opBatches = 3
-	// maxFetchIDs bounds one batches request (a block's batches fit).
-	maxFetchIDs = 1024
-)
-
-func encodeBatchesReq(ids []string) []byte {
-	b := append([]byte(syncReqMagic), opBatches)
-	b = binary.AppendUvarint(b, uint64(len(ids)))
-	for _, id := range ids {
-		b = wire.AppendString(b, id)
-	}
-	return b
-}
-
-func parseBatchesReq(d []byte) ([]string, bool) {
-	r := wire.NewReader(d)
-	count := r.Count(maxFetchIDs)
-	if r.Err() != nil || count == 0 {
-		return nil, false
-	}
-	ids := make([]string, 0, count)
-	for range count {
-		ids = append(ids, r.String(128))
-	}
-	if r.Err() != nil || r.Len() != 0 {
-		return nil, false
-	}
-	return ids, true
-}
+// The request (signed by the asking orderer: unsealed batches are for the
+// orderers only) and the check that a reply is exactly the batch referenced
+// (block.RefOf: city, id and a hash of the city's signature) are
+// ledger/blocksync's. The orderer keeps whom to ask (the leader first, then
+// the others) and the ingestion checks (signature, every transaction), so a
+// peer can withhold a batch but not substitute one.
 
 // fetchedBatch is a batch a peer sent us for a proposal, kept until it is
 // sealed or stale.
@@ -100,43 +58,6 @@ func (n *Node) heldBatch(id string) *schemas.Batch {
 	return nil
 }
 
-// handleSigned answers a signed request: for now, a batches request from
-// another orderer. Anything else is ignored.
-func (s *syncer) handleSigned(m *nats.Msg) {
-	n := s.n
-	e, err := bft.DecodeEnvelope(m.Data)
-	if err != nil || e.Kind != bft.KindSyncReq || e.To != n.cfg.Name || e.Parts != 1 || e.From == n.cfg.Name {
-		return
-	}
-	if err := e.Verify(n.cfg.Trust, n.store.Height()+1); err != nil {
-		n.log.Warn("fetch: refused a batches request", "from", e.From, "err", err)
-		return
-	}
-	d := e.Payload
-	if len(d) < len(syncReqMagic)+1 || string(d[:len(syncReqMagic)]) != syncReqMagic || d[len(syncReqMagic)] != opBatches {
-		return
-	}
-	if ids, ok := parseBatchesReq(d[len(syncReqMagic)+1:]); ok {
-		s.serveBatches(m.Reply, ids)
-	}
-}
-
-// serveBatches answers a batches request with the batches held here.
-func (s *syncer) serveBatches(to string, ids []string) {
-	size := 0
-	for _, id := range ids {
-		bt := s.n.heldBatch(id)
-		if bt == nil {
-			continue
-		}
-		frame := bt.Encode()
-		if size += len(frame); size > MaxSyncReplyBytes || s.reply(to, frame) != nil {
-			break
-		}
-	}
-	_ = s.reply(to, nil)
-}
-
 // fetchBatches asks peers for the batches of refs this node lacks: the
 // leader first (it proposed them), then, for any still missing, the other
 // peers at once. It keeps what verifies and returns how many it got.
@@ -169,24 +90,22 @@ func (s *syncer) fetchBatches(ctx context.Context, refs []block.BatchRef, timeou
 	return got
 }
 
-// askForBatches sends one batches request to each peer in parallel and
-// keeps, under ackMu, every reply that is a wanted batch and verifies;
-// want loses what was found. It returns once every wanted batch is found
-// or every peer has answered or timed out: a silent peer does not hold it
-// once another has answered.
+// askForBatches asks each peer in parallel for the wanted batches and
+// keeps, under ackMu, every reply that is a wanted batch (blocksync checks
+// it is the one referenced) and passes the ingestion checks; want loses
+// what was found. It returns once every wanted batch is found or every peer
+// has answered or timed out: a silent peer does not hold it once another
+// has answered.
 func (s *syncer) askForBatches(ctx context.Context, peers []string, want map[string]block.BatchRef, timeout time.Duration) int {
 	n := s.n
 	if len(peers) == 0 || timeout <= 0 {
 		return 0
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	ids := make([]string, 0, len(want))
-	for id := range want {
-		ids = append(ids, id)
-	}
-	if len(ids) > maxFetchIDs {
-		ids = ids[:maxFetchIDs]
+	refs := make([]block.BatchRef, 0, len(want))
+	for _, r := range want {
+		refs = append(refs, r)
 	}
 	var (
 		mu  sync.Mutex
@@ -195,37 +114,22 @@ func (s *syncer) askForBatches(ctx context.Context, peers []string, want map[str
 	)
 	height := n.store.Height() + 1
 	for _, p := range peers {
-		req, err := bft.Seal(n.cfg.Trust.Chain, n.cfg.Key, bft.KindSyncReq, n.cfg.Name, p, s.reqID.Add(1), encodeBatchesReq(ids), n.transport.Chunk())
-		if err != nil || len(req) != 1 {
-			n.log.Error("fetch: cannot seal a batches request", "ids", len(ids), "err", err)
-			return 0
-		}
 		wg.Go(func() {
-			frames, _ := s.request(ctx, p, req[0], timeout, 0)
-			for _, f := range frames {
-				bt, err := schemas.DecodeBatch(f)
-				if err != nil {
-					n.stats.fetchRefused.Add(1)
-					continue
-				}
+			refused, _ := s.client.Batches(ctx, p, refs, func(bt *schemas.Batch) error {
 				id := bt.ID()
 				mu.Lock()
-				ref, wanted := want[id]
+				_, wanted := want[id]
 				mu.Unlock()
 				if !wanted {
-					continue
-				}
-				if block.RefOf(bt) != ref {
-					n.stats.fetchRefused.Add(1)
-					n.log.Warn("fetch: peer sent another batch under a referenced id", "peer", p, "batch", id, "city", ref.City)
-					continue
+					return nil // another peer's came first
 				}
 				if _, err := n.checks.Batch(n.cfg.Trust, bt, height); err != nil {
 					n.stats.fetchRefused.Add(1)
 					n.log.Warn("fetch: peer sent a batch that fails its checks", "peer", p, "batch", id, "err", err)
-					continue
+					return nil
 				}
 				mu.Lock()
+				defer mu.Unlock()
 				if _, still := want[id]; still {
 					delete(want, id)
 					got++
@@ -239,7 +143,11 @@ func (s *syncer) askForBatches(ctx context.Context, peers []string, want map[str
 						cancel()
 					}
 				}
-				mu.Unlock()
+				return nil
+			})
+			if refused > 0 {
+				n.stats.fetchRefused.Add(uint64(refused))
+				n.log.Warn("fetch: peer sent batches other than those referenced", "peer", p, "refused", refused)
 			}
 		})
 	}

@@ -236,8 +236,7 @@ type Node struct {
 	app       *app
 	transport *bft.Transport
 	engine    *consensus.Consensus
-	syncer    *syncer
-	syncSub   *nats.Subscription
+	syncer    *syncer // gba.sync: block sync and batch fetch (sync.go, fetch.go)
 	tickStops []func()
 
 	commitMu sync.Mutex
@@ -425,7 +424,7 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.syncer = &syncer{n: n}
-	if n.syncSub, err = n.syncer.serve(); err != nil {
+	if err = n.syncer.serve(); err != nil {
 		return err
 	}
 	entries, err := bft.NewEngineWAL(n.ewal).ReadAll()
@@ -509,8 +508,8 @@ func (n *Node) Stop() {
 	if n.cancel != nil {
 		n.cancel()
 	}
-	if n.syncSub != nil {
-		_ = n.syncSub.Unsubscribe()
+	if n.syncer != nil {
+		n.syncer.stop()
 	}
 	if n.transport != nil {
 		n.transport.Stop()

@@ -121,10 +121,13 @@ func TestResolveFetchesFromPeers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer op.Close()
-	if _, err := op.Request(bus.SyncSubject(peer.Name()), SyncStatusRequest(), 5*time.Second); err != nil {
+	status := []byte("GSQ1\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+	if _, err := op.Request(bus.SyncSubject(peer.Name()), status, 5*time.Second); err != nil {
 		t.Fatalf("a status request, which anyone may send: %v", err)
 	}
-	if m, err := op.Request(bus.SyncSubject(peer.Name()), encodeBatchesReq([]string{only.ID()}), 300*time.Millisecond); err == nil {
+	unsigned := append([]byte("GSQ1\x03\x01"), byte(len(only.ID())))
+	unsigned = append(unsigned, only.ID()...)
+	if m, err := op.Request(bus.SyncSubject(peer.Name()), unsigned, 300*time.Millisecond); err == nil {
 		t.Errorf("an unsigned batches request was answered: %d bytes", len(m.Data))
 	}
 

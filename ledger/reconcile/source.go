@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,11 +12,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/blocklog"
-	"github.com/baybus/baybus/ledger/orderer"
+	"github.com/baybus/baybus/ledger/blocksync"
 	"github.com/baybus/baybus/ledger/wal"
-	"github.com/baybus/baybus/schemas/bus"
 	"github.com/baybus/baybus/schemas/keys"
 )
 
@@ -142,15 +139,15 @@ type BusConfig struct {
 	// Timeout bounds one request. Default 10 s.
 	Timeout time.Duration
 	// Batch is how many blocks one request asks for. Default 64 (an
-	// orderer answers at most 64 MiB per request).
+	// orderer answers at most blocksync.MaxReplyBytes per request).
 	Batch int
 }
 
 // NewBusSource returns a Source that fetches block records from the
-// orderers over core NATS request/reply on gba.sync.<orderer>, the protocol
-// the orderers serve for block sync (ledger/orderer/sync.go): a request
-// "GSQ1" | op | from (8) | count (4); replies are signed envelopes
-// (bft.KindSyncResp), chunked, one message per record, then an empty one.
+// orderers with ledger/blocksync's client, the protocol the orderers serve
+// for block sync on gba.sync.<orderer>. Records come authenticated as the
+// orderer's and at consecutive heights; the reader verifies them
+// (blocklog.VerifyRecord), in parallel, as it does a block log's.
 func NewBusSource(cfg BusConfig) (Source, error) {
 	if cfg.Conn == nil || cfg.Trust == nil {
 		return nil, errors.New("reconcile: bus source needs a connection and a trust bundle")
@@ -164,21 +161,21 @@ func NewBusSource(cfg BusConfig) (Source, error) {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 64
 	}
-	return &busSource{cfg: cfg}, nil
+	c, err := blocksync.NewClient(blocksync.ClientConfig{Conn: cfg.Conn, Trust: cfg.Trust, Timeout: cfg.Timeout, StatusTimeout: min(cfg.Timeout, 2*time.Second)})
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: %w", err)
+	}
+	return &busSource{cfg: cfg, client: c}, nil
 }
 
 // ErrNoOrderer: no orderer answered.
 var ErrNoOrderer = errors.New("reconcile: no orderer answered")
 
 type busSource struct {
-	cfg   BusConfig
-	mu    sync.Mutex
-	peers []peerHeight // highest first, from the last Height
-}
-
-type peerHeight struct {
-	name   string
-	height uint64
+	cfg    BusConfig
+	client *blocksync.Client
+	mu     sync.Mutex
+	peers  []blocksync.PeerHeight // highest first, from the last Height
 }
 
 func (s *busSource) String() string {
@@ -198,43 +195,14 @@ func (s *busSource) Height(ctx context.Context) (uint64, error) {
 	if s.cfg.Orderer != "" {
 		names = []string{s.cfg.Orderer}
 	}
-	var mu sync.Mutex
-	var got []peerHeight
-	var errs []error
-	var wg sync.WaitGroup
-	for _, name := range names {
-		wg.Go(func() {
-			var h uint64
-			err := s.request(ctx, name, orderer.SyncStatusRequest(), 0, min(s.cfg.Timeout, 2*time.Second), func(msg []byte) (bool, error) {
-				var ok bool
-				if h, ok = orderer.ParseSyncStatus(msg); !ok {
-					return false, fmt.Errorf("reconcile: bad status reply from %s", name)
-				}
-				return true, nil
-			})
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", name, err))
-				return
-			}
-			got = append(got, peerHeight{name, h})
-		})
-	}
-	wg.Wait()
+	got, err := s.client.Heights(ctx, names)
 	if len(got) == 0 {
-		return 0, fmt.Errorf("%w: %w", ErrNoOrderer, errors.Join(errs...))
+		return 0, fmt.Errorf("%w: %w", ErrNoOrderer, err)
 	}
-	slices.SortStableFunc(got, func(a, b peerHeight) int {
-		if c := cmp.Compare(b.height, a.height); c != 0 {
-			return c
-		}
-		return s.cfg.Trust.OrdererIndex(a.name) - s.cfg.Trust.OrdererIndex(b.name)
-	})
 	s.mu.Lock()
 	s.peers = got
 	s.mu.Unlock()
-	return got[0].height, nil
+	return got[0].Height, nil
 }
 
 // Records fetches runs of consecutive wanted heights, Batch blocks per
@@ -272,93 +240,33 @@ func (s *busSource) Records(ctx context.Context, from, to uint64, want func(uint
 
 // fetch gets blocks from..to from the first peer that serves them and
 // returns the height after the last one handed to fn (at least from+1).
-func (s *busSource) fetch(ctx context.Context, peers []peerHeight, from, to uint64, fn func(uint64, []byte) error) (uint64, error) {
+func (s *busSource) fetch(ctx context.Context, peers []blocksync.PeerHeight, from, to uint64, fn func(uint64, []byte) error) (uint64, error) {
 	var errs []error
 	for _, p := range peers {
-		if p.height < from {
+		if p.Height < from {
 			continue
 		}
-		next := from
-		err := s.request(ctx, p.name, orderer.SyncBlocksRequest(from, uint32(to-from+1)), from, s.cfg.Timeout, func(msg []byte) (bool, error) {
-			if len(msg) == 0 {
-				return true, nil
+		callerFailed := false
+		got, err := s.client.Records(ctx, p.Name, from, uint32(to-from+1), func(h uint64, raw []byte) error {
+			if err := fn(h, raw); err != nil {
+				callerFailed = true
+				return err
 			}
-			rec, err := blocklog.DecodeRecord(msg, true)
-			if err != nil {
-				return false, err
-			}
-			if rec.Header.Height != next {
-				return false, fmt.Errorf("reconcile: %s sent block %d, want %d", p.name, rec.Header.Height, next)
-			}
-			if err := fn(next, msg); err != nil {
-				return false, &stopError{err}
-			}
-			next++
-			return next > to, nil
+			return nil
 		})
-		var stop *stopError
-		if errors.As(err, &stop) {
-			return 0, stop.err
+		if callerFailed {
+			return 0, err
 		}
-		if next > from {
-			return next, nil // progress; the rest comes with the next request
+		if got > 0 {
+			return from + uint64(got), nil // progress; the rest comes with the next request
 		}
 		if err == nil {
-			err = fmt.Errorf("reconcile: %s served no block from %d", p.name, from)
+			err = fmt.Errorf("reconcile: %s served no block from %d", p.Name, from)
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", p.name, err))
+		errs = append(errs, fmt.Errorf("%s: %w", p.Name, err))
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
 	}
 	return 0, fmt.Errorf("%w with blocks %d..%d: %w", ErrNoOrderer, from, to, errors.Join(errs...))
-}
-
-// stopError carries an error of the caller's fn out of a request.
-type stopError struct{ err error }
-
-func (e *stopError) Error() string { return e.err.Error() }
-
-// request sends req to gba.sync.<peer> and hands each whole, authenticated
-// reply message to each until it returns done or an error, or the time-out
-// passes.
-func (s *busSource) request(ctx context.Context, peer string, req []byte, height uint64, timeout time.Duration, each func(msg []byte) (done bool, err error)) error {
-	nc := s.cfg.Conn
-	inbox := nc.NewRespInbox()
-	sub, err := nc.SubscribeSync(inbox)
-	if err != nil {
-		return fmt.Errorf("reconcile: %w", err)
-	}
-	defer sub.Unsubscribe()
-	_ = sub.SetPendingLimits(1<<16, orderer.MaxSyncReplyBytes+(8<<20))
-	if err := nc.PublishRequest(bus.SyncSubject(peer), inbox, req); err != nil {
-		return fmt.Errorf("reconcile: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var re bft.Reassembler
-	for {
-		m, err := sub.NextMsgWithContext(ctx)
-		if err != nil {
-			return fmt.Errorf("reconcile: %w", err)
-		}
-		e, err := bft.DecodeEnvelope(m.Data)
-		if err != nil {
-			return err
-		}
-		if e.Kind != bft.KindSyncResp || e.From != peer {
-			return fmt.Errorf("reconcile: reply from %q (kind %d), asked %s", e.From, e.Kind, peer)
-		}
-		if err := e.Verify(s.cfg.Trust, max(height, 1)); err != nil {
-			return err
-		}
-		msg, complete, _ := re.Add(e)
-		if !complete {
-			continue
-		}
-		done, err := each(msg)
-		if err != nil || done {
-			return err
-		}
-	}
 }
