@@ -187,7 +187,7 @@ func runReconcile(cmd *cobra.Command, f *reconcileFlags) error {
 		Register: in, RegisterName: name, RegisterSize: size, Format: format,
 		Differences: diffs, TempDir: f.tempDir, Workers: f.workers, Meter: &reconcile.Meter{}}
 	if f.repair {
-		cfg.Repair = reconcile.GatewayPublisher(client.New(f.url, nil))
+		cfg.Repair = gatewayPublisher{client.New(f.url, nil)}
 	}
 	stopProgress := startProgress(ctx, cmd.ErrOrStderr(), mode, cfg.Meter)
 	sum, runErr := reconcile.Run(ctx, cfg)
@@ -394,4 +394,31 @@ func orAbsent(v json.RawMessage) string {
 		return "(absent)"
 	}
 	return string(v)
+}
+
+// gatewayPublisher publishes repairs through a gateway's HTTP API in native
+// form, waiting for commit (wait=commit), so that the next reconciliation
+// sees them.
+type gatewayPublisher struct{ c *client.Client }
+
+var _ reconcile.Publisher = gatewayPublisher{}
+
+func (g gatewayPublisher) Publish(ctx context.Context, city string, native []json.RawMessage) ([]reconcile.Published, error) {
+	res, err := g.c.Publish(ctx, city, native, client.Options{Native: true, Wait: true})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]reconcile.Published, len(res))
+	for i, r := range res {
+		switch {
+		case r.Error != nil:
+			out[i].Err = r.Error.Code + ": " + r.Error.Message
+			if r.Error.Field != "" {
+				out[i].Err += " (field " + r.Error.Field + ")"
+			}
+		case r.Receipt != nil:
+			out[i] = reconcile.Published{TxID: r.TxID, Status: r.Status, Duplicate: r.Duplicate}
+		}
+	}
+	return out, nil
 }

@@ -131,7 +131,7 @@ func TestRepairTwiceOverTheBus(t *testing.T) {
 		cfg := Config{City: city(t, "shenzhen"), Source: src, Trust: sys.Consortium.Bundle, Register: bytes.NewReader(register),
 			Differences: &out, TempDir: t.TempDir()}
 		if repair {
-			cfg.Repair = GatewayPublisher(gw)
+			cfg.Repair = gatewayPublisher{gw}
 		}
 		sum, err := Run(ctx, cfg)
 		if err != nil {
@@ -211,4 +211,25 @@ func TestRepairTwiceOverTheBus(t *testing.T) {
 	if sum.Differences.Total != 1 || diffs[0].Key != revoked.key || sum.Height != height {
 		t.Fatalf("offline: %+v at %d (want %d)\n%+v", sum.Differences, sum.Height, height, diffs)
 	}
+}
+
+// gatewayPublisher is the Publisher baybus reconcile builds over the
+// gateway's HTTP client (cmd/baybus/reconcilecmd.go), here for the test.
+type gatewayPublisher struct{ c *client.Client }
+
+func (g gatewayPublisher) Publish(ctx context.Context, city string, native []json.RawMessage) ([]Published, error) {
+	res, err := g.c.Publish(ctx, city, native, client.Options{Native: true, Wait: true})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Published, len(res))
+	for i, r := range res {
+		switch {
+		case r.Error != nil:
+			out[i].Err = r.Error.Code + ": " + r.Error.Message
+		case r.Receipt != nil:
+			out[i] = Published{TxID: r.TxID, Status: r.Status, Duplicate: r.Duplicate}
+		}
+	}
+	return out, nil
 }

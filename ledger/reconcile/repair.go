@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-
-	"github.com/baybus/baybus/gateway/client"
 )
 
 // Publisher publishes a city's native events as ordinary transactions and
-// waits until they are sealed: the city's gateway (GatewayPublisher).
+// waits until they are sealed: the city's gateway. It is injected (baybus
+// reconcile adapts the gateway's HTTP client, gateway/client), so that
+// reconcile links no gateway code.
 type Publisher interface {
 	Publish(ctx context.Context, city string, native []json.RawMessage) ([]Published, error)
 }
@@ -20,33 +20,6 @@ type Published struct {
 	Status    string // "committed" or "accepted"
 	Duplicate bool
 	Err       string // the gateway's refusal, if any
-}
-
-// GatewayPublisher publishes through a gateway's HTTP API in native form,
-// waiting for commit (wait=commit), so that the next reconciliation sees
-// the repair.
-func GatewayPublisher(c *client.Client) Publisher { return gatewayPublisher{c} }
-
-type gatewayPublisher struct{ c *client.Client }
-
-func (g gatewayPublisher) Publish(ctx context.Context, city string, native []json.RawMessage) ([]Published, error) {
-	res, err := g.c.Publish(ctx, city, native, client.Options{Native: true, Wait: true})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Published, len(res))
-	for i, r := range res {
-		switch {
-		case r.Error != nil:
-			out[i].Err = r.Error.Code + ": " + r.Error.Message
-			if r.Error.Field != "" {
-				out[i].Err += " (field " + r.Error.Field + ")"
-			}
-		case r.Receipt != nil:
-			out[i] = Published{TxID: r.TxID, Status: r.Status, Duplicate: r.Duplicate}
-		}
-	}
-	return out, nil
 }
 
 // maxRepairErrors bounds the refusals the summary lists.
