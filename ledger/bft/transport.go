@@ -8,13 +8,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/baybus/baybus/ledger/bft/envelope"
-	"github.com/baybus/baybus/schemas/bus"
-	"github.com/baybus/baybus/schemas/keys"
 	"github.com/hyperledger-labs/SmartBFT/pkg/api"
 	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/baybus/baybus/ledger/bft/envelope"
+	"github.com/baybus/baybus/schemas/bus"
+	"github.com/baybus/baybus/schemas/keys"
 )
 
 // Comm is SmartBFT's communication interface, which Transport implements and
