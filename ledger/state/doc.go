@@ -38,6 +38,8 @@
 //	"n" | level | path prefix            tree page (see smt): 16 slots, current tree only
 //	"h" | key | 0x00 | ^height (8 BE)    every version of every leaf, newest first:
 //	                                     status code | record hash | transaction id
+//	                                     [| holder | validity end], for the leaves that
+//	                                     name their holder (rules version 2)
 //	"l" | key                            the newest version again, with its height:
 //	                                     Get is a point read, and bloom filters
 //	                                     answer most lookups of a key not held

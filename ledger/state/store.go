@@ -18,6 +18,7 @@ import (
 	"github.com/baybus/baybus/ledger/keyfilter"
 	"github.com/baybus/baybus/ledger/state/smt"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/wire"
 )
 
 // Leaf and Proof are the tree's: see package smt, whose VerifyProof checks
@@ -48,6 +49,8 @@ type Update struct {
 	Status     schemas.Status // status after the block
 	RecordHash [32]byte       // the record in force (id of the last issue or amend)
 	TxID       [32]byte       // the transaction that made this change
+	Owner      string         // the city that holds the license; "" under rules version 1
+	ValidTo    string         // last day of the record's validity; "" for none (and under rules version 1)
 }
 
 // Options tune a Store. The zero value is the default.
@@ -94,9 +97,13 @@ const (
 //	"m"                                   -> version(1) | height(8) | root(32) | count(8) | cached levels(1)
 //	"n" | smt page key                    -> page (its shape, smt.ShapeOf, in the cached levels)
 //	"h" | key | 0x00 | ^height (8, BE)    -> status code (1) | record hash (32) | tx id (32)
-//	"l" | key                             -> status code (1) | record hash (32) | tx id (32) | height (8, BE)
+//	                                         [| uvarint len | owner | uvarint len | validTo]
+//	"l" | key                             -> the history value | height (8, BE)
 //
-// Version 1 stores had no latest records; Open adds them.
+// Version 1 stores had no latest records; Open adds them. The bracketed
+// tail is there for the leaves that name their holder (rules version 2 of
+// ledger/block, smt leaf version 2): history values of 65 bytes are
+// version 1 leaves.
 const (
 	metaVersion = 2
 	metaLen     = 1 + 8 + 32 + 8 + 1
@@ -508,7 +515,7 @@ func (s *Store) plan(height uint64, updates []Update) (*plan, error) {
 		if i > 0 && u.Key == p.updates[i-1].Key {
 			return nil, fmt.Errorf("%w: key %q updated twice", ErrUpdate, u.Key)
 		}
-		l := Leaf{Key: u.Key, Status: u.Status, RecordHash: u.RecordHash, Height: height, TxID: u.TxID}
+		l := Leaf{Key: u.Key, Status: u.Status, RecordHash: u.RecordHash, Height: height, TxID: u.TxID, Owner: u.Owner, ValidTo: u.ValidTo}
 		enc, err := l.MarshalBinary()
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUpdate, err)
@@ -533,7 +540,7 @@ func (s *Store) addLatest(meta []byte) error {
 	var prev []byte
 	err := s.scan([]byte{historyPrefix}, []byte{historyPrefix + 1}, func(k, v []byte) error {
 		n := len(k) - 9 // k without the prefix: key | 0x00 | ^height
-		if n < 1 || len(v) != historyLen {
+		if n < 1 || len(v) < historyLen {
 			return fmt.Errorf("%w: history record h%x", ErrCorrupt, k)
 		}
 		if prev != nil && bytes.Equal(prev, k[:n]) {
@@ -564,7 +571,7 @@ func latestKey(dst []byte, key string) []byte {
 
 // latestValue is a history value followed by its height.
 func latestValue(history []byte, height uint64) []byte {
-	return binary.BigEndian.AppendUint64(append(make([]byte, 0, historyLen+8), history...), height)
+	return binary.BigEndian.AppendUint64(append(make([]byte, 0, len(history)+8), history...), height)
 }
 
 // historyKey appends "h" | key | 0x00 | ^height to dst. Inverting the height
@@ -628,10 +635,11 @@ func (s *Store) getLatest(key string) (*Leaf, error) {
 		return nil, fmt.Errorf("state: read %s: %w", key, err)
 	}
 	defer closer.Close()
-	if len(v) != historyLen+8 {
+	if len(v) < historyLen+8 {
 		return nil, fmt.Errorf("%w: latest record of %s: %x", ErrCorrupt, key, v)
 	}
-	return decodeHistory(historyKey(nil, key, binary.BigEndian.Uint64(v[historyLen:])), v[:historyLen])
+	n := len(v) - 8
+	return decodeHistory(historyKey(nil, key, binary.BigEndian.Uint64(v[n:])), v[:n])
 }
 
 // notFound is ErrNotFound for one key, without fmt's cost on the path
@@ -644,7 +652,7 @@ func (e notFound) Is(target error) bool { return target == ErrNotFound }
 // decodeHistory decodes a history record and checks it against its index key.
 func decodeHistory(k, v []byte) (*Leaf, error) {
 	n := len(k) - 9
-	if n < 2 || k[0] != historyPrefix || k[n] != 0 || len(v) != historyLen {
+	if n < 2 || k[0] != historyPrefix || k[n] != 0 || len(v) < historyLen {
 		return nil, fmt.Errorf("%w: history record %x", ErrCorrupt, k)
 	}
 	status, ok := smt.StatusOf(v[0])
@@ -653,21 +661,33 @@ func decodeHistory(k, v []byte) (*Leaf, error) {
 	}
 	l := Leaf{Key: string(k[1:n]), Status: status, Height: ^binary.BigEndian.Uint64(k[n+1:])}
 	copy(l.RecordHash[:], v[1:33])
-	copy(l.TxID[:], v[33:])
+	copy(l.TxID[:], v[33:historyLen])
+	if tail := v[historyLen:]; len(tail) > 0 {
+		r := wire.NewReader(tail)
+		l.Owner, l.ValidTo = r.String(smt.MaxOwnerLen), r.String(uint64(len(schemas.DateLayout)))
+		if r.Err() != nil || r.Len() != 0 || l.Owner == "" {
+			return nil, fmt.Errorf("%w: history record %x: holder and validity %x", ErrCorrupt, k, tail)
+		}
+	}
 	return &l, nil
 }
 
-// historyLen is the size of a history record: the leaf less its key and
-// height, which the record's key holds.
+// historyLen is the size of a version 1 leaf's history record: the leaf
+// less its key and height, which the record's key holds.
 const historyLen = 1 + 32 + 32
 
-// historyValue returns status code | record hash | transaction id.
+// historyValue returns status code | record hash | transaction id, and
+// the holder and validity end of a leaf that names its holder.
 func historyValue(l *Leaf) []byte {
 	code, _ := smt.StatusCode(l.Status) // checked by MarshalBinary
-	b := make([]byte, 0, historyLen)
+	b := make([]byte, 0, historyLen+2+len(l.Owner)+len(l.ValidTo))
 	b = append(b, code)
 	b = append(b, l.RecordHash[:]...)
-	return append(b, l.TxID[:]...)
+	b = append(b, l.TxID[:]...)
+	if l.Owner != "" {
+		b = wire.AppendString(wire.AppendString(b, l.Owner), l.ValidTo)
+	}
+	return b
 }
 
 // Prove returns a license's leaf (nil if the ledger has none) and its

@@ -31,11 +31,19 @@ func randUpdate(key string, rnd *rand.Rand) Update {
 		u.RecordHash[i] = byte(rnd.Uint32())
 		u.TxID[i] = byte(rnd.Uint32())
 	}
+	// Half the updates name a holder (rules version 2 leaves), some of
+	// those a validity end: the store keeps both leaf versions.
+	if rnd.IntN(2) == 0 {
+		u.Owner = schemas.CityTokens()[rnd.IntN(11)]
+		if rnd.IntN(2) == 0 {
+			u.ValidTo = fmt.Sprintf("20%02d-%02d-%02d", 10+rnd.IntN(30), 1+rnd.IntN(12), 1+rnd.IntN(28))
+		}
+	}
 	return u
 }
 
 func leafOf(u Update, height uint64) Leaf {
-	return Leaf{Key: u.Key, Status: u.Status, RecordHash: u.RecordHash, Height: height, TxID: u.TxID}
+	return Leaf{Key: u.Key, Status: u.Status, RecordHash: u.RecordHash, Height: height, TxID: u.TxID, Owner: u.Owner, ValidTo: u.ValidTo}
 }
 
 func open(t testing.TB, dir string) *Store {
@@ -259,6 +267,9 @@ func TestApplyErrors(t *testing.T) {
 		{"empty key", 6, []Update{{Status: schemas.StatusValid}}, ErrUpdate},
 		{"NUL in key", 6, []Update{{Key: "CN/\x00", Status: schemas.StatusValid}}, ErrUpdate},
 		{"unknown status", 6, []Update{{Key: "CN/3", Status: "lost"}}, ErrUpdate},
+		{"holder not a token", 6, []Update{{Key: "CN/3", Status: schemas.StatusValid, Owner: "Shenzhen"}}, ErrUpdate},
+		{"validity end without holder", 6, []Update{{Key: "CN/3", Status: schemas.StatusValid, ValidTo: "2030-01-01"}}, ErrUpdate},
+		{"validity end not a date", 6, []Update{{Key: "CN/3", Status: schemas.StatusValid, Owner: "shenzhen", ValidTo: "2030-02-31"}}, ErrUpdate},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

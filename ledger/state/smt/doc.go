@@ -30,6 +30,12 @@
 // A leaf's encoding (Leaf.MarshalBinary) is canonical: version 0x01,
 // uvarint key length, key, status byte (1 valid, 2 suspended, 3 revoked,
 // 4 expired), record hash, height (8 bytes big-endian), transaction id.
+// Leaves written under rules version 2 of ledger/block name the city that
+// holds the license and the last day of its validity: version 0x02, the
+// same fields, then uvarint length and holder, uvarint length and
+// validity end (YYYY-MM-DD, or empty). A leaf without a holder is encoded
+// as version 0x01, so the state roots of chains of rules version 1 do not
+// change.
 //
 // # Proofs
 //

@@ -40,6 +40,10 @@ func FuzzProofUnmarshal(f *testing.F) {
 // canonical encodings.
 func FuzzLeafUnmarshal(f *testing.F) {
 	f.Add([]byte{1, 1, 'k', 1})
+	v2 := Leaf{Key: "HK/RGI-648009", Status: "valid", Height: 3, Owner: "hongkong", ValidTo: "2018-10-09"}
+	if b, err := v2.MarshalBinary(); err == nil {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var l Leaf
 		if err := l.UnmarshalBinary(b); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/baybus/baybus/schemas"
@@ -13,16 +14,45 @@ import (
 // MaxKeyLen bounds a license key in bytes.
 const MaxKeyLen = 256
 
-// leafVersion is the first byte of a leaf's canonical encoding.
-const leafVersion = 1
+// The first byte of a leaf's canonical encoding: version 1 leaves (rules
+// version 1 of ledger/block) name no holder; version 2 leaves do.
+const (
+	leafV1 = 1
+	leafV2 = 2
+)
+
+// MaxOwnerLen bounds a leaf's holder (a city token).
+const MaxOwnerLen = 32
+
+// MaxLeafLen bounds a leaf's canonical encoding.
+const MaxLeafLen = 1 + binary.MaxVarintLen16 + MaxKeyLen + 1 + 32 + 8 + 32 + 1 + MaxOwnerLen + 1 + len(schemas.DateLayout)
 
 // Leaf is a license's latest state: what the tree commits to under the key.
+//
+// Owner and ValidTo are written by rules version 2 of ledger/block, whose
+// leaves always name their holder; a leaf without an Owner is a version 1
+// leaf, encoded as before they existed, so the state roots of chains
+// sealed under rules version 1 do not change.
 type Leaf struct {
 	Key        string         `json:"key"`        // JUR/ID, e.g. "CN/91440300MA5xxxxxxx"
-	Status     schemas.Status `json:"status"`     // valid, suspended, revoked or expired
+	Status     schemas.Status `json:"status"`     // valid, suspended, revoked or expired, as recorded
 	RecordHash Hash           `json:"recordHash"` // hash of the record in force (the id of the last issue or amend transaction)
 	Height     uint64         `json:"height"`     // height of the block that last changed the license
 	TxID       Hash           `json:"txId"`       // the transaction that last changed it
+	// Owner is the city that holds the license: the one that issued it,
+	// or the one it was last handed over to. Rules version 2.
+	Owner string `json:"owner,omitempty"`
+	// ValidTo is the last day (YYYY-MM-DD) of the validity of the record
+	// in force, "" if it has no end: from the next day the license is
+	// expired whatever Status says (schemas.EffectiveStatus). Rules
+	// version 2.
+	ValidTo string `json:"validTo,omitempty"`
+}
+
+// Effective returns the license's status at time at: Status, or expired
+// once its validity has ended (schemas.EffectiveStatus).
+func (l *Leaf) Effective(at time.Time) schemas.Status {
+	return schemas.EffectiveStatus(l.Status, l.ValidTo, at)
 }
 
 // statusCodes fixes the byte each status is encoded as. Never renumber.
@@ -70,11 +100,49 @@ func CheckKey(key string) error {
 	return nil
 }
 
+// CheckOwner reports whether owner can be a leaf's holder: 1 to
+// MaxOwnerLen lower-case ASCII letters, as city tokens are.
+func CheckOwner(owner string) error {
+	if owner == "" || len(owner) > MaxOwnerLen {
+		return fmt.Errorf("%w: holder of %d bytes", ErrBadLeaf, len(owner))
+	}
+	for i := 0; i < len(owner); i++ {
+		if owner[i] < 'a' || owner[i] > 'z' {
+			return fmt.Errorf("%w: holder %q is not a city token", ErrBadLeaf, owner)
+		}
+	}
+	return nil
+}
+
+// check checks what the encoding carries besides the key and status.
+func (l *Leaf) check() error {
+	if l.Owner == "" {
+		if l.ValidTo != "" {
+			return fmt.Errorf("%w: a leaf with a validity end names its holder", ErrBadLeaf)
+		}
+		return nil
+	}
+	if err := CheckOwner(l.Owner); err != nil {
+		return err
+	}
+	if l.ValidTo != "" {
+		if _, err := schemas.ParseDate(l.ValidTo); err != nil || len(l.ValidTo) != len(schemas.DateLayout) {
+			return fmt.Errorf("%w: validity end %q is not a date", ErrBadLeaf, l.ValidTo)
+		}
+	}
+	return nil
+}
+
 // MarshalBinary returns the leaf's canonical encoding, the bytes its value
-// hash is taken over:
+// hash is taken over. A leaf without an Owner (rules version 1):
 //
 //	0x01 | uvarint(len(key)) | key | status (1 valid, 2 suspended, 3 revoked, 4 expired)
 //	     | recordHash (32) | height (8, big-endian) | txId (32)
+//
+// a leaf with one (rules version 2):
+//
+//	0x02 | uvarint(len(key)) | key | status | recordHash (32) | height (8) | txId (32)
+//	     | uvarint(len(owner)) | owner | uvarint(len(validTo)) | validTo (YYYY-MM-DD or empty)
 func (l *Leaf) MarshalBinary() ([]byte, error) {
 	if err := CheckKey(l.Key); err != nil {
 		return nil, err
@@ -83,29 +151,42 @@ func (l *Leaf) MarshalBinary() ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown status %q", ErrBadLeaf, l.Status)
 	}
-	b := make([]byte, 0, 1+binary.MaxVarintLen16+len(l.Key)+1+32+8+32)
-	b = append(b, leafVersion)
+	if err := l.check(); err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 1+binary.MaxVarintLen16+len(l.Key)+1+32+8+32+2+len(l.Owner)+len(l.ValidTo))
+	version := byte(leafV1)
+	if l.Owner != "" {
+		version = leafV2
+	}
+	b = append(b, version)
 	b = binary.AppendUvarint(b, uint64(len(l.Key)))
 	b = append(b, l.Key...)
 	b = append(b, code)
 	b = append(b, l.RecordHash[:]...)
 	b = binary.BigEndian.AppendUint64(b, l.Height)
 	b = append(b, l.TxID[:]...)
+	if version == leafV2 {
+		b = append(binary.AppendUvarint(b, uint64(len(l.Owner))), l.Owner...)
+		b = append(binary.AppendUvarint(b, uint64(len(l.ValidTo))), l.ValidTo...)
+	}
 	return b, nil
 }
 
 // UnmarshalBinary parses a canonical encoding and refuses any other bytes.
 func (l *Leaf) UnmarshalBinary(b []byte) error {
-	if len(b) < 1 || b[0] != leafVersion {
+	if len(b) < 1 || (b[0] != leafV1 && b[0] != leafV2) {
 		return fmt.Errorf("%w: unknown leaf encoding version", ErrBadLeaf)
 	}
+	version := b[0]
 	n, w := binary.Uvarint(b[1:])
 	if w <= 0 || w != uvarintLen(n) || n == 0 || n > MaxKeyLen {
 		return fmt.Errorf("%w: bad key length", ErrBadLeaf)
 	}
 	rest := b[1+w:]
-	if uint64(len(rest)) != n+1+32+8+32 {
-		return fmt.Errorf("%w: leaf is %d bytes, want %d", ErrBadLeaf, len(b), 1+uint64(w)+n+73)
+	fixed := n + 1 + 32 + 8 + 32
+	if uint64(len(rest)) < fixed || version == leafV1 && uint64(len(rest)) != fixed {
+		return fmt.Errorf("%w: leaf is %d bytes, want %d", ErrBadLeaf, len(b), 1+uint64(w)+fixed)
 	}
 	key := string(rest[:n])
 	if err := CheckKey(key); err != nil {
@@ -116,10 +197,37 @@ func (l *Leaf) UnmarshalBinary(b []byte) error {
 	if code == 0 || code >= len(statusCodes) {
 		return fmt.Errorf("%w: unknown status code %d", ErrBadLeaf, code)
 	}
-	*l = Leaf{Key: key, Status: statusCodes[code], Height: binary.BigEndian.Uint64(rest[33:41])}
-	copy(l.RecordHash[:], rest[1:33])
-	copy(l.TxID[:], rest[41:])
+	out := Leaf{Key: key, Status: statusCodes[code], Height: binary.BigEndian.Uint64(rest[33:41])}
+	copy(out.RecordHash[:], rest[1:33])
+	copy(out.TxID[:], rest[41:73])
+	if version == leafV2 {
+		tail := rest[73:]
+		var ok bool
+		if out.Owner, tail, ok = leafString(tail, MaxOwnerLen); !ok {
+			return fmt.Errorf("%w: bad holder", ErrBadLeaf)
+		}
+		if out.ValidTo, tail, ok = leafString(tail, len(schemas.DateLayout)); !ok || len(tail) != 0 {
+			return fmt.Errorf("%w: bad validity end or trailing bytes", ErrBadLeaf)
+		}
+		if out.Owner == "" {
+			return fmt.Errorf("%w: a version 2 leaf without a holder", ErrBadLeaf)
+		}
+		if err := out.check(); err != nil {
+			return err
+		}
+	}
+	*l = out
 	return nil
+}
+
+// leafString reads a minimal uvarint length and that many bytes, at most
+// max.
+func leafString(b []byte, max int) (string, []byte, bool) {
+	n, w := binary.Uvarint(b)
+	if w <= 0 || w != uvarintLen(n) || n > uint64(max) || uint64(len(b)-w) < n {
+		return "", nil, false
+	}
+	return string(b[w : w+int(n)]), b[w+int(n):], true
 }
 
 func uvarintLen(n uint64) int {

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/baybus/baybus/schemas"
 )
@@ -441,7 +443,7 @@ func TestLeafEncoding(t *testing.T) {
 		})
 	}
 	// Non-minimal key length varint.
-	nonMin := append([]byte{leafVersion, 0x80 | byte(len(l.Key)), 0x00}, b[2:]...)
+	nonMin := append([]byte{leafV1, 0x80 | byte(len(l.Key)), 0x00}, b[2:]...)
 	if err := new(Leaf).UnmarshalBinary(nonMin); !errors.Is(err, ErrBadLeaf) {
 		t.Fatalf("non-minimal varint accepted: %v", err)
 	}
@@ -566,5 +568,70 @@ func TestShapes(t *testing.T) {
 	}
 	if _, err := decode([]byte{0, 1, 0, 0, 1}, false); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("bad shape accepted: %v", err)
+	}
+}
+
+// TestLeafVersions: a leaf without a holder keeps the version 1 encoding
+// (rules version 1 chains keep their state roots); a leaf with one is
+// version 2, carries the holder and the validity end, and every malformed
+// version 2 encoding is refused.
+func TestLeafVersions(t *testing.T) {
+	v1 := Leaf{Key: "HK/RGI-648009", Status: schemas.StatusValid, Height: 3, RecordHash: Hash{1}, TxID: Hash{2}}
+	b1, err := v1.MarshalBinary()
+	if err != nil || b1[0] != 1 || len(b1) != 1+1+len(v1.Key)+73 {
+		t.Fatalf("version 1 leaf: %x %v", b1, err)
+	}
+	v2 := v1
+	v2.Owner, v2.ValidTo = "hongkong", "2018-10-09"
+	b2, err := v2.MarshalBinary()
+	if err != nil || b2[0] != 2 {
+		t.Fatalf("version 2 leaf: %x %v", b2, err)
+	}
+	if want := append(append(append([]byte{2}, b1[1:]...), 8), append([]byte("hongkong"), append([]byte{10}, "2018-10-09"...)...)...); !bytes.Equal(b2, want) {
+		t.Fatalf("version 2 encoding\n got %x\nwant %x", b2, want)
+	}
+	var back Leaf
+	if err := back.UnmarshalBinary(b2); err != nil || back != v2 {
+		t.Fatalf("round trip: %+v %v", back, err)
+	}
+	h1, _ := v1.ValueHash()
+	h2, _ := v2.ValueHash()
+	if h1 == h2 {
+		t.Fatal("the holder is not in the value hash")
+	}
+	noEnd := v2
+	noEnd.ValidTo = ""
+	if b, err := noEnd.MarshalBinary(); err != nil || b[len(b)-1] != 0 {
+		t.Fatalf("leaf without a validity end: %x %v", b, err)
+	}
+	at := time.Date(2018, 10, 10, 0, 0, 0, 0, schemas.GBATime)
+	if v2.Effective(at.Add(-1)) != schemas.StatusValid || v2.Effective(at) != schemas.StatusExpired || v1.Effective(at) != schemas.StatusValid {
+		t.Fatal("Effective does not follow the validity end")
+	}
+	for name, l := range map[string]Leaf{
+		"validity without holder": {Key: "CN/a", Status: schemas.StatusValid, ValidTo: "2020-01-01"},
+		"holder not a token":      {Key: "CN/a", Status: schemas.StatusValid, Owner: "Shen zhen"},
+		"long holder":             {Key: "CN/a", Status: schemas.StatusValid, Owner: strings.Repeat("a", MaxOwnerLen+1)},
+		"not a date":              {Key: "CN/a", Status: schemas.StatusValid, Owner: "shenzhen", ValidTo: "2020-02-30"},
+		"date in another form":    {Key: "CN/a", Status: schemas.StatusValid, Owner: "shenzhen", ValidTo: "2020-1-1"},
+	} {
+		if _, err := l.MarshalBinary(); !errors.Is(err, ErrBadLeaf) {
+			t.Errorf("%s: %v, want ErrBadLeaf", name, err)
+		}
+	}
+	for name, b := range map[string][]byte{
+		"trailing byte":       append(bytes.Clone(b2), 0),
+		"truncated":           b2[:len(b2)-1],
+		"empty holder":        append(append(append([]byte{2}, b1[1:]...), 0), 0),
+		"holder length long":  append(append([]byte{2}, b1[1:]...), 0x7f),
+		"version 1 with tail": append(bytes.Clone(b1), 0),
+		"version 3":           append([]byte{3}, b2[1:]...),
+	} {
+		if err := new(Leaf).UnmarshalBinary(b); !errors.Is(err, ErrBadLeaf) {
+			t.Errorf("%s: %v, want ErrBadLeaf", name, err)
+		}
+	}
+	if len(b2) > MaxLeafLen {
+		t.Fatalf("leaf of %d bytes above MaxLeafLen %d", len(b2), MaxLeafLen)
 	}
 }
