@@ -278,3 +278,18 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+func TestMakeUSCC(t *testing.T) {
+	id, err := MakeUSCC("440304", "MAWTK570")
+	if err != nil || id != "91440304MAWTK5709N" {
+		t.Fatalf("MakeUSCC = %q %v, want 91440304MAWTK5709N", id, err)
+	}
+	if err := DefaultUSCC().Check(id); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][2]string{{"44030", "MAWTK570"}, {"4403A4", "MAWTK570"}, {"440304", "MAWTK57"}, {"440304", "MAWTKI70"}} {
+		if _, err := MakeUSCC(bad[0], bad[1]); err == nil {
+			t.Errorf("MakeUSCC(%q, %q) accepted", bad[0], bad[1])
+		}
+	}
+}

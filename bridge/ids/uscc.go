@@ -39,6 +39,31 @@ func USCCCheckChar(first17 string) (byte, error) {
 	return usccAlphabet[(31-sum%31)%31], nil
 }
 
+// MakeUSCC assembles a USCC of an enterprise (registration authority 9,
+// entity type 1) registered in division (six digits), whose organisation
+// code body is body8 (eight characters of the USCC alphabet), and computes
+// both check characters.
+func MakeUSCC(division, body8 string) (string, error) {
+	if len(division) != 6 || strings.Trim(division, "0123456789") != "" {
+		return "", fail(USCC, "uscc-division", "division %q is not six digits", division)
+	}
+	for i := 0; i < len(body8); i++ {
+		if usccValue(body8[i]) < 0 {
+			return "", fail(USCC, "uscc-charset", "organisation code character %q is not in 0-9A-HJ-NP-RTUWXY", body8[i])
+		}
+	}
+	oc, err := OrgCodeCheckChar(body8)
+	if err != nil {
+		return "", err
+	}
+	first := "91" + division + body8 + string(oc)
+	cc, err := USCCCheckChar(first)
+	if err != nil {
+		return "", err
+	}
+	return first + string(cc), nil
+}
+
 // OrgCodeCheckChar returns the GB 11714-1997 check character (0-9 or X) of
 // an organisation code's 8 body characters.
 func OrgCodeCheckChar(body8 string) (byte, error) {

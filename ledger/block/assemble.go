@@ -18,10 +18,17 @@ type Chain interface {
 
 // License is a license's state as the ledger keeps it.
 type License struct {
-	Status   schemas.Status
-	RecordTx schemas.TxID // the last issue or amend transaction: it holds the record
-	LastTx   schemas.TxID // the last transaction that changed the license
-	Height   uint64       // height of LastTx
+	Status   schemas.Status // as recorded; see schemas.EffectiveStatus for the status at a time
+	RecordTx schemas.TxID   // the last issue or amend transaction: it holds the record
+	LastTx   schemas.TxID   // the last transaction that changed the license
+	Height   uint64         // height of LastTx
+	// Owner is the city that holds the license: its issuer, or the city
+	// it was last handed over to. Rules version 2; "" under version 1,
+	// which does not record it.
+	Owner string
+	// ValidTo is the last day of the validity of the record in force
+	// (YYYY-MM-DD), "" for none. Rules version 2; "" under version 1.
+	ValidTo string
 }
 
 // StateUpdate is one license's new state, written by an OK transaction.
@@ -68,7 +75,11 @@ func Assemble(trust *keys.Bundle, lim Limits, in Input, chain Chain, st State) (
 
 // Assemble is the package's Assemble with batches checked through c.
 func (c *Checks) Assemble(trust *keys.Bundle, lim Limits, in Input, chain Chain, st State) (*Block, []StateUpdate, error) {
-	h := Header{Chain: trust.Chain, Height: 1, Timestamp: in.Timestamp, Proposer: in.Proposer, Consensus: in.Consensus}
+	v, err := RulesOf(trust)
+	if err != nil {
+		return nil, nil, err
+	}
+	h := Header{Rules: headerRules(v), Chain: trust.Chain, Height: 1, Timestamp: in.Timestamp, Proposer: in.Proposer, Consensus: in.Consensus}
 	if in.Parent != nil {
 		h.Height = in.Parent.Height + 1
 		h.Prev = in.Parent.Hash()
@@ -90,6 +101,9 @@ func Verify(trust *keys.Bundle, lim Limits, parent *Header, b *Block, chain Chai
 
 // Verify is the package's Verify with batches checked through c.
 func (c *Checks) Verify(trust *keys.Bundle, lim Limits, parent *Header, b *Block, chain Chain, st State) ([]StateUpdate, error) {
+	if err := checkRules(trust, &b.Header); err != nil {
+		return nil, err
+	}
 	want := Header{Chain: trust.Chain, Height: 1}
 	if parent != nil {
 		want.Height = parent.Height + 1
@@ -158,8 +172,10 @@ func (c *Checks) compute(trust *keys.Bundle, lim Limits, b *Block, chain Chain, 
 	inBlock := make(map[schemas.TxID]bool, b.TxCount())
 	pending := map[string]License{} // licenses changed earlier in this block
 	var order []string
+	v := b.Header.RulesVersion()
 	for bi, bt := range b.Batches {
-		for ti, tx := range checks[bi] {
+		for ti := range checks[bi] {
+			tx := &checks[bi][ti]
 			id := bt.IDs[ti]
 			if inBlock[id] || chain.TxSeen(id) {
 				results = append(results, Duplicate)
@@ -167,7 +183,7 @@ func (c *Checks) compute(trust *keys.Bundle, lim Limits, b *Block, chain Chain, 
 			}
 			inBlock[id] = true
 			if tx.Err != nil {
-				results = append(results, Invalid)
+				results = append(results, Refused(Invalid, tx.Reason))
 				continue
 			}
 			key := tx.Key
@@ -178,16 +194,26 @@ func (c *Checks) compute(trust *keys.Bundle, lim Limits, b *Block, chain Chain, 
 					return nil, fmt.Errorf("block: state lookup %s: %w", key, err)
 				}
 			}
-			var prevStatus schemas.Status
-			if seen {
-				prevStatus = prev.Status
+			var lic License
+			if v >= Rules2 {
+				var why Reason
+				if lic, why = apply2(prev, seen, tx); why != NoReason {
+					results = append(results, Refused(Rejected, why))
+					continue
+				}
+			} else {
+				var prevStatus schemas.Status
+				if seen {
+					prevStatus = prev.Status
+				}
+				next, allowed := schemas.StatusAfter(prevStatus, tx.Action)
+				if !allowed {
+					results = append(results, Rejected)
+					continue
+				}
+				lic = License{Status: next, RecordTx: prev.RecordTx}
 			}
-			next, allowed := schemas.StatusAfter(prevStatus, tx.Action)
-			if !allowed {
-				results = append(results, Rejected)
-				continue
-			}
-			lic := License{Status: next, RecordTx: prev.RecordTx, LastTx: id, Height: height}
+			lic.LastTx, lic.Height = id, height
 			if tx.Action.FullRecord() {
 				lic.RecordTx = id
 			}
@@ -215,12 +241,11 @@ func (c *Checks) compute(trust *keys.Bundle, lim Limits, b *Block, chain Chain, 
 	return updates, nil
 }
 
-// checkTx is the orderers' record check: the transaction decodes strictly
-// from canonical bytes and its envelope agrees with the batch that carries it
-// and with the city registry. The full JSON Schema check is the gateway's;
-// these structural rules are cheap, deterministic and enough to keep the
-// state consistent.
-func checkTx(raw []byte, bt *schemas.Batch) (*schemas.Tx, error) {
+// checkTx1 is the record check of rules version 1: the transaction decodes
+// strictly from canonical bytes and its envelope agrees with the batch that
+// carries it and with the city registry. (The full check was the
+// gateway's alone; rules version 2 makes it the ledger's, checkTx2.)
+func checkTx1(raw []byte, bt *schemas.Batch) (*schemas.Tx, error) {
 	tx, err := schemas.DecodeTx(raw)
 	if err != nil {
 		return nil, err
@@ -265,6 +290,9 @@ func VerifyStored(trust *keys.Bundle, parent *Header, b *Block, qc *QC) error {
 	}
 	if b.Header.Height != height || !bytes.Equal(b.Header.Prev[:], prev[:]) {
 		return fmt.Errorf("%w: block %d does not link to parent %d", ErrChain, b.Header.Height, height-1)
+	}
+	if err := checkRules(trust, &b.Header); err != nil {
+		return err
 	}
 	for i, bt := range b.Batches {
 		if err := schemas.VerifyBatch(bt, trust, b.Header.Height); err != nil {

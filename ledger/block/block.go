@@ -19,13 +19,19 @@ var (
 )
 
 const (
-	headerMagic = "GBH1"
-	blockMagic  = "GBK1"
+	headerMagic  = "GBH1" // rules version 1
+	headerMagic2 = "GBH2" // rules version 2 on: the version follows the magic
+	blockMagic   = "GBK1"
 )
 
 // Header is a block header. The quorum certificate is kept beside it, not in
 // its hash.
 type Header struct {
+	// Rules is the version of the rules the block was sealed under (see
+	// RulesOf): 0 in the headers of rules version 1, which are encoded as
+	// they were before versions existed ("GBH1"; a 1 is encoded the same
+	// and decodes as 0). RulesVersion says which.
+	Rules       uint8
 	Chain       string
 	Height      uint64
 	Prev        [32]byte // Hash of the parent header; zero for height 1
@@ -38,10 +44,22 @@ type Header struct {
 	Consensus   []byte   // SmartBFT metadata (view, sequence) as the engine gave it
 }
 
-// MarshalBinary returns the header's fixed encoding.
+// RulesVersion is the rules version the header says: Rules, or 1 for 0.
+func (h *Header) RulesVersion() int { return max(int(h.Rules), Rules1) }
+
+// MarshalBinary returns the header's fixed encoding:
+//
+//	"GBH1" | rest                  rules version 1
+//	"GBH2" | u8 rules | rest       rules version 2 and later
+//	rest = bytes chain | u64 height | 32 prev | 32 txRoot | 32 resultsHash
+//	       | 32 stateRoot | u64 timestamp | bytes proposer | u32 txCount | bytes consensus
 func (h *Header) MarshalBinary() ([]byte, error) {
 	b := make([]byte, 0, 200+len(h.Chain)+len(h.Proposer)+len(h.Consensus))
-	b = append(b, headerMagic...)
+	if h.Rules <= Rules1 {
+		b = append(b, headerMagic...)
+	} else {
+		b = append(append(b, headerMagic2...), h.Rules)
+	}
 	b = wire.AppendBytes(b, []byte(h.Chain))
 	b = binary.BigEndian.AppendUint64(b, h.Height)
 	b = append(b, h.Prev[:]...)
@@ -58,10 +76,19 @@ func (h *Header) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary decodes a header written by MarshalBinary.
 func (h *Header) UnmarshalBinary(p []byte) error {
 	r := wire.NewReader(p)
-	if string(r.Take(len(headerMagic))) != headerMagic {
+	var out Header
+	switch string(r.Take(len(headerMagic))) {
+	case headerMagic:
+	case headerMagic2:
+		// A version that is not above 1 would be a second encoding of a
+		// version 1 header; a version this build does not know is not
+		// a header it can check.
+		if out.Rules = r.U8(); out.Rules <= Rules1 || out.Rules > CurrentRules {
+			return fmt.Errorf("%w: header of rules version %d", ErrFormat, out.Rules)
+		}
+	default:
 		return fmt.Errorf("%w: header magic", ErrFormat)
 	}
-	var out Header
 	out.Chain = string(r.Bytes(64))
 	out.Height = r.U64()
 	copy(out.Prev[:], r.Take(32))
@@ -93,29 +120,57 @@ func (h *Header) Hash() [32]byte {
 	return out
 }
 
-// Result is what became of one transaction in a block.
+// Result is what became of one transaction in a block: an outcome (OK,
+// Duplicate, Invalid, Rejected) in the low two bits and, under rules
+// version 2, the Reason of an Invalid or Rejected one in the six above
+// (Refused). Compare Outcome() with the outcomes; a Result with a reason
+// is not == Rejected. OK and Duplicate carry no reason, so r == OK holds.
 type Result byte
 
-// The results.
+// The outcomes.
 const (
 	OK        Result = 0
 	Duplicate Result = 1 // already on the chain, or earlier in the same block
 	Invalid   Result = 2 // well signed, but not a valid record
-	Rejected  Result = 3 // a status change the license's status does not allow
+	Rejected  Result = 3 // a change the license does not allow (its status, or who asks)
 )
 
+// Refused returns the result of a transaction refused with outcome o
+// (Invalid or Rejected) for reason why.
+func Refused(o Result, why Reason) Result { return o&3 | Result(why)<<2 }
+
+// Outcome is the result without its reason.
+func (r Result) Outcome() Result { return r & 3 }
+
+// Reason is why the transaction took no effect (NoReason for OK and
+// Duplicate, and for every result of rules version 1).
+func (r Result) Reason() Reason { return Reason(r >> 2) }
+
+// String names the outcome ("rejected"); Reason().String() names the
+// reason.
 func (r Result) String() string {
-	switch r {
+	switch r.Outcome() {
 	case OK:
 		return "ok"
 	case Duplicate:
 		return "duplicate"
 	case Invalid:
 		return "invalid"
-	case Rejected:
-		return "rejected"
 	}
-	return fmt.Sprintf("result(%d)", byte(r))
+	return "rejected"
+}
+
+// checkResult reports whether a result byte is one a block of rules
+// version v can hold.
+func checkResult(v int, r Result) bool {
+	if v < Rules2 {
+		return r <= Rejected
+	}
+	why := r.Reason()
+	if why == NoReason {
+		return r.Outcome() == OK || r.Outcome() == Duplicate
+	}
+	return why <= maxReason && why.outcome() == r.Outcome()
 }
 
 // Block is a header with its batches and the result of every transaction,
@@ -227,8 +282,8 @@ func readHead(p []byte, magic string, h *Header, res *[]Result) (*wire.Reader, i
 	}
 	*res = make([]Result, len(raw))
 	for i, c := range raw {
-		if Result(c) > Rejected {
-			return nil, 0, fmt.Errorf("%w: result %d at %d", ErrFormat, c, i)
+		if !checkResult(h.RulesVersion(), Result(c)) {
+			return nil, 0, fmt.Errorf("%w: result %d at %d in a block of rules version %d", ErrFormat, c, i, h.RulesVersion())
 		}
 		(*res)[i] = Result(c)
 	}

@@ -11,11 +11,15 @@ import (
 )
 
 // TxCheck is what the orderers' record check found of one transaction of
-// a batch: its license key and action, or why it is invalid.
+// a batch: what the rules need of a valid one, or why it is invalid.
 type TxCheck struct {
-	Key    string // JUR/ID of the license it changes
-	Action schemas.Action
-	Err    error // non-nil: the transaction is invalid
+	Key     string // JUR/ID of the license it changes
+	Action  schemas.Action
+	City    string // the city that signed it (its batch's)
+	To      string // a handover's next holder
+	ValidTo string // the last day of the record's validity (issue and amend)
+	Err     error  // non-nil: the transaction is invalid
+	Reason  Reason // why, under rules version 2
 }
 
 // Checks remembers batches whose signature and transactions have been
@@ -34,6 +38,7 @@ type Checks struct {
 type checked struct {
 	keyID string
 	sig   []byte
+	rules int // the rules version the transactions were checked by
 	txs   []TxCheck
 }
 
@@ -47,13 +52,18 @@ func NewChecks(size int) *Checks {
 }
 
 // Batch checks bt as a block at height would: the signature under the
-// city's key valid at height, then each transaction's record check. bt must
-// come from schemas.DecodeBatch or schemas.SealBatch, so its transaction
-// ids agree with its header. A bad signature is an error; an invalid
-// transaction is reported in its TxCheck.
+// city's key valid at height, then each transaction's record check by the
+// chain's rules version. bt must come from schemas.DecodeBatch or
+// schemas.SealBatch, so its transaction ids agree with its header. A bad
+// signature is an error; an invalid transaction is reported in its
+// TxCheck.
 func (c *Checks) Batch(trust *keys.Bundle, bt *schemas.Batch, height uint64) ([]TxCheck, error) {
+	v, err := RulesOf(trust)
+	if err != nil {
+		return nil, err
+	}
 	if c != nil {
-		if e, ok := c.cache.Get(bt.ID()); ok && e.keyID == bt.KeyID && bytes.Equal(e.sig, bt.Signature) {
+		if e, ok := c.cache.Get(bt.ID()); ok && e.keyID == bt.KeyID && bytes.Equal(e.sig, bt.Signature) && e.rules == v {
 			if _, err := trust.KeyAt(bt.KeyID, keys.RoleCity, bt.City, height); err != nil {
 				return nil, fmt.Errorf("schemas: batch %s from %s: %w", bt.ID(), bt.City, err)
 			}
@@ -65,15 +75,22 @@ func (c *Checks) Batch(trust *keys.Bundle, bt *schemas.Batch, height uint64) ([]
 	}
 	txs := make([]TxCheck, len(bt.Txs))
 	for i, raw := range bt.Txs {
-		tx, err := checkTx(raw, bt)
-		if err != nil {
-			txs[i].Err = err
+		var tx *schemas.Tx
+		if v >= Rules2 {
+			tx, txs[i].Reason, txs[i].Err = checkTx2(raw, bt)
+		} else {
+			tx, txs[i].Err = checkTx1(raw, bt)
+		}
+		if txs[i].Err != nil {
 			continue
 		}
-		txs[i].Key, txs[i].Action = tx.LicenseKey(), tx.Action
+		txs[i].Key, txs[i].Action, txs[i].City = tx.LicenseKey(), tx.Action, tx.City
+		if v >= Rules2 {
+			txs[i].To, txs[i].ValidTo = tx.To, tx.Record.ValidTo()
+		}
 	}
 	if c != nil {
-		c.cache.Add(bt.ID(), &checked{keyID: bt.KeyID, sig: bytes.Clone(bt.Signature), txs: txs})
+		c.cache.Add(bt.ID(), &checked{keyID: bt.KeyID, sig: bytes.Clone(bt.Signature), rules: v, txs: txs})
 	}
 	return txs, nil
 }

@@ -12,11 +12,12 @@
 // A block keeps every batch whole (its frame and city signature), because the
 // batch signature is what proves each transaction's authorship. Each
 // transaction gets a Result: OK, Duplicate (already on the chain, or earlier in
-// this block), Invalid (well signed but not a valid record: not canonical,
-// wrong chain, city or jurisdiction, missing license id) or Rejected (a status
-// change the license's current status does not allow, such as amending a
-// license that was never issued or anything after revocation). The header
-// holds:
+// this block), Invalid (well signed but not a valid transaction) or Rejected
+// (a valid transaction the license does not allow). Under rules version 2 an
+// Invalid or Rejected result carries its Reason in the result byte's high
+// bits (Result.Reason), so the reason is in the results the header hashes,
+// in the block, and in whatever keeps a transaction's result (the node's
+// index, Lookup, the gateway's wait=commit answer). The header holds:
 //
 //   - TxRoot: the RFC 6962 root over the leaf hashes (tx ids) of the
 //     transactions whose Result is OK, in block order. Inclusion in TxRoot is
@@ -28,4 +29,65 @@
 // A batch that is malformed, not signed by its city's key valid at this
 // height, for another chain, or already on the chain makes the whole proposal
 // invalid: honest proposers never include one.
+//
+// # Rules versions
+//
+// The rules a chain is sealed under are fixed when it is created: its trust
+// bundle's "rules" (keys.Bundle.Rules, RulesOf; absent means 1), and every
+// header says them (Header.Rules: version 1 headers are encoded "GBH1" as
+// they always were, later ones "GBH2" with the version). Assemble writes the
+// chain's version, and Verify and VerifyStored refuse a header of another,
+// so a block is always checked, replayed and proved by the rules it was
+// sealed under: chains made before versions existed keep verifying, and
+// keep their rules. A chain does not change version in place (the state of
+// version 1 does not record who holds a license).
+//
+// Rules version 1 (RulesOf of a bundle without "rules"): a structural
+// record check (checkTx1: canonical bytes, envelope against the batch and
+// the city registry, a record id, a known kind and action); the status by
+// schemas.StatusAfter; any city may act on any license of its jurisdiction,
+// and an issue of a license that exists replaces it.
+//
+// Rules version 2 (new consortia):
+//
+//   - Every check the gateway makes is a ledger rule (checkTx2): the bytes
+//     are a transaction's own canonical encoding; schemas.CheckTx (every
+//     JSON Schema rule, calendar dates, clean text in NFC, a handover's
+//     city); the identifiers' check characters (bridge/ids, for issue and
+//     amend, as the gateway checks them). A batch published straight to
+//     the bus gets the same verdicts: Invalid with ReasonMalformed,
+//     ReasonEnvelope, ReasonSchema, ReasonIdentifier, ReasonText,
+//     ReasonNotNFC or ReasonHandoverTarget.
+//   - Only the city that holds a license changes it (apply2): its issuer,
+//     or the city it was last handed over to. Anything else by another
+//     city is Rejected, ReasonNotIssuer. A city of another jurisdiction
+//     cannot even name the license (its transactions are keyed in its own
+//     jurisdiction).
+//   - A handover (schemas.ActionHandover) is signed by the holder and names
+//     the next holder, a city of the same jurisdiction; it changes neither
+//     status nor record. The receiving city's consent is its
+//     administration's business, off the ledger; it can hand the license
+//     back.
+//   - Issue only of a license the ledger does not hold (else ReasonExists:
+//     amend it); any other action on one it does not hold is
+//     ReasonNotFound; nothing after revocation (ReasonRevoked); otherwise
+//     the status moves as under version 1 (schemas.StatusAfter; a suspend
+//     of a license that is not valid is ReasonStatus).
+//   - Status as of a time: the state keeps each license's holder and the
+//     last day of its record's validity (License.Owner, ValidTo; the state
+//     leaf's version 2), so a license whose validity ended before a
+//     block's timestamp is expired as of that block (schemas.EffectiveStatus,
+//     GBA time) with no event: in the state as readers see it, and in
+//     proofs. Expiry is a reading of the status at a time, not a
+//     transition: an amend with a new validity renews the license.
+//
+// The timestamp is the proposer's clock, never below the parent's. Under
+// rules version 2 it decides what proofs of the block show as expired, so
+// a follower should also refuse a proposal stamped too far ahead of its
+// own clock (CheckTimestamp).
+//
+// What the version 2 rules accept depends on schemas.CheckTx, the embedded
+// JSON Schemas and bridge/ids (its check algorithms and its USCC
+// allow-list): a change there that judges a transaction differently needs
+// a new rules version, or replay of old blocks would disagree with them.
 package block

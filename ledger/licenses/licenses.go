@@ -35,7 +35,8 @@ func (s *State) License(key string) (block.License, bool, error) {
 	if err != nil {
 		return block.License{}, false, err
 	}
-	return block.License{Status: leaf.Status, RecordTx: leaf.RecordHash, LastTx: leaf.TxID, Height: leaf.Height}, true, nil
+	return block.License{Status: leaf.Status, RecordTx: leaf.RecordHash, LastTx: leaf.TxID, Height: leaf.Height,
+		Owner: leaf.Owner, ValidTo: leaf.ValidTo}, true, nil
 }
 
 // PreviewRoot implements block.State.
@@ -52,7 +53,8 @@ func (s *State) Commit(height uint64, ups []block.StateUpdate) error {
 func convert(ups []block.StateUpdate) []state.Update {
 	out := make([]state.Update, len(ups))
 	for i, u := range ups {
-		out[i] = state.Update{Key: u.Key, Status: u.License.Status, RecordHash: u.License.RecordTx, TxID: u.License.LastTx}
+		out[i] = state.Update{Key: u.Key, Status: u.License.Status, RecordHash: u.License.RecordTx, TxID: u.License.LastTx,
+			Owner: u.License.Owner, ValidTo: u.License.ValidTo}
 	}
 	return out
 }

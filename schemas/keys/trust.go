@@ -54,6 +54,10 @@ type Bundle struct {
 	Chain    string       `json:"chain"`
 	Orderers []string     `json:"orderers"`
 	Keys     []TrustedKey `json:"keys"`
+	// Rules is the version of the ledger's rules (ledger/block) the chain
+	// is sealed under, from its first block: 0 (absent, every bundle made
+	// before versions existed) means 1. See block.RulesOf.
+	Rules    int          `json:"rules,omitempty"`
 	Readers  []Reader     `json:"readers,omitempty"`
 	HPKEKeys []TrustedKey `json:"hpkeKeys,omitempty"`
 
@@ -91,6 +95,9 @@ func (b *Bundle) index() error {
 	}
 	if !chainIDRe.MatchString(b.Chain) {
 		return fmt.Errorf("keys: trust bundle chain id %q: want lower-case letters, digits and '-', at most 32", b.Chain)
+	}
+	if b.Rules < 0 || b.Rules > MaxRules {
+		return fmt.Errorf("keys: trust bundle names rules version %d, this build knows 1 to %d", b.Rules, MaxRules)
 	}
 	if n := len(b.Orderers); n < 4 || n > 11 {
 		return fmt.Errorf("keys: trust bundle has %d orderers, want 4 to 11", n)
@@ -167,6 +174,11 @@ func (b *Bundle) KeyAt(id string, role Role, member string, height uint64) (*Pub
 func (b *Bundle) CurrentKey(role Role, member string) (string, bool) {
 	return currentOf(b.Keys, role, member)
 }
+
+// MaxRules is the newest rules version of ledger/block, and the one
+// NewConsortium gives a new chain. (ledger/block checks that it is its
+// CurrentRules.)
+const MaxRules = 2
 
 // Consortium is what InitConsortium creates.
 type Consortium struct {

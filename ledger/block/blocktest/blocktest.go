@@ -5,10 +5,12 @@ package blocktest
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
 
+	"github.com/baybus/baybus/bridge/ids"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
@@ -97,33 +99,50 @@ func root(m map[string]block.License) [32]byte {
 	leaves := make([]merkle.Hash, len(keys))
 	for i, k := range keys {
 		l := m[k]
-		leaves[i] = sha256.Sum256(fmt.Appendf(nil, "%s|%s|%x|%x|%d", k, l.Status, l.RecordTx, l.LastTx, l.Height))
+		leaves[i] = sha256.Sum256(fmt.Appendf(nil, "%s|%s|%x|%x|%d|%s|%s", k, l.Status, l.RecordTx, l.LastTx, l.Height, l.Owner, l.ValidTo))
 	}
 	return merkle.Root(leaves)
 }
 
-// Tx returns a canonical issue transaction for license id in city.
+// Tx returns a canonical transaction of action on license id (any id of
+// the schemas' id pattern) in city: a professional certificate, so that the
+// id needs no check character and the record passes every rule of both
+// rules versions. Issue and amend carry the full record; the other
+// actions the id and a reason.
 func Tx(chain, city, id string, action schemas.Action) []byte {
+	return TxWith(chain, city, id, action, nil)
+}
+
+// TxWith is Tx with the event changed by edit (nil: none) before it is
+// bound to the chain: another event id, a validity, a handover's city.
+func TxWith(chain, city, id string, action schemas.Action, edit func(*schemas.Event)) []byte {
 	c, err := schemas.LookupCity(city)
 	if err != nil {
 		panic(err) // test helper: a typo in a test
 	}
 	ev := &schemas.Event{
-		EventID: fmt.Sprintf("%s-%s-%s", city, id, action), Kind: schemas.KindBusiness, Action: action,
+		EventID: fmt.Sprintf("%s-%s-%s", city, id, action), Kind: schemas.KindCertificate, Action: action,
 		OccurredAt: "2026-01-02T03:04:05Z",
-		Record: schemas.Record{ID: id, Name: schemas.Text{schemas.LangEN: "Test Co " + id},
-			Authority: schemas.Text{schemas.LangEN: "Registry"}, IssuedOn: "2026-01-02", EstablishedOn: "2026-01-01",
-			Address: schemas.Text{schemas.LangEN: "1 Test Road"}, Scope: schemas.Text{schemas.LangEN: "testing"}},
+		Record: schemas.Record{ID: id, Holder: &schemas.Party{Name: schemas.Text{schemas.LangEN: "Holder of " + id}, IDKind: "passport", IDNumber: "P1234567"},
+			Title: schemas.Text{schemas.LangEN: "Test certificate"}, Authority: schemas.Text{schemas.LangEN: "Registry"}, IssuedOn: "2026-01-02"},
 	}
 	if !action.FullRecord() {
 		ev.Reason = "test"
 		ev.Record = schemas.Record{ID: id}
+	}
+	if edit != nil {
+		edit(ev)
 	}
 	raw, err := schemas.EncodeTx(schemas.NewTx(chain, c, ev))
 	if err != nil {
 		panic(err)
 	}
 	return raw
+}
+
+// Handover returns city's canonical handover of license id to city to.
+func Handover(chain, city, id, to string) []byte {
+	return TxWith(chain, city, id, schemas.ActionHandover, func(ev *schemas.Event) { ev.To = to })
 }
 
 // Batch seals txs as a batch of city signed with the consortium's key.
@@ -133,4 +152,43 @@ func Batch(c *keys.Consortium, city string, seq uint64, txs ...[]byte) *schemas.
 		panic(err)
 	}
 	return b
+}
+
+// WithRules returns a copy of a trust bundle that names rules version v.
+func WithRules(b *keys.Bundle, v int) *keys.Bundle {
+	cp := *b
+	cp.Rules = v
+	raw, err := json.Marshal(&cp)
+	if err != nil {
+		panic(err)
+	}
+	out, err := keys.ParseBundle(raw)
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
+// BusinessID returns the n-th business registration number of a city's
+// jurisdiction, valid by bridge/ids: a USCC of the city's division in CN
+// (organisation code MA plus six digits, both check characters computed),
+// an eight-digit BR number in HK, a registration number in MO. Tests that
+// publish business registrations under rules version 2, which check them,
+// take their ids from here.
+func BusinessID(city string, n int) string {
+	c, err := schemas.LookupCity(city)
+	if err != nil {
+		panic(err)
+	}
+	switch c.Jurisdiction {
+	case schemas.HK:
+		return fmt.Sprintf("%08d", 30000000+n%60000000)
+	case schemas.MO:
+		return fmt.Sprintf("%d", 1+n%99999999)
+	}
+	id, err := ids.MakeUSCC(c.Division, fmt.Sprintf("MA%06d", n%1000000))
+	if err != nil {
+		panic(err)
+	}
+	return id
 }
