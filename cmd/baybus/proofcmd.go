@@ -120,25 +120,37 @@ func normalKey(key string) string {
 // ---- baybus licenses ----
 
 func newLicensesCmd() *cobra.Command {
-	var dataDir, city, ordererName string
+	var dataDir, city, ordererName, atFlag string
 	var limit int
 	cmd := &cobra.Command{
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Use:           "licenses --data DIR [--city C] [--limit N] [--orderer NAME]",
-		Short:         "List the licenses of a stopped node's ledger: key, status, height",
+		Use:           "licenses --data DIR [--city C] [--limit N] [--at TIME] [--orderer NAME]",
+		Short:         "List the licenses of a stopped node's ledger: key, status, height, holder, validity",
 		Long: `licenses lists the license state of a stopped node (see 'baybus proof' for the
-data directory), one license per line in key order: the key (JUR/ID), its status
-(valid, suspended, revoked, expired) and the height of its last change.
+data directory), one license per line in key order: the key (JUR/ID), its
+effective status now (valid, suspended, revoked, or expired, also when its
+validity ended without an expire event), the height of its last change, the
+city that holds it, and the last day of its validity ("-" for none).
+
+Chains of rules version 1 (trust bundles without "rules") do not record the
+holder or the validity in their state: the holder is "-" and the status is
+as recorded; 'baybus proof' and 'verify' show the validity from the record.
 
 --city takes a jurisdiction (CN, HK, MO: every license of it, read by key
-prefix) or a city token (e.g. shenzhen): the licenses whose last change was
-made by that city, which reads each license's last transaction from its block,
-so it is slower. --limit stops after N lines (0: no limit).
+prefix) or a city token (e.g. shenzhen): the licenses that city holds (under
+rules version 1, whose state does not say, the licenses whose last change that
+city made, read from each license's block, so it is slower). --limit stops
+after N lines (0: no limit). --at judges expiry at TIME (RFC 3339) instead of
+now.
 
 Exit status: 0, or 2 if it could not run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			at, err := parseAt(atFlag)
+			if err != nil {
+				return exitf(2, "%v", err)
+			}
 			prefix, byCity := "", ""
 			if city != "" {
 				if j, err := schemas.ParseJurisdiction(city); err == nil {
@@ -161,15 +173,18 @@ Exit status: 0, or 2 if it could not run.`,
 			errStop := errors.New("stop")
 			err = l.State.Iterate(prefix, func(leaf smt.Leaf) error {
 				if byCity != "" {
-					c, err := cities.city(leaf.Height, leaf.TxID)
-					if err != nil {
-						return err
+					c := leaf.Owner
+					if c == "" {
+						var err error
+						if c, err = cities.city(leaf.Height, leaf.TxID); err != nil {
+							return err
+						}
 					}
 					if c != byCity {
 						return nil
 					}
 				}
-				if _, err := fmt.Fprintf(w, "%s %s %d\n", leaf.Key, leaf.Status, leaf.Height); err != nil {
+				if _, err := fmt.Fprintf(w, "%s %s %d %s %s\n", leaf.Key, leaf.Effective(at), leaf.Height, orDash(leaf.Owner), orDash(leaf.ValidTo)); err != nil {
 					return err
 				}
 				if n++; limit > 0 && n >= limit {
@@ -185,10 +200,30 @@ Exit status: 0, or 2 if it could not run.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&dataDir, "data", system.DefaultDataDir, "data directory of a stopped node")
-	fl.StringVar(&city, "city", "", "a jurisdiction (CN, HK, MO) or a city token (the city of each license's last change)")
+	fl.StringVar(&city, "city", "", "a jurisdiction (CN, HK, MO) or a city token (the licenses it holds)")
 	fl.IntVar(&limit, "limit", 0, "stop after N licenses (0: all)")
+	fl.StringVar(&atFlag, "at", "", "judge expiry at this RFC 3339 time instead of now")
 	fl.StringVar(&ordererName, "orderer", "", "orderer whose ledger to read (default: the first that has one)")
 	return cmd
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// parseAt parses --at: an RFC 3339 time, or now if empty.
+func parseAt(s string) (time.Time, error) {
+	if s == "" {
+		return time.Now(), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--at %q: not an RFC 3339 time", s)
+	}
+	return t, nil
 }
 
 // cityCache finds the city of a transaction in a block, keeping the
@@ -233,10 +268,21 @@ func (c *cityCache) city(height uint64, id [32]byte) (string, error) {
 
 // verdictLine is one verified proof as verify --json and subscribe print it.
 type verdictLine struct {
-	Source      string            `json:"source"`        // file name or subject
-	Seq         uint64            `json:"seq,omitempty"` // stream sequence (subscribe)
-	Key         string            `json:"key"`
-	Status      schemas.Status    `json:"status"`
+	Source string         `json:"source"`        // file name or subject
+	Seq    uint64         `json:"seq,omitempty"` // stream sequence (subscribe)
+	Key    string         `json:"key"`
+	Status schemas.Status `json:"status"` // as of the proof's height and time
+	// StatusNow is the status when the proof was checked: Status, or
+	// expired if the validity ended since.
+	StatusNow schemas.Status `json:"statusNow"`
+	// Recorded is the status the ledger recorded, when Status differs
+	// from it (a validity that ended without an expire event).
+	Recorded    schemas.Status    `json:"recorded,omitempty"`
+	Time        time.Time         `json:"time"`       // the proof's time: its newest header's timestamp
+	AgeSeconds  int64             `json:"ageSeconds"` // how old the proof was when checked
+	Owner       string            `json:"owner,omitempty"`
+	ValidTo     string            `json:"validTo,omitempty"`
+	Rules       int               `json:"rules"`
 	Height      uint64            `json:"height"`
 	BlockHash   proof.Hash        `json:"blockHash"`
 	TxID        proof.Hash        `json:"txId"`
@@ -260,13 +306,19 @@ type rejectLine struct {
 	Error  string `json:"error"`
 }
 
-// render makes the verdict line, rendering the record in force (or the
-// transaction) through jurisdiction j's bridge ("" for the record's own).
-func render(source string, v *proof.Verdict, j schemas.Jurisdiction) verdictLine {
+// render makes the verdict line as of now, rendering the record in force
+// (or the transaction) through jurisdiction j's bridge ("" for the
+// record's own).
+func render(source string, v *proof.Verdict, j schemas.Jurisdiction, now time.Time) verdictLine {
 	tx := v.Shown()
-	out := verdictLine{Source: source, Key: v.Key, Status: v.Status, Height: v.Height, BlockHash: v.BlockHash,
+	out := verdictLine{Source: source, Key: v.Key, Status: v.Status, StatusNow: v.StatusAt(now), Time: v.Time,
+		AgeSeconds: int64(now.Sub(v.Time) / time.Second), Owner: v.Owner, ValidTo: v.ValidTo, Rules: v.Rules,
+		Height: v.Height, BlockHash: v.BlockHash,
 		TxID: v.TxID, TxHeight: v.TxHeight, TxBlockHash: v.TxBlockHash, LastChange: v.LastChange,
 		Action: v.Tx.Action, City: v.Tx.City, Kind: v.Tx.Kind}
+	if v.Recorded != v.Status {
+		out.Recorded = v.Recorded
+	}
 	if j == "" {
 		j = tx.Jurisdiction
 	}
@@ -294,32 +346,50 @@ func parseRender(s string) (schemas.Jurisdiction, error) {
 // ---- baybus verify ----
 
 func newVerifyCmd() *cobra.Command {
-	var trustFile, renderAs string
+	var trustFile, renderAs, atFlag string
 	var asJSON bool
+	var maxAge time.Duration
 	cmd := &cobra.Command{
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Use:           "verify --trust F [--render cn|hk|mo] [--json] PROOF...",
+		Use:           "verify --trust F [--render cn|hk|mo] [--max-age D] [--at TIME] [--json] PROOF...",
 		Short:         "Verify license proofs offline with the trust bundle alone",
 		Long: `verify checks each license proof (a file in JSON or binary form, "-" for stdin)
 with nothing but the consortium's trust bundle: the record, its city's batch
 signature and path, its path to the block's transaction root, each header's
 quorum certificate (keys valid at that height), and the state proof of the
-license's status. It prints the verdict, the height, the status and the record
-rendered through the chosen jurisdiction's bridge (default the record's own); a
-proof that fails says which check failed. --json prints one JSON line per proof
-instead. Headers trusted by one proof are remembered for the next, so two proofs
-that disagree on a block are reported as a fork.
+license's status. It prints the verdict, the height, the status, the proof's
+time (its newest header's timestamp) and age, the city that holds the license
+and its validity, and the record rendered through the chosen jurisdiction's
+bridge (default the record's own); a proof that fails says which check failed.
+--json prints one JSON line per proof instead. Headers trusted by one proof are
+remembered for the next, so two proofs that disagree on a block are reported as
+a fork.
+
+A license is expired from the day after the last day of its validity (GBA time,
+UTC+8), with or without an expire event: a proof made while it was valid shows
+it expired once that day has passed. A proof shows the status at its height;
+a suspension or revocation after that only a fresher proof shows, so
+--max-age D refuses proofs older than D (e.g. 24h). --at TIME (RFC 3339)
+judges age and expiry at TIME instead of now.
 
 Exit status: 0 every proof valid and every license valid; 1 a proof is invalid;
-2 every proof valid but a license is suspended, revoked or expired (as of the
-proof's height); 3 could not run (usage, trust bundle or a file unreadable).`,
+2 every proof valid but a license is suspended, revoked or expired, or a proof
+is older than --max-age; 3 could not run (usage, trust bundle or a file
+unreadable).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return exitf(exitCannotRun, "verify: name at least one proof file (\"-\" for stdin)")
 			}
 			if trustFile == "" {
 				return exitf(exitCannotRun, "verify: --trust is required")
+			}
+			if maxAge < 0 {
+				return exitf(exitCannotRun, "verify: --max-age %v is negative", maxAge)
+			}
+			now, err := parseAt(atFlag)
+			if err != nil {
+				return exitf(exitCannotRun, "verify: %v", err)
 			}
 			j, err := parseRender(renderAs)
 			if err != nil {
@@ -329,15 +399,15 @@ proof's height); 3 could not run (usage, trust bundle or a file unreadable).`,
 			if err != nil {
 				return exitError{code: exitCannotRun, err: err}
 			}
-			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			out := cmd.OutOrStdout()
 			enc := json.NewEncoder(out)
 			enc.SetEscapeHTML(false)
 			verifier := proof.NewVerifier(trust, 0)
-			invalid, unreadable, notValid := 0, 0, 0
+			invalid, unreadable, notValid, tooOld := 0, 0, 0, 0
 			for _, path := range args {
 				raw, err := readProofFile(cmd.InOrStdin(), path)
 				if err != nil {
-					fmt.Fprintf(errOut, "%s: cannot read: %v\n", path, err)
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: cannot read: %v\n", path, err)
 					unreadable++
 					continue
 				}
@@ -355,25 +425,36 @@ proof's height); 3 could not run (usage, trust bundle or a file unreadable).`,
 					}
 					continue
 				}
-				if !v.Valid() {
+				line := render(path, v, j, now)
+				if line.StatusNow != schemas.StatusValid {
 					notValid++
 				}
-				line := render(path, v, j)
+				old := maxAge > 0 && now.Sub(v.Time) > maxAge
+				if old {
+					tooOld++
+				}
 				if asJSON {
 					if err := enc.Encode(line); err != nil {
 						return exitError{code: exitCannotRun, err: err}
 					}
 					continue
 				}
-				printVerdict(out, line)
+				printVerdict(out, line, now)
+				if old {
+					fmt.Fprintf(out, "  TOO OLD: the proof is %v old, more than --max-age %v: fetch a fresh one\n", age(now.Sub(v.Time)), maxAge)
+				}
 			}
 			switch {
 			case invalid > 0:
 				return exitf(exitInvalid, "%d of %d proofs invalid", invalid, len(args))
 			case unreadable > 0:
 				return exitf(exitCannotRun, "%d of %d proofs could not be read", unreadable, len(args))
+			case tooOld > 0 && notValid > 0:
+				return exitf(exitNotValid, "%d of %d proofs older than --max-age %v; %d of %d licenses not valid", tooOld, len(args), maxAge, notValid, len(args))
+			case tooOld > 0:
+				return exitf(exitNotValid, "%d of %d proofs older than --max-age %v", tooOld, len(args), maxAge)
 			case notValid > 0:
-				return exitf(exitNotValid, "%d of %d licenses not valid at their proof's height", notValid, len(args))
+				return exitf(exitNotValid, "%d of %d licenses not valid", notValid, len(args))
 			}
 			return nil
 		},
@@ -383,7 +464,17 @@ proof's height); 3 could not run (usage, trust bundle or a file unreadable).`,
 	fl.StringVar(&trustFile, "trust", "", "trust bundle (trust.json) (required)")
 	fl.StringVar(&renderAs, "render", "", "render the record as cn, hk or mo (default: the record's jurisdiction)")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON line per proof")
+	fl.DurationVar(&maxAge, "max-age", 0, "refuse (exit 2) a proof older than this, e.g. 24h (0: any age)")
+	fl.StringVar(&atFlag, "at", "", "judge age and expiry at this RFC 3339 time instead of now")
 	return cmd
+}
+
+// age rounds a proof's age for people: seconds, or minutes past an hour.
+func age(d time.Duration) time.Duration {
+	if d > time.Hour {
+		return d.Round(time.Minute)
+	}
+	return d.Round(time.Second)
 }
 
 func readProofFile(stdin io.Reader, path string) ([]byte, error) {
@@ -398,12 +489,22 @@ func readProofFile(stdin io.Reader, path string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, 4*proof.MaxBundleBytes))
 }
 
-func printVerdict(w io.Writer, l verdictLine) {
-	word := "VALID"
-	if l.Status != schemas.StatusValid {
-		word = strings.ToUpper(string(l.Status))
-	}
+func printVerdict(w io.Writer, l verdictLine, now time.Time) {
+	word := strings.ToUpper(string(l.Status))
 	fmt.Fprintf(w, "%s: proof valid: %s is %s at height %d (block %x)\n", l.Source, l.Key, word, l.Height, l.BlockHash[:8])
+	fmt.Fprintf(w, "  as of %s: the proof is %v old\n", l.Time.Format(time.RFC3339), age(now.Sub(l.Time)))
+	if l.StatusNow != l.Status {
+		fmt.Fprintf(w, "  now %s: its validity ended on %s\n", strings.ToUpper(string(l.StatusNow)), l.ValidTo)
+	}
+	switch {
+	case l.Recorded != "":
+		fmt.Fprintf(w, "  recorded %s; expired with the end of its validity on %s\n", l.Recorded, l.ValidTo)
+	case l.ValidTo != "":
+		fmt.Fprintf(w, "  valid to %s\n", l.ValidTo)
+	}
+	if l.Owner != "" {
+		fmt.Fprintf(w, "  held by %s\n", l.Owner)
+	}
 	change := "last change"
 	if !l.LastChange {
 		change = "transaction (not the last change)"
@@ -681,7 +782,7 @@ func (s *subscriber) handle(ctx context.Context, m jetstream.Msg) error {
 		}
 		_ = m.Term()
 	} else {
-		line := render(m.Subject(), v, s.renderAs)
+		line := render(m.Subject(), v, s.renderAs, time.Now())
 		line.Seq = seq
 		err := writeJSONLine(s.out, line)
 		if err == nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,10 +31,15 @@ var vectors = filepath.Join("..", "..", "ledger", "proof", "testdata")
 
 func vec(name string) string { return filepath.Join(vectors, name) }
 
+// at is the time the verify tests judge at: a day after the test chains'
+// blocks, so that no test depends on the clock.
+const at = "2026-01-02T00:00:00Z"
+
 func TestVerifyCmd(t *testing.T) {
 	trust := vec("trust.json")
 	valid := vec("valid/commit-1-hk-business-issue.json")
-	binary, _ := os.ReadFile(vec("valid/commit-1-mo-approval-issue.bin"))
+	binary, _ := os.ReadFile(vec("valid/commit-1-mo-business-issue.bin"))
+	trust2 := vec("v2/trust.json")
 	for _, tc := range []struct {
 		name  string
 		stdin string
@@ -41,14 +47,30 @@ func TestVerifyCmd(t *testing.T) {
 		code  int
 		want  []string // substrings of stdout
 	}{
-		{"valid", "", []string{"--trust", trust, valid}, 0, []string{"proof valid", "is VALID at height 1", "record (hk-render@1)"}},
+		{"valid", "", []string{"--trust", trust, valid}, 0, []string{"proof valid", "is VALID at height 1", "record (hk-render@1)",
+			"as of 2026-01-01T00:00:01Z: the proof is 24h0m0s old", "valid to 2026-09-09"}},
 		{"valid binary from stdin", string(binary), []string{"--trust", trust, "-"}, 0, []string{"is VALID at height 1"}},
 		{"rendered in another jurisdiction", "", []string{"--trust", trust, "--render", "cn", valid}, 0, []string{"record (cn-render@1)"}},
 		{"old proof of a license revoked later", "", []string{"--trust", trust, vec("valid/commit-1-cn-business-issue.json")}, 0, []string{"is VALID at height 1"}},
 		{"fresh proof: revoked", "", []string{"--trust", trust, vec("valid/fresh-cn-business.json")}, 2, []string{"is REVOKED at height 4", "last change: business_registration revoke by shenzhen"}},
 		{"fresh proof: expired", "", []string{"--trust", trust, vec("valid/fresh-mo-certificate.bin")}, 2, []string{"is EXPIRED at height 4"}},
+		{"expired by its validity, with no event", "", []string{"--trust", trust, vec("valid/commit-1-hk-approval-issue.json")}, 2,
+			[]string{"is EXPIRED at height 1", "recorded valid; expired with the end of its validity on 2024-10-24"}},
+		{"valid at its height, its validity ended since", "", []string{"--trust", trust, "--at", "2026-09-10T00:00:00+08:00", valid}, 2,
+			[]string{"is VALID at height 1", "now EXPIRED: its validity ended on 2026-09-09"}},
+		{"the last second of its validity", "", []string{"--trust", trust, "--at", "2026-09-09T23:59:59+08:00", valid}, 0, []string{"is VALID at height 1"}},
+		{"HK/RGI-648009, valid 2013-10-10 to 2018-10-09", "", []string{"--trust", trust2, vec("v2/valid/fresh-hk-certificate.json")}, 2,
+			[]string{"HK/RGI-648009 is EXPIRED at height 3", "held by hongkong", "expired with the end of its validity on 2018-10-09"}},
+		{"handed over", "", []string{"--trust", trust2, vec("v2/valid/fresh-cn-moved.json")}, 2,
+			[]string{"is SUSPENDED at height 3", "held by guangzhou", "suspend by guangzhou"}},
+		{"a rules 1 proof under a rules 2 trust bundle", "", []string{"--trust", trust2, valid}, 1, []string{"INVALID: header check failed"}},
+		{"younger than --max-age", "", []string{"--trust", trust, "--max-age", "48h", valid}, 0, []string{"is VALID"}},
+		{"older than --max-age", "", []string{"--trust", trust, "--max-age", "1h", valid}, 2,
+			[]string{"is VALID", "TOO OLD: the proof is 24h0m0s old, more than --max-age 1h0m0s"}},
 		{"record changed", "", []string{"--trust", trust, vec("invalid/record-changed-by-one-byte.json")}, 1, []string{"INVALID: record check failed"}},
 		{"below quorum", "", []string{"--trust", trust, vec("invalid/certificate-below-quorum.json")}, 1, []string{"INVALID: quorum check failed"}},
+		{"quorum certified a validity end that is not the record's", "", []string{"--trust", trust2,
+			vec("v2/invalid/quorum-certified-a-validity-end-that-is-not-the-record-s.json")}, 1, []string{"INVALID: state-proof check failed"}},
 		{"fork of a header trusted by an earlier proof", "", []string{"--trust", trust, vec("valid/commit-1-cn-business-issue.json"), vec("invalid/fork-of-a-trusted-header.json")}, 1, []string{"is VALID", "INVALID: fork check failed"}},
 		{"valid and revoked", "", []string{"--trust", trust, valid, vec("valid/fresh-cn-business.json")}, 2, []string{"is VALID", "is REVOKED"}},
 		{"not a proof", "hello", []string{"--trust", trust, "-"}, 1, []string{"INVALID: format check failed"}},
@@ -57,9 +79,15 @@ func TestVerifyCmd(t *testing.T) {
 		{"no proof", "", []string{"--trust", trust}, 3, nil},
 		{"bad flag", "", []string{"--trust", trust, "--bogus", valid}, 3, nil},
 		{"bad render", "", []string{"--trust", trust, "--render", "xx", valid}, 3, nil},
+		{"negative --max-age", "", []string{"--trust", trust, "--max-age", "-1h", valid}, 3, nil},
+		{"bad --at", "", []string{"--trust", trust, "--at", "tomorrow", valid}, 3, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, errOut, code := runCmd(t, newVerifyCmd(), tc.stdin, tc.args...)
+			args := tc.args
+			if !slices.Contains(args, "--at") {
+				args = append([]string{"--at", at}, args...)
+			}
+			out, errOut, code := runCmd(t, newVerifyCmd(), tc.stdin, args...)
 			if code != tc.code {
 				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.code, out, errOut)
 			}
@@ -72,14 +100,16 @@ func TestVerifyCmd(t *testing.T) {
 	}
 
 	// --json: one line per proof, the rejection naming its check.
-	out, _, code := runCmd(t, newVerifyCmd(), "", "--trust", trust, "--json", valid, vec("invalid/tx-path-changed.json"))
+	out, _, code := runCmd(t, newVerifyCmd(), "", "--at", at, "--trust", trust, "--json", valid, vec("invalid/tx-path-changed.json"))
 	lines := outLines(out)
 	if code != 1 || len(lines) != 2 {
 		t.Fatalf("exit %d, output:\n%s", code, out)
 	}
 	var ok verdictLine
 	var bad rejectLine
-	if err := json.Unmarshal([]byte(lines[0]), &ok); err != nil || ok.Status != schemas.StatusValid || ok.Rendering == nil || ok.Height != 1 {
+	if err := json.Unmarshal([]byte(lines[0]), &ok); err != nil || ok.Status != schemas.StatusValid || ok.StatusNow != schemas.StatusValid ||
+		ok.Rendering == nil || ok.Height != 1 || ok.AgeSeconds != 86399 || ok.ValidTo != "2026-09-09" || ok.Rules != 1 ||
+		!ok.Time.Equal(time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC)) {
 		t.Errorf("line 1 %s (%v)", lines[0], err)
 	}
 	if err := json.Unmarshal([]byte(lines[1]), &bad); err != nil || bad.Check != "tx-path" || bad.Valid {
@@ -106,7 +136,7 @@ func TestProofAndLicensesCmds(t *testing.T) {
 	if _, errOut, code := runCmd(t, newProofCmd(), "", "--data", dir, "--license", c.Keys["hk-business"], "--format", "binary", "--out", bin, "--orderer", "hongkong"); code != 0 {
 		t.Fatalf("proof --format binary: exit %d\n%s", code, errOut)
 	}
-	if out, _, code := runCmd(t, newVerifyCmd(), "", "--trust", filepath.Join(dir, "trust.json"), bin); code != 0 || !strings.Contains(out, "is VALID at height 4") {
+	if out, _, code := runCmd(t, newVerifyCmd(), "", "--at", at, "--trust", filepath.Join(dir, "trust.json"), bin); code != 0 || !strings.Contains(out, "is VALID at height 4") {
 		t.Fatalf("verify of the fresh binary proof: exit %d\n%s", code, out)
 	}
 	if _, _, code := runCmd(t, newProofCmd(), "", "--data", dir, "--license", "CN/NOSUCH"); code != 1 {
@@ -146,18 +176,54 @@ func TestProofAndLicensesCmds(t *testing.T) {
 		prev := ""
 		for _, l := range lines {
 			f := strings.Fields(l)
-			if len(f) != 3 || !keys[f[0]] || f[0] <= prev {
+			if len(f) != 5 || !keys[f[0]] || f[0] <= prev || f[3] != "-" { // rules 1: no holder in the state
 				t.Fatalf("licenses %v: line %q", tc.args, l)
 			}
 			prev = f[0]
 		}
 	}
 	out, _, _ = runCmd(t, newLicensesCmd(), "", "--data", dir, "--city", "CN")
-	if !strings.Contains(out, key+" revoked 3\n") || !strings.Contains(out, c.Keys["cn-extra"]+" suspended 2\n") {
+	if !strings.Contains(out, key+" revoked 3 - -\n") || !strings.Contains(out, c.Keys["cn-extra"]+" suspended 2 - -\n") {
 		t.Errorf("statuses:\n%s", out)
 	}
 	if _, _, code := runCmd(t, newLicensesCmd(), "", "--data", dir, "--city", "atlantis"); code != 2 {
 		t.Errorf("unknown city: exit %d", code)
+	}
+	if _, _, code := runCmd(t, newLicensesCmd(), "", "--data", dir, "--at", "soon"); code != 2 {
+		t.Errorf("bad --at: exit %d", code)
+	}
+}
+
+// TestLicensesCmdRules2: on a chain of rules version 2 the list shows the
+// holder (the city a license was handed over to), the validity, and a
+// status that is expired once the validity ended, with no event; --city
+// selects by holder.
+func TestLicensesCmdRules2(t *testing.T) {
+	c, dir := prooftest.BuildDataDir2(t)
+	out, errOut, code := runCmd(t, newLicensesCmd(), "", "--data", dir, "--at", at)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	for _, want := range []string{
+		"HK/RGI-648009 expired 1 hongkong 2018-10-09\n",
+		c.Keys["cn-moved"] + " suspended 3 guangzhou -\n",
+		c.Keys["cn-business"] + " valid 1 shenzhen -\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("licenses lacks %q:\n%s", want, out)
+		}
+	}
+	for city, want := range map[string][]string{"guangzhou": {"cn-moved"}, "shenzhen": {"cn-business"}, "zhuhai": nil} {
+		out, _, code := runCmd(t, newLicensesCmd(), "", "--data", dir, "--city", city)
+		lines := strings.Fields(strings.ReplaceAll(out, " ", "_"))
+		if code != 0 || len(lines) != len(want) {
+			t.Fatalf("--city %s: exit %d\n%s", city, code, out)
+		}
+		for i, n := range want {
+			if !strings.HasPrefix(lines[i], c.Keys[n]+"_") {
+				t.Errorf("--city %s: line %q, want %s", city, lines[i], n)
+			}
+		}
 	}
 }
 

@@ -125,7 +125,7 @@ func DecodeBinary(raw []byte) (*Bundle, error) {
 		b.Headers = append(b.Headers, h)
 	}
 	b.State.Height = r.U64()
-	leaf := r.Bytes(1 + binary.MaxVarintLen16 + smt.MaxKeyLen + 1 + 32 + 8 + 32)
+	leaf := r.Bytes(uint64(smt.MaxLeafLen))
 	sp := r.Bytes(4 + smt.MaxDepth/8 + 32*smt.MaxDepth + 64)
 	if r.Err() != nil {
 		return nil, fmt.Errorf("%w: binary: %v", ErrDecode, r.Err())

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/state/smt"
@@ -47,6 +48,35 @@ type Bundle struct {
 	State   StateProof     `json:"state"`
 
 	tx *schemas.Tx // Tx decoded, when the builder had it
+}
+
+// Status is the license's effective status as the bundle shows it, read
+// without verifying anything (Verify gives the same Status for a bundle
+// that verifies): the state leaf's status, or expired when the validity
+// of the record in force ended before the state header's time. Empty if
+// the bundle has no leaf.
+func (b *Bundle) Status() schemas.Status {
+	leaf := b.State.Leaf
+	if leaf == nil {
+		return ""
+	}
+	var at time.Time
+	for i := range b.Headers {
+		if h, err := b.Headers[i].Header(); err == nil && h.Height == b.State.Height {
+			at = time.Unix(0, h.Timestamp)
+		}
+	}
+	if at.IsZero() {
+		return leaf.Status
+	}
+	var rec *schemas.Tx
+	switch {
+	case b.Record != nil:
+		rec, _ = schemas.DecodeTx(b.Record.Bytes)
+	case leaf.RecordHash == b.Tx.ID:
+		rec, _ = b.Transaction()
+	}
+	return schemas.EffectiveStatus(leaf.Status, validTo(leaf, rec), at)
 }
 
 // Transaction decodes the transaction proved (Tx.Bytes), without verifying
@@ -112,6 +142,7 @@ func (s *SealedHeader) Header() (*block.Header, error) {
 
 // HeaderView is the decoded JSON view of a header, with its hash.
 type HeaderView struct {
+	Rules       uint8  `json:"rules,omitempty"` // block.Header.Rules: absent for rules version 1
 	Chain       string `json:"chain"`
 	Height      uint64 `json:"height"`
 	Hash        Hash   `json:"hash"`
@@ -127,7 +158,7 @@ type HeaderView struct {
 
 // ViewOf returns the view of h.
 func ViewOf(h *block.Header) *HeaderView {
-	return &HeaderView{Chain: h.Chain, Height: h.Height, Hash: h.Hash(), Prev: h.Prev, TxRoot: h.TxRoot,
+	return &HeaderView{Rules: h.Rules, Chain: h.Chain, Height: h.Height, Hash: h.Hash(), Prev: h.Prev, TxRoot: h.TxRoot,
 		ResultsHash: h.ResultsHash, StateRoot: h.StateRoot, Timestamp: h.Timestamp, Proposer: h.Proposer,
 		TxCount: h.TxCount, Consensus: h.Consensus}
 }

@@ -23,6 +23,20 @@
 // heights differ it carries both headers, each checked against its own
 // certificate.
 //
+// # Status as of a time
+//
+// The status a Verdict gives is the license's effective status at the
+// state header's timestamp: the status the leaf records, or expired when
+// the validity of the record in force ended before that time. Under rules
+// version 2 the leaf holds the holder and the validity end (and the
+// verifier checks the leaf's validity end against the record in force when
+// the bundle carries it); under rules version 1 the validity end is read
+// from the record, when the bundle shows it. Verdict.StatusAt tells the
+// status at a later time as far as the bundle can (an ended validity), and
+// Verdict.Time is the bundle's age: a suspension after it only a fresher
+// bundle shows. Every header must be of the rules version the trust bundle
+// names.
+//
 // # Purity and dependencies
 //
 // Building and verifying are pure functions over values: ForBlock takes a

@@ -28,14 +28,31 @@ type vector struct {
 	Status   schemas.Status `json:"status,omitempty"`
 	Height   uint64         `json:"height,omitempty"`
 	TxHeight uint64         `json:"txHeight,omitempty"`
+	// Rules version 2 verdicts also give the recorded status when it
+	// differs (a validity that ended), the holder and the validity end.
+	Recorded schemas.Status `json:"recorded,omitempty"`
+	Owner    string         `json:"owner,omitempty"`
+	ValidTo  string         `json:"validTo,omitempty"`
 	// An invalid bundle: the check that refuses it (proof.CheckName), and,
 	// if set, the vector a warm verifier sees first.
 	Check     string `json:"check,omitempty"`
 	WarmAfter string `json:"warmAfter,omitempty"`
 }
 
-// freshVectors are the licenses whose fresh proofs are kept as vectors.
-var freshVectors = []string{"cn-business", "cn-certificate", "hk-business", "mo-certificate", "cn-extra"}
+// goldenSet is one chain's vectors: testdata/ for the chain of rules
+// version 1 (prooftest.Build: these vectors predate rules versions and
+// must keep verifying as they are), testdata/v2/ for rules version 2.
+type goldenSet struct {
+	dir       string // under testdata
+	build     func(testing.TB, string) *prooftest.Chain
+	fresh     []string // the licenses whose fresh proofs are kept
+	mutations []mutation
+}
+
+var goldenSets = []goldenSet{
+	{"", prooftest.Build, []string{"cn-business", "cn-certificate", "hk-business", "mo-certificate", "cn-extra"}, mutations},
+	{"v2", prooftest.Build2, []string{"cn-business", "cn-moved", "hk-certificate", "mo-business"}, mutations2},
+}
 
 var slugRe = regexp.MustCompile(`[^a-z0-9]+`)
 
@@ -43,8 +60,9 @@ func slug(s string) string {
 	return strings.Trim(slugRe.ReplaceAllString(strings.ToLower(s), "-"), "-")
 }
 
-// goldenBundles returns every vector with its bundle, from the chain.
-func goldenBundles(t *testing.T, c *prooftest.Chain) ([]vector, map[string]*baybusproof.Bundle) {
+// goldenBundles returns every vector of a set with its bundle, from the
+// set's chain.
+func goldenBundles(t *testing.T, set goldenSet, c *prooftest.Chain) ([]vector, map[string]*baybusproof.Bundle) {
 	names := map[string]string{}
 	for n, k := range c.Keys {
 		names[k] = n
@@ -63,21 +81,17 @@ func goldenBundles(t *testing.T, c *prooftest.Chain) ([]vector, map[string]*bayb
 			}
 			vd := mustVerify(t, c.Trust, b)
 			name := fmt.Sprintf("commit-%d-%s-%s", hi+1, names[b.Key], tx.Action)
-			add(vector{Name: name, File: "valid/" + name + ".json", Binary: "valid/" + name + ".bin",
-				Status: vd.Status, Height: vd.Height, TxHeight: vd.TxHeight}, b)
+			add(validVector(name, vd), b)
 		}
 	}
-	for _, n := range freshVectors {
+	for _, n := range set.fresh {
 		b, err := baybusproof.Latest(c, c.Keys[n])
 		if err != nil {
 			t.Fatal(err)
 		}
-		vd := mustVerify(t, c.Trust, b)
-		name := "fresh-" + n
-		add(vector{Name: name, File: "valid/" + name + ".json", Binary: "valid/" + name + ".bin",
-			Status: vd.Status, Height: vd.Height, TxHeight: vd.TxHeight}, b)
+		add(validVector("fresh-"+n, mustVerify(t, c.Trust, b)), b)
 	}
-	for _, m := range mutations {
+	for _, m := range set.mutations {
 		b := clone(t, m.base(c, t))
 		m.mutate(c, t, b)
 		name := slug(m.name)
@@ -90,10 +104,53 @@ func goldenBundles(t *testing.T, c *prooftest.Chain) ([]vector, map[string]*bayb
 	return vs, bundles
 }
 
+// validVector is the vector of a valid bundle with its verdict.
+func validVector(name string, vd *baybusproof.Verdict) vector {
+	v := vector{Name: name, File: "valid/" + name + ".json", Binary: "valid/" + name + ".bin",
+		Status: vd.Status, Height: vd.Height, TxHeight: vd.TxHeight}
+	if vd.Rules >= 2 {
+		v.Owner, v.ValidTo = vd.Owner, vd.ValidTo
+		if vd.Recorded != vd.Status {
+			v.Recorded = vd.Recorded
+		}
+	}
+	return v
+}
+
 func writeGolden(t *testing.T) {
-	c := build(t)
-	vs, bundles := goldenBundles(t, c)
-	for _, d := range []string{"testdata/valid", "testdata/invalid"} {
+	seeds := map[string][][]byte{}
+	for _, set := range goldenSets {
+		writeSet(t, set, seeds)
+	}
+	seeds["FuzzDecodeJSON"] = append(seeds["FuzzDecodeJSON"], []byte(`{"v":1}`), []byte(`{"v":1,"key":"CN/X","headers":[]}`))
+	for target, ss := range seeds {
+		dir := filepath.Join("testdata", "fuzz", target)
+		old, _ := filepath.Glob(filepath.Join(dir, "seed-*")) // the fuzzer's own finds stay
+		for _, f := range old {
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range ss {
+			body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s)
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%02d", i)), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// writeSet writes a set's vectors, manifest and trust bundle, and adds its
+// fuzz seeds to seeds.
+func writeSet(t *testing.T, set goldenSet, seeds map[string][][]byte) {
+	c := set.build(t, t.TempDir())
+	vs, bundles := goldenBundles(t, set, c)
+	root := filepath.Join("testdata", set.dir)
+	for _, d := range []string{"valid", "invalid"} {
+		d = filepath.Join(root, d)
 		if err := os.RemoveAll(d); err != nil {
 			t.Fatal(err)
 		}
@@ -102,7 +159,7 @@ func writeGolden(t *testing.T) {
 		}
 	}
 	write := func(path string, data []byte) {
-		if err := os.WriteFile(filepath.Join("testdata", path), data, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(root, path), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -129,29 +186,16 @@ func writeGolden(t *testing.T) {
 	write("trust.json", trust)
 
 	// Fuzz seeds: valid and invalid bundles in both forms, and cut ones.
-	seeds := map[string][][]byte{}
-	for _, n := range []string{"commit-1-hk-approval-issue", "fresh-cn-business", "signer-counted-twice", "record-changed-by-one-byte"} {
-		b := bundles[n]
+	for _, n := range []string{"commit-1-hk-approval-issue", "fresh-cn-business", "signer-counted-twice", "record-changed-by-one-byte",
+		"fresh-cn-moved", "fresh-hk-certificate"} {
+		b, ok := bundles[n]
+		if !ok {
+			continue
+		}
 		js, _ := baybusproof.EncodeJSON(b)
 		bin, _ := b.MarshalBinary()
 		seeds["FuzzDecodeJSON"] = append(seeds["FuzzDecodeJSON"], js)
 		seeds["FuzzDecodeBinary"] = append(seeds["FuzzDecodeBinary"], bin, bin[:len(bin)/2])
-	}
-	seeds["FuzzDecodeJSON"] = append(seeds["FuzzDecodeJSON"], []byte(`{"v":1}`), []byte(`{"v":1,"key":"CN/X","headers":[]}`))
-	for target, ss := range seeds {
-		dir := filepath.Join("testdata", "fuzz", target)
-		if err := os.RemoveAll(dir); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for i, s := range ss {
-			body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s)
-			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%02d", i)), []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
 	}
 }
 
@@ -172,7 +216,20 @@ func TestGolden(t *testing.T) {
 	if *update {
 		writeGolden(t)
 	}
-	trust, err := keys.LoadBundle(filepath.Join("testdata", "trust.json"))
+	checks := map[string]bool{}
+	for _, set := range goldenSets {
+		t.Run("rules-"+map[string]string{"": "1", "v2": "2"}[set.dir], func(t *testing.T) { goldenSetTest(t, set.dir, checks) })
+	}
+	for _, want := range []string{"record", "batch-path", "batch-signature", "tx-path", "header", "quorum", "state-proof", "key-not-valid", "fork"} {
+		if !checks[want] {
+			t.Errorf("no invalid vector for check %q", want)
+		}
+	}
+}
+
+func goldenSetTest(t *testing.T, dir string, checks map[string]bool) {
+	readTestdata := func(t *testing.T, path string) []byte { return readTestdata(t, filepath.Join(dir, path)) }
+	trust, err := keys.LoadBundle(filepath.Join("testdata", dir, "trust.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +238,6 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := map[string]string{}
-	checks := map[string]bool{}
 	for _, v := range vs {
 		files[v.Name] = v.File
 	}
@@ -228,23 +284,23 @@ func TestGolden(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v", f, err)
 				}
-				if vd.Status != v.Status || vd.Height != v.Height || vd.TxHeight != v.TxHeight {
-					t.Fatalf("%s: %s at %d (tx %d), want %s at %d (tx %d)", f, vd.Status, vd.Height, vd.TxHeight, v.Status, v.Height, v.TxHeight)
+				if got := validVector(v.Name, vd); got != v {
+					t.Fatalf("%s: verdict %+v, want %+v", f, got, v)
 				}
 			}
 		})
 	}
-	for _, want := range []string{"record", "batch-path", "batch-signature", "tx-path", "header", "quorum", "state-proof", "key-not-valid", "fork"} {
-		if !checks[want] {
-			t.Errorf("no invalid vector for check %q", want)
-		}
+}
+
+// TestDeterministic: the chains, and so every vector, are the same on every
+// build.
+func TestDeterministic(t *testing.T) {
+	for _, set := range goldenSets {
+		deterministic(t, set.build(t, t.TempDir()), set.build(t, t.TempDir()))
 	}
 }
 
-// TestDeterministic: the chain, and so every vector, is the same on every
-// build.
-func TestDeterministic(t *testing.T) {
-	a, b := build(t), build(t)
+func deterministic(t *testing.T, a, b *prooftest.Chain) {
 	for hi := range a.Committed {
 		for i := range a.Committed[hi] {
 			x, _ := a.Committed[hi][i].MarshalBinary()

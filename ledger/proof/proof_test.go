@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -132,21 +133,37 @@ func checkIndependently(t *testing.T, leaf baybusproof.Hash, index, size uint64,
 	}
 }
 
-// TestEveryKindAndJurisdiction: the nine issues of block 1 verify offline
-// as valid, each showing its record.
+// TestEveryKindAndJurisdiction: the nine issues of block 1 verify offline,
+// each showing its record, as valid, or as expired when the record's
+// validity ended before the block's time (two sample approvals: the
+// ledger recorded them valid, and no expire event was needed).
 func TestEveryKindAndJurisdiction(t *testing.T) {
 	c := build(t)
+	expired := 0
 	for _, j := range []string{"cn", "hk", "mo"} {
 		for _, k := range schemas.Kinds {
 			name := j + "-" + k.Short()
 			t.Run(name, func(t *testing.T) {
 				v := mustVerify(t, c.Trust, c.Find(t, 1, name))
-				if v.Status != schemas.StatusValid || !v.LastChange || v.Record == nil || v.Record.Kind != k ||
-					string(v.Record.Jurisdiction) != strings.ToUpper(j) || v.Height != 1 {
+				if v.Recorded != schemas.StatusValid || !v.LastChange || v.Record == nil || v.Record.Kind != k ||
+					string(v.Record.Jurisdiction) != strings.ToUpper(j) || v.Height != 1 || v.Rules != 1 || v.Owner != "" {
 					t.Errorf("verdict %+v", v)
+				}
+				want := schemas.StatusValid
+				if to := v.Record.Record.ValidTo(); to != "" {
+					if end, _ := schemas.ValidityEnd(to); !v.Time.Before(end) {
+						want = schemas.StatusExpired
+						expired++
+					}
+				}
+				if v.Status != want || v.ValidTo != v.Record.Record.ValidTo() {
+					t.Errorf("status %s (validity to %q at %v), want %s", v.Status, v.ValidTo, v.Time, want)
 				}
 			})
 		}
+	}
+	if expired == 0 {
+		t.Error("no sample record has an ended validity: the test checks less than it says")
 	}
 }
 
@@ -306,5 +323,47 @@ func TestImportGraph(t *testing.T) {
 				t.Errorf("ledger/proof depends on %s", dep)
 			}
 		}
+	}
+}
+
+// TestRulesV2Chain: the chain of rules version 2 seals what issue 14 asks:
+// a cross-city revocation, a second issue and a bad check character are
+// refused with their reasons, a handover moves the license, and the
+// certificate whose validity ended in 2018 proves expired.
+func TestRulesV2Chain(t *testing.T) {
+	c := prooftest.Build2(t, t.TempDir())
+	var got []string
+	for _, blk := range c.Blocks[1:] {
+		for _, tx := range blk.Txs() {
+			got = append(got, tx.Result.String()+" "+tx.Result.Reason().String())
+		}
+	}
+	want := []string{"rejected not_issuer", "rejected exists", "ok ", "invalid identifier", "ok ", "rejected not_issuer"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("results of blocks 2 and 3: %q, want %q", got, want)
+	}
+	for name, want := range map[string]struct {
+		status, recorded schemas.Status
+		owner, validTo   string
+	}{
+		"cn-business":    {schemas.StatusValid, schemas.StatusValid, "shenzhen", ""},
+		"cn-moved":       {schemas.StatusSuspended, schemas.StatusSuspended, "guangzhou", ""},
+		"hk-certificate": {schemas.StatusExpired, schemas.StatusValid, "hongkong", "2018-10-09"},
+	} {
+		fresh, err := baybusproof.Latest(c, c.Keys[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := mustVerify(t, c.Trust, fresh)
+		if v.Status != want.status || v.Recorded != want.recorded || v.Owner != want.owner || v.Rules != 2 ||
+			(want.validTo != "" && v.ValidTo != want.validTo) {
+			t.Errorf("%s: %s (recorded %s) held by %q to %q, rules %d; want %+v", name, v.Status, v.Recorded, v.Owner, v.ValidTo, v.Rules, want)
+		}
+		if fresh.Status() != v.Status {
+			t.Errorf("%s: Bundle.Status %s, verdict %s", name, fresh.Status(), v.Status)
+		}
+	}
+	if key := c.Keys["hk-certificate"]; key != "HK/RGI-648009" {
+		t.Fatalf("hk-certificate is %s", key)
 	}
 }

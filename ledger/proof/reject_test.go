@@ -209,11 +209,76 @@ var mutations = []mutation{
 
 func smtEmpty() [32]byte { return [32]byte(smt.Empty) }
 
+// mutations2 break bundles of the rules version 2 chain (prooftest.Build2)
+// in what version 2 adds: the leaf's holder and validity end, and the
+// header's rules version. The "quorum" ones are signed by a quorum that
+// certified a state the rules cannot have made: only the verifier's own
+// checks catch them.
+var mutations2 = []mutation{
+	{name: "leaf holder changed", base: freshOf("cn-moved"), want: baybusproof.ErrStateProof,
+		mutate: func(_ *prooftest.Chain, _ *testing.T, b *baybusproof.Bundle) { b.State.Leaf.Owner = "shenzhen" }},
+	{name: "leaf validity end changed", base: freshOf("hk-certificate"), want: baybusproof.ErrStateProof,
+		mutate: func(_ *prooftest.Chain, _ *testing.T, b *baybusproof.Bundle) { b.State.Leaf.ValidTo = "2030-10-09" }},
+	{name: "quorum certified a validity end that is not the record's", base: freshOf("hk-certificate"), want: baybusproof.ErrStateProof,
+		mutate: func(c *prooftest.Chain, t *testing.T, b *baybusproof.Bundle) {
+			forgeState(c, t, b, func(l *smt.Leaf) { l.ValidTo = "2030-10-09" })
+		}},
+	{name: "quorum certified a leaf without holder under rules 2", base: freshOf("cn-business"), want: baybusproof.ErrStateProof,
+		mutate: func(c *prooftest.Chain, t *testing.T, b *baybusproof.Bundle) {
+			forgeState(c, t, b, func(l *smt.Leaf) { l.Owner, l.ValidTo = "", "" })
+		}},
+	{name: "header of rules version 1 on a rules 2 chain", base: commitOf(1, "cn-business"), want: baybusproof.ErrHeader,
+		mutate: func(c *prooftest.Chain, t *testing.T, b *baybusproof.Bundle) {
+			h := hdr(t, b, 0)
+			h.Rules = 0
+			qc := c.Sign(h)
+			b.Headers[0] = baybusproof.Seal(h, &qc)
+		}},
+}
+
+// forgeState edits the bundle's state leaf and replaces the state
+// header by one whose state root is the edited leaf's under the same
+// proof, certified by the quorum's keys.
+func forgeState(c *prooftest.Chain, t *testing.T, b *baybusproof.Bundle, edit func(*smt.Leaf)) {
+	t.Helper()
+	edit(b.State.Leaf)
+	vh, err := b.State.Leaf.ValueHash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := smt.PathOf(b.Key)
+	root := smt.LeafHash(path, vh)
+	d := len(b.State.Proof.Siblings)
+	for i, sib := range b.State.Proof.Siblings {
+		if bit := d - 1 - i; path[bit>>3]>>(7-uint(bit&7))&1 == 0 {
+			root = smt.NodeHash(root, sib)
+		} else {
+			root = smt.NodeHash(sib, root)
+		}
+	}
+	for i := range b.Headers {
+		if h := hdr(t, b, i); h.Height == b.State.Height {
+			h.StateRoot = root
+			qc := c.Sign(h)
+			b.Headers[i] = baybusproof.Seal(h, &qc)
+		}
+	}
+}
+
 // TestRejections runs every mutation through Verify on the bundle as
-// built, and after a round trip through each encoding.
+// built, and after a round trip through each encoding, on the chains of
+// both rules versions.
 func TestRejections(t *testing.T) {
-	c := build(t)
-	for _, m := range mutations {
+	for _, set := range []struct {
+		c         *prooftest.Chain
+		mutations []mutation
+	}{{build(t), mutations}, {prooftest.Build2(t, t.TempDir()), mutations2}} {
+		rejections(t, set.c, set.mutations)
+	}
+}
+
+func rejections(t *testing.T, c *prooftest.Chain, ms []mutation) {
+	for _, m := range ms {
 		t.Run(m.name, func(t *testing.T) {
 			b := clone(t, m.base(c, t))
 			if _, err := baybusproof.Verify(c.Trust, b); err != nil {

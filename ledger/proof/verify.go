@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/state/smt"
@@ -16,14 +17,34 @@ import (
 	"github.com/baybus/baybus/schemas/merkle"
 )
 
-// Verdict is what a valid bundle shows: the license's status as of Height,
-// and the transaction proved.
+// Verdict is what a valid bundle shows: the license's status as of Height
+// (and that block's time), its holder and validity, and the transaction
+// proved.
 type Verdict struct {
-	Key       string         `json:"key"`
-	Status    schemas.Status `json:"status"`    // as of Height
+	Key string `json:"key"`
+	// Status is the license's effective status as of Height: the status
+	// the ledger recorded, or expired when the validity of the record in
+	// force ended before the block's time (schemas.EffectiveStatus).
+	Status schemas.Status `json:"status"`
+	// Recorded is the status the state leaf holds. It differs from Status
+	// when the validity ended without an expire event.
+	Recorded  schemas.Status `json:"recorded"`
 	Height    uint64         `json:"height"`    // the block whose state root the status is proved under
 	BlockHash Hash           `json:"blockHash"` // that block's header hash
 	StateRoot Hash           `json:"stateRoot"`
+	// Time is that block's timestamp: what the status is as of, and, as
+	// the bundle's newest header, its age.
+	Time time.Time `json:"time"`
+	// Rules is the rules version the chain is sealed under (the header's).
+	Rules int `json:"rules"`
+	// Owner is the city that holds the license (its issuer, or the city it
+	// was handed over to), as the state leaf says; "" under rules version
+	// 1, whose leaves do not record it.
+	Owner string `json:"owner,omitempty"`
+	// ValidTo is the last day of the validity of the record in force
+	// (YYYY-MM-DD), "" if it has none or the bundle does not show it
+	// (rules version 1 without the record).
+	ValidTo string `json:"validTo,omitempty"`
 
 	TxID        Hash   `json:"txId"`
 	TxHeight    uint64 `json:"txHeight"`    // the block that sealed the transaction
@@ -44,6 +65,17 @@ type Verdict struct {
 
 // Valid reports whether the license was valid as of the verdict's height.
 func (v *Verdict) Valid() bool { return v.Status == schemas.StatusValid }
+
+// StatusAt is the status at t as far as the bundle can tell: Status, or
+// expired once ValidTo has passed (a license valid in an old proof may
+// have expired since). A later suspension or revocation only a fresher
+// proof shows.
+func (v *Verdict) StatusAt(t time.Time) schemas.Status {
+	if t.Before(v.Time) {
+		return v.Status
+	}
+	return schemas.EffectiveStatus(v.Status, v.ValidTo, t)
+}
 
 // Shown returns the record to show: Record if the bundle proves it, else Tx.
 func (v *Verdict) Shown() *schemas.Tx {
@@ -225,8 +257,13 @@ func (v *Verifier) verify(b *Bundle, warm bool) (*Verdict, error) {
 	case leaf.TxID != b.Tx.ID && leaf.Height < b.Tx.Height:
 		return nil, fail(ErrStateProof, "state", "leaf's last change at %d precedes the transaction at %d", leaf.Height, b.Tx.Height)
 	}
+	rules := sHead.h.RulesVersion()
+	if (leaf.Owner != "") != (rules >= block.Rules2) {
+		return nil, fail(ErrStateProof, "state", "a leaf that names its holder %q under a header of rules version %d", leaf.Owner, rules)
+	}
 	vd := &Verdict{
-		Key: b.Key, Status: leaf.Status, Height: st.Height, BlockHash: sHead.hash, StateRoot: sHead.h.StateRoot,
+		Key: b.Key, Recorded: leaf.Status, Height: st.Height, BlockHash: sHead.hash, StateRoot: sHead.h.StateRoot,
+		Time: time.Unix(0, sHead.h.Timestamp).UTC(), Rules: rules, Owner: leaf.Owner,
 		TxID: b.Tx.ID, TxHeight: b.Tx.Height, TxBlockHash: txHead.hash, LastChange: leaf.TxID == b.Tx.ID, Tx: tx,
 	}
 	switch {
@@ -245,7 +282,24 @@ func (v *Verifier) verify(b *Bundle, warm bool) (*Verdict, error) {
 	case leaf.RecordHash == b.Tx.ID:
 		vd.Record = tx
 	}
+	if rules >= block.Rules2 && vd.Record != nil && vd.Record.Record.ValidTo() != leaf.ValidTo {
+		return nil, fail(ErrStateProof, "state", "leaf says the validity ends %q, the record in force %q", leaf.ValidTo, vd.Record.Record.ValidTo())
+	}
+	vd.ValidTo = validTo(leaf, vd.Record)
+	vd.Status = schemas.EffectiveStatus(leaf.Status, vd.ValidTo, vd.Time)
 	return vd, nil
+}
+
+// validTo is the last day of the license's validity: the leaf's (rules
+// version 2), or under rules version 1, whose leaves do not hold it, the
+// record in force's if the bundle shows it. A record sealed under rules
+// version 1 may carry a date the calendar does not have; EffectiveStatus
+// then leaves the status as recorded.
+func validTo(leaf *smt.Leaf, rec *schemas.Tx) string {
+	if leaf.Owner != "" || rec == nil {
+		return leaf.ValidTo
+	}
+	return rec.Record.ValidTo()
 }
 
 // header checks one sealed header: canonical binary, view, chain, and its
@@ -267,6 +321,9 @@ func (v *Verifier) header(s *SealedHeader, i int, heads map[uint64]*checkedHeade
 	}
 	if h.Chain != v.trust.Chain {
 		return fail(ErrHeader, part, "header of chain %q, trust bundle for %q", h.Chain, v.trust.Chain)
+	}
+	if rules, err := block.RulesOf(v.trust); err != nil || rules != h.RulesVersion() {
+		return fail(ErrHeader, part, "header of rules version %d, the trust bundle's chain is of rules version %d", h.RulesVersion(), rules)
 	}
 	if prev, ok := heads[h.Height]; ok {
 		if prev.hash != hash {
@@ -416,7 +473,7 @@ func (v *Verifier) tx(part string, b *Bundle, p *TxProof, use func(string, uint6
 }
 
 func viewEqual(a, b *HeaderView) bool {
-	return a.Chain == b.Chain && a.Height == b.Height && a.Hash == b.Hash && a.Prev == b.Prev && a.TxRoot == b.TxRoot &&
+	return a.Rules == b.Rules && a.Chain == b.Chain && a.Height == b.Height && a.Hash == b.Hash && a.Prev == b.Prev && a.TxRoot == b.TxRoot &&
 		a.ResultsHash == b.ResultsHash && a.StateRoot == b.StateRoot && a.Timestamp == b.Timestamp &&
 		a.Proposer == b.Proposer && a.TxCount == b.TxCount && bytes.Equal(a.Consensus, b.Consensus)
 }

@@ -7,7 +7,8 @@
 // ledger/proof makes when each block commits. Keys come from a seeded ChaCha8 stream, so the same code gives
 // the same bytes on every run (the golden vectors rely on it).
 //
-// The chain (four orderers, quorum three; zhuhai's key rotates at height 3):
+// Build makes the chain of rules version 1 (four orderers, quorum three;
+// zhuhai's key rotates at height 3):
 //
 //	1  issue: CN, HK, MO x business, certificate, approval (shenzhen, hongkong,
 //	   macao); zhuhai business (key city/zhuhai/1)
@@ -15,6 +16,16 @@
 //	   suspend cn-extra in the same block
 //	3  revoke cn-business; amend zhuhai-business (key city/zhuhai/2)
 //	4  expire mo-certificate; reinstate hk-business
+//
+// Build2 makes a chain of rules version 2 with the same keys:
+//
+//	1  issue: cn-business, cn-moved (shenzhen); hk-certificate, HK/RGI-648009,
+//	   valid 2013-10-10 to 2018-10-09 (hongkong); mo-business (macao)
+//	2  guangzhou revokes cn-business (Rejected, not_issuer); shenzhen issues
+//	   cn-business again (Rejected, exists); zhuhai issues a USCC with a
+//	   wrong check character (Invalid, identifier); shenzhen hands cn-moved
+//	   over to guangzhou
+//	3  guangzhou suspends cn-moved; shenzhen amends it (Rejected, not_issuer)
 package prooftest
 
 import (
@@ -23,6 +34,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -72,30 +84,12 @@ type Chain struct {
 // Seed of the key stream.
 const Seed = 2026
 
-// Build builds the chain with its license state in stateDir (a fresh
-// directory). The state is closed at the end of the test, or by Close.
+// Build builds the chain of rules version 1 with its license state in
+// stateDir (a fresh directory). The state is closed at the end of the
+// test, or by Close.
 func Build(tb testing.TB, stateDir string) *Chain {
 	tb.Helper()
-	rng := rand.NewChaCha8([32]byte{Seed & 0xff, Seed >> 8})
-	cons, err := keys.NewConsortium(ChainID, schemas.CityTokens(), Orderers, keys.Ed25519, rng)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	k2, err := keys.Generate("city/zhuhai/2", keys.Ed25519, rng)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	trust, err := rotate(cons.Bundle, k2)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	st, err := licenses.Open(stateDir, state.Options{NoSync: true, CacheSize: 4 << 20})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c := &Chain{Consortium: cons, Trust: trust, ZhuhaiKey2: k2, Keys: map[string]string{}, State: st}
-	tb.Cleanup(c.Close)
-
+	c := newChain(tb, stateDir, block.Rules1)
 	issues := map[string][]byte{}
 	issue := func(name, city string, kind schemas.Kind, seed int64) []byte {
 		raw := sampleIssue(tb, city, kind, seed)
@@ -121,7 +115,7 @@ func Build(tb testing.TB, stateDir string) *Chain {
 	zhuhai := issue("zhuhai-business", "zhuhai", schemas.KindBusiness, 11)
 	cnExtra := issue("cn-extra", "shenzhen", schemas.KindBusiness, 8)
 
-	z1 := cons.Cities["zhuhai"]
+	z1, k2 := c.Consortium.Cities["zhuhai"], c.ZhuhaiKey2
 	steps := [][]*schemas.Batch{
 		{c.batch(tb, "shenzhen", 1, nil, first[0:3]...), c.batch(tb, "hongkong", 1, nil, first[3:6]...),
 			c.batch(tb, "macao", 1, nil, first[6:9]...), c.batch(tb, "zhuhai", 1, z1, zhuhai)},
@@ -132,8 +126,86 @@ func Build(tb testing.TB, stateDir string) *Chain {
 		{c.batch(tb, "macao", 4, nil, change(tb, issues["mo-certificate"], schemas.ActionExpire)),
 			c.batch(tb, "hongkong", 4, nil, change(tb, issues["hk-business"], schemas.ActionReinstate))},
 	}
+	c.seal(tb, steps)
+	return c
+}
+
+// Build2 builds the chain of rules version 2 (see the package
+// documentation) with its license state in stateDir.
+func Build2(tb testing.TB, stateDir string) *Chain {
+	tb.Helper()
+	c := newChain(tb, stateDir, block.Rules2)
+	name := func(n string, raw []byte) []byte {
+		tx, err := schemas.DecodeTx(raw)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		c.Keys[n] = tx.LicenseKey()
+		return raw
+	}
+	cnBusiness := name("cn-business", sampleIssue(tb, "shenzhen", schemas.KindBusiness, 7))
+	cnMoved := name("cn-moved", sampleIssue(tb, "shenzhen", schemas.KindBusiness, 8))
+	moBusiness := name("mo-business", sampleIssue(tb, "macao", schemas.KindBusiness, 7))
+	hkCert := name("hk-certificate", edit(tb, sampleIssue(tb, "hongkong", schemas.KindCertificate, 7), func(tx *schemas.Tx) {
+		tx.Record.ID = "RGI-648009"
+		tx.Record.Validity = &schemas.Period{From: "2013-10-10", To: "2018-10-09"}
+		tx.NativeFormat, tx.NativeHash = "", ""
+	}))
+	badUSCC := edit(tb, sampleIssue(tb, "zhuhai", schemas.KindBusiness, 11), func(tx *schemas.Tx) {
+		wrong := "0" // any other check character than the right one
+		if strings.HasSuffix(tx.Record.ID, wrong) {
+			wrong = "1"
+		}
+		tx.Record.ID = tx.Record.ID[:len(tx.Record.ID)-1] + wrong
+		tx.NativeFormat, tx.NativeHash = "", ""
+	})
+	again := edit(tb, cnBusiness, func(tx *schemas.Tx) { tx.EventID += "-again" })
+	c.seal(tb, [][]*schemas.Batch{
+		{c.batch(tb, "shenzhen", 1, nil, cnBusiness, cnMoved), c.batch(tb, "hongkong", 1, nil, hkCert),
+			c.batch(tb, "macao", 1, nil, moBusiness)},
+		{c.batch(tb, "guangzhou", 2, nil, changeBy(tb, cnBusiness, schemas.ActionRevoke, "guangzhou")),
+			c.batch(tb, "shenzhen", 2, nil, again, handover(tb, cnMoved, "guangzhou")),
+			c.batch(tb, "zhuhai", 2, c.Consortium.Cities["zhuhai"], badUSCC)},
+		{c.batch(tb, "guangzhou", 3, nil, changeBy(tb, cnMoved, schemas.ActionSuspend, "guangzhou")),
+			c.batch(tb, "shenzhen", 3, nil, change(tb, cnMoved, schemas.ActionAmend))},
+	})
+	return c
+}
+
+// newChain makes the consortium (keys from the seeded stream: the same for
+// both chains), its trust bundle of rules version rules with zhuhai's
+// rotation, and an empty license state in stateDir.
+func newChain(tb testing.TB, stateDir string, rules int) *Chain {
+	tb.Helper()
+	rng := rand.NewChaCha8([32]byte{Seed & 0xff, Seed >> 8})
+	cons, err := keys.NewConsortium(ChainID, schemas.CityTokens(), Orderers, keys.Ed25519, rng)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	k2, err := keys.Generate("city/zhuhai/2", keys.Ed25519, rng)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	trust, err := rotate(cons.Bundle, k2, rules)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st, err := licenses.Open(stateDir, state.Options{NoSync: true, CacheSize: 4 << 20})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := &Chain{Consortium: cons, Trust: trust, ZhuhaiKey2: k2, Keys: map[string]string{}, State: st}
+	tb.Cleanup(c.Close)
+	return c
+}
+
+// seal assembles, commits and proves one block per step.
+func (c *Chain) seal(tb testing.TB, steps [][]*schemas.Batch) {
+	tb.Helper()
 	idx := blocktest.NewChain()
 	var parent *block.Header
+	st := c.State
+	trust := c.Trust
 	for i, batches := range steps {
 		h := uint64(i + 1)
 		blk, ups, err := block.Assemble(trust, block.Limits{}, block.Input{Parent: parent, Batches: batches,
@@ -156,12 +228,12 @@ func Build(tb testing.TB, stateDir string) *Chain {
 		hdr := blk.Header
 		parent = &hdr
 	}
-	return c
 }
 
-// rotate returns a copy of b in which city/zhuhai/1 is valid until height 2
-// and k2 from height 3.
-func rotate(b *keys.Bundle, k2 *keys.PrivateKey) (*keys.Bundle, error) {
+// rotate returns a copy of b of rules version rules (0 for 1, so that the
+// version 1 bundle is the one made before versions existed) in which
+// city/zhuhai/1 is valid until height 2 and k2 from height 3.
+func rotate(b *keys.Bundle, k2 *keys.PrivateKey, rules int) (*keys.Bundle, error) {
 	raw, err := b.Marshal()
 	if err != nil {
 		return nil, err
@@ -169,6 +241,10 @@ func rotate(b *keys.Bundle, k2 *keys.PrivateKey) (*keys.Bundle, error) {
 	out, err := keys.ParseBundle(raw)
 	if err != nil {
 		return nil, err
+	}
+	out.Rules = rules
+	if rules == block.Rules1 {
+		out.Rules = 0
 	}
 	until := uint64(2)
 	for i := range out.Keys {
@@ -341,6 +417,38 @@ func change(tb testing.TB, issued []byte, a schemas.Action) []byte {
 	return raw
 }
 
+// changeBy is change made by another city of the same jurisdiction.
+func changeBy(tb testing.TB, issued []byte, a schemas.Action, city string) []byte {
+	tb.Helper()
+	return edit(tb, change(tb, issued, a), func(tx *schemas.Tx) {
+		tx.City = city
+		tx.EventID = city + "-" + tx.EventID
+	})
+}
+
+// handover is the issuing city's handover of the license of issued to city to.
+func handover(tb testing.TB, issued []byte, to string) []byte {
+	tb.Helper()
+	return edit(tb, change(tb, issued, schemas.ActionHandover), func(tx *schemas.Tx) {
+		tx.To, tx.Reason = to, "the company moved to "+to
+	})
+}
+
+// edit returns the transaction raw changed by f.
+func edit(tb testing.TB, raw []byte, f func(tx *schemas.Tx)) []byte {
+	tb.Helper()
+	tx, err := schemas.DecodeTx(raw)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f(tx)
+	out, err := schemas.EncodeTx(tx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
 func encode(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 // Replay applies the chain block by block to a new license state in dir,
@@ -373,14 +481,20 @@ func (c *Chain) Replay(tb testing.TB, dir string, fn func(rec *blocklog.Record, 
 	return st
 }
 
-// BuildDataDir builds the chain as a stopped `baybus up` node would leave
-// it: DIR/trust.json and DIR/orderers/hongkong/{blocks,state}. The state is
-// closed, so commands can open it.
-func BuildDataDir(tb testing.TB) (*Chain, string) {
+// BuildDataDir builds the chain (of rules version 1) as a stopped `baybus
+// up` node would leave it: DIR/trust.json and
+// DIR/orderers/hongkong/{blocks,state}. The state is closed, so commands
+// can open it.
+func BuildDataDir(tb testing.TB) (*Chain, string) { return buildDataDir(tb, Build) }
+
+// BuildDataDir2 is BuildDataDir for the chain of rules version 2.
+func BuildDataDir2(tb testing.TB) (*Chain, string) { return buildDataDir(tb, Build2) }
+
+func buildDataDir(tb testing.TB, build func(testing.TB, string) *Chain) (*Chain, string) {
 	tb.Helper()
 	dir := tb.TempDir()
 	node := filepath.Join(dir, "orderers", Orderers[0])
-	c := Build(tb, filepath.Join(node, "state"))
+	c := build(tb, filepath.Join(node, "state"))
 	c.WriteBlocks(tb, node)
 	c.Close()
 	raw, err := c.Trust.Marshal()
