@@ -571,7 +571,9 @@ func (l *loadGen) run(ctx context.Context, city string, pub *bus.Publisher) {
 	for seq := uint64(1); ctx.Err() == nil; seq++ {
 		txs := make([][]byte, l.txPerBatch)
 		for i := range txs {
-			txs[i] = blocktest.Tx(l.chain, city, fmt.Sprintf("L%06d-%03d", seq, i), schemas.ActionIssue)
+			// One license per city, sequence and index: an issue of a
+			// license another city of the jurisdiction issued is refused.
+			txs[i] = blocktest.Tx(l.chain, city, fmt.Sprintf("L%06d-%03d-%s", seq, i, city), schemas.ActionIssue)
 		}
 		b, err := schemas.SealBatch(l.chain, city, time.Now().UnixNano(), seq, txs, l.keys[city])
 		if err != nil {

@@ -65,7 +65,7 @@ func TestUpServesAndStopsCleanly(t *testing.T) {
 			t.Fatalf("readyz: %v %v", resp, err)
 		}
 		resp.Body.Close()
-		ev := `{"eventId":"up-` + string(rune('a'+run)) + `","kind":"administrative_approval","action":"issue","occurredAt":"2026-02-01T00:00:00Z","record":{"id":"AP-1","holder":{"name":{"en":"Jane"},"idKind":"passport","idNumber":"E1234567"},"title":{"en":"Street trading"},"decision":{"en":"Approved"},"authority":{"en":"Licensing Office"},"issuedOn":"2026-02-01"}}`
+		ev := `{"eventId":"up-` + string(rune('a'+run)) + `","kind":"administrative_approval","action":"issue","occurredAt":"2026-02-01T00:00:00Z","record":{"id":"AP-` + string(rune('a'+run)) + `","holder":{"name":{"en":"Jane"},"idKind":"passport","idNumber":"E1234567"},"title":{"en":"Street trading"},"decision":{"en":"Approved"},"authority":{"en":"Licensing Office"},"issuedOn":"2026-02-01"}}`
 		resp, err = http.Post(base+"/v1/cities/macao/events?wait=commit", "application/json", strings.NewReader(ev))
 		if err != nil {
 			t.Fatal(err)

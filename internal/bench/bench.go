@@ -30,6 +30,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/baybus/baybus/bridge/ids"
 	"github.com/baybus/baybus/gateway"
 	"github.com/baybus/baybus/internal/system"
 	"github.com/baybus/baybus/ledger/bft"
@@ -371,7 +372,7 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 				body := &bytes.Buffer{}
 				for range cfg.Bulk {
 					n := seq.Add(1)
-					fmt.Fprintf(body, template, city, n, n, pad.next())
+					fmt.Fprintf(body, template, city, n, benchID(city, n), pad.next())
 					body.WriteByte('\n')
 				}
 				receipts, err := post(loadCtx, hc, base+"/v1/cities/"+city+"/events", body.Bytes())
@@ -537,14 +538,36 @@ func post(ctx context.Context, hc *http.Client, url string, body []byte) ([]rece
 	return out.Results, nil
 }
 
-// makeTemplate returns a JSONL event template (city, seq, seq, filler)
+// makeTemplate returns a JSONL event template (city, seq, id, filler)
 // whose canonical transaction is about size bytes, and the filler's length.
 func makeTemplate(size int) (string, int) {
-	const head = `{"eventId":"bench-%s-%d","kind":"business_registration","action":"issue","occurredAt":"2026-01-01T00:00:00Z","record":{"id":"B%012d","name":{"en":"Bench Co"},"authority":{"en":"Registry"},"issuedOn":"2026-01-01","establishedOn":"2020-01-01","address":{"en":"1 Bench Road"},"scope":{"en":"%s`
+	const head = `{"eventId":"bench-%s-%d","kind":"business_registration","action":"issue","occurredAt":"2026-01-01T00:00:00Z","record":{"id":"%s","name":{"en":"Bench Co"},"authority":{"en":"Registry"},"issuedOn":"2026-01-01","establishedOn":"2020-01-01","address":{"en":"1 Bench Road"},"scope":{"en":"%s`
 	const tail = `"}}}`
 	// The envelope adds about 110 bytes (v, chain, city, jurisdiction);
 	// the filler replaces the last %s.
 	return head + tail, max(1, size-len(head)-len(tail)-110+2)
+}
+
+// benchID is the business registration number of event n of city, valid
+// by its jurisdiction's check rules, which the ledger's rules check: a USCC
+// of the city's division in CN, an eight-digit BR number in HK, a
+// registration number in MO.
+func benchID(city string, n int64) string {
+	c, err := schemas.LookupCity(city)
+	if err != nil {
+		panic(err) // the load runs over the registry's cities
+	}
+	switch c.Jurisdiction {
+	case schemas.HK:
+		return fmt.Sprintf("%08d", 10000000+n%90000000)
+	case schemas.MO:
+		return fmt.Sprint(1 + n%99999999)
+	}
+	id, err := ids.MakeUSCC(c.Division, fmt.Sprintf("B%07d", n%10000000))
+	if err != nil {
+		panic(err)
+	}
+	return id
 }
 
 // filler makes each event's business scope: random lowercase letters, so

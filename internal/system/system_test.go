@@ -13,14 +13,17 @@ import (
 
 	"github.com/baybus/baybus/gateway/client"
 	"github.com/baybus/baybus/internal/system"
+	"github.com/baybus/baybus/ledger/block/blocktest"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
 )
 
+// event is city's i-th business registration, its number valid by its
+// jurisdiction's check rules (the ledger's rules check them).
 func event(city string, i int) json.RawMessage {
 	return json.RawMessage(fmt.Sprintf(`{"eventId":"%s-%d","kind":"business_registration","action":"issue","occurredAt":"2026-03-01T08:00:00Z",
-"record":{"id":"%s%04d","name":{"en":"Co %d"},"authority":{"en":"Registry"},"issuedOn":"2026-03-01","establishedOn":"2019-03-01","address":{"en":"1 Road"},"scope":{"en":"trade"}}}`,
-		city, i, city[:2], i, i))
+"record":{"id":"%s","name":{"en":"Co %d"},"authority":{"en":"Registry"},"issuedOn":"2026-03-01","establishedOn":"2019-03-01","address":{"en":"1 Road"},"scope":{"en":"trade"}}}`,
+		city, i, blocktest.BusinessID(city, i), i))
 }
 
 func start(t *testing.T, dir string) *system.System {

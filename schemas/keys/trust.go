@@ -188,10 +188,11 @@ type Consortium struct {
 }
 
 // NewConsortium makes one key per city and per orderer and the bundle
-// naming them all, valid from height 0.
+// naming them all, valid from height 0, for a chain of the newest rules
+// version (MaxRules).
 func NewConsortium(chain string, cities, orderers []string, scheme string, rand io.Reader) (*Consortium, error) {
 	c := &Consortium{
-		Bundle:   &Bundle{Version: BundleVersion, Chain: chain, Orderers: append([]string(nil), orderers...)},
+		Bundle:   &Bundle{Version: BundleVersion, Chain: chain, Orderers: append([]string(nil), orderers...), Rules: MaxRules},
 		Cities:   map[string]*PrivateKey{},
 		Orderers: map[string]*PrivateKey{},
 	}
