@@ -160,6 +160,13 @@ func (r Result) String() string {
 	return "rejected"
 }
 
+// Known reports whether r is a result some rules version makes: an
+// outcome of rules version 1, or one of version 2 with the reason that goes
+// with it. Decoders that read a result without its header (a transaction's
+// place, from an index or a query) check this; Decode checks a block's
+// results against its header's version.
+func (r Result) Known() bool { return checkResult(Rules1, r) || checkResult(CurrentRules, r) }
+
 // checkResult reports whether a result byte is one a block of rules
 // version v can hold.
 func checkResult(v int, r Result) bool {

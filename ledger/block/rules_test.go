@@ -554,3 +554,16 @@ func TestBusinessIDsAreValid(t *testing.T) {
 		t.Fatal("two numbers, one id")
 	}
 }
+
+func TestResultKnown(t *testing.T) {
+	for _, r := range []block.Result{block.OK, block.Duplicate, block.Invalid, block.Rejected, rejected(block.ReasonNotIssuer), invalid(block.ReasonText)} {
+		if !r.Known() {
+			t.Errorf("result %d (%v %v) not known", r, r, r.Reason())
+		}
+	}
+	for _, r := range []block.Result{block.Refused(block.Invalid, block.ReasonNotIssuer), block.Refused(block.OK, block.ReasonExists), block.Refused(block.Rejected, 63)} {
+		if r.Known() {
+			t.Errorf("result %d known", r)
+		}
+	}
+}

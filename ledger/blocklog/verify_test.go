@@ -118,7 +118,7 @@ func TestVerifyRecord(t *testing.T) {
 			return r.Encode()
 		}, block.ErrQuorum},
 		{"altered results", parent, func() []byte {
-			return reseal(good, func(b *block.Block) { b.Results[0] = block.Rejected }).Encode()
+			return reseal(good, func(b *block.Block) { b.Results[0] = block.Refused(block.Rejected, block.ReasonStatus) }).Encode()
 		}, block.ErrMismatch},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -125,7 +125,7 @@ func TestMetricsAndHealth(t *testing.T) {
 			}
 			got[l["kind"]+"/"+l["action"]+"/"+l["result"]] += mt.GetCounter().GetValue()
 		}
-		if got["business_registration/issue/ok"] != 8 || got["business_registration/revoke/rejected"] != 4 {
+		if got["professional_certificate/issue/ok"] != 8 || got["professional_certificate/revoke/rejected"] != 4 { // blocktest.Tx: certificates
 			t.Errorf("results per kind, action and result: %v", got)
 		}
 	}

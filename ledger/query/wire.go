@@ -315,7 +315,7 @@ func readEntry(r *wire.Reader) entry {
 	}
 	e.height, e.position, e.leaf = r.U64(), r.U32(), int32(r.U32())
 	e.result = block.Result(r.U8())
-	if r.Err() == nil && e.result > block.Rejected {
+	if r.Err() == nil && !e.result.Known() {
 		r.Fail(fmt.Errorf("result %d", e.result))
 	}
 	e.path = readPath(r)

@@ -217,7 +217,7 @@ func (c *Chain) seal(tb testing.TB, steps [][]*schemas.Batch) {
 			tb.Fatal(err)
 		}
 		idx.Add(blk)
-		rec := blocklogtest.Certify(cons, blk, Orderers[:3]...)
+		rec := blocklogtest.Certify(c.Consortium, blk, Orderers[:3]...)
 		bundles, err := proof.ForBlock(&rec.Header, &rec.QC, blk, proof.ProveAt(&rec.Header, st.ProveRoot))
 		if err != nil {
 			tb.Fatalf("prooftest: proofs of block %d: %v", h, err)
