@@ -68,7 +68,7 @@ func (g *Gateway) handleProof(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set(api.HeaderHeight, strconv.FormatUint(b.State.Height, 10))
-	w.Header().Set(api.HeaderStatus, string(b.State.Leaf.Status))
+	w.Header().Set(api.HeaderStatus, string(b.Status())) // effective: expired once the validity ended
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(body)
 }

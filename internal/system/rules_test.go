@@ -2,9 +2,15 @@ package system_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/baybus/baybus/gateway/client"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/block/blocktest"
 	"github.com/baybus/baybus/ledger/proof"
@@ -106,5 +112,88 @@ func TestBatchStraightToTheBus(t *testing.T) {
 	}
 	if _, err := proof.Latest(src, schemas.LicenseKey(schemas.CN, wrong)); err == nil {
 		t.Fatal("the invalid issue made a license")
+	}
+}
+
+// TestWaitCommitNamesTheReason: the gateway's wait=commit answer to a
+// revocation of another city's license is 422 ledger_rejected naming the
+// reason, not_issuer (issue 14 §1), and a second issue is "exists".
+func TestWaitCommitNamesTheReason(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the whole system")
+	}
+	sys := start(t, t.TempDir())
+	defer sys.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := client.New("http://"+sys.HTTPAddr, nil)
+	id := blocktest.BusinessID("shenzhen", 11)
+	issue := json.RawMessage(fmt.Sprintf(`{"eventId":"sz-11","kind":"business_registration","action":"issue","occurredAt":"2026-03-01T08:00:00Z",
+"record":{"id":%q,"name":{"en":"Co 11"},"authority":{"en":"Registry"},"issuedOn":"2026-03-01","establishedOn":"2019-03-01","address":{"en":"1 Road"},"scope":{"en":"trade"}}}`, id))
+	revoke := json.RawMessage(fmt.Sprintf(`{"eventId":"gz-r-11","kind":"business_registration","action":"revoke","reason":"not ours to revoke","occurredAt":"2026-03-02T08:00:00Z","record":{"id":%q}}`, id))
+	again := json.RawMessage(strings.Replace(string(issue), `"sz-11"`, `"sz-11-again"`, 1))
+	for _, step := range []struct {
+		city, code, rule string
+		ev               json.RawMessage
+	}{
+		{"shenzhen", "", "", issue},
+		{"guangzhou", "ledger_rejected", "not_issuer", revoke},
+		{"shenzhen", "ledger_rejected", "exists", again},
+	} {
+		res, err := c.Publish(ctx, step.city, []json.RawMessage{step.ev}, client.Options{Wait: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch r := res[0]; {
+		case step.code == "" && (r.Error != nil || r.Receipt.Status != "committed"):
+			t.Fatalf("%s: %+v %+v", step.city, r.Receipt, r.Error)
+		case step.code != "" && (r.Error == nil || r.Error.Code != step.code || r.Error.Rule != step.rule || !strings.Contains(r.Error.Message, step.rule)):
+			t.Fatalf("%s: %+v %+v, want %s naming %s", step.city, r.Receipt, r.Error, step.code, step.rule)
+		}
+	}
+}
+
+// TestProofRouteShowsExpiry: HK/RGI-648009, valid 2013-10-10 to
+// 2018-10-09, issued today, is expired in the proof route's status and in
+// the proof itself, with no expire event (issue 14 §2).
+func TestProofRouteShowsExpiry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the whole system")
+	}
+	sys := start(t, t.TempDir())
+	defer sys.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := client.New("http://"+sys.HTTPAddr, nil)
+	cert := json.RawMessage(`{"eventId":"hk-rgi","kind":"professional_certificate","action":"issue","occurredAt":"2013-10-10T09:00:00+08:00",
+"record":{"id":"RGI-648009","holder":{"name":{"en":"CHAN Tai Man"},"idKind":"passport","idNumber":"K1234567"},"title":{"en":"Registered Gas Installer"},
+"authority":{"en":"EMSD"},"issuedOn":"2013-10-10","validity":{"from":"2013-10-10","to":"2018-10-09"}}}`)
+	res, err := c.Publish(ctx, "hongkong", []json.RawMessage{cert}, client.Options{Wait: true})
+	if err != nil || res[0].Error != nil {
+		t.Fatalf("issue: %v %+v", err, res)
+	}
+	var resp *http.Response
+	waitFor(t, "the proof route", func() bool {
+		if resp, err = http.Get("http://" + sys.HTTPAddr + "/v1/licenses/HK/RGI-648009/proof"); err != nil {
+			return false
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return false
+		}
+		return true
+	})
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if got := resp.Header.Get("Baybus-Status"); got != "expired" {
+		t.Fatalf("Baybus-Status %q, want expired", got)
+	}
+	b, err := proof.Decode(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := proof.Verify(sys.Consortium.Bundle, b)
+	if err != nil || v.Status != schemas.StatusExpired || v.Recorded != schemas.StatusValid || v.ValidTo != "2018-10-09" || v.Owner != "hongkong" {
+		t.Fatalf("verdict %+v %v", v, err)
 	}
 }

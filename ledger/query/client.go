@@ -316,7 +316,7 @@ func (c *Client) Lookup(ctx context.Context, id schemas.TxID) (gateway.Location,
 }
 
 func gatewayLocation(l *Location) gateway.Location {
-	return gateway.Location{Height: l.Height, Position: l.Position, BlockHash: l.BlockHash, Result: l.Result.String()}
+	return gateway.Location{Height: l.Height, Position: l.Position, BlockHash: l.BlockHash, Result: l.Result.String(), Reason: l.Result.Reason().String()}
 }
 
 // WaitTx implements gateway.Ledger: it waits until the transaction is
