@@ -109,7 +109,10 @@ type Config struct {
 	// authentication and says so in the log: only for a handler no one
 	// else can reach (tests, benchmarks); gateway/server always sets it
 	// unless told to be insecure.
-	Auth       auth.Authenticator
+	Auth auth.Authenticator
+	// Readers looks up a named reader of the trust bundle (its grants),
+	// for reader credentials on the proof route; nil: readers refused.
+	Readers    func(name string) (*keys.Reader, bool)
 	Registerer prometheus.Registerer // nil: metrics not registered
 	Logger     *slog.Logger          // default slog.Default()
 	Now        func() time.Time      // default time.Now

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -30,6 +31,10 @@ import (
 
 const chain = "gba-test"
 
+// quiet drops the gateways' logs (each warns that it serves without
+// authentication).
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
 var orderers = []string{"hongkong", "macao", "qianhai", "hengqin"}
 
 type env struct {
@@ -51,6 +56,9 @@ func newEnv(t *testing.T, cfg gateway.Config) *env {
 		t.Fatal(err)
 	}
 	cfg.Chain = chain
+	if cfg.Logger == nil {
+		cfg.Logger = quiet
+	}
 	gw := gateway.New(cfg)
 	for _, city := range schemas.CityTokens() {
 		nc, err := srv.Connect(bus.IdentityName(bus.RoleCity, city))
@@ -352,7 +360,7 @@ func (b *blockingPublisher) Publish(ctx context.Context, subject, msgID string, 
 
 func TestBackpressure(t *testing.T) {
 	cons, _ := keys.NewConsortium(chain, schemas.CityTokens(), orderers, keys.Ed25519, rand.Reader)
-	gw := gateway.New(gateway.Config{Chain: chain, Batch: gateway.BatchConfig{MaxTxs: 1, MaxInFlight: 1, QueueSize: 2}})
+	gw := gateway.New(gateway.Config{Logger: quiet, Chain: chain, Batch: gateway.BatchConfig{MaxTxs: 1, MaxInFlight: 1, QueueSize: 2}})
 	bp := &blockingPublisher{release: make(chan struct{})}
 	if err := gw.AddCity("zhuhai", cons.Cities["zhuhai"], bp); err != nil {
 		t.Fatal(err)

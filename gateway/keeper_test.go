@@ -187,7 +187,7 @@ func TestLostBatchesArePublishedAgain(t *testing.T) {
 	store := openOutbox(t, t.TempDir(), outbox.Config{})
 	defer store.Close()
 	reg := prometheus.NewRegistry()
-	gw := gateway.New(gateway.Config{Chain: chain, Ledger: led, Outbox: store, RepublishAfter: 300 * time.Millisecond, Registerer: reg})
+	gw := gateway.New(gateway.Config{Logger: quiet, Chain: chain, Ledger: led, Outbox: store, RepublishAfter: 300 * time.Millisecond, Registerer: reg})
 	defer gw.Close()
 	pub := &droppingPublisher{next: cityPublisher(t, e, "zhuhai")}
 	pub.drop.Store(3)
@@ -230,7 +230,7 @@ func TestKeptBatchesSurviveARestart(t *testing.T) {
 	led := startStreamLedger(t, e.srv)
 	dir := t.TempDir()
 	store := openOutbox(t, dir, outbox.Config{})
-	first := gateway.New(gateway.Config{Chain: chain, Ledger: led, Outbox: store, RepublishAfter: time.Hour})
+	first := gateway.New(gateway.Config{Logger: quiet, Chain: chain, Ledger: led, Outbox: store, RepublishAfter: time.Hour})
 	lost := &droppingPublisher{next: cityPublisher(t, e, "jiangmen")}
 	lost.drop.Store(1 << 30)
 	if err := first.AddCity("jiangmen", e.cons.Cities["jiangmen"], lost); err != nil {
@@ -250,7 +250,7 @@ func TestKeptBatchesSurviveARestart(t *testing.T) {
 	if n := store.Stats().Batches; n != 3 {
 		t.Fatalf("%d batches kept across the restart, want 3", n)
 	}
-	second := gateway.New(gateway.Config{Chain: chain, Ledger: led, Outbox: store, RepublishAfter: time.Hour})
+	second := gateway.New(gateway.Config{Logger: quiet, Chain: chain, Ledger: led, Outbox: store, RepublishAfter: time.Hour})
 	defer second.Close()
 	if err := second.AddCity("jiangmen", e.cons.Cities["jiangmen"], cityPublisher(t, e, "jiangmen")); err != nil {
 		t.Fatal(err)
@@ -273,7 +273,7 @@ func TestFullOutboxRefusesBeforePublishing(t *testing.T) {
 	e := newEnv(t, gateway.Config{})
 	store := openOutbox(t, t.TempDir(), outbox.Config{MaxBytes: 100})
 	defer store.Close()
-	gw := gateway.New(gateway.Config{Chain: chain, Ledger: &progressLedger{}, Outbox: store})
+	gw := gateway.New(gateway.Config{Logger: quiet, Chain: chain, Ledger: &progressLedger{}, Outbox: store})
 	defer gw.Close()
 	if err := gw.AddCity("zhaoqing", e.cons.Cities["zhaoqing"], cityPublisher(t, e, "zhaoqing")); err != nil {
 		t.Fatal(err)

@@ -346,7 +346,7 @@ func TestBusWriteFailureShowsAndHeals(t *testing.T) {
 	e := newEnv(t, gateway.Config{})
 	reg := prometheus.NewRegistry()
 	clk := &clock{t: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}
-	gw := gateway.New(gateway.Config{Chain: chain, Registerer: reg, Now: clk.Now, FailureHold: time.Minute, Node: "gw-test"})
+	gw := gateway.New(gateway.Config{Logger: quiet, Chain: chain, Registerer: reg, Now: clk.Now, FailureHold: time.Minute, Node: "gw-test"})
 	defer gw.Close()
 	nc, err := e.srv.Connect(bus.IdentityName(bus.RoleCity, "foshan"))
 	if err != nil {

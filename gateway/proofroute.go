@@ -11,6 +11,7 @@ import (
 	"github.com/baybus/baybus/gateway/auth"
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/keys"
 )
 
 // ProofRoute is the route of fresh license proofs.
@@ -23,15 +24,20 @@ const ProofMediaType = api.MediaProof
 // the license's current status. JSON by default; the binary form with
 // ?format=binary or Accept: application/vnd.baybus.proof. Headers
 // Baybus-Height and Baybus-Status repeat the height and status the proof
-// shows. Errors: 400 bad_request, 404 not_found, 503 not_ready (no ledger)
-// or ledger_unavailable, 500 internal.
+// shows. Errors: 400 bad_request, 403 forbidden (see mayRead), 404
+// not_found, 503 not_ready (no ledger) or ledger_unavailable, 500 internal.
 func (g *Gateway) handleProof(w http.ResponseWriter, r *http.Request) {
-	if p, ok := g.authenticate(w, r); !ok || !g.allow(w, p, "", auth.RoleRead) {
+	p, ok := g.authenticate(w, r)
+	if !ok || !g.allow(w, p, "", auth.RoleRead) {
 		return
 	}
 	jur, err := schemas.ParseJurisdiction(r.PathValue("jurisdiction"))
 	if err != nil {
 		writeError(w, &Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Field: "jurisdiction", Message: err.Error()})
+		return
+	}
+	if e := g.mayRead(p, jur, ""); e != nil { // a reader without any grant in this jurisdiction learns nothing
+		writeError(w, e)
 		return
 	}
 	id := r.PathValue("id")
@@ -55,6 +61,22 @@ func (g *Gateway) handleProof(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Status: http.StatusServiceUnavailable, Code: api.CodeLedgerUnavailable, Message: err.Error()})
 		return
 	}
+	if g.cfg.Auth != nil {
+		tx, err := b.Transaction()
+		if err != nil {
+			writeError(w, &Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: err.Error()})
+			return
+		}
+		if p.City != "" && tx.City != p.City {
+			writeError(w, &Error{Status: http.StatusForbidden, Code: api.CodeForbidden,
+				Message: fmt.Sprintf("auth: forbidden: %s was last changed by %s; a credential of %s reads its own city's licenses (others need a named reader with a grant)", key, tx.City, p.City)})
+			return
+		}
+		if e := g.mayRead(p, jur, tx.Kind.Short()); e != nil {
+			writeError(w, e)
+			return
+		}
+	}
 	var body []byte
 	if binary {
 		body, err = b.MarshalBinary()
@@ -71,4 +93,39 @@ func (g *Gateway) handleProof(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(api.HeaderStatus, string(b.Status())) // effective: expired once the validity ended
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(body)
+}
+
+// mayRead checks a named reader's grants in the trust bundle
+// (Config.Readers) for proofs of jurisdiction and kind ("" checks only
+// that some grant covers the jurisdiction). A city's credential passes
+// here (handleProof checks its city); a reader the bundle does not name is
+// refused.
+func (g *Gateway) mayRead(p *auth.Principal, jur schemas.Jurisdiction, kind string) *Error {
+	if p == nil || p.Reader == "" {
+		return nil
+	}
+	var rd *keys.Reader
+	ok := false
+	if g.cfg.Readers != nil {
+		rd, ok = g.cfg.Readers(p.Reader)
+	}
+	if !ok {
+		return &Error{Status: http.StatusForbidden, Code: api.CodeForbidden,
+			Message: fmt.Sprintf("auth: forbidden: reader %s is not in this gateway's trust bundle", p.Reader)}
+	}
+	if kind == "" {
+		for _, gr := range rd.Grants {
+			if j, _, err := keys.ParseGrant(gr); err == nil && j == string(jur) {
+				return nil
+			}
+		}
+	} else if rd.Allows(string(jur), kind) {
+		return nil
+	}
+	what := string(jur)
+	if kind != "" {
+		what += "." + kind
+	}
+	return &Error{Status: http.StatusForbidden, Code: api.CodeForbidden,
+		Message: fmt.Sprintf("auth: forbidden: reader %s's grants %v do not cover %s", p.Reader, rd.Grants, what)}
 }

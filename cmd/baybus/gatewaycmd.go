@@ -131,48 +131,75 @@ read: fetch proofs), expires, and can be revoked; the token file keeps only its
 SHA-256. Gateways re-read the file within a second of a change.`,
 	}
 	var (
-		tf             tokenFileFlag
-		city, roles    string
-		note, out      string
-		ttl            time.Duration
-		revokeTF, lsTF tokenFileFlag
+		tf                  tokenFileFlag
+		city, reader, roles string
+		note, out           string
+		ttl                 time.Duration
+		revokeTF, lsTF      tokenFileFlag
 	)
 	add := &cobra.Command{
 		Use:   "add",
 		Short: "Issue a token and print it (it is shown once)",
-		Args:  cobra.NoArgs,
+		Long: `add issues a token for a city system (--city, with --role) or for a named
+reader of trust.json (--reader: it reads proofs its grants cover, nothing else).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rs, err := auth.ParseRoles(roles)
-			if err != nil {
-				return err
-			}
 			store, err := tf.open()
 			if err != nil {
 				return err
 			}
-			tok, rec, err := store.Issue(city, rs, ttl, note)
-			if err != nil {
-				return err
+			var (
+				tok string
+				rec auth.TokenRecord
+			)
+			switch {
+			case (city == "") == (reader == ""):
+				return errors.New("give --city or --reader")
+			case reader != "":
+				trust, err := keys.LoadBundle(filepath.Join(tf.consortium, keys.TrustFile))
+				if err != nil {
+					return err
+				}
+				if _, ok := trust.Reader(reader); !ok {
+					return fmt.Errorf("%s names no reader %q (add it with 'baybus keys add-reader')", filepath.Join(tf.consortium, keys.TrustFile), reader)
+				}
+				roles = "read"
+				tok, rec, err = store.IssueReader(reader, ttl, note)
+				if err != nil {
+					return err
+				}
+			default:
+				rs, err := auth.ParseRoles(roles)
+				if err != nil {
+					return err
+				}
+				if tok, rec, err = store.Issue(city, rs, ttl, note); err != nil {
+					return err
+				}
+			}
+			whom := "city " + rec.City
+			if rec.Reader != "" {
+				whom = "reader " + rec.Reader
 			}
 			if out != "" {
 				if err := keys.WriteFileAtomic(out, []byte(tok+"\n"), 0o600); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "token %s for %s (%s) until %s written to %s\n", rec.ID, rec.City, roles, rec.Expires.Format(time.RFC3339), out)
+				fmt.Fprintf(cmd.OutOrStdout(), "token %s for %s (%s) until %s written to %s\n", rec.ID, whom, roles, rec.Expires.Format(time.RFC3339), out)
 				return nil
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), tok)
-			fmt.Fprintf(cmd.ErrOrStderr(), "token %s for %s (%s) until %s\n", rec.ID, rec.City, roles, rec.Expires.Format(time.RFC3339))
+			fmt.Fprintf(cmd.ErrOrStderr(), "token %s for %s (%s) until %s\n", rec.ID, whom, roles, rec.Expires.Format(time.RFC3339))
 			return nil
 		},
 	}
 	tf.add(add)
-	add.Flags().StringVar(&city, "city", "", "city token (required)")
+	add.Flags().StringVar(&city, "city", "", "city token")
+	add.Flags().StringVar(&reader, "reader", "", "named reader of trust.json (instead of --city)")
 	add.Flags().StringVar(&roles, "role", "publish", "roles, comma-separated: publish, read")
 	add.Flags().DurationVar(&ttl, "ttl", auth.DefaultTTL, "lifetime")
 	add.Flags().StringVar(&note, "note", "", "who holds it, for the list")
 	add.Flags().StringVar(&out, "out", "", "write the token to this file (0600) instead of stdout")
-	_ = add.MarkFlagRequired("city")
 
 	revoke := &cobra.Command{
 		Use:   "revoke ID...",
@@ -208,7 +235,7 @@ SHA-256. Gateways re-read the file within a second of a change.`,
 				return err
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tCITY\tROLES\tEXPIRES\tREVOKED\tNOTE")
+			fmt.Fprintln(w, "ID\tFOR\tROLES\tEXPIRES\tREVOKED\tNOTE")
 			for _, r := range recs {
 				revoked := "-"
 				if r.Revoked != nil {
@@ -218,7 +245,11 @@ SHA-256. Gateways re-read the file within a second of a change.`,
 				for i, x := range r.Roles {
 					rs[i] = string(x)
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.City, strings.Join(rs, ","), r.Expires.Format(time.RFC3339), revoked, r.Note)
+				whom := r.City
+				if r.Reader != "" {
+					whom = "reader:" + r.Reader
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, whom, strings.Join(rs, ","), r.Expires.Format(time.RFC3339), revoked, r.Note)
 			}
 			return w.Flush()
 		},
@@ -230,7 +261,7 @@ SHA-256. Gateways re-read the file within a second of a change.`,
 
 func newGatewayClientCertCmd() *cobra.Command {
 	var (
-		dir, city, system, roles, outDir string
+		dir, city, reader, system, roles, outDir string
 	)
 	cmd := &cobra.Command{
 		Use:   "client-cert",
@@ -242,15 +273,23 @@ client certificates against the consortium CA takes it instead of a token
 (publish --cert-file F --key-file K --ca-file DIR/tls/ca.crt).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rs, err := auth.ParseRoles(roles)
-			if err != nil {
-				return err
+			if (city == "") == (reader == "") {
+				return errors.New("give --city or --reader")
 			}
 			ca, err := consortium.LoadCA(dir, nil)
 			if err != nil {
 				return err
 			}
-			iss, err := auth.IssueClientCert(ca, city, system, rs)
+			var iss *consortium.Issued
+			if reader != "" {
+				roles = "read"
+				iss, err = auth.IssueReaderCert(ca, reader)
+			} else {
+				var rs []auth.Role
+				if rs, err = auth.ParseRoles(roles); err == nil {
+					iss, err = auth.IssueClientCert(ca, city, system, rs)
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -268,10 +307,10 @@ client certificates against the consortium CA takes it instead of a token
 		},
 	}
 	cmd.Flags().StringVar(&dir, "consortium", "data", "consortium directory holding tls/ca.crt and tls/ca.key")
-	cmd.Flags().StringVar(&city, "city", "", "city token (required)")
+	cmd.Flags().StringVar(&city, "city", "", "city token")
+	cmd.Flags().StringVar(&reader, "reader", "", "named reader of trust.json (instead of --city): reader-<name>, role reader")
 	cmd.Flags().StringVar(&system, "system", "", "the city system's name, e.g. samr")
 	cmd.Flags().StringVar(&roles, "role", "publish", "roles, comma-separated: publish, read")
 	cmd.Flags().StringVar(&outDir, "out", ".", "directory to write the certificate and key to")
-	_ = cmd.MarkFlagRequired("city")
 	return cmd
 }

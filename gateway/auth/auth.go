@@ -1,5 +1,7 @@
-// Package auth authenticates the city systems that call a gateway: bearer
-// tokens scoped to one city and its roles, stored hashed in a token file
+// Package auth authenticates the city systems and named readers that call
+// a gateway: bearer tokens scoped to one city and its roles (or to one
+// named reader of the trust bundle, which only reads), stored hashed in a
+// token file
 // that the gateway re-reads when it changes (so a revocation takes effect
 // without a restart), and client certificates issued by the consortium CA
 // (mutual TLS).
@@ -82,15 +84,29 @@ var (
 	ErrForbidden = errors.New("auth: forbidden")
 )
 
-// Principal is who sent a request.
+// Principal is who sent a request: a city system (City set) or a named
+// reader of the trust bundle (Reader set, role read only).
 type Principal struct {
 	// ID names the credential: a token's id, or a certificate's subject.
 	ID string
 	// Method is "token" or "certificate".
 	Method string
 	// City is the city token the credential is scoped to.
-	City  string
-	Roles []Role
+	City string
+	// Reader is the named reader the credential is scoped to; the gateway
+	// checks what it reads against the reader's grants in the trust
+	// bundle.
+	Reader string
+	Roles  []Role
+}
+
+// Scope names whom a credential speaks for: "city shenzhen" or
+// "reader hk-bank".
+func (p *Principal) Scope() string {
+	if p.Reader != "" {
+		return "reader " + p.Reader
+	}
+	return "city " + p.City
 }
 
 // Has reports whether the principal holds role r.
@@ -103,10 +119,10 @@ func (p *Principal) Allow(city string, role Role) error {
 		return fmt.Errorf("%w: no principal", ErrForbidden)
 	}
 	if !p.Has(role) {
-		return fmt.Errorf("%w: credential %s (%s of %s) lacks the %s role", ErrForbidden, p.ID, rolesString(p.Roles), p.City, role)
+		return fmt.Errorf("%w: credential %s (%s of %s) lacks the %s role", ErrForbidden, p.ID, rolesString(p.Roles), p.Scope(), role)
 	}
 	if city != "" && p.City != city {
-		return fmt.Errorf("%w: credential %s is %s's, not %s's", ErrForbidden, p.ID, p.City, city)
+		return fmt.Errorf("%w: credential %s is %s's, not city %s's", ErrForbidden, p.ID, p.Scope(), city)
 	}
 	return nil
 }
@@ -117,6 +133,20 @@ func rolesString(rs []Role) string {
 		s[i] = string(r)
 	}
 	return strings.Join(s, "+")
+}
+
+// ValidReaderName reports whether s can name a reader (as the trust
+// bundle's reader names: lower-case letters, digits, '-', at most 32).
+func ValidReaderName(s string) bool {
+	if len(s) == 0 || len(s) > 32 || s[0] == '-' {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // Authenticator identifies who sent a request.

@@ -296,3 +296,52 @@ func FuzzParseTokenFile(f *testing.F) {
 		}
 	})
 }
+
+// TestReaderCredentials: a named reader's token and certificate read and
+// do nothing else; the token file refuses a reader that would publish.
+func TestReaderCredentials(t *testing.T) {
+	store, err := auth.OpenTokens(filepath.Join(t.TempDir(), "tokens.json"), auth.TokenConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, rec, err := store.IssueReader("hk-bank", time.Hour, "")
+	if err != nil || rec.Reader != "hk-bank" || rec.City != "" {
+		t.Fatalf("%+v %v", rec, err)
+	}
+	p, err := store.Check(tok)
+	if err != nil || p.Reader != "hk-bank" || p.City != "" || !p.Has(auth.RoleRead) || p.Has(auth.RolePublish) {
+		t.Fatalf("%+v %v", p, err)
+	}
+	if err := p.Allow("", auth.RoleRead); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Allow("shenzhen", auth.RolePublish); !errors.Is(err, auth.ErrForbidden) || !strings.Contains(err.Error(), "reader hk-bank") {
+		t.Fatalf("a reader publishing: %v", err)
+	}
+	if _, _, err := store.IssueReader("HK Bank", time.Hour, ""); err == nil {
+		t.Fatal("a malformed reader name was accepted")
+	}
+	base := `"sha256":"` + strings.Repeat("a", 64) + `","created":"2026-01-01T00:00:00Z","expires":"2027-01-01T00:00:00Z"`
+	for name, rec := range map[string]string{
+		"reader publishing": `{"id":"0123456789abcdef","reader":"hk-bank","roles":["publish","read"],` + base + `}`,
+		"city and reader":   `{"id":"0123456789abcdef","city":"macao","reader":"hk-bank","roles":["read"],` + base + `}`,
+		"neither":           `{"id":"0123456789abcdef","roles":["read"],` + base + `}`,
+	} {
+		if _, err := auth.ParseTokenFile([]byte(`{"version":1,"tokens":[` + rec + `]}`)); !errors.Is(err, auth.ErrTokenFile) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	ca, err := consortium.NewCA("gba-test", consortium.CAConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := auth.IssueReaderCert(ca, "hk-bank")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := bearer("")
+	r.TLS = &tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{{iss.Cert}}}
+	if p, err := (auth.CertAuth{}).Authenticate(r); err != nil || p.Reader != "hk-bank" || p.Has(auth.RolePublish) {
+		t.Fatalf("reader certificate: %+v %v", p, err)
+	}
+}

@@ -16,6 +16,9 @@ import (
 // the OrganizationalUnit, joined by '.' ("publish", "read",
 // "publish.read"): IssueClientCert makes one.
 //
+// A named reader's certificate names it "reader-<name>" with the role
+// "reader" (the form of its bus identity): IssueReaderCert makes one.
+//
 // Certificates are not revocable here; they expire (397 days by default),
 // and a city whose certificate leaks should be moved to a new CA or, until
 // then, to tokens.
@@ -33,6 +36,13 @@ func (CertAuth) Authenticate(r *http.Request) (*Principal, error) {
 }
 
 func principalOf(id consortium.PeerIdentity) (*Principal, error) {
+	if id.Role == readerRole {
+		name, ok := strings.CutPrefix(id.Name, readerRole+"-")
+		if !ok || !ValidReaderName(name) {
+			return nil, fmt.Errorf("%w: reader certificate %q (want reader-<name>)", ErrUnauthenticated, id.Name)
+		}
+		return &Principal{ID: "cert:" + id.Name, Method: "certificate", Reader: name, Roles: []Role{RoleRead}}, nil
+	}
 	city, _, _ := strings.Cut(id.Name, ".")
 	if _, err := schemas.LookupCity(city); err != nil {
 		return nil, fmt.Errorf("%w: client certificate %q names no city (want <city> or <city>.<system>)", ErrUnauthenticated, id.Name)
@@ -42,6 +52,17 @@ func principalOf(id consortium.PeerIdentity) (*Principal, error) {
 		return nil, fmt.Errorf("%w: client certificate %q has roles %q (want publish, read or publish.read)", ErrUnauthenticated, id.Name, id.Role)
 	}
 	return &Principal{ID: "cert:" + id.Name, Method: "certificate", City: city, Roles: roles}, nil
+}
+
+// readerRole is the role (OrganizationalUnit) of a reader's certificate.
+const readerRole = "reader"
+
+// IssueReaderCert has ca issue a client certificate for the named reader.
+func IssueReaderCert(ca *consortium.CA, reader string) (*consortium.Issued, error) {
+	if !ValidReaderName(reader) {
+		return nil, fmt.Errorf("auth: reader name %q", reader)
+	}
+	return ca.Issue(consortium.CertSpec{Name: readerRole + "-" + reader, Role: readerRole, Usage: consortium.UsageClient})
 }
 
 // IssueClientCert has ca issue a client certificate for a city system:

@@ -31,8 +31,10 @@ const DefaultTTL = 90 * 24 * time.Hour
 
 // TokenRecord is what the token file keeps of one token.
 type TokenRecord struct {
-	ID      string     `json:"id"`
-	City    string     `json:"city"`
+	ID string `json:"id"`
+	// City or Reader: whom the token speaks for (exactly one is set).
+	City    string     `json:"city,omitempty"`
+	Reader  string     `json:"reader,omitempty"`
 	Roles   []Role     `json:"roles"`
 	Hash    string     `json:"sha256"` // hex SHA-256 of the whole token
 	Note    string     `json:"note,omitempty"`
@@ -156,8 +158,20 @@ func ParseTokenFile(raw []byte) ([]TokenRecord, error) {
 		case r.Expires.IsZero():
 			return nil, fmt.Errorf("%w: token %s has no expiry", ErrTokenFile, r.ID)
 		}
-		if _, err := schemas.LookupCity(r.City); err != nil {
-			return nil, fmt.Errorf("%w: token %s: %w", ErrTokenFile, r.ID, err)
+		switch {
+		case r.City != "" && r.Reader != "":
+			return nil, fmt.Errorf("%w: token %s names both a city and a reader", ErrTokenFile, r.ID)
+		case r.Reader != "":
+			if !ValidReaderName(r.Reader) {
+				return nil, fmt.Errorf("%w: token %s: reader name %q", ErrTokenFile, r.ID, r.Reader)
+			}
+			if !slices.Equal(r.Roles, []Role{RoleRead}) {
+				return nil, fmt.Errorf("%w: token %s of reader %s: a reader only reads", ErrTokenFile, r.ID, r.Reader)
+			}
+		default:
+			if _, err := schemas.LookupCity(r.City); err != nil {
+				return nil, fmt.Errorf("%w: token %s: %w", ErrTokenFile, r.ID, err)
+			}
 		}
 		if len(r.Roles) == 0 {
 			return nil, fmt.Errorf("%w: token %s has no role", ErrTokenFile, r.ID)
@@ -259,7 +273,7 @@ func (s *TokenStore) Check(token string) (*Principal, error) {
 	case !now.Before(rec.Expires):
 		return nil, fmt.Errorf("%w: %s at %s", ErrExpired, id, rec.Expires.UTC().Format(time.RFC3339))
 	}
-	return &Principal{ID: id, Method: "token", City: rec.City, Roles: slices.Clone(rec.Roles)}, nil
+	return &Principal{ID: id, Method: "token", City: rec.City, Reader: rec.Reader, Roles: slices.Clone(rec.Roles)}, nil
 }
 
 // tokenID returns the id part of a well-formed token.
@@ -288,6 +302,19 @@ func (s *TokenStore) Issue(city string, roles []Role, ttl time.Duration, note st
 	if len(roles) == 0 {
 		return "", TokenRecord{}, errors.New("auth: a token needs at least one role")
 	}
+	return s.issue(TokenRecord{City: city, Roles: roles}, ttl, note)
+}
+
+// IssueReader makes a read token for a named reader of the trust bundle
+// (the gateway checks its grants on every read), like Issue.
+func (s *TokenStore) IssueReader(reader string, ttl time.Duration, note string) (string, TokenRecord, error) {
+	if !ValidReaderName(reader) {
+		return "", TokenRecord{}, fmt.Errorf("auth: reader name %q: want lower-case letters, digits and '-', at most 32", reader)
+	}
+	return s.issue(TokenRecord{Reader: reader, Roles: []Role{RoleRead}}, ttl, note)
+}
+
+func (s *TokenStore) issue(rec TokenRecord, ttl time.Duration, note string) (string, TokenRecord, error) {
 	if ttl == 0 {
 		ttl = DefaultTTL
 	}
@@ -306,10 +333,10 @@ func (s *TokenStore) Issue(city string, roles []Role, ttl time.Duration, note st
 	token := TokenPrefix + id + "_" + base64.RawURLEncoding.EncodeToString(secret[:])
 	sum := sha256.Sum256([]byte(token))
 	now := s.cfg.Now().UTC().Truncate(time.Second)
-	roles = slices.Clone(roles)
+	roles := slices.Clone(rec.Roles)
 	slices.Sort(roles)
-	rec := TokenRecord{ID: id, City: city, Roles: slices.Compact(roles), Hash: hex.EncodeToString(sum[:]), Note: note,
-		Created: now, Expires: now.Add(ttl)}
+	rec.ID, rec.Roles, rec.Hash, rec.Note = id, slices.Compact(roles), hex.EncodeToString(sum[:]), note
+	rec.Created, rec.Expires = now, now.Add(ttl)
 	err := s.update(func(recs []TokenRecord) ([]TokenRecord, error) { return append(recs, rec), nil })
 	if err != nil {
 		return "", TokenRecord{}, err

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/baybus/baybus/bridge"
 	"github.com/baybus/baybus/gateway"
@@ -56,8 +58,44 @@ func bridges(j schemas.Jurisdiction) gateway.Bridge { return bridge.For(j) }
 func TestStandaloneGatewayWithTheLedger(t *testing.T) {
 	sys := startOrderers(t)
 	dir := sys.Config().DataDir
-	clients, err := auth.EnsureDevTokens(dir, []string{"shenzhen"}, auth.TokenConfig{})
+	clients, err := auth.EnsureDevTokens(dir, []string{"shenzhen", "guangzhou"}, auth.TokenConfig{})
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Two named readers: a Hong Kong bank granted mainland business
+	// licenses, a Macao notary granted Hong Kong's only.
+	trustPath := filepath.Join(dir, keys.TrustFile)
+	trust, err := keys.LoadBundle(trustPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readerTokens := map[string]string{}
+	tokens, err := auth.OpenTokens(auth.TokenPath(dir), auth.TokenConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, grants := range map[string][]string{"hk-bank": {"CN.business"}, "mo-notary": {"HK.*"}} {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, _ := kp.PublicKey()
+		rk, err := keys.NewReaderKeys(name, pub, grants, keys.Ed25519, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if trust, err = trust.WithReader(rk, 0); err != nil {
+			t.Fatal(err)
+		}
+		if readerTokens[name], _, err = tokens.IssueReader(name, time.Hour, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := trust.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keys.WriteFileAtomic(trustPath, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s := start(t, server.Config{Consortium: dir, NATS: sys.Bus.ClientURL(), Cities: []string{"shenzhen"}, Listen: "127.0.0.1:0",
@@ -96,27 +134,41 @@ func TestStandaloneGatewayWithTheLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	uscc, _ := native["统一社会信用代码"].(string)
-	req, _ := http.NewRequest(http.MethodGet, s.URL()+api.ProofPath("CN", uscc), nil)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	fetch := func(token string) (int, []byte) {
+		req, _ := http.NewRequest(http.MethodGet, s.URL()+api.ProofPath("CN", uscc), nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, body
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("proof of CN/%s: %d %s", uscc, resp.StatusCode, body)
+	code, body := fetch(tok)
+	if code != http.StatusOK {
+		t.Fatalf("proof of CN/%s: %d %s", uscc, code, body)
 	}
 	b, err := proof.DecodeJSON(body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	trust, err := keys.LoadBundle(filepath.Join(dir, keys.TrustFile))
+	if _, err := proof.Verify(trust, b); err != nil {
+		t.Fatalf("the proof does not verify offline: %v", err)
+	}
+	// Who else may read it: a reader whose grant covers it; not a reader
+	// granted another jurisdiction, nor another city's credential.
+	gz, err := client.Token(filepath.Join(clients, "guangzhou.token"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := proof.Verify(trust, b); err != nil {
-		t.Fatalf("the proof does not verify offline: %v", err)
+	for who, tc := range map[string]struct {
+		token string
+		want  int
+	}{"hk-bank": {readerTokens["hk-bank"], 200}, "mo-notary": {readerTokens["mo-notary"], 403}, "guangzhou": {gz, 403}} {
+		if code, body := fetch(tc.token); code != tc.want {
+			t.Errorf("%s reading CN/%s: %d %s, want %d", who, uscc, code, body, tc.want)
+		}
 	}
 	if rd, err := c.Ready(ctx); err != nil || rd.Status != "ready" || rd.Node != "gw-e2e" || rd.Chain != trust.Chain {
 		t.Fatalf("readiness %+v %v", rd, err)

@@ -338,6 +338,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		gcfg.Outbox = s.outbox
 	}
 	gcfg.Chain, gcfg.Node, gcfg.Auth, gcfg.Registerer = trust.Chain, cfg.Node, authn, cfg.Registry
+	gcfg.Readers = trust.Reader
 	gcfg.Logger = cfg.Logger
 	gcfg.Ready = s.busReady
 	s.gw = gateway.New(gcfg)
