@@ -226,7 +226,7 @@ func (b *Bundle) WithReader(rk *ReaderKeys, validFrom uint64) (*Bundle, error) {
 	if _, ok := b.Reader(rk.Reader.Name); ok {
 		return nil, fmt.Errorf("keys: reader %q is already in the trust bundle", rk.Reader.Name)
 	}
-	nb := &Bundle{Version: b.Version, Chain: b.Chain, Orderers: slices.Clone(b.Orderers),
+	nb := &Bundle{Version: b.Version, Chain: b.Chain, Orderers: slices.Clone(b.Orderers), Rules: b.Rules,
 		Keys: slices.Clone(b.Keys), Readers: slices.Clone(b.Readers), HPKEKeys: slices.Clone(b.HPKEKeys)}
 	nb.Readers = append(nb.Readers, rk.Reader)
 	nb.Keys = append(nb.Keys, TrustedKey{ID: rk.Sign.KeyID(), Role: RoleReader, Member: rk.Reader.Name, Scheme: rk.Sign.Scheme(),
