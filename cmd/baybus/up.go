@@ -81,7 +81,7 @@ HTTP API (see README.md):
 			}
 			sys, err := system.Start(cmd.Context(), cfg)
 			if err != nil {
-				return err
+				return natsStartError(err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "baybus up: gateways on http://%s, NATS on %s, data in %s (Ctrl-C to stop)\n",
 				sys.HTTPAddr, orNone(sys.Bus.ClientURL()), cfg.DataDir)

@@ -67,6 +67,10 @@ type StreamConfig struct {
 	// (an orderer that never comes back pins nothing longer). Empty: limits
 	// retention, every batch kept for MaxAge.
 	Orderers []string
+	// Placement puts every stream's replicas on one cluster of a
+	// supercluster, or on the servers with given tags; nil lets JetStream
+	// choose (the cluster of the server the operator is connected to).
+	Placement *jetstream.Placement
 }
 
 // OrdererConsumer is the durable GBA_TX consumer of an orderer.
@@ -108,7 +112,7 @@ func (c StreamConfig) withDefaults() StreamConfig {
 // StreamConfigs returns the three stream definitions.
 func StreamConfigs(c StreamConfig) []jetstream.StreamConfig {
 	c = c.withDefaults()
-	return []jetstream.StreamConfig{
+	scs := []jetstream.StreamConfig{
 		{Name: StreamTx, Subjects: []string{SubjectTxAll}, Storage: jetstream.FileStorage, Replicas: c.Replicas,
 			Duplicates: c.DuplicatesWindow, MaxAge: c.MaxAge, MaxMsgSize: c.MaxMsgSize, Discard: jetstream.DiscardOld,
 			Description: "signed batches from the city gateways"},
@@ -121,6 +125,13 @@ func StreamConfigs(c StreamConfig) []jetstream.StreamConfig {
 			Compression: jetstream.S2Compression,
 			Description: "license proofs for cross-boundary services"},
 	}
+	if c.Placement != nil {
+		for i := range scs {
+			p := *c.Placement
+			scs[i].Placement = &p
+		}
+	}
+	return scs
 }
 
 // EnsureStreams creates the streams, or updates them to the given

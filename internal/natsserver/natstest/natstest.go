@@ -1,4 +1,4 @@
-// Package bustest starts real embedded NATS servers with JetStream for
+// Package natstest starts real embedded NATS servers with JetStream for
 // tests, with the streams of package bus created.
 package natstest
 
