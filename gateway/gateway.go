@@ -610,6 +610,12 @@ func (g *Gateway) prepare(c *cityGateway, in Input) ([]byte, schemas.TxID, *Erro
 	}
 	tx := schemas.NewTx(g.cfg.Chain, c.city, ev)
 	tx.NativeFormat, tx.NativeHash = nativeFormat, nativeID
+	// The ledger's own record check (rules version 2): what it needs the
+	// city for, such as a handover's city being of its jurisdiction, is
+	// refused here rather than sealed invalid.
+	if err := schemas.CheckTx(tx); err != nil {
+		return nil, id, validationError(err)
+	}
 	raw, err := schemas.EncodeTx(tx)
 	if err != nil {
 		return nil, id, validationError(err)

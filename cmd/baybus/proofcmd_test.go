@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -384,5 +385,18 @@ func TestSubscribeCmd(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("the refusal took %v", d)
+	}
+}
+
+// TestVerifyChainOfBothRules: verify-chain replays a chain sealed under
+// rules version 1 (made before rules versions existed) and one of rules
+// version 2 with the rules each was sealed under.
+func TestVerifyChainOfBothRules(t *testing.T) {
+	for name, build := range map[string]func(testing.TB) (*prooftest.Chain, string){"rules 1": prooftest.BuildDataDir, "rules 2": prooftest.BuildDataDir2} {
+		c, dir := build(t)
+		out, errOut, code := execVerifyChain(t, "--data", dir)
+		if code != 0 || !strings.Contains(out, fmt.Sprintf("height %d", c.Height())) {
+			t.Errorf("%s: exit %d\n%s\n%s", name, code, out, errOut)
+		}
 	}
 }

@@ -20,7 +20,10 @@ func TestSealedRoundTrip(t *testing.T) {
 
 func FuzzDecodeSealed(f *testing.F) {
 	rec := blocklogtest.Chain(f, blocklogtest.Consortium(f), 1, 1, 1)[0]
-	f.Add(block.EncodeSealed(&rec.Header, &rec.QC))
+	f.Add(block.EncodeSealed(&rec.Header, &rec.QC)) // rules version 2: GBH2
+	v1 := rec.Header
+	v1.Rules = 0
+	f.Add(block.EncodeSealed(&v1, &rec.QC)) // rules version 1: GBH1
 	f.Fuzz(func(t *testing.T, data []byte) {
 		h, qc, err := block.DecodeSealed(data)
 		if err != nil {
