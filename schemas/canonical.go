@@ -87,6 +87,44 @@ func IsCanonical(raw []byte) bool {
 	return ok && i == len(raw)
 }
 
+// HasEmptyValue reports whether canonical JSON holds a null, an empty
+// string, an empty object or an empty array anywhere (it may answer
+// anything for bytes that are not canonical). A transaction never needs
+// one, and each decodes to the same Go value as the member's absence, so
+// DecodeTx would give the same Tx for bytes with and without it: the
+// orderers refuse such bytes (rules version 2), so that a transaction's
+// fields say everything its bytes do. It is the cheap form of checking
+// that EncodeTx of the decoded transaction gives the bytes back.
+func HasEmptyValue(canonical []byte) bool {
+	in := false
+	for i := 0; i < len(canonical); i++ {
+		b := canonical[i]
+		if in {
+			switch b {
+			case '\\':
+				i++ // the escaped byte; canonical escapes are \" \\ \b \f \n \r \t \u00xx
+			case '"':
+				in = false
+			}
+			continue
+		}
+		switch b {
+		case '"':
+			if i+1 < len(canonical) && canonical[i+1] == '"' {
+				return true
+			}
+			in = true
+		case 'n': // outside strings only the literal null starts with n
+			return true
+		case '{', '[':
+			if i+1 < len(canonical) && (canonical[i+1] == '}' || canonical[i+1] == ']') {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // plain marks the bytes a string may hold as they are, in the input and in the
 // canonical form alike: printable ASCII but '"' and '\\'.
 var plain = func() (t [256]bool) {

@@ -1127,3 +1127,23 @@ func BenchmarkCheckTx(b *testing.B) {
 		}
 	}
 }
+
+func TestHasEmptyValue(t *testing.T) {
+	for in, want := range map[string]bool{
+		`{"a":"x","b":[1,{"c":"d"}]}`: false,
+		`{"a":""}`:                    true,
+		`{"a":null}`:                  true,
+		`{"a":{}}`:                    true,
+		`{"a":[]}`:                    true,
+		`{"a":["x",[]]}`:              true,
+		`{"a":"null {} [] \"\""}`:     false, // inside a string
+		`{"a":"\\"}`:                  false,
+		`{"a":"\\","b":""}`:           true,
+		`{"a":"x\"y"}`:                false,
+		`{"n":1}`:                     false,
+	} {
+		if got := HasEmptyValue([]byte(in)); got != want {
+			t.Errorf("HasEmptyValue(%s) = %v, want %v", in, got, want)
+		}
+	}
+}
