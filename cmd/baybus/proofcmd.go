@@ -24,6 +24,7 @@ import (
 	"github.com/baybus/baybus/ledger/state/smt"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
+	"github.com/baybus/baybus/schemas/consortium"
 	"github.com/baybus/baybus/schemas/keys"
 )
 
@@ -526,6 +527,7 @@ func printVerdict(w io.Writer, l verdictLine, now time.Time) {
 type subscribeFlags struct {
 	from, kind, renderAs, reader   string
 	natsURL, creds, trust, dataDir string
+	tlsCA, tlsCert, tlsKey         string
 	max                            int
 	timeout                        time.Duration
 }
@@ -557,7 +559,10 @@ after printing it, so a restart resumes where the last run stopped. Run one
 process per reader and subject.
 
 Connection: --nats URL (default nats://127.0.0.1:4222); --trust defaults to
-DATA/trust.json.
+DATA/trust.json. A server beyond loopback speaks TLS (tls://host:port): --tls-ca
+is the CA to trust (default DATA/tls/ca.crt for a tls:// URL), --tls-cert and
+--tls-key the reader's client certificate (default DATA/tls/reader-<name>.crt and
+.key when present; 'baybus keys cert --client').
 
 --max N stops after N proofs (verified or not); --timeout D stops after D.
 Exit status: 0 stopped (interrupt, --max reached, or --timeout without --max);
@@ -573,7 +578,10 @@ Exit status: 0 stopped (interrupt, --max reached, or --timeout without --max);
 	fl.StringVar(&f.natsURL, "nats", "nats://"+system.DefaultNATSListen, "NATS URL")
 	fl.StringVar(&f.creds, "creds", "", "the reader's NATS credentials: NKey seed or .creds file (default DATA/nats/reader-<reader>.nk)")
 	fl.StringVar(&f.trust, "trust", "", "trust bundle (default DATA/trust.json)")
-	fl.StringVar(&f.dataDir, "data", system.DefaultDataDir, "data directory the defaults of --trust and --creds come from")
+	fl.StringVar(&f.dataDir, "data", system.DefaultDataDir, "data directory the defaults of --trust, --creds and --tls-* come from")
+	fl.StringVar(&f.tlsCA, "tls-ca", "", "CA certificates (PEM) to trust for a TLS server (default DATA/tls/ca.crt for a tls:// URL)")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "client certificate (PEM) for a TLS server (default DATA/tls/reader-<name>.crt if present)")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "its key (default the certificate's path with .key)")
 	fl.IntVar(&f.max, "max", 0, "stop after N proofs (0: no limit)")
 	fl.DurationVar(&f.timeout, "timeout", 0, "stop after this long (0: no limit)")
 	_ = cmd.MarkFlagRequired("from")
@@ -610,6 +618,30 @@ func subscribeReader(f *subscribeFlags, trust *keys.Bundle, trustFile string) (*
 		return nil, "", exitf(2, "subscribe: %s are reader %s's credentials, not %s's", creds, r.Name, named.Name)
 	}
 	return r, creds, nil
+}
+
+// subscribeTLS is the connection's TLS option: none for a plaintext
+// (loopback) server unless --tls-ca is given.
+func subscribeTLS(f *subscribeFlags, reader string) (nats.Option, error) {
+	ca, cert, key := f.tlsCA, f.tlsCert, f.tlsKey
+	if ca == "" && strings.HasPrefix(f.natsURL, "tls://") {
+		ca, _ = consortium.CAPaths(f.dataDir)
+	}
+	if ca == "" {
+		if cert != "" || key != "" {
+			return nil, errors.New("subscribe: --tls-cert and --tls-key need --tls-ca (or a tls:// URL)")
+		}
+		return nil, nil
+	}
+	if cert == "" {
+		if c, k := consortium.CertPaths(f.dataDir, bus.IdentityName(bus.RoleReader, reader)); fileExists(c) {
+			cert, key = c, k
+		}
+	}
+	if cert != "" && key == "" {
+		key = strings.TrimSuffix(cert, ".crt") + ".key"
+	}
+	return bus.TLSOption(ca, cert, key)
 }
 
 func runSubscribe(cmd *cobra.Command, f *subscribeFlags) error {
@@ -655,11 +687,19 @@ func runSubscribe(cmd *cobra.Command, f *subscribeFlags) error {
 	// at once with it instead of waiting for a time-out.
 	ctx, refuse := context.WithCancelCause(ctx)
 	defer refuse(nil)
-	nc, err := bus.Connect(f.natsURL, creds, "baybus-subscribe-"+durable.Name, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+	opts := []nats.Option{nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 		if errors.Is(err, nats.ErrPermissionViolation) {
 			refuse(fmt.Errorf("subscribe: the bus refused reader %s: %w", reader.Name, err))
 		}
-	}))
+	})}
+	tlsOpt, err := subscribeTLS(f, reader.Name)
+	if err != nil {
+		return exitError{code: 2, err: err}
+	}
+	if tlsOpt != nil {
+		opts = append(opts, tlsOpt)
+	}
+	nc, err := bus.Connect(f.natsURL, creds, "baybus-subscribe-"+durable.Name, opts...)
 	if err != nil {
 		return exitError{code: 2, err: err}
 	}

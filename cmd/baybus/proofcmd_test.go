@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/baybus/baybus/internal/natsserver"
 	"github.com/baybus/baybus/internal/natsserver/natstest"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/blocklog"
@@ -24,6 +25,7 @@ import (
 	"github.com/baybus/baybus/ledger/proof/prooftest"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
+	"github.com/baybus/baybus/schemas/consortium"
 	"github.com/baybus/baybus/schemas/keys"
 )
 
@@ -398,5 +400,62 @@ func TestVerifyChainOfBothRules(t *testing.T) {
 		if code != 0 || !strings.Contains(out, fmt.Sprintf("height %d", c.Height())) {
 			t.Errorf("%s: exit %d\n%s\n%s", name, code, out, errOut)
 		}
+	}
+}
+
+// TestSubscribeTLS: against a NATS server whose client port is TLS from
+// the consortium CA, subscribe connects with the CA and the reader's
+// client certificate (keys cert), and fails cleanly without the
+// certificate.
+func TestSubscribeTLS(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "c")
+	if _, err := consortium.Create(dir, consortium.Spec{Chain: "gba", Orderers: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := consortium.AddReader(dir, consortium.ReaderSpec{Name: "hk-bank", Grants: []string{"CN.business"}}); err != nil {
+		t.Fatal(err)
+	}
+	cc, err := consortium.Open(dir, consortium.Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := natsserver.ConsortiumTLS(cc.CA, dir, "nats", []string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := natsserver.StartServer(natsserver.ServerConfig{StoreDir: filepath.Join(t.TempDir(), "js"), Listen: "127.0.0.1:-1",
+		Identities: cc.Identities, TLS: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	op, err := srv.Connect("operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	js, _ := jetstream.New(op)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := bus.EnsureStreams(ctx, js, bus.StreamConfig{MemoryForProofs: true}); err != nil {
+		t.Fatal(err)
+	}
+	sub := func(url string) (string, int) {
+		_, errOut, code := runCmd(t, newSubscribeCmd(), "", "--data", dir, "--nats", url, "--reader", "hk-bank",
+			"--from", "cn", "--kind", "business", "--timeout", "1s")
+		return errOut, code
+	}
+	if errOut, code := sub(srv.ClientURL()); code != 2 || !strings.Contains(errOut, "tls") {
+		t.Fatalf("without a client certificate: exit %d, %q", code, errOut)
+	}
+	plain := strings.Replace(srv.ClientURL(), "tls://", "nats://", 1)
+	if errOut, code := sub(plain); code != 2 {
+		t.Fatalf("plaintext to a TLS port: exit %d, %q", code, errOut)
+	}
+	if out, err := runBaybus(t, "keys", "cert", "--dir", dir, "--name", "reader-hk-bank", "--role", "reader", "--client"); err != nil {
+		t.Fatalf("keys cert: %v\n%s", err, out)
+	}
+	if errOut, code := sub(srv.ClientURL()); code != 0 {
+		t.Fatalf("with the reader's certificate: exit %d, %q", code, errOut)
 	}
 }

@@ -24,6 +24,16 @@
 // gateways and JetStream meta leader are up: callers that need JetStream
 // wait for it (bus.WaitJetStream).
 //
+// Everything that leaves the host is TLS: a client, cluster, gateway or
+// monitoring listener bound beyond loopback needs ServerConfig.TLS
+// (ConsortiumTLS issues the certificate from the consortium CA; an
+// operator may name its own files) or an explicit Insecure, else Config
+// fails with ErrPlaintext. Loopback and in-process servers need neither.
+// With TLS the client port requires a client certificate from the CA
+// unless TLS.ClientCertsOptional, routes and gateways verify both ways,
+// and monitoring is https. In-process connections (Embedded.Connect)
+// never use TLS.
+//
 // # Goroutines
 //
 // The server runs its own goroutines from Start until Shutdown, which waits

@@ -46,7 +46,13 @@ type ServerConfig struct {
 	// 10 s. A listener that cannot open, or any other fatal start error,
 	// ends the wait at once with the server's reason.
 	StartTimeout time.Duration
-	Logger       *slog.Logger
+	// TLS of the client port, routes, gateway and monitoring port
+	// (tls.go). Required for any of them bound beyond loopback unless
+	// Insecure.
+	TLS *TLS
+	// Insecure allows plaintext on listeners beyond loopback.
+	Insecure bool
+	Logger   *slog.Logger
 }
 
 // GatewayConfig is one server's NATS gateway: the link from its cluster to
@@ -75,6 +81,7 @@ type RemoteGateway struct {
 type Embedded struct {
 	srv *server.Server
 	ids *bus.Identities
+	tls bool // the client port is TLS
 }
 
 // Config renders the server configuration: one account GBA with JetStream
@@ -82,6 +89,9 @@ type Embedded struct {
 func (c *ServerConfig) Config() (string, error) {
 	if c.StoreDir == "" || c.Identities == nil {
 		return "", fmt.Errorf("natsserver: server config needs a store dir and identities")
+	}
+	if err := c.checkPlaintext(); err != nil {
+		return "", err
 	}
 	name := c.Name
 	if name == "" {
@@ -103,6 +113,9 @@ func (c *ServerConfig) Config() (string, error) {
 			return "", fmt.Errorf("natsserver: listen %q: %w", c.Listen, err)
 		}
 		fmt.Fprintf(&b, "host: %s\nport: %s\n", q(host), port)
+	}
+	if c.TLS != nil && (c.Listen != "" || c.Monitor != "") {
+		b.WriteString(c.TLS.block("", !c.TLS.ClientCertsOptional))
 	}
 	fmt.Fprintf(&b, "max_payload: %d\n", 1<<20)
 	fmt.Fprintf(&b, "jetstream {\n  store_dir: %s\n", q(c.StoreDir))
@@ -131,14 +144,22 @@ func (c *ServerConfig) Config() (string, error) {
 		fmt.Fprintf(&b, "server_tags: %s\n", list(c.Tags))
 	}
 	if c.Monitor != "" {
-		fmt.Fprintf(&b, "http: %s\n", q(c.Monitor))
+		if c.TLS != nil {
+			fmt.Fprintf(&b, "https: %s\n", q(c.Monitor))
+		} else {
+			fmt.Fprintf(&b, "http: %s\n", q(c.Monitor))
+		}
 	}
 	if c.ClusterName != "" {
 		host, port, err := net.SplitHostPort(c.ClusterListen)
 		if err != nil {
 			return "", fmt.Errorf("natsserver: cluster listen %q: %w", c.ClusterListen, err)
 		}
-		fmt.Fprintf(&b, "cluster {\n  name: %s\n  host: %s\n  port: %s\n  routes: %s\n}\n", q(c.ClusterName), q(host), port, list(c.Routes))
+		fmt.Fprintf(&b, "cluster {\n  name: %s\n  host: %s\n  port: %s\n  routes: %s\n", q(c.ClusterName), q(host), port, list(c.Routes))
+		if c.TLS != nil {
+			b.WriteString(c.TLS.block("  ", false))
+		}
+		b.WriteString("}\n")
 	}
 	if g := c.Gateway; g != nil {
 		if g.Name == "" || g.Name != c.ClusterName {
@@ -151,6 +172,9 @@ func (c *ServerConfig) Config() (string, error) {
 		fmt.Fprintf(&b, "gateway {\n  name: %s\n  host: %s\n  port: %s\n", q(g.Name), q(host), port)
 		if g.Advertise != "" {
 			fmt.Fprintf(&b, "  advertise: %s\n", q(g.Advertise))
+		}
+		if c.TLS != nil {
+			b.WriteString(c.TLS.block("  ", false))
 		}
 		b.WriteString("  gateways: [\n")
 		for _, r := range g.Remotes {
@@ -189,7 +213,7 @@ func StartServer(cfg ServerConfig) (*Embedded, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Embedded{srv: srv, ids: cfg.Identities}, nil
+	return &Embedded{srv: srv, ids: cfg.Identities, tls: cfg.TLS != nil && cfg.Listen != ""}, nil
 }
 
 // DefaultStartTimeout bounds how long Start waits for a server to take
@@ -308,11 +332,16 @@ func CheckListeners(opts *server.Options) error {
 // Server returns the underlying nats-server.
 func (e *Embedded) Server() *server.Server { return e.srv }
 
-// ClientURL is the address external clients use ("" if in-process only).
+// ClientURL is the address external clients use ("" if in-process only):
+// tls://host:port when the client port is TLS.
 func (e *Embedded) ClientURL() string {
 	if addr := e.srv.Addr(); addr != nil {
 		if ta, ok := addr.(*net.TCPAddr); ok {
-			return "nats://" + net.JoinHostPort(ta.IP.String(), strconv.Itoa(ta.Port))
+			scheme := "nats://"
+			if e.tls {
+				scheme = "tls://"
+			}
+			return scheme + net.JoinHostPort(ta.IP.String(), strconv.Itoa(ta.Port))
 		}
 	}
 	return ""

@@ -3,6 +3,8 @@ package bus
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"time"
@@ -120,4 +122,28 @@ func CredsPublicKey(path string) (string, error) {
 		return "", fmt.Errorf("%w: %s: %w", ErrCreds, path, err)
 	}
 	return pub, nil
+}
+
+// TLSOption returns the connection option for a server whose listeners
+// use TLS (natsserver.TLS): caFile is the PEM of the CAs to trust (the
+// consortium's tls/ca.crt), certFile and keyFile, if given, the client
+// certificate a server that verifies clients asks for.
+func TLSOption(caFile, certFile, keyFile string) (nats.Option, error) {
+	raw, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("bus: tls: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(raw) {
+		return nil, fmt.Errorf("bus: tls: %s holds no PEM certificate", caFile)
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+	if certFile != "" || keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("bus: tls: client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return nats.Secure(cfg), nil
 }
