@@ -104,7 +104,6 @@ func runDemo(ctx context.Context, cfg system.Config, n int, seed int64) (*demoRe
 	for i := range n {
 		per[i%len(cities)]++
 	}
-	c := client.New("http://"+sys.HTTPAddr, nil)
 	node := sys.Nodes[0]
 	res := &demoResult{orderers: sys.Consortium.Bundle.Orderers, events: n}
 
@@ -130,6 +129,11 @@ func runDemo(ctx context.Context, cfg system.Config, n int, seed int64) (*demoRe
 		if err != nil {
 			return nil, err
 		}
+		tok, err := sys.Token(city.Token)
+		if err != nil {
+			return nil, err
+		}
+		c := client.New("http://"+sys.HTTPAddr, nil, client.WithToken(tok))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -41,8 +42,11 @@ func (f *systemFlags) add(cmd *cobra.Command, withListen bool) {
 	fl.StringVar(&f.cfg.Scheme, "scheme", "Ed25519", "signature scheme for new keys: Ed25519, ML-DSA-65, Ed25519-Dilithium2")
 	fl.StringVar(&f.cfg.JetStreamSync, "jetstream-sync", "", `JetStream fsync interval ("" server default of 2m, "always", or a duration)`)
 	if withListen {
-		fl.StringVar(&f.cfg.Listen, "listen", system.DefaultListen, `HTTP address of the gateways ("-" for none)`)
+		fl.StringVar(&f.cfg.Listen, "listen", system.DefaultListen, "HTTP address of the gateways")
 		fl.StringVar(&f.cfg.NATSListen, "nats-listen", system.DefaultNATSListen, `NATS client address for external orderers and subscribers ("-" for in-process only)`)
+		fl.BoolVar(&f.cfg.NoAuth, "no-auth", false, "serve the gateways without authentication (loopback only; development)")
+		fl.BoolVar(&f.cfg.TLS.FromConsortium, "tls-from-consortium", false, "serve HTTPS with a certificate the consortium CA issues (needed beyond loopback)")
+		fl.BoolVar(&f.cfg.TLS.Insecure, "insecure", false, "allow plaintext HTTP on an address beyond loopback")
 	}
 	f.logFlags.add(cmd)
 }
@@ -72,7 +76,12 @@ HTTP API (see README.md):
   POST /v1/cities/{city}/events[?format=native][&wait=commit]
   GET  /v1/tx/{id}
   GET  /v1/licenses/{jurisdiction}/{id}/proof
-  GET  /healthz  /readyz  /metrics`,
+  GET  /healthz  /readyz  /metrics
+
+Every request but /healthz and /readyz needs a credential: on every start up
+makes sure each city has a development token in DATA/clients/<city>.token
+(publish and read; 'baybus gateway token' manages more), and prints where.
+--no-auth serves without (loopback only).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.config()
@@ -83,8 +92,18 @@ HTTP API (see README.md):
 			if err != nil {
 				return natsStartError(err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "baybus up: gateways on http://%s, NATS on %s, data in %s (Ctrl-C to stop)\n",
-				sys.HTTPAddr, orNone(sys.Bus.ClientURL()), cfg.DataDir)
+			scheme := "http"
+			if cfg.TLS.FromConsortium {
+				scheme = "https"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "baybus up: gateways on %s://%s, NATS on %s, data in %s (Ctrl-C to stop)\n",
+				scheme, sys.HTTPAddr, orNone(sys.Bus.ClientURL()), cfg.DataDir)
+			if sys.ClientsDir != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "development tokens: %s/<city>.token (e.g. -H \"Authorization: Bearer $(cat %s)\")\n",
+					sys.ClientsDir, filepath.Join(sys.ClientsDir, "shenzhen.token"))
+			} else {
+				fmt.Fprintln(cmd.OutOrStdout(), "gateways without authentication (--no-auth)")
+			}
 			<-cmd.Context().Done()
 			start := time.Now()
 			cfg.Logger.Info("shutting down: flushing gateways, stopping orderers, closing stores")

@@ -43,22 +43,29 @@ func TestUpServesAndStopsCleanly(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		addr := make(chan string, 1)
+		addr, dir := make(chan string, 1), make(chan string, 1)
 		go func() {
 			sc := bufio.NewScanner(stdout)
 			re := regexp.MustCompile(`gateways on (http://\S+),`)
+			reTok := regexp.MustCompile(`development tokens: (\S+)/<city>\.token`)
 			for sc.Scan() {
 				if m := re.FindStringSubmatch(sc.Text()); m != nil {
 					addr <- m[1]
 				}
+				if m := reTok.FindStringSubmatch(sc.Text()); m != nil {
+					dir <- m[1]
+				}
 			}
 		}()
-		var base string
-		select {
-		case base = <-addr:
-		case <-time.After(60 * time.Second):
-			cmd.Process.Kill()
-			t.Fatalf("up did not start:\n%s", stderr.String())
+		var base, tokens string
+		for base == "" || tokens == "" {
+			select {
+			case base = <-addr:
+			case tokens = <-dir:
+			case <-time.After(60 * time.Second):
+				cmd.Process.Kill()
+				t.Fatalf("up did not start:\n%s", stderr.String())
+			}
 		}
 		resp, err := http.Get(base + "/readyz")
 		if err != nil || resp.StatusCode != 200 {
@@ -66,7 +73,24 @@ func TestUpServesAndStopsCleanly(t *testing.T) {
 		}
 		resp.Body.Close()
 		ev := `{"eventId":"up-` + string(rune('a'+run)) + `","kind":"administrative_approval","action":"issue","occurredAt":"2026-02-01T00:00:00Z","record":{"id":"AP-` + string(rune('a'+run)) + `","holder":{"name":{"en":"Jane"},"idKind":"passport","idNumber":"E1234567"},"title":{"en":"Street trading"},"decision":{"en":"Approved"},"authority":{"en":"Licensing Office"},"issuedOn":"2026-02-01"}}`
+		// Without a credential: 401. With macao's development token, which
+		// up made and named on its output: committed.
 		resp, err = http.Post(base+"/v1/cities/macao/events?wait=commit", "application/json", strings.NewReader(ev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("publish without a token: %d, want 401", resp.StatusCode)
+		}
+		tok, err := os.ReadFile(filepath.Join(tokens, "macao.token"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("POST", base+"/v1/cities/macao/events?wait=commit", strings.NewReader(ev))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+		resp, err = http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -297,6 +297,12 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 	}
 	defer sys.Stop()
 	base := "http://" + sys.HTTPAddr
+	tokens := map[string]string{}
+	for _, city := range schemas.CityTokens()[:cfg.Cities] {
+		if tokens[city], err = sys.Token(city); err != nil {
+			return err
+		}
+	}
 	cpu0 := cpuSeconds()
 
 	var acked, refused, seq atomic.Int64
@@ -375,7 +381,7 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 					fmt.Fprintf(body, template, city, n, benchID(city, n), pad.next())
 					body.WriteByte('\n')
 				}
-				receipts, err := post(loadCtx, hc, base+"/v1/cities/"+city+"/events", body.Bytes())
+				receipts, err := post(loadCtx, hc, base+"/v1/cities/"+city+"/events", tokens[city], body.Bytes())
 				if err != nil {
 					if loadCtx.Err() == nil {
 						refused.Add(int64(cfg.Bulk))
@@ -514,12 +520,15 @@ type receipt struct {
 	Error *gateway.Error `json:"error"`
 }
 
-func post(ctx context.Context, hc *http.Client, url string, body []byte) ([]receipt, error) {
+func post(ctx context.Context, hc *http.Client, url, token string, body []byte) ([]receipt, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/jsonl")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err

@@ -44,7 +44,7 @@ func TestProofSourceOfARunningSystem(t *testing.T) {
 	defer sys.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cl := client.New("http://"+sys.HTTPAddr, nil)
+	cl := cityClient(t, sys, "shenzhen")
 	var events []json.RawMessage
 	for i := range 3 {
 		events = append(events, event("shenzhen", i))
@@ -110,7 +110,7 @@ func TestProofsEndToEnd(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cl := client.New("http://"+sys.HTTPAddr, nil)
+	cl := cityClient(t, sys, "zhuhai")
 	var events []json.RawMessage
 	for i := range 3 {
 		events = append(events, event("zhuhai", i))
@@ -145,7 +145,10 @@ func TestProofsEndToEnd(t *testing.T) {
 	}
 	var ev schemas.Event
 	_ = json.Unmarshal(events[0], &ev)
-	resp, err := http.Get("http://" + sys.HTTPAddr + "/v1/licenses/CN/" + ev.Record.ID + "/proof")
+	req, _ := http.NewRequest("GET", "http://"+sys.HTTPAddr+"/v1/licenses/CN/"+ev.Record.ID+"/proof", nil)
+	tok, _ := sys.Token("zhuhai")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,10 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,9 +23,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/baybus/baybus/gateway"
+	"github.com/baybus/baybus/gateway/auth"
+	"github.com/baybus/baybus/gateway/server"
 	"github.com/baybus/baybus/internal/natsserver"
 	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/node"
@@ -49,7 +49,7 @@ const (
 // Config configures a System. Zero fields take the defaults above.
 type Config struct {
 	DataDir    string
-	Listen     string // HTTP address of the gateways; "-" for none
+	Listen     string // HTTP address of the gateways
 	NATSListen string // NATS client address; "-" for in-process only
 	Orderers   int    // 4..11; default 5
 	Chain      string
@@ -69,7 +69,15 @@ type Config struct {
 	// blocks' worth (one being decided, one ready), negative for no limit.
 	MaxBacklog int
 	Bridges    func(schemas.Jurisdiction) gateway.Bridge
-	Logger     *slog.Logger
+	// NoAuth serves the gateways without authentication (loopback only:
+	// the gateway server refuses it elsewhere). By default every request
+	// but the probes needs a credential, and each city gets a development
+	// token in DataDir/clients/<city>.token (gateway/auth.EnsureDevTokens).
+	NoAuth bool
+	// TLS secures the gateways' listener (gateway/server.TLSConfig): an
+	// address beyond loopback needs a certificate or TLS.Insecure.
+	TLS    server.TLSConfig
+	Logger *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -114,14 +122,17 @@ type System struct {
 	// Ledger is the gateways' client of the orderers' query service.
 	Ledger   *query.Client
 	Registry *prometheus.Registry
-	HTTPAddr string // where the gateways listen ("" if not)
+	HTTPAddr string // where the gateways listen
+	// ClientsDir holds each city's development token (<city>.token) and
+	// the token file; "" with NoAuth.
+	ClientsDir string
 
 	runCtx  context.Context
 	cancel  context.CancelFunc
 	conns   []*nats.Conn
 	ncfgs   []node.Config
 	nodesMu sync.RWMutex // guards Nodes[i] replacement by StartOrderer
-	httpSrv *http.Server
+	gwSrv   *server.Server
 	stopped sync.Once
 }
 
@@ -227,41 +238,24 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 	if s.Ledger, err = query.NewClient(query.ClientConfig{Conn: qc, Trust: cons.Bundle, Logger: log}); err != nil {
 		return nil, err
 	}
-	s.Gateway = gateway.New(gateway.Config{Chain: cons.Bundle.Chain, Batch: cfg.Batch, Bridges: cfg.Bridges,
-		Ledger: s.Ledger, MaxBacklog: cfg.MaxBacklog, Registerer: s.Registry, Logger: log,
-		Ready: func(ctx context.Context) error {
-			if !op.IsConnected() {
-				return errors.New("bus connection down")
-			}
-			_, err := js.Stream(ctx, bus.StreamTx)
-			return err
-		}})
-	for _, city := range schemas.CityTokens() {
-		nc, err := s.connect(bus.IdentityName(bus.RoleCity, city))
-		if err != nil {
-			return nil, err
-		}
-		pub, err := bus.NewPublisher(nc)
-		if err != nil {
-			return nil, err
-		}
-		if err := s.Gateway.AddCity(city, cons.Cities[city], pub); err != nil {
+	if !cfg.NoAuth {
+		if s.ClientsDir, err = auth.EnsureDevTokens(cfg.DataDir, schemas.CityTokens(), auth.TokenConfig{}); err != nil {
 			return nil, err
 		}
 	}
-	if cfg.Listen != "-" {
-		ln, err := net.Listen("tcp", cfg.Listen)
-		if err != nil {
-			return nil, fmt.Errorf("system: listen %s: %w", cfg.Listen, err)
-		}
-		s.HTTPAddr = ln.Addr().String()
-		s.httpSrv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("http server stopped", "err", err)
-			}
-		}()
+	// The gateways are the standalone gateway server (gateway/server), fed
+	// in-process connections: each city its own bus identity, as in a
+	// deployment.
+	s.gwSrv, err = server.Start(ctx, server.Config{Consortium: cfg.DataDir, Listen: cfg.Listen, Node: "up",
+		TLS: cfg.TLS, Auth: server.AuthConfig{Unauthenticated: cfg.NoAuth},
+		Gateway:  gateway.Config{Batch: cfg.Batch, Bridges: cfg.Bridges, Ledger: s.Ledger, MaxBacklog: cfg.MaxBacklog},
+		Connect:  func(city string) (*nats.Conn, error) { return s.connect(bus.IdentityName(bus.RoleCity, city)) },
+		Signer:   func(city string) (keys.Signer, error) { return cons.Cities[city], nil },
+		Registry: s.Registry, Logger: log})
+	if err != nil {
+		return nil, err
 	}
+	s.Gateway, s.HTTPAddr = s.gwSrv.Gateway(), s.gwSrv.Addr()
 	log.Info("baybus is up", "chain", cons.Bundle.Chain, "orderers", cons.Bundle.Orderers, "http", s.HTTPAddr,
 		"nats", s.Bus.ClientURL(), "data", cfg.DataDir)
 	return s, nil
@@ -320,12 +314,17 @@ func (s *System) ProofSource() (node.LedgerSource, error) {
 	return node.LedgerSource{}, errors.New("system: no orderer is running")
 }
 
-// Handler returns the HTTP routes: the gateways' API and /metrics.
-func (s *System) Handler() http.Handler {
-	mux := http.NewServeMux()
-	s.Gateway.Register(mux)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
-	return mux
+// Token returns city's development token (DataDir/clients/<city>.token);
+// "" with NoAuth.
+func (s *System) Token(city string) (string, error) {
+	if s.ClientsDir == "" {
+		return "", nil
+	}
+	raw, err := os.ReadFile(auth.DevTokenPath(s.cfg.DataDir, city))
+	if err != nil {
+		return "", fmt.Errorf("system: %w", err)
+	}
+	return strings.TrimSpace(string(raw)), nil
 }
 
 func (s *System) connect(name string) (*nats.Conn, error) {
@@ -345,13 +344,11 @@ func (s *System) Config() Config { return s.cfg }
 // stores, the bus shuts down.
 func (s *System) Stop() {
 	s.stopped.Do(func() {
-		if s.httpSrv != nil {
+		if s.gwSrv != nil {
+			// Stops taking requests, flushes the cities' queued batches.
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_ = s.httpSrv.Shutdown(ctx)
+			_ = s.gwSrv.Shutdown(ctx)
 			cancel()
-		}
-		if s.Gateway != nil {
-			s.Gateway.Close()
 		}
 		if s.Ledger != nil {
 			s.Ledger.Close()

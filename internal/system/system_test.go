@@ -3,9 +3,11 @@ package system_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"testing"
 	"time"
 
@@ -38,17 +40,26 @@ func start(t *testing.T, dir string) *system.System {
 	return sys
 }
 
+// cityClient is a gateway client with city's development token.
+func cityClient(t *testing.T, sys *system.System, city string) *client.Client {
+	t.Helper()
+	tok, err := sys.Token(city)
+	if err != nil || tok == "" {
+		t.Fatalf("the development token of %s: %q %v", city, tok, err)
+	}
+	return client.New("http://"+sys.HTTPAddr, nil, client.WithToken(tok))
+}
+
 // TestUpCommitsEveryCityAndRestarts is the run command's path: all eleven
 // cities publish over HTTP, every event is sealed, the orderers agree, and a
 // restart on the same data directory keeps the chain and goes on.
 func TestUpCommitsEveryCityAndRestarts(t *testing.T) {
 	dir := t.TempDir()
 	sys := start(t, dir)
-	c := client.New("http://"+sys.HTTPAddr, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for _, city := range schemas.CityTokens() {
-		res, err := c.Publish(ctx, city, []json.RawMessage{event(city, 1), event(city, 2)}, client.Options{Wait: true})
+		res, err := cityClient(t, sys, city).Publish(ctx, city, []json.RawMessage{event(city, 1), event(city, 2)}, client.Options{Wait: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,8 +91,7 @@ func TestUpCommitsEveryCityAndRestarts(t *testing.T) {
 	if got := sys.Nodes[0].Height(); got < h {
 		t.Fatalf("height after restart %d, want at least %d", got, h)
 	}
-	c = client.New("http://"+sys.HTTPAddr, nil)
-	res, err := c.Publish(ctx, "macao", []json.RawMessage{event("macao", 3), event("macao", 1)}, client.Options{Wait: true})
+	res, err := cityClient(t, sys, "macao").Publish(ctx, "macao", []json.RawMessage{event("macao", 3), event("macao", 1)}, client.Options{Wait: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +143,7 @@ func waitTxDrained(ctx context.Context, t *testing.T, sys *system.System) {
 func TestWaitCommitReportsARefusedTransaction(t *testing.T) {
 	sys := start(t, t.TempDir())
 	defer sys.Stop()
-	c := client.New("http://"+sys.HTTPAddr, nil)
+	c := cityClient(t, sys, "zhuhai")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	suspend := json.RawMessage(`{"eventId":"s-1","kind":"business_registration","action":"suspend","reason":"inspection","occurredAt":"2026-03-01T08:00:00Z","record":{"id":"NEVER1"}}`)
@@ -146,5 +156,46 @@ func TestWaitCommitReportsARefusedTransaction(t *testing.T) {
 	}
 	if res[1].Error != nil || res[1].Receipt.Status != "committed" || res[1].Receipt.Result != "ok" {
 		t.Fatalf("the valid event beside it: %+v %+v", res[1].Receipt, res[1].Error)
+	}
+}
+
+// TestUpAuthenticates: the gateways of `up` need a credential by default;
+// each city's development token publishes for that city only; NoAuth (on
+// loopback) serves without one.
+func TestUpAuthenticates(t *testing.T) {
+	sys := start(t, t.TempDir())
+	defer sys.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ev := []json.RawMessage{event("huizhou", 1)}
+	var apiErr *client.APIError
+	if _, err := client.New("http://"+sys.HTTPAddr, nil).Publish(ctx, "huizhou", ev, client.Options{}); !errors.As(err, &apiErr) || apiErr.Status != 401 {
+		t.Fatalf("no token: %v, want 401", err)
+	}
+	tok, _ := sys.Token("shenzhen")
+	if _, err := client.New("http://"+sys.HTTPAddr, nil, client.WithToken(tok)).Publish(ctx, "huizhou", ev, client.Options{}); !errors.As(err, &apiErr) || apiErr.Status != 403 {
+		t.Fatalf("another city's token: %v, want 403", err)
+	}
+	if res, err := cityClient(t, sys, "huizhou").Publish(ctx, "huizhou", ev, client.Options{}); err != nil || res[0].Error != nil {
+		t.Fatalf("the city's own token: %v %+v", err, res)
+	}
+	resp, err := http.Get("http://" + sys.HTTPAddr + "/readyz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/readyz without a token: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	sys.Stop()
+
+	open, err := system.Start(ctx, system.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", NATSListen: "-", Orderers: 4, NoAuth: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Stop()
+	if tok, err := open.Token("huizhou"); tok != "" || err != nil {
+		t.Errorf("a token without auth: %q %v", tok, err)
+	}
+	if res, err := client.New("http://"+open.HTTPAddr, nil).Publish(ctx, "huizhou", ev, client.Options{}); err != nil || res[0].Error != nil {
+		t.Fatalf("NoAuth: %v %+v", err, res)
 	}
 }
