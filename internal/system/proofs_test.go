@@ -18,6 +18,7 @@ import (
 	"github.com/baybus/baybus/internal/system"
 	"github.com/baybus/baybus/ledger/node"
 	"github.com/baybus/baybus/ledger/proof"
+	"github.com/baybus/baybus/ledger/query"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
 )
@@ -118,6 +119,12 @@ func TestProofsEndToEnd(t *testing.T) {
 	if _, err := cl.Publish(ctx, "zhuhai", events, client.Options{Wait: true}); err != nil {
 		t.Fatal(err)
 	}
+	// The license catalogue (kept by two of the orderers) lists them; the
+	// gateways' query client finds one that keeps it.
+	waitFor(t, "the catalogue to list zhuhai's licenses", func() bool {
+		ls, _, err := sys.Ledger.Licenses(ctx, query.LicenseFilter{City: "zhuhai"})
+		return err == nil && len(ls) == 3
+	})
 	nc, err := sys.Bus.Connect("operator")
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	jsonv2 "github.com/go-json-experiment/json"
 
 	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/ledger/keyfilter"
 	"github.com/baybus/baybus/ledger/query"
 	"github.com/baybus/baybus/ledger/state"
 	"github.com/baybus/baybus/schemas"
@@ -44,8 +45,11 @@ type catalog struct {
 	log *slog.Logger
 
 	height atomic.Uint64
-	feed   chan *block.Block // committed blocks, from the commit path; dropped when full
-	wmu    sync.Mutex        // serialises writes (the follower; tests)
+	feed   chan committed // committed blocks, from the commit path; dropped when full
+	wmu    sync.Mutex     // serialises writes (the follower; tests)
+	// seen holds every license key catalogued, so a new license (nearly
+	// every one a block brings) costs no read (ledger/keyfilter).
+	seen *keyfilter.Filter
 
 	// observe, if set, sees each transaction catalogued (results per kind
 	// and action in the metrics).
@@ -71,7 +75,7 @@ func openCatalog(dir string, memTable uint64, log *slog.Logger) (*catalog, error
 	if err != nil {
 		return nil, fmt.Errorf("node: open catalogue: %w", err)
 	}
-	c := &catalog{db: db, log: log, feed: make(chan *block.Block, 64)}
+	c := &catalog{db: db, log: log, feed: make(chan committed, 64)}
 	v, closer, err := db.Get(catalogMeta)
 	switch {
 	case err == nil:
@@ -83,7 +87,31 @@ func openCatalog(dir string, memTable uint64, log *slog.Logger) (*catalog, error
 		db.Close()
 		return nil, fmt.Errorf("node: open catalogue: %w", err)
 	}
+	if c.seen, err = keyfilter.New(c.keys); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("node: open catalogue: %w", err)
+	}
 	return c, nil
+}
+
+// keys passes the key of every license entry to add.
+func (c *catalog) keys(add func([]byte)) error {
+	it, err := c.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'k'}, UpperBound: []byte{'k' + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		add(it.Key())
+	}
+	return it.Error()
+}
+
+// committed is a block as the commit path hands it over, with its license
+// changes (their statuses save the follower a state read per license).
+type committed struct {
+	blk     *block.Block
+	updates []block.StateUpdate
 }
 
 // quietLogger keeps pebble's informational chatter out of the node log.
@@ -100,9 +128,9 @@ func (c *catalog) close() error { return c.db.Close() }
 // offer hands a committed block to the follower without blocking the
 // commit path; a full feed drops it, and the follower reads it from the
 // block log.
-func (c *catalog) offer(b *block.Block) {
+func (c *catalog) offer(b *block.Block, updates []block.StateUpdate) {
 	select {
-	case c.feed <- b:
+	case c.feed <- committed{b, updates}:
 	default:
 	}
 }
@@ -122,7 +150,7 @@ func (c *catalog) follow(ctx context.Context, src blockSource) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
-		if err := c.catchUp(ctx, src, nil); err != nil && ctx.Err() == nil {
+		if err := c.catchUp(ctx, src, committed{}); err != nil && ctx.Err() == nil {
 			c.log.Error("catalogue: cannot follow the chain; retrying", "height", c.height.Load(), "err", err)
 		}
 		select {
@@ -138,28 +166,45 @@ func (c *catalog) follow(ctx context.Context, src blockSource) {
 }
 
 // catchUp catalogues the blocks above the catalogue's height up to the
-// chain's (or to b, if it is the next), reading from src what b is not.
-func (c *catalog) catchUp(ctx context.Context, src blockSource, b *block.Block) error {
+// chain's (or to b's, if b is the next), reading from src what b is not.
+func (c *catalog) catchUp(ctx context.Context, src blockSource, b committed) error {
 	top := src.Height()
-	if b != nil {
-		top = max(top, b.Header.Height)
+	if b.blk != nil {
+		top = max(top, b.blk.Header.Height)
 	}
 	for h := c.height.Load() + 1; h <= top; h++ {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		blk := b
-		if blk == nil || blk.Header.Height != h {
+		blk, status := b.blk, src.StatusAt
+		if blk != nil && blk.Header.Height == h {
+			status = updatedStatus(b.updates, h, src.StatusAt)
+		} else {
 			var err error
 			if blk, err = src.Block(h); err != nil {
 				return err
 			}
 		}
-		if err := c.add(blk, src.StatusAt); err != nil {
+		if err := c.add(blk, status); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// updatedStatus answers a license's status after block h from the block's
+// own updates, and from statusAt for a license they lack.
+func updatedStatus(ups []block.StateUpdate, h uint64, statusAt func(string, uint64) (schemas.Status, error)) func(string, uint64) (schemas.Status, error) {
+	m := make(map[string]schemas.Status, len(ups))
+	for _, u := range ups {
+		m[u.Key] = u.License.Status
+	}
+	return func(key string, at uint64) (schemas.Status, error) {
+		if st, ok := m[key]; ok && at == h {
+			return st, nil
+		}
+		return statusAt(key, at)
+	}
 }
 
 // txFields are the few fields of a canonical transaction the catalogue
@@ -252,13 +297,16 @@ func (c *catalog) add(blk *block.Block, statusAt func(key string, h uint64) (sch
 			}
 		}
 	}
+	keys := make([][]byte, 0, len(changed))
 	for key, e := range changed {
 		st, err := statusAt(key, h)
 		if err != nil {
 			return fmt.Errorf("node: catalogue block %d, license %s: %w", h, key, err)
 		}
 		e.Status = st
-		if err := batch.Set(append([]byte{'k'}, key...), encodeCatalogEntry(e), nil); err != nil {
+		k := append([]byte{'k'}, key...)
+		keys = append(keys, k)
+		if err := batch.Set(k, encodeCatalogEntry(e), nil); err != nil {
 			return err
 		}
 		for _, k := range indexKeys(e) {
@@ -269,6 +317,10 @@ func (c *catalog) add(blk *block.Block, statusAt func(key string, h uint64) (sch
 	}
 	if err := batch.Set(catalogMeta, binary.BigEndian.AppendUint64(nil, h), nil); err != nil {
 		return err
+	}
+	// Known before written: a reader never finds a catalogued key absent.
+	if err := c.seen.Add(keys...); err != nil {
+		return fmt.Errorf("node: catalogue block %d: %w", h, err)
 	}
 	if err := batch.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("node: catalogue block %d: %w", h, err)
@@ -333,7 +385,11 @@ func decodeCatalogEntry(key string, p []byte) (*query.LicenseEntry, error) {
 
 // entry reads a license's entry; nil if the catalogue has none.
 func (c *catalog) entry(key string) (*query.LicenseEntry, error) {
-	v, closer, err := c.db.Get(append([]byte{'k'}, key...))
+	k := append([]byte{'k'}, key...)
+	if !c.seen.MayHold(k) {
+		return nil, nil
+	}
+	v, closer, err := c.db.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, nil
 	}

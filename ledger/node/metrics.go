@@ -190,7 +190,7 @@ func (n *Node) committed(ci orderer.CommitInfo) {
 		m.view.Store(md.ViewId)
 	}
 	if n.catalog != nil {
-		n.catalog.offer(ci.Block)
+		n.catalog.offer(ci.Block, ci.Updates)
 	}
 }
 

@@ -133,13 +133,14 @@ type Config struct {
 // CommitInfo is one committed block as OnCommitted sees it, with what each
 // step of the commit path took.
 type CommitInfo struct {
-	Record *blocklog.Record
-	Block  *block.Block
-	Append time.Duration // block log append, fsync included
-	State  time.Duration // license state commit
-	Index  time.Duration // transaction index
-	Hook   time.Duration // OnCommit
-	Total  time.Duration // the whole commit path
+	Record  *blocklog.Record
+	Block   *block.Block
+	Updates []block.StateUpdate // the block's license changes, as committed to the state
+	Append  time.Duration       // block log append, fsync included
+	State   time.Duration       // license state commit
+	Index   time.Duration       // transaction index
+	Hook    time.Duration       // OnCommit
+	Total   time.Duration       // the whole commit path
 }
 
 func (c *Config) check() error {
@@ -791,7 +792,7 @@ func (n *Node) commitLocked(rec *blocklog.Record, blk *block.Block, updates []bl
 	n.heightCh = make(chan struct{})
 	n.wmu.Unlock()
 	if n.cfg.OnCommitted != nil {
-		n.cfg.OnCommitted(CommitInfo{Record: rec, Block: blk, Append: t1.Sub(t0), State: t2.Sub(t1), Index: t3.Sub(t2),
+		n.cfg.OnCommitted(CommitInfo{Record: rec, Block: blk, Updates: updates, Append: t1.Sub(t0), State: t2.Sub(t1), Index: t3.Sub(t2),
 			Hook: t4.Sub(t3), Total: time.Since(t0)})
 	}
 	return nil
