@@ -418,3 +418,60 @@ func TestServerRefusesMalformedRequests(t *testing.T) {
 		t.Fatalf("after malformed requests: %v", err)
 	}
 }
+
+// TestServerBoundsWaits: past MaxWaits held commit waits, a wait is
+// refused as unavailable at once (its client then asks another orderer),
+// and a held wait ends with the server's Stop.
+func TestServerBoundsWaits(t *testing.T) {
+	c := nodetest.Start(t, nodetest.Options{Config: func(i int, cfg *node.Config) { cfg.NoQuery = i == 0 }})
+	first := c.Nodes[0].Name()
+	srv, err := query.Serve(c.Connect(bus.IdentityName(bus.RoleOrderer, first)), first, c.Nodes[0].QueryBackend(),
+		query.ServerConfig{MaxWaits: 1, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := c.Connect(bus.IdentityName(bus.RoleService, ""))
+	// A Wait of 30 s for a transaction never published, and waits of
+	// 100 ms: once the long one holds the slot, a short one is refused.
+	// (A short one may hold the slot when the long one arrives, which is
+	// then refused: it is sent again.)
+	wait := append([]byte{1, 3, 0, 0, 0x75, 0x30, 1}, make([]byte, 32)...)
+	short := append([]byte{1, 3, 0, 0, 0, 100, 1}, make([]byte, 32)...)
+	held := make(chan *nats.Msg, 1)
+	long := func() {
+		go func() {
+			m, err := nc.Request(bus.QuerySubject(first), wait, time.Minute)
+			if err != nil {
+				t.Error(err)
+			}
+			held <- m
+		}()
+	}
+	long()
+	deadline := time.Now().Add(20 * time.Second)
+	for refused := false; !refused; {
+		select {
+		case <-held:
+			long()
+		default:
+		}
+		time.Sleep(50 * time.Millisecond) // let the long one arrive first
+		m, err := nc.Request(bus.QuerySubject(first), short, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused = len(m.Data) >= 2 && m.Data[1] == 3
+		if time.Now().After(deadline) {
+			t.Fatal("no wait was refused")
+		}
+	}
+	srv.Stop()
+	select {
+	case m := <-held:
+		if m == nil || len(m.Data) < 2 || m.Data[1] != 3 {
+			t.Fatalf("the held wait at Stop: %x, want unavailable", m.Data)
+		}
+	case <-ctxFor(t, 10*time.Second).Done():
+		t.Fatal("Stop did not end the held wait")
+	}
+}

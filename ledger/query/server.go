@@ -76,6 +76,9 @@ type Server struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	once    sync.Once
+
+	mu       sync.Mutex // guards stopping against receive's sends and wg.Add
+	stopping bool
 }
 
 // Serve subscribes orderer name's query service on conn (which must be the
@@ -114,8 +117,11 @@ func (s *Server) Stop() {
 		if s.sub != nil {
 			_ = s.sub.Unsubscribe()
 		}
+		s.mu.Lock()
+		s.stopping = true
 		s.cancel()
 		close(s.work)
+		s.mu.Unlock()
 		s.wg.Wait()
 	})
 }
@@ -125,7 +131,9 @@ func (s *Server) receive(m *nats.Msg) {
 	if m.Reply == "" {
 		return // not a request: nobody to answer
 	}
-	if s.ctx.Err() != nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
 		s.respond(m, errorReply(codeUnavailable, "the node is stopping"))
 		return
 	}
@@ -143,11 +151,6 @@ func (s *Server) receive(m *nats.Msg) {
 		}
 		return
 	}
-	defer func() {
-		// Stop closed work under us: the request goes unanswered, and the
-		// client's timeout moves it to another orderer.
-		_ = recover()
-	}()
 	select {
 	case s.work <- m:
 	default:
