@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/block/blocktest"
 	"github.com/baybus/baybus/ledger/node"
