@@ -49,7 +49,7 @@ const (
 // Config configures a System. Zero fields take the defaults above.
 type Config struct {
 	DataDir    string
-	Listen     string // HTTP address of the gateways
+	Listen     string // HTTP address of the gateways; "-" for no gateways (the orderers only)
 	NATSListen string // NATS client address; "-" for in-process only
 	Orderers   int    // 4..11; default 5
 	Chain      string
@@ -118,11 +118,11 @@ type System struct {
 	Consortium *keys.Consortium
 	Bus        *natsserver.Embedded
 	Nodes      []*node.Node
-	Gateway    *gateway.Gateway
+	Gateway    *gateway.Gateway // nil with Listen "-"
 	// Ledger is the gateways' client of the orderers' query service.
 	Ledger   *query.Client
 	Registry *prometheus.Registry
-	HTTPAddr string // where the gateways listen
+	HTTPAddr string // where the gateways listen ("" with Listen "-")
 	// ClientsDir holds each city's development token (<city>.token) and
 	// the token file; "" with NoAuth.
 	ClientsDir string
@@ -237,6 +237,11 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 	}
 	if s.Ledger, err = query.NewClient(query.ClientConfig{Conn: qc, Trust: cons.Bundle, Logger: log}); err != nil {
 		return nil, err
+	}
+	if cfg.Listen == "-" {
+		log.Info("baybus is up without gateways", "chain", cons.Bundle.Chain, "orderers", cons.Bundle.Orderers,
+			"nats", s.Bus.ClientURL(), "data", cfg.DataDir)
+		return s, nil
 	}
 	if !cfg.NoAuth {
 		if s.ClientsDir, err = auth.EnsureDevTokens(cfg.DataDir, schemas.CityTokens(), auth.TokenConfig{}); err != nil {

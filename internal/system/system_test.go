@@ -199,3 +199,55 @@ func TestUpAuthenticates(t *testing.T) {
 		t.Fatalf("NoAuth: %v %+v", err, res)
 	}
 }
+
+// TestRestartOneOrderer: the proof orderer stopped and started again (as
+// bench measures recovery) opens its node anew, registers its metrics
+// again, and catches up with what was sealed while it was down.
+func TestRestartOneOrderer(t *testing.T) {
+	sys := start(t, t.TempDir())
+	defer sys.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := cityClient(t, sys, "jiangmen")
+	last := len(sys.Nodes) - 1
+	sys.StopOrderer(last)
+	if _, err := c.Publish(ctx, "jiangmen", []json.RawMessage{event("jiangmen", 1)}, client.Options{Wait: true}); err != nil {
+		t.Fatal(err)
+	}
+	h := sys.Node(0).Height()
+	if err := sys.StartOrderer(last); err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.Node(last).WaitHeight(ctx, h); err != nil {
+		t.Fatalf("the restarted orderer did not catch up to %d: %v", h, err)
+	}
+	if got := gauge(t, sys, "baybus_orderer_height", sys.Node(last).Name()); got < float64(h) {
+		t.Fatalf("the restarted orderer's height metric %v, want %d", got, h)
+	}
+	if _, err := c.Publish(ctx, "jiangmen", []json.RawMessage{event("jiangmen", 2)}, client.Options{Wait: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// gauge reads a gauge of orderer name from the system's registry.
+func gauge(t *testing.T, sys *system.System, metric, name string) float64 {
+	t.Helper()
+	mfs, err := sys.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != metric {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "orderer" && l.GetValue() == name {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s of %s", metric, name)
+	return 0
+}

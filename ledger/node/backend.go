@@ -100,7 +100,10 @@ func (n *Node) Licenses(f query.LicenseFilter) ([]query.LicenseEntry, string, er
 // chain is the node's chain as the catalogue's follower reads it.
 type chain struct{ n *Node }
 
-func (c chain) Height() uint64 { return c.n.ord.Height() }
+// Height is the height through which both the block log and the state
+// are committed: the block log is appended first, and a block's statuses
+// are read from the state.
+func (c chain) Height() uint64 { return min(c.n.ord.Height(), c.n.state.Height()) }
 
 func (c chain) Block(h uint64) (*block.Block, error) {
 	blk, _, err := c.n.Source().Block(h)

@@ -21,26 +21,28 @@ var ErrConfig = errors.New("node: bad configuration")
 // Engine defaults of every node, whichever command starts it (`baybus up`
 // or `baybus orderer`); bft.Options documents each field.
 //
-// They were measured on the project's 2-core machine with four orderers
-// sharing it under sustained load (docs/performance.md): every orderer
-// re-checks every transaction of a proposal (0.1–0.5 ms each on a busy
-// machine), so a block of 64 batches took the leader 0.7 s to assemble and
-// each follower as long to verify; followers' forward timers then fired,
-// they forwarded whole batches to a leader that was slow, not censoring,
-// complained, and the cluster fell into view changes and stopped sealing.
 // Blocks of 16 batches (about 4,000 transactions at the gateways' batch
-// size) bound one verification to well under a second; a follower waits
-// 10 s before forwarding a batch the leader has not ordered and 30 s more
-// before asking for a view change, and a leader is taken for dead after
-// 20 s of silence. The price is failover: a crashed leader stalls sealing
-// for about HeartbeatTimeout. Orderers on machines of their own can run
-// larger blocks and shorter timers (baybus orderer's flags); every member
-// of a cluster must run the same values.
+// size), not bft's 64: every orderer re-checks every transaction of a
+// proposal (0.1–0.5 ms each on a busy 2-core machine), and with four
+// orderers sharing that machine under sustained load a 64-batch block took
+// the leader 0.7 s to assemble and each follower as long to verify
+// (docs/performance.md); 16 batches keep one verification to about
+// 0.2 s. The failure timers are bft's: a follower forwards a batch the
+// leader has not ordered after 5 s (25 times that verification, and more
+// than a batch waits in a pool the gateways' backlog limit keeps to two
+// blocks), complains 20 s later, and takes a leader silent for 10 s for
+// dead, so a crashed leader stalls sealing for about 10 s. (`up` ran 10 s,
+// 30 s and 20 s until the two deployments became one node: with 2 s
+// forward timers and 64-batch blocks the followers had forwarded whole
+// batches to a leader that was slow, not censoring, and fallen into view
+// changes; the block size was the cure, and the longer timers only slowed
+// failover: a killed leader took the process cluster test past 40 s to
+// seal again.) Every member of a cluster must run the same values.
 const (
 	DefaultBlockMaxBatches  = 16
-	DefaultForwardTimeout   = 10 * time.Second
-	DefaultComplainTimeout  = 30 * time.Second
-	DefaultHeartbeatTimeout = 20 * time.Second
+	DefaultForwardTimeout   = 5 * time.Second
+	DefaultComplainTimeout  = 20 * time.Second
+	DefaultHeartbeatTimeout = 10 * time.Second
 )
 
 // EngineDefaults fills o's zero fields with the node defaults above, then
