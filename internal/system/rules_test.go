@@ -128,7 +128,6 @@ func TestWaitCommitNamesTheReason(t *testing.T) {
 	defer sys.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c := client.New("http://"+sys.HTTPAddr, nil)
 	id := blocktest.BusinessID("shenzhen", 11)
 	issue := json.RawMessage(fmt.Sprintf(`{"eventId":"sz-11","kind":"business_registration","action":"issue","occurredAt":"2026-03-01T08:00:00Z",
 "record":{"id":%q,"name":{"en":"Co 11"},"authority":{"en":"Registry"},"issuedOn":"2026-03-01","establishedOn":"2019-03-01","address":{"en":"1 Road"},"scope":{"en":"trade"}}}`, id))
@@ -152,7 +151,7 @@ func TestWaitCommitNamesTheReason(t *testing.T) {
 		{"shenzhen", "ledger_rejected", "not_issuer", suspend("sz-s")},
 		{"guangzhou", "", "", suspend("gz-s")},
 	} {
-		res, err := c.Publish(ctx, step.city, []json.RawMessage{step.ev}, client.Options{Wait: true})
+		res, err := cityClient(t, sys, step.city).Publish(ctx, step.city, []json.RawMessage{step.ev}, client.Options{Wait: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +176,7 @@ func TestProofRouteShowsExpiry(t *testing.T) {
 	defer sys.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c := client.New("http://"+sys.HTTPAddr, nil)
+	c := cityClient(t, sys, "hongkong")
 	cert := json.RawMessage(`{"eventId":"hk-rgi","kind":"professional_certificate","action":"issue","occurredAt":"2013-10-10T09:00:00+08:00",
 "record":{"id":"RGI-648009","holder":{"name":{"en":"CHAN Tai Man"},"idKind":"passport","idNumber":"K1234567"},"title":{"en":"Registered Gas Installer"},
 "authority":{"en":"EMSD"},"issuedOn":"2013-10-10","validity":{"from":"2013-10-10","to":"2018-10-09"}}}`)
@@ -187,7 +186,10 @@ func TestProofRouteShowsExpiry(t *testing.T) {
 	}
 	var resp *http.Response
 	waitFor(t, "the proof route", func() bool {
-		if resp, err = http.Get("http://" + sys.HTTPAddr + "/v1/licenses/HK/RGI-648009/proof"); err != nil {
+		req, _ := http.NewRequest("GET", "http://"+sys.HTTPAddr+"/v1/licenses/HK/RGI-648009/proof", nil)
+		tok, _ := sys.Token("hongkong")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if resp, err = http.DefaultClient.Do(req); err != nil {
 			return false
 		}
 		if resp.StatusCode != http.StatusOK {
