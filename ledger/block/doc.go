@@ -50,8 +50,9 @@
 //
 // Rules version 2 (new consortia):
 //
-//   - Every check the gateway makes is a ledger rule (checkTx2): the bytes
-//     are a transaction's own canonical encoding; schemas.CheckTx (every
+//   - Every check the gateway makes is a ledger rule (checkTx2): canonical
+//     bytes holding no empty value (schemas.HasEmptyValue: so they are the
+//     encoding of the fields they decode to); schemas.CheckTx (every
 //     JSON Schema rule, calendar dates, clean text in NFC, a handover's
 //     city); the identifiers' check characters (bridge/ids, for issue and
 //     amend, as the gateway checks them). A batch published straight to

@@ -154,7 +154,7 @@ func (r Reason) outcome() Result {
 
 // checkTx2 is the record check of rules version 2: everything the
 // gateway checks (schemas.CheckTx, the identifiers by bridge/ids), on the
-// transaction's own canonical bytes.
+// transaction's canonical bytes.
 func checkTx2(raw []byte, bt *schemas.Batch) (*schemas.Tx, Reason, error) {
 	tx, err := schemas.DecodeTx(raw)
 	if err != nil {
