@@ -7,6 +7,19 @@
 // index and the license state, so a follower refuses any proposal whose
 // results, roots or counts differ from what it computes itself.
 //
+// # Contract
+//
+// Everything here is a function of its arguments: no clock, no I/O, no
+// goroutines. Assemble and Verify read the chain index and the license
+// state as of the parent block (Chain, State) and return the state
+// updates; the caller commits them (and the block) only after the block is
+// sealed. Two orderers with the same parent, batches, index and state
+// compute the same block bit for bit, on every platform: a rule that
+// depended on anything else (a clock, a map's order, a library version
+// that judges differently) would split the chain. Checks is the one
+// shared, mutable thing: a cache that is safe for concurrent use and never
+// changes an answer.
+//
 // # What a block commits to
 //
 // A block keeps every batch whole (its frame and city signature), because the
