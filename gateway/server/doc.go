@@ -1,9 +1,12 @@
 // Package server runs a gateway as a city deploys it alone: each city it
 // serves connected to an external bus (a NATS server or cluster) with its
-// own credentials and signing key, an HTTP listener bounded in time and
-// connections, TLS beyond loopback, every request authenticated (tokens
-// from the token file, or client certificates from the consortium CA),
-// metrics, and readiness that names the chain and the node.
+// own credentials and signing key, the orderers reached through their
+// query service (ledger/query: wait=commit, /v1/tx, proofs, the backlog
+// limit) with an outbox of unsealed batches (gateway/outbox), an HTTP
+// listener bounded in time and connections, TLS beyond loopback, every
+// request authenticated (tokens from the token file, or client
+// certificates from the consortium CA), metrics, and readiness that names
+// the chain and the node.
 //
 // `baybus gateway` is flags around Start; `baybus up` can build its HTTP
 // side from the same pieces (NewHTTPServer, IsLoopback, Config.Connect for
@@ -25,5 +28,8 @@
 // # Goroutines
 //
 // Start runs the HTTP server in one goroutine, which Shutdown waits for;
-// the gateway owns its batchers' goroutines, NATS its connections'.
+// the gateway owns its batchers' and its keeper's goroutines, the query
+// client its wait loop and status poller, NATS its connections'. Shutdown
+// closes them in reverse order of Start: HTTP, gateway, outbox, query
+// client, connections.
 package server

@@ -353,3 +353,68 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestSlowBodiesAndConnectionsAreBounded: issue 13 §6. A body that
+// trickles is cut at ReadTimeout, so it cannot hold a connection (and a
+// file descriptor) for ever; and beyond MaxConns a connection waits until
+// another closes.
+func TestSlowBodiesAndConnectionsAreBounded(t *testing.T) {
+	d := newDeployment(t)
+	cfg := d.config("shenzhen")
+	cfg.Auth.Unauthenticated = true
+	cfg.Ledger.Disabled = true
+	cfg.HTTP = server.HTTPConfig{ReadTimeout: 500 * time.Millisecond, MaxConns: 2}
+	s := start(t, cfg)
+
+	// A slow body: headers, a few bytes, then nothing. The server closes
+	// the connection once ReadTimeout has passed.
+	slow, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	fmt.Fprintf(slow, "POST /v1/cities/shenzhen/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"eventId\":")
+	slow.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var answer []byte
+	buf := make([]byte, 4096)
+	for {
+		n, err := slow.Read(buf)
+		answer = append(answer, buf[:n]...)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatal("the server kept a connection whose body never came for 30 s")
+		}
+		if err != nil {
+			break // the server closed it
+		}
+	}
+	if strings.Contains(string(answer), " 202 ") {
+		t.Fatalf("a body that never arrived was accepted: %s", answer)
+	}
+	if err := slow.SetReadDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Two idle connections take both slots; a third request waits.
+	var idle []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", s.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		idle = append(idle, c)
+	}
+	waiting := &http.Client{Timeout: 300 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
+	if resp, err := waiting.Get(s.URL() + "/healthz"); err == nil {
+		resp.Body.Close()
+		t.Fatal("a third connection was served while two were open with MaxConns 2")
+	}
+	idle[0].Close()
+	ok := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := ok.Get(s.URL() + "/healthz")
+	if err != nil {
+		t.Fatalf("after a slot freed: %v", err)
+	}
+	resp.Body.Close()
+}
