@@ -87,6 +87,14 @@ func TestGatewayTokensAndPublish(t *testing.T) {
 		t.Fatalf("receipt line %q: %+v %v", lines[2], r, err)
 	}
 
+	tok, err := os.ReadFile(tokFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("BAYBUS_TOKEN", strings.TrimSpace(string(tok)))
+	if _, errOut, code := runCmd(t, newPublishCmd(), events.String(), "--city", "hongkong", "--url", srv.URL()); code != 0 {
+		t.Fatalf("publish with $BAYBUS_TOKEN: %d %s", code, errOut)
+	}
 	t.Setenv("BAYBUS_TOKEN", "")
 	_, errOut, code = runCmd(t, newPublishCmd(), events.String(), "--city", "hongkong", "--url", srv.URL())
 	if code != 2 || !strings.Contains(errOut, "401") {
