@@ -190,7 +190,7 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 		}
 		ncfg := node.Config{Name: name, Trust: cons.Bundle, Key: cons.Orderers[name], Conn: nc,
 			DataDir: node.OrdererDir(cfg.DataDir, name), Engine: cfg.Engine, NoSyncWAL: cfg.NoSyncWAL,
-			MemTableSize: memTable(i), NoCatalog: !catalogOrderer(i), Registerer: s.Registry, Logger: log}
+			MemTableSize: memTable(i), NoCatalog: !catalogOrderer(i), ProofCacheBytes: upProofCache, Registerer: s.Registry, Logger: log}
 		if i == proofOrderer(len(cons.Bundle.Orderers)) {
 			// One orderer publishes the license proofs: in one process
 			// every orderer would make each proof n times. It is the last
@@ -268,6 +268,12 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 
 // proofOrderer is the index of the orderer that publishes proofs.
 func proofOrderer(n int) int { return n - 1 }
+
+// upProofCache bounds each orderer's block cache for fresh proofs in one
+// process: half a node's default, as n of them share the memory (the proof
+// orderer fills its own with the blocks it proves; the others only with
+// what the query service is asked).
+const upProofCache = 16 << 20
 
 // catalogOrderer reports whether orderer i keeps a license catalogue. Each
 // costs its orderer a light decoding and a few index writes per
