@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -15,6 +18,7 @@ import (
 	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/node"
 	"github.com/baybus/baybus/schemas/bus"
+	"github.com/baybus/baybus/schemas/consortium"
 	"github.com/baybus/baybus/schemas/keys"
 )
 
@@ -25,6 +29,7 @@ const DefaultOrdererListen = "127.0.0.1:9480"
 func newOrdererCmd() *cobra.Command {
 	var (
 		id, url, creds, dataDir, trustFile, keyFile, listen string
+		tlsCA, tlsCert, tlsKey                              string
 		noProofs, noCatalog                                 bool
 		readyLag                                            uint64
 		lf                                                  logFlags
@@ -48,7 +53,9 @@ gba.blocks and license proofs on gba.proofs.>, and serves on --listen:
                  consumer lag, commit latency, results per kind and action, sync
                  fetches, block-log fsync latency, disk bytes per store, proofs
 
-The streams must exist (baybus up creates them on its embedded server). Every
+A bus beyond loopback speaks TLS (tls://host:port): --tls-ca names the CAs to
+trust (default the consortium's tls/ca.crt beside --trust), --tls-cert and
+--tls-key a client certificate if the servers ask for one. The streams must exist (baybus up creates them on its embedded server). Every
 member of a cluster must run the same consensus timings (the defaults are the
 ones 'baybus up' uses; see ledger/node.EngineDefaults).`,
 		Args: cobra.NoArgs,
@@ -70,7 +77,21 @@ ones 'baybus up' uses; see ledger/node.EngineDefaults).`,
 				return fmt.Errorf("--listen %s: %w", listen, err)
 			}
 			defer ln.Close()
-			nc, err := bus.Connect(url, creds, bus.IdentityName(bus.RoleOrderer, id))
+			var opts []nats.Option
+			ca := tlsCA
+			if ca == "" && strings.HasPrefix(url, "tls://") {
+				ca, _ = consortium.CAPaths(filepath.Dir(trustFile))
+			}
+			if ca != "" {
+				opt, err := bus.TLSOption(ca, tlsCert, tlsKey)
+				if err != nil {
+					return err
+				}
+				opts = append(opts, opt)
+			} else if tlsCert != "" || tlsKey != "" {
+				return errors.New("orderer: --tls-cert and --tls-key need --tls-ca (or a tls:// URL)")
+			}
+			nc, err := bus.Connect(url, creds, bus.IdentityName(bus.RoleOrderer, id), opts...)
 			if err != nil {
 				return err
 			}
@@ -114,6 +135,9 @@ ones 'baybus up' uses; see ledger/node.EngineDefaults).`,
 	fl.StringVar(&trustFile, "trust", "", "trust bundle, trust.json (required)")
 	fl.StringVar(&keyFile, "key", "", "this orderer's key file, keys/orderer-<id>.key (required)")
 	fl.StringVar(&listen, "listen", DefaultOrdererListen, "HTTP address of /healthz, /readyz and /metrics")
+	fl.StringVar(&tlsCA, "tls-ca", "", "CA certificates (PEM) to trust for a TLS bus (default tls/ca.crt beside --trust for a tls:// URL)")
+	fl.StringVar(&tlsCert, "tls-cert", "", "client certificate (PEM) for a bus that verifies clients")
+	fl.StringVar(&tlsKey, "tls-key", "", "its key (PEM)")
 	fl.Uint64Var(&readyLag, "ready-lag", 0, "blocks behind the cluster this orderer may be and still be ready (default 8)")
 	fl.BoolVar(&noProofs, "no-proofs", false, "do not publish license proofs on gba.proofs.> (another orderer does)")
 	fl.BoolVar(&noCatalog, "no-catalog", false, "keep no license catalogue (the query service then cannot list licenses)")
