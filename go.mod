@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/bits-and-blooms/bloom/v3 v3.7.1
+	github.com/emmansun/gmsm v0.30.1
 	github.com/go-json-experiment/json v0.0.0-20260820222146-c27c302e5fc3
 	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/hyperledger-labs/SmartBFT v1.0.1
@@ -65,6 +66,6 @@ require (
 require (
 	github.com/cloudflare/circl v1.6.5
 	github.com/cockroachdb/pebble v1.1.5
-	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/crypto v0.58.0
 	golang.org/x/sys v0.49.0 // indirect
 )

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -19,9 +20,10 @@ import (
 func newKeysCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "keys", Short: "Create and inspect consortium keys"}
 	var (
-		dir, chain, scheme string
-		n                  int
-		force              bool
+		dir, chain, scheme        string
+		cityScheme, ordererScheme string
+		n                         int
+		force                     bool
 	)
 	initCmd := &cobra.Command{
 		Use:   "init",
@@ -36,8 +38,10 @@ func newKeysCmd() *cobra.Command {
                              certificates of mutual TLS ('keys cert')`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := keys.SchemeByName(scheme); err != nil {
-				return err
+			for _, sch := range []string{scheme, cityScheme, ordererScheme} {
+				if _, err := keys.SchemeByName(cmp.Or(sch, scheme)); err != nil {
+					return err
+				}
 			}
 			if force {
 				for _, sub := range []string{keys.TrustFile, keys.KeysDir, bus.NATSDir} {
@@ -46,7 +50,7 @@ func newKeysCmd() *cobra.Command {
 					}
 				}
 			}
-			cc, err := consortium.Create(dir, consortium.Spec{Chain: chain, Orderers: n, Scheme: scheme})
+			cc, err := consortium.Create(dir, consortium.Spec{Chain: chain, Orderers: n, Scheme: scheme, CityScheme: cityScheme, OrdererScheme: ordererScheme})
 			if errors.Is(err, consortium.ErrExists) {
 				return fmt.Errorf("%s already holds a consortium (trust.json); use --force to replace it", dir)
 			}
@@ -54,14 +58,16 @@ func newKeysCmd() *cobra.Command {
 				return err
 			}
 			cons, orderers := cc.Keys, cc.Bundle().Orderers
-			fmt.Fprintf(cmd.OutOrStdout(), "consortium %q: %d cities, %d orderers (%s, quorum %d), scheme %s, written to %s\n",
-				chain, len(cons.Cities), n, orderersList(orderers), cons.Bundle.Quorum(), scheme, dir)
+			fmt.Fprintf(cmd.OutOrStdout(), "consortium %q: %d cities (%s), %d orderers (%s; %s, quorum %d), written to %s\n",
+				chain, len(cons.Cities), cmp.Or(cityScheme, scheme), n, cmp.Or(ordererScheme, scheme), orderersList(orderers), cons.Bundle.Quorum(), dir)
 			return nil
 		},
 	}
 	initCmd.Flags().StringVar(&dir, "dir", "", "directory to write the consortium to (required)")
 	initCmd.Flags().StringVar(&chain, "chain", system.DefaultChain, "chain id")
-	initCmd.Flags().StringVar(&scheme, "scheme", keys.Ed25519, "signature scheme: Ed25519, ML-DSA-65, Ed25519-Dilithium2")
+	initCmd.Flags().StringVar(&scheme, "scheme", keys.Ed25519, "signature scheme of every key: "+strings.Join(keys.SupportedSchemes, ", "))
+	initCmd.Flags().StringVar(&cityScheme, "city-scheme", "", "signature scheme of the cities' keys (default --scheme), e.g. SM2")
+	initCmd.Flags().StringVar(&ordererScheme, "orderer-scheme", "", "signature scheme of the orderers' keys (default --scheme)")
 	initCmd.Flags().IntVar(&n, "orderers", system.DefaultOrderers, "number of orderers, 4 to 11")
 	initCmd.Flags().BoolVar(&force, "force", false, "replace an existing consortium")
 	_ = initCmd.MarkFlagRequired("dir")

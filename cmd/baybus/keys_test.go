@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"crypto/x509"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/baybus/baybus/schemas/consortium"
+	"github.com/baybus/baybus/schemas/keys"
 )
 
 // runBaybus runs the root command with args and returns its output.
@@ -58,5 +60,35 @@ func TestKeysCert(t *testing.T) {
 	}
 	if _, err := runBaybus(t, "keys", "cert", "--dir", dir, "--name", "x", "--server"); err == nil || !strings.Contains(err.Error(), "host") {
 		t.Fatalf("server without host: %v", err)
+	}
+}
+
+// TestKeysInitMixedSchemes: keys init with per-role schemes makes a
+// consortium whose cities sign with SM2 and orderers with Ed25519; an
+// unknown scheme is refused before anything is replaced.
+func TestKeysInitMixedSchemes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "c")
+	if out, err := runBaybus(t, "keys", "init", "--dir", dir, "--orderers", "4", "--city-scheme", "SM2"); err != nil {
+		t.Fatalf("keys init: %v\n%s", err, out)
+	}
+	b, err := keys.LoadBundle(filepath.Join(dir, keys.TrustFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range b.Keys {
+		want := keys.Ed25519
+		if k.Role == keys.RoleCity {
+			want = keys.SM2
+		}
+		if k.Scheme != want {
+			t.Errorf("%s: %s, want %s", k.ID, k.Scheme, want)
+		}
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, keys.TrustFile))
+	if _, err := runBaybus(t, "keys", "init", "--dir", dir, "--force", "--orderer-scheme", "SM9"); err == nil {
+		t.Fatal("an unknown scheme was accepted")
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, keys.TrustFile)); !bytes.Equal(before, after) {
+		t.Fatal("a refused init replaced the consortium")
 	}
 }

@@ -19,6 +19,7 @@
 package consortium
 
 import (
+	"cmp"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -45,11 +46,14 @@ var (
 
 // Spec describes a consortium to create.
 type Spec struct {
-	Chain    string    // chain id (required)
-	Orderers int       // 4..11: the first n names of schemas.OrdererNames
-	Scheme   string    // signature scheme of every key; default Ed25519
-	Rand     io.Reader // default crypto/rand
-	CA       CAConfig  // the consortium CA; zero: ECDSA P-256, 10 years
+	Chain    string // chain id (required)
+	Orderers int    // 4..11: the first n names of schemas.OrdererNames
+	Scheme   string // signature scheme of every key; default Ed25519
+	// CityScheme and OrdererScheme, when set, override Scheme for that
+	// role's keys: a mixed consortium (cities on SM2, orderers on Ed25519).
+	CityScheme, OrdererScheme string
+	Rand                      io.Reader // default crypto/rand
+	CA                        CAConfig  // the consortium CA; zero: ECDSA P-256, 10 years
 }
 
 // Consortium is a consortium directory's contents.
@@ -91,7 +95,8 @@ func Create(dir string, spec Spec) (*Consortium, error) {
 		return nil, errors.New("consortium: chain id required")
 	}
 	cities := schemas.CityTokens()
-	kc, err := keys.NewConsortium(spec.Chain, cities, orderers, spec.Scheme, spec.Rand)
+	schemes := keys.Schemes{City: cmp.Or(spec.CityScheme, spec.Scheme), Orderer: cmp.Or(spec.OrdererScheme, spec.Scheme)}
+	kc, err := keys.NewConsortiumSchemes(spec.Chain, cities, orderers, schemes, spec.Rand)
 	if err != nil {
 		return nil, err
 	}

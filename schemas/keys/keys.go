@@ -1,7 +1,11 @@
 // Package keys holds baybus's signing keys and the consortium trust bundle.
 //
 // Every key names its circl sign.Scheme (Ed25519 by default, ML-DSA-65 and
-// Ed25519-Dilithium2 as post-quantum options), and every signature is
+// Ed25519-Dilithium2 as post-quantum options, SM2 with SM3 for the national
+// standard GB/T 32918, in package keys/sm2); members of one consortium may
+// use different schemes (a city signing with SM2 while the orderers use
+// Ed25519): a signature is checked with the scheme its key names in the
+// trust bundle. Every signature is
 // domain-separated: the signed bytes are Domain.Prefix() followed by the
 // message, so a batch signature can never be replayed as a block vote, nor a
 // signature of one chain on another.
@@ -21,6 +25,8 @@ import (
 
 	"github.com/cloudflare/circl/sign"
 	"github.com/cloudflare/circl/sign/schemes"
+
+	"github.com/baybus/baybus/schemas/keys/sm2"
 )
 
 // Scheme names accepted by this package.
@@ -28,10 +34,11 @@ const (
 	Ed25519           = "Ed25519"
 	MLDSA65           = "ML-DSA-65"
 	Ed25519Dilithium2 = "Ed25519-Dilithium2"
+	SM2               = sm2.Name // GB/T 32918 SM2 over SM3
 )
 
 // SupportedSchemes lists the scheme names baybus accepts.
-var SupportedSchemes = []string{Ed25519, MLDSA65, Ed25519Dilithium2}
+var SupportedSchemes = []string{Ed25519, MLDSA65, Ed25519Dilithium2, SM2}
 
 // Errors.
 var (
@@ -44,6 +51,9 @@ var (
 
 // SchemeByName returns one of the supported circl schemes.
 func SchemeByName(name string) (sign.Scheme, error) {
+	if strings.EqualFold(name, SM2) {
+		return sm2.Scheme(), nil
+	}
 	for _, s := range SupportedSchemes {
 		if strings.EqualFold(s, name) {
 			if sch := schemes.ByName(s); sch != nil {

@@ -191,6 +191,18 @@ type Consortium struct {
 // naming them all, valid from height 0, for a chain of the newest rules
 // version (MaxRules).
 func NewConsortium(chain string, cities, orderers []string, scheme string, rand io.Reader) (*Consortium, error) {
+	return NewConsortiumSchemes(chain, cities, orderers, Schemes{City: scheme, Orderer: scheme}, rand)
+}
+
+// Schemes names the signature scheme of each role's keys: a consortium may
+// mix them (a city signing with SM2 while the orderers use Ed25519), since
+// every key names its own scheme.
+type Schemes struct {
+	City, Orderer string
+}
+
+// NewConsortiumSchemes is NewConsortium with a scheme per role.
+func NewConsortiumSchemes(chain string, cities, orderers []string, schemes Schemes, rand io.Reader) (*Consortium, error) {
 	c := &Consortium{
 		Bundle:   &Bundle{Version: BundleVersion, Chain: chain, Orderers: append([]string(nil), orderers...), Rules: MaxRules},
 		Cities:   map[string]*PrivateKey{},
@@ -198,6 +210,10 @@ func NewConsortium(chain string, cities, orderers []string, scheme string, rand 
 	}
 	add := func(role Role, member string, dst map[string]*PrivateKey) error {
 		id := fmt.Sprintf("%s/%s/1", role, member)
+		scheme := schemes.City
+		if role == RoleOrderer {
+			scheme = schemes.Orderer
+		}
 		k, err := Generate(id, scheme, rand)
 		if err != nil {
 			return err
