@@ -1,11 +1,14 @@
-// Package bus is baybus's NATS layer: the member identities (NKeys) and
-// their subject permissions, the embedded nats-server with JetStream, the
-// streams, and a JetStream publisher that reports a refused publish as a
-// permission error at once instead of a time-out.
+// Package bus is baybus's NATS layer: the bus identities (NKeys: cities,
+// orderers, named readers, 'service', the operator) and their
+// least-privilege permissions (permissions.go), the subjects and streams,
+// and a JetStream publisher that reports a refused publish as a permission
+// error at once instead of a time-out. internal/natsserver renders the
+// identities into a server's configuration.
 //
 // The same code serves an embedded server and an external one: Connect
 // takes a URL and a credentials file (an NKey seed file, or a JWT .creds
-// file issued by an operator).
+// file issued by an operator), sets the identity's own inbox prefix, and
+// TLSOption adds TLS for a server beyond loopback.
 package bus
 
 import (
