@@ -27,6 +27,7 @@ type reconcileFlags struct {
 	repair                         bool
 	dataDir, natsURL, creds, trust string
 	orderer, url, tempDir          string
+	tokenFile                      string
 	progress                       string
 	workers, show                  int
 }
@@ -78,6 +79,7 @@ could not run.`,
 	fl.StringVar(&f.trust, "trust", "", "trust bundle (default DATA/trust.json)")
 	fl.StringVar(&f.orderer, "orderer", "", "which orderer's block log (--data) or which orderer to ask (--nats); default: the first that has one / the highest")
 	fl.StringVar(&f.url, "url", client.BaseURL(), "gateway URL for --repair (default $BAYBUS_URL, else "+client.DefaultURL+")")
+	fl.StringVar(&f.tokenFile, "token-file", "", "bearer token of the city's publish role for --repair (default $"+client.EnvToken+")")
 	fl.StringVar(&f.tempDir, "temp", "", "directory for the scratch index (default the system's)")
 	fl.IntVar(&f.workers, "workers", 0, "goroutines checking blocks and normalising rows (default: one per CPU)")
 	fl.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal, log lines otherwise), bar, log, off")
@@ -187,7 +189,12 @@ func runReconcile(cmd *cobra.Command, f *reconcileFlags) error {
 		Register: in, RegisterName: name, RegisterSize: size, Format: format,
 		Differences: diffs, TempDir: f.tempDir, Workers: f.workers, Meter: &reconcile.Meter{}}
 	if f.repair {
-		cfg.Repair = gatewayPublisher{client.New(f.url, nil)}
+		// The gateway authenticates every request: the city's publish role.
+		tok, err := client.Token(f.tokenFile)
+		if err != nil {
+			return exitError{code: 2, err: err}
+		}
+		cfg.Repair = gatewayPublisher{client.New(f.url, nil, client.WithToken(tok))}
 	}
 	stopProgress := startProgress(ctx, cmd.ErrOrStderr(), mode, cfg.Meter)
 	sum, runErr := reconcile.Run(ctx, cfg)
