@@ -237,6 +237,11 @@ func checkPorts(p *Plan) error {
 	return nil
 }
 
+// StartAttempts is how many times Up and Start start a process that exits
+// before it is ready, as a service manager's restart on failure would: a
+// process may give up on a bus that is still electing its leaders.
+const StartAttempts = 3
+
 // startKind starts every process of a kind and waits until each is ready.
 func (d *Deployment) startKind(ctx context.Context, k Kind) error {
 	procs := d.Plan.ofKind(k)
@@ -246,20 +251,28 @@ func (d *Deployment) startKind(ctx context.Context, k Kind) error {
 		}
 	}
 	for _, pr := range procs {
-		if err := d.waitReady(ctx, pr); err != nil {
+		if err := d.waitReady(ctx, pr, StartAttempts-1); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// waitReady polls a process's health URL until it answers 200, failing at
-// once if the process exits.
-func (d *Deployment) waitReady(ctx context.Context, pr *Proc) error {
+// waitReady polls a process's health URL until it answers 200. A process
+// that exits meanwhile is started again, restarts times at most.
+func (d *Deployment) waitReady(ctx context.Context, pr *Proc, restarts int) error {
 	var last string
 	for {
 		if _, ok := d.running(pr.Name); !ok {
-			return fmt.Errorf("deploy: %s exited while starting: %s", pr.Name, d.tail(pr.Name, 12))
+			if restarts <= 0 {
+				return fmt.Errorf("deploy: %s exited while starting: %s", pr.Name, d.tail(pr.Name, 12))
+			}
+			restarts--
+			d.log.Warn("deploy: process exited while starting; starting it again", "proc", pr.Name, "log", d.tail(pr.Name, 3))
+			if err := d.spawn(pr); err != nil {
+				return err
+			}
+			continue
 		}
 		code, body, err := d.get(ctx, pr.Health)
 		if err == nil && code == http.StatusOK {
@@ -338,16 +351,41 @@ func (d *Deployment) ensureStreams(ctx context.Context) error {
 		Placement: &jetstream.Placement{Cluster: d.Plan.StreamRegion}}
 	// A stream being placed has no leader for a moment, and a JetStream
 	// request nobody answers waits out its whole deadline: short attempts.
+	if err := retry(ctx, "streams", func(ctx context.Context) error { return bus.EnsureStreams(ctx, js, sc) }); err != nil {
+		return err
+	}
+	// The orderers look their consumers up as they start, and give up if
+	// no consumer leader answers: wait until every consumer has one.
+	for _, o := range d.Plan.Orderers {
+		if err := retry(ctx, "consumer "+bus.OrdererConsumer(o), func(ctx context.Context) error {
+			c, err := js.Consumer(ctx, bus.StreamTx, bus.OrdererConsumer(o))
+			if err != nil {
+				return err
+			}
+			info, err := c.Info(ctx)
+			if err == nil && (info.Cluster == nil || info.Cluster.Leader == "") {
+				err = errors.New("no leader yet")
+			}
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// retry calls try with a short deadline until it succeeds or ctx ends.
+func retry(ctx context.Context, what string, try func(context.Context) error) error {
 	for {
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err = bus.EnsureStreams(actx, js, sc)
+		err := try(actx)
 		cancel()
 		if err == nil {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("deploy: streams: %w (last: %w)", context.Cause(ctx), err)
+			return fmt.Errorf("deploy: %s: %w (last: %w)", what, context.Cause(ctx), err)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -363,7 +401,7 @@ func (d *Deployment) Start(ctx context.Context, name string) error {
 	if err := d.spawn(pr); err != nil {
 		return err
 	}
-	return d.waitReady(ctx, pr)
+	return d.waitReady(ctx, pr, StartAttempts-1)
 }
 
 // Stop stops one process: SIGTERM, then SIGKILL if it has not exited

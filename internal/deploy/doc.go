@@ -33,9 +33,11 @@
 // Up checks every port of the plan before it writes anything (a
 // *PortError names the process and its port), creates the consortium on
 // first use and reuses it after, starts the processes kind by kind (WAN,
-// NATS servers, then the streams as the operator, orderers, gateways) and
-// returns once each answers its health URL with 200; if anything fails it
-// stops what it started. It refuses a state directory whose processes
+// NATS servers, then the streams and every orderer's consumer as the
+// operator, orderers, gateways) and returns once each answers its health
+// URL with 200. A process that exits before it is ready is started again,
+// StartAttempts times in all, as a service manager would; if anything
+// still fails, Up stops what it started. It refuses a state directory whose processes
 // still run (ErrRunning). Down stops every process (SIGTERM, then SIGKILL
 // after StopGrace) and keeps the state, so Up starts the same deployment
 // again. Start, Stop and Kill act on one process; Kill is SIGKILL, as a
