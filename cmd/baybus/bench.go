@@ -23,6 +23,7 @@ func newBenchCmd() *cobra.Command {
 		sweep    string
 		sweepOut string
 		cpuProf  string
+		target   string
 		lf       logFlags
 	)
 	cmd := &cobra.Command{
@@ -58,6 +59,24 @@ documented in docs/performance.md.`,
 					return err
 				}
 				defer pprof.StopCPUProfile()
+			}
+			if target != "" {
+				// The deployment's gateways, in other processes: finality as
+				// their wait=commit answers show it.
+				targets, err := clusterTargets(target, cfg.Cities)
+				if err != nil {
+					return err
+				}
+				res, err := bench.RunRemote(cmd.Context(), bench.RemoteConfig{Targets: targets, Duration: cfg.Duration, Warmup: cfg.Warmup,
+					Size: cfg.Size, Rate: cfg.Rate, Bulk: cfg.Bulk, Workers: cfg.Workers})
+				if err != nil {
+					return err
+				}
+				printResult(out, res)
+				if jsonFile != "" {
+					return writeJSONFile(jsonFile, res)
+				}
+				return nil
 			}
 			if sweep != "" {
 				var rates []float64
@@ -112,6 +131,7 @@ documented in docs/performance.md.`,
 	fl.StringVar(&jsonFile, "json", "", "write the result as JSON to this file")
 	fl.StringVar(&sweep, "sweep", "", "comma-separated offered rates, e.g. 1000,2000,4000,8000")
 	fl.StringVar(&sweepOut, "sweep-out", "bench-sweep", "file prefix of the sweep's CSV and SVG")
+	fl.StringVar(&target, "cluster", "", "load the deployment in this state directory (scripts/cluster up, with or without --wan) through its gateways instead of an embedded system; reports committed tx/s and finality as wait=commit answers show it")
 	fl.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the whole run (go tool pprof)")
 	fl.StringVar(&cfg.HeapProfile, "memprofile", "", "write a heap profile when the load ends (go tool pprof)")
 	lf.add(cmd)
@@ -150,6 +170,9 @@ func printResult(w io.Writer, r *bench.Result) {
 	}
 	fmt.Fprintf(tw, "committed\t%.0f tx/s (%d in the window; %d blocks, %.0f tx/block, %.0f tx/batch)\n", r.CommittedTPS, r.Committed, r.Blocks, r.MeanBlockTxs, r.MeanBatchTxs)
 	fmt.Fprintf(tw, "acknowledged\t%.0f tx/s (%d refused)\n", r.AckedTPS, r.Refused)
+	if len(r.RefusedBy) > 0 {
+		fmt.Fprintf(tw, "refused by\t%v\n", r.RefusedBy)
+	}
 	fmt.Fprintf(tw, "finality\tp50 %.1f ms  p95 %.1f ms  p99 %.1f ms  max %.1f ms\n", r.Finality.P50, r.Finality.P95, r.Finality.P99, r.Finality.Max)
 	if r.JetStreamRawPubPerS > 0 {
 		fmt.Fprintf(tw, "raw JetStream\t%.0f msgs/s  (committed/raw = %.3f)\n", r.JetStreamRawPubPerS, r.RatioVsJetStream)

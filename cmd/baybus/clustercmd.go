@@ -12,7 +12,10 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/baybus/baybus/gateway/client"
+	"github.com/baybus/baybus/internal/bench"
 	"github.com/baybus/baybus/internal/deploy"
+	"github.com/baybus/baybus/schemas"
 )
 
 func newClusterCmd() *cobra.Command {
@@ -278,4 +281,30 @@ Macao off: curl -X POST http://API/proxies/nats-macao-1.gateway -d '{"enabled":f
 	_ = cmd.MarkFlagRequired("config")
 	lf.add(cmd)
 	return cmd
+}
+
+// clusterTargets are the first n cities of a deployment (every city for
+// n <= 0 or above 11), each with its region's gateway and token.
+func clusterTargets(dir string, n int) ([]bench.Target, error) {
+	p, err := deploy.LoadPlan(dir)
+	if err != nil {
+		return nil, err
+	}
+	cities := schemas.CityTokens()
+	if n > 0 && n < len(cities) {
+		cities = cities[:n]
+	}
+	var out []bench.Target
+	for _, city := range cities {
+		url, tokFile, err := p.CityGateway(city)
+		if err != nil {
+			return nil, err
+		}
+		tok, err := client.Token(tokFile)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, bench.Target{City: city, URL: url, Token: tok})
+	}
+	return out, nil
 }

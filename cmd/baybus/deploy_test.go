@@ -255,6 +255,25 @@ func TestDeployment(t *testing.T) {
 	}
 	logf("reconcile --repair published the 4 missing events through gateway-guangdong; a second run finds no difference")
 
+	// baybus bench loads the deployment through its gateways and reports
+	// finality as their wait=commit answers show it.
+	benchJSON := filepath.Join(t.TempDir(), "bench.json")
+	if code, out := runCLI(ctx, t, "bench", "--cluster", p.Dir, "--cities", "3", "--rate", "30", "--bulk", "1",
+		"--warmup", "1s", "--duration", "3s", "--json", benchJSON); code != 0 {
+		t.Fatalf("bench --cluster: exit %d:\n%s", code, out)
+	}
+	var br struct {
+		Committed int64 `json:"committed"`
+		Finality  struct {
+			P50 float64 `json:"p50"`
+		} `json:"finality_ms"`
+		Blocks uint64 `json:"blocks"`
+	}
+	if raw, err := os.ReadFile(benchJSON); err != nil || json.Unmarshal(raw, &br) != nil || br.Committed == 0 || br.Finality.P50 <= 0 || br.Blocks == 0 {
+		t.Fatalf("bench --cluster: %+v (%v)", br, err)
+	}
+	logf("bench --cluster: %d transactions committed in the window, finality p50 %.1f ms, %d blocks", br.Committed, br.Finality.P50, br.Blocks)
+
 	// Faults: stop the NATS server leading GBA_TX and kill -9 an
 	// orderer; sealing goes on with both down. The default variant stops
 	// the server first, with all five orderers up, and kills a follower

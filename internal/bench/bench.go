@@ -165,6 +165,9 @@ type Result struct {
 	CPUs           int           `json:"cpus"`
 	GOOS           string        `json:"goos"`
 	GOARCH         string        `json:"goarch"`
+	// RefusedBy counts refused events by the gateway's error code
+	// ("transport" when no answer came); `bench --cluster` only.
+	RefusedBy map[string]int64 `json:"refused_by,omitempty"`
 }
 
 // Run measures the pipeline, then the references, and returns the figures.
