@@ -63,7 +63,7 @@ documented in docs/performance.md.`,
 			if target != "" {
 				// The deployment's gateways, in other processes: finality as
 				// their wait=commit answers show it.
-				targets, err := clusterTargets(target, cfg.Cities)
+				targets, plan, err := clusterTargets(target, cfg.Cities)
 				if err != nil {
 					return err
 				}
@@ -72,6 +72,7 @@ documented in docs/performance.md.`,
 				if err != nil {
 					return err
 				}
+				res.Orderers = len(plan.Orderers)
 				printResult(out, res)
 				if jsonFile != "" {
 					return writeJSONFile(jsonFile, res)

@@ -85,6 +85,7 @@ func newClusterUpCmd() *cobra.Command {
 	fl.StringVar(&cfg.Scheme, "scheme", "Ed25519", "signature scheme of a new consortium's keys")
 	fl.IntVar(&cfg.Orderers, "orderers", 0, "orderers of a new consortium, 4 to 11 (default the five demonstration nodes; an existing one keeps its own)")
 	fl.IntSliceVar(&cfg.Servers, "servers", nil, "NATS servers per region: one count for all, or guangdong,hongkong,macao (default 3)")
+	fl.StringVar(&cfg.StreamRegion, "stream-region", deploy.DefaultStreamRegion, "region whose NATS cluster holds the streams' replicas")
 	fl.IntVar(&cfg.BasePort, "base-port", deploy.DefaultBasePort, "first port of the layout (docs/deployment.md); every port is within base+800")
 	fl.StringSliceVar(&cfg.ProofOrderers, "proof-orderers", nil, "orderers that publish license proofs (default the last of each region: hongkong, macao, nansha)")
 	fl.StringVar(&cfg.LogLevel, "log-level", "info", "log level of every process")
@@ -284,11 +285,12 @@ Macao off: curl -X POST http://API/proxies/nats-macao-1.gateway -d '{"enabled":f
 }
 
 // clusterTargets are the first n cities of a deployment (every city for
-// n <= 0 or above 11), each with its region's gateway and token.
-func clusterTargets(dir string, n int) ([]bench.Target, error) {
+// n <= 0 or above 11), each with its region's gateway and token, and the
+// deployment's plan.
+func clusterTargets(dir string, n int) ([]bench.Target, *deploy.Plan, error) {
 	p, err := deploy.LoadPlan(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cities := schemas.CityTokens()
 	if n > 0 && n < len(cities) {
@@ -298,13 +300,13 @@ func clusterTargets(dir string, n int) ([]bench.Target, error) {
 	for _, city := range cities {
 		url, tokFile, err := p.CityGateway(city)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		tok, err := client.Token(tokFile)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, bench.Target{City: city, URL: url, Token: tok})
 	}
-	return out, nil
+	return out, p, nil
 }

@@ -42,9 +42,9 @@ type Region struct {
 // Regions are the deployment's regions, in order: one per jurisdiction.
 var Regions = [...]Region{{"guangdong", schemas.CN}, {"hongkong", schemas.HK}, {"macao", schemas.MO}}
 
-// StreamRegion is the region whose cluster holds the streams' replicas
-// (docs/deployment.md says why).
-const StreamRegion = "guangdong"
+// DefaultStreamRegion is the region whose cluster holds the streams'
+// replicas unless told otherwise (docs/deployment.md says why).
+const DefaultStreamRegion = "guangdong"
 
 // RegionOf returns the region of a jurisdiction.
 func RegionOf(j schemas.Jurisdiction) string {
@@ -63,7 +63,7 @@ func ordererRegion(name string) string {
 	if c, err := schemas.LookupCity(name); err == nil {
 		return RegionOf(c.Jurisdiction)
 	}
-	return StreamRegion
+	return "guangdong"
 }
 
 // Config describes a deployment on one host. Zero fields take the
@@ -79,9 +79,11 @@ type Config struct {
 	// default the five demonstration nodes, or the existing consortium's.
 	Orderers int
 	// Servers are the NATS servers of each region, in the order of
-	// Regions; a single value applies to all three. Default 3 each. The
-	// streams' replicas are min(3, Servers of Guangdong).
+	// Regions; a single value applies to all three. Default 3 each.
 	Servers []int
+	// StreamRegion is the region whose cluster holds the streams'
+	// replicas, min(3, its servers) of them; default DefaultStreamRegion.
+	StreamRegion string
 	// BindHost is the address every listener binds; default loopback.
 	BindHost string
 	// BasePort is the first port of the fixed layout (docs/deployment.md);
@@ -183,6 +185,12 @@ func (c Config) withDefaults() (Config, error) {
 		if n < 1 || n > 9 {
 			return c, fmt.Errorf("deploy: %d NATS servers in %s: want 1 to 9", n, Regions[i].Name)
 		}
+	}
+	if c.StreamRegion == "" {
+		c.StreamRegion = DefaultStreamRegion
+	}
+	if !slices.ContainsFunc(Regions[:], func(r Region) bool { return r.Name == c.StreamRegion }) {
+		return c, fmt.Errorf("deploy: stream region %q: want one of %s", c.StreamRegion, regionNames())
 	}
 	if c.BindHost == "" {
 		c.BindHost = DefaultBindHost
@@ -450,7 +458,12 @@ func newPlan(cfg Config, binary string) (*Plan, error) {
 	addr := func(slot int) string { return net.JoinHostPort(cfg.BindHost, strconv.Itoa(port[slot])) }
 
 	p := &Plan{Version: planVersion, Chain: cfg.Chain, Dir: cfg.Dir, Binary: binary, Env: cfg.Env, WAN: cfg.WAN,
-		StreamRegion: StreamRegion, StreamReplicas: min(3, cfg.Servers[0]), Orderers: orderers}
+		StreamRegion: cfg.StreamRegion, Orderers: orderers}
+	for i, r := range Regions {
+		if r.Name == cfg.StreamRegion {
+			p.StreamReplicas = min(3, cfg.Servers[i])
+		}
+	}
 	logLevel := []string{"--log-level", cfg.LogLevel}
 	if cfg.WAN != nil {
 		p.Procs = append(p.Procs, Proc{Name: "wan", Kind: KindWAN,
