@@ -97,7 +97,12 @@ func TestPlanLayout(t *testing.T) {
 	if len(light.ofKind(KindNATS)) != 3 || light.StreamReplicas != 1 || len(light.ofKind(KindOrderer)) != 4 {
 		t.Errorf("light plan: %d servers, %d replicas, %d orderers", len(light.ofKind(KindNATS)), light.StreamReplicas, len(light.ofKind(KindOrderer)))
 	}
-	for _, bad := range []Config{{Servers: []int{3, 1}}, {Servers: []int{0}}, {Orderers: 3}, {BasePort: 80}, {ProofOrderers: []string{"foshan"}}} {
+	hk := testPlan(t, Config{Dir: t.TempDir(), Servers: []int{3, 1, 1}, StreamRegion: "hongkong"})
+	if hk.StreamRegion != "hongkong" || hk.StreamReplicas != 1 {
+		t.Errorf("streams in %s with %d replicas, want hongkong's one server", hk.StreamRegion, hk.StreamReplicas)
+	}
+	for _, bad := range []Config{{Servers: []int{3, 1}}, {Servers: []int{0}}, {Orderers: 3}, {BasePort: 80}, {ProofOrderers: []string{"foshan"}},
+		{StreamRegion: "shanghai"}} {
 		bad.Dir = t.TempDir()
 		c, err := bad.withDefaults()
 		if err == nil {
