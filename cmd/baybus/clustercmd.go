@@ -1,14 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
@@ -16,6 +19,9 @@ import (
 	"github.com/baybus/baybus/internal/bench"
 	"github.com/baybus/baybus/internal/deploy"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/bus"
+	"github.com/baybus/baybus/schemas/consortium"
+	"github.com/baybus/baybus/schemas/keys"
 )
 
 func newClusterCmd() *cobra.Command {
@@ -39,7 +45,7 @@ explains the layout and how to run the same across hosts.`,
 		newClusterProcCmd("start", "Start processes of the deployment again and wait until they are ready"),
 		newClusterProcCmd("stop", "Stop processes of the deployment (SIGTERM, then SIGKILL after 15 s)"),
 		newClusterProcCmd("kill", "Kill processes of the deployment with SIGKILL, as a crash would"),
-		newClusterWANCmd())
+		newClusterStreamsCmd(), newClusterWANCmd())
 	return cmd
 }
 
@@ -309,4 +315,69 @@ func clusterTargets(dir string, n int) ([]bench.Target, *deploy.Plan, error) {
 		out = append(out, bench.Target{City: city, URL: url, Token: tok})
 	}
 	return out, p, nil
+}
+
+func newClusterStreamsCmd() *cobra.Command {
+	var (
+		natsURL, dir, creds, region string
+		tlsCA, tlsCert, tlsKey      string
+		replicas                    int
+		timeout                     time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "streams --nats URL --consortium DIR",
+		Short: "Create the streams on a NATS supercluster (or cluster) as the operator, for a deployment across hosts",
+		Long: `streams creates GBA_TX, GBA_BLOCKS and GBA_PROOFS (or brings them to this
+configuration) as the operator identity (--creds, default DIR/nats/operator.nk):
+--replicas replicas of each, placed in the cluster --region names (a NATS
+cluster name, "" to let JetStream choose), GBA_TX with interest retention over
+the durable consumers of the orderers of DIR/trust.json. It returns once every
+orderer's consumer has a leader, so the orderers can start. 'cluster up' does
+the same on one host; docs/deployment.md shows where it fits across hosts.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			trust, err := keys.LoadBundle(filepath.Join(dir, keys.TrustFile))
+			if err != nil {
+				return err
+			}
+			if creds == "" {
+				creds = bus.SeedPath(dir, bus.IdentityName(bus.RoleOperator, ""))
+			}
+			var opts []nats.Option
+			if tlsCA == "" && strings.HasPrefix(natsURL, "tls://") {
+				tlsCA, _ = consortium.CAPaths(dir)
+			}
+			if tlsCA != "" {
+				opt, err := bus.TLSOption(tlsCA, tlsCert, tlsKey)
+				if err != nil {
+					return err
+				}
+				opts = append(opts, opt)
+			}
+			nc, err := bus.Connect(natsURL, creds, "operator@cluster-streams", opts...)
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			if err := deploy.EnsureStreams(ctx, nc, trust.Orderers, region, replicas); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "streams of chain %s ready: %d replicas in %s, consumers of %s\n",
+				trust.Chain, replicas, orDash(region), strings.Join(trust.Orderers, ", "))
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&natsURL, "nats", "nats://127.0.0.1:4222", "NATS URL(s) of the cluster, comma-separated")
+	fl.StringVar(&dir, "consortium", "data", "consortium directory (trust.json; nats/operator.nk unless --creds)")
+	fl.StringVar(&creds, "creds", "", "the operator's NATS credentials (default DIR/nats/operator.nk)")
+	fl.StringVar(&region, "region", deploy.DefaultStreamRegion, `NATS cluster that holds the replicas ("" to let JetStream choose)`)
+	fl.IntVar(&replicas, "replicas", 3, "replicas of each stream (at most the servers of that cluster)")
+	fl.StringVar(&tlsCA, "tls-ca", "", "CA certificates (PEM) for a TLS bus (default DIR/tls/ca.crt for a tls:// URL)")
+	fl.StringVar(&tlsCert, "tls-cert", "", "client certificate (PEM) for a bus that verifies clients")
+	fl.StringVar(&tlsKey, "tls-key", "", "its key (PEM)")
+	fl.DurationVar(&timeout, "timeout", time.Minute, "how long JetStream may take to elect its leaders")
+	return cmd
 }

@@ -340,6 +340,18 @@ func (d *Deployment) ensureStreams(ctx context.Context) error {
 		return err
 	}
 	defer nc.Close()
+	return EnsureStreams(ctx, nc, d.Plan.Orderers, d.Plan.StreamRegion, d.Plan.StreamReplicas)
+}
+
+// EnsureStreams creates the streams (or brings them to this
+// configuration) on a supercluster, over nc, the operator's connection:
+// replicas of each in the cluster named region ("" lets JetStream choose),
+// GBA_TX with interest retention over the orderers' durable consumers.
+// It waits for JetStream, retries with short attempts while streams and
+// consumers elect leaders (a JetStream request no leader answers waits out
+// its whole deadline), and returns once every orderer's consumer has a
+// leader, so an orderer started next finds it.
+func EnsureStreams(ctx context.Context, nc *nats.Conn, orderers []string, region string, replicas int) error {
 	if err := bus.WaitJetStream(ctx, nc); err != nil {
 		return err
 	}
@@ -347,16 +359,14 @@ func (d *Deployment) ensureStreams(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("deploy: %w", err)
 	}
-	sc := bus.StreamConfig{Replicas: d.Plan.StreamReplicas, Orderers: d.Plan.Orderers,
-		Placement: &jetstream.Placement{Cluster: d.Plan.StreamRegion}}
-	// A stream being placed has no leader for a moment, and a JetStream
-	// request nobody answers waits out its whole deadline: short attempts.
+	sc := bus.StreamConfig{Replicas: replicas, Orderers: orderers}
+	if region != "" {
+		sc.Placement = &jetstream.Placement{Cluster: region}
+	}
 	if err := retry(ctx, "streams", func(ctx context.Context) error { return bus.EnsureStreams(ctx, js, sc) }); err != nil {
 		return err
 	}
-	// The orderers look their consumers up as they start, and give up if
-	// no consumer leader answers: wait until every consumer has one.
-	for _, o := range d.Plan.Orderers {
+	for _, o := range orderers {
 		if err := retry(ctx, "consumer "+bus.OrdererConsumer(o), func(ctx context.Context) error {
 			c, err := js.Consumer(ctx, bus.StreamTx, bus.OrdererConsumer(o))
 			if err != nil {
