@@ -99,6 +99,12 @@ type Config struct {
 	RecentTxs     int                               // receipts remembered per city for retries; default 65,536
 	Bridges       func(schemas.Jurisdiction) Bridge // nil: native input refused, ids unchecked
 	Ledger        Ledger                            // nil: wait=commit and GET /v1/tx unavailable
+	// TxContent, if set, adds a sealed transaction's content to the
+	// answer of GET /v1/tx/{id} ("content"), as much of it as p may read
+	// (gateway/explorer's, through the orderers' query service, verified);
+	// nil content when the ledger has not sealed it. An error is answered
+	// instead of the receipt.
+	TxContent func(r *http.Request, p *auth.Principal, id schemas.TxID) (*api.TxContent, *api.Error)
 	// Ready probes the bus (for example the connections' state); nil:
 	// always ready. /readyz also reports failing publishes and a failing
 	// outbox.

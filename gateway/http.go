@@ -16,10 +16,10 @@ import (
 // Register adds the gateway's routes to mux:
 //
 //	POST /v1/cities/{city}/events[?format=native][&wait=commit]
-//	GET  /v1/tx/{id}
+//	GET  /v1/tx/{id}[?render=cn|hk|mo]
 //	GET  /v1/licenses/{jurisdiction}/{id}/proof
 //	GET  /healthz, GET /readyz
-func (g *Gateway) Register(mux *http.ServeMux) {
+func (g *Gateway) Register(mux Mux) {
 	mux.HandleFunc("POST "+api.RouteEvents, g.handleEvents)
 	mux.HandleFunc("GET "+api.RouteTx, g.handleTx)
 	mux.HandleFunc("GET "+api.RouteProof, g.handleProof)
@@ -27,6 +27,11 @@ func (g *Gateway) Register(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET "+api.RouteReady, g.handleReady)
+}
+
+// Mux is where routes are registered (*http.ServeMux is one).
+type Mux interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
 }
 
 // authenticate answers 401 unless the request carries a credential that
@@ -235,8 +240,10 @@ func (g *Gateway) bulkTurn(r *http.Request) (release func(), e *Error) {
 
 func (g *Gateway) handleTx(w http.ResponseWriter, r *http.Request) {
 	// Any credential may look up a transaction: the answer is where a
-	// content hash was sealed, nothing of the content.
-	if _, ok := g.authenticate(w, r); !ok {
+	// content hash was sealed; its content only as Config.TxContent
+	// allows the credential.
+	p, authed := g.authenticate(w, r)
+	if !authed {
 		return
 	}
 	id, err := schemas.ParseID(r.PathValue("id"))
@@ -253,7 +260,16 @@ func (g *Gateway) handleTx(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Field: "id", Message: "no such transaction on the ledger or pending at this gateway"})
 		return
 	}
-	writeJSON(w, http.StatusOK, rec)
+	out := api.TxAnswer{Receipt: *rec}
+	if g.cfg.TxContent != nil && rec.Status != api.StatusPending {
+		c, e := g.cfg.TxContent(r, p, id)
+		if e != nil {
+			writeError(w, e)
+			return
+		}
+		out.Content = c
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func writeError(w http.ResponseWriter, e *Error) {

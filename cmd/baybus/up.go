@@ -74,9 +74,12 @@ creates the consortium (keys, NATS identities, trust.json) in --data.
 
 HTTP API (see README.md):
   POST /v1/cities/{city}/events[?format=native][&wait=commit]
-  GET  /v1/tx/{id}
+  GET  /v1/tx/{id}[?render=cn|hk|mo]
   GET  /v1/licenses/{jurisdiction}/{id}/proof
-  GET  /healthz  /readyz  /metrics
+  GET  /v1/licenses/{jurisdiction}/{id}/history, /v1/licenses?city&holder&status
+  GET  /v1/blocks?from&limit, /v1/blocks/{height}, /v1/blocks/events (SSE)
+  GET  /healthz  /readyz  /metrics  /openapi.json
+  GET  /  the explorer (blocks, licenses, proofs, a verifier in the browser)
 
 Every request but /healthz and /readyz needs a credential: on every start up
 makes sure each city has a development token in DATA/clients/<city>.token
@@ -98,8 +101,9 @@ makes sure each city has a development token in DATA/clients/<city>.token
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "baybus up: gateways on %s://%s, NATS on %s, data in %s (Ctrl-C to stop)\n",
 				scheme, sys.HTTPAddr, orNone(sys.Bus.ClientURL()), cfg.DataDir)
+			fmt.Fprintf(cmd.OutOrStdout(), "explorer: %s://%s/\n", scheme, sys.HTTPAddr)
 			if sys.ClientsDir != "" {
-				fmt.Fprintf(cmd.OutOrStdout(), "development tokens: %s/<city>.token (e.g. -H \"Authorization: Bearer $(cat %s)\")\n",
+				fmt.Fprintf(cmd.OutOrStdout(), "development tokens: %s/<city>.token (e.g. -H \"Authorization: Bearer $(cat %s)\"; the explorer asks for one)\n",
 					sys.ClientsDir, filepath.Join(sys.ClientsDir, "shenzhen.token"))
 			} else {
 				fmt.Fprintln(cmd.OutOrStdout(), "gateways without authentication (--no-auth)")

@@ -26,6 +26,7 @@ import (
 	"github.com/baybus/baybus/gateway"
 	"github.com/baybus/baybus/gateway/api"
 	"github.com/baybus/baybus/gateway/auth"
+	"github.com/baybus/baybus/gateway/explorer"
 	"github.com/baybus/baybus/gateway/outbox"
 	"github.com/baybus/baybus/ledger/query"
 	"github.com/baybus/baybus/schemas"
@@ -233,8 +234,12 @@ type Server struct {
 	qconn  *nats.Conn   // the query client's
 	ledger *query.Client
 	outbox *outbox.Store
-	done   chan struct{}
-	once   sync.Once
+	// explorer serves the read API and the explorer (nil without a
+	// ledger that reads the chain).
+	explorer *explorer.Explorer
+	routes   []string
+	done     chan struct{}
+	once     sync.Once
 }
 
 // Start opens the listener first (so a busy port is reported at once),
@@ -341,6 +346,14 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	gcfg.Readers = trust.Reader
 	gcfg.Logger = cfg.Logger
 	gcfg.Ready = s.busReady
+	if ch, ok := gcfg.Ledger.(explorer.Chain); ok {
+		// The read API and the explorer read the chain through the same
+		// verifying client.
+		if s.explorer, err = explorer.New(explorer.Config{Chain: ch, Auth: authn, Readers: trust.Reader, Logger: cfg.Logger}); err != nil {
+			return nil, err
+		}
+		gcfg.TxContent = s.explorer.TxContent
+	}
 	s.gw = gateway.New(gcfg)
 	for _, city := range cfg.Cities {
 		if err := ctx.Err(); err != nil {
@@ -372,10 +385,19 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			return nil, err
 		}
 	}
-	mux := http.NewServeMux()
+	mux := &routes{mux: http.NewServeMux()}
 	s.gw.Register(mux)
 	mux.Handle("GET "+api.RouteMetrics, s.gw.Authenticated(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
-	s.srv = NewHTTPServer(mux, hc, cfg.Logger)
+	if s.explorer != nil {
+		s.explorer.Register(mux)
+	} else {
+		explorer.RegisterStatic(mux) // the page and the API document, without the chain
+	}
+	s.routes = mux.patterns
+	s.srv = NewHTTPServer(mux.mux, hc, cfg.Logger)
+	if s.explorer != nil {
+		s.srv.RegisterOnShutdown(s.explorer.Close) // ends the block streams, which Shutdown would wait for
+	}
 	go func() {
 		defer close(s.done)
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -424,6 +446,25 @@ func (s *Server) Registry() *prometheus.Registry { return s.cfg.Registry }
 // given in Config.Gateway, or none).
 func (s *Server) Ledger() *query.Client { return s.ledger }
 
+// Routes returns the patterns the gateway serves ("GET /v1/blocks"), in
+// the order registered: what its OpenAPI document must describe.
+func (s *Server) Routes() []string { return slices.Clone(s.routes) }
+
+// routes records the patterns registered on a mux.
+type routes struct {
+	mux      *http.ServeMux
+	patterns []string
+}
+
+func (m *routes) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.mux.Handle(pattern, h)
+}
+
+func (m *routes) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
+}
+
 // Outbox returns the gateway's outbox, or nil without a ledger.
 func (s *Server) Outbox() *outbox.Store { return s.outbox }
 
@@ -442,6 +483,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // close releases what Start acquired, in reverse order.
 func (s *Server) close() {
+	if s.explorer != nil {
+		s.explorer.Close()
+	}
 	if s.gw != nil {
 		s.gw.Close()
 	}
