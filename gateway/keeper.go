@@ -189,7 +189,9 @@ func (k *keeper) republish(e outbox.Entry) bool {
 }
 
 // watch waits until the ledger has sealed every transaction of a kept
-// batch, then forgets it.
+// batch, counting each one's result (baybus_gateway_sealed_total: a batch
+// still kept when the gateway restarts is counted again after), then
+// forgets it.
 func (k *keeper) watch(e outbox.Entry) {
 	defer k.wg.Done()
 	defer func() {
@@ -201,9 +203,15 @@ func (k *keeper) watch(e outbox.Entry) {
 		k.mu.Unlock()
 	}()
 	for _, id := range e.TxIDs {
-		if !k.sealed(id) {
+		loc, ok := k.sealed(id)
+		if !ok {
 			return
 		}
+		result := loc.Result
+		if result == "" {
+			result = "ok"
+		}
+		k.g.metrics.sealed.WithLabelValues(e.City, result).Inc()
 	}
 	if err := k.store.Done(e.BatchID); err != nil && k.ctx.Err() == nil {
 		k.g.cfg.Logger.Warn("gateway: outbox", "err", err)
@@ -211,22 +219,22 @@ func (k *keeper) watch(e outbox.Entry) {
 }
 
 // sealed waits for one transaction, a minute at a time, until the keeper
-// stops (false).
-func (k *keeper) sealed(id schemas.TxID) bool {
+// stops (false), and returns where it was sealed.
+func (k *keeper) sealed(id schemas.TxID) (Location, bool) {
 	for {
 		ctx, cancel := context.WithTimeout(k.ctx, time.Minute)
-		_, err := k.g.cfg.Ledger.WaitTx(ctx, id)
+		loc, err := k.g.cfg.Ledger.WaitTx(ctx, id)
 		cancel()
 		if err == nil {
-			return true
+			return loc, true
 		}
 		if k.ctx.Err() != nil {
-			return false
+			return Location{}, false
 		}
 		select { // a ledger that fails at once is asked again after a pause
 		case <-time.After(time.Second):
 		case <-k.ctx.Done():
-			return false
+			return Location{}, false
 		}
 	}
 }

@@ -18,6 +18,7 @@ type metrics struct {
 	outboxBytes    prometheus.Gauge
 	outboxFailing  prometheus.Gauge
 	republished    *prometheus.CounterVec // by result
+	sealed         *prometheus.CounterVec // by city and result
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -48,10 +49,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "1 while the latest write to the outbox failed, else 0."}),
 		republished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "baybus_gateway_republished_total",
 			Help: "Kept batches published again because they were not sealed in time: stored (the bus had lost them), duplicate (it still held them), failed."}, []string{"result"}),
+		sealed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "baybus_gateway_sealed_total",
+			Help: "Transactions this gateway published that the ledger sealed, by city and result: ok (took effect), duplicate, invalid or rejected. " +
+				"baybus_gateway_events_total{outcome=\"accepted\"} counts what the bus stored; this counts what the ledger made of it (gateways with an outbox, as every one with a ledger)."},
+			[]string{"city", "result"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.batches, m.publishErrors, m.batchSize, m.publishSeconds, m.held, m.failing, m.bulkWaits, m.refusedAuth,
-			m.outboxBatches, m.outboxBytes, m.outboxFailing, m.republished)
+			m.outboxBatches, m.outboxBytes, m.outboxFailing, m.republished, m.sealed)
 	}
 	return m
 }

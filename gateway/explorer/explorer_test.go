@@ -472,6 +472,34 @@ func TestReadAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("accepted and sealed", func(t *testing.T) {
+		// Suspending a license never issued is accepted by the bus, then
+		// sealed without effect: the gateway's counters tell the two apart.
+		res, err := client.New(c.url, nil, client.WithToken(c.tokens["shenzhen"])).Publish(context.Background(), "shenzhen",
+			[]json.RawMessage{json.RawMessage(`{"eventId":"sz-ghost","kind":"business_registration","action":"suspend","occurredAt":"2026-03-03T08:00:00Z","reason":"检查","record":{"id":"` + mustUSCC(t, "GH05T123") + `"}}`)},
+			client.Options{Wait: true})
+		if err != nil || len(res) != 1 || res[0].Error == nil || res[0].Error.Code != api.CodeLedgerRejected {
+			t.Fatalf("suspending a license never issued: %+v %v", res, err)
+		}
+		want := map[string]float64{"ok": 3, "rejected": 1} // two issues and a suspension took effect
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			got := counters(t, c.srv.Registry(), "baybus_gateway_sealed_total", "city", "shenzhen", "result")
+			accepted := counters(t, c.srv.Registry(), "baybus_gateway_events_total", "city", "shenzhen", "outcome")["accepted"]
+			if got["ok"] >= want["ok"] && got["rejected"] >= want["rejected"] && accepted >= got["ok"]+got["rejected"] {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("sealed %v (want at least %v), accepted %v", got, want, accepted)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+
+	t.Run("grafana dashboard", func(t *testing.T) {
+		checkDashboard(t, c)
+	})
+
 	t.Run("openapi matches the routes", func(t *testing.T) {
 		var doc struct {
 			OpenAPI string                               `json:"openapi"`
