@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -97,7 +98,7 @@ func TestMetricsAndHealth(t *testing.T) {
 			t.Errorf("no metric %s", name)
 		}
 	}
-	for _, name := range []string{"baybus_proofs_generated_total", "baybus_proofs_published_total", "baybus_proofs_mark_height"} {
+	for _, name := range node.ProofMetricNames {
 		if _, ok := m[name]; !ok {
 			t.Errorf("no proof metric %s", name)
 		}
@@ -213,4 +214,52 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 
 func tx(c *nodetest.Cluster, city, id string, a schemas.Action) []byte {
 	return blocktest.Tx(c.Cons.Bundle().Chain, city, id, a)
+}
+
+// TestDashboardQueriesKnownMetrics: the Grafana dashboard of the orderers
+// (docs/grafana/orderers.json) queries only metrics the node registers,
+// and has a panel for each of them.
+func TestDashboardQueriesKnownMetrics(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "grafana", "orderers.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, n := range append(append([]string{}, node.MetricNames...), node.ProofMetricNames...) {
+		known[n] = true
+	}
+	used := map[string]bool{}
+	name := regexp.MustCompile(`baybus_[a-z0-9_]+`)
+	for _, p := range d.Panels {
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q queries nothing", p.Title)
+		}
+		for _, tg := range p.Targets {
+			for _, m := range name.FindAllString(tg.Expr, -1) {
+				for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+					if base := strings.TrimSuffix(m, suffix); base != m && known[base] {
+						m = base
+					}
+				}
+				if !known[m] {
+					t.Errorf("panel %q queries %s, which no node registers", p.Title, m)
+				}
+				used[m] = true
+			}
+		}
+	}
+	for n := range known {
+		if !used[n] && n != "baybus_proofs_skipped_blocks_total" {
+			t.Errorf("no panel shows %s", n)
+		}
+	}
 }

@@ -21,6 +21,18 @@ import (
 	"github.com/baybus/baybus/schemas/bus"
 )
 
+// ProofMetricNames are the names of the proof publisher's metrics.
+var ProofMetricNames = []string{
+	"baybus_proofs_generate_seconds",
+	"baybus_proofs_generated_total",
+	"baybus_proofs_published_total",
+	"baybus_proofs_dropped_total",
+	"baybus_proofs_failed_total",
+	"baybus_proofs_skipped_blocks_total",
+	"baybus_proofs_queued",
+	"baybus_proofs_mark_height",
+}
+
 // ProofSink publishes one message to JetStream with a message id and
 // waits for the stream's acknowledgement (*bus.Publisher).
 type ProofSink interface {
