@@ -41,13 +41,19 @@ func (b backend) Lookup(id schemas.TxID) (query.Location, bool) {
 
 func (b backend) WaitHeight(ctx context.Context, h uint64) error { return b.n.ord.WaitHeight(ctx, h) }
 
-func (b backend) Sealed(h uint64) (*block.Header, *block.QC, error) { return b.n.Source().Sealed(h) }
+func (b backend) Sealed(h uint64) (*block.Header, *block.QC, error) { return b.n.prover.Sealed(h) }
 
 func (b backend) Block(h uint64) (*block.Block, error) { return b.n.prover.Block(h) }
 
 func (b backend) TxAt(h uint64, pos int) (*proof.TxProof, block.Tx, error) {
 	return b.n.prover.TxAt(h, pos)
 }
+
+func (b backend) LeafPath(h uint64, leaf int) ([]proof.Hash, error) {
+	return b.n.prover.LeafPath(h, leaf)
+}
+
+func (b backend) Results(h uint64) ([]block.Result, error) { return b.n.prover.Results(h) }
 
 func (b backend) LatestProof(key string) (*proof.Bundle, error) { return b.n.LatestProof(key) }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/ledger/licenses"
 	"github.com/baybus/baybus/ledger/orderer"
@@ -103,8 +104,18 @@ func Open(cfg Config) (_ *Node, err error) {
 	ocfg := orderer.Config{Name: cfg.Name, Trust: cfg.Trust, Key: cfg.Key, Conn: cfg.Conn, DataDir: cfg.DataDir,
 		State: n.state, Engine: cfg.Engine, NoSyncWAL: cfg.NoSyncWAL, IndexMemTable: cfg.MemTableSize,
 		Logger: n.log, Clock: cfg.Clock, OnCommitted: n.committed}
+	// On the commit path, before the block's waiters wake: the block's
+	// tree is kept for the query service (a commit wait answered at once
+	// reads no block), then its proofs are made.
+	var hook func(*blocklog.Record, *block.Block)
 	if n.proofs != nil {
-		ocfg.OnCommit = n.proofs.Hook(n.state.ProveRoot)
+		hook = n.proofs.Hook(n.state.ProveRoot)
+	}
+	ocfg.OnCommit = func(rec *blocklog.Record, blk *block.Block) {
+		n.cache.KeepTree(blk, &rec.QC)
+		if hook != nil {
+			hook(rec, blk)
+		}
 	}
 	if cfg.WrapOrderer != nil {
 		cfg.WrapOrderer(&ocfg)

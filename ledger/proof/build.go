@@ -202,6 +202,16 @@ func Latest(src Source, key string) (*Bundle, error) {
 type Prover struct {
 	src   Source
 	cache *BlockCache
+
+	mu      sync.Mutex
+	loading map[uint64]*load // blocks being read: one read per block, however many ask
+}
+
+// load is a block being read and decoded for the cache.
+type load struct {
+	done chan struct{}
+	cb   *cachedBlock
+	err  error
 }
 
 // NewProver returns a prover over src. A nil cache keeps no block between
@@ -210,7 +220,7 @@ func NewProver(src Source, cache *BlockCache) *Prover {
 	if cache == nil {
 		cache = NewBlockCache(-1)
 	}
-	return &Prover{src: src, cache: cache}
+	return &Prover{src: src, cache: cache, loading: map[uint64]*load{}}
 }
 
 // Cache returns the prover's block cache.
@@ -344,19 +354,85 @@ func (p *Prover) sealed(h uint64) (*sealedEntry, error) {
 	return e, nil
 }
 
-// block returns block h with its trees, from the cache or the source.
+// block returns block h with its trees, from the cache or the source. A
+// block many ask for at once (every commit wait of a new block) is read
+// and decoded once: the others wait for that read.
 func (p *Prover) block(h uint64) (*cachedBlock, error) {
 	if cb, ok := p.cache.get(h); ok {
 		return cb, nil
 	}
+	p.mu.Lock()
+	if l, ok := p.loading[h]; ok {
+		p.mu.Unlock()
+		<-l.done
+		return l.cb, l.err
+	}
+	l := &load{done: make(chan struct{})}
+	p.loading[h] = l
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.loading, h)
+		p.mu.Unlock()
+		close(l.done)
+	}()
+	if cb, ok := p.cache.get(h); ok { // added while we took the lock
+		l.cb = cb
+		return cb, nil
+	}
 	blk, qc, err := p.src.Block(h)
+	switch {
+	case err != nil:
+		l.err = err
+	case blk.Header.Height != h:
+		l.err = fmt.Errorf("%w: block %d read for height %d", ErrSource, blk.Header.Height, h)
+	default:
+		l.cb = p.cache.add(blk, qc)
+	}
+	return l.cb, l.err
+}
+
+// LeafPath returns the RFC 6962 path of leaf leaf under block h's TxRoot
+// (the tree of its OK transactions), from a kept tree or a cached block,
+// reading the block only if neither holds it.
+func (p *Prover) LeafPath(h uint64, leaf int) ([]Hash, error) {
+	var t *merkle.Tree
+	if e, ok := p.cache.tree(h); ok {
+		t = e.tx
+	} else {
+		cb, err := p.block(h)
+		if err != nil {
+			return nil, err
+		}
+		t = cb.tx
+	}
+	if leaf < 0 || uint64(leaf) >= t.Size() {
+		return nil, fmt.Errorf("%w: leaf %d of block %d (%d OK transactions)", ErrPosition, leaf, h, t.Size())
+	}
+	return mustPath(t, leaf), nil
+}
+
+// Results returns block h's results, from a kept tree or a cached block,
+// reading the block only if neither holds it.
+func (p *Prover) Results(h uint64) ([]block.Result, error) {
+	if e, ok := p.cache.tree(h); ok {
+		return e.results, nil
+	}
+	cb, err := p.block(h)
 	if err != nil {
 		return nil, err
 	}
-	if blk.Header.Height != h {
-		return nil, fmt.Errorf("%w: block %d read for height %d", ErrSource, blk.Header.Height, h)
+	return cb.blk.Results, nil
+}
+
+// Sealed returns header h and its certificate through the cache (a cached
+// block's, or a header kept from an earlier read).
+func (p *Prover) Sealed(h uint64) (*block.Header, *block.QC, error) {
+	e, err := p.sealed(h)
+	if err != nil {
+		return nil, nil, err
 	}
-	return p.cache.add(blk, qc), nil
+	return e.header, &e.sealed.QC, nil
 }
 
 // DefaultBlockCacheBytes is the budget NewBlockCache takes for 0: about
@@ -381,7 +457,21 @@ type BlockCache struct {
 	blocks  map[uint64]*cachedBlock
 	headers map[uint64]*sealedEntry
 	hticks  map[uint64]uint64
+	trees   map[uint64]*treeEntry // the newest blocks' transaction trees and results (KeepTree)
+	tticks  map[uint64]uint64
 }
+
+// treeEntry is what placing a transaction in a block takes, without the
+// block: its transaction tree (64 bytes a transaction) and its results.
+type treeEntry struct {
+	sealed  *sealedEntry
+	tx      *merkle.Tree
+	results []block.Result
+}
+
+// maxCachedTrees bounds the blocks whose trees KeepTree keeps: the newest,
+// where commit waits land (about 5 MB for blocks of 2,500 transactions).
+const maxCachedTrees = 32
 
 // NewBlockCache returns a cache of up to maxBytes of blocks (estimated as
 // their transactions' bytes plus their trees and indexes); 0 takes
@@ -391,7 +481,51 @@ func NewBlockCache(maxBytes int64) *BlockCache {
 	if maxBytes == 0 {
 		maxBytes = DefaultBlockCacheBytes
 	}
-	return &BlockCache{max: max(maxBytes, 0), blocks: map[uint64]*cachedBlock{}, headers: map[uint64]*sealedEntry{}, hticks: map[uint64]uint64{}}
+	return &BlockCache{max: max(maxBytes, 0), blocks: map[uint64]*cachedBlock{}, headers: map[uint64]*sealedEntry{}, hticks: map[uint64]uint64{},
+		trees: map[uint64]*treeEntry{}, tticks: map[uint64]uint64{}}
+}
+
+// KeepTree keeps what placing any transaction of blk takes (its header and
+// certificate, its transaction tree, its results), without the block
+// itself: a node calls it for each block it commits, so answers about new
+// transactions (commit waits) read no block.
+func (c *BlockCache) KeepTree(blk *block.Block, qc *block.QC) {
+	h := blk.Header.Height
+	hdr := blk.Header
+	e := &treeEntry{sealed: &sealedEntry{header: &hdr, sealed: Seal(&hdr, qc)}, tx: merkle.NewTree(blk.OKIDs()), results: blk.Results}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tick++
+	c.trees[h], c.tticks[h] = e, c.tick
+	evictOldest(c.trees, c.tticks, maxCachedTrees)
+	c.headers[h], c.hticks[h] = e.sealed, c.tick
+	evictOldest(c.headers, c.hticks, maxCachedHeaders)
+}
+
+// evictOldest drops the least recently used entries of m past limit.
+func evictOldest[V any](m map[uint64]V, ticks map[uint64]uint64, limit int) {
+	for len(m) > limit {
+		var victim uint64
+		oldest := ^uint64(0)
+		for h, t := range ticks {
+			if t < oldest {
+				victim, oldest = h, t
+			}
+		}
+		delete(m, victim)
+		delete(ticks, victim)
+	}
+}
+
+func (c *BlockCache) tree(h uint64) (*treeEntry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.trees[h]
+	if ok {
+		c.tick++
+		c.tticks[h] = c.tick
+	}
+	return e, ok
 }
 
 type sealedEntry struct {
@@ -519,17 +653,7 @@ func (c *BlockCache) putHeader(h uint64, e *sealedEntry) {
 	defer c.mu.Unlock()
 	c.tick++
 	c.headers[h], c.hticks[h] = e, c.tick
-	for len(c.headers) > maxCachedHeaders {
-		var victim uint64
-		oldest := ^uint64(0)
-		for vh, t := range c.hticks {
-			if t < oldest {
-				victim, oldest = vh, t
-			}
-		}
-		delete(c.headers, victim)
-		delete(c.hticks, victim)
-	}
+	evictOldest(c.headers, c.hticks, maxCachedHeaders)
 }
 
 // Stats reports what the cache holds: blocks, and their estimated bytes.

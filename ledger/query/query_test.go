@@ -273,12 +273,12 @@ func (l liar) Sealed(h uint64) (*block.Header, *block.QC, error) {
 	return hdr, qc, err
 }
 
-func (l liar) Lookup(id schemas.TxID) (query.Location, bool) {
-	loc, ok := l.Backend.Lookup(id)
-	if ok && l.badPath {
-		loc.Leaf++ // another leaf: the path does not lead to the root
+func (l liar) LeafPath(h uint64, leaf int) ([]proof.Hash, error) {
+	path, err := l.Backend.LeafPath(h, leaf)
+	if err == nil && l.badPath {
+		path = append(path, proof.Hash{1}) // a path that does not lead to the root
 	}
-	return loc, ok
+	return path, err
 }
 
 func (l liar) LatestProof(key string) (*proof.Bundle, error) {

@@ -34,6 +34,12 @@ type Backend interface {
 	// TxAt proves the transaction at position pos of block h as far as it
 	// can (proof.Prover.TxAt).
 	TxAt(h uint64, pos int) (*proof.TxProof, block.Tx, error)
+	// LeafPath is the path of leaf leaf under block h's TxRoot, and
+	// Results block h's results: what placing a transaction takes, which
+	// a node keeps for its newest blocks without the blocks
+	// (proof.Prover.LeafPath, Results).
+	LeafPath(h uint64, leaf int) ([]proof.Hash, error)
+	Results(h uint64) ([]block.Result, error)
 	// LatestProof returns a fresh proof of a license (wrapping
 	// proof.ErrNotFound for one the ledger does not hold).
 	LatestProof(key string) (*proof.Bundle, error)
@@ -265,17 +271,17 @@ func (s *Server) located(ids []schemas.TxID, locs []*Location) []byte {
 			out.headers = append(out.headers, sealed{raw: block.EncodeSealed(h, qc)})
 		}
 		if l.Result == block.OK {
-			tp, _, err := s.backend.TxAt(l.Height, l.Position)
+			path, err := s.backend.LeafPath(l.Height, l.Leaf)
 			if err != nil {
 				return failure(err)
 			}
-			e.path = hashes(tp.Path)
+			e.path = hashes(path)
 		} else if out.headers[hi].results == nil {
-			blk, err := s.backend.Block(l.Height)
+			rs, err := s.backend.Results(l.Height)
 			if err != nil {
 				return failure(err)
 			}
-			out.headers[hi].results = resultBytes(blk.Results)
+			out.headers[hi].results = resultBytes(rs)
 		}
 		out.entries[i] = e
 	}
@@ -414,11 +420,11 @@ func (s *Server) tx(id schemas.TxID) []byte {
 		header: sealed{raw: block.EncodeSealed(hdr, qc)}, bytes: t.Bytes, batch: batchInfoOf(uint32(t.Batch), &tp.Batch),
 		inBatch: uint32(t.InBatch), batchPath: hashes(tp.Batch.Path)}
 	if t.Result != block.OK {
-		blk, err := s.backend.Block(l.Height)
+		rs, err := s.backend.Results(l.Height)
 		if err != nil {
 			return failure(err)
 		}
-		out.header.results = resultBytes(blk.Results)
+		out.header.results = resultBytes(rs)
 	}
 	return encodeTx(out)
 }
