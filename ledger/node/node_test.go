@@ -90,7 +90,7 @@ func TestMetricsAndHealth(t *testing.T) {
 				return false
 			}
 		}
-		return m["baybus_orderer_results_total"] >= 4*3 && m["baybus_orderer_cluster_height"] >= float64(4*h)
+		return m["baybus_orderer_results_total"] >= 4*3 && m["baybus_orderer_cluster_height"] >= float64(4*h) && m["baybus_orderer_ready"] == 4
 	})
 	m := gatherNames(t, reg)
 	for _, name := range node.MetricNames {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -113,6 +114,12 @@ func Serve(conn *nats.Conn, name string, backend Backend, cfg ServerConfig) (*Se
 		return nil, fmt.Errorf("query: subscribe %s: %w", bus.QuerySubject(name), err)
 	}
 	s.sub = sub
+	// The server knows of the subscription once the flush returns: a
+	// request sent after Serve returns finds a responder.
+	if err := conn.FlushTimeout(10 * time.Second); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("query: subscribe %s: %w", bus.QuerySubject(name), err)
+	}
 	return s, nil
 }
 
