@@ -348,7 +348,9 @@ func (s *System) Token(city string) (string, error) {
 }
 
 func (s *System) connect(name string) (*nats.Conn, error) {
-	nc, err := s.Bus.Connect(name)
+	// In process, a handshake is a pipe away; nats.go's 2 s default was
+	// still missed on a machine loaded tenfold under the race detector.
+	nc, err := s.Bus.Connect(name, nats.Timeout(10*time.Second))
 	if err != nil {
 		return nil, err
 	}
