@@ -24,16 +24,21 @@
 //     leaves the cluster and closes the stores; a stopped node is not
 //     started again: Open a new one on the same DataDir.
 //   - A commit, on the orderer's commit path: block log append and fsync,
-//     state, index, then the proof hook (Config.Proofs.Publish: the
-//     block's proofs are built synchronously, as the state must be read at
-//     exactly that height, and queued), acknowledgements, waiters, and
-//     finally Node.committed, which records metrics and hands the block to
-//     the catalogue without blocking.
+//     state, index, then the node's hook (the block's tree kept for the
+//     query service; with Config.Proofs.Publish the block's proofs, built
+//     synchronously, as the state must be read at exactly that height, and
+//     queued), acknowledgements, waiters, and finally Node.committed, which
+//     records metrics and hands the block, with its state updates, to the
+//     catalogue without blocking.
 //   - Fresh proofs (LatestProof, the query service, the backfill) go
 //     through one proof.Prover whose proof.BlockCache keeps recent blocks
 //     with their Merkle trees (Config.ProofCacheBytes): a license's proof
-//     reads its block once while it is cached, not once per license. The
-//     proof hook leaves each block it proves there.
+//     reads its block once while it is cached, not once per license, and a
+//     block many ask for at once is read once. The proof hook leaves each
+//     block it proves there. Every node also keeps, from its commit path
+//     and before the block's waiters wake, the transaction tree and results
+//     of its newest blocks (BlockCache.KeepTree), so the query service
+//     places a new transaction (a commit wait) without reading its block.
 //   - The proof mark (proofs.mark) is the height through which every
 //     block's proofs are stored by GBA_PROOFS or counted lost. On Open a
 //     publisher resumes from it: for every height above the mark it
