@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -31,14 +32,18 @@ func holdPort(t *testing.T) string {
 // (it used to wait 30 s and say only that the server was not ready).
 func TestUpBusyNATSPortNamesTheFlag(t *testing.T) {
 	busy := holdPort(t)
+	data := filepath.Join(t.TempDir(), "data")
 	root := newRootCmd()
-	root.SetArgs([]string{"up", "--data", filepath.Join(t.TempDir(), "data"), "--nats-listen", busy, "--listen", "127.0.0.1:0", "--log-level", "error"})
+	root.SetArgs([]string{"up", "--data", data, "--nats-listen", busy, "--listen", "127.0.0.1:0", "--log-level", "error"})
 	root.SetOut(io.Discard)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	err := root.ExecuteContext(ctx)
 	if err == nil || !strings.Contains(err.Error(), "--nats-listen") || !strings.Contains(err.Error(), busy) || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("got %v, want an error naming --nats-listen and the busy address %s", err, busy)
+	}
+	if _, err := os.Stat(data); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a first start that failed left %s behind (%v)", data, err)
 	}
 }
 

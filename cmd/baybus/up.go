@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/baybus/baybus/internal/natsserver"
 	"github.com/baybus/baybus/internal/system"
 )
 
@@ -90,6 +91,13 @@ makes sure each city has a development token in DATA/clients/<city>.token
 			cfg, err := f.config()
 			if err != nil {
 				return err
+			}
+			// A busy NATS port is reported before the data directory is
+			// made or touched.
+			if l := cfg.NATSListen; l != "" && l != "-" {
+				if err := natsserver.CheckListen(l); err != nil {
+					return natsStartError(err)
+				}
 			}
 			sys, err := system.Start(cmd.Context(), cfg)
 			if err != nil {

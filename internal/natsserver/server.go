@@ -293,6 +293,24 @@ func (e *ListenError) Error() string {
 
 func (e *ListenError) Unwrap() error { return e.Err }
 
+// CheckListen opens and closes a client address ("host:port"), so a caller
+// can report a busy port before it writes anything: a *ListenError of the
+// client listener. A random port (-1, 0) is not checked.
+func CheckListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return &ListenError{Listener: ListenerClient, Addr: addr, Err: err}
+	}
+	if p, err := strconv.Atoi(port); err == nil && p <= 0 {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return &ListenError{Listener: ListenerClient, Addr: addr, Err: err}
+	}
+	return ln.Close()
+}
+
 // CheckListeners opens and closes every listener opts configure with a
 // fixed port, so a busy port is reported at once, naming the listener,
 // rather than as a server that never becomes ready. Random ports (-1, 0)

@@ -135,3 +135,19 @@ func TestConfigGateway(t *testing.T) {
 		t.Errorf("a gateway named apart from its cluster: %v", err)
 	}
 }
+
+func TestCheckListen(t *testing.T) {
+	busy := busyPort(t)
+	var le *ListenError
+	if err := CheckListen(busy); !errors.As(err, &le) || le.Listener != ListenerClient || !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("busy %s: %v", busy, err)
+	}
+	for _, ok := range []string{"127.0.0.1:-1", "127.0.0.1:0", fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])} {
+		if err := CheckListen(ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	if err := CheckListen("no port"); !errors.As(err, &le) {
+		t.Errorf("an address without a port: %v", err)
+	}
+}
