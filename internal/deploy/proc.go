@@ -32,8 +32,15 @@ func procStart(pid int) (uint64, bool) {
 	if err != nil {
 		return 0, false
 	}
-	// The command name (field 2) is in parentheses and may hold spaces:
-	// the fields after it start after the last ')'.
+	return parseStat(raw)
+}
+
+// parseStat reads the state and start time from the contents of
+// /proc/<pid>/stat; false for a zombie, a dead process or anything it
+// cannot read.
+func parseStat(raw []byte) (uint64, bool) {
+	// The command name (field 2) is in parentheses and may hold spaces
+	// and parentheses: the fields after it start after the last ')'.
 	i := bytes.LastIndexByte(raw, ')')
 	if i < 0 {
 		return 0, false
@@ -57,11 +64,33 @@ func readPID(path string) (pidRecord, error) {
 	if err != nil {
 		return pidRecord{}, err
 	}
-	var r pidRecord
-	if _, err := fmt.Sscan(string(raw), &r.PID, &r.Start); err != nil {
+	r, err := parsePID(raw)
+	if err != nil {
 		return pidRecord{}, fmt.Errorf("deploy: pid file %s: %w", path, err)
 	}
 	return r, nil
+}
+
+// ErrPIDFile is wrapped by the error for a pid file that is not "<pid>
+// <start time>".
+var ErrPIDFile = errors.New("deploy: bad pid file")
+
+// parsePID reads a pid file: the pid and the start time, separated by
+// white space.
+func parsePID(raw []byte) (pidRecord, error) {
+	f := strings.Fields(string(raw))
+	if len(f) != 2 {
+		return pidRecord{}, fmt.Errorf("%w: want \"<pid> <start time>\"", ErrPIDFile)
+	}
+	pid, err := strconv.Atoi(f[0])
+	if err != nil || pid <= 0 {
+		return pidRecord{}, fmt.Errorf("%w: pid %q", ErrPIDFile, f[0])
+	}
+	start, err := strconv.ParseUint(f[1], 10, 64)
+	if err != nil {
+		return pidRecord{}, fmt.Errorf("%w: start time %q", ErrPIDFile, f[1])
+	}
+	return pidRecord{PID: pid, Start: start}, nil
 }
 
 // running returns the pid of the process called name if it runs.
