@@ -531,7 +531,9 @@ func (d *Deployment) Status(ctx context.Context) []ProcStatus {
 				Height                        uint64
 				Problems                      []string
 			}
-			if json.Unmarshal([]byte(body), &h) == nil {
+			if pr.Kind == KindWAN {
+				st.Detail = "toxiproxy API answers"
+			} else if json.Unmarshal([]byte(body), &h) == nil {
 				st.Height, st.Leader = h.Height, h.Leader
 				st.Detail = strings.Join(slices.DeleteFunc([]string{h.Status, h.Reason, h.Error, strings.Join(h.Problems, "; ")},
 					func(s string) bool { return s == "" }), ": ")
