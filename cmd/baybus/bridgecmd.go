@@ -320,14 +320,24 @@ ids are <city>-<seed>-<index> (<city>-<kind>-<seed>-<index> with --kind).`,
 			if n < 0 {
 				return usageErr("--n %d: must not be negative", n)
 			}
+			var bar *progress
+			if n >= progressMinEvents {
+				// Generating is most of the time, and one call: a spinner
+				// for it, then a bar for the writing.
+				bar = newProgress(progressOut{stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr(), dataOnStdout: true},
+					-1, fmt.Sprintf("generating %d events", n), false)
+				defer bar.Done()
+			}
 			evs, err := bridge.Sample(c, k, n, seed)
 			if err != nil {
 				return err
 			}
+			bar.Phase(int64(len(evs)), "writing")
 			out := bufio.NewWriter(cmd.OutOrStdout())
 			for _, ev := range evs {
 				out.Write(ev)
 				out.WriteByte('\n')
+				bar.Add(1)
 			}
 			if err := out.Flush(); err != nil {
 				return codeError{code: 2, err: err}

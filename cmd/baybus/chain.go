@@ -48,7 +48,16 @@ the height and what is wrong), 2 when it cannot run.`,
 			if len(logs) == 0 {
 				return exitf(2, "%s holds no block log (neither orderers/<name>/blocks nor blocks/)", dataDir)
 			}
-			rep, err := audit.VerifyCluster(cmd.Context(), logs, trust)
+			bar := newProgress(progressOut{stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr()}, -1, "verifying", false)
+			cur := -1
+			rep, err := audit.VerifyClusterProgress(cmd.Context(), logs, trust, func(i int, h, last uint64) {
+				if i != cur {
+					cur = i
+					bar.Phase(int64(last), fmt.Sprintf("verifying %s (%d of %d)", orName(logs[i]), i+1, len(logs)))
+				}
+				bar.Set(int64(h))
+			})
+			bar.Done()
 			if rep == nil {
 				return exitError{code: 2, err: err}
 			}
@@ -83,4 +92,12 @@ the height and what is wrong), 2 when it cannot run.`,
 	cmd.Flags().StringVar(&dataDir, "data", "data", "data directory of a stopped node")
 	cmd.Flags().StringVar(&trustFile, "trust", "", "trust bundle (default DATA/trust.json)")
 	return cmd
+}
+
+// orName names a log: its orderer, or its directory.
+func orName(l audit.Log) string {
+	if l.Name != "" {
+		return l.Name
+	}
+	return filepath.Dir(l.Dir)
 }

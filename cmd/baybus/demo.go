@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -52,7 +51,9 @@ summary: blocks, transactions, rate, finality p50/p99. Exit status 0 on success,
 			cfg.Listen, cfg.NATSListen = "127.0.0.1:0", "-"
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			res, err := runDemo(ctx, cfg, events, seed)
+			bar := newProgress(progressOut{stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr()}, -1, "starting the system", false)
+			res, err := runDemo(ctx, cfg, events, seed, bar)
+			bar.Done()
 			if err != nil {
 				return exitError{code: 1, err: err}
 			}
@@ -87,8 +88,9 @@ func (r *demoResult) print(w interface{ Write([]byte) (int, error) }) {
 	}
 }
 
-// runDemo is the demo: publish, wait, stop, verify.
-func runDemo(ctx context.Context, cfg system.Config, n int, seed int64) (*demoResult, error) {
+// runDemo is the demo: publish, wait, stop, verify. bar (nil: none) counts
+// the events sealed, then each orderer's blocks verified.
+func runDemo(ctx context.Context, cfg system.Config, n int, seed int64, bar *progress) (*demoResult, error) {
 	sys, err := system.Start(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -99,6 +101,7 @@ func runDemo(ctx context.Context, cfg system.Config, n int, seed int64) (*demoRe
 			sys.Stop()
 		}
 	}()
+	bar.Phase(int64(n), "sealing")
 	cities := schemas.Cities()
 	per := make([]int, len(cities))
 	for i := range n {
@@ -165,6 +168,7 @@ func runDemo(ctx context.Context, cfg system.Config, n int, seed int64) (*demoRe
 							return
 						}
 						lat := time.Since(accepted)
+						bar.Add(1)
 						mu.Lock()
 						latencies = append(latencies, lat)
 						if loc.Result != 0 {
@@ -193,21 +197,29 @@ func runDemo(ctx context.Context, cfg system.Config, n int, seed int64) (*demoRe
 	trust := sys.Consortium.Bundle
 	sys.Stop()
 	stopped = true
-	var heads [][32]byte
-	for _, d := range audit.OrdererDirs(cfg.DataDir, trust) {
-		rep, err := audit.VerifyChain(ctx, filepath.Join(d, "blocks"), trust)
-		if err != nil {
-			return nil, fmt.Errorf("verify %s: %w", d, err)
+	// Every orderer's chain on its own, then against the others.
+	logs := audit.OrdererLogs(cfg.DataDir, trust)
+	cur := -1
+	cluster, err := audit.VerifyClusterProgress(ctx, logs, trust, func(i int, h, last uint64) {
+		if i != cur {
+			cur = i
+			bar.Phase(int64(last), "verifying "+logs[i].Name)
 		}
-		if rep.Height < res.blocks {
-			return nil, fmt.Errorf("verify %s: height %d, want at least %d", d, rep.Height, res.blocks)
-		}
-		heads = append(heads, rep.LastHash)
-		res.verified = append(res.verified, fmt.Sprintf("%s: height %d, %d transactions, %d licenses, state root %s",
-			filepath.Base(d), rep.Height, rep.Transactions, rep.Licenses, schemas.FormatID(rep.StateRoot)[:16]))
+		bar.Set(int64(h))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
 	}
-	if len(heads) != len(trust.Orderers) {
-		return nil, fmt.Errorf("verified %d orderers of %d", len(heads), len(trust.Orderers))
+	for _, c := range cluster.Chains {
+		rep := c.Report
+		if rep.Height < res.blocks {
+			return nil, fmt.Errorf("verify %s: height %d, want at least %d", c.Name, rep.Height, res.blocks)
+		}
+		res.verified = append(res.verified, fmt.Sprintf("%s: height %d, %d transactions, %d licenses, state root %s",
+			c.Name, rep.Height, rep.Transactions, rep.Licenses, schemas.FormatID(rep.StateRoot)[:16]))
+	}
+	if len(cluster.Chains) != len(trust.Orderers) {
+		return nil, fmt.Errorf("verified %d orderers of %d", len(cluster.Chains), len(trust.Orderers))
 	}
 	return res, nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -61,6 +62,7 @@ were published; publishing the same input again is safe).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			in := cmd.InOrStdin()
+			var bar *progress
 			if file != "-" {
 				f, err := os.Open(file)
 				if err != nil {
@@ -68,7 +70,13 @@ were published; publishing the same input again is safe).`,
 				}
 				defer f.Close()
 				in = f
+				if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() >= progressMinBytes {
+					bar = newProgress(progressOut{stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr(), dataOnStdout: true},
+						fi.Size(), "publishing "+filepath.Base(file), true)
+					in = bar.Reader(f)
+				}
 			}
+			defer bar.Done()
 			c, err := cf.client()
 			if err != nil {
 				return exitError{code: 2, err: err}

@@ -85,7 +85,7 @@ func VerifyChain(ctx context.Context, blocksDir string, trust *keys.Bundle) (*Re
 	if err != nil {
 		return nil, err
 	}
-	return verify(ctx, r, trust)
+	return verify(ctx, r, trust, nil)
 }
 
 // openLog opens a block log for reading, turning what is wrong with it into
@@ -109,8 +109,9 @@ func openLog(dir string) (*blocklog.Reader, error) {
 	return nil, &Fault{What: "open block log", Err: err}
 }
 
-// verify is VerifyChain over an open log.
-func verify(ctx context.Context, r *blocklog.Reader, trust *keys.Bundle) (*Report, error) {
+// verify is VerifyChain over an open log; progress, if not nil, is told
+// the height of each block verified.
+func verify(ctx context.Context, r *blocklog.Reader, trust *keys.Bundle, progress func(height uint64)) (*Report, error) {
 	scratch, err := os.MkdirTemp("", "baybus-audit-*")
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
@@ -147,6 +148,9 @@ func verify(ctx context.Context, r *blocklog.Reader, trust *keys.Bundle) (*Repor
 		}
 		parent = &blk.Header
 		rep.Height, rep.LastHash, rep.StateRoot = h, blk.Header.Hash(), blk.Header.StateRoot
+		if progress != nil {
+			progress(h)
+		}
 		return nil
 	})
 	if err != nil {

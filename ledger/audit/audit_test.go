@@ -332,3 +332,45 @@ func TestVerifyCluster(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyClusterProgress: the progress hook hears of every block of
+// every chain, in order, with the chain's last height, and the report is
+// the one VerifyCluster gives.
+func TestVerifyClusterProgress(t *testing.T) {
+	c, err := keys.NewConsortium("gba-test", schemas.CityTokens(), orderers, keys.Ed25519, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	main := buildChain(t, c, 5)
+	data := t.TempDir()
+	for name, recs := range map[string][]*blocklog.Record{"hongkong": main, "macao": main[:3]} {
+		dir := filepath.Join(data, "orderers", name, "blocks")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeLog(t, dir, recs)
+	}
+	logs := audit.OrdererLogs(data, c.Bundle)
+	type step struct{ height, last uint64 }
+	heard := map[int][]step{}
+	rep, err := audit.VerifyClusterProgress(context.Background(), logs, c.Bundle, func(log int, height, last uint64) {
+		heard[log] = append(heard[log], step{height, last})
+	})
+	if err != nil || len(rep.Chains) != 2 {
+		t.Fatalf("%v %+v", err, rep)
+	}
+	for i, l := range logs {
+		want := uint64(len(main))
+		if l.Name == "macao" {
+			want = 3
+		}
+		if len(heard[i]) != int(want) {
+			t.Fatalf("%s: heard %v, want %d blocks", l.Name, heard[i], want)
+		}
+		for j, s := range heard[i] {
+			if s.height != uint64(j+1) || s.last != want {
+				t.Fatalf("%s: heard %v", l.Name, heard[i])
+			}
+		}
+	}
+}

@@ -50,6 +50,14 @@ func (c *ClusterReport) Faults() []*Fault {
 // Orderer set; the report lists them all). Errors that say nothing about the
 // chains (no scratch space, ctx's) end it with a nil report.
 func VerifyCluster(ctx context.Context, logs []Log, trust *keys.Bundle) (*ClusterReport, error) {
+	return VerifyClusterProgress(ctx, logs, trust, nil)
+}
+
+// VerifyClusterProgress is VerifyCluster that tells progress, if not nil,
+// of each block verified: the log's index in logs, the block's height and
+// the log's last height (for a progress bar; it runs on the caller's
+// goroutine and must not block).
+func VerifyClusterProgress(ctx context.Context, logs []Log, trust *keys.Bundle, progress func(log int, height, last uint64)) (*ClusterReport, error) {
 	rep := &ClusterReport{Chains: make([]ChainResult, len(logs))}
 	readers := make([]*blocklog.Reader, len(logs))
 	for i, l := range logs {
@@ -58,7 +66,12 @@ func VerifyCluster(ctx context.Context, logs []Log, trust *keys.Bundle) (*Cluste
 		r, err := openLog(l.Dir)
 		if err == nil {
 			readers[i] = r
-			res.Report, err = verify(ctx, r, trust)
+			var tell func(height uint64)
+			if progress != nil {
+				last := r.Height()
+				tell = func(height uint64) { progress(i, height, last) }
+			}
+			res.Report, err = verify(ctx, r, trust, tell)
 		}
 		var f *Fault
 		switch {
