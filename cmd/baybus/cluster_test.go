@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -149,6 +150,10 @@ func runCrashPlan(t *testing.T, plan crashPlan) {
 	t.Cleanup(func() {
 		for _, name := range names {
 			procs[name].kill()
+		}
+		if dir := os.Getenv("BAYBUS_TEST_KEEP_LOGS"); dir != "" {
+			// For a look at a run that passed slowly.
+			_ = os.CopyFS(filepath.Join(dir, fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())), os.DirFS(filepath.Join(root, "logs")))
 		}
 		if t.Failed() {
 			for _, name := range names {
@@ -457,7 +462,7 @@ func (p *ordererProc) start() {
 	fmt.Fprintf(out, "=== %s: start\n", time.Now().Format(time.TimeOnly+".000"))
 	cmd := exec.Command(exe, "orderer", "--id", p.name, "--nats", p.urls,
 		"--creds", bus.SeedPath(p.root, bus.IdentityName(bus.RoleOrderer, p.name)), "--data", p.data,
-		"--trust", filepath.Join(p.root, keys.TrustFile), "--key", keys.OrdererKeyPath(p.root, p.name), "--log-level", "info",
+		"--trust", filepath.Join(p.root, keys.TrustFile), "--key", keys.OrdererKeyPath(p.root, p.name), "--log-level", cmp.Or(os.Getenv("BAYBUS_TEST_LOG_LEVEL"), "info"),
 		"--listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	cmd.Stdout, cmd.Stderr = out, out
@@ -558,6 +563,8 @@ type loadGen struct {
 	keys       map[string]*keys.PrivateKey
 	txPerBatch int
 	pause      time.Duration
+	// onAck, if set, is called with each batch the stream acknowledged.
+	onAck func(b *schemas.Batch)
 
 	mu           sync.Mutex
 	acked        map[schemas.TxID]bool // in a batch the stream acknowledged
@@ -599,6 +606,9 @@ func (l *loadGen) run(ctx context.Context, city string, pub *bus.Publisher) {
 					l.acked[id] = true
 				}
 				l.mu.Unlock()
+				if l.onAck != nil {
+					l.onAck(b)
+				}
 				break
 			}
 			l.mu.Lock()

@@ -100,30 +100,32 @@ ones 'baybus up' uses; see ledger/node.EngineDefaults).`,
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			// Every orderer process publishes the proofs of what it commits;
 			// GBA_PROOFS keeps one copy per transaction id.
-			n, err := node.Open(node.Config{Name: id, Trust: trust, Key: key, Conn: nc, DataDir: dataDir, Engine: engine,
+			// The node runs under a keeper, which opens it again if it
+			// fails (a full disk, damage the scrub found): the process
+			// recovers by itself once the cause is gone.
+			k, err := node.Keep(cmd.Context(), node.Config{Name: id, Trust: trust, Key: key, Conn: nc, DataDir: dataDir, Engine: engine,
 				Proofs: node.ProofsConfig{Publish: !noProofs}, NoCatalog: noCatalog, ReadyMaxLag: readyLag,
-				Registerer: reg, Logger: log})
+				Registerer: reg, Logger: log}, node.KeepConfig{})
 			if err != nil {
 				return err
 			}
-			defer n.Stop()
-			srv := &http.Server{Handler: n.Handler(reg), ReadHeaderTimeout: 10 * time.Second}
+			defer k.Stop()
+			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				k.Node().Handler(reg).ServeHTTP(w, r)
+			}), ReadHeaderTimeout: 10 * time.Second}
 			go func() {
 				if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 					log.Error("orderer: http server stopped", "err", err)
 				}
 			}()
-			if err := n.Start(cmd.Context()); err != nil {
-				return err
-			}
 			fmt.Fprintf(cmd.OutOrStdout(), "orderer %s of chain %s at height %d; health, readiness and metrics on http://%s (Ctrl-C to stop)\n",
-				id, trust.Chain, n.Height(), ln.Addr())
+				id, trust.Chain, k.Node().Height(), ln.Addr())
 			<-cmd.Context().Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_ = srv.Shutdown(ctx)
 			cancel()
-			n.Stop()
-			log.Info("orderer stopped", "height", n.Height())
+			k.Stop()
+			log.Info("orderer stopped", "height", k.Node().Height())
 			return nil
 		},
 	}

@@ -131,7 +131,8 @@ type System struct {
 	cancel  context.CancelFunc
 	conns   []*nats.Conn
 	ncfgs   []node.Config
-	nodesMu sync.RWMutex // guards Nodes[i] replacement by StartOrderer
+	keepers []*node.Keeper
+	nodesMu sync.RWMutex // guards Nodes[i] and keepers[i], replaced by a keeper's restart and StartOrderer
 	gwSrv   *server.Server
 	stopped sync.Once
 }
@@ -205,24 +206,27 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 			}
 			ncfg.Proofs = node.ProofsConfig{Publish: true, Conn: pc}
 		}
-		n, err := node.Open(ncfg)
-		if err != nil {
-			return nil, err
-		}
 		s.ncfgs = append(s.ncfgs, ncfg)
-		s.Nodes = append(s.Nodes, n)
 	}
-	// Start the orderers together: each waits a moment for its peers.
-	startErrs := make([]error, len(s.Nodes))
+	// Start the orderers together: each waits a moment for its peers. Each
+	// runs under a keeper (ledger/node), which opens it again after it
+	// fails (a full disk, a block log it cannot write): one orderer's fault
+	// stops neither the others, nor the bus, nor the gateways.
+	s.Nodes = make([]*node.Node, len(s.ncfgs))
+	s.keepers = make([]*node.Keeper, len(s.ncfgs))
+	startErrs := make([]error, len(s.ncfgs))
 	var wg sync.WaitGroup
-	for i, n := range s.Nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := n.Start(s.runCtx); err != nil {
-				startErrs[i] = fmt.Errorf("system: orderer %s: %w", n.Name(), err)
+	for i := range s.ncfgs {
+		wg.Go(func() {
+			k, err := s.keep(i)
+			if err != nil {
+				startErrs[i] = fmt.Errorf("system: orderer %s: %w", s.ncfgs[i].Name, err)
+				return
 			}
-		}()
+			s.nodesMu.Lock()
+			s.keepers[i] = k
+			s.nodesMu.Unlock()
+		})
 	}
 	wg.Wait()
 	if err := errors.Join(startErrs...); err != nil {
@@ -292,25 +296,43 @@ func catalogOrderer(i int) bool { return i == 1 || i == 2 }
 // keep the flushes apart, so a quorum is rarely flushing at once.
 func memTable(i int) uint64 { return uint64(6+i%4) << 20 }
 
+// keep starts orderer i under a keeper that publishes each node it starts
+// in s.Nodes.
+func (s *System) keep(i int) (*node.Keeper, error) {
+	return node.Keep(s.runCtx, s.ncfgs[i], node.KeepConfig{OnStart: func(n *node.Node) {
+		s.nodesMu.Lock()
+		s.Nodes[i] = n
+		s.nodesMu.Unlock()
+	}})
+}
+
 // StopOrderer stops orderer i (as a crash would, minus the torn writes) and
-// closes its stores; the others go on.
-func (s *System) StopOrderer(i int) { s.Node(i).Stop() }
+// closes its stores; the others go on. Its keeper stops with it.
+func (s *System) StopOrderer(i int) {
+	s.nodesMu.RLock()
+	k := s.keepers[i]
+	s.nodesMu.RUnlock()
+	k.Stop()
+}
 
 // StartOrderer starts orderer i again from its data directory: it replays
 // its block log and WAL, then catches up from its peers.
 func (s *System) StartOrderer(i int) error {
-	n, err := node.Open(s.ncfgs[i])
+	k, err := s.keep(i)
 	if err != nil {
 		return err
 	}
-	if err := n.Start(s.runCtx); err != nil {
-		n.Stop()
-		return err
-	}
 	s.nodesMu.Lock()
-	s.Nodes[i] = n
+	s.keepers[i] = k
 	s.nodesMu.Unlock()
 	return nil
+}
+
+// Keeper returns the keeper of orderer i.
+func (s *System) Keeper(i int) *node.Keeper {
+	s.nodesMu.RLock()
+	defer s.nodesMu.RUnlock()
+	return s.keepers[i]
 }
 
 // Node returns orderer i as it runs now (StartOrderer replaces it).
@@ -376,9 +398,13 @@ func (s *System) Stop() {
 			s.Ledger.Close()
 		}
 		var wg sync.WaitGroup
-		for _, n := range s.Nodes {
-			wg.Add(1)
-			go func() { defer wg.Done(); n.Stop() }()
+		s.nodesMu.RLock()
+		keepers := append([]*node.Keeper(nil), s.keepers...)
+		s.nodesMu.RUnlock()
+		for _, k := range keepers {
+			if k != nil {
+				wg.Go(k.Stop)
+			}
 		}
 		wg.Wait()
 		if s.cancel != nil {

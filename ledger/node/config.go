@@ -27,22 +27,32 @@ var ErrConfig = errors.New("node: bad configuration")
 // orderers sharing that machine under sustained load a 64-batch block took
 // the leader 0.7 s to assemble and each follower as long to verify
 // (docs/performance.md); 16 batches keep one verification to about
-// 0.2 s. The failure timers are bft's: a follower forwards a batch the
-// leader has not ordered after 5 s (25 times that verification, and more
-// than a batch waits in a pool the gateways' backlog limit keeps to two
-// blocks), complains 20 s later, and takes a leader silent for 10 s for
-// dead, so a crashed leader stalls sealing for about 10 s. (`up` ran 10 s,
-// 30 s and 20 s until the two deployments became one node: with 2 s
-// forward timers and 64-batch blocks the followers had forwarded whole
-// batches to a leader that was slow, not censoring, and fallen into view
-// changes; the block size was the cure, and the longer timers only slowed
-// failover: a killed leader took the process cluster test past 40 s to
-// seal again.) Every member of a cluster must run the same values.
+// 0.2 s. A follower forwards a batch the leader has not ordered after 5 s
+// (25 times that verification, and more than a batch waits in a pool the
+// gateways' backlog limit keeps to two blocks) and complains 20 s later:
+// those timers catch a leader that censors, and must not fire on one that
+// is only slow (with 2 s forward timers and 64-batch blocks the followers
+// had forwarded whole batches to a busy leader and fallen into view
+// changes). A leader that is gone is caught by its silence instead: it
+// heartbeats every HeartbeatTimeout/10 when it has nothing else to send,
+// and every proposal counts as one, so a follower that hears nothing for
+// DefaultHeartbeatTimeout (1.5 s, 7 times the longest verification above)
+// complains, and with f+1 complaints the view changes. With bft's 10 s a
+// killed leader stalled sealing for 10–14 s, and for 35 s when the first
+// view change failed and waited out bft's 20 s ViewChangeTimeout (issue
+// 13); now sealing resumes about 2 s after a leader dies, and a view
+// change that fails is given up after DefaultViewChangeTimeout.
+// Every member of a cluster must run the same values.
 const (
 	DefaultBlockMaxBatches  = 16
 	DefaultForwardTimeout   = 5 * time.Second
 	DefaultComplainTimeout  = 20 * time.Second
-	DefaultHeartbeatTimeout = 10 * time.Second
+	DefaultHeartbeatTimeout = 1500 * time.Millisecond
+	// DefaultViewChangeResend and DefaultViewChangeTimeout: a view change
+	// message is sent again after 1 s, and a view change that has not
+	// completed in 5 s moves on to the next leader.
+	DefaultViewChangeResend  = time.Second
+	DefaultViewChangeTimeout = 5 * time.Second
 )
 
 // EngineDefaults fills o's zero fields with the node defaults above, then
@@ -59,6 +69,12 @@ func EngineDefaults(o bft.Options) bft.Options {
 	}
 	if o.HeartbeatTimeout == 0 {
 		o.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if o.ViewChangeResend == 0 {
+		o.ViewChangeResend = DefaultViewChangeResend
+	}
+	if o.ViewChangeTimeout == 0 {
+		o.ViewChangeTimeout = DefaultViewChangeTimeout
 	}
 	return o.WithDefaults()
 }
@@ -92,6 +108,14 @@ type Config struct {
 	// NoSyncWAL skips fsync in the block log and engine WAL (benchmarks of
 	// the machine's limits only: a crash may lose decided blocks).
 	NoSyncWAL bool
+	// MinFreeDisk is the free space DataDir's file system must keep: below
+	// it the node stops sealing (its orderer fails with
+	// orderer.ErrDiskFull before writing, so no store meets a full disk)
+	// and its Keeper starts it again once there is room. Default
+	// orderer.DefaultMinFreeDisk (256 MiB). FreeDisk measures it (default
+	// statfs; tests inject a full disk with it).
+	MinFreeDisk uint64
+	FreeDisk    func(dir string) (uint64, error)
 
 	// Proofs configures license-proof publishing on gba.proofs.>.
 	Proofs ProofsConfig
@@ -167,6 +191,12 @@ func (c *Config) check() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.MinFreeDisk == 0 {
+		c.MinFreeDisk = orderer.DefaultMinFreeDisk
+	}
+	if c.FreeDisk == nil {
+		c.FreeDisk = orderer.FreeDisk
 	}
 	return nil
 }

@@ -47,6 +47,16 @@
 //     remembered across heights), checking for a stop between licenses.
 //     Its memory is the block cache, one block's keys and the bounded
 //     publish queue.
+//   - Faults. A node whose orderer fails (ledger/orderer: a write that
+//     fails, a disk short of MinFreeDisk, damage the scrub found) stops by
+//     itself: Done is closed and Err says why. Keep runs a node under a
+//     Keeper, which opens it again from its data directory after a
+//     back-off (for a full disk, once there is room again), so `baybus up`
+//     and `baybus orderer` recover by themselves and one orderer's fault
+//     never stops another in the same process. Open repairs a damaged block
+//     log (ledger/orderer) and rebuilds a license state that is ahead of
+//     the log from the log; the catalogue and the index are rebuilt the
+//     same way.
 //   - Every answer the node gives about its chain comes from its own
 //     fsynced block log and the state and index derived from it; a fresh
 //     proof is verified against the trust bundle before it leaves
@@ -65,6 +75,8 @@
 //     from the block log when the feed dropped them or after a restart.
 //   - The query server: a subscription goroutine, a pool of workers, and
 //     a goroutine per held commit wait (ledger/query).
+//   - A Keeper owns one goroutine, which waits for its node to stop and
+//     opens it again; OnStart is called on it.
 //   - The observer (one goroutine) samples the GBA_TX consumer's lag, the
 //     cluster's height on gba.blocks and the stores' sizes every
 //     Config.ObserveEvery; Ready and the metrics read what it keeps.

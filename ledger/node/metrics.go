@@ -300,9 +300,11 @@ var ErrNotReady = errors.New("node: not ready")
 // published on gba.blocks (sampled every ObserveEvery).
 func (n *Node) Ready() error {
 	n.mu.Lock()
-	started, stopped := n.started, n.stopped
+	started, stopped, failed := n.started, n.stopped, n.err
 	n.mu.Unlock()
 	switch {
+	case failed != nil:
+		return fmt.Errorf("%w: %s stopped: %w", ErrNotReady, n.cfg.Name, failed)
 	case !started || stopped || !n.ord.Running():
 		return fmt.Errorf("%w: the engine of %s is not running", ErrNotReady, n.cfg.Name)
 	case n.obs == nil || !n.obs.sampled.Load():

@@ -45,9 +45,11 @@ type Node struct {
 	metrics *metrics
 	obs     *observer
 
-	mu      sync.Mutex // guards started, stopped
+	mu      sync.Mutex // guards started, stopped, err
 	started bool
 	stopped bool
+	err     error         // why the node stopped by itself
+	done    chan struct{} // closed when Stop has finished
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
@@ -61,15 +63,13 @@ func Open(cfg Config) (_ *Node, err error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Name)}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Name), done: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			n.closeStores()
 		}
 	}()
-	// No fsync for the state: the block log is fsynced first, and the
-	// orderer replays into the state whatever blocks a crash took from it.
-	n.state, err = licenses.Open(filepath.Join(cfg.DataDir, "state"), state.Options{CacheSize: cfg.StateCacheSize, MemTableSize: cfg.MemTableSize, NoSync: true})
+	n.state, err = licenses.Open(filepath.Join(cfg.DataDir, "state"), n.stateOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +103,7 @@ func Open(cfg Config) (_ *Node, err error) {
 	n.metrics = newMetrics(n)
 	ocfg := orderer.Config{Name: cfg.Name, Trust: cfg.Trust, Key: cfg.Key, Conn: cfg.Conn, DataDir: cfg.DataDir,
 		State: n.state, Engine: cfg.Engine, NoSyncWAL: cfg.NoSyncWAL, IndexMemTable: cfg.MemTableSize,
+		MinFreeDisk: cfg.MinFreeDisk, FreeDisk: cfg.FreeDisk,
 		Logger: n.log, Clock: cfg.Clock, OnCommitted: n.committed}
 	// On the commit path, before the block's waiters wake: the block's
 	// tree is kept for the query service (a commit wait answered at once
@@ -120,7 +121,23 @@ func Open(cfg Config) (_ *Node, err error) {
 	if cfg.WrapOrderer != nil {
 		cfg.WrapOrderer(&ocfg)
 	}
-	if n.ord, err = orderer.New(ocfg); err != nil {
+	n.ord, err = orderer.New(ocfg)
+	var ahead *orderer.StateAheadError
+	if errors.As(err, &ahead) {
+		// The block log holds less than the state applied (a repair cut a
+		// damaged log, or it lost fsynced blocks): the state is derived
+		// from the log, so rebuild it, and fetch the rest from the peers.
+		n.log.Warn("license state ahead of the block log; rebuilding it from the log", "state", ahead.State, "blocks", ahead.Log)
+		if err := n.rebuildState(); err != nil {
+			return nil, err
+		}
+		ocfg.State = n.state
+		if n.proofs != nil {
+			ocfg.OnCommit = n.proofs.Hook(n.state.ProveRoot)
+		}
+		n.ord, err = orderer.New(ocfg)
+	}
+	if err != nil {
 		return nil, err
 	}
 	n.prover = proof.NewProver(n.Source(), n.cache)
@@ -154,6 +171,27 @@ func Open(cfg Config) (_ *Node, err error) {
 		}
 	}
 	return n, nil
+}
+
+// rebuildState removes the license state and opens it empty.
+func (n *Node) rebuildState() error {
+	dir := filepath.Join(n.cfg.DataDir, "state")
+	if err := n.state.Close(); err != nil {
+		return err
+	}
+	n.state = nil
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	var err error
+	n.state, err = licenses.Open(dir, n.stateOptions())
+	return err
+}
+
+func (n *Node) stateOptions() state.Options {
+	// No fsync for the state: the block log is fsynced first, and the
+	// orderer replays into the state whatever blocks a crash took from it.
+	return state.Options{CacheSize: n.cfg.StateCacheSize, MemTableSize: n.cfg.MemTableSize, NoSync: true}
 }
 
 // closeStores closes what Open opened, for a failed Open.
@@ -203,6 +241,11 @@ func (n *Node) Start(ctx context.Context) error {
 		}()
 	}
 	if err := n.ord.Start(runCtx); err != nil {
+		if ferr := n.ord.Err(); ferr != nil {
+			n.mu.Lock()
+			n.err = ferr
+			n.mu.Unlock()
+		}
 		return err
 	}
 	if !n.cfg.NoQuery {
@@ -224,6 +267,15 @@ func (n *Node) Start(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			n.Stop()
+		case <-n.ord.Done():
+			// The orderer failed (or was stopped with the node): the node
+			// stops with it, keeping its reason.
+			if err := n.ord.Err(); err != nil {
+				n.mu.Lock()
+				n.err = err
+				n.mu.Unlock()
+			}
+			n.Stop()
 		case <-runCtx.Done():
 		}
 	}()
@@ -237,11 +289,13 @@ func (n *Node) Stop() {
 	n.mu.Lock()
 	if n.stopped {
 		n.mu.Unlock()
+		<-n.done
 		return
 	}
 	n.stopped = true
 	srv := n.query
 	n.mu.Unlock()
+	defer close(n.done)
 	if srv != nil {
 		srv.Stop()
 	}
@@ -261,6 +315,19 @@ func (n *Node) Stop() {
 	}
 	_ = n.state.Close()
 	n.metrics.unregister()
+}
+
+// Done is closed once the node has stopped: by Stop, at the end of
+// Start's context, or by itself when its orderer failed (Err says why).
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Err returns why the node stopped by itself: an error wrapping
+// orderer.ErrFailed and its cause (orderer.ErrDiskFull, wal.ErrCorrupt,
+// ...). It is nil while the node runs and after a Stop.
+func (n *Node) Err() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.err
 }
 
 // Name returns the orderer's name.

@@ -415,12 +415,14 @@ func (a *app) MembershipChange() bool { return false }
 // before Deliver returns (the engine's contract), then acknowledged,
 // published and announced.
 func (a *app) Deliver(p types.Proposal, sigs []types.Signature) types.Reconfig {
-	if err := a.n.deliver(p, sigs); err != nil {
+	if err := a.n.deliver(p, sigs); err != nil && !errors.Is(err, ErrStopped) {
 		// A decided block we cannot store or that our own state refuses
-		// means this replica can no longer follow the chain: stopping is the
-		// only safe answer.
-		a.n.log.Error("deliver failed; this orderer cannot continue", "err", err)
-		panic(fmt.Sprintf("orderer %s: deliver: %v", a.n.cfg.Name, err))
+		// means this replica can no longer follow the chain: it stops (and
+		// only it: the process and the other orderers in it go on). The
+		// engine must not move to the next sequence meanwhile, so Deliver
+		// returns only once the stop has begun.
+		a.n.fail(fmt.Errorf("orderer: deliver: %w", err))
+		<-a.n.ctx.Done()
 	}
 	return types.Reconfig{}
 }

@@ -46,9 +46,44 @@
 //     start and whenever it finds itself behind.
 //  7. Restart. New checks the block log's tail link, catches the index up
 //     from the log and replays to the state any blocks it has not committed
-//     (so memory and start-up time do not grow with the chain); Start hands
-//     the engine its WAL entries and the last block's proposal, signatures
-//     and view metadata, then syncs.
+//     (so memory and start-up time do not grow with the chain). Start
+//     subscribes to its consensus subject first (gate.go holds what arrives
+//     until the engine runs), catches up from its peers, then hands the
+//     engine its WAL entries and the last block's proposal, signatures and
+//     view metadata.
+//  8. View changes. The gate between the transport and the engine keeps a
+//     copy of every proposal and vote of a view the engine has not started
+//     yet and hands it in again once it has (SmartBFT drops them, and with
+//     one orderer down every vote is needed), so sealing resumes within
+//     about two heartbeat timeouts of a leader's death.
+//
+// # Faults
+//
+//   - Failure (fail.go). An error the orderer cannot continue from (a
+//     block log or engine WAL write that fails, a decided block its own
+//     state refuses, a disk short of Config.MinFreeDisk) stops this
+//     orderer, never its process: from then on nothing the engine sends
+//     leaves it, Deliver returns only as the node stops, the files are
+//     closed, and Done and Err (wrapping ErrFailed and the cause, e.g.
+//     ErrDiskFull) tell its owner (ledger/node's Keeper opens it again).
+//   - Disk. Before each block is written, and every DiskCheckEvery, the
+//     free space of the data directory's file system is checked against
+//     MinFreeDisk (default 256 MiB): below it the orderer fails before any
+//     store meets a full disk (pebble cannot survive one).
+//   - Repair (repair.go). A block log with a damaged record (found by Open
+//     in the last segment, by a replay, or by the scrub) is renamed aside
+//     as it is, written anew from the records before the damage, and the
+//     rest is fetched from the peers; a state or index ahead of the log is
+//     rebuilt (StateAheadError for the state, which the caller owns).
+//     Start waits for the peers to bring the log up to the engine WAL's
+//     sequence rather than dropping the WAL.
+//   - Scrub (scrub.go). At Start and every ScrubEvery the whole log is read
+//     for damage through a blocklog.Reader; damage is logged with its
+//     height, counted (Stats.ScrubDamage), marked (RepairFile) and repaired
+//     by failing the orderer into a restart.
+//   - Lag (sync.go, watchLag). Every LagCheck the peers' heights are asked;
+//     an orderer left behind while its engine waits (SmartBFT does not see
+//     a follower one decision behind) fetches the blocks itself.
 //
 // # Block height and SmartBFT sequence
 //
@@ -64,5 +99,8 @@
 //   - DataDir/index: the transaction, batch and header-hash index (pebble,
 //     derived from the block log, written without fsync and caught up on
 //     open).
+//   - DataDir/blocks.damaged-<time>: a damaged block log as it was found,
+//     kept by a repair for an operator (never deleted by the orderer);
+//     DataDir/blocks.repair: the scrub's marker for the next open.
 //   - The license state is the caller's StateMachine.
 package orderer

@@ -25,6 +25,9 @@ import (
 	"github.com/baybus/baybus/schemas/keys"
 )
 
+// DefaultMinFreeDisk is Config.MinFreeDisk's default.
+const DefaultMinFreeDisk = 256 << 20
+
 // Node errors.
 var (
 	ErrConfig  = errors.New("orderer: bad configuration")
@@ -91,6 +94,18 @@ type Config struct {
 	// delivered it), and followers resolve a proposal's batches from what
 	// their consumers deliver.
 	AckWait time.Duration
+	// ScrubEvery is how often the scrub reads the whole block log for
+	// damage (scrub.go); the first pass runs at Start. Default 6 hours;
+	// NoScrub turns it off.
+	ScrubEvery time.Duration
+	NoScrub    bool
+	// LogSegmentSize is the segment size of the block log and the engine
+	// WAL. Default 4 MiB (tests use small segments to damage an older one).
+	LogSegmentSize int
+	// LagCheck is how often the orderer asks its peers for their heights
+	// to catch up by itself when the engine has left it behind (sync.go,
+	// watchLag). Default 1 s.
+	LagCheck time.Duration
 	// BatchWait is how long verifying a proposal waits for a batch it
 	// references, from this orderer's own GBA_TX consumer or, after an
 	// eighth of it, from its peers (fetch.go), before refusing the
@@ -110,6 +125,20 @@ type Config struct {
 	// IndexMemTable is the size of the transaction index's pebble
 	// memtable. Default 8 MiB.
 	IndexMemTable uint64
+	// MinFreeDisk is the free space the data directory's file system must
+	// keep: below it the orderer fails with ErrDiskFull before writing a
+	// block (and is checked every DiskCheckEvery), so that no store meets
+	// a full disk (pebble cannot survive one). Default 256 MiB: a block
+	// of up to BlockMaxBytes, its index and state writes, and pebble's
+	// flushes and compactions. NoDiskCheck turns the check off. FreeDisk
+	// measures it (default statfs).
+	MinFreeDisk    uint64
+	NoDiskCheck    bool
+	DiskCheckEvery time.Duration // default 1 s
+	FreeDisk       func(dir string) (uint64, error)
+	// WrapAppend, if set, decorates the block log's append (tests inject
+	// write failures with it).
+	WrapAppend func(func(*blocklog.Record) error) func(*blocklog.Record) error
 
 	Logger *slog.Logger // default slog.Default()
 	Clock  Clock        // default the real clock
@@ -171,8 +200,29 @@ func (c *Config) check() error {
 	if c.BatchWait <= 0 {
 		c.BatchWait = 2 * time.Second
 	}
+	if c.LagCheck <= 0 {
+		c.LagCheck = time.Second
+	}
+	if c.ScrubEvery <= 0 {
+		c.ScrubEvery = 6 * time.Hour
+	}
+	if c.LogSegmentSize <= 0 {
+		c.LogSegmentSize = logSegmentSize
+	}
 	if c.IndexMemTable == 0 {
 		c.IndexMemTable = 8 << 20
+	}
+	switch {
+	case c.NoDiskCheck:
+		c.MinFreeDisk = 0
+	case c.MinFreeDisk == 0:
+		c.MinFreeDisk = DefaultMinFreeDisk
+	}
+	if c.DiskCheckEvery <= 0 {
+		c.DiskCheckEvery = time.Second
+	}
+	if c.FreeDisk == nil {
+		c.FreeDisk = FreeDisk
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -198,10 +248,13 @@ type Stats struct {
 	Fetched      uint64 // batches such a proposal named, fetched from a peer
 	FetchRefused uint64 // fetched batches that were not the one referenced or failed their checks
 	Reopened     uint64 // times the GBA_TX consumer was re-created after its iterator ended
+	ScrubPasses  uint64 // whole passes of the scrub over the block log that found it whole
+	ScrubDamage  uint64 // records the scrub found damaged (the orderer then fails and is repaired)
 }
 
 type counters struct {
 	ingested, ingestBad, acked, badProposals, synced, syncRefused, batchWaits, fetched, fetchRefused, reopened atomic.Uint64
+	scrubPasses, scrubDamage                                                                                   atomic.Uint64
 }
 
 // Node is one orderer: the SmartBFT engine with its NATS transport, the
@@ -236,6 +289,8 @@ type Node struct {
 
 	app       *app
 	transport *bft.Transport
+	gate      *engineGate // between the transport and the engine (gate.go)
+	view      *viewWatch  // the view the engine runs
 	engine    *consensus.Consensus
 	syncer    *syncer // gba.sync: block sync and batch fetch (sync.go, fetch.go)
 	tickStops []func()
@@ -260,6 +315,10 @@ type Node struct {
 	started  atomic.Bool
 	engineUp atomic.Bool // the engine started (and must be stopped)
 	stopped  atomic.Bool
+	done     chan struct{}           // closed when Stop has finished
+	failed   atomic.Pointer[failure] // why the node stopped by itself (fail.go)
+	appendFn func(*blocklog.Record) error
+	repaired uint64 // the height from which New cut a damaged block log, 0 if it did not
 }
 
 // ackable is the part of a JetStream message the node acknowledges.
@@ -295,6 +354,7 @@ func New(cfg Config) (*Node, error) {
 		waiters:  map[schemas.TxID][]chan Location{},
 		heightCh: make(chan struct{}),
 		pubWake:  make(chan struct{}, 1),
+		done:     make(chan struct{}),
 	}
 	n.app = &app{n: n}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
@@ -316,18 +376,54 @@ func (n *Node) open() error {
 	cfg := n.cfg
 	// Small segments: tidwall holds the tail segment and two more in
 	// memory per log, and every orderer has two logs.
-	wopts := wal.Options{NoSync: cfg.NoSyncWAL, SegmentSize: logSegmentSize, Logger: n.log}
+	wopts := wal.Options{NoSync: cfg.NoSyncWAL, SegmentSize: cfg.LogSegmentSize, Logger: n.log}
 	var err error
-	if n.store, err = blocklog.OpenStore(filepath.Join(cfg.DataDir, "blocks"), wopts); err != nil {
+	blocksDir := filepath.Join(cfg.DataDir, "blocks")
+	if n.store, err = n.openBlocks(blocksDir, wopts); err != nil {
 		return err
 	}
+	err = n.catchUpStores()
+	var ce *wal.CorruptError
+	if errors.As(err, &ce) {
+		// Replaying into the index or the state read a damaged record
+		// that Open did not (it reads only the last segment).
+		_ = n.store.Close()
+		n.store = nil
+		if err := n.repairScan(blocksDir); err != nil {
+			return err
+		}
+		if n.store, err = n.openBlocks(blocksDir, wopts); err != nil {
+			return err
+		}
+		err = n.catchUpStores()
+	}
+	if err != nil {
+		return err
+	}
+	if n.ewal, err = wal.Open(filepath.Join(cfg.DataDir, "engine"), wopts); err != nil {
+		return err
+	}
+	n.appendFn = n.store.Append
+	if cfg.WrapAppend != nil {
+		n.appendFn = cfg.WrapAppend(n.appendFn)
+	}
+	return nil
+}
+
+// catchUpStores brings the index and the state up to the block log's
+// height, replaying the blocks they lack.
+func (n *Node) catchUpStores() error {
+	cfg := n.cfg
+	var err error
 	height := n.store.Height()
 	if n.state.Height() > height {
-		return fmt.Errorf("%w: state is at height %d but the block log only at %d", ErrConfig, n.state.Height(), height)
+		return &StateAheadError{State: n.state.Height(), Log: height}
 	}
 	ixDir := filepath.Join(cfg.DataDir, "index")
-	if n.idx, err = openIndex(ixDir, cfg.IndexMemTable); err != nil {
-		return err
+	if n.idx == nil {
+		if n.idx, err = openIndex(ixDir, cfg.IndexMemTable); err != nil {
+			return err
+		}
 	}
 	if n.idx.Height() > height {
 		// Only possible if the block log lost fsynced blocks (NoSyncWAL):
@@ -378,9 +474,6 @@ func (n *Node) open() error {
 	if err != nil {
 		return err
 	}
-	if n.ewal, err = wal.Open(filepath.Join(cfg.DataDir, "engine"), wopts); err != nil {
-		return err
-	}
 	n.log.Info("opened", "height", height, "replayed", replayed, "indexed", indexed)
 	return nil
 }
@@ -428,14 +521,37 @@ func (n *Node) Start(ctx context.Context) error {
 	if err = n.syncer.serve(); err != nil {
 		return err
 	}
+	// Subscribe to consensus messages before the engine starts (gate.go).
+	n.view = &viewWatch{}
+	n.gate = newEngineGate(n.ctx, n.view)
+	if err := n.transport.Start(n.gate); err != nil {
+		return err
+	}
+	// Catch up from the peers before the engine starts, so that it starts
+	// from our latest block. The engine's own sync on start would do this
+	// too, but it also asks the peers for their view while holding the lock
+	// every incoming message needs, so it always waited its whole
+	// CollectTimeout for answers it could not receive.
+	n.syncer.catchUp(n.ctx, 0)
+	if err := n.Err(); err != nil {
+		return err
+	}
+	if n.ctx.Err() != nil {
+		return ErrStopped
+	}
 	entries, err := bft.NewEngineWAL(n.ewal).ReadAll()
 	if err != nil {
+		return err
+	}
+	if err := n.catchUpToWAL(walSequence(entries)); err != nil {
 		return err
 	}
 	var comm bft.Comm = n.transport
 	if cfg.WrapComm != nil {
 		comm = cfg.WrapComm(comm)
 	}
+	comm = failComm{Comm: comm, n: n}
+	ewal := bft.NewEngineWAL(failSafeLog{Log: n.ewal, n: n})
 	sched, stop1 := n.clock.NewTicker(cfg.Engine.Tick)
 	vcTick, stop2 := n.clock.NewTicker(cfg.Engine.Tick)
 	n.tickStops = []func(){stop1, stop2}
@@ -453,11 +569,13 @@ func (n *Node) Start(ctx context.Context) error {
 			return fmt.Errorf("orderer: block %d consensus metadata: %w", h, err)
 		}
 	}
+	conf := cfg.Engine.Configuration(n.self)
+	conf.SyncOnStart = false // done above
 	n.engine = &consensus.Consensus{
-		Config:             cfg.Engine.Configuration(n.self),
+		Config:             conf,
 		Application:        n.app,
 		Assembler:          n.app,
-		WAL:                bft.NewEngineWAL(n.ewal),
+		WAL:                ewal,
 		WALInitialContent:  entries,
 		Comm:               comm,
 		Signer:             n.app,
@@ -466,6 +584,7 @@ func (n *Node) Start(ctx context.Context) error {
 		RequestInspector:   n.app,
 		Synchronizer:       n.app,
 		Logger:             bft.Logger{L: n.log.With("component", "smartbft")},
+		Metrics:            n.view.metrics(),
 		Metadata:           md,
 		LastProposal:       last.Proposal,
 		LastSignatures:     last.Signatures,
@@ -476,19 +595,27 @@ func (n *Node) Start(ctx context.Context) error {
 		return fmt.Errorf("orderer: engine: %w", err)
 	}
 	n.engineUp.Store(true)
-	if err := n.transport.Start(n.engine); err != nil {
-		return err
-	}
+	n.gate.open(n.engine)
 	if !cfg.NoPublish {
 		n.wg.Add(1)
 		go n.publish()
 	}
+	if cfg.MinFreeDisk > 0 {
+		n.wg.Add(1)
+		go n.watchDisk()
+	}
+	n.wg.Add(1)
+	go n.syncer.watchLag()
 	in, err := newIngester(n)
 	if err != nil {
 		return err
 	}
 	n.wg.Add(1)
 	go in.run()
+	if !cfg.NoScrub {
+		n.wg.Add(1)
+		go n.scrub()
+	}
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -504,8 +631,10 @@ func (n *Node) Start(ctx context.Context) error {
 // than once.
 func (n *Node) Stop() {
 	if !n.stopped.CompareAndSwap(false, true) {
+		<-n.done // a failure may be stopping it: wait until its files are closed
 		return
 	}
+	defer close(n.done)
 	if n.cancel != nil {
 		n.cancel()
 	}
@@ -520,6 +649,9 @@ func (n *Node) Stop() {
 	}
 	for _, s := range n.tickStops {
 		s()
+	}
+	if n.gate != nil {
+		n.gate.wg.Wait()
 	}
 	n.wg.Wait()
 	n.commitMu.Lock()
@@ -568,6 +700,7 @@ func (n *Node) Stats() Stats {
 		Acked: n.stats.acked.Load(), BadProposals: n.stats.badProposals.Load(), Synced: n.stats.synced.Load(),
 		SyncRefused: n.stats.syncRefused.Load(), BatchWaits: n.stats.batchWaits.Load(),
 		Fetched: n.stats.fetched.Load(), FetchRefused: n.stats.fetchRefused.Load(), Reopened: n.stats.reopened.Load(),
+		ScrubPasses: n.stats.scrubPasses.Load(), ScrubDamage: n.stats.scrubDamage.Load(),
 	}
 	if n.transport != nil {
 		s.Transport = n.transport.Stats()
@@ -725,7 +858,7 @@ func (n *Node) deliver(p types.Proposal, sigs []types.Signature) error {
 // waiters. commitMu is held.
 func (n *Node) commitLocked(rec *blocklog.Record, blk *block.Block, updates []block.StateUpdate) error {
 	t0 := time.Now()
-	if err := n.store.Append(rec); err != nil {
+	if err := n.appendBlock(rec); err != nil {
 		return err
 	}
 	t1 := time.Now()

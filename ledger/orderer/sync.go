@@ -3,6 +3,7 @@ package orderer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/baybus/baybus/ledger/block"
@@ -129,6 +130,8 @@ func (s *syncer) fetch(ctx context.Context, peer string, count uint32) (int, err
 			return err
 		}
 		if err := n.commitLocked(rec, blk, updates); err != nil {
+			// Verified, but not stored: this orderer cannot go on.
+			n.fail(fmt.Errorf("orderer: sync: commit block %d: %w", rec.Header.Height, err))
 			return err
 		}
 		n.stats.synced.Add(1)
@@ -139,4 +142,51 @@ func (s *syncer) fetch(ctx context.Context, peer string, count uint32) (int, err
 		n.stats.syncRefused.Add(1)
 	}
 	return got, err
+}
+
+// watchLag catches up when the engine has left this orderer behind.
+//
+// SmartBFT notices a follower that is behind by the sequence in the
+// leader's heartbeats, but only when it is two sequences behind the
+// leader's last decision: a follower that missed the messages of one
+// decision (it was syncing, or restarting, as the cluster decided it)
+// starts its view at exactly the leader's sequence and waits there for a
+// proposal that was made already. Under load the next proposal shows it
+// the way; once the load stops, nothing does, and the last block reached
+// that orderer only when its request timers forced a view change 25 s
+// later (the flaky process cluster test of issue 13). So every
+// Config.LagCheck the orderer asks its peers for their heights, and if the
+// height they vouch for (the (f+1)-th highest) is above its own at two
+// checks in a row while its own has not moved, it fetches the blocks
+// itself; the engine's view then finds them in place (deliver takes a
+// block already fetched as delivered).
+func (s *syncer) watchLag() {
+	n := s.n
+	defer n.wg.Done()
+	t := time.NewTicker(n.cfg.LagCheck)
+	defer t.Stop()
+	var behindAt uint64 // our height when we last saw the peers ahead, 0 if we were not behind
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		h := n.store.Height()
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.LagCheck)
+		peers, _ := s.client.Heights(ctx, n.peers())
+		cancel()
+		f := n.cfg.Trust.F()
+		if len(peers) <= f || peers[f].Height <= h {
+			behindAt = 0
+			continue
+		}
+		if behindAt != h+1 {
+			behindAt = h + 1 // note it; act if still so at the next check
+			continue
+		}
+		n.log.Info("sync: behind the cluster and the engine has not caught up; fetching", "height", h, "target", peers[f].Height)
+		s.catchUp(n.ctx, peers[f].Height)
+		behindAt = 0
+	}
 }

@@ -1,0 +1,151 @@
+package orderer
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
+)
+
+// recorder is a bft.Handler that records what it is handed.
+type recorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (r *recorder) HandleMessage(sender uint64, m *protos.Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v, _ := viewOf(m)
+	r.msgs = append(r.msgs, kindOf(m)+string(rune('0'+v)))
+}
+
+func (r *recorder) HandleRequest(uint64, []byte) {}
+
+func (r *recorder) got() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.msgs...)
+}
+
+func kindOf(m *protos.Message) string {
+	switch m.GetContent().(type) {
+	case *protos.Message_PrePrepare:
+		return "pp"
+	case *protos.Message_Prepare:
+		return "p"
+	case *protos.Message_Commit:
+		return "c"
+	}
+	return "other"
+}
+
+func prePrepare(view uint64) *protos.Message {
+	return &protos.Message{Content: &protos.Message_PrePrepare{PrePrepare: &protos.PrePrepare{View: view, Seq: 1, Proposal: &protos.Proposal{}}}}
+}
+
+func prepare(view uint64) *protos.Message {
+	return &protos.Message{Content: &protos.Message_Prepare{Prepare: &protos.Prepare{View: view, Seq: 1}}}
+}
+
+// The gate holds messages until the engine has started, then hands them
+// over in order; once its context ends it drops them.
+func TestGateHoldsMessagesUntilTheEngineStarts(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &viewWatch{}
+	g := newEngineGate(ctx, w)
+	r := &recorder{}
+	done := make(chan struct{})
+	go func() {
+		g.HandleMessage(2, prepare(0))
+		g.HandleMessage(2, prePrepare(0))
+		close(done)
+	}()
+	select {
+	case <-done:
+		t.Fatal("a message reached the engine before it started")
+	case <-time.After(50 * time.Millisecond):
+	}
+	g.open(r)
+	<-done
+	if got := r.got(); len(got) != 2 || got[0] != "p0" || got[1] != "pp0" {
+		t.Fatalf("handed %v, want [p0 pp0]", got)
+	}
+
+	stopped, stop := context.WithCancel(context.Background())
+	g2 := newEngineGate(stopped, &viewWatch{})
+	stop()
+	g2.HandleMessage(1, prepare(0)) // returns at once, dropped
+	g2.HandleRequest(1, []byte("x"))
+}
+
+// A proposal or vote of a view the engine has not started is handed in
+// again once the engine starts that view, and is forgotten once the engine
+// has moved past it.
+func TestGateReplaysMessagesOfTheNextView(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &viewWatch{}
+	g := newEngineGate(ctx, w)
+	g.replayAfter = []time.Duration{time.Millisecond, 5 * time.Millisecond}
+	r := &recorder{}
+	g.open(r)
+	gauge := viewGauge{w: w}
+	gauge.Set(1)
+
+	g.HandleMessage(2, prePrepare(2)) // the new leader's first proposal, early
+	g.HandleMessage(3, prepare(2))
+	g.HandleMessage(3, prepare(1)) // of the running view: not held
+	g.HandleMessage(4, prepare(3)) // of a later view still
+	if got := r.got(); len(got) != 4 {
+		t.Fatalf("handed %v, want each message once", got)
+	}
+	gauge.Set(2)
+	g.wg.Wait()
+	want := []string{"pp2", "p2", "p1", "p3", "pp2", "p2", "pp2", "p2"}
+	if got := r.got(); !slices.Equal(got, want) {
+		t.Fatalf("handed %v, want %v", got, want)
+	}
+	// Held: only the view-3 vote. Past views are dropped when view 4 starts.
+	g.mu.Lock()
+	n := len(g.held)
+	g.mu.Unlock()
+	if n != 3 {
+		t.Fatalf("%d messages held after view 2 started, want 3 (view 2's until it is left, and view 3's)", n)
+	}
+	gauge.Set(4)
+	g.wg.Wait()
+	g.mu.Lock()
+	n = len(g.held)
+	g.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d messages held after view 4 started, want 0", n)
+	}
+	if got := r.got(); len(got) != len(want) {
+		t.Fatalf("handed %v after view 4 started: nothing of an earlier view may be replayed", got[len(want):])
+	}
+}
+
+// A replay is abandoned when the engine moves to another view meanwhile:
+// a message of an old view from the new leader would make it complain.
+func TestGateStopsReplayingAfterTheViewMovesOn(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &viewWatch{}
+	g := newEngineGate(ctx, w)
+	g.replayAfter = []time.Duration{20 * time.Millisecond}
+	r := &recorder{}
+	g.open(r)
+	gauge := viewGauge{w: w}
+	g.HandleMessage(2, prePrepare(1))
+	gauge.Set(1)
+	w.v.Store(2) // the engine moved on before the replay's moment
+	g.wg.Wait()
+	if got := r.got(); len(got) != 1 {
+		t.Fatalf("handed %v, want the proposal once", got)
+	}
+}
