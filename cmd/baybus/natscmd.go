@@ -92,5 +92,8 @@ func natsStartError(err error) error {
 	if errors.As(err, &le) && le.Listener == natsserver.ListenerClient {
 		return fmt.Errorf("%w: change --nats-listen (or \"-\" for in-process only)", err)
 	}
+	if errors.Is(err, natsserver.ErrPlaintext) {
+		return fmt.Errorf("%w: use --tls-from-consortium, or --insecure to allow plaintext", err)
+	}
 	return err
 }

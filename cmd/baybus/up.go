@@ -31,7 +31,8 @@ func (l *logFlags) logger() (*slog.Logger, error) {
 
 // systemFlags are the flags of commands that start the embedded system.
 type systemFlags struct {
-	cfg system.Config
+	cfg           system.Config
+	tls, insecure bool
 	logFlags
 }
 
@@ -46,8 +47,8 @@ func (f *systemFlags) add(cmd *cobra.Command, withListen bool) {
 		fl.StringVar(&f.cfg.Listen, "listen", system.DefaultListen, "HTTP address of the gateways")
 		fl.StringVar(&f.cfg.NATSListen, "nats-listen", system.DefaultNATSListen, `NATS client address for external orderers and subscribers ("-" for in-process only)`)
 		fl.BoolVar(&f.cfg.NoAuth, "no-auth", false, "serve the gateways without authentication (loopback only; development)")
-		fl.BoolVar(&f.cfg.TLS.FromConsortium, "tls-from-consortium", false, "serve HTTPS with a certificate the consortium CA issues (needed beyond loopback)")
-		fl.BoolVar(&f.cfg.TLS.Insecure, "insecure", false, "allow plaintext HTTP on an address beyond loopback")
+		fl.BoolVar(&f.tls, "tls-from-consortium", false, "serve HTTPS and NATS over TLS with certificates the consortium CA issues (needed beyond loopback)")
+		fl.BoolVar(&f.insecure, "insecure", false, "allow plaintext HTTP and NATS on addresses beyond loopback")
 	}
 	f.logFlags.add(cmd)
 }
@@ -59,6 +60,9 @@ func (f *systemFlags) config() (system.Config, error) {
 	}
 	cfg := f.cfg
 	cfg.Logger = log
+	// One choice covers every listener that may leave the host.
+	cfg.TLS.FromConsortium, cfg.BusTLS = f.tls, f.tls
+	cfg.TLS.Insecure, cfg.BusInsecure = f.insecure, f.insecure
 	cfg.Bridges = gatewayBridges
 	return cfg, nil
 }

@@ -550,7 +550,7 @@ func serverTLS(cfg Config, loopback bool) (*tls.Config, error) {
 		}
 		hosts := t.Hosts
 		if len(hosts) == 0 {
-			hosts = defaultHosts(cfg.Listen)
+			hosts = consortium.ListenHosts(cfg.Listen)
 		}
 		iss, err := ca.EnsureCert(cfg.Consortium, consortium.CertSpec{Name: "gateway-" + certName(cfg.Node), Role: "server",
 			Usage: consortium.UsageServer, Hosts: hosts})
@@ -613,27 +613,6 @@ func certName(node string) string {
 		return "gateway"
 	}
 	return string(b[:min(len(b), 48)])
-}
-
-func defaultHosts(listen string) []string {
-	hosts := []string{"localhost", "127.0.0.1", "::1"}
-	if host, _, err := net.SplitHostPort(listen); err == nil && host != "" {
-		if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
-			hosts = append(hosts, host)
-		}
-	}
-	if h, err := os.Hostname(); err == nil && h != "" {
-		hosts = append(hosts, h)
-	}
-	if addrs, err := net.InterfaceAddrs(); err == nil {
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
-				hosts = append(hosts, n.IP.String())
-			}
-		}
-	}
-	slices.Sort(hosts)
-	return slices.Compact(hosts)
 }
 
 // authenticator builds the request authenticator: client certificates

@@ -77,10 +77,10 @@ func (t *TLS) block(indent string, verify bool) string {
 	return b.String()
 }
 
-// beyondLoopback reports whether a listen address ("host:port") accepts
+// BeyondLoopback reports whether a listen address ("host:port") accepts
 // connections from other hosts: any address but a loopback IP or
 // "localhost".
-func beyondLoopback(addr string) bool {
+func BeyondLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return true
@@ -111,7 +111,7 @@ func (c *ServerConfig) checkPlaintext() error {
 	for _, l := range []struct{ what, addr string }{
 		{ListenerClient, c.Listen}, {ListenerCluster, c.ClusterListen}, {ListenerGateway, gateway}, {ListenerMonitor, c.Monitor},
 	} {
-		if l.addr != "" && beyondLoopback(l.addr) {
+		if l.addr != "" && BeyondLoopback(l.addr) {
 			return fmt.Errorf("%w: %s listener %s: give TLS certificates (the consortium CA's, or your own) or allow plaintext explicitly (insecure)",
 				ErrPlaintext, l.what, l.addr)
 		}

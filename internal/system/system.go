@@ -76,8 +76,15 @@ type Config struct {
 	NoAuth bool
 	// TLS secures the gateways' listener (gateway/server.TLSConfig): an
 	// address beyond loopback needs a certificate or TLS.Insecure.
-	TLS    server.TLSConfig
-	Logger *slog.Logger
+	TLS server.TLSConfig
+	// BusTLS serves the NATS client port with TLS, its certificate issued
+	// by the consortium CA (DataDir/tls/nats.crt, for the names and
+	// addresses of consortium.ListenHosts). Clients need no certificate of
+	// their own: each bus identity already proves itself with its NKey.
+	// BusInsecure allows plaintext there instead. A NATS address beyond
+	// loopback needs one of the two (natsserver.ErrPlaintext).
+	BusTLS, BusInsecure bool
+	Logger              *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -142,6 +149,11 @@ type System struct {
 func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 	cfg = cfg.withDefaults()
 	log := cfg.Logger
+	// Refused before the data directory is made or touched.
+	if l := cfg.NATSListen; l != "-" && !cfg.BusTLS && !cfg.BusInsecure && natsserver.BeyondLoopback(l) {
+		return nil, fmt.Errorf("system: %w: NATS client listener %s: serve TLS (BusTLS) or allow plaintext explicitly (BusInsecure)",
+			natsserver.ErrPlaintext, l)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("system: %w", err)
 	}
@@ -162,8 +174,15 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 	if listen == "-" {
 		listen = ""
 	}
+	var busTLS *natsserver.TLS
+	if cfg.BusTLS && listen != "" {
+		if busTLS, err = natsserver.ConsortiumTLS(cc.CA, cfg.DataDir, "nats", consortium.ListenHosts(listen)); err != nil {
+			return nil, err
+		}
+		busTLS.ClientCertsOptional = true
+	}
 	s.Bus, err = natsserver.StartServer(natsserver.ServerConfig{StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Listen: listen,
-		Identities: ids, SyncInterval: cfg.JetStreamSync, Logger: log})
+		Identities: ids, SyncInterval: cfg.JetStreamSync, TLS: busTLS, Insecure: cfg.BusInsecure, Logger: log})
 	if err != nil {
 		return nil, err
 	}

@@ -591,3 +591,29 @@ func PeerIdentityOf(state *tls.ConnectionState) (PeerIdentity, error) {
 	}
 	return id, nil
 }
+
+// ListenHosts returns the names and addresses a server certificate for a
+// listener on listen should cover: loopback, the listen host unless it is
+// unspecified (0.0.0.0, ::), the host name, and every address of the
+// host's interfaces but loopback and link-local ones. These are what a
+// client on this host or the network may dial.
+func ListenHosts(listen string) []string {
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if host, _, err := net.SplitHostPort(listen); err == nil && host != "" {
+		if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+			hosts = append(hosts, host)
+		}
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		hosts = append(hosts, h)
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+				hosts = append(hosts, n.IP.String())
+			}
+		}
+	}
+	slices.Sort(hosts)
+	return slices.Compact(hosts)
+}
