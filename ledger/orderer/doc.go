@@ -50,7 +50,9 @@
 //     subscribes to its consensus subject first (gate.go holds what arrives
 //     until the engine runs), catches up from its peers, then hands the
 //     engine its WAL entries and the last block's proposal, signatures and
-//     view metadata.
+//     view metadata. A leader whose WAL holds a proposal in flight sends
+//     its pre-prepare again (restored.go): after a whole-cluster crash the
+//     followers that never received it could not vote otherwise.
 //  8. View changes. The gate between the transport and the engine keeps a
 //     copy of every proposal and vote of a view the engine has not started
 //     yet and hands it in again once it has (SmartBFT drops them, and with

@@ -596,6 +596,10 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.engineUp.Store(true)
 	n.gate.open(n.engine)
+	if pp := restoredPrePrepare(entries, n.store.Height()+1); pp != nil {
+		n.wg.Add(1)
+		go n.resendRestored(comm, pp)
+	}
 	if !cfg.NoPublish {
 		n.wg.Add(1)
 		go n.publish()
