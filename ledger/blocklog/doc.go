@@ -20,6 +20,13 @@
 //     consensus metadata (ViewMetadata, read with protowire). The orderer's
 //     sync, ledger/blocksync's client, ledger/audit and ledger/reconcile all
 //     use it; what needs the license state is block.Verify's.
+//   - Archiving (OpenStoreCold, Store.Archive): the blocks below a height
+//     move to a Cold store (ledger/archive: a directory or an S3-compatible
+//     bucket) in pieces, and only then are cut from the live log, which
+//     always keeps its last block. Every read of the Store (Raw, Record,
+//     Header, Scan) falls back to the archive below the live log's first
+//     height. Open checks that the archive's last block is the live log's
+//     parent; a gap between them is ErrArchive.
 //   - Reader reads a stopped orderer's log in place and writes nothing
 //     (wal.OpenReader): a torn tail is reported, not cut.
 //

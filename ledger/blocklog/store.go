@@ -16,7 +16,8 @@ import (
 // serialised by the caller (the orderer's commit path); reads may run
 // alongside.
 type Store struct {
-	log recordLog
+	log  recordLog
+	cold Cold // nil: no archive; see OpenStoreCold
 
 	mu     sync.RWMutex
 	height uint64
@@ -47,22 +48,7 @@ func OpenStore(dir string, opts wal.Options) (*Store, error) {
 	return newStore(l)
 }
 
-func newStore(l recordLog) (*Store, error) {
-	s := &Store{log: l}
-	first, last := l.FirstIndex(), l.LastIndex()
-	if last >= first {
-		if first != 1 {
-			l.Close()
-			return nil, fmt.Errorf("%w: log starts at %d", ErrBrokenChain, first)
-		}
-		s.height = last
-		if err := s.Scan(max(1, last-1), nil); err != nil {
-			l.Close()
-			return nil, err
-		}
-	}
-	return s, nil
-}
+func newStore(l recordLog) (*Store, error) { return newStoreCold(l, nil) }
 
 // Scan visits the records from height from to the last, in order, checking
 // that each links to the one before it (from's to its parent). fn may be nil.
@@ -77,7 +63,7 @@ func (s *Store) Scan(from uint64, fn func(*Record) error) error {
 		prev = h
 	}
 	for h := from; h <= height; h++ {
-		raw, err := s.log.Read(h)
+		raw, err := s.read(h)
 		if err != nil {
 			return err
 		}
@@ -174,7 +160,7 @@ func (s *Store) Raw(h uint64) ([]byte, error) {
 	if h == 0 || h > height {
 		return nil, fmt.Errorf("%w: %d", ErrNoBlock, h)
 	}
-	return s.log.Read(h)
+	return s.read(h)
 }
 
 // Record returns the record of block h.
