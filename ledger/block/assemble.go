@@ -291,6 +291,14 @@ func VerifyStored(trust *keys.Bundle, parent *Header, b *Block, qc *QC) error {
 	if b.Header.Height != height || !bytes.Equal(b.Header.Prev[:], prev[:]) {
 		return fmt.Errorf("%w: block %d does not link to parent %d", ErrChain, b.Header.Height, height-1)
 	}
+	return VerifyStoredUnlinked(trust, b, qc)
+}
+
+// VerifyStoredUnlinked is VerifyStored but for the link to the parent: for
+// a block whose parent is not at hand (the one a state snapshot is taken
+// at, ledger/snapshot), whose place in the chain its certificate vouches
+// for.
+func VerifyStoredUnlinked(trust *keys.Bundle, b *Block, qc *QC) error {
 	if err := checkRules(trust, &b.Header); err != nil {
 		return err
 	}

@@ -54,6 +54,17 @@ func VerifyRecord(trust *keys.Bundle, parent *block.Header, raw []byte) (*Record
 	if parent != nil {
 		height = parent.Height + 1
 	}
+	return verifyRecord(trust, parent, height, true, raw)
+}
+
+// VerifyRecordAt is VerifyRecord for a record whose parent is not at hand
+// (the block a state snapshot is taken at): every check but the hash link,
+// with the record read as block height.
+func VerifyRecordAt(trust *keys.Bundle, height uint64, raw []byte) (*Record, *block.Block, error) {
+	return verifyRecord(trust, nil, height, false, raw)
+}
+
+func verifyRecord(trust *keys.Bundle, parent *block.Header, height uint64, link bool, raw []byte) (*Record, *block.Block, error) {
 	fail := func(err error) (*Record, *block.Block, error) {
 		return nil, nil, &RecordError{Height: height, Err: err}
 	}
@@ -70,8 +81,13 @@ func VerifyRecord(trust *keys.Bundle, parent *block.Header, raw []byte) (*Record
 	if !bytes.Equal(hb, bb) {
 		return fail(fmt.Errorf("%w: the record's header is not its block's", ErrRecord))
 	}
-	if err := Links(parent, &blk.Header); err != nil {
-		return fail(err)
+	if !link && blk.Header.Height != height {
+		return fail(fmt.Errorf("%w: block %d read as %d", ErrBrokenChain, blk.Header.Height, height))
+	}
+	if link {
+		if err := Links(parent, &blk.Header); err != nil {
+			return fail(err)
+		}
 	}
 	md, err := DecodeViewMetadata(blk.Header.Consensus)
 	if err != nil {
@@ -80,7 +96,11 @@ func VerifyRecord(trust *keys.Bundle, parent *block.Header, raw []byte) (*Record
 	if md.LatestSequence != height {
 		return fail(fmt.Errorf("%w: sequence %d at height %d", ErrConsensus, md.LatestSequence, height))
 	}
-	if err := block.VerifyStored(trust, parent, blk, &rec.QC); err != nil {
+	verify := func() error { return block.VerifyStored(trust, parent, blk, &rec.QC) }
+	if !link {
+		verify = func() error { return block.VerifyStoredUnlinked(trust, blk, &rec.QC) }
+	}
+	if err := verify(); err != nil {
 		return fail(err)
 	}
 	if err := verifyVoteMsgs(trust, rec, &blk.Header); err != nil {

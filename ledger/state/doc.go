@@ -18,6 +18,12 @@
 // Status transitions are not checked here (see schemas.StatusAfter): the
 // store records what the block decided.
 //
+// Load restores a state snapshot (ledger/snapshot) into an empty store:
+// the leaves as they are, each with its own height, and the snapshot's
+// height; the caller checks the root against the certified header. A
+// restored store holds each license's latest leaf only, not the versions
+// before it.
+//
 // verify-chain rebuilds the state by opening a scratch store (Options.NoSync
 // in a temporary directory) and applying every block, comparing Root after
 // each with the header's state root; smt.ComputeRoot does the same in memory

@@ -398,6 +398,7 @@ type plan struct {
 	height  uint64
 	updates []Update // sorted by key
 	leaves  [][]byte // history records, in the order of updates
+	heights []uint64 // Load: each leaf's own height; nil: all at height
 	tree    smt.Result
 }
 
@@ -431,6 +432,59 @@ func (s *Store) Apply(height uint64, updates []Update) ([32]byte, error) {
 			return [32]byte{}, err
 		}
 	}
+	return s.commit(p)
+}
+
+// Load writes leaves exactly as they are, each with its own height (none
+// above height), and sets the store's height to height: how a state
+// snapshot (ledger/snapshot) is restored into an empty store, in as many
+// calls as the caller likes, all at the same height. A store that already
+// holds blocks applied at a lower height is refused (ErrHeight), and so is
+// a key given twice in one call (ErrUpdate); a key given again in a later
+// call replaces its leaf. Only the leaves are written, not their earlier
+// versions: GetAt below height answers from these leaves alone. The
+// caller checks Root against the certified header's state root when the
+// last call returns.
+func (s *Store) Load(height uint64, leaves []Leaf) ([32]byte, error) {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	s.last = nil
+	if base := s.Height(); base != height && (base != 0 || s.Len() != 0) {
+		return [32]byte{}, fmt.Errorf("%w: loading leaves at height %d into a state at height %d", ErrHeight, height, base)
+	}
+	p := &plan{base: s.Height(), height: height, heights: make([]uint64, len(leaves))}
+	sorted := slices.Clone(leaves)
+	slices.SortFunc(sorted, func(a, b Leaf) int { return strings.Compare(a.Key, b.Key) })
+	p.updates = make([]Update, len(sorted))
+	p.leaves = make([][]byte, len(sorted))
+	sets := make([]smt.Set, len(sorted))
+	for i, l := range sorted {
+		if i > 0 && l.Key == sorted[i-1].Key {
+			return [32]byte{}, fmt.Errorf("%w: key %q loaded twice", ErrUpdate, l.Key)
+		}
+		if l.Height == 0 || l.Height > height {
+			return [32]byte{}, fmt.Errorf("%w: leaf %q of height %d loaded at height %d", ErrUpdate, l.Key, l.Height, height)
+		}
+		enc, err := l.MarshalBinary()
+		if err != nil {
+			return [32]byte{}, fmt.Errorf("%w: %w", ErrUpdate, err)
+		}
+		p.updates[i] = Update{Key: l.Key}
+		p.heights[i] = l.Height
+		p.leaves[i] = historyValue(&l)
+		sets[i] = smt.Set{Path: smt.PathOf(l.Key), ValueHash: sha256.Sum256(enc)}
+	}
+	res, err := smt.UpdateParallel(s.pages, sets, s.workers)
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	p.tree = res
+	return s.commit(p)
+}
+
+// commit writes a plan in one pebble batch. Caller holds applyMu.
+func (s *Store) commit(p *plan) ([32]byte, error) {
+	height := p.height
 	size := 64
 	for _, w := range p.tree.Writes {
 		size += len(w.Key) + 600
@@ -455,10 +509,14 @@ func (s *Store) Apply(height uint64, updates []Update) ([32]byte, error) {
 		}
 	}
 	for i, l := range p.leaves {
-		if err := b.Set(historyKey(key[:0], p.updates[i].Key, height), l, nil); err != nil {
+		lh := height
+		if p.heights != nil {
+			lh = p.heights[i]
+		}
+		if err := b.Set(historyKey(key[:0], p.updates[i].Key, lh), l, nil); err != nil {
 			return [32]byte{}, fmt.Errorf("state: batch: %w", err)
 		}
-		if err := b.Set(latestKey(key[:0], p.updates[i].Key), latestValue(l, height), nil); err != nil {
+		if err := b.Set(latestKey(key[:0], p.updates[i].Key), latestValue(l, lh), nil); err != nil {
 			return [32]byte{}, fmt.Errorf("state: batch: %w", err)
 		}
 	}

@@ -620,3 +620,72 @@ func TestKnownKeysFilter(t *testing.T) {
 	defer s.Close()
 	check(s)
 }
+
+// Load writes leaves with their own heights, as a snapshot holds them, and
+// refuses what would make the store lie.
+func TestLoad(t *testing.T) {
+	src, err := Open(t.TempDir(), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	leaf := func(key string, h uint64) Leaf {
+		return Leaf{Key: key, Status: schemas.StatusValid, Height: h, RecordHash: [32]byte{byte(h)}, TxID: [32]byte{1, byte(h)}}
+	}
+	ups := func(ls ...Leaf) []Update {
+		var out []Update
+		for _, l := range ls {
+			out = append(out, Update{Key: l.Key, Status: l.Status, RecordHash: l.RecordHash, TxID: l.TxID})
+		}
+		return out
+	}
+	a, b, c := leaf("CN/A", 1), leaf("HK/B", 2), leaf("MO/C", 2)
+	if _, err := src.Apply(1, ups(a)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Apply(2, ups(b, c)); err != nil {
+		t.Fatal(err)
+	}
+	dst, err := Open(t.TempDir(), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	if _, err := dst.Load(2, []Leaf{c}); err != nil {
+		t.Fatal(err)
+	}
+	root, err := dst.Load(2, []Leaf{b, a}) // a second call at the same height, any order
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root != src.Root() || dst.Height() != 2 || dst.Len() != 3 {
+		t.Fatalf("loaded: root %x height %d len %d; source root %x", root, dst.Height(), dst.Len(), src.Root())
+	}
+	for _, l := range []Leaf{a, b, c} {
+		got, err := dst.Get(l.Key)
+		if err != nil || *got != l {
+			t.Fatalf("Get(%s) = %+v, %v", l.Key, got, err)
+		}
+	}
+	if _, err := dst.Load(3, []Leaf{leaf("CN/D", 3)}); !errors.Is(err, ErrHeight) {
+		t.Fatalf("Load at another height: %v, want ErrHeight", err)
+	}
+	if _, err := src.Load(2, []Leaf{leaf("CN/D", 2)}); err != nil {
+		// The same height as the store's: allowed (a restore in pieces).
+		t.Fatalf("Load at the store's height: %v", err)
+	}
+	if _, err := src.Load(5, []Leaf{leaf("CN/E", 5)}); !errors.Is(err, ErrHeight) {
+		t.Fatalf("Load over applied blocks at another height: %v, want ErrHeight", err)
+	}
+	fresh, _ := Open(t.TempDir(), Options{NoSync: true})
+	defer fresh.Close()
+	if _, err := fresh.Load(2, []Leaf{a, a}); !errors.Is(err, ErrUpdate) {
+		t.Fatalf("a key twice: %v, want ErrUpdate", err)
+	}
+	if _, err := fresh.Load(1, []Leaf{b}); !errors.Is(err, ErrUpdate) {
+		t.Fatalf("a leaf above the height: %v, want ErrUpdate", err)
+	}
+	if fresh.Height() != 0 || fresh.Len() != 0 {
+		t.Fatalf("refused loads left height %d, %d leaves", fresh.Height(), fresh.Len())
+	}
+}
