@@ -18,18 +18,24 @@
 //     block's references (block.Refs: header, results, and each batch's
 //     city, id and signature hash), not its batches: every orderer already
 //     holds them.
-//  3. Verification. Every orderer takes the referenced batches from those
-//     it ingested; one not yet received is waited for and, after a moment,
-//     asked of its peers on gba.sync.<peer> (fetch.go, through
-//     ledger/blocksync: only the exact batch referenced, passing the
-//     ingestion checks, is taken), up to
-//     Config.BatchWait in all. It recomputes the block with block.Verify
-//     over its own chain index and state, and checks that the engine's sequence is the block's height and the
-//     proposal's header and metadata are the block's. A proposal that
-//     differs is refused and the leader complained about.
+//  3. Verification. The SmartBFT callbacks (assemble, verify, sign) and the
+//     commit path are ledger/replica's, pure and fast over this node's
+//     stores; everything that waits is here. A proposal that names a batch
+//     this orderer does not hold yet is held back by the gate (gate.go)
+//     until the batch arrives from its own consumer or, after an eighth of
+//     Config.BatchWait, from its peers on gba.sync.<peer> (fetch.go,
+//     through ledger/blocksync: only the exact batch referenced, passing
+//     the ingestion checks, is taken), up to BatchWait in all; only then
+//     does the engine see it. The replica recomputes the block with
+//     block.Verify over its own chain index and state, and checks that the
+//     engine's sequence is the block's height and the proposal's header
+//     and metadata are the block's. A proposal that differs, or still
+//     names a batch not held, is refused and the leader complained about.
 //  4. Votes. An orderer's commit signature is its block vote over the
 //     domain-separated header hash (block.SignVote).
-//  5. Delivery. With a quorum of votes the engine delivers: the block and its
+//  5. Delivery. With a quorum of votes the engine delivers (replica.Decide
+//     builds the record; the driver first syncs a gap or fetches batches
+//     the block names and this orderer lacks): the block and its
 //     quorum certificate are appended to the block log and fsynced, the state
 //     and the transaction index are updated, the block's JetStream messages
 //     are acknowledged, the header and certificate are published on

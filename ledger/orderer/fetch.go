@@ -46,9 +46,9 @@ func (n *Node) heldBatch(id string) *schemas.Batch {
 	case fetched:
 		return f.batch
 	}
-	if n.app != nil {
-		if v := n.app.last(); v != nil {
-			for _, bt := range v.blk.Batches {
+	if n.rep != nil {
+		if v := n.rep.Last(); v != nil {
+			for _, bt := range v.Block.Batches {
 				if bt.ID() == id {
 					return bt
 				}

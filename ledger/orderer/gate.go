@@ -13,6 +13,7 @@ import (
 	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
 
 	"github.com/baybus/baybus/ledger/bft"
+	"github.com/baybus/baybus/ledger/block"
 )
 
 // The gate sits between the transport and the engine and keeps consensus
@@ -41,6 +42,17 @@ import (
 //
 // Which view the engine runs is read from its own view-number metric,
 // which it sets each time it starts a view (viewWatch).
+//
+// The gate also keeps the replica's verification free of waiting: a
+// proposal (pre-prepare) that names batches this orderer does not hold yet
+// is held back, on a goroutine of the gate, until the driver has them
+// (Node.awaitBatches: its own GBA_TX consumer, then its peers, up to
+// Config.BatchWait) and only then handed to the engine. Votes for it that
+// arrive meanwhile go on at once: the engine registers votes for its
+// current and next sequence before their proposal. One such wait runs per
+// sender at a time; a further proposal from the same sender while one
+// waits goes straight to the engine, which refuses it if its batches are
+// still missing (replica.ErrBatchMissing) as it would any bad proposal.
 
 // heldMax bounds the messages the gate keeps for views not yet installed.
 const heldMax = 1024
@@ -59,9 +71,16 @@ type engineGate struct {
 	h           bft.Handler
 	view        *viewWatch
 
-	mu   sync.Mutex
-	held []heldMsg
-	wg   sync.WaitGroup // replays in progress
+	// missing returns the batches a pre-prepare names that the replica
+	// does not hold (no I/O); await waits for them (the driver's fetch).
+	// Either nil: no proposal is held back.
+	missing func(*protos.PrePrepare) []block.BatchRef
+	await   func([]block.BatchRef)
+
+	mu       sync.Mutex
+	held     []heldMsg
+	awaiting map[uint64]bool // senders whose proposal waits for its batches
+	wg       sync.WaitGroup  // replays and proposal waits in progress
 }
 
 type heldMsg struct {
@@ -104,7 +123,43 @@ func (g *engineGate) HandleMessage(sender uint64, m *protos.Message) {
 		g.held = append(g.held, heldMsg{view: v, sender: sender, m: m})
 		g.mu.Unlock()
 	}
-	g.h.HandleMessage(sender, m)
+	g.pass(sender, m)
+}
+
+// pass hands m to the engine, once the batches of a proposal are held.
+func (g *engineGate) pass(sender uint64, m *protos.Message) {
+	pp := m.GetPrePrepare()
+	if pp == nil || g.missing == nil || g.await == nil {
+		g.h.HandleMessage(sender, m)
+		return
+	}
+	refs := g.missing(pp)
+	if len(refs) == 0 {
+		g.h.HandleMessage(sender, m)
+		return
+	}
+	g.mu.Lock()
+	if g.awaiting == nil {
+		g.awaiting = map[uint64]bool{}
+	}
+	busy := g.awaiting[sender]
+	g.awaiting[sender] = true
+	g.mu.Unlock()
+	if busy || g.ctx.Err() != nil {
+		g.h.HandleMessage(sender, m)
+		return
+	}
+	g.wg.Go(func() {
+		defer func() {
+			g.mu.Lock()
+			delete(g.awaiting, sender)
+			g.mu.Unlock()
+		}()
+		g.await(refs)
+		if g.ctx.Err() == nil {
+			g.h.HandleMessage(sender, m)
+		}
+	})
 }
 
 // HandleRequest implements bft.Handler.
@@ -146,7 +201,7 @@ func (g *engineGate) viewStarted(v uint64) {
 				return // moved on: a message of an old view from the new leader would make the engine complain
 			}
 			for _, h := range mine {
-				g.h.HandleMessage(h.sender, h.m)
+				g.pass(h.sender, h.m)
 			}
 		}
 	})

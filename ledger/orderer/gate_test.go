@@ -8,6 +8,8 @@ import (
 	"time"
 
 	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
+
+	"github.com/baybus/baybus/ledger/block"
 )
 
 // recorder is a bft.Handler that records what it is handed.
@@ -147,5 +149,50 @@ func TestGateStopsReplayingAfterTheViewMovesOn(t *testing.T) {
 	g.wg.Wait()
 	if got := r.got(); len(got) != 1 {
 		t.Fatalf("handed %v, want the proposal once", got)
+	}
+}
+
+// A proposal naming batches not held waits, on a goroutine of the gate,
+// until the driver has fetched them; votes go on meanwhile, and a second
+// proposal from the same sender while one waits is not held.
+func TestGateHoldsAProposalUntilItsBatchesAreHeld(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	g := newEngineGate(ctx, &viewWatch{})
+	r := &recorder{}
+	release := make(chan struct{})
+	var awaited []block.BatchRef
+	var mu sync.Mutex
+	g.missing = func(pp *protos.PrePrepare) []block.BatchRef {
+		return []block.BatchRef{{City: "macao", ID: "b1"}}
+	}
+	g.await = func(refs []block.BatchRef) {
+		mu.Lock()
+		awaited = refs
+		mu.Unlock()
+		<-release
+	}
+	g.open(r)
+	g.HandleMessage(1, prePrepare(0))
+	g.HandleMessage(2, prepare(0))
+	g.HandleMessage(1, prePrepare(0)) // the same sender again: passes
+	if got, want := r.got(), []string{"p0", "pp0"}; !slices.Equal(got, want) {
+		t.Fatalf("while the batches are fetched: %v, want %v", got, want)
+	}
+	close(release)
+	g.wg.Wait()
+	if got, want := r.got(), []string{"p0", "pp0", "pp0"}; !slices.Equal(got, want) {
+		t.Fatalf("once fetched: %v, want %v", got, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(awaited) != 1 || awaited[0].ID != "b1" {
+		t.Fatalf("awaited %v, want b1", awaited)
+	}
+	// Nothing missing: straight through.
+	g.missing = func(*protos.PrePrepare) []block.BatchRef { return nil }
+	g.HandleMessage(3, prePrepare(0))
+	if got := r.got(); len(got) != 4 {
+		t.Fatalf("a proposal with its batches held: %v", got)
 	}
 }

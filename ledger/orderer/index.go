@@ -221,6 +221,12 @@ func (c chainAsOf) BatchSeen(id string) bool {
 	return err != nil || (len(v) == 8 && binary.BigEndian.Uint64(v) < c.h)
 }
 
+// AsOf implements replica.Index.
+func (ix *index) AsOf(h uint64) block.Chain { return ix.asOf(h) }
+
+// Add implements replica.Index.
+func (ix *index) Add(b *block.Block) ([]block.Tx, error) { return ix.add(b) }
+
 // add records a committed block (the next height) and returns its
 // transactions.
 func (ix *index) add(b *block.Block) ([]block.Tx, error) {

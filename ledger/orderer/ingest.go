@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/ledger/replica"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
 )
@@ -249,9 +250,14 @@ func (in *ingester) handle(msg jetstream.Msg) {
 	}
 }
 
-// ErrBatchMissing is the cause of refusing a proposal that names a batch
-// this orderer has not received within Config.BatchWait.
-var ErrBatchMissing = errors.New("orderer: proposal names a batch not received")
+// awaitBatches waits until this orderer holds every batch refs names
+// (resolve), for the gate before it hands a proposal to the engine and for
+// deliver before it commits a decided block: the replica's verification
+// never waits.
+func (n *Node) awaitBatches(refs []block.BatchRef) error {
+	_, err := n.resolve(refs)
+	return err
+}
 
 // resolve returns the batches a proposal references, from those this
 // orderer holds unsealed (ingested and checked, or fetched), waiting up to
@@ -285,7 +291,7 @@ func (n *Node) resolve(refs []block.BatchRef) ([]*schemas.Batch, error) {
 				continue
 			}
 			if now.After(deadline) {
-				return nil, fmt.Errorf("%w: %s of %s, waited %v", ErrBatchMissing, r.ID, r.City, n.cfg.BatchWait)
+				return nil, fmt.Errorf("orderer: waited %v: %w", n.cfg.BatchWait, &replica.MissingError{Refs: refs[i:]})
 			}
 			select {
 			case <-n.ctx.Done():

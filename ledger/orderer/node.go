@@ -20,6 +20,7 @@ import (
 	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/blocklog"
+	"github.com/baybus/baybus/ledger/replica"
 	"github.com/baybus/baybus/ledger/wal"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
@@ -35,18 +36,10 @@ var (
 )
 
 // StateMachine is the authenticated license state the orderer keeps beside
-// the chain. Blocks are assembled and verified against it (block.State) and
-// committed to it in height order after they are fsynced.
-type StateMachine interface {
-	block.State
-	// Commit applies the updates of the block at height, which is always
-	// Height()+1.
-	Commit(height uint64, updates []block.StateUpdate) error
-	// Height is the last committed height. On open the orderer replays the
-	// blocks of its log above it, so a state that is durable on its own
-	// schedule (or not at all) catches up.
-	Height() uint64
-}
+// the chain (replica.State): blocks are assembled and verified against it
+// and committed to it in height order after they are fsynced. On open the
+// orderer replays the blocks of its log above its height.
+type StateMachine = replica.State
 
 // Clock gives the orderer the time (block timestamps, the clock-skew check)
 // and the engine's tickers. The engine's internal request timers use the
@@ -253,8 +246,8 @@ type Stats struct {
 }
 
 type counters struct {
-	ingested, ingestBad, acked, badProposals, synced, syncRefused, batchWaits, fetched, fetchRefused, reopened atomic.Uint64
-	scrubPasses, scrubDamage                                                                                   atomic.Uint64
+	ingested, ingestBad, acked, synced, syncRefused, batchWaits, fetched, fetchRefused, reopened atomic.Uint64
+	scrubPasses, scrubDamage                                                                     atomic.Uint64
 }
 
 // Node is one orderer: the SmartBFT engine with its NATS transport, the
@@ -287,7 +280,8 @@ type Node struct {
 	checks *block.Checks // batches checked at ingestion, reused by proposals
 	stats  counters
 
-	app       *app
+	rep       *replica.Replica // the SmartBFT callbacks and the commit path (ledger/replica)
+	app       *app             // Deliver and Sync, on top of rep
 	transport *bft.Transport
 	gate      *engineGate // between the transport and the engine (gate.go)
 	view      *viewWatch  // the view the engine runs
@@ -364,6 +358,16 @@ func New(cfg Config) (*Node, error) {
 		n.closeFiles()
 		return nil, err
 	}
+	var err error
+	n.rep, err = replica.New(replica.Config{
+		Name: cfg.Name, Trust: cfg.Trust, Key: cfg.Key,
+		Log: blockLog{n}, State: n.state, Index: n.idx, Batches: unsealed{n}, Clock: cfg.Clock,
+		Limits: cfg.Limits, MaxClockSkew: cfg.MaxClockSkew, Checks: n.checks, Drop: n.removeRequest, Logger: n.log,
+	})
+	if err != nil {
+		n.closeFiles()
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -437,40 +441,7 @@ func (n *Node) catchUpStores() error {
 			return err
 		}
 	}
-	from := min(n.idx.Height(), n.state.Height()) + 1
-	var prev *block.Header
-	if from > 1 {
-		if prev, err = n.store.Header(from - 1); err != nil {
-			return err
-		}
-	}
-	replayed, indexed := 0, 0
-	err = n.store.Scan(from, func(rec *blocklog.Record) error {
-		h := rec.Header.Height
-		blk, err := block.Decode(rec.BlockData)
-		if err != nil {
-			return fmt.Errorf("block %d: %w", h, err)
-		}
-		if h > n.state.Height() {
-			updates, err := block.Verify(cfg.Trust, n.limits(), prev, blk, n.idx.asOf(h), n.state)
-			if err != nil {
-				return fmt.Errorf("orderer: replay block %d: %w", h, err)
-			}
-			if err := n.state.Commit(h, updates); err != nil {
-				return fmt.Errorf("orderer: replay block %d: %w", h, err)
-			}
-			replayed++
-		}
-		if h > n.idx.Height() {
-			if _, err := n.idx.add(blk); err != nil {
-				return err
-			}
-			indexed++
-		}
-		hdr := rec.Header
-		prev = &hdr
-		return nil
-	})
+	replayed, indexed, err := replica.Recover(cfg.Trust, n.limits(), blockLog{n}, n.idx, n.state)
 	if err != nil {
 		return err
 	}
@@ -524,6 +495,14 @@ func (n *Node) Start(ctx context.Context) error {
 	// Subscribe to consensus messages before the engine starts (gate.go).
 	n.view = &viewWatch{}
 	n.gate = newEngineGate(n.ctx, n.view)
+	n.gate.missing = func(pp *protos.PrePrepare) []block.BatchRef {
+		refs, err := block.DecodeRefs(pp.GetProposal().GetPayload())
+		if err != nil {
+			return nil // the replica refuses it
+		}
+		return n.rep.Missing(refs.Batches)
+	}
+	n.gate.await = func(refs []block.BatchRef) { _ = n.awaitBatches(refs) }
 	if err := n.transport.Start(n.gate); err != nil {
 		return err
 	}
@@ -562,7 +541,7 @@ func (n *Node) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if last, err = decisionOf(cfg.Trust, rec); err != nil {
+		if last, err = replica.DecisionOf(cfg.Trust, rec); err != nil {
 			return err
 		}
 		if err := proto.Unmarshal(rec.Header.Consensus, md); err != nil {
@@ -574,14 +553,14 @@ func (n *Node) Start(ctx context.Context) error {
 	n.engine = &consensus.Consensus{
 		Config:             conf,
 		Application:        n.app,
-		Assembler:          n.app,
+		Assembler:          n.rep,
 		WAL:                ewal,
 		WALInitialContent:  entries,
 		Comm:               comm,
-		Signer:             n.app,
-		Verifier:           n.app,
-		MembershipNotifier: n.app,
-		RequestInspector:   n.app,
+		Signer:             n.rep,
+		Verifier:           n.rep,
+		MembershipNotifier: n.rep,
+		RequestInspector:   n.rep,
 		Synchronizer:       n.app,
 		Logger:             bft.Logger{L: n.log.With("component", "smartbft")},
 		Metrics:            n.view.metrics(),
@@ -701,7 +680,7 @@ func (n *Node) Running() bool { return n.engineUp.Load() && !n.stopped.Load() }
 func (n *Node) Stats() Stats {
 	s := Stats{
 		Height: n.store.Height(), Ingested: n.stats.ingested.Load(), IngestBad: n.stats.ingestBad.Load(),
-		Acked: n.stats.acked.Load(), BadProposals: n.stats.badProposals.Load(), Synced: n.stats.synced.Load(),
+		Acked: n.stats.acked.Load(), BadProposals: n.rep.BadProposals(), Synced: n.stats.synced.Load(),
 		SyncRefused: n.stats.syncRefused.Load(), BatchWaits: n.stats.batchWaits.Load(),
 		Fetched: n.stats.fetched.Load(), FetchRefused: n.stats.fetchRefused.Load(), Reopened: n.stats.reopened.Load(),
 		ScrubPasses: n.stats.scrubPasses.Load(), ScrubDamage: n.stats.scrubDamage.Load(),
@@ -784,7 +763,7 @@ func (n *Node) latestDecision() types.Decision {
 		n.log.Error("read last block", "err", err)
 		return types.Decision{}
 	}
-	d, err := decisionOf(n.cfg.Trust, rec)
+	d, err := replica.DecisionOf(n.cfg.Trust, rec)
 	if err != nil {
 		n.log.Error("read last block", "err", err)
 	}
@@ -798,8 +777,11 @@ func (n *Node) removeRequest(info types.RequestInfo) {
 	}
 }
 
-// deliver is the engine's Deliver: verify (or recall) the decided block,
-// build its record with the quorum certificate, and commit it.
+// deliver is the engine's Deliver: the replica turns the decision into
+// the block to commit (verified or recalled, with its quorum certificate);
+// the driver first fills what the replica cannot: blocks below the decided
+// one (sync) and batches it names that this orderer lacks (its consumer or
+// its peers, or the whole block from the peers that sealed it).
 func (n *Node) deliver(p types.Proposal, sigs []types.Signature) error {
 	start := time.Now()
 	n.commitMu.Lock()
@@ -809,80 +791,61 @@ func (n *Node) deliver(p types.Proposal, sigs []types.Signature) error {
 	if err := hdr.UnmarshalBinary(p.Header); err != nil {
 		return err
 	}
-	height := n.store.Height()
-	if hdr.Height <= height {
-		// Already fetched by sync: it must be the same block.
-		if hash, _ := n.idx.hash(hdr.Height); hash != hdr.Hash() {
-			return fmt.Errorf("orderer: decided block %d differs from the one we hold (fork)", hdr.Height)
-		}
-		return nil
-	}
-	for hdr.Height > n.store.Height()+1 {
-		// The engine decided past a gap: fetch it first.
-		n.log.Warn("decided block beyond our height; fetching the gap", "block", hdr.Height, "height", n.store.Height())
-		n.syncer.catchUpLocked(n.ctx, hdr.Height-1)
-		if hdr.Height > n.store.Height()+1 {
-			select {
-			case <-n.ctx.Done():
-				return ErrStopped
-			case <-time.After(100 * time.Millisecond):
+	for {
+		d, err := n.rep.Decide(p, sigs, n.idx.hash)
+		var missing *replica.MissingError
+		switch {
+		case err == nil && d == nil:
+			return nil // already fetched by sync, and the same block
+		case err == nil:
+			return n.commitLocked(d)
+		case errors.Is(err, replica.ErrGap):
+			// The engine decided past a gap: fetch it first.
+			n.log.Warn("decided block beyond our height; fetching the gap", "block", hdr.Height, "height", n.store.Height())
+			n.syncer.catchUpLocked(n.ctx, hdr.Height-1)
+			if hdr.Height > n.store.Height()+1 {
+				select {
+				case <-n.ctx.Done():
+					return ErrStopped
+				case <-time.After(100 * time.Millisecond):
+				}
 			}
-		}
-	}
-	v, err := n.app.verify(p)
-	for errors.Is(err, ErrBatchMissing) {
-		// Decided without our vote on batches we have not received: the
-		// block is final, so take it from the peers that sealed it (or the
-		// batches from our consumer, whichever comes first).
-		n.log.Warn("decided block names batches we lack; fetching it", "block", hdr.Height, "err", err)
-		n.syncer.catchUpLocked(n.ctx, hdr.Height)
-		if n.store.Height() >= hdr.Height {
-			if hash, _ := n.idx.hash(hdr.Height); hash != hdr.Hash() {
-				return fmt.Errorf("orderer: decided block %d differs from the one fetched (fork)", hdr.Height)
+		case errors.As(err, &missing):
+			// Decided without our vote on batches we have not received: the
+			// block is final, so take it from the peers that sealed it, or
+			// the batches from our consumer or a peer, whichever comes first.
+			n.log.Warn("decided block names batches we lack; fetching it", "block", hdr.Height, "err", err)
+			n.syncer.catchUpLocked(n.ctx, hdr.Height)
+			if n.store.Height() < hdr.Height {
+				_ = n.awaitBatches(missing.Refs)
 			}
-			return nil
+		default:
+			return err
 		}
 		if n.ctx.Err() != nil {
 			return ErrStopped
 		}
-		v, err = n.app.verify(p)
 	}
-	if err != nil {
-		return err
-	}
-	rec, err := recordOf(n.cfg.Trust, v.blk, sigs)
-	if err != nil {
-		return err
-	}
-	return n.commitLocked(rec, v.blk, v.updates)
 }
 
-// commitLocked makes a decided block durable and visible: block log
-// (fsync), state, index, then JetStream acks, the publisher and local
-// waiters. commitMu is held.
-func (n *Node) commitLocked(rec *blocklog.Record, blk *block.Block, updates []block.StateUpdate) error {
+// commitLocked makes a decided block durable and visible: the replica's
+// commit (block log with fsync, state, index), then the OnCommit hook,
+// JetStream acks, the publisher and local waiters. commitMu is held.
+func (n *Node) commitLocked(d *replica.Decision) error {
+	rec, blk, updates := d.Record, d.Block, d.Updates
 	t0 := time.Now()
-	if err := n.appendBlock(rec); err != nil {
-		return err
-	}
-	t1 := time.Now()
-	h := rec.Header.Height
-	if n.state.Height() < h {
-		if err := n.state.Commit(h, updates); err != nil {
-			return fmt.Errorf("orderer: state commit %d: %w", h, err)
-		}
-	}
-	t2 := time.Now()
-	txs, err := n.idx.add(blk)
+	c, err := n.rep.Commit(d)
 	if err != nil {
 		return err
 	}
+	txs := c.Txs
+	h := rec.Header.Height
 	t3 := time.Now()
 	if n.cfg.OnCommit != nil {
 		n.cfg.OnCommit(rec, blk)
 	}
 	t4 := time.Now()
-	n.log.Debug("committed", "height", h, "log", t1.Sub(t0), "state", t2.Sub(t1), "index", t3.Sub(t2), "hook", t4.Sub(t3))
+	n.log.Debug("committed", "height", h, "log", c.Append, "state", c.State, "index", c.Index, "hook", t4.Sub(t3))
 
 	n.ackMu.Lock()
 	for _, bt := range blk.Batches {
@@ -929,7 +892,7 @@ func (n *Node) commitLocked(rec *blocklog.Record, blk *block.Block, updates []bl
 	n.heightCh = make(chan struct{})
 	n.wmu.Unlock()
 	if n.cfg.OnCommitted != nil {
-		n.cfg.OnCommitted(CommitInfo{Record: rec, Block: blk, Updates: updates, Append: t1.Sub(t0), State: t2.Sub(t1), Index: t3.Sub(t2),
+		n.cfg.OnCommitted(CommitInfo{Record: rec, Block: blk, Updates: updates, Append: c.Append, State: c.State, Index: c.Index,
 			Hook: t4.Sub(t3), Total: time.Since(t0)})
 	}
 	return nil

@@ -17,32 +17,8 @@ import (
 	"github.com/baybus/baybus/ledger/blocklog/blocklogtest"
 	"github.com/baybus/baybus/ledger/wal"
 	"github.com/baybus/baybus/ledger/wal/waltest"
-	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
 )
-
-func TestBatchInfoMatchesSchemas(t *testing.T) {
-	cons := blocklogtest.Consortium(t)
-	b := blocktest.Batch(cons, "macao", 9, blocktest.Tx(cons.Bundle.Chain, "macao", "M1", schemas.ActionIssue))
-	info, ok := batchInfo(b.Encode())
-	if !ok || info.ID != b.ID() || info.ClientID != "macao" {
-		t.Fatalf("got %+v, want id %s city macao", info, b.ID())
-	}
-	if _, ok := batchInfo([]byte("GBB1\x05")); ok {
-		t.Fatal("truncated frame accepted")
-	}
-}
-
-func FuzzBatchInfo(f *testing.F) {
-	cons := blocklogtest.Consortium(f)
-	f.Add(blocktest.Batch(cons, "macao", 1, blocktest.Tx(cons.Bundle.Chain, "macao", "M1", schemas.ActionIssue)).Encode())
-	f.Fuzz(func(t *testing.T, data []byte) {
-		info, ok := batchInfo(data)
-		if b, err := schemas.DecodeBatch(data); err == nil && (!ok || info.ID != b.ID() || info.ClientID != b.City) {
-			t.Fatalf("batchInfo %+v disagrees with DecodeBatch (%s, %s)", info, b.ID(), b.City)
-		}
-	})
-}
 
 // Opening a node replays the block log into a fresh state and a missing
 // index, and finds every transaction again.

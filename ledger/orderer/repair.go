@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/baybus/baybus/ledger/blocklog"
+	"github.com/baybus/baybus/ledger/replica"
 	"github.com/baybus/baybus/ledger/wal"
 )
 
@@ -38,16 +39,8 @@ import (
 const RepairFile = "blocks.repair"
 
 // StateAheadError: the license state has applied blocks the block log no
-// longer holds (it was cut by a repair, or lost blocks it had fsynced).
-// The state is derived from the log: the caller rebuilds it (opens it
-// empty) and calls New again, which replays the log into it.
-type StateAheadError struct {
-	State, Log uint64 // heights
-}
-
-func (e *StateAheadError) Error() string {
-	return fmt.Sprintf("orderer: the state is at height %d but the block log only at %d: rebuild the state from the log", e.State, e.Log)
-}
+// longer holds; see replica.StateAheadError.
+type StateAheadError = replica.StateAheadError
 
 // openBlocks opens the block log, repairing it first if it is damaged.
 func (n *Node) openBlocks(dir string, opts wal.Options) (*blocklog.Store, error) {

@@ -124,12 +124,12 @@ func (s *syncer) fetch(ctx context.Context, peer string, count uint32) (int, err
 	n := s.n
 	refused := false
 	got, err := s.client.Blocks(ctx, peer, n.store.Last(), count, func(rec *blocklog.Record, blk *block.Block) error {
-		updates, err := block.Verify(n.cfg.Trust, n.limits(), n.store.Last(), blk, n.idx, n.state)
+		d, err := n.rep.VerifySynced(rec, blk)
 		if err != nil {
 			refused = true
 			return err
 		}
-		if err := n.commitLocked(rec, blk, updates); err != nil {
+		if err := n.commitLocked(d); err != nil {
 			// Verified, but not stored: this orderer cannot go on.
 			n.fail(fmt.Errorf("orderer: sync: commit block %d: %w", rec.Header.Height, err))
 			return err
