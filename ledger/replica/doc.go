@@ -57,9 +57,13 @@
 //     state and index end as without a crash. Fully deterministic.
 //   - SmartBFT itself over a simulated network (sim_test.go): an in-memory
 //     transport that drops, delays (and so reorders) and duplicates
-//     messages, a leader that equivocates (another valid proposal to some
-//     followers), and a fake clock that drives the engine's scheduler and
-//     view-change tickers. The seed fixes the keys, the batches and each
+//     messages, a leader that equivocates (another valid block for the
+//     same sequence to one follower per proposal), and a fake clock that
+//     drives the engine's scheduler and view-change tickers and the
+//     message delays; it moves a tick when every delivered message has
+//     been taken in (or every 20 ms). The test's driver does what
+//     ledger/orderer's does: Deliver around Decide, Sync and a lag watch
+//     from the other members' logs, and stale requests out of the pool. The seed fixes the keys, the batches and each
 //     fault decision's random stream; it cannot fix the interleaving,
 //     because SmartBFT runs goroutines of its own and its request timers
 //     (forward, complain, auto-remove), its batcher's interval and its

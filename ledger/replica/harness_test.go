@@ -224,6 +224,7 @@ type member struct {
 	idx   *memIndex
 	held  *heldSet
 	clock replica.Clock
+	drop  func(types.RequestInfo) // the replica's Config.Drop
 	rep   *replica.Replica
 }
 
@@ -246,8 +247,15 @@ func (m *member) open() {
 	if m.log == nil {
 		m.log = m.store
 	}
+	m.newReplica()
+}
+
+// newReplica builds the replica over the member's stores.
+func (m *member) newReplica() {
+	m.t.Helper()
+	var err error
 	m.rep, err = replica.New(replica.Config{Name: m.name, Trust: m.cons.Bundle, Key: m.key, Log: m.log, State: m.state,
-		Index: m.idx, Batches: m.held, Clock: m.clock, MaxClockSkew: time.Minute, Logger: testLogger(m.t).With("orderer", m.name)})
+		Index: m.idx, Batches: m.held, Clock: m.clock, MaxClockSkew: time.Minute, Drop: m.drop, Logger: testLogger(m.t).With("orderer", m.name)})
 	if err != nil {
 		m.t.Fatal(err)
 	}
