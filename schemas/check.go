@@ -36,6 +36,9 @@ import (
 func CheckTx(tx *Tx) error {
 	c := checker{}
 	c.envelope(tx)
+	if tx.Grant != nil || tx.Access != nil {
+		c.fail("grant", "additionalProperties", "grants and access records are transactions of rules version 3 (CheckTx3)")
+	}
 	c.event(tx.Event())
 	if c.err == nil && tx.To != "" {
 		to, err := LookupCity(tx.To)
@@ -197,6 +200,7 @@ func (c *checker) record(r *Record) {
 		c.match("record.id", r.ID, idRe)
 	}
 	c.textMap("record.name", r.Name, false)
+	c.noDigests("record", r.SD)
 	if r.Holder != nil {
 		c.party("record.holder", r.Holder)
 	}
@@ -277,6 +281,7 @@ func (c *checker) requirements(k Kind, r *Record) {
 }
 
 func (c *checker) party(field string, p *Party) {
+	c.noDigests(field, p.SD)
 	if p.Name == nil {
 		c.fail(field+".name", "required", "a party needs a name")
 	}
@@ -289,6 +294,15 @@ func (c *checker) party(field string, p *Party) {
 	}
 	c.text(field+".idNumber", p.IDNumber, false)
 	c.textMap(field+".role", p.Role, false)
+}
+
+// noDigests refuses digests in place of values (the "_sd" member): the
+// JSON Schemas do not know it, and only rules version 3 (CheckRedacted)
+// admits it.
+func (c *checker) noDigests(field string, sd Digests) {
+	if sd != nil {
+		c.fail(field+"._sd", "additionalProperties", "digests in place of values (\"_sd\") are a record of rules version 3")
+	}
 }
 
 // textMap applies common.schema.json's text: at least one language, known

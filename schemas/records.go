@@ -115,11 +115,22 @@ type Period struct {
 
 // Party is a person or organisation named on a record.
 type Party struct {
-	Name     Text   `json:"name"`
+	Name     Text   `json:"name,omitempty"`     // required by the schemas; absent only when hidden (SD)
 	IDKind   string `json:"idKind,omitempty"`   // uscc, cn-rid, hkid, hk-brn, mo-bir, mo-reg, mo-tax
 	IDNumber string `json:"idNumber,omitempty"` // as issued
 	Role     Text   `json:"role,omitempty"`     // e.g. 法定代表人, administrator
+	// SD holds, under rules version 3, the salted digests of the party's
+	// personal fields ("name", "idNumber") in place of their values
+	// (classes.go, schemas/disclose).
+	SD Digests `json:"_sd,omitempty"`
 }
+
+// Digests maps a field's member name to the salted digest of its
+// disclosure (schemas/disclose): what a record holds, under rules version
+// 3, in place of a personal field's value. The member is "_sd", after
+// SD-JWT (RFC 9901), but keyed by the member's name rather than a bare
+// list, since field classes are public (classes.go).
+type Digests map[string]string
 
 // Record is the canonical license, certificate or approval. One struct serves
 // the three kinds; the JSON Schema of each kind says which fields it requires.
@@ -153,6 +164,11 @@ type Record struct {
 	Authority Text    `json:"authority,omitempty"` // 登记机关 / issuing authority
 	IssuedOn  string  `json:"issuedOn,omitempty"`  // 发照日期 / date of issue
 	Validity  *Period `json:"validity,omitempty"`  // 营业期限 / expiry
+
+	// SD holds, under rules version 3, the salted digests of the
+	// record's own personal fields ("name" of a certificate or approval
+	// held by a natural person) in place of their values.
+	SD Digests `json:"_sd,omitempty"`
 }
 
 // Event is what a city system submits in canonical form. The city comes from
@@ -191,10 +207,28 @@ type Tx struct {
 	// arrived in native form through a bridge.
 	NativeFormat string `json:"nativeFormat,omitempty"`
 	NativeHash   string `json:"nativeHash,omitempty"`
+	// Grant is a grant's terms (KindShareGrant, issue; rules version 3).
+	Grant *Grant `json:"grant,omitempty"`
+	// Access is an access record (KindShareAccess; rules version 3).
+	Access *Access `json:"access,omitempty"`
 }
 
-// LicenseKey returns the key under which the ledger keeps the license: JUR/ID.
-func (t *Tx) LicenseKey() string { return LicenseKey(t.Jurisdiction, t.Record.ID) }
+// LicenseKey returns the key under which the ledger keeps what the
+// transaction is about: JUR/ID for a license, ShareKey for a grant or an
+// access record (rules version 3).
+func (t *Tx) LicenseKey() string {
+	if t.Kind == KindShareGrant || t.Kind == KindShareAccess {
+		return ShareKey(t.Kind, t.City, t.Record.ID)
+	}
+	return LicenseKey(t.Jurisdiction, t.Record.ID)
+}
+
+// IsShare reports whether the transaction is a grant, a revocation or an
+// access record, or carries one's members (which rules versions 1 and 2
+// do not know).
+func (t *Tx) IsShare() bool {
+	return t.Kind == KindShareGrant || t.Kind == KindShareAccess || t.Grant != nil || t.Access != nil
+}
 
 // LicenseKey joins a jurisdiction and a license id.
 func LicenseKey(j Jurisdiction, id string) string { return string(j) + "/" + id }

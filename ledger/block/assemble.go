@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
@@ -29,6 +30,12 @@ type License struct {
 	// ValidTo is the last day of the validity of the record in force
 	// (YYYY-MM-DD), "" for none. Rules version 2; "" under version 1.
 	ValidTo string
+	// Kind is what the key holds (a license's kind, a grant, an access
+	// record); Uses counts a grant's answered requests and Terms are its
+	// terms (schemas.GrantTerms, canonical JSON). Rules version 3.
+	Kind  schemas.Kind
+	Uses  uint64
+	Terms string
 }
 
 // StateUpdate is one license's new state, written by an OK transaction.
@@ -173,6 +180,13 @@ func (c *Checks) compute(trust *keys.Bundle, lim Limits, b *Block, chain Chain, 
 	pending := map[string]License{} // licenses changed earlier in this block
 	var order []string
 	v := b.Header.RulesVersion()
+	at := time.Unix(0, b.Header.Timestamp)
+	get := func(key string) (License, bool, error) {
+		if l, ok := pending[key]; ok {
+			return l, true, nil
+		}
+		return st.License(key)
+	}
 	for bi, bt := range b.Batches {
 		for ti := range checks[bi] {
 			tx := &checks[bi][ti]
@@ -184,6 +198,29 @@ func (c *Checks) compute(trust *keys.Bundle, lim Limits, b *Block, chain Chain, 
 			inBlock[id] = true
 			if tx.Err != nil {
 				results = append(results, Refused(Invalid, tx.Reason))
+				continue
+			}
+			if v >= Rules3 {
+				if err := accessKeyValid(trust, tx, height); err != nil {
+					results = append(results, Refused(Invalid, ReasonSignature))
+					continue
+				}
+				ups, why, err := apply3(tx, id, height, at, get)
+				if err != nil {
+					return nil, fmt.Errorf("block: state lookup %s: %w", tx.Key, err)
+				}
+				if why != NoReason {
+					results = append(results, Refused(why.outcome(), why))
+					continue
+				}
+				for _, u := range ups {
+					if _, again := pending[u.Key]; !again {
+						order = append(order, u.Key)
+					}
+					pending[u.Key] = u.License
+				}
+				results = append(results, OK)
+				okIDs = append(okIDs, id)
 				continue
 			}
 			key := tx.Key
@@ -249,6 +286,11 @@ func checkTx1(raw []byte, bt *schemas.Batch) (*schemas.Tx, error) {
 	tx, err := schemas.DecodeTx(raw)
 	if err != nil {
 		return nil, err
+	}
+	if tx.IsShare() || tx.Record.HasDigests() {
+		// Members of rules version 3, which did not decode when version
+		// 1 was made.
+		return nil, fmt.Errorf("block: a grant, an access record or digests, which rules version 1 does not know")
 	}
 	if tx.To != "" || hasTo(raw) {
 		// Before the handover action the envelope had no "to": such a

@@ -177,7 +177,7 @@ func checkResult(v int, r Result) bool {
 	if why == NoReason {
 		return r.Outcome() == OK || r.Outcome() == Duplicate
 	}
-	return why <= maxReason && why.outcome() == r.Outcome()
+	return why <= maxReasonOf(v) && why.outcome() == r.Outcome()
 }
 
 // Block is a header with its batches and the result of every transaction,

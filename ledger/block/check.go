@@ -20,6 +20,11 @@ type TxCheck struct {
 	ValidTo string // the last day of the record's validity (issue and amend)
 	Err     error  // non-nil: the transaction is invalid
 	Reason  Reason // why, under rules version 2
+	// Rules version 3: what the transaction is about (a license's kind, a
+	// grant, an access record), a grant's terms, an access record.
+	Kind   schemas.Kind
+	Terms  string
+	Access *schemas.Access
 }
 
 // Checks remembers batches whose signature and transactions have been
@@ -76,9 +81,12 @@ func (c *Checks) Batch(trust *keys.Bundle, bt *schemas.Batch, height uint64) ([]
 	txs := make([]TxCheck, len(bt.Txs))
 	for i, raw := range bt.Txs {
 		var tx *schemas.Tx
-		if v >= Rules2 {
+		switch {
+		case v >= Rules3:
+			tx, txs[i].Reason, txs[i].Err = checkTx3(raw, bt, trust)
+		case v >= Rules2:
 			tx, txs[i].Reason, txs[i].Err = checkTx2(raw, bt)
-		} else {
+		default:
 			tx, txs[i].Err = checkTx1(raw, bt)
 		}
 		if txs[i].Err != nil {
@@ -87,6 +95,17 @@ func (c *Checks) Batch(trust *keys.Bundle, bt *schemas.Batch, height uint64) ([]
 		txs[i].Key, txs[i].Action, txs[i].City = tx.LicenseKey(), tx.Action, tx.City
 		if v >= Rules2 {
 			txs[i].To, txs[i].ValidTo = tx.To, tx.Record.ValidTo()
+		}
+		if v >= Rules3 {
+			txs[i].Kind, txs[i].Access = tx.Kind, tx.Access
+			if tx.Kind == schemas.KindShareGrant && tx.Action == schemas.ActionIssue {
+				terms, err := schemas.TermsOf(tx)
+				if err != nil {
+					txs[i].Err, txs[i].Reason = err, ReasonSchema
+					continue
+				}
+				txs[i].Terms = string(terms)
+			}
 		}
 	}
 	if c != nil {

@@ -95,6 +95,45 @@
 //     proofs. Expiry is a reading of the status at a time, not a
 //     transition: an amend with a new validity renews the license.
 //
+// Rules version 3 (new consortia made by `baybus keys init` and `up`;
+// sharing under the owner's control, issue 15):
+//
+//   - Personal fields travel only as salted digests (schemas/disclose):
+//     the record check is schemas.CheckTx3, which refuses a personal
+//     field in plaintext, a digest where no personal field is, and
+//     judges the rest as version 2 does, each hidden field counted as
+//     present (Invalid, ReasonPersonal). Identifiers are checked where
+//     they are visible; a hidden identity number was checked by the
+//     gateway that committed to it.
+//   - Every leaf names what its key holds (License.Kind, the state
+//     leaf's version 3): a license's kind, a grant, an access record.
+//   - A grant (schemas.KindShareGrant) is a license of its own, keyed
+//     "grant/<city>/<id>": issued once by the owner city, revoked by it,
+//     expired after its window (the record's validity), its terms in its
+//     leaf (License.Terms), with a count of the requests answered under
+//     it (License.Uses). A grant to a reader the trust bundle does not
+//     name is Invalid (ReasonReader).
+//   - An access record (schemas.KindShareAccess), keyed
+//     "access/<city>/<id>" with the id of the reader's request, carries
+//     the reader's signed request. The signature must verify with a key
+//     of that reader valid at the block's height (ReasonSignature; the
+//     signature is checked once per batch, the key's validity at each
+//     height), and only the city asked records it. A refusal always takes
+//     effect; an answer only if the grant it names, at the block's time,
+//     is the reader's, in force (not revoked, within its window), covers
+//     the request's purpose, kind, fields or matching, the license asked
+//     for is held by the city and of the kind asked, and the limit is not
+//     reached: then it counts one use of the grant (a second key it
+//     changes: schemas.Tx.StateKeys). Otherwise Rejected with the reason
+//     the gateway records the refusal under (ReasonNoGrant ...
+//     ReasonWrongKind, named as schemas.Refusal). A request replayed is
+//     the same access record: Rejected, ReasonExists.
+//
+// The grant and reader checks read the trust bundle's readers and their
+// keys: every orderer must hold the same readers before a block uses
+// them (a reader added or rotated is given a validFrom height ahead of
+// the chain).
+//
 // The timestamp is the proposer's clock, never below the parent's. Under
 // rules version 2 it decides what proofs of the block show as expired, so
 // a follower should also refuse a proposal stamped too far ahead of its

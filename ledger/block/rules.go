@@ -26,8 +26,14 @@ const (
 	// not exist; status as of the block's time (a validity that has ended
 	// is expired); every refusal says why (Reason).
 	Rules2 = 2
+	// Rules3: version 2, and sharing under the owner's control (issue
+	// 15): personal fields only as salted digests (schemas.CheckTx3);
+	// grants, their revocations and access records as transactions, the
+	// access records checked against the grant in force (apply3); leaves
+	// that name what they hold (License.Kind).
+	Rules3 = 3
 	// CurrentRules is the newest version: what new consortia use.
-	CurrentRules = Rules2
+	CurrentRules = Rules3
 )
 
 // ErrRules is returned for a trust bundle or header that names a rules
@@ -39,8 +45,8 @@ func RulesOf(trust *keys.Bundle) (int, error) {
 	switch v := trust.Rules; v {
 	case 0, Rules1:
 		return Rules1, nil
-	case Rules2:
-		return Rules2, nil
+	case Rules2, Rules3:
+		return v, nil
 	default:
 		return 0, fmt.Errorf("%w: trust bundle names rules version %d", ErrRules, v)
 	}
@@ -113,14 +119,63 @@ const (
 	// (suspending a license that is not valid).
 	ReasonStatus Reason = 12
 
-	maxReason = ReasonStatus
+	maxReason2 = ReasonStatus
 )
+
+// The reasons rules version 3 adds. Invalid: a transaction no state could
+// make valid.
+const (
+	// ReasonPersonal: a personal field in plaintext, or a digest where no
+	// personal field is (schemas.CheckRedacted).
+	ReasonPersonal Reason = 13
+	// ReasonSignature: an access record whose reader's signature does not
+	// verify with a key of that reader valid at the block's height.
+	ReasonSignature Reason = 14
+	// ReasonReader: a grant to, or a request of, a reader the trust
+	// bundle does not name.
+	ReasonReader Reason = 15
+)
+
+// The reasons rules version 3 adds. Rejected: an access record answered
+// under a grant that does not allow it at the block's time. Their names
+// are the refusals' (schemas.Refusal), so the gateway records the refusal
+// the ledger found.
+const (
+	ReasonNoGrant           Reason = 16 // no_grant: no such grant, or not the reader's
+	ReasonGrantRevoked      Reason = 17
+	ReasonGrantExpired      Reason = 18
+	ReasonGrantNotYet       Reason = 19
+	ReasonKindNotGranted    Reason = 20
+	ReasonFieldNotGranted   Reason = 21
+	ReasonPurposeNotGranted Reason = 22
+	ReasonMatchNotGranted   Reason = 23
+	ReasonOverLimit         Reason = 24
+	// ReasonWrongKind: the license asked for is not of the kind the
+	// request says.
+	ReasonWrongKind Reason = 25
+
+	maxReason3 = ReasonWrongKind
+)
+
+// maxReasonOf is the last reason of rules version v.
+func maxReasonOf(v int) Reason {
+	if v >= Rules3 {
+		return maxReason3
+	}
+	return maxReason2
+}
 
 var reasonNames = [...]string{
 	NoReason: "", ReasonMalformed: "malformed", ReasonEnvelope: "envelope", ReasonSchema: "schema",
 	ReasonIdentifier: "identifier", ReasonText: "text", ReasonNotNFC: "not_nfc", ReasonHandoverTarget: "handover_target",
 	ReasonNotFound: "not_found", ReasonExists: "exists", ReasonNotIssuer: "not_issuer", ReasonRevoked: "revoked",
-	ReasonStatus: "status",
+	ReasonStatus:   "status",
+	ReasonPersonal: "personal", ReasonSignature: "signature", ReasonReader: "reader",
+	ReasonNoGrant: string(schemas.RefuseNoGrant), ReasonGrantRevoked: string(schemas.RefuseRevoked),
+	ReasonGrantExpired: string(schemas.RefuseExpired), ReasonGrantNotYet: string(schemas.RefuseNotYet),
+	ReasonKindNotGranted: string(schemas.RefuseKind), ReasonFieldNotGranted: string(schemas.RefuseField),
+	ReasonPurposeNotGranted: string(schemas.RefusePurpose), ReasonMatchNotGranted: string(schemas.RefuseMatch),
+	ReasonOverLimit: string(schemas.RefuseOverLimit), ReasonWrongKind: string(schemas.RefuseWrongKind),
 }
 
 // String is the reason's machine-readable name ("not_issuer"); "" for
@@ -146,7 +201,7 @@ func (r Reason) outcome() Result {
 	switch {
 	case r == NoReason:
 		return OK
-	case r < ReasonNotFound:
+	case r < ReasonNotFound, r >= ReasonPersonal && r <= ReasonReader:
 		return Invalid
 	}
 	return Rejected
@@ -159,6 +214,11 @@ func checkTx2(raw []byte, bt *schemas.Batch) (*schemas.Tx, Reason, error) {
 	tx, err := schemas.DecodeTx(raw)
 	if err != nil {
 		return nil, ReasonMalformed, err
+	}
+	if tx.IsShare() || tx.Record.HasDigests() {
+		// Members of rules version 3 ("grant", "access", "_sd"), which
+		// did not decode when version 2 was made: malformed, as then.
+		return nil, ReasonMalformed, fmt.Errorf("block: a grant, an access record or digests, which rules version 2 does not know")
 	}
 	// A member that decodes to its absence ("reason":"", "name":null)
 	// would make bytes that say more than the transaction they hold:

@@ -470,7 +470,7 @@ func TestRulesVersionsInHeaders(t *testing.T) {
 	// GBH2 with a version that is not above 1, or unknown, is no header.
 	h := block.Header{Rules: 2, Chain: "gba-test", Height: 1}
 	raw, _ := h.MarshalBinary()
-	for _, r := range []byte{0, 1, 3} {
+	for _, r := range []byte{0, 1, block.CurrentRules + 1} {
 		bad := bytes.Clone(raw)
 		bad[4] = r
 		if err := new(block.Header).UnmarshalBinary(bad); !errors.Is(err, block.ErrFormat) {
@@ -481,7 +481,7 @@ func TestRulesVersionsInHeaders(t *testing.T) {
 
 func TestReasonNames(t *testing.T) {
 	seen := map[string]bool{}
-	for r := block.Reason(1); r <= block.ReasonStatus; r++ {
+	for r := block.Reason(1); r <= block.ReasonWrongKind; r++ {
 		name := r.String()
 		if name == "" || seen[name] {
 			t.Fatalf("reason %d named %q", r, name)

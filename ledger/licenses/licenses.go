@@ -36,7 +36,7 @@ func (s *State) License(key string) (block.License, bool, error) {
 		return block.License{}, false, err
 	}
 	return block.License{Status: leaf.Status, RecordTx: leaf.RecordHash, LastTx: leaf.TxID, Height: leaf.Height,
-		Owner: leaf.Owner, ValidTo: leaf.ValidTo}, true, nil
+		Owner: leaf.Owner, ValidTo: leaf.ValidTo, Kind: leaf.Kind, Uses: leaf.Uses, Terms: leaf.Terms}, true, nil
 }
 
 // PreviewRoot implements block.State.
@@ -54,7 +54,7 @@ func convert(ups []block.StateUpdate) []state.Update {
 	out := make([]state.Update, len(ups))
 	for i, u := range ups {
 		out[i] = state.Update{Key: u.Key, Status: u.License.Status, RecordHash: u.License.RecordTx, TxID: u.License.LastTx,
-			Owner: u.License.Owner, ValidTo: u.License.ValidTo}
+			Owner: u.License.Owner, ValidTo: u.License.ValidTo, Kind: u.License.Kind, Uses: u.License.Uses, Terms: u.License.Terms}
 	}
 	return out
 }

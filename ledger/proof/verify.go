@@ -61,6 +61,13 @@ type Verdict struct {
 	// bundle's record part. Nil when Tx is a status change and the bundle
 	// carries no record part.
 	Record *schemas.Tx `json:"record,omitempty"`
+
+	// Kind is what the key holds, as the state leaf says (rules version
+	// 3): a license's kind, a grant or an access record. Uses and Terms
+	// are a grant's: the requests answered under it, and its terms.
+	Kind  schemas.Kind        `json:"kind,omitempty"`
+	Uses  uint64              `json:"uses,omitempty"`
+	Terms *schemas.GrantTerms `json:"terms,omitempty"`
 }
 
 // Valid reports whether the license was valid as of the verdict's height.
@@ -261,6 +268,9 @@ func (v *Verifier) verify(b *Bundle, warm bool) (*Verdict, error) {
 	if (leaf.Owner != "") != (rules >= block.Rules2) {
 		return nil, fail(ErrStateProof, "state", "a leaf that names its holder %q under a header of rules version %d", leaf.Owner, rules)
 	}
+	if (leaf.Kind != "") != (rules >= block.Rules3) {
+		return nil, fail(ErrStateProof, "state", "a leaf that names its kind %q under a header of rules version %d", leaf.Kind, rules)
+	}
 	vd := &Verdict{
 		Key: b.Key, Recorded: leaf.Status, Height: st.Height, BlockHash: sHead.hash, StateRoot: sHead.h.StateRoot,
 		Time: time.Unix(0, sHead.h.Timestamp).UTC(), Rules: rules, Owner: leaf.Owner,
@@ -285,9 +295,43 @@ func (v *Verifier) verify(b *Bundle, warm bool) (*Verdict, error) {
 	if rules >= block.Rules2 && vd.Record != nil && vd.Record.Record.ValidTo() != leaf.ValidTo {
 		return nil, fail(ErrStateProof, "state", "leaf says the validity ends %q, the record in force %q", leaf.ValidTo, vd.Record.Record.ValidTo())
 	}
+	if rules >= block.Rules3 {
+		if err := v3Leaf(vd, leaf); err != nil {
+			return nil, err
+		}
+	}
 	vd.ValidTo = validTo(leaf, vd.Record)
 	vd.Status = schemas.EffectiveStatus(leaf.Status, vd.ValidTo, vd.Time)
 	return vd, nil
+}
+
+// v3Leaf checks what a leaf of rules version 3 adds against the record in
+// force, when the bundle shows it: the kind, and a grant's terms; and
+// fills the verdict's.
+func v3Leaf(vd *Verdict, leaf *smt.Leaf) error {
+	vd.Kind, vd.Uses = leaf.Kind, leaf.Uses
+	if rec := vd.Record; rec != nil {
+		if rec.Kind != leaf.Kind {
+			return fail(ErrStateProof, "state", "leaf of kind %s, the record in force is a %s", leaf.Kind, rec.Kind)
+		}
+		if leaf.Kind == schemas.KindShareGrant {
+			terms, err := schemas.TermsOf(rec)
+			if err != nil {
+				return failErr(ErrRecord, "record", err)
+			}
+			if string(terms) != leaf.Terms {
+				return fail(ErrStateProof, "state", "leaf holds other terms than the grant in force")
+			}
+		}
+	}
+	if leaf.Kind == schemas.KindShareGrant {
+		terms, err := schemas.ParseTerms([]byte(leaf.Terms))
+		if err != nil {
+			return failErr(ErrStateProof, "state", err)
+		}
+		vd.Terms = terms
+	}
+	return nil
 }
 
 // validTo is the last day of the license's validity: the leaf's (rules
@@ -433,7 +477,11 @@ func (v *Verifier) tx(part string, b *Bundle, p *TxProof, use func(string, uint6
 	if city, err := schemas.LookupCity(tx.City); err != nil || city.Jurisdiction != tx.Jurisdiction {
 		return nil, nil, fail(ErrRecord, part, "city %q is not in jurisdiction %q", tx.City, tx.Jurisdiction)
 	}
-	if tx.LicenseKey() != b.Key {
+	switch {
+	case part == "tx" && !slices.Contains(tx.StateKeys(), b.Key):
+		// An access record also changes the grant it is answered under.
+		return nil, nil, fail(ErrRecord, part, "transaction changes %q, bundle about %q", tx.StateKeys(), b.Key)
+	case part != "tx" && tx.LicenseKey() != b.Key:
 		return nil, nil, fail(ErrRecord, part, "transaction is about %q, bundle about %q", tx.LicenseKey(), b.Key)
 	}
 

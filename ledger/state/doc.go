@@ -46,6 +46,9 @@
 //	                                     status code | record hash | transaction id
 //	                                     [| holder | validity end], for the leaves that
 //	                                     name their holder (rules version 2)
+//	                                     [| kind | uses | terms], for the leaves that
+//	                                     name their kind (rules version 3: licenses,
+//	                                     grants with their uses and terms, access records)
 //	"l" | key                            the newest version again, with its height:
 //	                                     Get is a point read, and bloom filters
 //	                                     answer most lookups of a key not held

@@ -51,6 +51,9 @@ type Update struct {
 	TxID       [32]byte       // the transaction that made this change
 	Owner      string         // the city that holds the license; "" under rules version 1
 	ValidTo    string         // last day of the record's validity; "" for none (and under rules version 1)
+	Kind       schemas.Kind   // what the key holds; "" under rules versions 1 and 2
+	Uses       uint64         // a grant's requests answered (rules version 3)
+	Terms      string         // a grant's terms (rules version 3)
 }
 
 // Options tune a Store. The zero value is the default.
@@ -97,7 +100,8 @@ const (
 //	"m"                                   -> version(1) | height(8) | root(32) | count(8) | cached levels(1)
 //	"n" | smt page key                    -> page (its shape, smt.ShapeOf, in the cached levels)
 //	"h" | key | 0x00 | ^height (8, BE)    -> status code (1) | record hash (32) | tx id (32)
-//	                                         [| uvarint len | owner | uvarint len | validTo]
+//	                                         [| uvarint len | owner | uvarint len | validTo
+//	                                          [| kind (1) | uvarint uses | uvarint len | terms]]
 //	"l" | key                             -> the history value | height (8, BE)
 //
 // Version 1 stores had no latest records; Open adds them. The bracketed
@@ -573,7 +577,8 @@ func (s *Store) plan(height uint64, updates []Update) (*plan, error) {
 		if i > 0 && u.Key == p.updates[i-1].Key {
 			return nil, fmt.Errorf("%w: key %q updated twice", ErrUpdate, u.Key)
 		}
-		l := Leaf{Key: u.Key, Status: u.Status, RecordHash: u.RecordHash, Height: height, TxID: u.TxID, Owner: u.Owner, ValidTo: u.ValidTo}
+		l := Leaf{Key: u.Key, Status: u.Status, RecordHash: u.RecordHash, Height: height, TxID: u.TxID, Owner: u.Owner, ValidTo: u.ValidTo,
+			Kind: u.Kind, Uses: u.Uses, Terms: u.Terms}
 		enc, err := l.MarshalBinary()
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUpdate, err)
@@ -723,6 +728,14 @@ func decodeHistory(k, v []byte) (*Leaf, error) {
 	if tail := v[historyLen:]; len(tail) > 0 {
 		r := wire.NewReader(tail)
 		l.Owner, l.ValidTo = r.String(smt.MaxOwnerLen), r.String(uint64(len(schemas.DateLayout)))
+		if r.Err() == nil && r.Len() > 0 {
+			// A leaf that names its kind (rules version 3).
+			kind, ok := smt.KindOf(r.U8())
+			l.Kind, l.Uses, l.Terms = kind, r.Uvarint(1<<63), r.String(smt.MaxTermsLen)
+			if !ok {
+				return nil, fmt.Errorf("%w: history record %x: kind", ErrCorrupt, k)
+			}
+		}
 		if r.Err() != nil || r.Len() != 0 || l.Owner == "" {
 			return nil, fmt.Errorf("%w: history record %x: holder and validity %x", ErrCorrupt, k, tail)
 		}
@@ -738,12 +751,18 @@ const historyLen = 1 + 32 + 32
 // the holder and validity end of a leaf that names its holder.
 func historyValue(l *Leaf) []byte {
 	code, _ := smt.StatusCode(l.Status) // checked by MarshalBinary
-	b := make([]byte, 0, historyLen+2+len(l.Owner)+len(l.ValidTo))
+	b := make([]byte, 0, historyLen+2+len(l.Owner)+len(l.ValidTo)+12+len(l.Terms))
 	b = append(b, code)
 	b = append(b, l.RecordHash[:]...)
 	b = append(b, l.TxID[:]...)
 	if l.Owner != "" {
 		b = wire.AppendString(wire.AppendString(b, l.Owner), l.ValidTo)
+	}
+	if l.Kind != "" {
+		kc, _ := smt.KindCode(l.Kind) // checked by MarshalBinary
+		b = append(b, kc)
+		b = binary.AppendUvarint(b, l.Uses)
+		b = wire.AppendString(b, l.Terms)
 	}
 	return b
 }

@@ -38,12 +38,23 @@ func randUpdate(key string, rnd *rand.Rand) Update {
 		if rnd.IntN(2) == 0 {
 			u.ValidTo = fmt.Sprintf("20%02d-%02d-%02d", 10+rnd.IntN(30), 1+rnd.IntN(12), 1+rnd.IntN(28))
 		}
+		// And half of those name their kind (rules version 3), some a
+		// grant with its uses and terms.
+		switch rnd.IntN(4) {
+		case 0:
+			u.Kind = schemas.KindBusiness
+		case 1:
+			u.Kind = schemas.KindShareAccess
+		case 2:
+			u.Kind, u.Uses, u.Terms = schemas.KindShareGrant, rnd.Uint64N(1000), fmt.Sprintf(`{"limit":%d}`, rnd.IntN(1000))
+		}
 	}
 	return u
 }
 
 func leafOf(u Update, height uint64) Leaf {
-	return Leaf{Key: u.Key, Status: u.Status, RecordHash: u.RecordHash, Height: height, TxID: u.TxID, Owner: u.Owner, ValidTo: u.ValidTo}
+	return Leaf{Key: u.Key, Status: u.Status, RecordHash: u.RecordHash, Height: height, TxID: u.TxID, Owner: u.Owner, ValidTo: u.ValidTo,
+		Kind: u.Kind, Uses: u.Uses, Terms: u.Terms}
 }
 
 func open(t testing.TB, dir string) *Store {

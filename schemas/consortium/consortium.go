@@ -52,8 +52,11 @@ type Spec struct {
 	// CityScheme and OrdererScheme, when set, override Scheme for that
 	// role's keys: a mixed consortium (cities on SM2, orderers on Ed25519).
 	CityScheme, OrdererScheme string
-	Rand                      io.Reader // default crypto/rand
-	CA                        CAConfig  // the consortium CA; zero: ECDSA P-256, 10 years
+	// Rules is the chain's rules version (ledger/block); default
+	// keys.DefaultRules.
+	Rules int
+	Rand  io.Reader // default crypto/rand
+	CA    CAConfig  // the consortium CA; zero: ECDSA P-256, 10 years
 }
 
 // Consortium is a consortium directory's contents.
@@ -96,7 +99,7 @@ func Create(dir string, spec Spec) (*Consortium, error) {
 	}
 	cities := schemas.CityTokens()
 	schemes := keys.Schemes{City: cmp.Or(spec.CityScheme, spec.Scheme), Orderer: cmp.Or(spec.OrdererScheme, spec.Scheme)}
-	kc, err := keys.NewConsortiumSchemes(spec.Chain, cities, orderers, schemes, spec.Rand)
+	kc, err := keys.NewConsortiumRules(spec.Chain, cities, orderers, schemes, cmp.Or(spec.Rules, keys.DefaultRules), spec.Rand)
 	if err != nil {
 		return nil, err
 	}

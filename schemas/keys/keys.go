@@ -74,6 +74,9 @@ const (
 	PurposeConsensus Purpose = "bft-msg" // an orderer's consensus envelope
 	PurposeSync      Purpose = "sync"    // a sync reply
 	PurposeSealed    Purpose = "sealed"  // a sealed payload to one reader
+	// PurposeShareRequest: a reader's request to an owner's gateway
+	// (schemas.ShareRequest), carried whole in its access record.
+	PurposeShareRequest Purpose = "share-request"
 )
 
 // Domain separates signatures by chain and purpose.

@@ -249,3 +249,56 @@ func ReaderKeyPath(dir, name string) string {
 func ReaderHPKEPath(dir, name string) string {
 	return filepath.Join(dir, KeysDir, "reader-"+name+".hpke")
 }
+
+// RotateReader returns a copy of the bundle in which the reader's signing
+// and HPKE keys in force end at height from-1 and new ones (of scheme,
+// ids "reader/<name>/<n>" and "reader/<name>/hpke/<n>" with the next n)
+// count from height from, and the new private keys. What the old keys
+// signed, or had sealed to them, before from stays verifiable (issue 15
+// §6): an access record is checked against the key valid at its height.
+func (b *Bundle) RotateReader(name, scheme string, from uint64, rand io.Reader) (*Bundle, *ReaderKeys, error) {
+	r, ok := b.Reader(name)
+	if !ok {
+		return nil, nil, fmt.Errorf("keys: no reader %q in the trust bundle", name)
+	}
+	if from == 0 {
+		return nil, nil, fmt.Errorf("keys: a rotation starts above height 0")
+	}
+	n := 1
+	for _, k := range append(slices.Clone(b.Keys), b.HPKEKeys...) {
+		if k.Role != RoleReader || k.Member != name {
+			continue
+		}
+		if k.ValidFrom >= from {
+			return nil, nil, fmt.Errorf("keys: reader %s has a key valid from %d, not before the rotation at %d", name, k.ValidFrom, from)
+		}
+		n++
+	}
+	sk, err := Generate(fmt.Sprintf("%s/%s/%d", RoleReader, name, n), scheme, rand)
+	if err != nil {
+		return nil, nil, err
+	}
+	hk, err := GenerateHPKE(fmt.Sprintf("%s/%s/hpke/%d", RoleReader, name, n), rand)
+	if err != nil {
+		return nil, nil, err
+	}
+	until := from - 1
+	end := func(list []TrustedKey) []TrustedKey {
+		out := slices.Clone(list)
+		for i := range out {
+			if out[i].Role == RoleReader && out[i].Member == name && out[i].ValidUntil == nil {
+				out[i].ValidUntil = &until
+			}
+		}
+		return out
+	}
+	nb := &Bundle{Version: b.Version, Chain: b.Chain, Orderers: slices.Clone(b.Orderers), Rules: b.Rules,
+		Keys: end(b.Keys), Readers: slices.Clone(b.Readers), HPKEKeys: end(b.HPKEKeys)}
+	nb.Keys = append(nb.Keys, TrustedKey{ID: sk.KeyID(), Role: RoleReader, Member: name, Scheme: sk.Scheme(), Public: encodePublic(sk), ValidFrom: from})
+	nb.HPKEKeys = append(nb.HPKEKeys, TrustedKey{ID: hk.KeyID(), Role: RoleReader, Member: name, Scheme: XWing,
+		Public: base64.StdEncoding.EncodeToString(hk.Public().Bytes()), ValidFrom: from})
+	if err := nb.index(); err != nil {
+		return nil, nil, err
+	}
+	return nb, &ReaderKeys{Reader: *r, Sign: sk, HPKE: hk}, nil
+}

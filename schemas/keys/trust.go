@@ -169,16 +169,36 @@ func (b *Bundle) KeyAt(id string, role Role, member string, height uint64) (*Pub
 	return b.parsed[id], nil
 }
 
+// KeyByID returns the key with the given id, whatever its validity: for a
+// check whose height is judged apart (an access record's reader
+// signature, verified once per batch and its key's validity at each
+// height it is proposed at).
+func (b *Bundle) KeyByID(id string) (*PublicKey, TrustedKey, bool) {
+	tk, ok := b.byID[id]
+	if !ok {
+		return nil, TrustedKey{}, false
+	}
+	return b.parsed[id], tk, true
+}
+
 // CurrentKey returns the id of the member's key valid from the highest
 // ValidFrom that has no end: the key a signer should use now.
 func (b *Bundle) CurrentKey(role Role, member string) (string, bool) {
 	return currentOf(b.Keys, role, member)
 }
 
-// MaxRules is the newest rules version of ledger/block, and the one
-// NewConsortium gives a new chain. (ledger/block checks that it is its
-// CurrentRules.)
-const MaxRules = 2
+// MaxRules is the newest rules version of ledger/block (which checks that
+// it is its CurrentRules): the one `baybus keys init` and `baybus up` give
+// a new chain.
+const MaxRules = 3
+
+// DefaultRules is the rules version NewConsortium gives a chain when none
+// is asked for: version 2. Version 3 keeps personal fields off the bus
+// (issue 15), which a gateway does for its city systems; the libraries'
+// default stays 2 so that what publishes records straight to the bus
+// (the ledger's own tests, tools) keeps working, and the commands that
+// make a consortium ask for MaxRules explicitly.
+const DefaultRules = 2
 
 // Consortium is what InitConsortium creates.
 type Consortium struct {
@@ -188,8 +208,7 @@ type Consortium struct {
 }
 
 // NewConsortium makes one key per city and per orderer and the bundle
-// naming them all, valid from height 0, for a chain of the newest rules
-// version (MaxRules).
+// naming them all, valid from height 0, for a chain of DefaultRules.
 func NewConsortium(chain string, cities, orderers []string, scheme string, rand io.Reader) (*Consortium, error) {
 	return NewConsortiumSchemes(chain, cities, orderers, Schemes{City: scheme, Orderer: scheme}, rand)
 }
@@ -203,8 +222,17 @@ type Schemes struct {
 
 // NewConsortiumSchemes is NewConsortium with a scheme per role.
 func NewConsortiumSchemes(chain string, cities, orderers []string, schemes Schemes, rand io.Reader) (*Consortium, error) {
+	return NewConsortiumRules(chain, cities, orderers, schemes, DefaultRules, rand)
+}
+
+// NewConsortiumRules is NewConsortiumSchemes for a chain of rules version
+// rules (1 to MaxRules).
+func NewConsortiumRules(chain string, cities, orderers []string, schemes Schemes, rules int, rand io.Reader) (*Consortium, error) {
+	if rules < 1 || rules > MaxRules {
+		return nil, fmt.Errorf("keys: rules version %d: this build knows 1 to %d", rules, MaxRules)
+	}
 	c := &Consortium{
-		Bundle:   &Bundle{Version: BundleVersion, Chain: chain, Orderers: append([]string(nil), orderers...), Rules: MaxRules},
+		Bundle:   &Bundle{Version: BundleVersion, Chain: chain, Orderers: append([]string(nil), orderers...), Rules: rules},
 		Cities:   map[string]*PrivateKey{},
 		Orderers: map[string]*PrivateKey{},
 	}

@@ -99,7 +99,11 @@ func root(m map[string]block.License) [32]byte {
 	leaves := make([]merkle.Hash, len(keys))
 	for i, k := range keys {
 		l := m[k]
-		leaves[i] = sha256.Sum256(fmt.Appendf(nil, "%s|%s|%x|%x|%d|%s|%s", k, l.Status, l.RecordTx, l.LastTx, l.Height, l.Owner, l.ValidTo))
+		b := fmt.Appendf(nil, "%s|%s|%x|%x|%d|%s|%s", k, l.Status, l.RecordTx, l.LastTx, l.Height, l.Owner, l.ValidTo)
+		if l.Kind != "" { // rules version 3
+			b = fmt.Appendf(b, "|%s|%d|%s", l.Kind, l.Uses, l.Terms)
+		}
+		leaves[i] = sha256.Sum256(b)
 	}
 	return merkle.Root(leaves)
 }

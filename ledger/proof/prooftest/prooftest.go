@@ -26,6 +26,19 @@
 //	   wrong check character (Invalid, identifier); shenzhen hands cn-moved
 //	   over to guangzhou
 //	3  guangzhou suspends cn-moved; shenzhen amends it (Rejected, not_issuer)
+//
+// Build3 makes a chain of rules version 3 with the same keys and a reader,
+// hk-bank (Reader), its keys from the same stream:
+//
+//	1  issue, personal fields as digests (Disclosures keeps them):
+//	   cn-business (shenzhen), hk-certificate (hongkong); shenzhen grants
+//	   hk-bank g1: business registrations, people.name, matching, purpose
+//	   kyc, two requests, 2026-01-01 to 2026-12-31
+//	2  access a1: hk-bank reads cn-business's people.name under g1;
+//	   access a2: hk-bank's request for people.idNumber, refused
+//	   (field_not_granted); access m1: a match under g1, answered yes
+//	3  access a3: a third request under g1 (Rejected, over_limit), then
+//	   refused (over_limit); shenzhen revokes g1
 package prooftest
 
 import (
@@ -49,6 +62,7 @@ import (
 	"github.com/baybus/baybus/ledger/state/smt"
 	"github.com/baybus/baybus/ledger/wal"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/disclose"
 	"github.com/baybus/baybus/schemas/keys"
 )
 
@@ -77,6 +91,11 @@ type Chain struct {
 	// mo-approval, zhuhai-business, cn-extra, ...) to their JUR/ID keys.
 	Keys  map[string]string
 	State *licenses.State // at the last height
+	// Build3: the reader, the disclosures of the records issued (by
+	// license name), and the requests (by access name: a1, a2, m1, a3).
+	Reader      *keys.ReaderKeys
+	Disclosures map[string][]disclose.Item
+	Requests    map[string]schemas.ShareRequest
 
 	closeOnce sync.Once
 }
@@ -168,6 +187,58 @@ func Build2(tb testing.TB, stateDir string) *Chain {
 			c.batch(tb, "zhuhai", 2, c.Consortium.Cities["zhuhai"], badUSCC)},
 		{c.batch(tb, "guangzhou", 3, nil, changeBy(tb, cnMoved, schemas.ActionSuspend, "guangzhou")),
 			c.batch(tb, "shenzhen", 3, nil, change(tb, cnMoved, schemas.ActionAmend))},
+	})
+	return c
+}
+
+// Build3 builds the chain of rules version 3 (see the package
+// documentation) with its license state in stateDir.
+func Build3(tb testing.TB, stateDir string) *Chain {
+	tb.Helper()
+	c := newChain(tb, stateDir, block.Rules3)
+	rng := rand.NewChaCha8([32]byte{Seed & 0xff, Seed >> 8, 3})
+	rk, err := keys.NewReaderKeys("hk-bank", "U"+strings.Repeat("A", 55), []string{"CN.*"}, keys.Ed25519, rng)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if c.Trust, err = c.Trust.WithReader(rk, 0); err != nil {
+		tb.Fatal(err)
+	}
+	c.Reader, c.Disclosures, c.Requests = rk, map[string][]disclose.Item{}, map[string]schemas.ShareRequest{}
+	redacted := func(n string, raw []byte) []byte {
+		out, items := blocktest.Redact(raw)
+		tx, err := schemas.DecodeTx(out)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		c.Keys[n], c.Disclosures[n] = tx.LicenseKey(), items
+		return out
+	}
+	cnBusiness := redacted("cn-business", sampleIssue(tb, "shenzhen", schemas.KindBusiness, 7))
+	hkCert := redacted("hk-certificate", sampleIssue(tb, "hongkong", schemas.KindCertificate, 7))
+	g1 := blocktest.Grant(ChainID, "shenzhen", "g1", schemas.Grant{Reader: "hk-bank", Kinds: []schemas.Kind{schemas.KindBusiness},
+		Fields: []string{"people.name"}, Match: true, Purpose: "kyc", Limit: 2}, "2026-01-01", "2026-12-31")
+	c.Keys["g1"] = "grant/shenzhen/g1"
+	req := func(n string, op string, fields []string, nonce byte) schemas.ShareRequest {
+		license := ""
+		if op == schemas.OpDisclose {
+			license = c.Keys["cn-business"]
+		}
+		r := blocktest.Request(ChainID, "hk-bank", "shenzhen", op, license, schemas.KindBusiness, fields, "kyc", nonce)
+		raw, _ := r.Bytes()
+		c.Requests[n], c.Keys[n] = r, "access/shenzhen/"+schemas.AccessID(ChainID, raw)
+		return r
+	}
+	yes := true
+	a1 := blocktest.Access(rk, req("a1", schemas.OpDisclose, []string{"people.name"}, 1), "g1", "", nil)
+	a2 := blocktest.Access(rk, req("a2", schemas.OpDisclose, []string{"people.idNumber"}, 2), "g1", schemas.RefuseField, nil)
+	m1 := blocktest.Access(rk, req("m1", schemas.OpMatch, nil, 3), "g1", "", &yes)
+	r3 := req("a3", schemas.OpDisclose, []string{"people.name"}, 4)
+	c.seal(tb, [][]*schemas.Batch{
+		{c.batch(tb, "shenzhen", 1, nil, cnBusiness, g1), c.batch(tb, "hongkong", 1, nil, hkCert)},
+		{c.batch(tb, "shenzhen", 2, nil, a1, a2, m1)},
+		{c.batch(tb, "shenzhen", 3, nil, blocktest.Access(rk, r3, "g1", "", nil), blocktest.Access(rk, r3, "g1", schemas.RefuseOverLimit, nil),
+			blocktest.RevokeGrant(ChainID, "shenzhen", "g1"))},
 	})
 	return c
 }

@@ -35,7 +35,11 @@
 // same fields, then uvarint length and holder, uvarint length and
 // validity end (YYYY-MM-DD, or empty). A leaf without a holder is encoded
 // as version 0x01, so the state roots of chains of rules version 1 do not
-// change.
+// change. Leaves written under rules version 3 also name what their key
+// holds (a license's kind, a grant, an access record): version 0x03, the
+// fields of 0x02, then the kind's byte, a grant's count of answered
+// requests (uvarint) and its terms (uvarint length and canonical JSON;
+// empty but for grants).
 //
 // # Proofs
 //

@@ -44,6 +44,11 @@ func FuzzLeafUnmarshal(f *testing.F) {
 	if b, err := v2.MarshalBinary(); err == nil {
 		f.Add(b)
 	}
+	v3 := Leaf{Key: "grant/shenzhen/g1", Status: "valid", Height: 3, Owner: "shenzhen", ValidTo: "2026-12-31",
+		Kind: "share_grant", Uses: 7, Terms: `{"reader":"hk-bank"}`}
+	if b, err := v3.MarshalBinary(); err == nil {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var l Leaf
 		if err := l.UnmarshalBinary(b); err != nil {

@@ -19,13 +19,18 @@ const MaxKeyLen = 256
 const (
 	leafV1 = 1
 	leafV2 = 2
+	leafV3 = 3
 )
+
+// MaxTermsLen bounds a grant's terms in a leaf.
+const MaxTermsLen = 4096
 
 // MaxOwnerLen bounds a leaf's holder (a city token).
 const MaxOwnerLen = 32
 
 // MaxLeafLen bounds a leaf's canonical encoding.
-const MaxLeafLen = 1 + binary.MaxVarintLen16 + MaxKeyLen + 1 + 32 + 8 + 32 + 1 + MaxOwnerLen + 1 + len(schemas.DateLayout)
+const MaxLeafLen = 1 + binary.MaxVarintLen16 + MaxKeyLen + 1 + 32 + 8 + 32 + 1 + MaxOwnerLen + 1 + len(schemas.DateLayout) +
+	1 + binary.MaxVarintLen64 + binary.MaxVarintLen16 + MaxTermsLen
 
 // Leaf is a license's latest state: what the tree commits to under the key.
 //
@@ -47,6 +52,43 @@ type Leaf struct {
 	// expired whatever Status says (schemas.EffectiveStatus). Rules
 	// version 2.
 	ValidTo string `json:"validTo,omitempty"`
+	// Kind is what the key holds: a license's kind, a grant
+	// (share_grant) or an access record (share_access). Rules version 3,
+	// whose leaves always name it.
+	Kind schemas.Kind `json:"kind,omitempty"`
+	// Uses counts the requests answered under a grant. Rules version 3.
+	Uses uint64 `json:"uses,omitempty"`
+	// Terms are a grant's terms (schemas.GrantTerms, canonical JSON): what
+	// the ledger checks each access record against. Rules version 3.
+	Terms string `json:"terms,omitempty"`
+}
+
+// kindCodes fixes the byte each kind is encoded as. Never renumber.
+var kindCodes = [...]schemas.Kind{
+	1: schemas.KindBusiness,
+	2: schemas.KindCertificate,
+	3: schemas.KindApproval,
+	4: schemas.KindShareGrant,
+	5: schemas.KindShareAccess,
+}
+
+// KindOf is KindCode's inverse.
+func KindOf(code byte) (schemas.Kind, bool) {
+	if code == 0 || int(code) >= len(kindCodes) {
+		return "", false
+	}
+	return kindCodes[code], true
+}
+
+// KindCode returns the byte a kind is encoded as in a leaf; false for an
+// unknown kind.
+func KindCode(k schemas.Kind) (byte, bool) {
+	for i, v := range kindCodes {
+		if i > 0 && v == k {
+			return byte(i), true
+		}
+	}
+	return 0, false
 }
 
 // Effective returns the license's status at time at: Status, or expired
@@ -116,6 +158,23 @@ func CheckOwner(owner string) error {
 
 // check checks what the encoding carries besides the key and status.
 func (l *Leaf) check() error {
+	if l.Kind == "" && (l.Uses != 0 || l.Terms != "") {
+		return fmt.Errorf("%w: uses or terms in a leaf that names no kind", ErrBadLeaf)
+	}
+	if l.Kind != "" {
+		if _, ok := KindCode(l.Kind); !ok {
+			return fmt.Errorf("%w: unknown kind %q", ErrBadLeaf, l.Kind)
+		}
+		if l.Owner == "" {
+			return fmt.Errorf("%w: a leaf that names its kind names its holder", ErrBadLeaf)
+		}
+		switch grant := l.Kind == schemas.KindShareGrant; {
+		case grant && (len(l.Terms) == 0 || len(l.Terms) > MaxTermsLen):
+			return fmt.Errorf("%w: a grant's leaf holds terms of 1 to %d bytes, not %d", ErrBadLeaf, MaxTermsLen, len(l.Terms))
+		case !grant && (l.Uses != 0 || l.Terms != ""):
+			return fmt.Errorf("%w: only a grant's leaf counts uses and holds terms", ErrBadLeaf)
+		}
+	}
 	if l.Owner == "" {
 		if l.ValidTo != "" {
 			return fmt.Errorf("%w: a leaf with a validity end names its holder", ErrBadLeaf)
@@ -143,6 +202,11 @@ func (l *Leaf) check() error {
 //
 //	0x02 | uvarint(len(key)) | key | status | recordHash (32) | height (8) | txId (32)
 //	     | uvarint(len(owner)) | owner | uvarint(len(validTo)) | validTo (YYYY-MM-DD or empty)
+//
+// a leaf that names its kind (rules version 3):
+//
+//	0x03 | the fields of 0x02 | kind (1 business, 2 certificate, 3 approval, 4 share_grant,
+//	     5 share_access) | uvarint(uses) | uvarint(len(terms)) | terms
 func (l *Leaf) MarshalBinary() ([]byte, error) {
 	if err := CheckKey(l.Key); err != nil {
 		return nil, err
@@ -156,7 +220,10 @@ func (l *Leaf) MarshalBinary() ([]byte, error) {
 	}
 	b := make([]byte, 0, 1+binary.MaxVarintLen16+len(l.Key)+1+32+8+32+2+len(l.Owner)+len(l.ValidTo))
 	version := byte(leafV1)
-	if l.Owner != "" {
+	switch {
+	case l.Kind != "":
+		version = leafV3
+	case l.Owner != "":
 		version = leafV2
 	}
 	b = append(b, version)
@@ -166,16 +233,22 @@ func (l *Leaf) MarshalBinary() ([]byte, error) {
 	b = append(b, l.RecordHash[:]...)
 	b = binary.BigEndian.AppendUint64(b, l.Height)
 	b = append(b, l.TxID[:]...)
-	if version == leafV2 {
+	if version >= leafV2 {
 		b = append(binary.AppendUvarint(b, uint64(len(l.Owner))), l.Owner...)
 		b = append(binary.AppendUvarint(b, uint64(len(l.ValidTo))), l.ValidTo...)
+	}
+	if version == leafV3 {
+		kc, _ := KindCode(l.Kind) // checked by check
+		b = append(b, kc)
+		b = binary.AppendUvarint(b, l.Uses)
+		b = append(binary.AppendUvarint(b, uint64(len(l.Terms))), l.Terms...)
 	}
 	return b, nil
 }
 
 // UnmarshalBinary parses a canonical encoding and refuses any other bytes.
 func (l *Leaf) UnmarshalBinary(b []byte) error {
-	if len(b) < 1 || (b[0] != leafV1 && b[0] != leafV2) {
+	if len(b) < 1 || b[0] < leafV1 || b[0] > leafV3 {
 		return fmt.Errorf("%w: unknown leaf encoding version", ErrBadLeaf)
 	}
 	version := b[0]
@@ -200,17 +273,25 @@ func (l *Leaf) UnmarshalBinary(b []byte) error {
 	out := Leaf{Key: key, Status: statusCodes[code], Height: binary.BigEndian.Uint64(rest[33:41])}
 	copy(out.RecordHash[:], rest[1:33])
 	copy(out.TxID[:], rest[41:73])
-	if version == leafV2 {
+	if version >= leafV2 {
 		tail := rest[73:]
 		var ok bool
 		if out.Owner, tail, ok = leafString(tail, MaxOwnerLen); !ok {
 			return fmt.Errorf("%w: bad holder", ErrBadLeaf)
 		}
-		if out.ValidTo, tail, ok = leafString(tail, len(schemas.DateLayout)); !ok || len(tail) != 0 {
-			return fmt.Errorf("%w: bad validity end or trailing bytes", ErrBadLeaf)
+		if out.ValidTo, tail, ok = leafString(tail, len(schemas.DateLayout)); !ok {
+			return fmt.Errorf("%w: bad validity end", ErrBadLeaf)
+		}
+		if version == leafV3 {
+			if tail, ok = out.kindTail(tail); !ok {
+				return fmt.Errorf("%w: bad kind, uses or terms", ErrBadLeaf)
+			}
+		}
+		if len(tail) != 0 {
+			return fmt.Errorf("%w: trailing bytes", ErrBadLeaf)
 		}
 		if out.Owner == "" {
-			return fmt.Errorf("%w: a version 2 leaf without a holder", ErrBadLeaf)
+			return fmt.Errorf("%w: a version %d leaf without a holder", ErrBadLeaf, version)
 		}
 		if err := out.check(); err != nil {
 			return err
@@ -218,6 +299,26 @@ func (l *Leaf) UnmarshalBinary(b []byte) error {
 	}
 	*l = out
 	return nil
+}
+
+// kindTail reads what a version 3 leaf adds: its kind, uses and terms.
+func (l *Leaf) kindTail(b []byte) ([]byte, bool) {
+	if len(b) < 1 || b[0] == 0 || int(b[0]) >= len(kindCodes) {
+		return nil, false
+	}
+	l.Kind = kindCodes[b[0]]
+	b = b[1:]
+	uses, w := binary.Uvarint(b)
+	if w <= 0 || w != uvarintLen(uses) {
+		return nil, false
+	}
+	l.Uses = uses
+	terms, b, ok := leafString(b[w:], MaxTermsLen)
+	if !ok {
+		return nil, false
+	}
+	l.Terms = terms
+	return b, true
 }
 
 // leafString reads a minimal uvarint length and that many bytes, at most

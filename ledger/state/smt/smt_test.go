@@ -635,3 +635,61 @@ func TestLeafVersions(t *testing.T) {
 		t.Fatalf("leaf of %d bytes above MaxLeafLen %d", len(b2), MaxLeafLen)
 	}
 }
+
+// TestLeafVersion3: a leaf that names its kind (rules version 3) is
+// version 3: version 2's fields, the kind, a grant's count of uses and
+// terms; only a grant's leaf has uses and terms, and every malformed
+// encoding is refused.
+func TestLeafVersion3(t *testing.T) {
+	grant := Leaf{Key: "grant/shenzhen/g1", Status: schemas.StatusValid, Height: 4, RecordHash: Hash{1}, TxID: Hash{2},
+		Owner: "shenzhen", ValidTo: "2026-12-31", Kind: schemas.KindShareGrant, Uses: 300, Terms: `{"reader":"hk-bank"}`}
+	b, err := grant.MarshalBinary()
+	if err != nil || b[0] != 3 {
+		t.Fatalf("version 3 leaf: %x %v", b, err)
+	}
+	v2 := grant
+	v2.Kind, v2.Uses, v2.Terms = "", 0, ""
+	b2, _ := v2.MarshalBinary()
+	want := append(append([]byte{3}, b2[1:]...), 4, 0xac, 0x02, byte(len(grant.Terms)))
+	want = append(want, grant.Terms...)
+	if !bytes.Equal(b, want) {
+		t.Fatalf("version 3 encoding\n got %x\nwant %x", b, want)
+	}
+	var back Leaf
+	if err := back.UnmarshalBinary(b); err != nil || back != grant {
+		t.Fatalf("round trip: %+v %v", back, err)
+	}
+	license := Leaf{Key: "CN/a", Status: schemas.StatusValid, Owner: "shenzhen", Kind: schemas.KindBusiness}
+	if lb, err := license.MarshalBinary(); err != nil || lb[0] != 3 || lb[len(lb)-3] != 1 {
+		t.Fatalf("a license's version 3 leaf: %x %v", lb, err)
+	}
+	for name, l := range map[string]Leaf{
+		"kind without holder":  {Key: "CN/a", Status: schemas.StatusValid, Kind: schemas.KindBusiness},
+		"unknown kind":         {Key: "CN/a", Status: schemas.StatusValid, Owner: "shenzhen", Kind: "pet_licence"},
+		"uses of a license":    {Key: "CN/a", Status: schemas.StatusValid, Owner: "shenzhen", Kind: schemas.KindBusiness, Uses: 1},
+		"terms of an access":   {Key: "access/shenzhen/x", Status: schemas.StatusValid, Owner: "shenzhen", Kind: schemas.KindShareAccess, Terms: "{}"},
+		"grant without terms":  {Key: "grant/shenzhen/g", Status: schemas.StatusValid, Owner: "shenzhen", Kind: schemas.KindShareGrant},
+		"uses without a kind":  {Key: "CN/a", Status: schemas.StatusValid, Owner: "shenzhen", Uses: 1},
+		"terms over the limit": {Key: "grant/shenzhen/g", Status: schemas.StatusValid, Owner: "shenzhen", Kind: schemas.KindShareGrant, Terms: strings.Repeat("x", MaxTermsLen+1)},
+	} {
+		if _, err := l.MarshalBinary(); !errors.Is(err, ErrBadLeaf) {
+			t.Errorf("%s: %v, want ErrBadLeaf", name, err)
+		}
+	}
+	for name, bad := range map[string][]byte{
+		"kind 0":              append(append([]byte{3}, b2[1:]...), 0, 0, 0),
+		"kind 6":              append(append([]byte{3}, b2[1:]...), 6, 0, 0),
+		"no kind":             append([]byte{3}, b2[1:]...),
+		"uses not minimal":    append(append([]byte{3}, b2[1:]...), 1, 0x80, 0x00, 0),
+		"trailing":            append(bytes.Clone(b), 0),
+		"truncated terms":     b[:len(b)-1],
+		"version 2 with kind": append(bytes.Clone(b2), 1, 0, 0),
+	} {
+		if err := new(Leaf).UnmarshalBinary(bad); !errors.Is(err, ErrBadLeaf) {
+			t.Errorf("%s: %v, want ErrBadLeaf", name, err)
+		}
+	}
+	if len(b) > MaxLeafLen {
+		t.Fatalf("leaf of %d bytes above MaxLeafLen %d", len(b), MaxLeafLen)
+	}
+}
