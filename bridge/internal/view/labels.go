@@ -63,6 +63,9 @@ var labels = map[string]label{
 // Words used in values.
 var (
 	openEnd = label{"长期", "長期", "no expiry", "sem termo"}
+	// withheld stands for a personal field the record holds only as a
+	// salted digest (rules version 3): it exists, and was not disclosed.
+	withheld = label{"（未披露）", "（未披露）", "(not disclosed)", "(não divulgado)"}
 
 	kindNames = map[string]label{
 		"CN.business_registration":    {"营业执照", "營業執照", "Business licence", "Licença comercial"},

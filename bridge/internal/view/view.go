@@ -200,14 +200,27 @@ func (r *renderer) money(m *schemas.Money) string {
 }
 
 func (r *renderer) party(p *schemas.Party) string {
-	if p.IDKind == "" && p.IDNumber == "" {
+	number := p.IDNumber
+	if _, hidden := p.SD["idNumber"]; hidden {
+		number = r.words(withheld)
+	}
+	if p.IDKind == "" && number == "" {
 		return ""
 	}
 	kind := p.IDKind
 	if l, ok := idKindNames[p.IDKind]; ok {
 		kind = r.words(l)
 	}
-	return kind + ": " + p.IDNumber
+	return kind + ": " + number
+}
+
+// name renders a name, or says it is withheld when the record holds only
+// its digest (sd: the object's digests).
+func (r *renderer) name(t schemas.Text, sd schemas.Digests) string {
+	if _, hidden := sd["name"]; hidden && t == nil {
+		return r.words(withheld)
+	}
+	return r.text(t)
 }
 
 func (r *renderer) record(rec *schemas.Record) {
@@ -215,10 +228,10 @@ func (r *renderer) record(rec *schemas.Record) {
 	r.add("record.id", lf("id"), rec.ID)
 	r.add("record.certificateNo", lf("certificateNo"), rec.CertificateNo)
 	r.add("record.taxNumber", lf("taxNumber"), rec.TaxNumber)
-	r.add("record.name", lf("name"), r.text(rec.Name))
+	r.add("record.name", lf("name"), r.name(rec.Name, rec.SD))
 	r.add("record.entityType", lf("entityType"), r.text(rec.EntityType))
 	if h := rec.Holder; h != nil {
-		r.add("record.holder.name", lf("holder"), r.text(h.Name))
+		r.add("record.holder.name", lf("holder"), r.name(h.Name, h.SD))
 		r.add("record.holder.id", lf("holder.id"), r.party(h))
 	}
 	for i := range rec.People {
@@ -228,7 +241,7 @@ func (r *renderer) record(rec *schemas.Record) {
 		if role := r.join(p.Role, r.v.LabelLangs); role != "" {
 			l = role
 		}
-		r.addLabel(key, l, r.text(p.Name))
+		r.addLabel(key, l, r.name(p.Name, p.SD))
 		r.add(key+".id", lf("person.id"), r.party(p))
 	}
 	r.add("record.capital", lf("capital"), r.money(rec.Capital))
