@@ -116,6 +116,11 @@ type Config struct {
 	// else can reach (tests, benchmarks); gateway/server always sets it
 	// unless told to be insecure.
 	Auth auth.Authenticator
+	// Redactor, on a chain of rules version 3, publishes each record's
+	// personal fields as salted digests and keeps what discloses them
+	// (gateway/share); nil: records are published as they are posted
+	// (rules versions 1 and 2).
+	Redactor Redactor
 	// Readers looks up a named reader of the trust bundle (its grants),
 	// for reader credentials on the proof route; nil: readers refused.
 	Readers    func(name string) (*keys.Reader, bool)
@@ -369,7 +374,10 @@ type Outcome struct {
 // their receipts (and, with waitCommit, for their blocks). Events are
 // independent: one bad event does not fail the others, but once
 // MaxFailures events failed the rest are skipped (Outcome.Skipped), so a
-// request of garbage costs little.
+// request of garbage costs little. With a Redactor, each event's personal
+// fields are published as salted digests, and what discloses them is kept
+// (Redactor.Keep, one durable write for the request) before anything of
+// the request is published.
 func (g *Gateway) Submit(ctx context.Context, token string, inputs []Input, waitCommit bool) ([]Outcome, *Error) {
 	c, err := g.city(token)
 	if err != nil {
@@ -383,13 +391,11 @@ func (g *Gateway) Submit(ctx context.Context, token string, inputs []Input, wait
 		return nil, e
 	}
 	out := make([]Outcome, len(inputs))
-	type waiting struct {
-		i    int
-		id   schemas.TxID
-		done <-chan pubResult
-	}
-	var waits []waiting
-	failed := 0
+	var (
+		ready  []prepared
+		kept   []*Kept
+		failed int
+	)
 	for i, in := range inputs {
 		if failed >= g.cfg.MaxFailures {
 			skip := &Error{Status: http.StatusMultiStatus, Code: api.CodeTooManyFailures,
@@ -400,13 +406,83 @@ func (g *Gateway) Submit(ctx context.Context, token string, inputs []Input, wait
 			g.metrics.events.WithLabelValues(token, api.CodeTooManyFailures).Add(float64(len(inputs) - i))
 			break
 		}
-		raw, id, e := g.prepare(c, in)
+		raw, id, k, e := g.prepare(c, in)
 		if e != nil {
 			out[i].Err = e
 			failed++
 			g.metrics.events.WithLabelValues(token, e.Code).Inc()
 			continue
 		}
+		ready = append(ready, prepared{i: i, raw: raw, id: id})
+		if k != nil {
+			kept = append(kept, k)
+		}
+	}
+	if len(kept) > 0 {
+		// Persist before act: the disclosures are durable before the
+		// digests that commit to them leave the gateway.
+		if err := g.cfg.Redactor.Keep(ctx, kept); err != nil {
+			e := &Error{Status: http.StatusServiceUnavailable, Code: api.CodeStoreUnavailable,
+				Message: clip("the gateway could not keep the personal fields it would publish as digests: " + err.Error())}
+			for _, p := range ready {
+				out[p.i].Err = e
+			}
+			g.metrics.events.WithLabelValues(token, e.Code).Add(float64(len(ready)))
+			return out, nil
+		}
+	}
+	g.publish(ctx, c, ready, waitCommit, out)
+	return out, nil
+}
+
+// prepared is one event ready to publish: its place in the request, its
+// canonical bytes and its id.
+type prepared struct {
+	i   int
+	raw []byte
+	id  schemas.TxID
+}
+
+// SubmitTx publishes one transaction the gateway made itself for city
+// (a grant, a revocation, an access record: gateway/share), with the
+// receipt, and with waitCommit its block. The transaction must be valid
+// by the chain's rules: it is encoded as it is.
+func (g *Gateway) SubmitTx(ctx context.Context, city string, tx *schemas.Tx, waitCommit bool) Outcome {
+	c, err := g.city(city)
+	if err != nil {
+		return Outcome{Err: &Error{Status: http.StatusNotFound, Code: api.CodeUnknownCity, Message: err.Error(), Field: "city"}}
+	}
+	if waitCommit && g.cfg.Ledger == nil {
+		return Outcome{Err: &Error{Status: http.StatusNotImplemented, Code: api.CodeCommitUnavailable, Message: "this gateway has no ledger to wait on"}}
+	}
+	if tx.City != city {
+		return Outcome{Err: &Error{Status: http.StatusBadRequest, Code: api.CodeInvalid, Field: "city", Message: fmt.Sprintf("a transaction of %s submitted for %s", tx.City, city)}}
+	}
+	raw, err := schemas.EncodeTx(tx)
+	if err != nil {
+		return Outcome{Err: validationError(err)}
+	}
+	if e := g.admit(ctx); e != nil {
+		return Outcome{Err: e}
+	}
+	out := make([]Outcome, 1)
+	g.publish(ctx, c, []prepared{{raw: raw, id: schemas.ComputeTxID(raw)}}, waitCommit, out)
+	return out[0]
+}
+
+// publish hands prepared transactions of city c to its batcher, waits for
+// their receipts and, with waitCommit, their blocks, filling out at each
+// one's place.
+func (g *Gateway) publish(ctx context.Context, c *cityGateway, ready []prepared, waitCommit bool, out []Outcome) {
+	token := c.city.Token
+	type waiting struct {
+		i    int
+		id   schemas.TxID
+		done <-chan pubResult
+	}
+	var waits []waiting
+	for _, p := range ready {
+		i, raw, id := p.i, p.raw, p.id
 		if a, ok := c.recent.Get(id); ok {
 			r := a.receipt(id, g.durability())
 			r.Duplicate = true
@@ -460,7 +536,6 @@ func (g *Gateway) Submit(ctx context.Context, token string, inputs []Input, wait
 			g.waitCommit(commitCtx, w.id, &out[w.i])
 		}
 	}
-	return out, nil
 }
 
 // admit holds a request while the ledger's backlog exceeds MaxBacklog
@@ -559,14 +634,34 @@ func committed(r *Receipt, loc Location) {
 	r.Height, r.BlockHash, r.Position = loc.Height, schemas.FormatID(loc.BlockHash), &pos
 }
 
-// prepare turns one input into canonical transaction bytes and its id.
-func (g *Gateway) prepare(c *cityGateway, in Input) ([]byte, schemas.TxID, *Error) {
+// prepare turns one input into canonical transaction bytes and its id,
+// and, with a Redactor, what must be kept before they are published.
+func (g *Gateway) prepare(c *cityGateway, in Input) ([]byte, schemas.TxID, *Kept, *Error) {
+	raw, id, tx, e := g.prepareEvent(c, in)
+	if e != nil || g.cfg.Redactor == nil {
+		return raw, id, nil, e
+	}
+	red, kept, err := g.cfg.Redactor.Redact(tx)
+	if err != nil {
+		return nil, id, nil, validationError(err)
+	}
+	if raw, err = schemas.EncodeTx(red); err != nil {
+		return nil, id, nil, validationError(err)
+	}
+	id = schemas.ComputeTxID(raw)
+	kept.TxID, kept.Tx = id, red
+	return raw, id, kept, nil
+}
+
+// prepareEvent turns one input into a checked transaction, its canonical
+// bytes and its id.
+func (g *Gateway) prepareEvent(c *cityGateway, in Input) ([]byte, schemas.TxID, *schemas.Tx, *Error) {
 	var id schemas.TxID
 	if in.Err != nil {
-		return nil, id, in.Err
+		return nil, id, nil, in.Err
 	}
 	if len(in.Raw) > g.cfg.MaxEventBytes {
-		return nil, id, &Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge,
+		return nil, id, nil, &Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge,
 			Message: fmt.Sprintf("event is %d bytes, limit %d", len(in.Raw), g.cfg.MaxEventBytes)}
 	}
 	var br Bridge
@@ -580,38 +675,38 @@ func (g *Gateway) prepare(c *cityGateway, in Input) ([]byte, schemas.TxID, *Erro
 	)
 	if in.Native {
 		if br == nil {
-			return nil, id, &Error{Status: http.StatusBadRequest, Code: api.CodeNativeUnavailable, Message: "this gateway has no bridge for native input"}
+			return nil, id, nil, &Error{Status: http.StatusBadRequest, Code: api.CodeNativeUnavailable, Message: "this gateway has no bridge for native input"}
 		}
 		if !json.Valid(in.Raw) {
-			return nil, id, &Error{Status: http.StatusBadRequest, Code: api.CodeInvalidJSON, Message: "event is not valid JSON"}
+			return nil, id, nil, &Error{Status: http.StatusBadRequest, Code: api.CodeInvalidJSON, Message: "event is not valid JSON"}
 		}
 		ev, nativeFormat, err = br.Normalize(in.Raw)
 		if err != nil {
-			return nil, id, validationError(err)
+			return nil, id, nil, validationError(err)
 		}
 		if nativeID, err = schemas.NativeHash(in.Raw); err != nil {
-			return nil, id, validationError(err)
+			return nil, id, nil, validationError(err)
 		}
 		// The bridge's output must pass the same schema as canonical input.
 		canon, err := json.Marshal(ev)
 		if err != nil {
-			return nil, id, validationError(err)
+			return nil, id, nil, validationError(err)
 		}
 		if ev, err = schemas.ValidateEventJSON(canon); err != nil {
-			return nil, id, validationError(err)
+			return nil, id, nil, validationError(err)
 		}
 	} else if ev, err = schemas.ValidateEventJSON(in.Raw); err != nil {
 		// Malformed JSON is invalid_json here too: the validator's decoder
 		// says where (a separate json.Valid pass cost 7 µs an event). Only
 		// a refused event is looked at again, for a better answer.
-		return nil, id, diagnose(in.Raw, validationError(err))
+		return nil, id, nil, diagnose(in.Raw, validationError(err))
 	}
 	if _, err := schemas.ParseTime(ev.OccurredAt); err != nil {
-		return nil, id, &Error{Status: http.StatusBadRequest, Code: api.CodeInvalid, Field: "occurredAt", Rule: "rfc3339", Message: err.Error()}
+		return nil, id, nil, &Error{Status: http.StatusBadRequest, Code: api.CodeInvalid, Field: "occurredAt", Rule: "rfc3339", Message: err.Error()}
 	}
 	if br != nil && ev.Action.FullRecord() {
 		if err := br.ValidateRecordIDs(ev.Kind, &ev.Record); err != nil {
-			return nil, id, validationError(err)
+			return nil, id, nil, validationError(err)
 		}
 	}
 	tx := schemas.NewTx(g.cfg.Chain, c.city, ev)
@@ -620,13 +715,13 @@ func (g *Gateway) prepare(c *cityGateway, in Input) ([]byte, schemas.TxID, *Erro
 	// city for, such as a handover's city being of its jurisdiction, is
 	// refused here rather than sealed invalid.
 	if err := schemas.CheckTx(tx); err != nil {
-		return nil, id, validationError(err)
+		return nil, id, nil, validationError(err)
 	}
 	raw, err := schemas.EncodeTx(tx)
 	if err != nil {
-		return nil, id, validationError(err)
+		return nil, id, nil, validationError(err)
 	}
-	return raw, schemas.ComputeTxID(raw), nil
+	return raw, schemas.ComputeTxID(raw), tx, nil
 }
 
 func validationError(err error) *Error {

@@ -34,6 +34,10 @@ const (
 	CodeShuttingDown         = "shutting_down"
 	CodeCanceled             = "canceled"
 	CodeCommitTimeout        = "commit_timeout"
+	// Sharing (gateway/share, issue 15).
+	CodeShareRefused     = "share_refused"
+	CodeShareUnavailable = "share_unavailable"
+	CodeReplayed         = "replayed"
 )
 
 // CodeInfo describes an error code: the HTTP status it is answered with
@@ -77,5 +81,8 @@ func Codes() []CodeInfo {
 		{CodeShuttingDown, http.StatusServiceUnavailable, "the gateway is shutting down"},
 		{CodeCanceled, http.StatusServiceUnavailable, "the client went away, or the request's time ran out, before an answer"},
 		{CodeCommitTimeout, http.StatusGatewayTimeout, "accepted, but not sealed within 30 s"},
+		{CodeShareRefused, http.StatusForbidden, "a reader's request refused by the owner city; the refusal is recorded on the ledger (the answer carries its proof)"},
+		{CodeShareUnavailable, http.StatusNotImplemented, "sharing on a chain of rules version 1 or 2, or a gateway without a store of personal data"},
+		{CodeReplayed, http.StatusConflict, "a reader's request answered before (its access record is on the ledger)"},
 	}
 }

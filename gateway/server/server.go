@@ -28,6 +28,8 @@ import (
 	"github.com/baybus/baybus/gateway/auth"
 	"github.com/baybus/baybus/gateway/explorer"
 	"github.com/baybus/baybus/gateway/outbox"
+	"github.com/baybus/baybus/gateway/share"
+	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/query"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
@@ -237,6 +239,8 @@ type Server struct {
 	// explorer serves the read API and the explorer (nil without a
 	// ledger that reads the chain).
 	explorer *explorer.Explorer
+	store    *share.Store // rules version 3: the cities' personal data
+	index    *share.Index // rules version 3: the chain's grants and access records
 	routes   []string
 	done     chan struct{}
 	once     sync.Once
@@ -354,6 +358,23 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 		gcfg.TxContent = s.explorer.TxContent
 	}
+	// The share service reads the chain through the query client: this
+	// server's, or the one a Ledger given in Config.Gateway is.
+	chain, _ := gcfg.Ledger.(share.Chain)
+	sharing := trust.Rules >= block.Rules3 && chain != nil
+	if sharing {
+		// Rules version 3: the cities' personal data stays here, and only
+		// digests of it are published (gateway/share).
+		if s.store, err = share.OpenStore(filepath.Join(cfg.DataDir, "share", "disclosures"), share.StoreConfig{Chain: trust.Chain, Log: cfg.Logger}); err != nil {
+			return nil, err
+		}
+		if s.index, err = share.OpenIndex(filepath.Join(cfg.DataDir, "share", "index"), share.IndexConfig{Chain: chain, Log: cfg.Logger}); err != nil {
+			return nil, err
+		}
+		gcfg.Redactor = s.store
+	} else if trust.Rules >= block.Rules3 {
+		return nil, fmt.Errorf("server: chain %s is of rules version 3, whose gateways keep the cities' personal data and read grants from the ledger: run it with the orderers' query service", trust.Chain)
+	}
 	s.gw = gateway.New(gcfg)
 	for _, city := range cfg.Cities {
 		if err := ctx.Err(); err != nil {
@@ -387,6 +408,16 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	mux := &routes{mux: http.NewServeMux()}
 	s.gw.Register(mux)
+	if sharing {
+		svc, err := share.New(share.Config{Trust: trust, Gateway: s.gw, Chain: chain, Store: s.store, Index: s.index, Auth: authn, Logger: cfg.Logger})
+		if err != nil {
+			return nil, err
+		}
+		svc.Register(mux)
+		s.index.Start(time.Second)
+	} else {
+		share.Unavailable(mux, fmt.Sprintf("chain %s is of rules version %d: sharing under the owner's control needs a chain of rules version 3 (a new consortium)", trust.Chain, max(trust.Rules, 1)))
+	}
 	mux.Handle("GET "+api.RouteMetrics, s.gw.Authenticated(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
 	if s.explorer != nil {
 		s.explorer.Register(mux)
@@ -465,6 +496,10 @@ func (m *routes) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Re
 	m.Handle(pattern, http.HandlerFunc(h))
 }
 
+// ShareStore returns the store of the cities' personal data (rules
+// version 3), or nil.
+func (s *Server) ShareStore() *share.Store { return s.store }
+
 // Outbox returns the gateway's outbox, or nil without a ledger.
 func (s *Server) Outbox() *outbox.Store { return s.outbox }
 
@@ -492,6 +527,16 @@ func (s *Server) close() {
 	if s.outbox != nil {
 		if err := s.outbox.Close(); err != nil {
 			s.cfg.Logger.Warn("gateway: closing the outbox", "err", err)
+		}
+	}
+	if s.index != nil {
+		if err := s.index.Close(); err != nil {
+			s.cfg.Logger.Warn("gateway: closing the share index", "err", err)
+		}
+	}
+	if s.store != nil {
+		if err := s.store.Close(); err != nil {
+			s.cfg.Logger.Warn("gateway: closing the store of personal data", "err", err)
 		}
 	}
 	if s.ledger != nil {

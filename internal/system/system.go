@@ -54,7 +54,10 @@ type Config struct {
 	Orderers   int    // 4..11; default 5
 	Chain      string
 	Scheme     string // signature scheme of new keys; default Ed25519
-	Batch      gateway.BatchConfig
+	// Rules is the rules version of a new chain; default keys.DefaultRules
+	// (`up` asks for keys.MaxRules). An existing chain keeps its own.
+	Rules int
+	Batch gateway.BatchConfig
 	// Engine tunes the orderers' consensus; zero fields take
 	// node.EngineDefaults, as `baybus orderer` does.
 	Engine bft.Options
@@ -157,7 +160,7 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("system: %w", err)
 	}
-	cc, err := consortium.OpenOrCreate(cfg.DataDir, consortium.Spec{Chain: cfg.Chain, Orderers: cfg.Orderers, Scheme: cfg.Scheme})
+	cc, err := consortium.OpenOrCreate(cfg.DataDir, consortium.Spec{Chain: cfg.Chain, Orderers: cfg.Orderers, Scheme: cfg.Scheme, Rules: cfg.Rules})
 	if err != nil {
 		return nil, err
 	}

@@ -259,8 +259,8 @@ func (c *catalog) add(blk *block.Block, statusAt func(key string, h uint64) (sch
 				c.observe(f.Kind, f.Action, t.Result)
 			}
 		}
-		if t.Result != block.OK || err != nil {
-			continue
+		if t.Result != block.OK || err != nil || !f.Kind.IsLicense() {
+			continue // grants and access records (rules version 3) are not licenses
 		}
 		key := schemas.LicenseKey(f.Jurisdiction, f.Record.ID)
 		e := changed[key]

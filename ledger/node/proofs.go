@@ -331,6 +331,12 @@ func (p *ProofPublisher) run(ctx context.Context) {
 // height for the next run).
 func (p *ProofPublisher) send(ctx context.Context, pm proofMsg) bool {
 	tx, err := pm.bundle.Transaction()
+	if err == nil && !tx.Kind.IsLicense() {
+		// Grants and access records (rules version 3) are no one's to
+		// follow: they are proved on demand to their city and reader
+		// (gateway/share), never published on the proof subjects.
+		return true
+	}
 	var data []byte
 	if err == nil {
 		data, err = pm.bundle.MarshalBinary()

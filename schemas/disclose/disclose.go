@@ -121,7 +121,7 @@ func Decode(s string) (Disclosure, error) {
 	}
 	raw, err := b64.DecodeString(s)
 	if err != nil {
-		return Disclosure{}, fmt.Errorf("%w: base64url: %v", ErrDecode, err)
+		return Disclosure{}, fmt.Errorf("%w: base64url: %w", ErrDecode, err)
 	}
 	if !schemas.IsCanonical(raw) {
 		return Disclosure{}, fmt.Errorf("%w: not canonical JSON", ErrDecode)
@@ -282,7 +282,7 @@ func Open(k schemas.Kind, r *schemas.Record, items []Item) (*schemas.Record, []s
 			return nil, nil, fmt.Errorf("%w: %s", ErrDigest, it.Path)
 		}
 		if err := obj.reveal(fp.Name, d.Value); err != nil {
-			return nil, nil, fmt.Errorf("%w: %s: %v", ErrDecode, it.Path, err)
+			return nil, nil, fmt.Errorf("%w: %s: %w", ErrDecode, it.Path, err)
 		}
 		opened = append(opened, fp)
 	}

@@ -31,7 +31,8 @@
 // hk-bank (Reader), its keys from the same stream:
 //
 //	1  issue, personal fields as digests (Disclosures keeps them):
-//	   cn-business (shenzhen), hk-certificate (hongkong); shenzhen grants
+//	   cn-business (shenzhen; its legal representative's name and
+//	   identity number), hk-certificate (hongkong); shenzhen grants
 //	   hk-bank g1: business registrations, people.name, matching, purpose
 //	   kyc, two requests, 2026-01-01 to 2026-12-31
 //	2  access a1: hk-bank reads cn-business's people.name under g1;
@@ -214,7 +215,15 @@ func Build3(tb testing.TB, stateDir string) *Chain {
 		c.Keys[n], c.Disclosures[n] = tx.LicenseKey(), items
 		return out
 	}
-	cnBusiness := redacted("cn-business", sampleIssue(tb, "shenzhen", schemas.KindBusiness, 7))
+	// The legal representative with an identity number (a certificate
+	// sample's, valid), so the record has a personal field no grant gives.
+	cert, err := schemas.DecodeTx(sampleIssue(tb, "shenzhen", schemas.KindCertificate, 9))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cnBusiness := redacted("cn-business", edit(tb, sampleIssue(tb, "shenzhen", schemas.KindBusiness, 7), func(tx *schemas.Tx) {
+		tx.Record.People[0].IDKind, tx.Record.People[0].IDNumber = cert.Record.Holder.IDKind, cert.Record.Holder.IDNumber
+	}))
 	hkCert := redacted("hk-certificate", sampleIssue(tb, "hongkong", schemas.KindCertificate, 7))
 	g1 := blocktest.Grant(ChainID, "shenzhen", "g1", schemas.Grant{Reader: "hk-bank", Kinds: []schemas.Kind{schemas.KindBusiness},
 		Fields: []string{"people.name"}, Match: true, Purpose: "kyc", Limit: 2}, "2026-01-01", "2026-12-31")
