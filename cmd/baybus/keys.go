@@ -22,7 +22,7 @@ func newKeysCmd() *cobra.Command {
 	var (
 		dir, chain, scheme        string
 		cityScheme, ordererScheme string
-		n                         int
+		n, rules                  int
 		force                     bool
 	)
 	initCmd := &cobra.Command{
@@ -50,7 +50,7 @@ func newKeysCmd() *cobra.Command {
 					}
 				}
 			}
-			cc, err := consortium.Create(dir, consortium.Spec{Chain: chain, Orderers: n, Scheme: scheme, CityScheme: cityScheme, OrdererScheme: ordererScheme})
+			cc, err := consortium.Create(dir, consortium.Spec{Chain: chain, Orderers: n, Scheme: scheme, CityScheme: cityScheme, OrdererScheme: ordererScheme, Rules: rules})
 			if errors.Is(err, consortium.ErrExists) {
 				return fmt.Errorf("%s already holds a consortium (trust.json); use --force to replace it", dir)
 			}
@@ -70,8 +70,9 @@ func newKeysCmd() *cobra.Command {
 	initCmd.Flags().StringVar(&ordererScheme, "orderer-scheme", "", "signature scheme of the orderers' keys (default --scheme)")
 	initCmd.Flags().IntVar(&n, "orderers", system.DefaultOrderers, "number of orderers, 4 to 11")
 	initCmd.Flags().BoolVar(&force, "force", false, "replace an existing consortium")
+	initCmd.Flags().IntVar(&rules, "rules", keys.DefaultRules, "the ledger's rules version for the new chain: 3 keeps personal data off the bus and shares it under grants (docs/sharing.md); 2 and 1 as before")
 	_ = initCmd.MarkFlagRequired("dir")
-	cmd.AddCommand(initCmd, newKeysCertCmd(), newKeysAddReaderCmd())
+	cmd.AddCommand(initCmd, newKeysCertCmd(), newKeysAddReaderCmd(), newKeysRotateReaderCmd())
 	return cmd
 }
 
@@ -188,6 +189,46 @@ NATS servers apply its permissions when they next start (restart 'up').`,
 	fl.StringVar(&scheme, "scheme", keys.Ed25519, "signing key scheme: "+strings.Join(keys.SupportedSchemes, ", "))
 	fl.Uint64Var(&validFrom, "valid-from", 0, "first block height at which its keys count")
 	for _, f := range []string{"dir", "name", "read"} {
+		_ = cmd.MarkFlagRequired(f)
+	}
+	return cmd
+}
+
+func newKeysRotateReaderCmd() *cobra.Command {
+	var (
+		dir, name, scheme string
+		from              uint64
+	)
+	cmd := &cobra.Command{
+		Use:   "rotate-reader --dir D --name N --from HEIGHT",
+		Short: "Give a reader new signing and HPKE keys from a height; the old ones stay valid below it",
+		Long: `rotate-reader gives a reader new keys valid from block height --from, and ends
+the keys in force at the height before, so what the old keys signed or had
+sealed to them stays verifiable (an access record is checked against the key
+valid at its height). The new private keys take the usual files
+(keys/reader-<name>.key and .hpke); the old ones are kept beside them with their
+number appended (keys/reader-<name>.hpke.1), to open old answers.
+
+The orderers check readers' signatures by the trust bundle: give every orderer
+the new trust.json and restart it before the chain reaches --from (choose it
+ahead of the chain's height).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rk, err := consortium.RotateReader(dir, name, scheme, from, nil)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "reader %s: keys %s and %s valid from height %d (written to %s and %s)\n",
+				name, rk.Sign.KeyID(), rk.HPKE.KeyID(), from, keys.ReaderKeyPath(dir, name), keys.ReaderHPKEPath(dir, name))
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&dir, "dir", "", "consortium directory (required)")
+	fl.StringVar(&name, "name", "", "the reader (required)")
+	fl.StringVar(&scheme, "scheme", keys.Ed25519, "signing key scheme: "+strings.Join(keys.SupportedSchemes, ", "))
+	fl.Uint64Var(&from, "from", 0, "first block height of the new keys (required)")
+	for _, f := range []string{"dir", "name", "from"} {
 		_ = cmd.MarkFlagRequired(f)
 	}
 	return cmd

@@ -54,7 +54,8 @@ and translates them between the mainland, Hong Kong and Macao formats.`,
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return applyMemoryLimit(memLimit) }
 	root.AddCommand(newUpCmd(), newDemoCmd(), newGatewayCmd(), newKeysCmd(), newPublishCmd(), newOrdererCmd(), newVerifyChainCmd(),
 		newBridgeCmd(), newIDCmd(), newSampleCmd(), newBenchCmd(),
-		newProofCmd(), newLicensesCmd(), newVerifyCmd(), newSubscribeCmd(), newReconcileCmd(), newNATSCmd(), newClusterCmd())
+		newProofCmd(), newLicensesCmd(), newVerifyCmd(), newSubscribeCmd(), newReconcileCmd(), newNATSCmd(), newClusterCmd(),
+		newShareCmd(), newAuditCmd())
 	return root
 }
 

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
@@ -123,4 +125,53 @@ func addReaders(dir string, b *keys.Bundle, ids *bus.Identities) error {
 		}
 	}
 	return nil
+}
+
+// RotateReader gives a reader of the consortium in dir new keys (issue 15
+// §6): a signing key (of scheme) and an HPKE key valid from height from,
+// the keys in force ending at from-1. The old private key files stay
+// beside the new ones as <file>.<n> (n the old key's number), for the
+// reader to open what was sealed to it before; the new ones take the
+// usual names. trust.json is written last. Every orderer must hold the
+// new trust bundle before the chain reaches from.
+func RotateReader(dir, name, scheme string, from uint64, rnd io.Reader) (*keys.ReaderKeys, error) {
+	if scheme == "" {
+		scheme = keys.Ed25519
+	}
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	trustPath := filepath.Join(dir, keys.TrustFile)
+	b, err := keys.LoadBundle(trustPath)
+	if err != nil {
+		return nil, err
+	}
+	old, ok := b.CurrentKey(keys.RoleReader, name)
+	if !ok {
+		return nil, fmt.Errorf("consortium: no reader %q with a key in force", name)
+	}
+	nb, rk, err := b.RotateReader(name, scheme, from, rnd)
+	if err != nil {
+		return nil, err
+	}
+	n := old[strings.LastIndexByte(old, '/')+1:]
+	for _, p := range []string{keys.ReaderKeyPath(dir, name), keys.ReaderHPKEPath(dir, name)} {
+		if err := os.Rename(p, p+"."+n); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("consortium: %w", err)
+		}
+	}
+	if err := rk.Sign.WriteFile(keys.ReaderKeyPath(dir, name), string(keys.RoleReader), name); err != nil {
+		return nil, fmt.Errorf("consortium: %w", err)
+	}
+	if err := rk.HPKE.WriteFile(keys.ReaderHPKEPath(dir, name), string(keys.RoleReader), name); err != nil {
+		return nil, fmt.Errorf("consortium: %w", err)
+	}
+	raw, err := nb.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	if err := keys.WriteFileAtomic(trustPath, raw, 0o644); err != nil {
+		return nil, fmt.Errorf("consortium: %w", err)
+	}
+	return rk, nil
 }
