@@ -137,7 +137,7 @@ documented in docs/performance.md.`,
 	fl.StringVar(&cfg.HeapProfile, "memprofile", "", "write a heap profile when the load ends (go tool pprof)")
 	lf.add(cmd)
 	lf.level = "error"
-	cmd.AddCommand(newBenchReconcileCmd())
+	cmd.AddCommand(newBenchReconcileCmd(), newBenchShareCmd())
 	return cmd
 }
 
