@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/baybus/baybus/gateway/client"
+	"github.com/baybus/baybus/gateway/share"
 	"github.com/baybus/baybus/ledger/reconcile"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
@@ -27,7 +28,7 @@ type reconcileFlags struct {
 	repair                         bool
 	dataDir, natsURL, creds, trust string
 	orderer, url, tempDir          string
-	tokenFile                      string
+	tokenFile, disclosures         string
 	progress                       string
 	workers, show                  int
 }
@@ -80,6 +81,7 @@ could not run.`,
 	fl.StringVar(&f.orderer, "orderer", "", "which orderer's block log (--data) or which orderer to ask (--nats); default: the first that has one / the highest")
 	fl.StringVar(&f.url, "url", client.BaseURL(), "gateway URL for --repair (default $BAYBUS_URL, else "+client.DefaultURL+")")
 	fl.StringVar(&f.tokenFile, "token-file", "", "bearer token of the city's publish role for --repair (default $"+client.EnvToken+")")
+	fl.StringVar(&f.disclosures, "disclosures", "", "on a chain of rules version 3: the city's store of personal data (a stopped gateway's DATA/share/disclosures, or a copy of it), to compare its records with their personal fields opened")
 	fl.StringVar(&f.tempDir, "temp", "", "directory for the scratch index (default the system's)")
 	fl.IntVar(&f.workers, "workers", 0, "goroutines checking blocks and normalising rows (default: one per CPU)")
 	fl.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal, log lines otherwise), bar, log, off")
@@ -188,6 +190,16 @@ func runReconcile(cmd *cobra.Command, f *reconcileFlags) error {
 	cfg := reconcile.Config{City: city, Source: src, Trust: trust, AsOf: f.asOf,
 		Register: in, RegisterName: name, RegisterSize: size, Format: format,
 		Differences: diffs, TempDir: f.tempDir, Workers: f.workers, Meter: &reconcile.Meter{}}
+	if f.disclosures != "" {
+		// The owner's own salts (docs/sharing.md): read-only, so a copy
+		// or a stopped gateway's store is never changed.
+		st, err := share.OpenStore(f.disclosures, share.StoreConfig{Chain: trust.Chain, ReadOnly: true})
+		if err != nil {
+			return exitError{code: 2, err: err}
+		}
+		defer st.Close()
+		cfg.Disclosures = st
+	}
 	if f.repair {
 		// The gateway authenticates every request: the city's publish role.
 		tok, err := client.Token(f.tokenFile)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 
 	"github.com/cockroachdb/pebble"
@@ -46,6 +47,9 @@ type StoreConfig struct {
 	Chain string       // the chain id, bound into every salt
 	Rand  io.Reader    // for new salt keys; default crypto/rand
 	Log   *slog.Logger // default slog.Default()
+	// ReadOnly opens an existing store (a stopped gateway's, or a copy
+	// Backup made) only to read it: reconcile with the owner's salts.
+	ReadOnly bool
 }
 
 // OpenStore opens (or creates) the store in dir.
@@ -59,7 +63,12 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 	if cfg.Chain == "" {
 		return nil, errors.New("share: a store needs the chain id")
 	}
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	if cfg.ReadOnly {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("share: open store %s: %w", dir, err)
+		}
+	}
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}, ReadOnly: cfg.ReadOnly})
 	if err != nil {
 		return nil, fmt.Errorf("share: open store %s: %w", dir, err)
 	}
@@ -275,4 +284,18 @@ func (quietLogger) Infof(string, ...any)  {}
 func (quietLogger) Errorf(string, ...any) {}
 func (quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf("share: store: "+format, args...))
+}
+
+// Disclosures returns the disclosures kept of the record of transaction id
+// and its native input's hash, ok false if the store holds none: the
+// owner's salts, for reconciling its register (ledger/reconcile).
+func (s *Store) Disclosures(id schemas.TxID) ([]disclose.Item, string, bool, error) {
+	rec, err := s.Get(id)
+	if errors.Is(err, ErrNoDisclosures) {
+		return nil, "", false, nil
+	}
+	if err != nil {
+		return nil, "", false, err
+	}
+	return rec.Items, rec.NativeHash, true, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/baybus/baybus/ledger/state"
 	"github.com/baybus/baybus/ledger/wal"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/disclose"
 	"github.com/baybus/baybus/schemas/keys"
 )
 
@@ -60,6 +61,23 @@ type pub struct {
 	city      string
 	native    []byte
 	canonical bool
+	// redact publishes it as a gateway of rules version 3 does: personal
+	// fields as salted digests, the disclosures and the native hash kept
+	// in the city's store (testLedger.disc).
+	redact bool
+}
+
+// storeT is a city's store of disclosures, by transaction.
+type storeT map[schemas.TxID]storeRec
+
+type storeRec struct {
+	items  []disclose.Item
+	native string
+}
+
+func (s storeT) Disclosures(id schemas.TxID) ([]disclose.Item, string, bool, error) {
+	r, ok := s[id]
+	return r.items, r.native, ok, nil
 }
 
 func natives(token string, evs [][]byte) []pub {
@@ -78,12 +96,13 @@ type testLedger struct {
 	dir  string // the block log
 	st   *licenses.State
 	recs []*blocklog.Record
+	disc storeT // the disclosures of the events published redacted
 }
 
 // buildLedger seals each group of events as one block.
 func buildLedger(t testing.TB, cons *keys.Consortium, blocks ...[]pub) *testLedger {
 	t.Helper()
-	tl := &testLedger{cons: cons, dir: filepath.Join(t.TempDir(), "blocks")}
+	tl := &testLedger{cons: cons, dir: filepath.Join(t.TempDir(), "blocks"), disc: storeT{}}
 	st, err := licenses.Open(t.TempDir(), state.Options{NoSync: true, CacheSize: 8 << 20})
 	if err != nil {
 		t.Fatal(err)
@@ -110,9 +129,22 @@ func buildLedger(t testing.TB, cons *keys.Consortium, blocks ...[]pub) *testLedg
 			if p.canonical {
 				tx.NativeFormat, tx.NativeHash = "", ""
 			}
+			var kept *storeRec
+			if p.redact {
+				red, items, err := disclose.Redact(tx, disclose.RandomSalter{R: rand.Reader})
+				if err != nil {
+					t.Fatal(err)
+				}
+				kept = &storeRec{items: items, native: red.NativeHash}
+				red.NativeFormat, red.NativeHash = "", ""
+				tx = red
+			}
 			raw, err := schemas.EncodeTx(tx)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if kept != nil {
+				tl.disc[schemas.ComputeTxID(raw)] = *kept
 			}
 			if byCity[p.city] == nil {
 				order = append(order, p.city)

@@ -147,7 +147,11 @@ type blockOut struct {
 // (blocklog.VerifyRecord: hash link, quorum certificate and vote messages,
 // batch signatures, results hash, transaction root, consensus metadata) and
 // returns the OK transactions of jurisdiction j.
-func readBlock(trust *keys.Bundle, j schemas.Jurisdiction, job blockJob) blockOut {
+//
+// Records of city that hold personal fields as digests (rules version 3)
+// are opened with the city's own disclosures (op), so their hash is the
+// hash of what the city's register holds; other cities' stay as sealed.
+func readBlock(trust *keys.Bundle, j schemas.Jurisdiction, city string, op opener, job blockJob) blockOut {
 	out := blockOut{height: job.height}
 	fail := func(what string, err error) blockOut {
 		out.err = fmt.Errorf("%w: block %d: %s: %w", ErrLedger, job.height, what, err)
@@ -171,7 +175,19 @@ func readBlock(trust *keys.Bundle, j schemas.Jurisdiction, job blockJob) blockOu
 		}
 		lt := ledgerTx{key: schemas.LicenseKey(j, f.id), city: f.city, kind: f.kind, action: f.action, id: t.ID, native: f.native}
 		if f.action.FullRecord() {
-			lt.recordHash = sha256.Sum256(f.record)
+			rec, native, found, err := op.open(f.kind, t.ID, f.record)
+			switch {
+			case err != nil:
+				return fail(fmt.Sprintf("transaction %d", t.Position), err)
+			case !found && f.city == city && op.d == nil:
+				return fail(fmt.Sprintf("transaction %d", t.Position), fmt.Errorf("%w: reconciling them needs the city's store of disclosures (--disclosures)", ErrDigests))
+			case !found && f.city == city:
+				return fail(fmt.Sprintf("transaction %d", t.Position), fmt.Errorf("%w: the store holds no disclosures of %s (another gateway's store, or an older copy)", ErrDigests, schemas.FormatID(t.ID)))
+			}
+			lt.recordHash = sha256.Sum256(rec)
+			if lt.native == ([32]byte{}) {
+				lt.native = native
+			}
 		}
 		out.txs = append(out.txs, lt)
 	}
@@ -290,7 +306,8 @@ func (r *run) buildLedger(ctx context.Context, height uint64) (*block.Header, er
 			return nil
 		})
 	}
-	work := func(j blockJob) blockOut { return readBlock(r.cfg.Trust, r.city.Jurisdiction, j) }
+	op := opener{r.cfg.Disclosures}
+	work := func(j blockJob) blockOut { return readBlock(r.cfg.Trust, r.city.Jurisdiction, r.city.Token, op, j) }
 	sink := func(o blockOut) error {
 		if o.err != nil {
 			return o.err
@@ -321,7 +338,7 @@ func (r *run) buildLedger(ctx context.Context, height uint64) (*block.Header, er
 
 // recordsIn returns the records (canonical bytes) of the wanted OK
 // transactions of a block record.
-func recordsIn(raw []byte, want map[[32]byte]bool) (map[[32]byte][]byte, error) {
+func recordsIn(raw []byte, want map[[32]byte]bool, op opener) (map[[32]byte][]byte, error) {
 	rec, err := blocklog.DecodeRecord(raw, false)
 	if err != nil {
 		return nil, err
@@ -339,7 +356,11 @@ func recordsIn(raw []byte, want map[[32]byte]bool) (map[[32]byte][]byte, error) 
 		if err != nil {
 			return nil, err
 		}
-		out[t.ID] = bytes.Clone(f.record)
+		rec, _, _, err := op.open(f.kind, t.ID, f.record)
+		if err != nil {
+			return nil, err
+		}
+		out[t.ID] = bytes.Clone(rec)
 	}
 	return out, nil
 }

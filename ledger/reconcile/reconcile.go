@@ -61,6 +61,12 @@ type Config struct {
 	// Meter, if not nil, is kept up to date for a progress display.
 	Meter *Meter
 
+	// Disclosures, on a chain of rules version 3, is the city's own store
+	// of the disclosures of its records (gateway/share): the city's
+	// records are compared with their personal fields opened. Without it,
+	// a record of the city holding digests stops the run (ErrDigests).
+	Disclosures Disclosures
+
 	noFast bool // tests: normalise every row
 }
 
@@ -673,7 +679,7 @@ func (r *run) fieldDetails(ctx context.Context) error {
 		for _, p := range j.pend {
 			want[p.recordTx] = true
 		}
-		recs, err := recordsIn(j.raw, want)
+		recs, err := recordsIn(j.raw, want, opener{r.cfg.Disclosures})
 		if err != nil {
 			d.err = fmt.Errorf("%w: block %d: %w", ErrLedger, j.height, err)
 			return d
