@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/baybus/baybus/gateway/api"
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/ledger/proof/prooftest"
 	"github.com/baybus/baybus/schemas"
@@ -186,5 +188,43 @@ func TestGoldenAnswer(t *testing.T) {
 	refused.Outcome, refused.Reason = schemas.OutcomeRefused, schemas.RefuseNoGrant
 	if _, _, err := Open(trust, key, &refused); !errors.Is(err, ErrRefused) {
 		t.Fatalf("a refusal opened: %v", err)
+	}
+}
+
+// TestRequestKeyRotation (§6): after a reader's keys are rotated from a
+// height ahead of the chain, the gateway takes requests signed with the
+// old key until that height and refuses the new key before it, as the
+// orderers will judge them; a request changed after signing is refused.
+func TestRequestKeyRotation(t *testing.T) {
+	c := prooftest.Build3(t, t.TempDir())
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	rotated, nk, err := c.Trust.RotateReader("hk-bank", keys.Ed25519, 1000, rand.NewChaCha8([32]byte{'r'}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{cfg: Config{Trust: rotated, Now: func() time.Time { return now }, MaxSkew: 5 * time.Minute}}
+	rq, err := NewRequest(rotated.Chain, "hk-bank", "shenzhen", schemas.OpDisclose, now, rand.NewChaCha8([32]byte{'q'}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rq.License, rq.Kind, rq.Fields, rq.Purpose = c.Keys["cn-business"], schemas.KindBusiness, []string{"people.name"}, "kyc"
+	old, err := Sign(rq, c.Reader.Sign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := s.checkRequest(old); e != nil {
+		t.Fatalf("the old key before the rotation's height: %+v", e)
+	}
+	fresh, err := Sign(rq, nk.Sign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := s.checkRequest(fresh); e == nil || e.Code != api.CodeForbidden {
+		t.Fatalf("the new key before its first height: %+v", e)
+	}
+	other := *old
+	other.Request.Purpose = "marketing" // signed for kyc
+	if e := s.checkRequest(&other); e == nil || e.Code != api.CodeForbidden {
+		t.Fatalf("a request changed after it was signed: %+v", e)
 	}
 }

@@ -553,8 +553,22 @@ func (s *Service) checkRequest(b *Body) *api.Error {
 		return forbidden("%q is not a reader of the trust bundle", rq.Reader)
 	}
 	pk, tk, ok := s.cfg.Trust.KeyByID(b.KeyID)
-	if !ok || tk.Role != keys.RoleReader || tk.Member != rq.Reader || tk.ValidUntil != nil {
-		return forbidden("key %q is not a key of reader %s in force", b.KeyID, rq.Reader)
+	if !ok || tk.Role != keys.RoleReader || tk.Member != rq.Reader {
+		return forbidden("key %q is not a key of reader %s", b.KeyID, rq.Reader)
+	}
+	// The orderers judge the signature by the key valid at the access
+	// record's block (§6): a rotated key serves until its last height, a
+	// new one from its first. The next block is about the index's height
+	// plus one.
+	var next uint64
+	if s.cfg.Index != nil {
+		next = s.cfg.Index.Height() + 1
+	}
+	if tk.ValidUntil != nil && *tk.ValidUntil < next {
+		return forbidden("key %s of reader %s ended at height %d (the chain is at %d): sign with its new key", b.KeyID, rq.Reader, *tk.ValidUntil, next-1)
+	}
+	if tk.ValidFrom > next {
+		return forbidden("key %s of reader %s is valid from height %d (the chain is at %d): sign with the key in force until then", b.KeyID, rq.Reader, tk.ValidFrom, next-1)
 	}
 	msg, _ := rq.Bytes()
 	sig, _ := base64.StdEncoding.DecodeString(b.Signature)
