@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/baybus/baybus/ledger/archive"
 	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/orderer"
 	"github.com/baybus/baybus/ledger/proof"
@@ -117,6 +118,10 @@ type Config struct {
 	MinFreeDisk uint64
 	FreeDisk    func(dir string) (uint64, error)
 
+	// Archive moves the block log's cold part to an object store; off
+	// unless Archive.Objects is set.
+	Archive ArchiveConfig
+
 	// Proofs configures license-proof publishing on gba.proofs.>.
 	Proofs ProofsConfig
 	// ProofCacheBytes bounds the blocks (with their Merkle trees) kept for
@@ -149,6 +154,42 @@ type Config struct {
 	// WrapOrderer, if set, may change the orderer's configuration before
 	// it opens (tests: fault injection, timings).
 	WrapOrderer func(*orderer.Config)
+}
+
+// ArchiveConfig configures the archiving of a node's block log (issue 17
+// §6): every Every, the blocks more than KeepBlocks below the top move to
+// Objects in chunks of about ChunkBytes, and are read back from there on
+// demand (ledger/archive, blocklog.Store.Archive).
+type ArchiveConfig struct {
+	// Objects is the archive: an archive.Dir or an archive.S3. nil: no
+	// archiving.
+	Objects archive.Objects
+	// KeepBlocks is how many of the newest blocks stay in the live log.
+	// Default 100,000 (at 16 batches a block, about 400 M transactions
+	// at most, usually far fewer: see docs/storage.md).
+	KeepBlocks uint64
+	// Every is how often the node archives. Default 10 minutes.
+	Every time.Duration
+	// ChunkBytes is the size of an archived object. Default 4 MiB.
+	ChunkBytes int
+	// OpenTimeout bounds listing the archive when the node opens.
+	// Default 30 s.
+	OpenTimeout time.Duration
+}
+
+func (c *ArchiveConfig) defaults() {
+	if c.KeepBlocks == 0 {
+		c.KeepBlocks = 100_000
+	}
+	if c.Every <= 0 {
+		c.Every = 10 * time.Minute
+	}
+	if c.ChunkBytes <= 0 {
+		c.ChunkBytes = 4 << 20
+	}
+	if c.OpenTimeout <= 0 {
+		c.OpenTimeout = 30 * time.Second
+	}
 }
 
 // ProofsConfig configures a node's license-proof publishing.
@@ -198,5 +239,6 @@ func (c *Config) check() error {
 	if c.FreeDisk == nil {
 		c.FreeDisk = orderer.FreeDisk
 	}
+	c.Archive.defaults()
 	return nil
 }

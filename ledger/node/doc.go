@@ -57,6 +57,13 @@
 //     log (ledger/orderer) and rebuilds a license state that is ahead of
 //     the log from the log; the catalogue and the index are rebuilt the
 //     same way.
+//   - Archive (Config.Archive): with an object store, one goroutine
+//     moves the blocks more than KeepBlocks below the top to it every
+//     Every (blocklog.Store.Archive, ledger/archive), while the orderer
+//     appends; every read of the block log (proofs, sync, the catalogue,
+//     rebuilding the index or the state) falls back to the archive below
+//     the live log. Open lists the archive before the orderer opens its
+//     log, which must continue it.
 //   - Every answer the node gives about its chain comes from its own
 //     fsynced block log and the state and index derived from it; a fresh
 //     proof is verified against the trust bundle before it leaves
@@ -77,6 +84,8 @@
 //     a goroutine per held commit wait (ledger/query).
 //   - A Keeper owns one goroutine, which waits for its node to stop and
 //     opens it again; OnStart is called on it.
+//   - The archiver (one goroutine, with Config.Archive) owns every
+//     archiving of the node's block log.
 //   - The observer (one goroutine) samples the GBA_TX consumer's lag, the
 //     cluster's height on gba.blocks and the stores' sizes every
 //     Config.ObserveEvery; Ready and the metrics read what it keeps.

@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/baybus/baybus/ledger/archive"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/ledger/licenses"
@@ -44,6 +46,7 @@ type Node struct {
 	query   *query.Server   // nil with NoQuery, or before Start
 	metrics *metrics
 	obs     *observer
+	cold    *archive.Blocks // nil unless Config.Archive.Objects
 
 	mu      sync.Mutex // guards started, stopped, err
 	started bool
@@ -101,7 +104,15 @@ func Open(cfg Config) (_ *Node, err error) {
 		}
 	}
 	n.metrics = newMetrics(n)
-	ocfg := orderer.Config{Name: cfg.Name, Trust: cfg.Trust, Key: cfg.Key, Conn: cfg.Conn, DataDir: cfg.DataDir,
+	if cfg.Archive.Objects != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.Archive.OpenTimeout)
+		n.cold, err = archive.Open(ctx, cfg.Archive.Objects, archive.Config{})
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+	}
+	ocfg := orderer.Config{Name: cfg.Name, Trust: cfg.Trust, Key: cfg.Key, Conn: cfg.Conn, DataDir: cfg.DataDir, Cold: n.coldStore(),
 		State: n.state, Engine: cfg.Engine, NoSyncWAL: cfg.NoSyncWAL, IndexMemTable: cfg.MemTableSize,
 		MinFreeDisk: cfg.MinFreeDisk, FreeDisk: cfg.FreeDisk,
 		Logger: n.log, Clock: cfg.Clock, OnCommitted: n.committed}
@@ -257,6 +268,13 @@ func (n *Node) Start(ctx context.Context) error {
 		n.query = srv
 		n.mu.Unlock()
 	}
+	if n.cold != nil {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.archiveLoop(runCtx)
+		}()
+	}
 	n.obs = newObserver(n)
 	n.wg.Add(1)
 	go func() {
@@ -281,6 +299,50 @@ func (n *Node) Start(ctx context.Context) error {
 	}()
 	n.log.Info("node started", "height", n.ord.Height(), "proofs", n.proofs != nil, "catalog", n.catalog != nil, "query", !n.cfg.NoQuery)
 	return nil
+}
+
+// coldStore returns the archive as the orderer's blocklog.Cold (a nil
+// interface, not a nil pointer, without one).
+func (n *Node) coldStore() blocklog.Cold {
+	if n.cold == nil {
+		return nil
+	}
+	return n.cold
+}
+
+// archiveLoop archives, every Config.Archive.Every, the blocks more than
+// KeepBlocks below the top. It owns every archiving of the node's log;
+// the orderer appends alongside (blocklog.Store.Archive allows it).
+func (n *Node) archiveLoop(ctx context.Context) {
+	ac := n.cfg.Archive
+	var tick <-chan time.Time
+	stop := func() {}
+	if n.cfg.Clock != nil {
+		tick, stop = n.cfg.Clock.NewTicker(ac.Every)
+	} else {
+		t := time.NewTicker(ac.Every)
+		tick, stop = t.C, t.Stop
+	}
+	defer stop()
+	for {
+		if h := n.ord.Store().Height(); h > ac.KeepBlocks+1 {
+			below := h - ac.KeepBlocks
+			if below >= n.ord.Store().First() {
+				moved, err := n.ord.Store().Archive(ctx, below, ac.ChunkBytes)
+				switch {
+				case err != nil && ctx.Err() == nil:
+					n.log.Warn("archiving the block log failed; trying again later", "below", below, "err", err)
+				case moved > 0:
+					n.log.Info("archived blocks", "through", below, "blocks", moved, "chunks", n.cold.Chunks())
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+		}
+	}
 }
 
 // Stop stops serving, leaves the cluster and closes the stores. It is safe

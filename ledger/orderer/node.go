@@ -112,6 +112,9 @@ type Config struct {
 	// publish them again after GBA_BLOCKS' duplicate window has passed.
 	// Default 5 minutes (the stream's window is 10).
 	PublishMaxAge time.Duration
+	// Cold, if set, holds the block log's archived blocks, those below the
+	// live log (ledger/archive): reads fall back to it (blocklog.Cold).
+	Cold blocklog.Cold
 	// NoSyncWAL skips fsync in the block log and engine WAL. For benchmarks
 	// only: a crash may then lose decided blocks.
 	NoSyncWAL bool

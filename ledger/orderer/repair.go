@@ -55,7 +55,7 @@ func (n *Node) openBlocks(dir string, opts wal.Options) (*blocklog.Store, error)
 			return nil, fmt.Errorf("orderer: repair: %w", err)
 		}
 	}
-	st, err := blocklog.OpenStore(dir, opts)
+	st, err := blocklog.OpenStoreCold(dir, opts, n.cfg.Cold)
 	var ce *wal.CorruptError
 	switch {
 	case !errors.As(err, &ce):
@@ -68,7 +68,7 @@ func (n *Node) openBlocks(dir string, opts wal.Options) (*blocklog.Store, error)
 	if err != nil {
 		return nil, err
 	}
-	return blocklog.OpenStore(dir, opts)
+	return blocklog.OpenStoreCold(dir, opts, n.cfg.Cold)
 }
 
 // repairScan reads the whole log for the first damaged record and cuts the
