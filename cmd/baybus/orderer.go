@@ -34,6 +34,9 @@ func newOrdererCmd() *cobra.Command {
 		readyLag                                            uint64
 		lf                                                  logFlags
 		engine                                              bft.Options
+		af                                                  archiveFlags
+		archiveKeep                                         uint64
+		archiveEvery                                        time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "orderer",
@@ -57,10 +60,19 @@ A bus beyond loopback speaks TLS (tls://host:port): --tls-ca names the CAs to
 trust (default the consortium's tls/ca.crt beside --trust), --tls-cert and
 --tls-key a client certificate if the servers ask for one. The streams must exist (baybus up creates them on its embedded server). Every
 member of a cluster must run the same consensus timings (the defaults are the
-ones 'baybus up' uses; see ledger/node.EngineDefaults).`,
+ones 'baybus up' uses; see ledger/node.EngineDefaults).
+
+With --archive-dir or --archive-s3 (credentials in $BAYBUS_S3_ACCESS_KEY and
+$BAYBUS_S3_SECRET_KEY), the orderer moves the blocks more than --archive-keep
+below its top to the archive every --archive-every, and reads them back from there
+when asked (docs/storage.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := lf.logger()
+			if err != nil {
+				return err
+			}
+			objects, err := af.objects()
 			if err != nil {
 				return err
 			}
@@ -105,6 +117,7 @@ ones 'baybus up' uses; see ledger/node.EngineDefaults).`,
 			// recovers by itself once the cause is gone.
 			k, err := node.Keep(cmd.Context(), node.Config{Name: id, Trust: trust, Key: key, Conn: nc, DataDir: dataDir, Engine: engine,
 				Proofs: node.ProofsConfig{Publish: !noProofs}, NoCatalog: noCatalog, ReadyMaxLag: readyLag,
+				Archive: node.ArchiveConfig{Objects: objects, KeepBlocks: archiveKeep, Every: archiveEvery},
 				Registerer: reg, Logger: log}, node.KeepConfig{})
 			if err != nil {
 				return err
@@ -150,6 +163,9 @@ ones 'baybus up' uses; see ledger/node.EngineDefaults).`,
 	fl.DurationVar(&engine.ComplainTimeout, "complain-timeout", 0, fmt.Sprintf("further wait before asking for a view change (default %v)", node.DefaultComplainTimeout))
 	fl.DurationVar(&engine.HeartbeatTimeout, "heartbeat-timeout", 0, fmt.Sprintf("leader silence that starts a view change (default %v)", node.DefaultHeartbeatTimeout))
 	fl.Uint64Var(&engine.DecisionsPerLeader, "decisions-per-leader", 0, "blocks before the leader rotates (default 100)")
+	af.add(fl)
+	fl.Uint64Var(&archiveKeep, "archive-keep", 0, "with --archive-*: newest blocks kept in the live log (default 100000)")
+	fl.DurationVar(&archiveEvery, "archive-every", 0, "with --archive-*: how often to archive (default 10m)")
 	for _, f := range []string{"id", "data", "trust", "key"} {
 		_ = cmd.MarkFlagRequired(f)
 	}
