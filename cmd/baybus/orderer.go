@@ -117,7 +117,7 @@ when asked (docs/storage.md).`,
 			// recovers by itself once the cause is gone.
 			k, err := node.Keep(cmd.Context(), node.Config{Name: id, Trust: trust, Key: key, Conn: nc, DataDir: dataDir, Engine: engine,
 				Proofs: node.ProofsConfig{Publish: !noProofs}, NoCatalog: noCatalog, ReadyMaxLag: readyLag,
-				Archive: node.ArchiveConfig{Objects: objects, KeepBlocks: archiveKeep, Every: archiveEvery},
+				Archive:    node.ArchiveConfig{Objects: objects, KeepBlocks: archiveKeep, Every: archiveEvery},
 				Registerer: reg, Logger: log}, node.KeepConfig{})
 			if err != nil {
 				return err
