@@ -23,6 +23,12 @@ func TestArchiveAndSnapshotCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "archived 3 blocks") || !strings.Contains(out, "the live log 4..4") {
 		t.Fatalf("archive: %d %q %q", code, out, errOut)
 	}
+	if out, errOut, code := runCmd(t, newRootCmd(), "", "verify-chain", "--data", ord, "--trust", trust, "--archive-dir", arch); code != 0 || !strings.Contains(out, "ok: height 4") {
+		t.Fatalf("verify-chain over the archive: %d %q %q", code, out, errOut)
+	}
+	if _, errOut, code := runCmd(t, newRootCmd(), "", "verify-chain", "--data", ord, "--trust", trust); code != 1 {
+		t.Fatalf("verify-chain of a cut log without its archive: %d %q", code, errOut)
+	}
 	if _, errOut, code := runCmd(t, newRootCmd(), "", "snapshot", "create", "--data", ord, "--trust", trust, "--height", "2", "--out", t.TempDir()); code == 0 {
 		t.Fatalf("snapshot of an archived block without the archive: accepted (%q)", errOut)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/baybus/baybus/ledger/archive"
 	"github.com/baybus/baybus/ledger/audit"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
@@ -13,6 +14,7 @@ import (
 
 func newVerifyChainCmd() *cobra.Command {
 	var dataDir, trustFile string
+	var af archiveFlags
 	cmd := &cobra.Command{
 		Use:   "verify-chain",
 		Short: "Re-check stopped orderers' chains: CRCs, hash links, roots, state, certificates, forks",
@@ -32,7 +34,9 @@ whole record that fails its CRC was damaged after it was written: that is a faul
 wherever it is, the last record included.
 
 --data is either a 'baybus up' data directory (every orderer under it is checked)
-or one orderer's data directory (then --trust is required). Exit status 0 when
+or one orderer's data directory (then --trust is required). An orderer whose
+oldest blocks were archived is verified with its archive: give --data its data
+directory and the --archive-* flags it runs with. Exit status 0 when
 everything holds, 1 when any chain has a fault (each is printed, naming the orderer,
 the height and what is wrong), 2 when it cannot run.`,
 		Args: cobra.NoArgs,
@@ -47,6 +51,20 @@ the height and what is wrong), 2 when it cannot run.`,
 			logs := audit.OrdererLogs(dataDir, trust)
 			if len(logs) == 0 {
 				return exitf(2, "%s holds no block log (neither orderers/<name>/blocks nor blocks/)", dataDir)
+			}
+			obj, err := af.objects()
+			if err != nil {
+				return exitError{code: 2, err: err}
+			}
+			if obj != nil {
+				if len(logs) != 1 {
+					return exitf(2, "an archive holds one orderer's blocks: give --data that orderer's data directory")
+				}
+				cold, err := archive.Open(cmd.Context(), obj, archive.Config{})
+				if err != nil {
+					return exitError{code: 2, err: err}
+				}
+				logs[0].Cold = cold
 			}
 			bar := newProgress(progressOut{stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr()}, -1, "verifying", false)
 			cur := -1
@@ -91,6 +109,7 @@ the height and what is wrong), 2 when it cannot run.`,
 	}
 	cmd.Flags().StringVar(&dataDir, "data", "data", "data directory of a stopped node")
 	cmd.Flags().StringVar(&trustFile, "trust", "", "trust bundle (default DATA/trust.json)")
+	af.add(cmd.Flags())
 	return cmd
 }
 

@@ -81,7 +81,7 @@ type Report struct {
 // removed afterwards; other errors (no scratch space, ctx's) are returned
 // as they are.
 func VerifyChain(ctx context.Context, blocksDir string, trust *keys.Bundle) (*Report, error) {
-	r, err := openLog(blocksDir)
+	r, err := openLog(blocksDir, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -90,11 +90,11 @@ func VerifyChain(ctx context.Context, blocksDir string, trust *keys.Bundle) (*Re
 
 // openLog opens a block log for reading, turning what is wrong with it into
 // a Fault.
-func openLog(dir string) (*blocklog.Reader, error) {
+func openLog(dir string, cold blocklog.Cold) (*blocklog.Reader, error) {
 	if _, err := os.Stat(dir); err != nil {
 		return nil, &Fault{What: "open block log", Err: err}
 	}
-	r, err := blocklog.OpenReader(dir)
+	r, err := blocklog.OpenReaderCold(dir, cold)
 	var ce *wal.CorruptError
 	switch {
 	case err == nil:
@@ -103,7 +103,7 @@ func openLog(dir string) (*blocklog.Reader, error) {
 		return nil, &Fault{What: "open block log", Err: err}
 	case errors.As(err, &ce):
 		return nil, &Fault{Height: ce.Index, What: "read block log", Err: err}
-	case errors.Is(err, blocklog.ErrBrokenChain):
+	case errors.Is(err, blocklog.ErrBrokenChain), errors.Is(err, blocklog.ErrArchive):
 		return nil, &Fault{Height: 1, What: "hash chain", Err: err}
 	}
 	return nil, &Fault{What: "open block log", Err: err}
@@ -233,6 +233,9 @@ func OrdererDirs(dataDir string, trust *keys.Bundle) []string {
 type Log struct {
 	Name string // the orderer's name ("" if unknown)
 	Dir  string // the block log's directory
+	// Cold holds the blocks archived below the log (ledger/archive), or
+	// nil.
+	Cold blocklog.Cold
 }
 
 // OrdererLogs finds the block logs of a data directory: those of a `baybus

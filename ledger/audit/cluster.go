@@ -63,7 +63,7 @@ func VerifyClusterProgress(ctx context.Context, logs []Log, trust *keys.Bundle, 
 	for i, l := range logs {
 		res := &rep.Chains[i]
 		res.Log = l
-		r, err := openLog(l.Dir)
+		r, err := openLog(l.Dir, l.Cold)
 		if err == nil {
 			readers[i] = r
 			var tell func(height uint64)

@@ -26,7 +26,8 @@
 //     always keeps its last block. Every read of the Store (Raw, Record,
 //     Header, Scan) falls back to the archive below the live log's first
 //     height. Open checks that the archive's last block is the live log's
-//     parent; a gap between them is ErrArchive.
+//     parent; a gap between them is ErrArchive. OpenReaderCold does the
+//     same for the read-only Reader (verify-chain over an archived log).
 //   - Reader reads a stopped orderer's log in place and writes nothing
 //     (wal.OpenReader): a torn tail is reported, not cut.
 //

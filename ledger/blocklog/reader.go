@@ -23,8 +23,9 @@ import (
 // A Reader is a snapshot of the log at OpenReader and is safe for
 // concurrent use; it keeps no file open between calls.
 type Reader struct {
-	dir string
-	log *wal.Reader
+	dir  string
+	log  *wal.Reader
+	cold Cold // the archive of the blocks below the log, or nil
 }
 
 // OpenReader opens the block log in dir for reading only. Errors: a
@@ -32,7 +33,13 @@ type Reader struct {
 // there (the orderer finishes it when it next starts); a *wal.CorruptError
 // for corruption in the last segment (Index is the block's height);
 // ErrBrokenChain if the log does not start at block 1.
-func OpenReader(dir string) (*Reader, error) {
+func OpenReader(dir string) (*Reader, error) { return OpenReaderCold(dir, nil) }
+
+// OpenReaderCold is OpenReader for a log whose oldest blocks were archived
+// to cold (Store.Archive): Scan, Verify and Header read the heights below
+// the live log from cold. The live log may start anywhere from block 1 to
+// cold.Height()+1; a gap is ErrArchive.
+func OpenReaderCold(dir string, cold Cold) (*Reader, error) {
 	l, err := wal.OpenReader(dir)
 	if errors.Is(err, wal.ErrTruncating) {
 		return nil, fmt.Errorf("blocklog: %w (the orderer finishes it when it next starts)", err)
@@ -41,9 +48,14 @@ func OpenReader(dir string) (*Reader, error) {
 		return nil, fmt.Errorf("blocklog: %w", err)
 	}
 	if first, last := l.FirstIndex(), l.LastIndex(); last >= first && first != 1 {
-		return nil, fmt.Errorf("%w: the block log in %s starts at block %d", ErrBrokenChain, dir, first)
+		if cold == nil {
+			return nil, fmt.Errorf("%w: the block log in %s starts at block %d", ErrBrokenChain, dir, first)
+		}
+		if first > cold.Height()+1 {
+			return nil, fmt.Errorf("%w: the block log in %s starts at block %d, the archive holds 1..%d", ErrArchive, dir, first, cold.Height())
+		}
 	}
-	return &Reader{dir: dir, log: l}, nil
+	return &Reader{dir: dir, log: l, cold: cold}, nil
 }
 
 // Dir returns the log's directory.
@@ -63,7 +75,26 @@ func (r *Reader) Torn() *wal.CorruptError { return r.log.Torn() }
 // a *wal.CorruptError whose Index is its height. It stops at ctx's
 // cancellation and at fn's first error, which it returns as is.
 func (r *Reader) Scan(ctx context.Context, from, to uint64, want func(uint64) bool, fn func(height uint64, raw []byte) error) error {
-	return r.log.Scan(max(from, 1), to, want, func(h uint64, raw []byte) error {
+	from = max(from, 1)
+	if first := r.log.FirstIndex(); r.cold != nil && from < first {
+		for h := from; h < first && h <= to; h++ {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if want != nil && !want(h) {
+				continue
+			}
+			raw, err := r.cold.Raw(ctx, h)
+			if err != nil {
+				return err
+			}
+			if err := fn(h, raw); err != nil {
+				return err
+			}
+		}
+		from = first
+	}
+	return r.log.Scan(from, to, want, func(h uint64, raw []byte) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
