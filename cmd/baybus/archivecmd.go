@@ -148,7 +148,7 @@ archive (one directory or bucket prefix) per orderer.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&dataDir, "data", "", "the stopped orderer's data directory (holding blocks/) (required)")
-	fl.Uint64Var(&keep, "keep", 100_000, "newest blocks to keep in the live log")
+	fl.Uint64Var(&keep, "keep", 10_000, "newest blocks to keep in the live log")
 	fl.StringVar(&chunkBytes, "chunk", "4MiB", "size of an archived object")
 	af.add(fl)
 	_ = cmd.MarkFlagRequired("data")

@@ -164,7 +164,7 @@ when asked (docs/storage.md).`,
 	fl.DurationVar(&engine.HeartbeatTimeout, "heartbeat-timeout", 0, fmt.Sprintf("leader silence that starts a view change (default %v)", node.DefaultHeartbeatTimeout))
 	fl.Uint64Var(&engine.DecisionsPerLeader, "decisions-per-leader", 0, "blocks before the leader rotates (default 100)")
 	af.add(fl)
-	fl.Uint64Var(&archiveKeep, "archive-keep", 0, "with --archive-*: newest blocks kept in the live log (default 100000)")
+	fl.Uint64Var(&archiveKeep, "archive-keep", 0, "with --archive-*: newest blocks kept in the live log (default 10000)")
 	fl.DurationVar(&archiveEvery, "archive-every", 0, "with --archive-*: how often to archive (default 10m)")
 	for _, f := range []string{"id", "data", "trust", "key"} {
 		_ = cmd.MarkFlagRequired(f)

@@ -165,8 +165,9 @@ type ArchiveConfig struct {
 	// archiving.
 	Objects archive.Objects
 	// KeepBlocks is how many of the newest blocks stay in the live log.
-	// Default 100,000 (at 16 batches a block, about 400 M transactions
-	// at most, usually far fewer: see docs/storage.md).
+	// Default 10,000: 24 MB of log when blocks hold one transaction (the
+	// target load's average), 24 GB at the densest (2,500 transactions a
+	// block under bulk load); docs/storage.md.
 	KeepBlocks uint64
 	// Every is how often the node archives. Default 10 minutes.
 	Every time.Duration
@@ -179,7 +180,7 @@ type ArchiveConfig struct {
 
 func (c *ArchiveConfig) defaults() {
 	if c.KeepBlocks == 0 {
-		c.KeepBlocks = 100_000
+		c.KeepBlocks = 10_000
 	}
 	if c.Every <= 0 {
 		c.Every = 10 * time.Minute
