@@ -56,7 +56,7 @@ and translates them between the mainland, Hong Kong and Macao formats.`,
 		newBridgeCmd(), newIDCmd(), newSampleCmd(), newBenchCmd(),
 		newProofCmd(), newLicensesCmd(), newVerifyCmd(), newSubscribeCmd(), newReconcileCmd(), newNATSCmd(), newClusterCmd(),
 		newShareCmd(), newAuditCmd(),
-		newArchiveCmd(), newSnapshotCmd())
+		newArchiveCmd(), newSnapshotCmd(), newSoakCmd())
 	return root
 }
 
