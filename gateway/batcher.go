@@ -12,6 +12,7 @@ import (
 
 	"github.com/baybus/baybus/gateway/outbox"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/bus"
 	"github.com/baybus/baybus/schemas/keys"
 )
 
@@ -45,7 +46,14 @@ type BatchConfig struct {
 	// as sent. Above 1, batches may overtake each other.
 	MaxInFlight int
 	QueueSize   int // transactions waiting for a batch; default 8192 (beyond it: ErrBackpressure)
-	Retries     int // publish attempts per batch after the first, for transient errors; default 3
+	// PublishAttempt bounds one attempt to publish a batch, PublishTimeout
+	// all of them (bus.Retry): a stream without a leader (a NATS server
+	// down, an election under way) answers no publish, and a new attempt
+	// reaches a new leader as soon as there is one. Defaults
+	// bus.DefaultAttempt (2 s) and 10 s; past it the batch fails with
+	// bus.ErrNoLeader.
+	PublishAttempt time.Duration
+	PublishTimeout time.Duration
 }
 
 func (c BatchConfig) withDefaults() BatchConfig {
@@ -65,8 +73,11 @@ func (c BatchConfig) withDefaults() BatchConfig {
 	if c.QueueSize == 0 {
 		c.QueueSize = 8192
 	}
-	if c.Retries == 0 {
-		c.Retries = 3
+	if c.PublishAttempt <= 0 {
+		c.PublishAttempt = bus.DefaultAttempt
+	}
+	if c.PublishTimeout <= 0 {
+		c.PublishTimeout = 10 * time.Second
 	}
 	return c
 }
@@ -259,15 +270,18 @@ func (b *batcher) publish(items []pending, seq uint64) {
 	}
 	start := time.Now()
 	var ack *jetstream.PubAck
-	for attempt := 0; ; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		ack, err = b.pub.Publish(ctx, b.subject, id, frame)
-		cancel()
-		if err == nil || attempt >= b.cfg.Retries || !transient(err) {
-			break
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.PublishTimeout)
+	attempt := 0
+	err = bus.Retry{Attempt: b.cfg.PublishAttempt}.Do(ctx, "publish batch "+id, func(ctx context.Context) (err error) {
+		if attempt++; attempt > 1 {
+			b.log.Warn("batch publish unanswered, retrying", "city", b.city, "batch", id, "attempt", attempt)
 		}
-		b.log.Warn("batch publish failed, retrying", "city", b.city, "batch", id, "attempt", attempt+1, "err", err)
-		time.Sleep(time.Duration(50*(attempt+1)) * time.Millisecond)
+		ack, err = b.pub.Publish(ctx, b.subject, id, frame)
+		return err
+	})
+	cancel()
+	if errors.Is(err, bus.ErrNoLeader) {
+		b.metrics.noLeader.WithLabelValues(b.city).Inc()
 	}
 	if kept != nil {
 		kerr := <-kept
@@ -309,12 +323,4 @@ func (b *batcher) fail(items []pending, err error) {
 	for _, p := range items {
 		p.done <- pubResult{err: err}
 	}
-}
-
-// transient reports whether a publish error may pass on a retry: time-outs
-// and a bus without responders (JetStream electing a leader), not
-// permission errors.
-func transient(err error) bool {
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
-		errors.Is(err, jetstream.ErrAsyncPublishTimeout)
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/baybus/baybus/gateway/api"
+	"github.com/baybus/baybus/schemas/bus"
 )
 
 // pubHealth is what a city's publishes say about the bus: the last failure
@@ -68,7 +70,10 @@ func (g *Gateway) Ready(ctx context.Context) api.Readiness {
 	g.mu.RLock()
 	for token, c := range g.cities {
 		r.Cities = append(r.Cities, token)
-		if err := c.health.problem(g.cfg.FailureHold); err != nil {
+		switch err := c.health.problem(g.cfg.FailureHold); {
+		case errors.Is(err, bus.ErrNoLeader):
+			cities = append(cities, fmt.Sprintf("%s: no JetStream leader: no server answered its last batch: %v", token, err))
+		case err != nil:
 			cities = append(cities, fmt.Sprintf("%s: the bus did not store its last batch: %v", token, err))
 		}
 	}

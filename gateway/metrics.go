@@ -8,6 +8,7 @@ type metrics struct {
 	events         *prometheus.CounterVec // by city and outcome
 	batches        *prometheus.CounterVec // by city
 	publishErrors  *prometheus.CounterVec // by city
+	noLeader       *prometheus.CounterVec // by city
 	batchSize      prometheus.Histogram
 	publishSeconds prometheus.Histogram
 	held           prometheus.Counter
@@ -29,6 +30,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Signed batches stored on the bus, by city."}, []string{"city"}),
 		publishErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "baybus_gateway_publish_errors_total",
 			Help: "Batches the bus did not store, by city."}, []string{"city"}),
+		noLeader: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "baybus_gateway_bus_no_leader_total",
+			Help: "Batches the bus did not store because no JetStream leader answered any attempt (bus.ErrNoLeader), by city; also counted in baybus_gateway_publish_errors_total."}, []string{"city"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "baybus_gateway_batch_transactions",
 			Help: "Transactions per published batch.", Buckets: prometheus.ExponentialBuckets(1, 2, 13)}),
 		publishSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "baybus_gateway_publish_seconds",
@@ -55,7 +58,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			[]string{"city", "result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.batches, m.publishErrors, m.batchSize, m.publishSeconds, m.held, m.failing, m.bulkWaits, m.refusedAuth,
+		reg.MustRegister(m.events, m.batches, m.publishErrors, m.noLeader, m.batchSize, m.publishSeconds, m.held, m.failing, m.bulkWaits, m.refusedAuth,
 			m.outboxBatches, m.outboxBytes, m.outboxFailing, m.republished, m.sealed)
 	}
 	return m

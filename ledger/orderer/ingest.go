@@ -39,6 +39,11 @@ type ingester struct {
 	backoff time.Duration // before the next re-creation; reset by a message (run's own)
 }
 
+// consumerTimeout bounds the creation of the orderer's consumer, in
+// attempts of bus.DefaultAttempt: long enough for a restarted NATS cluster
+// to elect GBA_TX's leader.
+const consumerTimeout = 30 * time.Second
+
 // pullExpiry bounds how long the ingester's pull request lives on the
 // server; see open.
 const pullExpiry = 5 * time.Second
@@ -67,9 +72,18 @@ func newIngester(n *Node) (*ingester, error) {
 // pulling from it.
 func (in *ingester) open() error {
 	n := in.n
-	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+	// Short attempts (bus.Retry): a request sent while GBA_TX has no
+	// leader (its cluster restarting) is never answered, or refused with
+	// a 503 while there is no quorum, and one request with the whole
+	// deadline waited it out even when a leader came a second later; the
+	// orderer then exited and a restart cost seconds more.
+	ctx, cancel := context.WithTimeout(n.ctx, consumerTimeout)
 	defer cancel()
-	cons, err := in.js.CreateOrUpdateConsumer(ctx, bus.StreamTx, bus.OrdererConsumerConfig(n.cfg.Name, n.cfg.AckWait, int(n.cfg.Engine.PoolSize)))
+	var cons jetstream.Consumer
+	err := bus.Retry{Also: bus.Unavailable}.Do(ctx, "create consumer", func(ctx context.Context) (err error) {
+		cons, err = in.js.CreateOrUpdateConsumer(ctx, bus.StreamTx, bus.OrdererConsumerConfig(n.cfg.Name, n.cfg.AckWait, int(n.cfg.Engine.PoolSize)))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("orderer: consumer %s: %w", bus.OrdererConsumer(n.cfg.Name), err)
 	}
