@@ -128,3 +128,90 @@ func counter(t *testing.T, reg *prometheus.Registry, name, city string) float64 
 	}
 	return 0
 }
+
+// TestRealJetStreamWriteFailureHeals is issue 13 §6's "a JetStream write
+// failure shows in /readyz and in metrics, and the node recovers by itself
+// once the cause is gone", against a real JetStream server: the operator
+// caps GBA_TX where it stands and makes it refuse new messages (what a
+// store out of space does to every publish), then lifts the cap. No
+// fault injection: the server refuses the writes.
+func TestRealJetStreamWriteFailureHeals(t *testing.T) {
+	e := newEnv(t, gateway.Config{})
+	reg := prometheus.NewRegistry()
+	gw := gateway.New(gateway.Config{Logger: quiet, Chain: chain, Registerer: reg, Node: "gw-test"})
+	defer gw.Close()
+	nc, err := e.srv.Connect(bus.IdentityName(bus.RoleCity, "jiangmen"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	pub, err := bus.NewPublisher(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.AddCity("jiangmen", e.cons.Cities["jiangmen"], pub); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	gw.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	url := srv.URL + "/v1/cities/jiangmen/events"
+
+	op, err := e.srv.Connect(bus.IdentityName(bus.RoleOperator, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	js, err := jetstream.New(op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stream, err := js.Stream(ctx, bus.StreamTx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	was := info.Config
+	capped := was
+	capped.MaxMsgs, capped.Discard = int64(max(info.State.Msgs, 1)), jetstream.DiscardNew
+	if _, err := js.UpdateStream(ctx, capped); err != nil {
+		t.Fatal(err)
+	}
+	// Fill it to the cap if it is empty, so the next write is refused.
+	post(t, url, api.MediaJSON, mustJSON(event("W0")))
+
+	code, _, body := post(t, url, api.MediaJSON, mustJSON(event("W1")))
+	if e1, _ := body["error"].(map[string]any); code != http.StatusServiceUnavailable || e1["code"] != api.CodeBusUnavailable {
+		t.Fatalf("publish while the stream refuses writes: %d %v", code, body)
+	}
+	rcode, r := readiness(t, srv.URL)
+	if rcode != http.StatusServiceUnavailable || len(r.Problems) != 1 || !strings.Contains(r.Problems[0], "jiangmen: the bus did not store its last batch") {
+		t.Fatalf("readyz while the stream refuses writes: %d %+v", rcode, r)
+	}
+	if gauge(t, reg, "baybus_gateway_bus_write_failing", "jiangmen") != 1 {
+		t.Fatal("bus_write_failing not set")
+	}
+	if counter(t, reg, "baybus_gateway_bus_no_leader_total", "jiangmen") != 0 {
+		t.Fatal("a refused write counted as no leader")
+	}
+
+	// The cause goes away: the same gateway, with no restart, stores again.
+	if _, err := js.UpdateStream(ctx, was); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, body := post(t, url, api.MediaJSON, mustJSON(event("W2"))); code != http.StatusAccepted {
+		t.Fatalf("publish once the stream takes writes: %d %v", code, body)
+	}
+	if rcode, r := readiness(t, srv.URL); rcode != http.StatusOK {
+		t.Fatalf("readyz once the stream takes writes: %d %+v", rcode, r)
+	}
+	if gauge(t, reg, "baybus_gateway_bus_write_failing", "jiangmen") != 0 {
+		t.Fatal("bus_write_failing still set")
+	}
+}
