@@ -1,8 +1,12 @@
 package archive_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"sync"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +15,7 @@ import (
 	"github.com/baybus/baybus/ledger/archive"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/blocklog"
+	"github.com/baybus/baybus/ledger/blocklog/blocklogtest"
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/ledger/proof/prooftest"
 	"github.com/baybus/baybus/ledger/state/smt"
@@ -296,5 +301,83 @@ func TestArchiveGapsRefused(t *testing.T) {
 	}
 	if !strings.HasPrefix(names[0], archive.BlocksPrefix) {
 		t.Fatalf("name %s", names[0])
+	}
+}
+
+// Archiving runs beside the commit path and readers (the node's archiver
+// goroutine): while blocks are appended and read back at random heights,
+// rounds of archiving move the older ones out, and every read returns the
+// record as appended.
+func TestArchiveWhileAppendingAndReading(t *testing.T) {
+	ctx := context.Background()
+	cons := blocklogtest.Consortium(t)
+	recs := blocklogtest.Chain(t, cons, 60, 1, 1)
+	dir := t.TempDir()
+	s, cold := openStore(t, dir, archive.Dir{Path: t.TempDir()})
+	defer s.Close()
+	if err := s.Append(recs[0]); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	errs := make(chan error, 3)
+	go func() { // the commit path
+		defer close(done)
+		for _, r := range recs[1:] {
+			if err := s.Append(r); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // readers
+		defer wg.Done()
+		rnd := mrand.New(mrand.NewPCG(1, 2))
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			h := 1 + rnd.Uint64N(s.Height())
+			raw, err := s.Raw(h)
+			if err != nil {
+				errs <- fmt.Errorf("Raw(%d) with the live log from %d: %w", h, s.First(), err)
+				return
+			}
+			if !bytes.Equal(raw, recs[h-1].Encode()) {
+				errs <- fmt.Errorf("Raw(%d): not the record appended", h)
+				return
+			}
+		}
+	}()
+	go func() { // the archiver
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if h := s.Height(); h > 3 {
+				if _, err := s.Archive(ctx, h-2, 1); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}
+	}()
+	<-done
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if cold.Height() == 0 || s.First() != cold.Height()+1 {
+		t.Fatalf("archive to %d, live log from %d", cold.Height(), s.First())
+	}
+	if err := s.Scan(1, nil); err != nil {
+		t.Fatal(err)
 	}
 }
