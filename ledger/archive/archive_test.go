@@ -239,6 +239,20 @@ func TestArchiveInterruptedFinishes(t *testing.T) {
 	if err != nil || n != 0 || s.First() != 3 {
 		t.Fatalf("Archive = %d, %v; live from %d, want 0 new blocks and live from 3", n, err, s.First())
 	}
+	// Asked to archive less than the archive already holds: nothing to
+	// cut, no error.
+	s.Close()
+	s, cold = openStore(t, dir, obj)
+	defer s.Close()
+	if err := cold.Put(ctx, 3, [][]byte{mustRaw(t, s, 3)}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Archive(ctx, 1, 0); err != nil || n != 0 || s.First() != 3 {
+		t.Fatalf("Archive(1) over an archive to 3: %d, %v; live from %d", n, err, s.First())
+	}
+	if n, err := s.Archive(ctx, 3, 0); err != nil || n != 0 || s.First() != 4 {
+		t.Fatalf("Archive(3) over an archive to 3: %d, %v; live from %d", n, err, s.First())
+	}
 	if err := cold.Put(ctx, 5, raws); !errors.Is(err, archive.ErrGap) {
 		t.Fatalf("Put past the archive's end: %v, want ErrGap", err)
 	}

@@ -3,7 +3,6 @@ package archive
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -104,8 +103,8 @@ func (s *S3) List(ctx context.Context, prefix string) ([]string, error) {
 		}
 		names = append(names, strings.TrimPrefix(o.Key, s.prefix))
 	}
-	if err := ctx.Err(); err != nil && !errors.Is(err, context.Canceled) {
-		return nil, err
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("archive: S3 list %s/%s%s: %w", s.bucket, s.prefix, prefix, err) // the listing may be partial
 	}
 	sort.Strings(names)
 	return names, nil

@@ -156,8 +156,8 @@ func (s *Store) Archive(ctx context.Context, below uint64, chunkBytes int) (int,
 	if err := flush(); err != nil {
 		return moved, err
 	}
-	if archived := s.cold.Height(); archived >= s.First() {
-		if err := tr.TruncateFront(min(archived, below) + 1); err != nil {
+	if cut := min(s.cold.Height(), below) + 1; cut > s.First() {
+		if err := tr.TruncateFront(cut); err != nil {
 			return moved, err
 		}
 	}
