@@ -14,7 +14,7 @@ import (
 // snapshot create reads the block it needs from there; verify and restore
 // accept the snapshot and refuse it with one byte changed.
 func TestArchiveAndSnapshotCommands(t *testing.T) {
-	_, dir := prooftest.BuildDataDir(t)
+	c, dir := prooftest.BuildDataDir(t)
 	ord := filepath.Join(dir, "orderers", prooftest.Orderers[0])
 	trust := filepath.Join(dir, keys.TrustFile)
 	arch := t.TempDir()
@@ -25,6 +25,21 @@ func TestArchiveAndSnapshotCommands(t *testing.T) {
 	}
 	if out, errOut, code := runCmd(t, newRootCmd(), "", "verify-chain", "--data", ord, "--trust", trust, "--archive-dir", arch); code != 0 || !strings.Contains(out, "ok: height 4") {
 		t.Fatalf("verify-chain over the archive: %d %q %q", code, out, errOut)
+	}
+	// proof of a license whose last change is in an archived block (cn-extra,
+	// block 2), from the `up` data directory, over the orderer's archive.
+	pf := filepath.Join(t.TempDir(), "p.json")
+	if out, errOut, code := runCmd(t, newRootCmd(), "", "proof", "--data", dir, "--orderer", prooftest.Orderers[0], "--license", c.Keys["cn-extra"],
+		"--archive-dir", arch, "--out", pf); code != 0 {
+		t.Fatalf("proof over the archive: %d %q %q", code, out, errOut)
+	}
+	// cn-extra is suspended: verify says the proof is valid and exits 2
+	// for a license that is not valid.
+	if out, errOut, _ := runCmd(t, newRootCmd(), "", "verify", "--trust", trust, pf); !strings.Contains(out, "proof valid") || !strings.Contains(out, "sealed at height 2") {
+		t.Fatalf("verify of a proof of an archived block: %q %q", out, errOut)
+	}
+	if _, errOut, code := runCmd(t, newRootCmd(), "", "proof", "--data", dir, "--license", c.Keys["cn-extra"], "--archive-dir", arch); code != 2 || !strings.Contains(errOut, "--orderer") {
+		t.Fatalf("proof over an archive without --orderer: %d %q", code, errOut)
 	}
 	if _, errOut, code := runCmd(t, newRootCmd(), "", "verify-chain", "--data", ord, "--trust", trust); code != 1 {
 		t.Fatalf("verify-chain of a cut log without its archive: %d %q", code, errOut)

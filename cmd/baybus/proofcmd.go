@@ -18,6 +18,7 @@ import (
 
 	"github.com/baybus/baybus/bridge"
 	"github.com/baybus/baybus/internal/system"
+	"github.com/baybus/baybus/ledger/archive"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/node"
 	"github.com/baybus/baybus/ledger/proof"
@@ -41,6 +42,7 @@ const (
 
 func newProofCmd() *cobra.Command {
 	var dataDir, license, ordererName, format, out string
+	var af archiveFlags
 	cmd := &cobra.Command{
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -63,7 +65,7 @@ Exit status: 0 written, 1 no such license, 2 could not run.`,
 			if format != "json" && format != "binary" {
 				return exitf(2, "--format %q: want json or binary", format)
 			}
-			l, err := node.OpenLedger(dataDir, ordererName)
+			l, err := openLedger(cmd.Context(), dataDir, ordererName, &af)
 			if err != nil {
 				return exitError{code: 2, err: err}
 			}
@@ -108,6 +110,7 @@ Exit status: 0 written, 1 no such license, 2 could not run.`,
 	fl.StringVar(&ordererName, "orderer", "", "orderer whose ledger to read (default: the first that has one)")
 	fl.StringVar(&format, "format", "json", "json or binary")
 	fl.StringVar(&out, "out", "", "write the proof to this file (default stdout)")
+	af.add(fl)
 	_ = cmd.MarkFlagRequired("license")
 	return cmd
 }
@@ -122,6 +125,7 @@ func normalKey(key string) string {
 
 func newLicensesCmd() *cobra.Command {
 	var dataDir, city, ordererName, atFlag string
+	var af archiveFlags
 	var limit int
 	cmd := &cobra.Command{
 		SilenceUsage:  true,
@@ -162,7 +166,7 @@ Exit status: 0, or 2 if it could not run.`,
 					return exitf(2, "--city %q: not a jurisdiction (CN, HK, MO) nor a city (%s)", city, strings.Join(schemas.CityTokens(), ", "))
 				}
 			}
-			l, err := node.OpenLedger(dataDir, ordererName)
+			l, err := openLedger(cmd.Context(), dataDir, ordererName, &af)
 			if err != nil {
 				return exitError{code: 2, err: err}
 			}
@@ -205,7 +209,29 @@ Exit status: 0, or 2 if it could not run.`,
 	fl.IntVar(&limit, "limit", 0, "stop after N licenses (0: all)")
 	fl.StringVar(&atFlag, "at", "", "judge expiry at this RFC 3339 time instead of now")
 	fl.StringVar(&ordererName, "orderer", "", "orderer whose ledger to read (default: the first that has one)")
+	af.add(fl)
 	return cmd
+}
+
+// openLedger opens a stopped node's ledger, over the archive of its
+// orderer if the --archive-* flags name one (then --orderer is needed: an
+// archive holds one orderer's blocks).
+func openLedger(ctx context.Context, dataDir, name string, af *archiveFlags) (*node.Ledger, error) {
+	obj, err := af.objects()
+	if err != nil || obj == nil {
+		if err != nil {
+			return nil, err
+		}
+		return node.OpenLedger(dataDir, name)
+	}
+	if name == "" {
+		return nil, errors.New("an archive holds one orderer's blocks: name it with --orderer")
+	}
+	cold, err := archive.Open(ctx, obj, archive.Config{})
+	if err != nil {
+		return nil, err
+	}
+	return node.OpenLedgerCold(dataDir, name, cold)
 }
 
 func orDash(s string) string {

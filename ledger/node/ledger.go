@@ -87,7 +87,11 @@ func OrdererDir(dataDir, name string) string { return filepath.Join(dataDir, "or
 // directory: DataDir/trust.json and DataDir/orderers/<name>/{blocks,state}.
 // The node must be stopped: the state store is locked by a running node.
 // Opening the block log cuts a torn tail, as the orderer would on restart.
-func OpenLedger(dataDir, name string) (*Ledger, error) {
+func OpenLedger(dataDir, name string) (*Ledger, error) { return OpenLedgerCold(dataDir, name, nil) }
+
+// OpenLedgerCold is OpenLedger for an orderer whose oldest blocks were
+// archived to cold (ledger/archive): reads below its live log go there.
+func OpenLedgerCold(dataDir, name string, cold blocklog.Cold) (*Ledger, error) {
 	trust, err := keys.LoadBundle(filepath.Join(dataDir, keys.TrustFile))
 	if err != nil {
 		return nil, err
@@ -111,7 +115,7 @@ func OpenLedger(dataDir, name string) (*Ledger, error) {
 			return nil, fmt.Errorf("%w: %w", ErrNoLedger, err)
 		}
 	}
-	blocks, err := blocklog.OpenStore(filepath.Join(dir, "blocks"), wal.Options{NoSync: true})
+	blocks, err := blocklog.OpenStoreCold(filepath.Join(dir, "blocks"), wal.Options{NoSync: true}, cold)
 	if err != nil {
 		return nil, err
 	}
