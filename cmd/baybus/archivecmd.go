@@ -14,6 +14,7 @@ import (
 
 	"github.com/baybus/baybus/ledger/archive"
 	"github.com/baybus/baybus/ledger/blocklog"
+	"github.com/baybus/baybus/ledger/node"
 	"github.com/baybus/baybus/ledger/snapshot"
 	"github.com/baybus/baybus/ledger/state"
 	"github.com/baybus/baybus/ledger/wal"
@@ -35,13 +36,17 @@ type archiveFlags struct {
 	insecure                      bool
 }
 
-func (a *archiveFlags) add(fl *pflag.FlagSet) {
-	fl.StringVar(&a.dir, "archive-dir", "", "archive the block log's cold part in this directory")
-	fl.StringVar(&a.endpoint, "archive-s3", "", "archive it in an S3-compatible store at host:port (HTTPS; credentials from $"+envS3AccessKey+" and $"+envS3SecretKey+")")
-	fl.StringVar(&a.bucket, "archive-s3-bucket", "", "the store's bucket (it must exist)")
-	fl.StringVar(&a.prefix, "archive-s3-prefix", "", "prefix of every object name, e.g. orderer-hk/")
-	fl.StringVar(&a.reg, "archive-s3-region", "", "the store's region (default us-east-1)")
-	fl.BoolVar(&a.insecure, "archive-s3-insecure", false, "plain HTTP to the store (only for a store on loopback)")
+func (a *archiveFlags) add(fl *pflag.FlagSet) { a.addNamed(fl, "", "archive the block log's cold part") }
+
+// addNamed adds the flags with prefix before each name ("from-": a peer's
+// archive); what says what the archive is for.
+func (a *archiveFlags) addNamed(fl *pflag.FlagSet, prefix, what string) {
+	fl.StringVar(&a.dir, prefix+"archive-dir", "", what+" in this directory")
+	fl.StringVar(&a.endpoint, prefix+"archive-s3", "", what+" in an S3-compatible store at host:port (HTTPS; credentials from $"+envS3AccessKey+" and $"+envS3SecretKey+")")
+	fl.StringVar(&a.bucket, prefix+"archive-s3-bucket", "", "the store's bucket (it must exist)")
+	fl.StringVar(&a.prefix, prefix+"archive-s3-prefix", "", "prefix of every object name, e.g. orderer-hk/")
+	fl.StringVar(&a.reg, prefix+"archive-s3-region", "", "the store's region (default us-east-1)")
+	fl.BoolVar(&a.insecure, prefix+"archive-s3-insecure", false, "plain HTTP to the store (only for a store on loopback)")
 }
 
 // objects returns the archive chosen, or nil for none.
@@ -164,7 +169,7 @@ with that block's record, in one file named by the SHA-256 of its content
 (<hash>.snap). It is checked before use: its content against its name, the block
 against the trust bundle's quorum, and the licenses against the block's state root.`,
 	}
-	cmd.AddCommand(newSnapshotCreateCmd(), newSnapshotVerifyCmd(), newSnapshotRestoreCmd())
+	cmd.AddCommand(newSnapshotCreateCmd(), newSnapshotVerifyCmd(), newSnapshotRestoreCmd(), newSnapshotJoinCmd())
 	return cmd
 }
 
@@ -282,6 +287,62 @@ licenses as of the snapshot's block; it holds no earlier versions of them.`,
 	cmd.Flags().StringVar(&trustFile, "trust", "", "trust bundle in force at the snapshot's height (required)")
 	cmd.Flags().StringVar(&stateDir, "state", "", "directory to restore the state into; must not exist (required)")
 	for _, f := range []string{"trust", "state"} {
+		_ = cmd.MarkFlagRequired(f)
+	}
+	return cmd
+}
+
+func newSnapshotJoinCmd() *cobra.Command {
+	var (
+		trustFile, dataDir string
+		from, own          archiveFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "join FILE.snap",
+		Short: "Prepare a new orderer's data directory from a snapshot and a peer's archive",
+		Long: `join prepares --data (which must hold no state and no block log) for an orderer that
+joins the chain from a snapshot instead of replaying it: it copies the chunks of a
+peer's block archive (--from-archive-*) into the orderer's own archive (--archive-*),
+each checked, restores and checks the snapshot's license state, checks that the
+archive holds the snapshot's block, the same one, and starts an empty block log that
+continues the archive. Then run 'baybus orderer --data DIR --archive-* ...' with the
+same own archive: it rebuilds its transaction index from the archive, replays only
+the blocks between the snapshot and the archive's top, and syncs the rest from its
+peers. Take the snapshot at a height the peer's archive holds (snapshot create
+--height, with that peer's --archive-* flags).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			trust, err := keys.LoadBundle(trustFile)
+			if err != nil {
+				return err
+			}
+			src, err := from.objects()
+			if err != nil {
+				return fmt.Errorf("--from-archive-*: %w", err)
+			}
+			dst, err := own.objects()
+			if err != nil {
+				return err
+			}
+			if src == nil || dst == nil {
+				return errors.New("snapshot join: give the peer's archive (--from-archive-dir or --from-archive-s3) and this orderer's (--archive-dir or --archive-s3)")
+			}
+			start := time.Now()
+			res, err := node.Join(cmd.Context(), node.JoinConfig{DataDir: dataDir, Trust: trust, Snapshot: args[0], From: src, Archive: dst})
+			if err != nil {
+				return exitError{code: 1, err: err}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "joined in %v: %d licenses at block %d restored; %d archive objects copied, blocks 1..%d; the block log continues at %d\n",
+				time.Since(start).Round(time.Millisecond), res.Snapshot.Licenses, res.Snapshot.Height, res.Copied, res.Archived, res.Archived+1)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&trustFile, "trust", "", "trust bundle in force at the snapshot's height (required)")
+	fl.StringVar(&dataDir, "data", "", "the new orderer's data directory (required)")
+	from.addNamed(fl, "from-", "the peer's block archive,")
+	own.addNamed(fl, "", "this orderer's own block archive,")
+	for _, f := range []string{"trust", "data"} {
 		_ = cmd.MarkFlagRequired(f)
 	}
 	return cmd

@@ -60,6 +60,16 @@ func TestArchiveAndSnapshotCommands(t *testing.T) {
 	if out, errOut, code := runCmd(t, newRootCmd(), "", "snapshot", "restore", file, "--trust", trust, "--state", restored); code != 0 || !strings.Contains(out, "restored") {
 		t.Fatalf("snapshot restore: %d %q %q", code, out, errOut)
 	}
+	// join: a new orderer's directory from the snapshot at 2 and the
+	// archive (blocks 1..3), its log continuing at 4.
+	joined, own := t.TempDir(), t.TempDir()
+	out, errOut, code = runCmd(t, newRootCmd(), "", "snapshot", "join", file, "--trust", trust, "--data", joined, "--from-archive-dir", arch, "--archive-dir", own)
+	if code != 0 || !strings.Contains(out, "continues at 4") {
+		t.Fatalf("snapshot join: %d %q %q", code, out, errOut)
+	}
+	if _, errOut, code := runCmd(t, newRootCmd(), "", "snapshot", "join", file, "--trust", trust, "--data", joined, "--from-archive-dir", arch, "--archive-dir", own); code == 0 || !strings.Contains(errOut, "exists") {
+		t.Fatalf("snapshot join into a used directory: %d %q", code, errOut)
+	}
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)

@@ -169,3 +169,46 @@ func (b *Blocks) heightLocked() uint64 {
 	}
 	return b.chunks[len(b.chunks)-1].to
 }
+
+// Copy copies the chunks of the archive in from that to lacks, checking
+// each (ErrDamaged) before it is put, and returns how many it copied. It
+// is how an orderer that joins from a snapshot takes a peer's archive as
+// the start of its own (ledger/node.Join); records carry the votes the
+// peer collected, which are as valid for any orderer. to must hold a
+// prefix of from's chunks (ErrGap otherwise).
+func Copy(ctx context.Context, from, to Objects) (int, error) {
+	src, err := Open(ctx, from, Config{})
+	if err != nil {
+		return 0, err
+	}
+	dst, err := Open(ctx, to, Config{})
+	if err != nil {
+		return 0, err
+	}
+	dst.mu.Lock()
+	have := len(dst.chunks)
+	dst.mu.Unlock()
+	src.mu.Lock()
+	chunks := slices.Clone(src.chunks)
+	src.mu.Unlock()
+	for i := 0; i < have; i++ {
+		if i >= len(chunks) || chunks[i].name != dst.chunks[i].name {
+			return 0, fmt.Errorf("%w: the destination's chunk %s is not the source's", ErrGap, dst.chunks[i].name)
+		}
+	}
+	n := 0
+	for _, ref := range chunks[have:] {
+		obj, err := from.Get(ctx, ref.name)
+		if err != nil {
+			return n, err
+		}
+		if _, err := decodeChunk(ref, obj); err != nil {
+			return n, err
+		}
+		if err := to.Put(ctx, ref.name, obj); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

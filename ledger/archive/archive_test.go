@@ -395,3 +395,58 @@ func TestArchiveWhileAppendingAndReading(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A block log created empty over an archive continues it: its height is
+// the archive's, every block reads back, and the next block appends.
+func TestContinueArchive(t *testing.T) {
+	ctx := context.Background()
+	cons := blocklogtest.Consortium(t)
+	recs := blocklogtest.Chain(t, cons, 5, 1, 1)
+	obj := archive.Dir{Path: t.TempDir()}
+	cold, err := archive.Open(ctx, obj, archive.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raws [][]byte
+	for _, r := range recs[:4] {
+		raws = append(raws, r.Encode())
+	}
+	if err := cold.Put(ctx, 1, raws); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "blocks")
+	if err := blocklog.ContinueArchive(dir, cold); err != nil {
+		t.Fatal(err)
+	}
+	s, err := blocklog.OpenStoreCold(dir, smallSegments, cold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Height() != 4 || s.Last().Hash() != recs[3].Header.Hash() || s.First() != 5 {
+		t.Fatalf("continued: height %d, live from %d", s.Height(), s.First())
+	}
+	if err := s.Append(recs[4]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Scan(1, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = blocklog.OpenStoreCold(dir, smallSegments, cold); err != nil || s.Height() != 5 {
+		t.Fatalf("reopened: %v", err)
+	}
+	s.Close()
+	if err := blocklog.ContinueArchive(dir, cold); err == nil {
+		t.Fatal("ContinueArchive over a log: accepted")
+	}
+	other := filepath.Join(t.TempDir(), "blocks")
+	if err := wal.CreateAt(other, 9); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := blocklog.OpenStoreCold(other, smallSegments, cold); !errors.Is(err, blocklog.ErrArchive) {
+		t.Fatalf("an empty log from 9 over an archive to 4: %v, want ErrArchive", err)
+	}
+	if _, err := blocklog.OpenStore(other, smallSegments); !errors.Is(err, blocklog.ErrBrokenChain) {
+		t.Fatalf("an empty log from 9 without an archive: %v, want ErrBrokenChain", err)
+	}
+}

@@ -56,10 +56,26 @@ func newStoreCold(l recordLog, cold Cold) (*Store, error) {
 	s := &Store{log: l, cold: cold}
 	first, last := l.FirstIndex(), l.LastIndex()
 	if last < first {
-		if cold != nil && cold.Height() > 0 {
-			l.Close()
-			return nil, fmt.Errorf("%w: the live log is empty but the archive holds blocks 1..%d", ErrArchive, cold.Height())
+		if cold == nil || cold.Height() == 0 {
+			if first != 1 {
+				l.Close()
+				return nil, fmt.Errorf("%w: an empty log that starts at %d", ErrBrokenChain, first)
+			}
+			return s, nil
 		}
+		// A log that continues the archive (ContinueArchive): the chain's
+		// last block is the archive's.
+		if first != cold.Height()+1 {
+			l.Close()
+			return nil, fmt.Errorf("%w: the live log is empty from block %d but the archive holds blocks 1..%d", ErrArchive, first, cold.Height())
+		}
+		s.height = cold.Height()
+		hdr, err := s.Header(s.height)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		s.last = hdr
 		return s, nil
 	}
 	if first != 1 {
@@ -86,6 +102,17 @@ func newStoreCold(l recordLog, cold Cold) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// ContinueArchive creates, in dir, an empty block log that continues cold:
+// its first block will be cold.Height()+1. It is how an orderer that
+// joins from a snapshot starts its log over a copy of a peer's archive
+// (ledger/node.Join). A directory that holds a log is refused.
+func ContinueArchive(dir string, cold Cold) error {
+	if cold.Height() == 0 {
+		return fmt.Errorf("%w: the archive is empty", ErrArchive)
+	}
+	return wal.CreateAt(dir, cold.Height()+1)
 }
 
 // First returns the first height the live log holds (Height()+1 if it

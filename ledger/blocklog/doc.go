@@ -28,6 +28,9 @@
 //     height. Open checks that the archive's last block is the live log's
 //     parent; a gap between them is ErrArchive. OpenReaderCold does the
 //     same for the read-only Reader (verify-chain over an archived log).
+//     ContinueArchive starts an empty log that continues an archive (an
+//     orderer joining from a snapshot): the Store's height is then the
+//     archive's.
 //   - Reader reads a stopped orderer's log in place and writes nothing
 //     (wal.OpenReader): a torn tail is reported, not cut.
 //

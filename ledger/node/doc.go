@@ -64,6 +64,11 @@
 //     rebuilding the index or the state) falls back to the archive below
 //     the live log. Open lists the archive before the orderer opens its
 //     log, which must continue it.
+//   - Join prepares a new data directory from a state snapshot and a copy
+//     of a peer's archive (issue 17 §5): the node then opens with its
+//     state at the snapshot's height and its log continuing the archive,
+//     indexes the archive's blocks and replays only those above the
+//     snapshot.
 //   - Every answer the node gives about its chain comes from its own
 //     fsynced block log and the state and index derived from it; a fresh
 //     proof is verified against the trust bundle before it leaves

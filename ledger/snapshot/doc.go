@@ -30,12 +30,13 @@
 //     transaction and batch ids the chain holds, for refusing a repeated
 //     transaction). The index is derived from the blocks: a joining
 //     orderer must rebuild it from the block archive (ledger/archive),
-//     which the blocks above the snapshot then extend; the test
+//     which the blocks above the snapshot then extend (ledger/node.Join
+//     does: it copies a peer's archive, restores the snapshot and starts a
+//     block log that continues the archive; the orderer then indexes the
+//     archive's blocks and replays only those above the snapshot).
 //     TestSnapshotRestoreThenApplyBlocksAbove shows the blocks above a
 //     snapshot verifying with it, and a block that repeats a transaction
-//     failing to verify without it. Joining an orderer from a snapshot
-//     (the orderer taking its log from the snapshot's block) is not built
-//     yet: see docs/storage.md.
+//     failing to verify without it.
 //   - Write reads the state as of the snapshot's height (pebble snapshots
 //     under state.Store.IterateAt), so it runs beside a live orderer.
 //

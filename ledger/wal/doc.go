@@ -32,6 +32,10 @@
 // records may survive. The caller decides what a surviving record means (the
 // block log re-checks its hash chain on start).
 //
+// CreateAt makes an empty log that starts at a given index, for a log that
+// continues records kept elsewhere (an orderer's block log over an
+// archive).
+//
 // # Torn tail or corruption
 //
 // Each record is stored as one tidwall entry holding a frame: a magic byte,

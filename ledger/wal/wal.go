@@ -446,3 +446,43 @@ func (l *Log) Stats() Stats {
 	defer l.mu.Unlock()
 	return l.stats
 }
+
+// ErrNotEmpty is returned by CreateAt for a directory that holds a log.
+var ErrNotEmpty = errors.New("wal: directory holds a log")
+
+// CreateAt creates, in dir, an empty log whose first record will have
+// index first (Open on a new directory starts at 1): for a log that
+// continues records kept elsewhere (the block log of an orderer that
+// joined from a snapshot and an archive). It refuses a directory that
+// holds segments (ErrNotEmpty). The log is durable when CreateAt returns.
+func CreateAt(dir string, first uint64) error {
+	if first == 0 {
+		return fmt.Errorf("%w: CreateAt(0)", ErrOutOfRange)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("wal: %w", err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("wal: %w", err)
+	}
+	for _, e := range ents {
+		if len(e.Name()) >= 20 && !e.IsDir() {
+			return fmt.Errorf("%w: %s", ErrNotEmpty, dir)
+		}
+	}
+	// tidwall names a segment by the index of its first record; an empty
+	// one makes an empty log that starts there.
+	f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("%020d", first)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	if err != nil {
+		return fmt.Errorf("wal: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("wal: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("wal: %w", err)
+	}
+	return syncDir(dir)
+}

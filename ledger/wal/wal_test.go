@@ -438,3 +438,30 @@ func TestInterruptedTruncation(t *testing.T) {
 		checkTail(t, l)
 	})
 }
+
+// CreateAt makes an empty log that starts at the index given, and refuses
+// a directory that holds one.
+func TestCreateAt(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	if err := CreateAt(dir, 42); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.FirstIndex() != 42 || l.LastIndex() != 41 {
+		t.Fatalf("created at 42: holds %d..%d", l.FirstIndex(), l.LastIndex())
+	}
+	if idx, err := l.Append([]byte("x")); err != nil || idx != 42 {
+		t.Fatalf("Append = %d, %v", idx, err)
+	}
+	l.Close()
+	if err := CreateAt(dir, 7); !errors.Is(err, ErrNotEmpty) {
+		t.Fatalf("CreateAt over a log: %v, want ErrNotEmpty", err)
+	}
+	r, err := OpenReader(dir)
+	if err != nil || r.FirstIndex() != 42 || r.LastIndex() != 42 {
+		t.Fatalf("OpenReader: %v, %d..%d", err, r.FirstIndex(), r.LastIndex())
+	}
+}
