@@ -36,7 +36,9 @@ type archiveFlags struct {
 	insecure                      bool
 }
 
-func (a *archiveFlags) add(fl *pflag.FlagSet) { a.addNamed(fl, "", "archive the block log's cold part") }
+func (a *archiveFlags) add(fl *pflag.FlagSet) {
+	a.addNamed(fl, "", "archive the block log's cold part")
+}
 
 // addNamed adds the flags with prefix before each name ("from-": a peer's
 // archive); what says what the archive is for.
