@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/baybus/baybus/ledger/archive"
+	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/ledger/snapshot"
 	"github.com/baybus/baybus/ledger/state"
@@ -86,19 +87,53 @@ func Join(ctx context.Context, jc JoinConfig) (JoinResult, error) {
 	if info.Height > res.Archived {
 		return undo(fmt.Errorf("%w: join: the snapshot is at block %d, the archive holds blocks 1..%d only: take the snapshot at a height the archive holds", ErrConfig, info.Height, res.Archived))
 	}
-	raw, err := cold.Raw(ctx, info.Height)
-	if err != nil {
+	if err := checkArchive(ctx, cold, rec.Header.Hash(), info.Height); err != nil {
 		return undo(err)
-	}
-	arec, err := blocklog.DecodeRecord(raw, true)
-	if err != nil {
-		return undo(err)
-	}
-	if arec.Header.Hash() != rec.Header.Hash() {
-		return undo(fmt.Errorf("%w: join: the archive's block %d is not the snapshot's: another chain, or a fork", ErrConfig, info.Height))
 	}
 	if err := blocklog.ContinueArchive(blocksDir, cold); err != nil {
 		return undo(err)
 	}
 	return res, nil
+}
+
+// checkArchive reads the archive's blocks from 1 up and checks that they
+// are one hash chain, each block's body matching its header (hashes only,
+// block.CheckContent), and that block at is the snapshot's, whose
+// certificate Restore checked: so every block up to it is certified by
+// that certificate, and the index the orderer builds from them is the
+// chain's. Above it, the orderer's replay checks each block in full.
+func checkArchive(ctx context.Context, cold *archive.Blocks, want [32]byte, at uint64) error {
+	var prev *block.Header
+	for h := uint64(1); h <= cold.Height(); h++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		raw, err := cold.Raw(ctx, h)
+		if err != nil {
+			return err
+		}
+		rec, err := blocklog.DecodeRecord(raw, false)
+		if err != nil {
+			return fmt.Errorf("node: join: archived block %d: %w", h, err)
+		}
+		blk, err := block.Decode(rec.BlockData)
+		if err != nil {
+			return fmt.Errorf("node: join: archived block %d: %w", h, err)
+		}
+		if blk.Header.Hash() != rec.Header.Hash() {
+			return fmt.Errorf("node: join: archived block %d: %w: the record's header is not its block's", h, blocklog.ErrRecord)
+		}
+		if err := blocklog.Links(prev, &blk.Header); err != nil {
+			return fmt.Errorf("node: join: archived block %d: %w", h, err)
+		}
+		if err := block.CheckContent(blk); err != nil {
+			return fmt.Errorf("node: join: archived block %d: %w", h, err)
+		}
+		if h == at && blk.Header.Hash() != want {
+			return fmt.Errorf("%w: join: the archive's block %d is not the snapshot's: another chain, or a fork", ErrConfig, at)
+		}
+		hdr := blk.Header
+		prev = &hdr
+	}
+	return nil
 }
