@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,8 +13,8 @@ import (
 
 func newBenchShareCmd() *cobra.Command {
 	var (
-		cfg      bench.ShareConfig
-		jsonFile string
+		cfg               bench.ShareConfig
+		jsonFile, cpuProf string
 	)
 	cmd := &cobra.Command{
 		Use:   "share [--rate R] [--duration D] [--json F]",
@@ -29,6 +31,17 @@ and counts the access records on the ledger. The target is 250 ms p99 at 200/s
 (docs/performance.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cpuProf != "" {
+				f, err := os.Create(cpuProf)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			res, err := bench.RunShare(cmd.Context(), cfg)
 			if err != nil {
 				return err
@@ -37,6 +50,9 @@ and counts the access records on the ledger. The target is 250 ms p99 at 200/s
 			fmt.Fprintf(out, "share: %.0f requests/s offered for %.0fs, %d orderers, %d CPUs, %s\n", res.OfferedPerS, res.DurationS, res.Orderers, res.CPUs, res.GoVersion)
 			fmt.Fprintf(out, "  sealed answers: %.1f/s answered, p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms; %d failed\n",
 				res.AnsweredPerS, res.Answer.P50, res.Answer.P95, res.Answer.P99, res.Answer.Max, res.Failed)
+			if res.FirstError != "" {
+				fmt.Fprintf(out, "  the first failure: %s\n", res.FirstError)
+			}
 			fmt.Fprintf(out, "  reader: %.0f answers opened and checked per second (one core); %d access records in %d blocks; %.2f CPU s per 1,000 requests\n",
 				res.OpenedPerS, res.AccessRecords, res.Blocks, res.CPUSecondsPer1kRequests)
 			if jsonFile != "" {
@@ -53,5 +69,6 @@ and counts the access records on the ledger. The target is 250 ms p99 at 200/s
 	fl.IntVar(&cfg.Orderers, "orderers", 4, "number of orderers")
 	fl.StringVar(&cfg.DataDir, "data", "", "data directory (default a temporary one, removed after)")
 	fl.StringVar(&jsonFile, "json", "", "write the result as JSON")
+	fl.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the whole run (go tool pprof)")
 	return cmd
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/baybus/baybus/gateway/auth"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/proof"
+	"github.com/baybus/baybus/ledger/query"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/disclose"
 	"github.com/baybus/baybus/schemas/keys"
@@ -64,11 +65,20 @@ type Config struct {
 	// IndexWait bounds the wait for the index to reach the chain's head
 	// before a list is answered; default 5 s.
 	IndexWait time.Duration
+	// ProofWait bounds the wait for the proof of an access record the
+	// orderers sealed, from an orderer that has not applied its block
+	// yet; default 5 s.
+	ProofWait time.Duration
 }
 
 // Service serves the share routes of a gateway. Safe for concurrent use.
 type Service struct {
 	cfg Config
+	// verifier checks the proofs the ledger serves, trusting the headers
+	// it has checked once: the query client verified them already, and a
+	// cold check of every certificate again cost a request three
+	// signature verifications per proof.
+	verifier *proof.Verifier
 }
 
 // New returns a service. The trust bundle must be of rules version 3.
@@ -97,7 +107,10 @@ func New(cfg Config) (*Service, error) {
 	if cfg.IndexWait == 0 {
 		cfg.IndexWait = 5 * time.Second
 	}
-	return &Service{cfg: cfg}, nil
+	if cfg.ProofWait == 0 {
+		cfg.ProofWait = 5 * time.Second
+	}
+	return &Service{cfg: cfg, verifier: proof.NewVerifier(cfg.Trust, 0)}, nil
 }
 
 // Register adds the share routes to mux.
@@ -376,7 +389,7 @@ func (s *Service) handleListGrants(w http.ResponseWriter, r *http.Request) {
 			writeError(w, unavailable(err))
 			return
 		}
-		vd, err := proof.Verify(s.cfg.Trust, b)
+		vd, err := s.verifier.Verify(b)
 		if err != nil {
 			writeError(w, unavailable(err))
 			return
@@ -600,8 +613,16 @@ func (s *Service) checkRequest(b *Body) *api.Error {
 func (s *Service) decide(ctx context.Context, b *Body) (*decision, *api.Error) {
 	rq := &b.Request
 	d := &decision{}
-	s.catchUp(ctx)
+	// The index only finds the grants; their state (revoked, uses) comes
+	// from fresh proofs. So it is brought to the chain's head, which
+	// takes its lock and a round trip to the orderers, only when it finds
+	// no grant that covers the request: one issued a moment ago may not
+	// be indexed yet. Catching up on every request serialised them all.
 	d.grant, d.refusal = s.chooseGrant(ctx, rq)
+	if d.refusal != "" {
+		s.catchUp(ctx)
+		d.grant, d.refusal = s.chooseGrant(ctx, rq)
+	}
 	if d.refusal != "" {
 		return d, nil
 	}
@@ -621,7 +642,7 @@ func (s *Service) decide(ctx context.Context, b *Body) (*decision, *api.Error) {
 	case err != nil:
 		return nil, unavailable(err)
 	}
-	lv, err := proof.Verify(s.cfg.Trust, lb)
+	lv, err := s.verifier.Verify(lb)
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -678,22 +699,18 @@ func (s *Service) chooseGrant(ctx context.Context, rq *schemas.ShareRequest) (*G
 			}
 			continue
 		}
-		// The grant's state now, from the ledger: the index may lag.
-		b, err := s.cfg.Chain.LatestProof(ctx, g.Key)
-		if err != nil {
-			why = schemas.RefuseNoGrant
-			continue
-		}
-		vd, err := proof.Verify(s.cfg.Trust, b)
-		if err != nil {
-			continue
-		}
+		// The grant's state as the index has it. It may lag the chain,
+		// but only towards allowing (a revocation or a use it has not
+		// seen yet), and the orderers judge the access record against
+		// the grant at its block: one they refuse is recorded as the
+		// refusal they give (record). A fresh proof of the grant here
+		// cost every request a proof built and verified on an orderer.
 		switch {
-		case vd.Recorded == schemas.StatusRevoked:
+		case g.Status == schemas.StatusRevoked:
 			why = schemas.RefuseRevoked
 		case terms.GrantWindow(g.To, now) != schemas.NoRefusal:
 			why = terms.GrantWindow(g.To, now)
-		case terms.Limit > 0 && vd.Uses >= uint64(terms.Limit):
+		case terms.Limit > 0 && g.Uses >= uint64(terms.Limit):
 			why = schemas.RefuseOverLimit
 		default:
 			return g, schemas.NoRefusal
@@ -724,7 +741,7 @@ func (s *Service) match(ctx context.Context, b *Body) (bool, *api.Error) {
 		if err != nil {
 			return false, unavailable(err)
 		}
-		lv, err := proof.Verify(s.cfg.Trust, lb)
+		lv, err := s.verifier.Verify(lb)
 		if err != nil {
 			return false, unavailable(err)
 		}
@@ -795,13 +812,9 @@ func (s *Service) record(ctx context.Context, b *Body, d *decision) (*schemas.Ac
 // answer writes the answer to a recorded request: its access record's
 // proof, and what it grants.
 func (s *Service) answer(w http.ResponseWriter, ctx context.Context, a *schemas.Access, tx *schemas.Tx, d *decision) {
-	ab, err := s.cfg.Chain.LatestProof(ctx, tx.LicenseKey())
+	ab, err := s.accessProof(ctx, tx)
 	if err != nil {
 		writeError(w, unavailable(fmt.Errorf("share: the access record %s is sealed but its proof cannot be read now: %w", tx.LicenseKey(), err)))
-		return
-	}
-	if ab.Tx.ID != schemas.TxID(schemas.ComputeTxID(mustEncode(tx))) {
-		writeError(w, &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: "share: the access record's proof is of another transaction"})
 		return
 	}
 	out := Answer{V: AnswerVersion, Outcome: a.Outcome, Reason: a.Reason, Result: a.Result}
@@ -827,6 +840,34 @@ func (s *Service) answer(w http.ResponseWriter, ctx context.Context, a *schemas.
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// accessProof returns the proof of the sealed access record tx. The
+// commit the gateway waited for is a quorum's; the orderer the query
+// client asks may apply the block a moment later, so a proof not found
+// yet (or of an older state) is asked for again, within ProofWait.
+func (s *Service) accessProof(ctx context.Context, tx *schemas.Tx) (*proof.Bundle, error) {
+	id := schemas.TxID(schemas.ComputeTxID(mustEncode(tx)))
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ProofWait)
+	defer cancel()
+	for pause := 10 * time.Millisecond; ; pause = min(2*pause, 200*time.Millisecond) {
+		ab, err := s.cfg.Chain.LatestProof(ctx, tx.LicenseKey())
+		switch {
+		case err == nil && ab.Tx.ID == id:
+			return ab, nil
+		case err == nil:
+			// An access record's key is its request's: one transaction.
+			return nil, fmt.Errorf("share: the access record's proof is of transaction %s, not %s", schemas.FormatID(ab.Tx.ID), schemas.FormatID(id))
+		case !errors.Is(err, proof.ErrNotFound) && !errors.Is(err, query.ErrUnavailable) && !errors.Is(err, query.ErrNoOrderer):
+			// Not behind, nor busy: asking again would not help.
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (%w)", err, ctx.Err())
+		case <-time.After(pause):
+		}
+	}
 }
 
 func mustEncode(tx *schemas.Tx) []byte {

@@ -37,11 +37,14 @@ type ShareConfig struct {
 	Warmup   time.Duration // requests sent but not counted first; default 3 s
 	Licenses int           // Shenzhen business registrations to read from; default 200
 	Orderers int           // default 4
-	// MaxInFlight bounds requests outstanding at once; an offered request
-	// beyond it counts as late (its latency runs from its intended send
-	// time, so nothing is hidden). Default 4,000.
+	// MaxInFlight bounds requests outstanding at once, and the reader's
+	// connections (under the gateway's 1,024): an offered request beyond
+	// it waits, and counts as late (its latency runs from its intended
+	// send time, so nothing is hidden). Default 512.
 	MaxInFlight int
-	Logger      *slog.Logger // default: discard
+	// Timeout bounds one request; default 30 s.
+	Timeout time.Duration
+	Logger  *slog.Logger // default: discard
 }
 
 func (c ShareConfig) withDefaults() ShareConfig {
@@ -61,7 +64,10 @@ func (c ShareConfig) withDefaults() ShareConfig {
 		c.Orderers = 4
 	}
 	if c.MaxInFlight <= 0 {
-		c.MaxInFlight = 4000
+		c.MaxInFlight = 512
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 30 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -80,6 +86,7 @@ type ShareResult struct {
 	AnsweredPerS float64 `json:"answered_per_s"` // granted answers received per second in the window
 	Answered     int64   `json:"answered"`       // in the window
 	Failed       int64   `json:"failed"`         // errors or refusals, whole run
+	FirstError   string  `json:"first_error,omitempty"`
 	// Opened is the reader's side, once the load has stopped: answers
 	// decrypted and checked (both proofs verified cold, every field
 	// against its digest) per second, on one core.
@@ -161,7 +168,7 @@ func RunShare(ctx context.Context, cfg ShareConfig) (*ShareResult, error) {
 		return nil, fmt.Errorf("bench: grant: %w", err)
 	}
 
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: cfg.MaxInFlight, MaxIdleConnsPerHost: cfg.MaxInFlight}}
+	hc := &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{MaxIdleConns: cfg.MaxInFlight, MaxIdleConnsPerHost: cfg.MaxInFlight, MaxConnsPerHost: cfg.MaxInFlight}}
 	rc := share.NewClient(base, hc, readerToken)
 	res := &ShareResult{OfferedPerS: cfg.Rate, Orderers: cfg.Orderers, DurationS: cfg.Duration.Seconds(),
 		GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH}
@@ -232,6 +239,7 @@ func RunShare(ctx context.Context, cfg ShareConfig) (*ShareResult, error) {
 	res.Answer = percentiles(lat)
 	res.CPUSecondsPer1kRequests = (cpuSeconds() - cpu0) / float64(max(requested, 1)) * 1000
 	if firstErr != nil {
+		res.FirstError = firstErr.Error()
 		cfg.Logger.Warn("bench: share requests failed", "failed", res.Failed, "first", firstErr)
 	}
 	if len(answers) == 0 {
