@@ -61,6 +61,11 @@ func OpenReaderCold(dir string, cold Cold) (*Reader, error) {
 // Dir returns the log's directory.
 func (r *Reader) Dir() string { return r.dir }
 
+// First returns the first height the log itself holds (Height()+1 for an
+// empty log): with an archive (OpenReaderCold), the heights below it are
+// the archive's.
+func (r *Reader) First() uint64 { return r.log.FirstIndex() }
+
 // Height returns the height of the last whole record (0 for an empty log).
 func (r *Reader) Height() uint64 { return r.log.LastIndex() }
 

@@ -83,7 +83,7 @@ func TestNodeArchivesAndProvesAcrossRestart(t *testing.T) {
 // with the others and proves old licenses.
 func TestNodeJoinsFromSnapshot(t *testing.T) {
 	peerArchive := archive.Dir{Path: t.TempDir()}
-	var logs bytes.Buffer
+	logs := &syncWriter{w: new(bytes.Buffer)}
 	c := nodetest.Start(t, nodetest.Options{Config: func(i int, cfg *node.Config) {
 		if i == 0 {
 			cfg.Archive = node.ArchiveConfig{Objects: peerArchive, KeepBlocks: 1, Every: 20 * time.Millisecond, ChunkBytes: 1}
@@ -134,7 +134,7 @@ func TestNodeJoinsFromSnapshot(t *testing.T) {
 		t.Fatalf("join: %+v", res)
 	}
 	cfg.Archive = node.ArchiveConfig{Objects: own, KeepBlocks: 1, Every: 20 * time.Millisecond, ChunkBytes: 1}
-	cfg.Logger = slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	again, err := node.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -148,6 +148,11 @@ func TestNodeJoinsFromSnapshot(t *testing.T) {
 	want := fmt.Sprintf("replayed=%d indexed=%d", res.Archived-s, res.Archived)
 	if !strings.Contains(logs.String(), want) {
 		t.Fatalf("the joiner's open did not log %q:\n%s", want, logs.String())
+	}
+	// Its scrub reads the live log from the archive's last block.
+	waitFor(t, "the joiner's first scrub", func() bool { return strings.Contains(logs.String(), "scrub: ") })
+	if out := logs.String(); !strings.Contains(out, "scrub: block log whole") {
+		t.Fatalf("the joiner's scrub:\n%s", out)
 	}
 	ids := c.Issue("foshan", "JN06")
 	if l, err := again.WaitTx(ctxFor(t, 60*time.Second), ids[0]); err != nil || l.Result != block.OK {
@@ -173,4 +178,10 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
 }
