@@ -43,7 +43,7 @@ func (f *systemFlags) add(cmd *cobra.Command, withListen bool) {
 	fl.IntVar(&f.cfg.Orderers, "orderers", system.DefaultOrderers, "number of orderers, 4 to 11 (the first five are the demonstration nodes HK, Macao, Qianhai, Hengqin, Nansha)")
 	fl.StringVar(&f.cfg.Chain, "chain", system.DefaultChain, "chain id (fixed when the data directory is first created)")
 	fl.StringVar(&f.cfg.Scheme, "scheme", "Ed25519", "signature scheme for new keys: Ed25519, ML-DSA-65, Ed25519-Dilithium2, SM2 (GB/T 32918 over SM3)")
-	fl.IntVar(&f.cfg.Rules, "rules", keys.DefaultRules, "the ledger's rules version of a new chain (3: personal data only as salted digests, shared under grants)")
+	fl.IntVar(&f.cfg.Rules, "rules", keys.MaxRules, "the ledger's rules version of a new chain (3: personal data only as salted digests, shared under grants; an existing data directory keeps its own)")
 	fl.StringVar(&f.cfg.JetStreamSync, "jetstream-sync", "", `JetStream fsync interval ("" server default of 2m, "always", or a duration)`)
 	if withListen {
 		fl.StringVar(&f.cfg.Listen, "listen", system.DefaultListen, "HTTP address of the gateways")
