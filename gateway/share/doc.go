@@ -43,15 +43,18 @@
 //
 // A reader signs a schemas.ShareRequest with its reader key and posts it
 // with its reader credential. The owner's gateway checks the signature
-// (the key in the trust bundle), the reader's credential, the time, and
-// then the live grant: one of the city's grants to the reader that covers
-// the request, its state read afresh from the ledger (not revoked, in its
-// window, under its limit). It makes an access record, granted or refused
-// with the reason, and waits until the orderers have sealed it. The
-// orderers check a granted record against the grant again at the block's
-// time; if they refuse it (a revocation or another gateway's answer came
-// first) the gateway records the refusal they gave. Only then does it
-// answer:
+// (the key of the trust bundle valid at the next block), the reader's
+// credential, the time, and then the grant: one of the city's grants to
+// the reader that covers the request, not revoked, in its window and under
+// its limit as the index knows it (the index is caught up first only when
+// it finds none: a grant may be younger than it). The index can lag only
+// towards allowing; the orderers, who judge a granted access record
+// against the grant at its block's time, are the authority: if they
+// refuse it (a revocation or another gateway's answer came first) the
+// gateway records the refusal they gave. It makes the access record,
+// granted or refused with the reason, and waits until the orderers have
+// sealed it, then fetches its proof (asking again while the orderer asked
+// has not applied the block). Only then does it answer:
 //
 //   - disclose, granted: the fields asked for, each with its salt
 //     (disclose.Item), of the record in force of the license, sealed with
