@@ -81,7 +81,7 @@ could not run.`,
 	fl.StringVar(&f.orderer, "orderer", "", "which orderer's block log (--data) or which orderer to ask (--nats); default: the first that has one / the highest")
 	fl.StringVar(&f.url, "url", client.BaseURL(), "gateway URL for --repair (default $BAYBUS_URL, else "+client.DefaultURL+")")
 	fl.StringVar(&f.tokenFile, "token-file", "", "bearer token of the city's publish role for --repair (default $"+client.EnvToken+")")
-	fl.StringVar(&f.disclosures, "disclosures", "", "on a chain of rules version 3: the city's store of personal data (a stopped gateway's DATA/share/disclosures, or a copy of it), to compare its records with their personal fields opened")
+	fl.StringVar(&f.disclosures, "disclosures", "", "on a chain of rules version 3: the city's store of personal data (a stopped gateway's GATEWAY-DATA/share/disclosures, DATA/gateways/up/share/disclosures under up, or a copy of it), to compare its records with their personal fields opened")
 	fl.StringVar(&f.tempDir, "temp", "", "directory for the scratch index (default the system's)")
 	fl.IntVar(&f.workers, "workers", 0, "goroutines checking blocks and normalising rows (default: one per CPU)")
 	fl.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal, log lines otherwise), bar, log, off")
