@@ -49,10 +49,12 @@ import (
 // (Node.awaitBatches: its own GBA_TX consumer, then its peers, up to
 // Config.BatchWait) and only then handed to the engine. Votes for it that
 // arrive meanwhile go on at once: the engine registers votes for its
-// current and next sequence before their proposal. One such wait runs per
-// sender at a time; a further proposal from the same sender while one
-// waits goes straight to the engine, which refuses it if its batches are
-// still missing (replica.ErrBatchMissing) as it would any bad proposal.
+// current and next sequence before their proposal. A sender's proposals
+// reach the engine in the order they came: one that arrives while an
+// earlier one of the same sender waits queues behind it (up to
+// queuedMax; past that, and once its wait is over, a proposal goes to the
+// engine as it is, which refuses it if its batches are still missing,
+// replica.ErrBatchMissing, as it would any bad proposal).
 
 // heldMax bounds the messages the gate keeps for views not yet installed.
 const heldMax = 1024
@@ -77,10 +79,20 @@ type engineGate struct {
 	missing func(*protos.PrePrepare) []block.BatchRef
 	await   func([]block.BatchRef)
 
-	mu       sync.Mutex
-	held     []heldMsg
-	awaiting map[uint64]bool // senders whose proposal waits for its batches
-	wg       sync.WaitGroup  // replays and proposal waits in progress
+	mu     sync.Mutex
+	held   []heldMsg
+	queues map[uint64]*proposalQueue // by sender: proposals waiting for their batches
+	wg     sync.WaitGroup            // replays and proposal waits in progress
+}
+
+// queuedMax bounds the proposals of one sender the gate holds back.
+const queuedMax = 8
+
+// proposalQueue chains one sender's held-back proposals: each waits for
+// the one before it to reach the engine.
+type proposalQueue struct {
+	n    int           // proposals queued
+	tail chan struct{} // closed once the last queued has been handed on
 }
 
 type heldMsg struct {
@@ -134,28 +146,42 @@ func (g *engineGate) pass(sender uint64, m *protos.Message) {
 		return
 	}
 	refs := g.missing(pp)
-	if len(refs) == 0 {
-		g.h.HandleMessage(sender, m)
-		return
-	}
 	g.mu.Lock()
-	if g.awaiting == nil {
-		g.awaiting = map[uint64]bool{}
-	}
-	busy := g.awaiting[sender]
-	g.awaiting[sender] = true
-	g.mu.Unlock()
-	if busy || g.ctx.Err() != nil {
+	q := g.queues[sender]
+	queued := q != nil && q.n > 0
+	if len(refs) == 0 && !queued || queued && q.n >= queuedMax || g.ctx.Err() != nil {
+		g.mu.Unlock()
 		g.h.HandleMessage(sender, m)
 		return
 	}
+	if q == nil {
+		if g.queues == nil {
+			g.queues = map[uint64]*proposalQueue{}
+		}
+		q = &proposalQueue{}
+		g.queues[sender] = q
+	}
+	prev, done := q.tail, make(chan struct{})
+	q.tail = done
+	q.n++
+	g.mu.Unlock()
 	g.wg.Go(func() {
 		defer func() {
 			g.mu.Lock()
-			delete(g.awaiting, sender)
+			q.n--
 			g.mu.Unlock()
+			close(done)
 		}()
-		g.await(refs)
+		if prev != nil {
+			select {
+			case <-prev:
+			case <-g.ctx.Done():
+				return
+			}
+		}
+		if refs := g.missing(pp); len(refs) > 0 {
+			g.await(refs)
+		}
 		if g.ctx.Err() == nil {
 			g.h.HandleMessage(sender, m)
 		}

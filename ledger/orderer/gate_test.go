@@ -153,35 +153,46 @@ func TestGateStopsReplayingAfterTheViewMovesOn(t *testing.T) {
 }
 
 // A proposal naming batches not held waits, on a goroutine of the gate,
-// until the driver has fetched them; votes go on meanwhile, and a second
-// proposal from the same sender while one waits is not held.
+// until the driver has fetched them; votes go on meanwhile, and a later
+// proposal from the same sender queues behind it, even one whose batches
+// are held, so the engine sees a sender's proposals in order.
 func TestGateHoldsAProposalUntilItsBatchesAreHeld(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	g := newEngineGate(ctx, &viewWatch{})
 	r := &recorder{}
 	release := make(chan struct{})
-	var awaited []block.BatchRef
-	var mu sync.Mutex
+	var (
+		mu      sync.Mutex
+		awaited []block.BatchRef
+		fetched bool
+	)
 	g.missing = func(pp *protos.PrePrepare) []block.BatchRef {
-		return []block.BatchRef{{City: "macao", ID: "b1"}}
+		mu.Lock()
+		defer mu.Unlock()
+		if pp.View == 0 && !fetched {
+			return []block.BatchRef{{City: "macao", ID: "b1"}}
+		}
+		return nil
 	}
 	g.await = func(refs []block.BatchRef) {
-		mu.Lock()
-		awaited = refs
-		mu.Unlock()
 		<-release
+		mu.Lock()
+		defer mu.Unlock()
+		awaited = refs
+		fetched = true
 	}
 	g.open(r)
 	g.HandleMessage(1, prePrepare(0))
 	g.HandleMessage(2, prepare(0))
-	g.HandleMessage(1, prePrepare(0)) // the same sender again: passes
-	if got, want := r.got(), []string{"p0", "pp0"}; !slices.Equal(got, want) {
+	g.HandleMessage(1, prePrepare(1)) // batches held, but behind the first
+	g.HandleMessage(3, prePrepare(2)) // another sender: straight through
+	if got, want := r.got(), []string{"p0", "pp2"}; !slices.Equal(got, want) {
 		t.Fatalf("while the batches are fetched: %v, want %v", got, want)
 	}
 	close(release)
 	g.wg.Wait()
-	if got, want := r.got(), []string{"p0", "pp0", "pp0"}; !slices.Equal(got, want) {
+	if got, want := r.got(), []string{"p0", "pp2", "pp0", "pp1"}; !slices.Equal(got, want) {
 		t.Fatalf("once fetched: %v, want %v", got, want)
 	}
 	mu.Lock()
@@ -189,10 +200,28 @@ func TestGateHoldsAProposalUntilItsBatchesAreHeld(t *testing.T) {
 	if len(awaited) != 1 || awaited[0].ID != "b1" {
 		t.Fatalf("awaited %v, want b1", awaited)
 	}
-	// Nothing missing: straight through.
-	g.missing = func(*protos.PrePrepare) []block.BatchRef { return nil }
-	g.HandleMessage(3, prePrepare(0))
-	if got := r.got(); len(got) != 4 {
-		t.Fatalf("a proposal with its batches held: %v", got)
+}
+
+// A sender's queue is bounded: past queuedMax, proposals go to the engine
+// as they are (it refuses those whose batches are missing).
+func TestGateBoundsTheProposalsItHolds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	g := newEngineGate(ctx, &viewWatch{})
+	r := &recorder{}
+	release := make(chan struct{})
+	g.missing = func(*protos.PrePrepare) []block.BatchRef { return []block.BatchRef{{City: "macao", ID: "b1"}} }
+	g.await = func([]block.BatchRef) { <-release }
+	g.open(r)
+	for range queuedMax + 3 {
+		g.HandleMessage(1, prePrepare(0))
+	}
+	if got := len(r.got()); got != 3 {
+		t.Fatalf("%d proposals passed with %d held, want 3", got, queuedMax)
+	}
+	close(release)
+	g.wg.Wait()
+	if got := len(r.got()); got != queuedMax+3 {
+		t.Fatalf("%d proposals reached the engine, want %d", got, queuedMax+3)
 	}
 }
