@@ -166,10 +166,15 @@ func TestWholeClusterRestart(t *testing.T) {
 // and as sync replies.
 func TestBlocksLargerThanNATSMessages(t *testing.T) {
 	c := newCluster(t, 4)
-	// Let the batches gather, but cut the block well before the request
-	// timers (forward + complain) would fire.
-	c.engine.BlockInterval = time.Second * min(timeScale, 2)
-	c.load(12, 250, 0, nil) // about 120 KiB per batch, before the orderers start
+	// One block of all twelve batches: the leader cuts it when the twelfth
+	// reaches its pool (however long ingesting them takes under -race on
+	// a busy machine), and the request timers wait longer than that.
+	const count = 12
+	c.engine.BlockMaxBatches = count
+	c.engine.BlockInterval = time.Minute * timeScale
+	c.engine.ForwardTimeout = time.Minute * timeScale
+	c.engine.ComplainTimeout = time.Minute * timeScale
+	c.load(count, 250, 0, nil) // about 120 KiB per batch, before the orderers start
 	for _, name := range c.names[:3] {
 		c.start(name)
 	}

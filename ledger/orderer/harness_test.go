@@ -66,7 +66,9 @@ var ordererNames = []string{"hongkong", "macao", "qianhai", "hengqin", "nansha",
 
 var testCities = []string{"shenzhen", "guangzhou", "hongkong", "macao", "zhuhai"}
 
-// timeScale stretches the tests' timeouts (5 under the race detector).
+// timeScale stretches the tests' engine timeouts and their waits (5 under
+// the race detector, which slows everything about tenfold on a busy
+// machine). The waits are bounds for a stuck test, never measurements.
 var timeScale time.Duration = 1
 
 // fastEngine is the engine timing the tests use: failures are detected in
@@ -355,6 +357,7 @@ func (c *cluster) expected() []schemas.TxID {
 // running node.
 func (c *cluster) waitSealed(timeout time.Duration) {
 	c.t.Helper()
+	timeout *= timeScale
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	for _, n := range c.running() {
@@ -369,6 +372,7 @@ func (c *cluster) waitSealed(timeout time.Duration) {
 // waitHeight waits until every running node is at least at height h.
 func (c *cluster) waitHeight(h uint64, timeout time.Duration) {
 	c.t.Helper()
+	timeout *= timeScale
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	for _, n := range c.running() {
@@ -445,7 +449,7 @@ func (c *cluster) operator() (*nats.Conn, jetstream.JetStream) {
 func (c *cluster) waitAcked(timeout time.Duration) {
 	c.t.Helper()
 	_, js := c.operator()
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(timeout * timeScale)
 	for _, n := range c.running() {
 		for {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -474,7 +478,7 @@ func (c *cluster) waitAcked(timeout time.Duration) {
 func (c *cluster) checkPublished(height uint64) {
 	c.t.Helper()
 	_, js := c.operator()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second*timeScale)
 	defer cancel()
 	for {
 		st, err := js.Stream(ctx, bus.StreamBlocks)

@@ -267,7 +267,7 @@ func TestSyncedBlocksLeaveThePool(t *testing.T) {
 	x := c.node(victim)
 	before := x.Height()
 	c.load(8, 5, 5*time.Millisecond, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second*timeScale)
 	defer cancel()
 	if err := c.node(c.names[0]).WaitHeight(ctx, before+1); err != nil {
 		t.Fatal(err)
