@@ -109,21 +109,6 @@ func TestReassemblerDropsOutOfOrder(t *testing.T) {
 	}
 }
 
-func TestPlainSignatures(t *testing.T) {
-	c := consortium(t)
-	k := c.Orderers["qianhai"]
-	sig := SignPlain(c.Bundle.Chain, k, []byte("view data"))
-	if err := VerifyPlain(c.Bundle, "qianhai", 1, []byte("view data"), sig); err != nil {
-		t.Fatal(err)
-	}
-	if err := VerifyPlain(c.Bundle, "macao", 1, []byte("view data"), sig); err == nil {
-		t.Fatal("signature accepted for another orderer")
-	}
-	if err := VerifyPlain(c.Bundle, "qianhai", 1, []byte("other"), sig); err == nil {
-		t.Fatal("signature accepted for another message")
-	}
-}
-
 func TestEngineWAL(t *testing.T) {
 	dir := t.TempDir()
 	l, err := wal.Open(dir, wal.Options{})

@@ -1,9 +1,10 @@
 // Package bft adapts SmartBFT (github.com/hyperledger-labs/SmartBFT, the
 // engine behind Hyperledger Fabric v3's BFT orderer) to baybus: the NATS
 // transport with authenticated envelopes, the engine's write-ahead log on
-// ledger/wal, the engine's configuration, and the signature formats the
-// engine carries. It knows nothing of blocks; ledger/orderer supplies the
-// application side (assembler, verifier, signer, delivery, sync).
+// ledger/wal, and the engine's configuration. It knows nothing of blocks:
+// ledger/replica supplies the application side that computes (assembler,
+// verifier, signer, and the signature formats the engine carries), and
+// ledger/orderer the side that waits (delivery, sync).
 //
 // # Transport
 //
@@ -37,10 +38,6 @@
 //
 // # Signatures inside the engine
 //
-// A commit signature's Value is the orderer's block vote over the
-// domain-separated header hash (the quorum certificate's entry); its Msg is
-// a VoteMsg holding the key id and the engine's auxiliary data with a
-// signature of its own. Signer.Sign (view-change data) uses SignPlain. Each
-// signed message starts with its own tag, so no signature can be replayed
-// as another kind.
+// The block votes and view-change signatures the engine carries are
+// ledger/replica's (see its VerifyConsenterSig and SignPlain).
 package bft

@@ -11,7 +11,6 @@ import (
 	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/schemas"
@@ -346,7 +345,7 @@ func (r *Replica) VerifySignature(sig types.Signature) error {
 	if !ok {
 		return fmt.Errorf("%w: unknown signer %d", ErrVote, sig.ID)
 	}
-	return bft.VerifyPlain(r.trust(), name, r.cfg.Log.Height()+1, sig.Msg, sig.Value)
+	return VerifyPlain(r.trust(), name, r.cfg.Log.Height()+1, sig.Msg, sig.Value)
 }
 
 // VerificationSequence implements api.Verifier: the orderer set and keys
@@ -377,7 +376,7 @@ func (r *Replica) AuxiliaryData(msg []byte) []byte {
 }
 
 // Sign implements api.Signer (view-change data).
-func (r *Replica) Sign(msg []byte) []byte { return bft.SignPlain(r.trust().Chain, r.cfg.Key, msg) }
+func (r *Replica) Sign(msg []byte) []byte { return SignPlain(r.trust().Chain, r.cfg.Key, msg) }
 
 // SignProposal implements api.Signer: our block vote over the proposal's
 // header, and a signature over the engine's auxiliary input.

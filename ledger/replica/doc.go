@@ -34,6 +34,15 @@
 //     stateless checks, is replayed by VerifySynced and committed by
 //     Commit like a decided one.
 //
+// # Signatures inside the engine
+//
+// A commit signature's Value is the orderer's block vote over the
+// domain-separated header hash (the quorum certificate's entry); its Msg is
+// a blocklog.VoteMsg holding the key id and the engine's auxiliary data
+// with a signature of its own. Sign (view-change data) uses SignPlain.
+// Each signed message starts with its own tag, so no signature can be
+// replayed as another kind.
+//
 // # Goroutines
 //
 // The replica has none. The engine calls the verifier from several of its

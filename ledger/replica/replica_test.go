@@ -232,3 +232,22 @@ func TestVerifyRequest(t *testing.T) {
 		t.Fatalf("a batch with a bad signature: %v, want ErrRequest", err)
 	}
 }
+
+func TestPlainSignatures(t *testing.T) {
+	c := testConsortium(t, 4, testSeed(t))
+	name := c.Bundle.Orderers[2]
+	k := c.Orderers[name]
+	sig := replica.SignPlain(c.Bundle.Chain, k, []byte("view data"))
+	if err := replica.VerifyPlain(c.Bundle, name, 1, []byte("view data"), sig); err != nil {
+		t.Fatal(err)
+	}
+	if err := replica.VerifyPlain(c.Bundle, c.Bundle.Orderers[1], 1, []byte("view data"), sig); err == nil {
+		t.Fatal("signature accepted for another orderer")
+	}
+	if err := replica.VerifyPlain(c.Bundle, name, 1, []byte("other"), sig); err == nil {
+		t.Fatal("signature accepted for another message")
+	}
+	if err := replica.VerifyPlain(c.Bundle, name, 1, []byte("view data"), []byte{0xff}); !errors.Is(err, replica.ErrSigFormat) {
+		t.Fatalf("a truncated signature: %v, want ErrSigFormat", err)
+	}
+}

@@ -1,4 +1,4 @@
-package bft
+package replica
 
 import (
 	"errors"
@@ -15,8 +15,8 @@ const (
 	tagPlain = "GBS1" // Signer.Sign: view-change data
 )
 
-// ErrVoteFormat is returned for a consenter signature that does not parse.
-var ErrVoteFormat = errors.New("bft: malformed consenter signature")
+// ErrSigFormat is returned for a view-change signature that does not parse.
+var ErrSigFormat = errors.New("replica: malformed signature")
 
 // SignPlain implements SmartBFT's Signer.Sign: the result carries the key id
 // so that VerifyPlain can find the key.
@@ -31,7 +31,7 @@ func VerifyPlain(trust *keys.Bundle, orderer string, height uint64, msg, value [
 	r := wire.NewReader(value)
 	keyID := string(r.Bytes(256))
 	if r.Err() != nil {
-		return fmt.Errorf("%w: %v", ErrVoteFormat, r.Err())
+		return fmt.Errorf("%w: %w", ErrSigFormat, r.Err())
 	}
 	pk, err := trust.KeyAt(keyID, keys.RoleOrderer, orderer, height)
 	if err != nil {
