@@ -220,25 +220,9 @@ type GrantReceipt struct {
 }
 
 func (s *Service) handleGrant(w http.ResponseWriter, r *http.Request) {
-	city := r.PathValue("city")
-	p, ok := s.principal(w, r)
-	if !ok {
-		return
-	}
-	if p != nil {
-		if err := p.Allow(city, auth.RolePublish); err != nil {
-			writeError(w, forbidden("%v", err))
-			return
-		}
-	}
 	var body GrantBody
-	if e := s.decode(r, &body); e != nil {
-		writeError(w, e)
-		return
-	}
-	c, err := schemas.LookupCity(city)
-	if err != nil {
-		writeError(w, &api.Error{Status: http.StatusNotFound, Code: api.CodeUnknownCity, Field: "city", Message: err.Error()})
+	c, ok := s.ownerRequest(w, r, &body)
+	if !ok {
 		return
 	}
 	if _, ok := s.cfg.Trust.Reader(body.Reader); !ok {
@@ -296,28 +280,39 @@ type RevokeBody struct {
 }
 
 func (s *Service) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	city, id := r.PathValue("city"), r.PathValue("id")
-	p, ok := s.principal(w, r)
+	var body RevokeBody
+	c, ok := s.ownerRequest(w, r, &body)
 	if !ok {
 		return
+	}
+	s.submitGrant(w, r.Context(), schemas.NewRevokeTx(s.cfg.Trust.Chain, c, r.PathValue("id"), body.Reason, s.now()))
+}
+
+// ownerRequest admits a request of the owner city in the path (a
+// credential allowed to publish for it) and decodes its body: the grant
+// and revocation routes. On false it has answered.
+func (s *Service) ownerRequest(w http.ResponseWriter, r *http.Request, body any) (schemas.City, bool) {
+	city := r.PathValue("city")
+	p, ok := s.principal(w, r)
+	if !ok {
+		return schemas.City{}, false
 	}
 	if p != nil {
 		if err := p.Allow(city, auth.RolePublish); err != nil {
 			writeError(w, forbidden("%v", err))
-			return
+			return schemas.City{}, false
 		}
 	}
-	var body RevokeBody
-	if e := s.decode(r, &body); e != nil {
+	if e := s.decode(r, body); e != nil {
 		writeError(w, e)
-		return
+		return schemas.City{}, false
 	}
 	c, err := schemas.LookupCity(city)
 	if err != nil {
 		writeError(w, &api.Error{Status: http.StatusNotFound, Code: api.CodeUnknownCity, Field: "city", Message: err.Error()})
-		return
+		return schemas.City{}, false
 	}
-	s.submitGrant(w, r.Context(), schemas.NewRevokeTx(s.cfg.Trust.Chain, c, id, body.Reason, s.now()))
+	return c, true
 }
 
 // GrantState is a grant with its state as the ledger proves it now.
