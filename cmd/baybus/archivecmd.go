@@ -84,19 +84,25 @@ func isLoopback(hostport string) bool {
 	return host == "localhost" || strings.HasPrefix(host, "127.") || host == "::1"
 }
 
+// open opens the archive chosen (listing it once), or returns nil for
+// none. Every command that reads an archive opens it here.
+func (a *archiveFlags) open(ctx context.Context) (*archive.Blocks, error) {
+	obj, err := a.objects()
+	if err != nil || obj == nil {
+		return nil, err
+	}
+	return archive.Open(ctx, obj, archive.Config{})
+}
+
 // openBlocks opens a stopped orderer's block log in dir (DIR/blocks) over
 // the archive a chooses, if any.
 func openBlocks(ctx context.Context, dir string, a *archiveFlags) (*blocklog.Store, *archive.Blocks, error) {
-	obj, err := a.objects()
+	cold, err := a.open(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	var cold *archive.Blocks
 	var c blocklog.Cold
-	if obj != nil {
-		if cold, err = archive.Open(ctx, obj, archive.Config{}); err != nil {
-			return nil, nil, err
-		}
+	if cold != nil {
 		c = cold
 	}
 	s, err := blocklog.OpenStoreCold(filepath.Join(dir, "blocks"), wal.Options{}, c)

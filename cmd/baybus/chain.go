@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/baybus/baybus/ledger/archive"
 	"github.com/baybus/baybus/ledger/audit"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
@@ -52,17 +51,13 @@ the height and what is wrong), 2 when it cannot run.`,
 			if len(logs) == 0 {
 				return exitf(2, "%s holds no block log (neither orderers/<name>/blocks nor blocks/)", dataDir)
 			}
-			obj, err := af.objects()
+			cold, err := af.open(cmd.Context())
 			if err != nil {
 				return exitError{code: 2, err: err}
 			}
-			if obj != nil {
+			if cold != nil {
 				if len(logs) != 1 {
 					return exitf(2, "an archive holds one orderer's blocks: give --data that orderer's data directory")
-				}
-				cold, err := archive.Open(cmd.Context(), obj, archive.Config{})
-				if err != nil {
-					return exitError{code: 2, err: err}
 				}
 				logs[0].Cold = cold
 			}

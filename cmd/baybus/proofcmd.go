@@ -18,7 +18,6 @@ import (
 
 	"github.com/baybus/baybus/bridge"
 	"github.com/baybus/baybus/internal/system"
-	"github.com/baybus/baybus/ledger/archive"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/node"
 	"github.com/baybus/baybus/ledger/proof"
@@ -217,8 +216,8 @@ Exit status: 0, or 2 if it could not run.`,
 // orderer if the --archive-* flags name one (then --orderer is needed: an
 // archive holds one orderer's blocks).
 func openLedger(ctx context.Context, dataDir, name string, af *archiveFlags) (*node.Ledger, error) {
-	obj, err := af.objects()
-	if err != nil || obj == nil {
+	cold, err := af.open(ctx)
+	if err != nil || cold == nil {
 		if err != nil {
 			return nil, err
 		}
@@ -226,10 +225,6 @@ func openLedger(ctx context.Context, dataDir, name string, af *archiveFlags) (*n
 	}
 	if name == "" {
 		return nil, errors.New("an archive holds one orderer's blocks: name it with --orderer")
-	}
-	cold, err := archive.Open(ctx, obj, archive.Config{})
-	if err != nil {
-		return nil, err
 	}
 	return node.OpenLedgerCold(dataDir, name, cold)
 }

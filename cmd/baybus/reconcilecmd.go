@@ -15,6 +15,7 @@ import (
 
 	"github.com/baybus/baybus/gateway/client"
 	"github.com/baybus/baybus/gateway/share"
+	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/ledger/reconcile"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
@@ -31,6 +32,7 @@ type reconcileFlags struct {
 	tokenFile, disclosures         string
 	progress                       string
 	workers, show                  int
+	archive                        archiveFlags // --data's orderer's archive
 }
 
 func newReconcileCmd() *cobra.Command {
@@ -46,7 +48,9 @@ register but not on the ledger, with different fields (each field, both
 values), with a different status, and invalid rows (line, field, rule).
 
 The ledger is read from a stopped node's data directory (--data, read-only:
-nothing there is written) or from the running orderers over the bus (--nats,
+nothing there is written; an orderer whose oldest blocks were archived is read
+over its archive: give --orderer and the --archive-* flags it runs with) or from
+the running orderers over the bus (--nats,
 as the 'service' identity: --creds, default DATA/nats/service.nk). Blocks are
 checked against the trust bundle (--trust, default DATA/trust.json).
 
@@ -86,6 +90,7 @@ could not run.`,
 	fl.IntVar(&f.workers, "workers", 0, "goroutines checking blocks and normalising rows (default: one per CPU)")
 	fl.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal, log lines otherwise), bar, log, off")
 	fl.IntVar(&f.show, "show", 20, "differences to print after the summary")
+	f.archive.add(fl)
 	_ = cmd.MarkFlagRequired("city")
 	_ = cmd.MarkFlagRequired("register")
 	return cmd
@@ -131,6 +136,9 @@ func runReconcile(cmd *cobra.Command, f *reconcileFlags) error {
 
 	var src reconcile.Source
 	if f.natsURL != "" {
+		if f.archive.dir != "" || f.archive.endpoint != "" {
+			return exitf(2, "--archive-* read --data's block log: the orderers asked over --nats read their own archives")
+		}
 		creds := f.creds
 		if creds == "" {
 			if p := bus.SeedPath(f.dataDir, bus.IdentityName(bus.RoleService, "")); fileExists(p) {
@@ -146,11 +154,24 @@ func runReconcile(cmd *cobra.Command, f *reconcileFlags) error {
 			return exitError{code: 2, err: err}
 		}
 	} else {
+		cold, err := f.archive.open(ctx)
+		if err != nil {
+			return exitError{code: 2, err: err}
+		}
+		// An archive holds one orderer's blocks: in a `baybus up` data
+		// directory, the orderer must be named, not guessed.
+		if cold != nil && f.orderer == "" && fileExists(filepath.Join(f.dataDir, "orderers")) {
+			return exitf(2, "an archive holds one orderer's blocks: name it with --orderer")
+		}
 		dir, err := reconcile.BlocksDir(f.dataDir, f.orderer, trust)
 		if err != nil {
 			return exitError{code: 2, err: err}
 		}
-		if src, err = reconcile.OpenBlockLog(dir); err != nil {
+		var c blocklog.Cold
+		if cold != nil {
+			c = cold
+		}
+		if src, err = reconcile.OpenBlockLogCold(dir, c); err != nil {
 			return exitError{code: 2, err: err}
 		}
 	}

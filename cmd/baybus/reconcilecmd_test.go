@@ -245,3 +245,51 @@ func TestReconcileCmdOverTheBus(t *testing.T) {
 		t.Fatalf("second run: exit %d\n%s\n%s", code, out, errOut)
 	}
 }
+
+// An orderer whose oldest blocks were archived is reconciled over its
+// archive (--archive-dir, with --orderer), with the same differences as
+// before archiving; without the archive its log is a broken chain, and an
+// archive without --orderer in an `up` directory is refused.
+func TestReconcileCmdOverAnArchive(t *testing.T) {
+	fx := fixture(t, reconcile.FixtureConfig{Licenses: 12000, DiffEvery: 3000})
+	ord := "hongkong" // the orderer whose log the fixture writes
+	if fx.Blocks < 3 {
+		t.Fatalf("fixture of %d blocks: too few to archive", fx.Blocks)
+	}
+	arch := t.TempDir()
+	out, errOut, code := runCmd(t, newRootCmd(), "", "archive", "--data", filepath.Join(fx.Dir, "orderers", ord), "--keep", "1", "--chunk", "1", "--archive-dir", arch)
+	if want := fmt.Sprintf("archived %d blocks", fx.Blocks-1); code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("archive: %d %q %q (want %q)", code, out, errOut, want)
+	}
+
+	report := filepath.Join(t.TempDir(), "report.jsonl")
+	out, errOut, code = execReconcile(t, "", "--city", "shenzhen", "--register", fx.Register, "--data", fx.Dir, "--orderer", ord,
+		"--archive-dir", arch, "--report", report, "--progress", "off")
+	if code != 1 {
+		t.Fatalf("over the archive: exit %d, want 1\n%s\n%s", code, out, errOut)
+	}
+	sum, diffs := readReport(t, report)
+	if sum.Differences != fx.Expected || uint64(len(diffs)) != fx.Expected.Total || sum.Height != fx.Blocks || sum.Rows != fx.Rows {
+		t.Fatalf("over the archive: %+v at height %d (%d lines), injected %+v in %d blocks", sum.Differences, sum.Height, len(diffs), fx.Expected, fx.Blocks)
+	}
+	// --as-of an archived height reads only the archive.
+	_, errOut, code = execReconcile(t, "", "--city", "shenzhen", "--register", fx.Register, "--data", fx.Dir, "--orderer", ord,
+		"--archive-dir", arch, "--as-of", "1", "--report", report, "--progress", "off")
+	if sum, _ := readReport(t, report); code != 1 || sum.Height != 1 {
+		t.Fatalf("--as-of 1 over the archive: exit %d, height %d\n%s", code, sum.Height, errOut)
+	}
+
+	if _, errOut, code := execReconcile(t, "", "--city", "shenzhen", "--register", fx.Register, "--data", fx.Dir, "--orderer", ord, "--progress", "off"); code != 2 || !strings.Contains(errOut, "starts at block") {
+		t.Fatalf("an archived log without its archive: exit %d %q", code, errOut)
+	}
+	if _, errOut, code := execReconcile(t, "", "--city", "shenzhen", "--register", fx.Register, "--data", fx.Dir, "--archive-dir", arch, "--progress", "off"); code != 2 || !strings.Contains(errOut, "--orderer") {
+		t.Fatalf("an archive without --orderer: exit %d %q", code, errOut)
+	}
+	// Another orderer's (empty) archive does not fit this log.
+	if _, errOut, code := execReconcile(t, "", "--city", "shenzhen", "--register", fx.Register, "--data", fx.Dir, "--orderer", ord, "--archive-dir", t.TempDir(), "--progress", "off"); code != 2 || !strings.Contains(errOut, "archive") {
+		t.Fatalf("a log with a foreign archive: exit %d %q", code, errOut)
+	}
+	if _, errOut, code := execReconcile(t, "", "--city", "shenzhen", "--register", fx.Register, "--nats", "nats://127.0.0.1:1", "--data", fx.Dir, "--archive-dir", arch, "--progress", "off"); code != 2 || !strings.Contains(errOut, "--nats") {
+		t.Fatalf("--archive-dir with --nats: exit %d %q", code, errOut)
+	}
+}

@@ -10,7 +10,8 @@
 // Run goes through five phases, each streaming:
 //
 //  1. ledger: the block log (a stopped node's, read in place by
-//     OpenBlockLog, or a running system's, fetched over the bus by
+//     OpenBlockLog, over its archive by OpenBlockLogCold when its oldest
+//     blocks were archived, or a running system's, fetched over the bus by
 //     NewBusSource) is read block by block up to the height asked for. Each
 //     block is checked (hash link, quorum certificate, batch signatures,
 //     results hash, transaction root) on a pool of workers, and its OK

@@ -92,8 +92,14 @@ var ErrTruncating = wal.ErrTruncating
 // the log; Warnings says so. Corruption is a *wal.CorruptError, at open
 // (last segment) or while reading (older segments); a log that does not
 // start at block 1 is blocklog.ErrBrokenChain.
-func OpenBlockLog(dir string) (Source, error) {
-	r, err := blocklog.OpenReader(dir)
+func OpenBlockLog(dir string) (Source, error) { return OpenBlockLogCold(dir, nil) }
+
+// OpenBlockLogCold is OpenBlockLog for a log whose oldest blocks were
+// archived (blocklog.Store.Archive, ledger/archive): the blocks below the
+// live log are read from cold, which must hold every one of them (a gap is
+// blocklog.ErrArchive). Without it such a log is blocklog.ErrBrokenChain.
+func OpenBlockLogCold(dir string, cold blocklog.Cold) (Source, error) {
+	r, err := blocklog.OpenReaderCold(dir, cold)
 	if errors.Is(err, wal.ErrTruncating) {
 		return nil, fmt.Errorf("reconcile: block log: %w (start the node once to finish it)", err)
 	}
