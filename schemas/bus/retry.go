@@ -95,21 +95,28 @@ func (r Retry) Do(ctx context.Context, what string, try func(context.Context) er
 // answered: a deadline or time-out, a connection reconnecting to another
 // server, no responders (no server of the stream's cluster reachable, or
 // JetStream not up yet), "JetStream system temporarily unavailable" (what
-// a server without a meta leader answers), or ErrNoLeader. Errors a
-// leader answered with (a permission refused, a stream that does not
-// exist, a bad configuration, insufficient resources) are not.
+// a server without a meta leader answers), "duplicate message id is in
+// process" (an earlier attempt of the same message was proposed but not
+// yet committed: no quorum has stored it, or refused it, yet), or
+// ErrNoLeader. Errors a leader answered with (a permission refused, a
+// stream that does not exist, a bad configuration, insufficient
+// resources) are not.
 func Unanswered(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.Is(err, ErrNoLeader) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
 		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
 		errors.Is(err, nats.ErrDisconnected) || errors.Is(err, nats.ErrConnectionReconnecting) ||
 		errors.Is(err, jetstream.ErrAsyncPublishTimeout) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
-		(errors.As(err, &apiErr) && apiErr.ErrorCode == jsClusterNotAvail)
+		(errors.As(err, &apiErr) && (apiErr.ErrorCode == jsClusterNotAvail || apiErr.ErrorCode == jsDuplicateInProcess))
 }
 
 // jsClusterNotAvail is nats-server's JSClusterNotAvailErr, "JetStream
 // system temporarily unavailable".
 const jsClusterNotAvail jetstream.ErrorCode = 10008
+
+// jsDuplicateInProcess is nats-server's JSStreamDuplicateMessageConflict
+// (409), "duplicate message id is in process".
+const jsDuplicateInProcess jetstream.ErrorCode = 10158
 
 // Unavailable reports whether err is the JetStream API answering 503: the
 // cluster cannot serve the request now (no quorum to place a consumer,
