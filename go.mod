@@ -141,3 +141,8 @@ require (
 	golang.org/x/crypto v0.58.0
 	golang.org/x/sys v0.49.0 // indirect
 )
+
+// SmartBFT v1.0.1 with one fix of ours (third_party/smartbft/BAYBUS.md): a
+// decision buffered while the controller aborts its view wedged the
+// controller for good (docs/faults.md). Drop once upstream has it.
+replace github.com/hyperledger-labs/SmartBFT => ./third_party/smartbft
