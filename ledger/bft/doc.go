@@ -6,6 +6,11 @@
 // verifier, signer, and the signature formats the engine carries), and
 // ledger/orderer the side that waits (delivery, sync).
 //
+// The engine is SmartBFT v1.0.1 with one fix of ours, built from
+// third_party/smartbft through a replace in go.mod: a decision the
+// controller received while it aborted the deciding view wedged it for
+// good (third_party/smartbft/BAYBUS.md, docs/faults.md).
+//
 // # Transport
 //
 // Each orderer subscribes to core NATS subject gba.bft.<self>. SmartBFT's
