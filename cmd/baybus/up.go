@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -61,6 +62,9 @@ func (f *systemFlags) config() (system.Config, error) {
 		return system.Config{}, err
 	}
 	cfg := f.cfg
+	if cfg.ArchiveDir == "" && (cfg.ArchiveKeep != 0 || cfg.ArchiveEvery != 0) {
+		return system.Config{}, errors.New("--archive-keep and --archive-every need --archive-dir")
+	}
 	cfg.Logger = log
 	// One choice covers every listener that may leave the host.
 	cfg.TLS.FromConsortium, cfg.BusTLS = f.tls, f.tls
@@ -91,7 +95,13 @@ HTTP API (see README.md):
 Every request but /healthz and /readyz needs a credential: on every start up
 makes sure each city has a development token in DATA/clients/<city>.token
 (publish and read; 'baybus gateway token' manages more), and prints where.
---no-auth serves without (loopback only).`,
+--no-auth serves without (loopback only).
+
+--archive-dir DIR makes each orderer move the blocks more than --archive-keep
+below its top to DIR/<orderer> every --archive-every, and read them back from
+there on demand (proofs, block sync, rebuilding an index): one archive per
+orderer. Start up again with the same --archive-dir: an orderer's live log
+without its archive no longer starts at block 1. (docs/storage.md)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.config()
@@ -131,6 +141,10 @@ makes sure each city has a development token in DATA/clients/<city>.token
 		},
 	}
 	f.add(cmd, true)
+	fl := cmd.Flags()
+	fl.StringVar(&f.cfg.ArchiveDir, "archive-dir", "", "archive each orderer's cold blocks in DIR/<orderer> (read back on demand)")
+	fl.Uint64Var(&f.cfg.ArchiveKeep, "archive-keep", 0, "with --archive-dir: newest blocks kept in each orderer's live log (default 10000)")
+	fl.DurationVar(&f.cfg.ArchiveEvery, "archive-every", 0, "with --archive-dir: how often to archive (default 10m)")
 	return cmd
 }
 

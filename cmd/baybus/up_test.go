@@ -123,3 +123,19 @@ func TestUpServesAndStopsCleanly(t *testing.T) {
 		t.Fatalf("verify-chain after two runs: %v\n%s", err, out)
 	}
 }
+
+// --archive-keep and --archive-every without --archive-dir are refused
+// before anything is started or written; the archiving itself is tested
+// in internal/system (TestUpArchivesAndServesArchivedProofsAfterRestart).
+func TestUpArchiveFlagsNeedADirectory(t *testing.T) {
+	for _, args := range [][]string{{"--archive-keep", "5"}, {"--archive-every", "1m"}} {
+		data := filepath.Join(t.TempDir(), "data")
+		_, errOut, code := runCmd(t, newRootCmd(), "", append([]string{"up", "--data", data, "--listen", "127.0.0.1:0", "--nats-listen", "-"}, args...)...)
+		if code == 0 || !strings.Contains(errOut, "need --archive-dir") {
+			t.Fatalf("up %v: exit %d %q", args, code, errOut)
+		}
+		if _, err := os.Stat(data); !os.IsNotExist(err) {
+			t.Fatalf("up %v refused, but it made its data directory: %v", args, err)
+		}
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/baybus/baybus/gateway/auth"
 	"github.com/baybus/baybus/gateway/server"
 	"github.com/baybus/baybus/internal/natsserver"
+	"github.com/baybus/baybus/ledger/archive"
 	"github.com/baybus/baybus/ledger/bft"
 	"github.com/baybus/baybus/ledger/node"
 	"github.com/baybus/baybus/ledger/query"
@@ -87,7 +88,17 @@ type Config struct {
 	// BusInsecure allows plaintext there instead. A NATS address beyond
 	// loopback needs one of the two (natsserver.ErrPlaintext).
 	BusTLS, BusInsecure bool
-	Logger              *slog.Logger
+	// ArchiveDir, if set, archives each orderer's cold blocks
+	// (node.Config.Archive) into ArchiveDir/<orderer>: an archive holds
+	// one orderer's blocks, whose votes differ from its peers'. The
+	// orderers read them back from there on demand (proofs, block sync,
+	// rebuilding an index). ArchiveKeep and ArchiveEvery are
+	// node.ArchiveConfig's KeepBlocks and Every (0: its defaults, 10,000
+	// blocks and 10 minutes).
+	ArchiveDir   string
+	ArchiveKeep  uint64
+	ArchiveEvery time.Duration
+	Logger       *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -214,6 +225,10 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 		ncfg := node.Config{Name: name, Trust: cons.Bundle, Key: cons.Orderers[name], Conn: nc,
 			DataDir: node.OrdererDir(cfg.DataDir, name), Engine: cfg.Engine, NoSyncWAL: cfg.NoSyncWAL,
 			MemTableSize: memTable(i), NoCatalog: !catalogOrderer(i), ProofCacheBytes: upProofCache, Registerer: s.Registry, Logger: log}
+		if cfg.ArchiveDir != "" {
+			ncfg.Archive = node.ArchiveConfig{Objects: archive.Dir{Path: filepath.Join(cfg.ArchiveDir, name)},
+				KeepBlocks: cfg.ArchiveKeep, Every: cfg.ArchiveEvery}
+		}
 		if i == proofOrderer(len(cons.Bundle.Orderers)) {
 			// One orderer publishes the license proofs: in one process
 			// every orderer would make each proof n times. It is the last
