@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/baybus/baybus/internal/natsserver"
 	"github.com/baybus/baybus/internal/natsserver/natstest"
+	"github.com/baybus/baybus/ledger/archive"
 	"github.com/baybus/baybus/ledger/bft/envelope"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/block/blocktest"
@@ -373,4 +377,106 @@ type slowStore struct {
 func (s *slowStore) Raw(h uint64) ([]byte, error) {
 	s.once.Do(func() { close(s.entered); <-s.release })
 	return s.Store.Raw(h)
+}
+
+// A peer whose oldest blocks were archived (its live log starts above
+// block 1) serves them from its archive to a joiner that starts from
+// block 1: the joiner gets the whole chain, verified and hash-linked
+// across the archive's boundary. With a chunk of the archive damaged, the
+// peer serves what it can read and no more: the joiner gets no block past
+// the damage and no wrong one.
+func TestServesArchivedBlocks(t *testing.T) {
+	w := newWorld(t)
+	o := w.cons.Bundle.Orderers
+	ctx := context.Background()
+	arch := t.TempDir()
+	cold, err := archive.Open(ctx, archive.Dir{Path: arch}, archive.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := t.TempDir()
+	s, err := blocklog.OpenStoreCold(live, wal.Options{NoSync: true}, cold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range w.recs {
+		if err := s.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One block per object, so that damage to one leaves the others.
+	if n, err := s.Archive(ctx, 3, 1); err != nil || n != 3 || s.First() != 4 || cold.Height() != 3 {
+		t.Fatalf("archive: %d blocks, %v; live log from %d, archive to %d", n, err, s.First(), cold.Height())
+	}
+	srv, err := blocksync.Serve(blocksync.ServerConfig{Conn: w.conn(o[0]), Trust: w.cons.Bundle, Name: o[0], Key: w.cons.Orderers[o[0]],
+		Store: s, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+
+	joiner := w.client(o[1], 2*time.Second)
+	if h, err := joiner.Status(ctx, o[0]); err != nil || h != 5 {
+		t.Fatalf("status of the archived peer: %d, %v", h, err)
+	}
+	var got []uint64
+	n, err := joiner.Blocks(ctx, o[0], nil, 10, func(rec *blocklog.Record, blk *block.Block) error {
+		if rec.Header.Hash() != w.recs[blk.Header.Height-1].Header.Hash() {
+			t.Fatalf("block %d is not the one sealed", blk.Header.Height)
+		}
+		got = append(got, blk.Header.Height)
+		return nil
+	})
+	if err != nil || n != 5 || len(got) != 5 || got[0] != 1 || got[4] != 5 {
+		t.Fatalf("blocks from 1 off an archived peer: %d %v, %v", n, got, err)
+	}
+	if st := srv.Stats(); st.RecordsSent != 5 {
+		t.Fatalf("server stats %+v: want the 5 records sent", st)
+	}
+
+	// Damage the archived chunk of block 2 and open the peer again (its
+	// archive's cache gone): it reads block 1 from the archive, refuses
+	// block 2's chunk, and ends its reply there.
+	srv.Stop()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	names, err := filepath.Glob(filepath.Join(arch, "blocks", fmt.Sprintf("%020d-%020d-*", 2, 2)))
+	if err != nil || len(names) != 1 {
+		t.Fatalf("the chunk of block 2: %v %v", names, err)
+	}
+	raw, err := os.ReadFile(names[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)/2] ^= 1
+	if err := os.WriteFile(names[0], raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cold2, err := archive.Open(ctx, archive.Dir{Path: arch}, archive.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := blocklog.OpenStoreCold(live, wal.Options{NoSync: true}, cold2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s2.Close() })
+	if s2.First() != 4 || s2.Height() != 5 {
+		t.Fatalf("reopened peer: live log %d..%d, want 4..5", s2.First(), s2.Height())
+	}
+	srv2, err := blocksync.Serve(blocksync.ServerConfig{Conn: w.conn(o[2]), Trust: w.cons.Bundle, Name: o[2], Key: w.cons.Orderers[o[2]],
+		Store: s2, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv2.Stop)
+	got = nil
+	n, err = joiner.Blocks(ctx, o[2], nil, 10, func(_ *blocklog.Record, blk *block.Block) error {
+		got = append(got, blk.Header.Height)
+		return nil
+	})
+	if err != nil || n != 1 || len(got) != 1 || got[0] != 1 {
+		t.Fatalf("blocks off a peer with a damaged archive: %d %v, %v; want block 1 only", n, got, err)
+	}
 }
