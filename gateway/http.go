@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -272,18 +271,6 @@ func (g *Gateway) handleTx(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func writeError(w http.ResponseWriter, e *Error) {
-	switch e.Status {
-	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-		w.Header().Set(api.HeaderRetryAfter, "1")
-	}
-	writeJSON(w, e.Status, api.ErrorBody{Error: e})
-}
+func writeError(w http.ResponseWriter, e *Error) { api.WriteError(w, e) }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", api.MediaJSON)
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { api.WriteJSON(w, status, v) }

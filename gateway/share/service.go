@@ -133,20 +133,16 @@ func Unavailable(mux gateway.Mux, why string) {
 	}
 }
 
+// Answers here are never cached: they are of one credential, and of the
+// chain as it is now.
 func writeError(w http.ResponseWriter, e *api.Error) {
-	if e.Status == http.StatusServiceUnavailable || e.Status == http.StatusTooManyRequests {
-		w.Header().Set(api.HeaderRetryAfter, "1")
-	}
-	writeJSON(w, e.Status, api.ErrorBody{Error: e})
+	w.Header().Set("Cache-Control", "no-store")
+	api.WriteError(w, e)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", api.MediaJSON)
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	api.WriteJSON(w, status, v)
 }
 
 func badRequest(field, format string, args ...any) *api.Error {
