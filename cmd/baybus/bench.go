@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -34,8 +36,10 @@ fsynced block logs) under load and reports committed and acknowledged tx/s,
 finality p50/p95/p99/max, and, measured in the same process on the same machine:
 raw JetStream async publishes of the same size (same storage settings) and the
 crypto floor (the per-transaction signature and hash work the design needs),
-with the ratios; peak RSS, CPU seconds per 1,000 transactions, disk bytes per
-transaction, and the time for a restarted orderer to catch up.
+with the ratios; peak RSS, CPU seconds per 1,000 transactions (in all, and by
+role from a CPU profile of the window: gateways, bus, each orderer, consensus,
+proofs, GC), disk bytes per transaction, and the time for a restarted orderer to
+catch up.
 
 With --rate the load is open loop and finality is measured from each event's
 intended send time, so a stall is not hidden. --sweep runs several rates and
@@ -49,7 +53,10 @@ documented in docs/performance.md.`,
 			}
 			cfg.Logger = log
 			out := cmd.OutOrStdout()
-			if cpuProf != "" {
+			if cpuProf != "" && (target != "" || sweep != "") {
+				// One run profiles its measured window itself (the profile
+				// CPU by role is summed from); a sweep or a cluster's load
+				// is profiled whole.
 				f, err := os.Create(cpuProf)
 				if err != nil {
 					return err
@@ -88,6 +95,7 @@ documented in docs/performance.md.`,
 					}
 					rates = append(rates, r)
 				}
+				cfg.NoRoles = cpuProf != "" // the profiler is taken by the whole sweep's profile
 				pts, err := bench.Sweep(cmd.Context(), cfg, rates)
 				if err != nil {
 					return err
@@ -104,6 +112,7 @@ documented in docs/performance.md.`,
 				fmt.Fprintf(out, "curve written to %s.csv and %s.svg\n", sweepOut, sweepOut)
 				return nil
 			}
+			cfg.CPUProfile = cpuProf
 			res, err := bench.Run(cmd.Context(), cfg)
 			if err != nil {
 				return err
@@ -133,7 +142,7 @@ documented in docs/performance.md.`,
 	fl.StringVar(&sweep, "sweep", "", "comma-separated offered rates, e.g. 1000,2000,4000,8000")
 	fl.StringVar(&sweepOut, "sweep-out", "bench-sweep", "file prefix of the sweep's CSV and SVG")
 	fl.StringVar(&target, "cluster", "", "load the deployment in this state directory (scripts/cluster up, with or without --wan) through its gateways instead of an embedded system; reports committed tx/s and finality as wait=commit answers show it")
-	fl.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the whole run (go tool pprof)")
+	fl.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the measured window, labelled by role (go tool pprof -tags); of the whole run with --sweep or --cluster")
 	fl.StringVar(&cfg.HeapProfile, "memprofile", "", "write a heap profile when the load ends (go tool pprof)")
 	lf.add(cmd)
 	lf.level = "error"
@@ -181,6 +190,9 @@ func printResult(w io.Writer, r *bench.Result) {
 	}
 	fmt.Fprintf(tw, "resources\tpeak RSS %.0f MiB, %.3f CPU s per 1k tx, %.0f disk bytes/tx (all orderers + JetStream), %.0f with one orderer\n",
 		float64(r.RSSPeakBytes)/(1<<20), r.CPUSecondsPer1kTx, r.DiskBytesPerTx, r.DiskBytesPerTxOne)
+	if c := r.CPUByRole; c != nil {
+		fmt.Fprintf(tw, "CPU by role\t%s\n", roleLine(c))
+	}
 	if d := r.Disk; d != (bench.DiskBreakdown{}) {
 		fmt.Fprintf(tw, "disk per tx	block log %.0f B per orderer; JetStream: batches %.0f B, headers %.0f B, proofs %.0f B\n",
 			d.BlockLogPerOrderer, d.JetStreamTx, d.JetStreamBlocks, d.JetStreamProofs)
@@ -195,4 +207,23 @@ func printResult(w io.Writer, r *bench.Result) {
 		fmt.Fprintf(tw, "recovery\t%.0f ms for a restarted orderer to replay and reach height %d (%d transactions)\n", r.RecoveryMS, r.RecoveryBlocks, r.RecoveryTxs)
 	}
 	tw.Flush()
+}
+
+// roleLine is CPUByRole on one line, in CPU milliseconds per 1,000 sealed
+// transactions (µs per transaction).
+func roleLine(c *bench.CPUByRole) string {
+	ms := func(v float64) string { return strconv.FormatFloat(v*1000, 'f', 0, 64) }
+	var b strings.Builder
+	fmt.Fprintf(&b, "µs per sealed tx: gateways %s, bus %s, orderers", ms(c.Gateways), ms(c.Bus))
+	names := slices.Sorted(maps.Keys(c.Orderers))
+	for i, n := range names {
+		sep := " "
+		if i > 0 {
+			sep = "+"
+		}
+		b.WriteString(sep + ms(c.Orderers[n]))
+	}
+	fmt.Fprintf(&b, ", consensus %s, proofs %s, GC %s, bench %s, other %s; profiled %s of the process's %s (GC %.1f %% of the profile; %d tx in %.1fs)",
+		ms(c.Consensus), ms(c.Proofs), ms(c.GC), ms(c.Bench), ms(c.Other), ms(c.Profiled), ms(c.Process), c.GCShare*100, c.WindowTxs, c.WindowS)
+	return b.String()
 }

@@ -87,6 +87,64 @@ func TestBenchWritesConsistentJSON(t *testing.T) {
 	if pnum("bundle_bytes") <= num("size_bytes") {
 		t.Errorf("proofs.bundle_bytes %v, not above the transaction size", p["bundle_bytes"])
 	}
+	checkRoles(t, r, raw)
+	if !strings.Contains(buf.String(), "CPU by role") {
+		t.Errorf("the human output lacks the CPU by role:\n%s", buf.String())
+	}
+}
+
+// checkRoles checks the CPU by role: every role present, one figure per
+// orderer, the work of the pipeline's parts seen (gateways, bus, each
+// orderer), and the roles summing to the profiled
+// CPU, which is no more than the process's over the same span.
+func checkRoles(t *testing.T, r map[string]any, raw []byte) {
+	t.Helper()
+	c, ok := r["cpu_s_per_1k_tx_by_role"].(map[string]any)
+	if !ok {
+		t.Fatalf("JSON lacks cpu_s_per_1k_tx_by_role: %s", raw)
+	}
+	num := func(k string) float64 {
+		v, ok := c[k].(float64)
+		if !ok || v < 0 {
+			t.Errorf("cpu_s_per_1k_tx_by_role.%s = %v", k, c[k])
+		}
+		return v
+	}
+	sum := 0.0
+	for _, k := range []string{"gateways", "bus", "consensus", "proofs", "gc", "bench", "other"} {
+		sum += num(k)
+	}
+	for _, k := range []string{"gateways", "bus"} {
+		if num(k) == 0 {
+			t.Errorf("no CPU for %s: %s", k, raw)
+		}
+	}
+	ords, _ := c["orderers"].(map[string]any)
+	if len(ords) != 4 {
+		t.Errorf("orderers by name: %v, want 4", ords)
+	}
+	for name, v := range ords {
+		f, _ := v.(float64)
+		if f <= 0 {
+			t.Errorf("orderer %s: %v", name, v)
+		}
+		sum += f
+	}
+	profiled, process := num("profiled"), num("process")
+	if sum < profiled*0.999 || sum > profiled*1.001 {
+		t.Errorf("roles sum to %f, profiled %f", sum, profiled)
+	}
+	// The profiler takes a sample per 10 ms of a thread's CPU; a thread's
+	// last, partial interval can count whole, hence the slack.
+	if profiled > process*1.02+0.01 || profiled <= 0 {
+		t.Errorf("profiled %f s per 1k, the process's CPU %f", profiled, process)
+	}
+	if share := num("gc_share"); share > 1 {
+		t.Errorf("gc_share %v", share)
+	}
+	if num("window_txs") <= 0 || num("window_s") <= 0 {
+		t.Errorf("window: %v transactions in %v s", c["window_txs"], c["window_s"])
+	}
 }
 
 // TestBenchSweepWritesTheCurve runs a two-point open-loop sweep at rates far

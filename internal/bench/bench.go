@@ -60,7 +60,13 @@ type Config struct {
 	// HeapProfile, if set, is a file the heap profile is written to when
 	// the load ends, before the system stops.
 	HeapProfile string
-	Logger      *slog.Logger
+	// CPUProfile, if set, is a file the CPU profile of the measured window
+	// is written to: the profile CPUByRole is summed from, with the role
+	// labels (go tool pprof -tagfocus / -tags).
+	CPUProfile string
+	// NoRoles skips the CPU profile of the window and CPUByRole.
+	NoRoles bool
+	Logger  *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -147,6 +153,9 @@ type Result struct {
 	CPUSecondsPer1kTx   float64 `json:"cpu_s_per_1k_tx"`
 	DiskBytesPerTx      float64 `json:"disk_bytes_per_tx"` // block logs of all orderers + JetStream, per sealed transaction
 	DiskBytesPerTxOne   float64 `json:"disk_bytes_per_tx_per_orderer"`
+	// CPUByRole is where the CPU of the measured window went, per 1,000
+	// transactions sealed in it; absent if no profile could be taken.
+	CPUByRole *CPUByRole `json:"cpu_s_per_1k_tx_by_role,omitempty"`
 	// Disk is where those bytes are, per sealed transaction.
 	Disk           DiskBreakdown `json:"disk_per_tx"`
 	MeanBatchTxs   float64       `json:"mean_batch_txs"`
@@ -314,12 +323,16 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 	inWindow := func(t time.Time) bool { return !t.Before(winFrom) && t.Before(winTo) }
 	fin := newFinality(inWindow)
 
+	// profiling is set while the window's CPU profile runs, so the
+	// tracker counts what was sealed under it.
+	var profiling atomic.Bool
+
 	// Tracker: reads each new block of orderer 0 and stamps finality.
 	node := sys.Nodes[0]
 	trackCtx, stopTrack := context.WithCancel(ctx)
 	trackDone := make(chan struct{})
-	var blockTxs, blocks atomic.Int64
-	go func() {
+	var blockTxs, blocks, windowTxs atomic.Int64
+	go labelled(ctx, roleBench, func(context.Context) {
 		defer close(trackDone)
 		var h uint64
 		for {
@@ -341,10 +354,13 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 					}
 				}
 				blockTxs.Add(int64(len(ids)))
+				if profiling.Load() {
+					windowTxs.Add(int64(len(ids)))
+				}
 				fin.sealed(ids, now)
 			}
 		}
-	}()
+	})
 
 	// Load: workers per city, closed or open loop.
 	loadCtx, stopLoad := context.WithDeadline(ctx, winTo)
@@ -355,10 +371,38 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 	workers := cfg.Cities * cfg.Workers
 	cities := schemas.CityTokens()[:cfg.Cities]
 	loadStart := time.Now()
+	// CPU by role: a profile of the measured window.
+	var (
+		prof     *roleProfile
+		profErr  error
+		stopProf = make(chan struct{})
+		profDone = make(chan struct{})
+	)
+	go func() {
+		defer close(profDone)
+		if cfg.NoRoles {
+			return
+		}
+		select {
+		case <-time.After(time.Until(winFrom)):
+		case <-loadCtx.Done():
+			return
+		}
+		p, err := startRoleProfile()
+		if err != nil {
+			profErr = err
+			return
+		}
+		profiling.Store(true)
+		<-stopProf
+		profiling.Store(false)
+		p.stop()
+		prof = p
+	}()
 	for w := range workers {
 		city := cities[w%len(cities)]
 		wg.Add(1)
-		go func() {
+		go labelled(ctx, roleBench, func(context.Context) {
 			defer wg.Done()
 			pad := newFiller(uint64(w), padLen)
 			// Open loop: the workers' sends are spread evenly over the
@@ -409,9 +453,11 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 					fin.acked(id, from)
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
+	close(stopProf)
+	<-profDone
 	// Let what is in flight drain a little, for the disk and block figures.
 	drain := time.Now().Add(5 * time.Second)
 	for time.Now().Before(drain) && fin.pending() > 0 {
@@ -450,6 +496,19 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 			JetStreamBlocks:    perTx(u.streams[bus.StreamBlocks]),
 			JetStreamProofs:    perTx(u.streams[bus.StreamProofs]),
 		}
+	}
+	switch {
+	case prof != nil:
+		if res.CPUByRole, err = prof.attribute(windowTxs.Load()); err != nil {
+			return err
+		}
+		if cfg.CPUProfile != "" {
+			if err := os.WriteFile(cfg.CPUProfile, prof.buf.Bytes(), 0o644); err != nil {
+				return fmt.Errorf("bench: %w", err)
+			}
+		}
+	case profErr != nil:
+		cfg.Logger.Warn("bench: no CPU by role", "err", profErr)
 	}
 	if cfg.Proofs {
 		if res.Proofs, err = measureProofs(sys, time.Second); err != nil {

@@ -195,8 +195,10 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 		}
 		busTLS.ClientCertsOptional = true
 	}
-	s.Bus, err = natsserver.StartServer(natsserver.ServerConfig{StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Listen: listen,
-		Identities: ids, SyncInterval: cfg.JetStreamSync, TLS: busTLS, Insecure: cfg.BusInsecure, Logger: log})
+	asRole(RoleBus, func() {
+		s.Bus, err = natsserver.StartServer(natsserver.ServerConfig{StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Listen: listen,
+			Identities: ids, SyncInterval: cfg.JetStreamSync, TLS: busTLS, Insecure: cfg.BusInsecure, Logger: log})
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +278,10 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.Ledger, err = query.NewClient(query.ClientConfig{Conn: qc, Trust: cons.Bundle, Logger: log}); err != nil {
+	asRole(RoleGateways, func() {
+		s.Ledger, err = query.NewClient(query.ClientConfig{Conn: qc, Trust: cons.Bundle, Logger: log})
+	})
+	if err != nil {
 		return nil, err
 	}
 	if cfg.Listen == "-" {
@@ -292,12 +297,16 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 	// The gateways are the standalone gateway server (gateway/server), fed
 	// in-process connections: each city its own bus identity, as in a
 	// deployment.
-	s.gwSrv, err = server.Start(ctx, server.Config{Consortium: cfg.DataDir, Listen: cfg.Listen, Node: "up",
-		TLS: cfg.TLS, Auth: server.AuthConfig{Unauthenticated: cfg.NoAuth},
-		Gateway:  gateway.Config{Batch: cfg.Batch, Bridges: cfg.Bridges, Ledger: s.Ledger, MaxBacklog: cfg.MaxBacklog},
-		Connect:  func(city string) (*nats.Conn, error) { return s.connect(bus.IdentityName(bus.RoleCity, city)) },
-		Signer:   func(city string) (keys.Signer, error) { return cons.Cities[city], nil },
-		Registry: s.Registry, Logger: log})
+	asRole(RoleGateways, func() {
+		s.gwSrv, err = server.Start(ctx, server.Config{Consortium: cfg.DataDir, Listen: cfg.Listen, Node: "up",
+			TLS: cfg.TLS, Auth: server.AuthConfig{Unauthenticated: cfg.NoAuth},
+			Gateway: gateway.Config{Batch: cfg.Batch, Bridges: cfg.Bridges, Ledger: s.Ledger, MaxBacklog: cfg.MaxBacklog},
+			Connect: func(city string) (*nats.Conn, error) {
+				return s.connect(bus.IdentityName(bus.RoleCity, city))
+			},
+			Signer:   func(city string) (keys.Signer, error) { return cons.Cities[city], nil },
+			Registry: s.Registry, Logger: log})
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -335,12 +344,15 @@ func memTable(i int) uint64 { return uint64(6+i%4) << 20 }
 
 // keep starts orderer i under a keeper that publishes each node it starts
 // in s.Nodes.
-func (s *System) keep(i int) (*node.Keeper, error) {
-	return node.Keep(s.runCtx, s.ncfgs[i], node.KeepConfig{OnStart: func(n *node.Node) {
-		s.nodesMu.Lock()
-		s.Nodes[i] = n
-		s.nodesMu.Unlock()
-	}})
+func (s *System) keep(i int) (k *node.Keeper, err error) {
+	asRole(RoleOrdererPrefix+s.ncfgs[i].Name, func() {
+		k, err = node.Keep(s.runCtx, s.ncfgs[i], node.KeepConfig{OnStart: func(n *node.Node) {
+			s.nodesMu.Lock()
+			s.Nodes[i] = n
+			s.nodesMu.Unlock()
+		}})
+	})
+	return k, err
 }
 
 // StopOrderer stops orderer i (as a crash would, minus the torn writes) and
@@ -409,7 +421,13 @@ func (s *System) Token(city string) (string, error) {
 func (s *System) connect(name string) (*nats.Conn, error) {
 	// In process, a handshake is a pipe away; nats.go's 2 s default was
 	// still missed on a machine loaded tenfold under the race detector.
-	nc, err := s.Bus.Connect(name, nats.Timeout(10*time.Second))
+	// Both ends of the connection (nats.go's reader and flusher, the
+	// server's client goroutines) are the bus's work, whoever asks for it;
+	// a subscriber's handler goroutines are started by Subscribe, in the
+	// subscriber's role.
+	var nc *nats.Conn
+	var err error
+	asRole(RoleBus, func() { nc, err = s.Bus.Connect(name, nats.Timeout(10*time.Second)) })
 	if err != nil {
 		return nil, err
 	}
