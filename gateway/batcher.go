@@ -99,6 +99,7 @@ type Published struct {
 
 type pending struct {
 	raw  []byte
+	id   schemas.TxID   // ComputeTxID(raw), computed once by the gateway
 	done chan pubResult // buffered, 1
 }
 
@@ -142,10 +143,11 @@ func newBatcher(cfg BatchConfig, chain, city, subject string, signer keys.Signer
 	return b
 }
 
-// Submit queues one canonical transaction. It never blocks: a full queue is
-// ErrBackpressure.
-func (b *batcher) Submit(raw []byte) (<-chan pubResult, error) {
-	p := pending{raw: raw, done: make(chan pubResult, 1)}
+// Submit queues one canonical transaction and its id (ComputeTxID(raw),
+// which the batch's root is built from without hashing again). It never
+// blocks: a full queue is ErrBackpressure.
+func (b *batcher) Submit(raw []byte, id schemas.TxID) (<-chan pubResult, error) {
+	p := pending{raw: raw, id: id, done: make(chan pubResult, 1)}
 	select {
 	case <-b.stop:
 		return nil, ErrClosed
@@ -249,10 +251,11 @@ func (b *batcher) publish(items []pending, seq uint64) {
 	defer b.wg.Done()
 	defer func() { <-b.slots }()
 	txs := make([][]byte, len(items))
+	ids := make([]schemas.TxID, len(items))
 	for i, p := range items {
-		txs[i] = p.raw
+		txs[i], ids[i] = p.raw, p.id
 	}
-	batch, err := schemas.SealBatch(b.chain, b.city, b.now().UnixNano(), seq, txs, b.signer)
+	batch, err := schemas.SealBatchIDs(b.chain, b.city, b.now().UnixNano(), seq, txs, ids, b.signer)
 	if err != nil {
 		b.fail(items, err)
 		return

@@ -498,7 +498,7 @@ func (g *Gateway) publish(ctx context.Context, c *cityGateway, ready []prepared,
 			}
 			continue
 		}
-		done, err := c.b.Submit(raw)
+		done, err := c.b.Submit(raw, id)
 		if err != nil {
 			out[i].Err = submitError(err)
 			g.metrics.events.WithLabelValues(token, out[i].Err.Code).Inc()
@@ -687,12 +687,9 @@ func (g *Gateway) prepareEvent(c *cityGateway, in Input) ([]byte, schemas.TxID, 
 		if nativeID, err = schemas.NativeHash(in.Raw); err != nil {
 			return nil, id, nil, validationError(err)
 		}
-		// The bridge's output must pass the same schema as canonical input.
-		canon, err := json.Marshal(ev)
-		if err != nil {
-			return nil, id, nil, validationError(err)
-		}
-		if ev, err = schemas.ValidateEventJSON(canon); err != nil {
+		// The bridge's output must pass the same schema as canonical
+		// input: checked as it is, not encoded and decoded again.
+		if err := schemas.ValidateEvent(ev); err != nil {
 			return nil, id, nil, validationError(err)
 		}
 	} else if ev, err = schemas.ValidateEventJSON(in.Raw); err != nil {

@@ -79,6 +79,21 @@ func SealBatch(chain, city string, createdAt int64, seq uint64, txs [][]byte, si
 	for i, t := range txs {
 		ids[i] = ComputeTxID(t)
 	}
+	return SealBatchIDs(chain, city, createdAt, seq, txs, ids, signer)
+}
+
+// SealBatchIDs is SealBatch for a caller that has already computed each
+// transaction's id (ids[i] is ComputeTxID(txs[i])), as a gateway does to
+// answer with it: the transactions are not hashed again. A wrong id seals
+// a batch whose root the orderers, which hash every transaction
+// themselves, refuse.
+func SealBatchIDs(chain, city string, createdAt int64, seq uint64, txs [][]byte, ids []TxID, signer keys.Signer) (*Batch, error) {
+	if len(txs) == 0 || len(txs) > MaxBatchTxs {
+		return nil, fmt.Errorf("%w: %d transactions (1 to %d)", ErrBatchTooBig, len(txs), MaxBatchTxs)
+	}
+	if len(ids) != len(txs) {
+		return nil, fmt.Errorf("schemas: %d ids for %d transactions", len(ids), len(txs))
+	}
 	b := &Batch{
 		BatchHeader: BatchHeader{Chain: chain, City: city, CreatedAt: createdAt, Seq: seq, Count: uint32(len(txs)), Root: merkle.Root(ids)},
 		Txs:         txs,

@@ -76,6 +76,37 @@ func TestBatchRoundTripAndRejections(t *testing.T) {
 	}
 }
 
+// TestSealBatchIDs: sealed with the ids its caller computed, a batch is
+// the batch SealBatch makes; with a wrong id its root is one the decoder
+// refuses; with a wrong number of ids it is not sealed.
+func TestSealBatchIDs(t *testing.T) {
+	c := consortium(t)
+	key := c.Cities["zhuhai"]
+	txs := [][]byte{[]byte(`{"a":1}`), []byte(`{"b":2}`)}
+	ids := []schemas.TxID{schemas.ComputeTxID(txs[0]), schemas.ComputeTxID(txs[1])}
+	want, err := schemas.SealBatch("gba", "zhuhai", 7, 3, txs, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := schemas.SealBatchIDs("gba", "zhuhai", 7, 3, txs, ids, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Root != want.Root || got.ID() != want.ID() {
+		t.Fatalf("root %x, id %s; SealBatch: %x, %s", got.Root, got.ID(), want.Root, want.ID())
+	}
+	wrong, err := schemas.SealBatchIDs("gba", "zhuhai", 7, 3, txs, []schemas.TxID{ids[1], ids[0]}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := schemas.DecodeBatch(wrong.Encode()); !errors.Is(err, schemas.ErrBatchRoot) {
+		t.Fatalf("batch sealed with wrong ids decoded: %v, want ErrBatchRoot", err)
+	}
+	if _, err := schemas.SealBatchIDs("gba", "zhuhai", 7, 3, txs, ids[:1], key); err == nil {
+		t.Fatal("sealed with one id for two transactions")
+	}
+}
+
 func FuzzDecodeBatch(f *testing.F) {
 	c := consortium(f)
 	b, _ := schemas.SealBatch("gba", "macao", 1, 1, [][]byte{[]byte(`{"x":1}`), []byte(`{}`)}, c.Cities["macao"])

@@ -166,6 +166,26 @@ func setPath(v any, p []string, val any, del bool) {
 	}
 }
 
+// deepCopy copies a value of the pool, so that a later mutation inside it
+// changes neither the pool nor another transaction (nor makes a cycle).
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = deepCopy(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = deepCopy(e)
+		}
+		return out
+	}
+	return v
+}
+
 // mutate applies one to three random changes to a seed: set a member to a
 // value of the pool, delete it, or add a member.
 func mutateTx(rng *rand.Rand, seed []byte) []byte {
@@ -185,9 +205,9 @@ func mutateTx(rng *rand.Rand, seed []byte) []byte {
 			setPath(v, p, nil, true)
 		case 1:
 			extra := []string{"to", "reason", "validity", "holder", "people", "capital", "nativeFormat", "nativeHash", "fee", "color"}
-			setPath(v, append(slices.Clone(p[:len(p)-1]), extra[rng.IntN(len(extra))]), mutationValues[rng.IntN(len(mutationValues))], false)
+			setPath(v, append(slices.Clone(p[:len(p)-1]), extra[rng.IntN(len(extra))]), deepCopy(mutationValues[rng.IntN(len(mutationValues))]), false)
 		default:
-			setPath(v, p, mutationValues[rng.IntN(len(mutationValues))], false)
+			setPath(v, p, deepCopy(mutationValues[rng.IntN(len(mutationValues))]), false)
 		}
 	}
 	raw, err := json.Marshal(v)

@@ -62,11 +62,11 @@ var loadSchemas = sync.OnceValues(func() (*compiled, error) {
 	return &out, nil
 })
 
-// ValidateEventJSON checks one event in canonical JSON form against
-// event.schema.json, decodes it and checks it by CheckEvent (calendar
-// dates, clean text in NFC). Errors are *FieldError naming the first
-// failing field and rule.
-func ValidateEventJSON(raw []byte) (*Event, error) {
+// validateEventSchema is ValidateEventJSON by the JSON Schema validator:
+// the schema, then the decoding, then CheckEvent. It is the specification
+// the compiled checks (compiled.go) are held to, and it gives the error of
+// every event they refuse.
+func validateEventSchema(raw []byte) (*Event, error) {
 	sch, err := loadSchemas()
 	if err != nil {
 		return nil, err
@@ -173,7 +173,7 @@ func deepest(ve *jsonschema.ValidationError) (*jsonschema.ValidationError, []str
 		if len(e.InstanceLocation) >= len(loc) && (len(kp) == 0 || kp[len(kp)-1] != "propertyNames") {
 			loc = slices.Clone(e.InstanceLocation)
 		}
-		if len(e.Causes) == 0 && len(loc) >= len(bestLoc) {
+		if len(e.Causes) == 0 && deeper(e, loc, best, bestLoc) {
 			best, bestLoc = e, loc
 		}
 		for _, c := range e.Causes {
@@ -182,6 +182,24 @@ func deepest(ve *jsonschema.ValidationError) (*jsonschema.ValidationError, []str
 	}
 	walk(ve, nil)
 	return best, bestLoc
+}
+
+// deeper reports whether leaf e at loc is more specific than best at
+// bestLoc: deeper in the instance, or as deep and first by location, then
+// by keyword path. The library visits an object's properties in map
+// order, so without a total order an event with two errors would get
+// either, from one call to the next.
+func deeper(e *jsonschema.ValidationError, loc []string, best *jsonschema.ValidationError, bestLoc []string) bool {
+	if len(loc) != len(bestLoc) {
+		return len(loc) > len(bestLoc)
+	}
+	if c := slices.Compare(loc, bestLoc); c != 0 {
+		return c < 0
+	}
+	if len(best.Causes) > 0 {
+		return true // best is still the root, not a leaf
+	}
+	return slices.Compare(e.ErrorKind.KeywordPath(), best.ErrorKind.KeywordPath()) < 0
 }
 
 // missingProperty pulls the first quoted name out of the library's
