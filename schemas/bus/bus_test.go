@@ -246,6 +246,62 @@ func TestProofStreamCompressed(t *testing.T) {
 	}
 }
 
+// TestTxStreamCompressed: GBA_TX is S2-compressed on disk too; an
+// uncompressed interest stream from an older data dir is switched by
+// bus.EnsureStreams, keeping its retention, and batches stored before and
+// after the switch read back unchanged.
+func TestTxStreamCompressed(t *testing.T) {
+	orderers := []string{"hongkong", "macao", "qianhai", "hengqin"}
+	srv, _ := startServerStreams(t, "", bus.StreamConfig{Orderers: orderers})
+	js := operatorJS(t, srv)
+	pub := cityPublisher(t, srv, "zhuhai")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	config := func() jetstream.StreamConfig {
+		t.Helper()
+		s, err := js.Stream(ctx, bus.StreamTx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CachedInfo().Config
+	}
+	if got := config(); got.Compression != jetstream.S2Compression || got.Retention != jetstream.InterestPolicy {
+		t.Fatalf("%s compression %v, retention %v; want s2, interest", bus.StreamTx, got.Compression, got.Retention)
+	}
+	old := config()
+	old.Compression = jetstream.NoCompression
+	if _, err := js.UpdateStream(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	before := bytes.Repeat([]byte("batch before "), 100)
+	if _, err := pub.Publish(ctx, bus.TxSubject("zhuhai"), "b1", before); err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.EnsureStreams(ctx, js, bus.StreamConfig{Orderers: orderers}); err != nil {
+		t.Fatal(err)
+	}
+	if got := config(); got.Compression != jetstream.S2Compression || got.Retention != jetstream.InterestPolicy {
+		t.Fatalf("after EnsureStreams: compression %v, retention %v; want s2, interest", got.Compression, got.Retention)
+	}
+	after := bytes.Repeat([]byte("batch after "), 100)
+	if _, err := pub.Publish(ctx, bus.TxSubject("zhuhai"), "b2", after); err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, bus.StreamTx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq, want := range map[uint64][]byte{1: before, 2: after} {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(m.Data, want) {
+			t.Errorf("batch %d reads back as %q", seq, m.Data)
+		}
+	}
+}
+
 // TestStreamInterestRetention: with the orderers named, GBA_TX keeps a batch
 // until every orderer's consumer has acknowledged it. An existing limits
 // stream is switched without losing what it holds, the consumers are made

@@ -115,6 +115,11 @@ func StreamConfigs(c StreamConfig) []jetstream.StreamConfig {
 	scs := []jetstream.StreamConfig{
 		{Name: StreamTx, Subjects: []string{SubjectTxAll}, Storage: jetstream.FileStorage, Replicas: c.Replicas,
 			Duplicates: c.DuplicatesWindow, MaxAge: c.MaxAge, MaxMsgSize: c.MaxMsgSize, Discard: jetstream.DiscardOld,
+			// A batch's transactions repeat their member names, chain,
+			// city and jurisdiction; JetStream compresses a block of
+			// the file store when it is full, so what the orderers
+			// read soon after the publish is read from memory as it was.
+			Compression: jetstream.S2Compression,
 			Description: "signed batches from the city gateways"},
 		{Name: StreamBlocks, Subjects: []string{SubjectBlocks}, Storage: jetstream.FileStorage, Replicas: c.Replicas,
 			MaxMsgSize: c.MaxMsgSize, Description: "sealed block headers with quorum certificates",
