@@ -77,6 +77,10 @@ const (
 	// PurposeShareRequest: a reader's request to an owner's gateway
 	// (schemas.ShareRequest), carried whole in its access record.
 	PurposeShareRequest Purpose = "share-request"
+	// PurposeConfig: a signature on a configuration proposal
+	// (schemas/config): an orderer's or a member's vote for the next
+	// configuration, or a new key's proof of possession.
+	PurposeConfig Purpose = "config"
 )
 
 // Domain separates signatures by chain and purpose.
