@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/config"
 	"github.com/baybus/baybus/schemas/keys"
 	"github.com/baybus/baybus/schemas/merkle"
 )
@@ -72,6 +73,9 @@ type Input struct {
 	Timestamp int64
 	Proposer  string
 	Consensus []byte
+	// Config, if set, makes a configuration block: it must come alone,
+	// with no batches (configblock.go).
+	Config *config.Tx
 }
 
 // Assemble builds the next block from in. A bad batch is an error wrapping
@@ -92,7 +96,7 @@ func (c *Checks) Assemble(trust *keys.Bundle, lim Limits, in Input, chain Chain,
 		h.Prev = in.Parent.Hash()
 		h.Timestamp = max(h.Timestamp, in.Parent.Timestamp)
 	}
-	b := &Block{Header: h, Batches: in.Batches}
+	b := &Block{Header: h, Batches: in.Batches, Config: in.Config}
 	updates, err := c.compute(trust, lim, b, chain, st)
 	if err != nil {
 		return nil, nil, err
@@ -150,6 +154,9 @@ func (c *Checks) Verify(trust *keys.Bundle, lim Limits, parent *Header, b *Block
 // compute fills b's Results, TxRoot, ResultsHash, StateRoot and TxCount from
 // its batches. It is the one rule Assemble and Verify share.
 func (c *Checks) compute(trust *keys.Bundle, lim Limits, b *Block, chain Chain, st State) ([]StateUpdate, error) {
+	if b.Config != nil {
+		return nil, computeConfig(trust, b, st)
+	}
 	if lim == (Limits{}) {
 		lim = DefaultLimits
 	}
@@ -170,7 +177,7 @@ func (c *Checks) compute(trust *keys.Bundle, lim Limits, b *Block, chain Chain, 
 		batchIDs[id] = true
 		var err error
 		if checks[i], err = c.Batch(trust, bt, height); err != nil {
-			return nil, fmt.Errorf("%w: batch %d: %v", ErrBadBatch, i, err)
+			return nil, fmt.Errorf("%w: batch %d: %w", ErrBadBatch, i, err)
 		}
 	}
 
@@ -343,6 +350,11 @@ func VerifyStored(trust *keys.Bundle, parent *Header, b *Block, qc *QC) error {
 func VerifyStoredUnlinked(trust *keys.Bundle, b *Block, qc *QC) error {
 	if err := checkRules(trust, &b.Header); err != nil {
 		return err
+	}
+	if b.Config != nil {
+		if err := checkConfig(trust, b); err != nil {
+			return err
+		}
 	}
 	for i, bt := range b.Batches {
 		if err := schemas.VerifyBatch(bt, trust, b.Header.Height); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/config"
 	"github.com/baybus/baybus/schemas/wire"
 )
 
@@ -22,6 +23,7 @@ const (
 	headerMagic  = "GBH1" // rules version 1
 	headerMagic2 = "GBH2" // rules version 2 on: the version follows the magic
 	blockMagic   = "GBK1"
+	configMagic  = "GBC1" // a configuration block: no batches, one configuration transaction
 )
 
 // Header is a block header. The quorum certificate is kept beside it, not in
@@ -182,10 +184,14 @@ func checkResult(v int, r Result) bool {
 
 // Block is a header with its batches and the result of every transaction,
 // in batch order then transaction order.
+//
+// A configuration block (configblock.go) has no batches and no results:
+// Config is its one transaction, the one leaf under its TxRoot.
 type Block struct {
 	Header  Header
 	Batches []*schemas.Batch
 	Results []Result
+	Config  *config.Tx
 }
 
 // TxCount is the number of transactions in all batches (OK or not).
@@ -231,6 +237,9 @@ func (b *Block) Txs() []Tx {
 // OKIDs returns the ids of the OK transactions in block order: the leaves
 // under TxRoot.
 func (b *Block) OKIDs() []schemas.TxID {
+	if b.Config != nil {
+		return []schemas.TxID{config.ID(b.Config)}
+	}
 	ids := make([]schemas.TxID, 0, b.TxCount())
 	i := 0
 	for _, bt := range b.Batches {
@@ -248,8 +257,17 @@ func (b *Block) OKIDs() []schemas.TxID {
 //
 //	"GBK1" | uvarint len | header | uvarint n | n result bytes |
 //	uvarint m | m x (uvarint len | batch frame)
+//
+// and a configuration block's:
+//
+//	"GBC1" | uvarint len | header | uvarint 0 | uvarint 0 |
+//	uvarint len | canonical configuration transaction (config.Encode)
 func Encode(b *Block) []byte {
 	hb, _ := b.Header.MarshalBinary()
+	if b.Config != nil {
+		out := appendHead(nil, configMagic, hb, nil, 0)
+		return wire.AppendBytes(out, config.Encode(b.Config))
+	}
 	frames := make([][]byte, len(b.Batches))
 	size := len(blockMagic) + len(hb) + len(b.Results) + 3*binary.MaxVarintLen64
 	for i, bt := range b.Batches {
@@ -308,6 +326,9 @@ func Decode(p []byte) (*Block, error) {
 		return nil, fmt.Errorf("%w: %d bytes", ErrFormat, len(p))
 	}
 	var b Block
+	if len(p) >= len(configMagic) && string(p[:len(configMagic)]) == configMagic {
+		return decodeConfig(p)
+	}
 	r, n, err := readHead(p, blockMagic, &b.Header, &b.Results)
 	if err != nil {
 		return nil, err

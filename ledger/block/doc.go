@@ -134,6 +134,27 @@
 // them (a reader added or rotated is given a validFrom height ahead of
 // the chain).
 //
+// # Configuration blocks
+//
+// A configuration transaction (schemas/config: the whole next trust
+// bundle and the signatures that authorise it) is sealed alone in its
+// block (Input.Config, Block.Config; encoded "GBC1"): no batches, no
+// results, its id (config.ID) the one leaf under TxRoot, TxCount 1, the
+// state unchanged. The header is an ordinary header, so everything that
+// reads headers, certificates and hash links reads a configuration block
+// as it reads any other. The block at height H is assembled, verified
+// and certified under the configuration in force at H, and its
+// transaction must pass config.Check there; the configuration it makes is
+// in force from H+1 (NextTrust). Configuration blocks are not a new rules
+// version: a chain of any version may hold them, since none held one
+// before (an older build refuses the "GBC1" block as malformed rather
+// than misreading it), and config.Check keeps the chain's rules version.
+//
+// FollowConfig is the verifier's side: from the genesis trust and the
+// configuration blocks (ConfigLink: header, certificate, transaction;
+// EncodeConfigChain is its file), each certified by the configuration
+// before it, it rebuilds the bundle in force at any height.
+//
 // The timestamp is the proposer's clock, never below the parent's. Under
 // rules version 2 it decides what proofs of the block show as expired, so
 // a follower should also refuse a proposal stamped too far ahead of its
