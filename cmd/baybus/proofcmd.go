@@ -24,6 +24,7 @@ import (
 	"github.com/baybus/baybus/ledger/state/smt"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
+	"github.com/baybus/baybus/schemas/config"
 	"github.com/baybus/baybus/schemas/consortium"
 	"github.com/baybus/baybus/schemas/keys"
 )
@@ -368,13 +369,13 @@ func parseRender(s string) (schemas.Jurisdiction, error) {
 // ---- baybus verify ----
 
 func newVerifyCmd() *cobra.Command {
-	var trustFile, renderAs, atFlag string
+	var trustFile, chainFile, renderAs, atFlag string
 	var asJSON bool
 	var maxAge time.Duration
 	cmd := &cobra.Command{
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Use:           "verify --trust F [--render cn|hk|mo] [--max-age D] [--at TIME] [--json] PROOF...",
+		Use:           "verify --trust F [--config-chain F] [--render cn|hk|mo] [--max-age D] [--at TIME] [--json] PROOF...",
 		Short:         "Verify license proofs offline with the trust bundle alone",
 		Long: `verify checks each license proof (a file in JSON or binary form, "-" for stdin)
 with nothing but the consortium's trust bundle: the record, its city's batch
@@ -387,6 +388,15 @@ bridge (default the record's own); a proof that fails says which check failed.
 --json prints one JSON line per proof instead. Headers trusted by one proof are
 remembered for the next, so two proofs that disagree on a block are reported as
 a fork.
+
+When the consortium's configuration has changed since the trust bundle was
+made (orderers added or removed, keys rotated or revoked), --config-chain F
+names the configuration chain (the configuration blocks with their
+certificates, as 'baybus consortium show --chain' writes it): --trust is then
+the genesis bundle, each configuration block must be certified by the
+configuration before it, and each proof is judged by the configuration in
+force at its heights. A forged chain (too few signatures, a removed orderer's
+vote, a changed byte) is refused with exit status 1.
 
 A license is expired from the day after the last day of its validity (GBA time,
 UTC+8), with or without an expire event: a proof made while it was valid shows
@@ -425,6 +435,17 @@ unreadable).`,
 			enc := json.NewEncoder(out)
 			enc.SetEscapeHTML(false)
 			verifier := proof.NewVerifier(trust, 0)
+			if chainFile != "" {
+				hist, err := loadConfigChain(trust, chainFile)
+				if err != nil {
+					var ee exitError
+					if errors.As(err, &ee) {
+						return err
+					}
+					return exitf(exitInvalid, "verify: configuration chain %s refused: %v", chainFile, err)
+				}
+				verifier = proof.NewChainVerifier(hist, 0)
+			}
 			invalid, unreadable, notValid, tooOld := 0, 0, 0, 0
 			for _, path := range args {
 				raw, err := readProofFile(cmd.InOrStdin(), path)
@@ -484,11 +505,30 @@ unreadable).`,
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitError{code: exitCannotRun, err: err} })
 	fl := cmd.Flags()
 	fl.StringVar(&trustFile, "trust", "", "trust bundle (trust.json) (required)")
+	fl.StringVar(&chainFile, "config-chain", "", "configuration chain after --trust (JSON, as 'consortium show --chain' writes it)")
 	fl.StringVar(&renderAs, "render", "", "render the record as cn, hk or mo (default: the record's jurisdiction)")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON line per proof")
 	fl.DurationVar(&maxAge, "max-age", 0, "refuse (exit 2) a proof older than this, e.g. 24h (0: any age)")
 	fl.StringVar(&atFlag, "at", "", "judge age and expiry at this RFC 3339 time instead of now")
 	return cmd
+}
+
+// loadConfigChain reads a configuration chain file and follows it from
+// the genesis trust. An unreadable file is exitCannotRun; a chain that
+// does not decode or verify is returned as a plain error.
+func loadConfigChain(genesis *keys.Bundle, path string) (*config.History, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, exitf(exitCannotRun, "verify: %v", err)
+	}
+	chain, links, err := block.DecodeConfigChain(raw)
+	if err != nil {
+		return nil, err
+	}
+	if chain != genesis.Chain {
+		return nil, fmt.Errorf("a configuration chain of %q, the trust bundle is of %q", chain, genesis.Chain)
+	}
+	return block.FollowConfig(genesis, links)
 }
 
 // age rounds a proof's age for people: seconds, or minutes past an hour.

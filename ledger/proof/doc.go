@@ -46,8 +46,8 @@
 // it reads with their Merkle trees in a BlockCache (bounded in bytes), so
 // the fresh proofs of many licenses of one block read and hash that block
 // once; ForBlock can leave the block it proves there (Builder.Cache).
-// The package imports schemas, schemas/keys, schemas/merkle, ledger/block
-// and ledger/state/smt only: no NATS, no pebble, no server code (a test
+// The package imports schemas, schemas/keys, schemas/config,
+// schemas/merkle, ledger/block and ledger/state/smt only: no NATS, no pebble, no server code (a test
 // enforces it), so an offline verifier links little.
 //
 // # Verification
@@ -57,6 +57,13 @@
 // trusted height is a fork) run every check and return a Verdict or an *Error naming
 // the check that failed (ErrRecord, ErrBatchPath, ErrBatchSignature,
 // ErrTxPath, ErrHeader, ErrQuorum, ErrStateProof, ErrKeyNotValid, ErrFork,
-// ErrFormat); every one matches ErrInvalid. See README.md for the encodings
+// ErrFormat); every one matches ErrInvalid.
+//
+// A chain whose configuration changed (orderers added or removed, keys
+// rotated or revoked: schemas/config) is verified under a
+// config.History (VerifyChain, NewChainVerifier): the genesis trust and
+// the configuration blocks, each certified by the configuration before
+// it (block.FollowConfig). Each header's certificate and each batch's
+// key are then judged by the bundle in force at its height. See README.md for the encodings
 // and the list of checks.
 package proof

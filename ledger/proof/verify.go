@@ -13,6 +13,7 @@ import (
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/state/smt"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/config"
 	"github.com/baybus/baybus/schemas/keys"
 	"github.com/baybus/baybus/schemas/merkle"
 )
@@ -116,7 +117,12 @@ const DefaultMaxTrusted = 1 << 14
 // A Verifier is safe for concurrent use.
 type Verifier struct {
 	trust *keys.Bundle
-	max   int
+	// hist, if set, is the configuration history (genesis plus the
+	// configuration blocks): the bundle in force at each height, which
+	// judges that height's certificate and batch keys. trust is then its
+	// genesis.
+	hist *config.History
+	max  int
 
 	mu      sync.Mutex
 	trusted map[uint64]*trustedHeader
@@ -132,6 +138,29 @@ func NewVerifier(trust *keys.Bundle, maxTrusted int) *Verifier {
 		maxTrusted = DefaultMaxTrusted
 	}
 	return &Verifier{trust: trust, max: maxTrusted, trusted: map[uint64]*trustedHeader{}}
+}
+
+// NewChainVerifier is NewVerifier for a chain whose configuration changed:
+// each header and batch is judged by the bundle in force at its height in
+// hist (block.FollowConfig builds it from the genesis trust and the
+// certified configuration blocks).
+func NewChainVerifier(hist *config.History, maxTrusted int) *Verifier {
+	v := NewVerifier(hist.Genesis(), maxTrusted)
+	v.hist = hist
+	return v
+}
+
+// VerifyChain is Verify under a configuration history.
+func VerifyChain(hist *config.History, b *Bundle) (*Verdict, error) {
+	return (&Verifier{trust: hist.Genesis(), hist: hist}).verify(b, false)
+}
+
+// trustAt is the bundle in force at height.
+func (v *Verifier) trustAt(height uint64) *keys.Bundle {
+	if v.hist != nil {
+		return v.hist.At(height)
+	}
+	return v.trust
 }
 
 // trustedHeader is a header whose certificate verified, with the digests
@@ -366,7 +395,7 @@ func (v *Verifier) header(s *SealedHeader, i int, heads map[uint64]*checkedHeade
 	if h.Chain != v.trust.Chain {
 		return fail(ErrHeader, part, "header of chain %q, trust bundle for %q", h.Chain, v.trust.Chain)
 	}
-	if rules, err := block.RulesOf(v.trust); err != nil || rules != h.RulesVersion() {
+	if rules, err := block.RulesOf(v.trustAt(h.Height)); err != nil || rules != h.RulesVersion() {
 		return fail(ErrHeader, part, "header of rules version %d, the trust bundle's chain is of rules version %d", h.RulesVersion(), rules)
 	}
 	if prev, ok := heads[h.Height]; ok {
@@ -439,14 +468,14 @@ func maxHeight(heads map[uint64]*checkedHeader) uint64 {
 // (ErrQuorum: bad signature, signer counted twice, below quorum).
 func (v *Verifier) checkQC(h *block.Header, qc *block.QC, part string) error {
 	for _, vote := range qc.Votes {
-		if _, err := v.trust.KeyAt(vote.KeyID, keys.RoleOrderer, vote.Signer, h.Height); err != nil {
-			if owner, ok := keyOwner(v.trust, vote.KeyID); ok && (owner.Role != keys.RoleOrderer || owner.Member != vote.Signer) {
+		if _, err := v.trustAt(h.Height).KeyAt(vote.KeyID, keys.RoleOrderer, vote.Signer, h.Height); err != nil {
+			if owner, ok := keyOwner(v.trustAt(h.Height), vote.KeyID); ok && (owner.Role != keys.RoleOrderer || owner.Member != vote.Signer) {
 				return fail(ErrQuorum, part, "vote of %s signed with %s's key %q", vote.Signer, owner.Member, vote.KeyID)
 			}
 			return failErr(ErrKeyNotValid, part, err)
 		}
 	}
-	if err := block.VerifyQC(v.trust, h, qc); err != nil {
+	if err := block.VerifyQC(v.trustAt(h.Height), h, qc); err != nil {
 		return failErr(ErrQuorum, part, err)
 	}
 	return nil
@@ -496,9 +525,9 @@ func (v *Verifier) tx(part string, b *Bundle, p *TxProof, use func(string, uint6
 	if merkle.VerifyInclusion(p.ID, bp.Index, uint64(bh.Count), hashes(bp.Path), bh.Root) != nil {
 		return nil, nil, fail(ErrBatchPath, part, "transaction %x at %d of %d does not lead to the batch root %x", p.ID[:4], bp.Index, bh.Count, bh.Root[:4])
 	}
-	pk, err := v.trust.KeyAt(bp.KeyID, keys.RoleCity, bh.City, p.Height)
+	pk, err := v.trustAt(p.Height).KeyAt(bp.KeyID, keys.RoleCity, bh.City, p.Height)
 	if err != nil {
-		if owner, ok := keyOwner(v.trust, bp.KeyID); ok && (owner.Role != keys.RoleCity || owner.Member != bh.City) {
+		if owner, ok := keyOwner(v.trustAt(p.Height), bp.KeyID); ok && (owner.Role != keys.RoleCity || owner.Member != bh.City) {
 			return nil, nil, fail(ErrBatchSignature, part, "batch of %s signed with %s's key %q", bh.City, owner.Member, bp.KeyID)
 		}
 		return nil, nil, failErr(ErrKeyNotValid, part, err)

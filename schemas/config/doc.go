@@ -40,7 +40,8 @@
 //     validity (ValidUntil), which may be set or lowered, never below H: a
 //     block already sealed keeps its meaning, and every proof verifies
 //     under the keys valid at its height, with the genesis trust and the
-//     configuration chain, or with the newest bundle alone. A revocation
+//     configuration chain. (The newest bundle alone still holds every key,
+//     but judges an old certificate by today's orderers and quorum.) A revocation
 //     "from height R" ends the key at R-1 (R > H). A new key counts from
 //     a height above H. The same holds for readers' HPKE keys.
 //   - Orderers keep their order (an orderer's consensus id is its index +

@@ -63,6 +63,7 @@ import (
 	"github.com/baybus/baybus/ledger/state/smt"
 	"github.com/baybus/baybus/ledger/wal"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/config"
 	"github.com/baybus/baybus/schemas/disclose"
 	"github.com/baybus/baybus/schemas/keys"
 )
@@ -97,6 +98,12 @@ type Chain struct {
 	Reader      *keys.ReaderKeys
 	Disclosures map[string][]disclose.Item
 	Requests    map[string]schemas.ShareRequest
+	// BuildConfig: the configuration blocks (in height order), the
+	// orderer they add with its key, and the configuration in force
+	// after the last block (Trust, the genesis, for the other chains).
+	ConfigChain []block.ConfigLink
+	NanshaKey   *keys.PrivateKey
+	Latest      *keys.Bundle
 
 	closeOnce sync.Once
 }
@@ -252,6 +259,58 @@ func Build3(tb testing.TB, stateDir string) *Chain {
 	return c
 }
 
+// BuildConfig builds a chain of rules version 2 whose orderers grow from
+// four to five at a configuration block (issue 17 §4):
+//
+//	1  issue: cn-business (shenzhen), hk-certificate (hongkong); certified
+//	   by hongkong, macao, qianhai
+//	2  configuration: nansha joins (its key from the same stream, valid
+//	   from 3), signed by hongkong, macao, qianhai and nansha's new key;
+//	   certified by hongkong, macao, qianhai
+//	3  suspend cn-business; certified by macao, qianhai, hengqin, nansha
+//	   (four of five: what the genesis alone refuses)
+func BuildConfig(tb testing.TB, stateDir string) *Chain {
+	tb.Helper()
+	c := newChain(tb, stateDir, block.Rules2)
+	rng := rand.NewChaCha8([32]byte{Seed & 0xff, Seed >> 8, 17})
+	nk, err := keys.Generate("orderer/nansha/1", keys.Ed25519, rng)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.NanshaKey = nk
+	c.Consortium.Orderers["nansha"] = nk
+	d := config.NewDraft(c.Trust)
+	tk := config.TrustedKeyOf(nk.Public(), keys.RoleOrderer, "nansha", 3)
+	if err := d.AddOrderer("nansha", tk); err != nil {
+		tb.Fatal(err)
+	}
+	tx, err := d.Proposal("nansha joins")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, o := range Orderers[:3] {
+		config.Sign(tx, c.Consortium.Orderers[o], keys.RoleOrderer, o)
+	}
+	config.Sign(tx, nk, keys.RoleOrderer, "nansha")
+	name := func(n string, raw []byte) []byte {
+		t, err := schemas.DecodeTx(raw)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		c.Keys[n] = t.LicenseKey()
+		return raw
+	}
+	cnBusiness := name("cn-business", sampleIssue(tb, "shenzhen", schemas.KindBusiness, 7))
+	hkCert := name("hk-certificate", sampleIssue(tb, "hongkong", schemas.KindCertificate, 7))
+	c.sealSteps(tb, []step{
+		{batches: []*schemas.Batch{c.batch(tb, "shenzhen", 1, nil, cnBusiness), c.batch(tb, "hongkong", 1, nil, hkCert)}, signers: Orderers[:3]},
+		{config: tx, signers: Orderers[:3]},
+		{batches: []*schemas.Batch{c.batch(tb, "shenzhen", 3, nil, change(tb, cnBusiness, schemas.ActionSuspend))},
+			signers: []string{"macao", "qianhai", "hengqin", "nansha"}},
+	})
+	return c
+}
+
 // newChain makes the consortium (keys from the seeded stream: the same for
 // both chains), its trust bundle of rules version rules with zhuhai's
 // rotation, and an empty license state in stateDir.
@@ -279,16 +338,34 @@ func newChain(tb testing.TB, stateDir string, rules int) *Chain {
 	return c
 }
 
-// seal assembles, commits and proves one block per step.
+// seal assembles, commits and proves one block per step, each certified
+// by the first three orderers.
 func (c *Chain) seal(tb testing.TB, steps [][]*schemas.Batch) {
+	tb.Helper()
+	s := make([]step, len(steps))
+	for i, b := range steps {
+		s[i] = step{batches: b, signers: Orderers[:3]}
+	}
+	c.sealSteps(tb, s)
+}
+
+// step is one block: its batches, or a configuration transaction alone,
+// and the orderers that certify it.
+type step struct {
+	batches []*schemas.Batch
+	config  *config.Tx
+	signers []string
+}
+
+func (c *Chain) sealSteps(tb testing.TB, steps []step) {
 	tb.Helper()
 	idx := blocktest.NewChain()
 	var parent *block.Header
 	st := c.State
 	trust := c.Trust
-	for i, batches := range steps {
+	for i, s := range steps {
 		h := uint64(i + 1)
-		blk, ups, err := block.Assemble(trust, block.Limits{}, block.Input{Parent: parent, Batches: batches,
+		blk, ups, err := block.Assemble(trust, block.Limits{}, block.Input{Parent: parent, Batches: s.batches, Config: s.config,
 			Timestamp: BaseTime + int64(h)*1e9, Proposer: "macao", Consensus: blocklogtest.Metadata(h)}, idx, st)
 		if err != nil {
 			tb.Fatalf("prooftest: block %d: %v", h, err)
@@ -297,10 +374,20 @@ func (c *Chain) seal(tb testing.TB, steps [][]*schemas.Batch) {
 			tb.Fatal(err)
 		}
 		idx.Add(blk)
-		rec := blocklogtest.Certify(c.Consortium, blk, Orderers[:3]...)
+		rec := blocklogtest.Certify(c.Consortium, blk, s.signers...)
 		bundles, err := proof.ForBlock(&rec.Header, &rec.QC, blk, proof.ProveAt(&rec.Header, st.ProveRoot))
 		if err != nil {
 			tb.Fatalf("prooftest: proofs of block %d: %v", h, err)
+		}
+		if blk.Config != nil {
+			link, err := block.ConfigLinkOf(blk, &rec.QC)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			c.ConfigChain = append(c.ConfigChain, link)
+			if trust, err = block.NextTrust(trust, blk); err != nil {
+				tb.Fatal(err)
+			}
 		}
 		c.Records = append(c.Records, rec)
 		c.Blocks = append(c.Blocks, blk)
@@ -308,6 +395,7 @@ func (c *Chain) seal(tb testing.TB, steps [][]*schemas.Batch) {
 		hdr := blk.Header
 		parent = &hdr
 	}
+	c.Latest = trust
 }
 
 // rotate returns a copy of b of rules version rules (0 for 1, so that the
