@@ -55,7 +55,7 @@ and translates them between the mainland, Hong Kong and Macao formats.`,
 	root.AddCommand(newUpCmd(), newDemoCmd(), newGatewayCmd(), newKeysCmd(), newPublishCmd(), newOrdererCmd(), newVerifyChainCmd(),
 		newBridgeCmd(), newIDCmd(), newSampleCmd(), newBenchCmd(),
 		newProofCmd(), newLicensesCmd(), newVerifyCmd(), newSubscribeCmd(), newReconcileCmd(), newNATSCmd(), newClusterCmd(),
-		newShareCmd(), newAuditCmd(),
+		newShareCmd(), newAuditCmd(), newConsortiumCmd(),
 		newArchiveCmd(), newSnapshotCmd(), newSoakCmd())
 	return root
 }

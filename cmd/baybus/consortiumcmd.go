@@ -1,0 +1,371 @@
+package main
+
+import (
+	"crypto/rand"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/baybus/baybus/schemas/config"
+	"github.com/baybus/baybus/schemas/keys"
+)
+
+// newConsortiumCmd is `baybus consortium`: configuration as transactions
+// (docs/governance.md).
+func newConsortiumCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "consortium",
+		Short: "Change the consortium's configuration by quorum: propose, sign, show",
+		Long: `consortium drives configuration transactions (docs/governance.md): a proposal
+carries the whole next configuration (orderers, the keys of cities, orderers and
+readers with their validity heights) and collects signatures: a quorum of the
+orderers in force, each new key's proof of possession, and each member whose
+keys change (or, for a lost key, a quorum of the others of its kind).
+
+  propose  writes an unsigned proposal over the configuration in force
+  sign     adds one signature with a member's key
+  show     prints the configuration in force and its history`,
+	}
+	cmd.AddCommand(newConsortiumProposeCmd(), newConsortiumSignCmd(), newConsortiumShowCmd())
+	return cmd
+}
+
+// inForce follows the configuration chain file (if any) from the genesis
+// trust bundle and returns the history.
+func inForce(trustFile, chainFile string) (*config.History, error) {
+	genesis, err := keys.LoadBundle(trustFile)
+	if err != nil {
+		return nil, err
+	}
+	if chainFile == "" {
+		return config.NewHistory(genesis), nil
+	}
+	return loadConfigChain(genesis, chainFile)
+}
+
+// splitMember parses "role/member".
+func splitMember(s string) (keys.Role, string, error) {
+	role, member, ok := strings.Cut(s, "/")
+	r := keys.Role(role)
+	if !ok || member == "" || (r != keys.RoleCity && r != keys.RoleOrderer && r != keys.RoleReader) {
+		return "", "", fmt.Errorf("%q: want city/<name>, orderer/<name> or reader/<name>", s)
+	}
+	return r, member, nil
+}
+
+func newConsortiumProposeCmd() *cobra.Command {
+	var (
+		trustFile, chainFile, out, keyDir, scheme, note string
+		addKeys, rotate, revoke, addOrderers, removeOrderers []string
+		from                                                 uint64
+		rules                                                int
+	)
+	cmd := &cobra.Command{
+		Use:   "propose --trust F [--config-chain F] --out PROPOSAL [changes] --from-height H",
+		Short: "Write an unsigned proposal for the next configuration",
+		Long: `propose drafts the next configuration from the one in force (--trust, the genesis
+bundle, followed along --config-chain) and writes it, unsigned, to --out. Changes
+(each may repeat; all take effect from --from-height, which must be above the
+height the proposal will be sealed at):
+
+  --add-key city/<name>          a new key for a member (a city joining, or a
+                                 second key)
+  --rotate-key city/<name>       a new key from H; the member's keys in force end
+                                 at H-1 (role city, orderer or reader)
+  --revoke-key <key id>          the key's signatures are refused from H
+  --add-orderer <name>           a new orderer, with its key, appended to the set
+  --remove-orderer <name>        its votes stop counting after the configuration
+  --rules N                      the rules version (a chain keeps its own: the
+                                 ledger refuses a change)
+
+Each new key is made here and written, mode 0600, to --key-dir (default: beside
+--out) as <role>-<member>-<n>.key: hand it to its member, who signs the proposal
+with it (proof of possession).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			hist, err := inForce(trustFile, chainFile)
+			if err != nil {
+				return err
+			}
+			cur := hist.Current()
+			d := config.NewDraft(cur)
+			if keyDir == "" {
+				keyDir = filepath.Dir(out)
+			}
+			changes := len(addKeys) + len(rotate) + len(revoke) + len(addOrderers) + len(removeOrderers)
+			if rules != 0 {
+				changes++
+				d.SetRules(rules)
+			}
+			if changes == 0 {
+				return fmt.Errorf("consortium propose: name at least one change")
+			}
+			if from == 0 && changes > len(removeOrderers) {
+				return fmt.Errorf("consortium propose: --from-height is required for new and ended keys")
+			}
+			newKey := func(role keys.Role, member string) (keys.TrustedKey, error) {
+				id := d.NextKeyID(role, member)
+				k, err := keys.Generate(id, scheme, rand.Reader)
+				if err != nil {
+					return keys.TrustedKey{}, err
+				}
+				path := filepath.Join(keyDir, strings.ReplaceAll(id, "/", "-")+".key")
+				if _, err := os.Stat(path); err == nil {
+					return keys.TrustedKey{}, fmt.Errorf("consortium propose: %s exists: will not overwrite a key", path)
+				}
+				if err := k.WriteFile(path, string(role), member); err != nil {
+					return keys.TrustedKey{}, err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "new key %s for %s/%s written to %s\n", id, role, member, path)
+				return config.TrustedKeyOf(k.Public(), role, member, from), nil
+			}
+			for _, m := range addKeys {
+				role, member, err := splitMember(m)
+				if err != nil {
+					return fmt.Errorf("--add-key %w", err)
+				}
+				k, err := newKey(role, member)
+				if err != nil {
+					return err
+				}
+				if err := d.AddKey(k); err != nil {
+					return err
+				}
+			}
+			for _, m := range rotate {
+				role, member, err := splitMember(m)
+				if err != nil {
+					return fmt.Errorf("--rotate-key %w", err)
+				}
+				k, err := newKey(role, member)
+				if err != nil {
+					return err
+				}
+				if err := d.RotateKey(k, from); err != nil {
+					return err
+				}
+			}
+			for _, id := range revoke {
+				if err := d.RevokeKey(id, from); err != nil {
+					return err
+				}
+			}
+			for _, name := range addOrderers {
+				k, err := newKey(keys.RoleOrderer, name)
+				if err != nil {
+					return err
+				}
+				if err := d.AddOrderer(name, k); err != nil {
+					return err
+				}
+			}
+			for _, name := range removeOrderers {
+				if err := d.RemoveOrderer(name); err != nil {
+					return err
+				}
+			}
+			tx, err := d.Proposal(note)
+			if err != nil {
+				return err
+			}
+			if err := keys.WriteFileAtomic(out, config.MarshalIndent(tx), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "proposal over configuration %x written to %s: it needs %d of the orderers %s",
+				tx.Base[:8], out, cur.Quorum(), strings.Join(cur.Orderers, ", "))
+			if concerned := membersChanged(cur, tx.Next); len(concerned) > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), ", and %s (or, for a lost key, a quorum of the others)", strings.Join(concerned, ", "))
+			}
+			fmt.Fprintln(cmd.OutOrStdout())
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&trustFile, "trust", "", "the genesis trust bundle (required)")
+	fl.StringVar(&chainFile, "config-chain", "", "the configuration chain after --trust")
+	fl.StringVar(&out, "out", "", "the proposal file to write (required)")
+	fl.StringVar(&keyDir, "key-dir", "", "where new private keys are written (default: the directory of --out)")
+	fl.StringVar(&scheme, "scheme", keys.Ed25519, "scheme of new keys: "+strings.Join(keys.SupportedSchemes, ", "))
+	fl.StringVar(&note, "note", "", "why, for the people who sign")
+	fl.StringArrayVar(&addKeys, "add-key", nil, "a new key for role/member")
+	fl.StringArrayVar(&rotate, "rotate-key", nil, "rotate role/member's key from --from-height")
+	fl.StringArrayVar(&revoke, "revoke-key", nil, "refuse this key id's signatures from --from-height")
+	fl.StringArrayVar(&addOrderers, "add-orderer", nil, "a new orderer")
+	fl.StringArrayVar(&removeOrderers, "remove-orderer", nil, "an orderer to remove")
+	fl.Uint64Var(&from, "from-height", 0, "the first height of new keys, and the first at which ended keys are refused")
+	fl.IntVar(&rules, "rules", 0, "the rules version of the next configuration")
+	_ = cmd.MarkFlagRequired("trust")
+	_ = cmd.MarkFlagRequired("out")
+	return cmd
+}
+
+// membersChanged names the members whose keys differ between cur and next
+// and who had keys before (the members concerned who must sign).
+func membersChanged(cur, next *keys.Bundle) []string {
+	var out []string
+	had := func(role keys.Role, member string) bool {
+		return slices.ContainsFunc(cur.Keys, func(k keys.TrustedKey) bool { return k.Role == role && k.Member == member })
+	}
+	for _, k := range next.Keys {
+		_, old, ok := cur.KeyByID(k.ID)
+		changed := !ok || !sameUntil(old.ValidUntil, k.ValidUntil)
+		name := string(k.Role) + "/" + k.Member
+		if changed && had(k.Role, k.Member) && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func sameUntil(a, b *uint64) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
+}
+
+func newConsortiumSignCmd() *cobra.Command {
+	var keyFile, as string
+	cmd := &cobra.Command{
+		Use:   "sign --key K [--as role/member] PROPOSAL",
+		Short: "Add one signature to a proposal with a member's key",
+		Long: `sign adds a signature over the proposal (not over earlier signatures, so members
+may sign copies in any order: merge them by signing one file in turn) with the
+private key file --key, as the member its key id names (<role>/<member>/<n>) or
+--as. The file is rewritten in place. Whether the signature counts is the
+ledger's to judge: 'consortium show --proposal' tells what is still missing.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			raw, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			tx, err := config.Parse(raw)
+			if err != nil {
+				return err
+			}
+			k, err := keys.ReadFile(keyFile)
+			if err != nil {
+				return err
+			}
+			if as == "" {
+				i := strings.LastIndex(k.KeyID(), "/")
+				if i < 0 {
+					return fmt.Errorf("consortium sign: key id %q names no member: give --as role/member", k.KeyID())
+				}
+				as = k.KeyID()[:i]
+			}
+			role, member, err := splitMember(as)
+			if err != nil {
+				return fmt.Errorf("--as %w", err)
+			}
+			config.Sign(tx, k, role, member)
+			if err := keys.WriteFileAtomic(args[0], config.MarshalIndent(tx), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s signed as %s/%s with %s (%d signatures)\n", args[0], role, member, k.KeyID(), len(tx.Signatures))
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&keyFile, "key", "", "the member's private key file (required)")
+	fl.StringVar(&as, "as", "", "sign as role/member (default: from the key id)")
+	_ = cmd.MarkFlagRequired("key")
+	return cmd
+}
+
+func newConsortiumShowCmd() *cobra.Command {
+	var trustFile, chainFile, proposal string
+	var asJSON bool
+	var height uint64
+	cmd := &cobra.Command{
+		Use:   "show --trust F [--config-chain F] [--proposal P --height H] [--json]",
+		Short: "Print the configuration in force and its history; check a proposal",
+		Long: `show follows the configuration chain from the genesis trust bundle (each
+configuration block certified by the configuration before it) and prints the
+configuration in force, its orderers and quorum, every key with its validity,
+and the history of configuration blocks. --json prints the bundle in force.
+
+--proposal P checks a proposal as the ledger would at --height (the height it
+would be sealed at): exit status 0 if it would be accepted, 1 with the reason
+(too few signatures, a removed member's vote, a stale base, a key without proof
+of possession, ...) if not.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			hist, err := inForce(trustFile, chainFile)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if proposal != "" {
+				raw, err := os.ReadFile(proposal)
+				if err != nil {
+					return err
+				}
+				tx, err := config.Parse(raw)
+				if err != nil {
+					return exitError{code: 1, err: err}
+				}
+				if height <= hist.LastHeight() {
+					return fmt.Errorf("consortium show: --height %d: give the height the proposal would be sealed at, above %d", height, hist.LastHeight())
+				}
+				if _, err := config.Check(hist.At(height), tx, height); err != nil {
+					return exitError{code: 1, err: err}
+				}
+				fmt.Fprintf(w, "%s: would be accepted at height %d (%d signatures)\n", proposal, height, len(tx.Signatures))
+				return nil
+			}
+			cur := hist.Current()
+			if asJSON {
+				raw, err := cur.Marshal()
+				if err != nil {
+					return err
+				}
+				_, err = w.Write(raw)
+				return err
+			}
+			printConfig(w, cur, config.Digest(cur))
+			fmt.Fprintln(w, "history:")
+			fmt.Fprintf(w, "  genesis  %x  %d orderers\n", digest8(hist.Genesis()), hist.Genesis().N())
+			for _, e := range hist.Entries() {
+				fmt.Fprintf(w, "  block %d  %x  %d orderers, %d signatures  %s\n", e.Height, digest8(e.Bundle), e.Bundle.N(), len(e.Tx.Signatures), e.Tx.Note)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&trustFile, "trust", "", "the genesis trust bundle (required)")
+	fl.StringVar(&chainFile, "config-chain", "", "the configuration chain after --trust")
+	fl.StringVar(&proposal, "proposal", "", "check this proposal instead")
+	fl.Uint64Var(&height, "height", 0, "with --proposal: the height it would be sealed at")
+	fl.BoolVar(&asJSON, "json", false, "print the bundle in force as JSON")
+	_ = cmd.MarkFlagRequired("trust")
+	return cmd
+}
+
+func digest8(b *keys.Bundle) []byte {
+	d := config.Digest(b)
+	return d[:8]
+}
+
+func printConfig(w io.Writer, b *keys.Bundle, digest [32]byte) {
+	fmt.Fprintf(w, "configuration %x of chain %s (rules version %d)\n", digest[:8], b.Chain, max(b.Rules, 1))
+	fmt.Fprintf(w, "orderers (%d, quorum %d): %s\n", b.N(), b.Quorum(), strings.Join(b.Orderers, ", "))
+	fmt.Fprintln(w, "keys:")
+	for _, k := range b.Keys {
+		until := "open"
+		if k.ValidUntil != nil {
+			until = fmt.Sprint(*k.ValidUntil)
+		}
+		fmt.Fprintf(w, "  %-28s %-8s %-12s %-10s heights %d..%s\n", k.ID, k.Role, k.Member, k.Scheme, k.ValidFrom, until)
+	}
+	if len(b.Readers) > 0 {
+		names := make([]string, len(b.Readers))
+		for i, r := range b.Readers {
+			names[i] = r.Name
+		}
+		fmt.Fprintf(w, "readers: %s\n", strings.Join(names, ", "))
+	}
+}
