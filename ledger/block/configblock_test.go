@@ -3,6 +3,10 @@ package block_test
 import (
 	"crypto/rand"
 	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/baybus/baybus/ledger/block"
@@ -267,3 +271,23 @@ func FuzzDecodeConfigChain(f *testing.F) {
 		}
 	})
 }
+
+// TestConfigBlockSeed writes a configuration block to FuzzDecode's
+// corpus when run with -update-seed (the committed file is the seed).
+func TestConfigBlockSeed(t *testing.T) {
+	if !*updateSeed {
+		t.Skip("run with -update-seed to rewrite the seed")
+	}
+	l := newConfigLedger(t)
+	tx := l.propose(5, "hongkong", "macao", "qianhai", "hengqin")
+	blk, _, err := block.Assemble(l.trust, block.Limits{}, block.Input{Config: tx, Proposer: "macao"}, l.chain, l.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", block.Encode(blk))
+	if err := os.WriteFile(filepath.Join("testdata", "fuzz", "FuzzDecode", "config-block"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var updateSeed = flag.Bool("update-seed", false, "rewrite the configuration block seed of FuzzDecode")
