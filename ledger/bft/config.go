@@ -43,7 +43,7 @@ type Options struct {
 	AutoRemoveTimeout time.Duration // default 3 min
 	HeartbeatTimeout  time.Duration // default 10 s
 	HeartbeatCount    uint64        // heartbeats per HeartbeatTimeout, default 10
-	ViewChangeResend  time.Duration // default 2 s
+	ViewChangeResend  time.Duration // default 2 s; also how often a view waiting for votes sends its own again
 	ViewChangeTimeout time.Duration // default 20 s
 	CollectTimeout    time.Duration // default 1 s
 	// DecisionsPerLeader rotates the leader after that many blocks, so every

@@ -6,10 +6,13 @@
 // verifier, signer, and the signature formats the engine carries), and
 // ledger/orderer the side that waits (delivery, sync).
 //
-// The engine is SmartBFT v1.0.1 with one fix of ours, built from
-// third_party/smartbft through a replace in go.mod: a decision the
+// The engine is SmartBFT v1.0.1 with two fixes of ours, built from
+// third_party/smartbft through a replace in go.mod
+// (third_party/smartbft/BAYBUS.md, docs/faults.md): a decision the
 // controller received while it aborted the deciding view wedged it for
-// good (third_party/smartbft/BAYBUS.md, docs/faults.md).
+// good; and a view waiting for votes now sends its own prepare and commit
+// again every ViewChangeResend, since this transport, core NATS, loses a
+// message sent while a server dies or before a restarting peer subscribes.
 //
 // # Transport
 //

@@ -51,7 +51,9 @@ const (
 	DefaultHeartbeatTimeout = 1500 * time.Millisecond
 	// DefaultViewChangeResend and DefaultViewChangeTimeout: a view change
 	// message is sent again after 1 s, and a view change that has not
-	// completed in 5 s moves on to the next leader.
+	// completed in 5 s moves on to the next leader. The patched engine
+	// also sends a view's own prepare and commit again at the resend
+	// interval while it waits for the others' (third_party/smartbft).
 	DefaultViewChangeResend  = time.Second
 	DefaultViewChangeTimeout = 5 * time.Second
 )

@@ -2,6 +2,7 @@ package orderer
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,4 +134,89 @@ func TestRestoredPrePrepare(t *testing.T) {
 			t.Errorf("%s: got %v, want found=%v", tc.name, got, tc.want)
 		}
 	}
+}
+
+// dropPrepares is an orderer's transport that, while armed, loses every
+// prepare it sends, recording who sent one.
+type dropPrepares struct {
+	bft.Comm
+	armed   *atomic.Bool
+	self    uint64
+	dropped *sync.Map // sender -> true
+}
+
+func (d *dropPrepares) SendConsensus(target uint64, m *protos.Message) {
+	if m.GetPrepare() != nil && d.armed.Load() {
+		d.dropped.Store(d.self, true)
+		return
+	}
+	d.Comm.SendConsensus(target, m)
+}
+
+// TestStaggeredRestartResendsLostVotes is the soak's stall after a
+// whole-deployment kill -9 (docs/faults.md): every orderer holds the
+// proposal in flight in its engine WAL, none holds the others' prepares,
+// and the orderers come back one after another, as processes do. Each
+// view sends its restored vote once, as it starts, so only the orderers
+// already up receive it: without sending it again, the later ones never
+// get a quorum and the sequence waits for the request timers (25 s at
+// up's defaults, set here) to force a view change. With votes sent again
+// while a view waits for them, the block is sealed in the view it was
+// proposed in.
+func TestStaggeredRestartResendsLostVotes(t *testing.T) {
+	c := newCluster(t, 5)
+	c.engine.ForwardTimeout = 5 * time.Second * timeScale
+	c.engine.ComplainTimeout = 20 * time.Second * timeScale
+	c.engine.DecisionsPerLeader = 0
+	var armed atomic.Bool
+	var dropped sync.Map
+	for i, name := range c.names {
+		c.wrap[name] = func(comm bft.Comm) bft.Comm {
+			return &dropPrepares{Comm: comm, armed: &armed, self: uint64(i + 1), dropped: &dropped}
+		}
+	}
+	c.startAll()
+	c.load(5, 4, 0, nil)
+	c.waitSealed(60 * time.Second)
+	base := c.node(c.names[0]).Height()
+
+	armed.Store(true)
+	c.load(1, 4, 0, nil)
+	deadline := time.Now().Add(30 * time.Second * timeScale)
+	for {
+		n := 0
+		dropped.Range(func(any, any) bool { n++; return true })
+		if n == len(c.names) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d orderers sent a prepare", n, len(c.names))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // every prepare is in its WAL before it is sent
+	for _, name := range c.names {
+		c.stop(name)
+	}
+	armed.Store(false)
+	for _, name := range c.names {
+		c.start(name)
+	}
+	c.waitHeight(base+1, 10*time.Second)
+	for _, n := range c.running() {
+		rec, err := n.Store().Record(base + 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		md := &protos.ViewMetadata{}
+		if err := proto.Unmarshal(rec.Header.Consensus, md); err != nil {
+			t.Fatal(err)
+		}
+		if md.ViewId != 0 {
+			t.Fatalf("%s: block %d sealed in view %d: the restored proposal was given up for a view change", n.Name(), base+1, md.ViewId)
+		}
+	}
+	c.load(3, 4, 0, nil)
+	c.waitSealed(30 * time.Second)
+	c.checkChains()
 }

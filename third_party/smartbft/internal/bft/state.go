@@ -169,6 +169,8 @@ func (ps *PersistedState) recoverProposed(lastPersistedMessage *protos.ProposedR
 			Prepare: lastPersistedMessage.GetPrepare(),
 		},
 	}
+	// baybus: the copy the view sends again while it waits (resendVotes).
+	v.currPrepareSent = assistVote(v.lastBroadcastSent)
 	v.Phase = PROPOSED
 	v.Number = prp.View
 	v.ProposalSequence = prp.Seq
@@ -225,6 +227,9 @@ func (ps *PersistedState) recoverPrepared(lastPersistedMessage *protos.Message, 
 	// Reconstruct the commit message we shall next broadcast
 	// after the recovery.
 	v.lastBroadcastSent = lastPersistedMessage
+	// baybus: the copies the view sends again while it waits (resendVotes).
+	v.currPrepareSent = assistVote(&protos.Message{Content: &protos.Message_Prepare{Prepare: prePrepareMsg.GetProposedRecord().GetPrepare()}})
+	v.currCommitSent = assistVote(lastPersistedMessage)
 	v.Phase = PREPARED
 	v.Number = prePrepareFromWAL.View
 	v.ProposalSequence = prePrepareFromWAL.Seq
@@ -243,5 +248,21 @@ func (ps *PersistedState) recoverPrepared(lastPersistedMessage *protos.Message, 
 	}
 
 	ps.Logger.Infof("Restored proposal with sequence %d", prePrepareFromWAL.Seq)
+	return nil
+}
+
+// baybus: assistVote returns a copy of a prepare or commit marked Assist
+// (a peer past its sequence does not answer it), or nil if m is neither.
+func assistVote(m *protos.Message) *protos.Message {
+	switch {
+	case m.GetPrepare() != nil:
+		c := proto.Clone(m).(*protos.Message)
+		c.GetPrepare().Assist = true
+		return c
+	case m.GetCommit() != nil:
+		c := proto.Clone(m).(*protos.Message)
+		c.GetCommit().Assist = true
+		return c
+	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hyperledger-labs/SmartBFT/pkg/api"
 	"github.com/hyperledger-labs/SmartBFT/pkg/types"
@@ -248,6 +249,8 @@ func (ifp *InFlightData) clear() {
 
 // ProposalMaker implements ProposerBuilder
 type ProposalMaker struct {
+	// baybus: VoteResend is the views' View.VoteResend.
+	VoteResend         time.Duration
 	DecisionsPerLeader uint64
 	N                  uint64
 	NodesList          []uint64
@@ -295,6 +298,7 @@ func (pm *ProposalMaker) NewProposer(leader, proposalSequence, viewNum, decision
 		ViewSequences:      pm.ViewSequences,
 		MetricsBlacklist:   pm.MetricsBlacklist,
 		MetricsView:        pm.MetricsView,
+		VoteResend:         pm.VoteResend, // baybus
 	}
 
 	view.ViewSequences.Store(ViewSequence{

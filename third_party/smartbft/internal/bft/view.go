@@ -90,6 +90,9 @@ type View struct {
 	State              State
 	Phase              Phase
 	InMsgQSize         int
+	// baybus: VoteResend is how often a view waiting for prepares or
+	// commits sends its own prepare and commit again; 0 never does.
+	VoteResend time.Duration
 	// Runtime
 	lastVotedProposalByID map[uint64]*protos.Commit
 	incMsgs               chan *incMsg
@@ -349,6 +352,36 @@ func (v *View) prepared() Phase {
 	return COMMITTED
 }
 
+// baybus: consensus messages travel at most once (baybus sends them on
+// core NATS), and a view sent its prepare and commit only once, on
+// entering each phase. A vote lost on the way (a NATS server killed with
+// it in flight, or a peer that was not yet subscribed because every
+// orderer restarted at once and it came up a moment later) was never sent
+// again, so a peer waiting for it stayed in that phase until the request
+// timers forced a view change: 25 s with baybus's defaults, seen after
+// whole-deployment restarts and NATS server kills in baybus's chaos soak.
+// A view still waiting for votes now sends its own again every
+// VoteResend. The copies are marked Assist, so a peer already past this
+// sequence does not answer them, and a peer counts a vote once per
+// sender, so a copy it did not need costs nothing.
+func (v *View) voteResendTicker() (<-chan time.Time, func()) {
+	if v.VoteResend <= 0 {
+		return nil, func() {}
+	}
+	t := time.NewTicker(v.VoteResend)
+	return t.C, t.Stop
+}
+
+// baybus: resendVotes sends again this view's prepare and commit for the
+// sequence in progress, those it has sent.
+func (v *View) resendVotes() {
+	for _, m := range []*protos.Message{v.currPrepareSent, v.currCommitSent} {
+		if m != nil {
+			v.Comm.BroadcastConsensus(m)
+		}
+	}
+}
+
 func (v *View) processProposal() Phase {
 	v.prevPrepareSent = v.currPrepareSent
 	v.prevCommitSent = v.currCommitSent
@@ -443,11 +476,15 @@ func (v *View) processPrepares() Phase {
 	proposal := v.inFlightProposal
 	expectedDigest := proposal.Digest()
 
+	resend, stopResend := v.voteResendTicker()
+	defer stopResend()
 	var voterIDs []uint64
 	for len(voterIDs) < v.Quorum-1 {
 		select {
 		case <-v.abortChan:
 			return ABORT
+		case <-resend:
+			v.resendVotes()
 		case msg := <-v.incMsgs:
 			v.processMsg(msg.sender, msg.Message)
 		case vote := <-v.prepares.votes:
@@ -529,10 +566,14 @@ func (v *View) processCommits(proposal *types.Proposal) ([]types.Signature, Phas
 
 	var voterIDs []uint64
 
+	resend, stopResend := v.voteResendTicker()
+	defer stopResend()
 	for len(signatures) < v.Quorum-1 {
 		select {
 		case <-v.abortChan:
 			return nil, ABORT
+		case <-resend:
+			v.resendVotes()
 		case msg := <-v.incMsgs:
 			v.processMsg(msg.sender, msg.Message)
 		case vote := <-v.commits.votes:

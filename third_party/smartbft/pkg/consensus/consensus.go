@@ -316,6 +316,9 @@ func (c *Consensus) SubmitRequest(req []byte) error {
 func (c *Consensus) proposalMaker() *algorithm.ProposalMaker {
 	return &algorithm.ProposalMaker{
 		DecisionsPerLeader: c.Config.DecisionsPerLeader,
+		// baybus: a view waiting for votes sends its own again at the
+		// interval a view change sends its messages again.
+		VoteResend:         c.Config.ViewChangeResendInterval,
 		Checkpoint:         c.checkpoint,
 		State:              c.state,
 		Comm:               c.controller,
