@@ -79,6 +79,8 @@ type engineGate struct {
 	missing func(*protos.PrePrepare) []block.BatchRef
 	await   func([]block.BatchRef)
 
+	stale atomic.Uint64 // proposals and votes of a view the engine had left, dropped
+
 	mu     sync.Mutex
 	held   []heldMsg
 	queues map[uint64]*proposalQueue // by sender: proposals waiting for their batches
@@ -127,7 +129,23 @@ func (g *engineGate) HandleMessage(sender uint64, m *protos.Message) {
 	if !g.wait() {
 		return
 	}
-	if v, ok := viewOf(m); ok && v > g.view.current() {
+	v, ok := viewOf(m)
+	if ok && v < g.view.current() {
+		// A proposal or vote of a view the engine has left. The engine
+		// would take one from the leader of its own view as that leader
+		// misbehaving, complain and abort the view: a leader restarted
+		// with an old view in its engine WAL (every orderer killed at
+		// once, the others come back in a later view it leads) and
+		// sending its restored proposal and votes again made its
+		// followers give up, one view after another, the view it was
+		// about to lead (the soak's 78 s stall, docs/faults.md). Nothing
+		// is lost by dropping them: that leader learns the view from the
+		// answers to its heartbeats and syncs, and if it does not, the
+		// followers' heartbeat timeout replaces it.
+		g.stale.Add(1)
+		return
+	}
+	if ok && v > g.view.current() {
 		g.mu.Lock()
 		if len(g.held) == heldMax {
 			g.held = append(g.held[:0], g.held[1:]...)

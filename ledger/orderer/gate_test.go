@@ -225,3 +225,27 @@ func TestGateBoundsTheProposalsItHolds(t *testing.T) {
 		t.Fatalf("%d proposals reached the engine, want %d", got, queuedMax+3)
 	}
 }
+
+// A proposal or vote of a view the engine has left never reaches it: the
+// engine would take one from its own view's leader as misbehaviour and
+// give the view up (a leader restarted with an older view in its WAL).
+func TestGateDropsMessagesOfAnEarlierView(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &viewWatch{}
+	g := newEngineGate(ctx, w)
+	g.replayAfter = nil
+	r := &recorder{}
+	g.open(r)
+	viewGauge{w: w}.Set(3)
+	g.HandleMessage(2, prePrepare(2))
+	g.HandleMessage(2, prepare(1))
+	g.HandleMessage(2, prepare(3))
+	g.HandleMessage(2, prePrepare(4))
+	if got, want := r.got(), []string{"p3", "pp4"}; !slices.Equal(got, want) {
+		t.Fatalf("handed %v, want %v", got, want)
+	}
+	if got := g.stale.Load(); got != 2 {
+		t.Fatalf("counted %d stale messages, want 2", got)
+	}
+}

@@ -246,6 +246,7 @@ type Stats struct {
 	Reopened     uint64 // times the GBA_TX consumer was re-created after its iterator ended
 	ScrubPasses  uint64 // whole passes of the scrub over the block log that found it whole
 	ScrubDamage  uint64 // records the scrub found damaged (the orderer then fails and is repaired)
+	StaleView    uint64 // proposals and votes of a view the engine had left, dropped by the gate
 }
 
 type counters struct {
@@ -687,6 +688,9 @@ func (n *Node) Stats() Stats {
 		SyncRefused: n.stats.syncRefused.Load(), BatchWaits: n.stats.batchWaits.Load(),
 		Fetched: n.stats.fetched.Load(), FetchRefused: n.stats.fetchRefused.Load(), Reopened: n.stats.reopened.Load(),
 		ScrubPasses: n.stats.scrubPasses.Load(), ScrubDamage: n.stats.scrubDamage.Load(),
+	}
+	if n.gate != nil {
+		s.StaleView = n.gate.stale.Load()
 	}
 	if n.transport != nil {
 		s.Transport = n.transport.Stats()
