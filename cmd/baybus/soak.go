@@ -69,6 +69,7 @@ progress on stderr. Exit status 0 when every invariant held, 1 on any violation,
 	f.StringVar(&cfg.Cluster, "cluster", "", "state directory of a running deployment (scripts/cluster up) to soak instead of one of its own")
 	f.StringVar(&cfg.Dir, "dir", "", "directory for the soak's own deployment (default a temporary one)")
 	f.BoolVar(&cfg.Keep, "keep", false, "keep the soak's own deployment's directory (logs, data) after the run")
+	f.StringVar(&cfg.LogLevel, "log-level", "info", "log level of the soak's own deployment's processes (debug shows the engine's views and sequences)")
 	f.Float64Var(&cfg.Rate, "rate", soak.DefaultRate, "events per second, sent whatever the answers")
 	f.DurationVar(&cfg.FaultEvery, "fault-every", soak.DefaultFaultEvery, "mean pause between a recovery and the next fault")
 	f.DurationVar(&cfg.Downtime, "downtime", soak.DefaultDowntime, "longest time a killed process stays down")

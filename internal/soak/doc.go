@@ -9,7 +9,7 @@
 // not) and keeps every receipt, and meanwhile, again and again: draws a
 // fault kind (an orderer, the leader, a NATS server, a gateway, or every
 // process at once), kills its victims, lets them stay down a moment,
-// starts them again (servers, then orderers, then gateways, as a host's
+// starts them again (servers, then orderers and gateways, as a host's
 // service manager would), waits until every process is ready and every
 // orderer holds the height sealed before the fault, and checks. When the
 // time is up the load stops, the orderers are given Config.Drain to seal
