@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -11,6 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/baybus/baybus/ledger/audit"
+	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/schemas/config"
 	"github.com/baybus/baybus/schemas/keys"
 )
@@ -60,7 +64,7 @@ func splitMember(s string) (keys.Role, string, error) {
 
 func newConsortiumProposeCmd() *cobra.Command {
 	var (
-		trustFile, chainFile, out, keyDir, scheme, note string
+		trustFile, chainFile, out, keyDir, scheme, note      string
 		addKeys, rotate, revoke, addOrderers, removeOrderers []string
 		from                                                 uint64
 		rules                                                int
@@ -276,17 +280,53 @@ ledger's to judge: 'consortium show --proposal' tells what is still missing.`,
 	return cmd
 }
 
+// configChainOf reads the configuration blocks of the block log in dir
+// (an orderer's blocks/), in height order.
+func configChainOf(ctx context.Context, dir string) ([]block.ConfigLink, error) {
+	r, err := blocklog.OpenReader(dir)
+	if err != nil {
+		return nil, err
+	}
+	var links []block.ConfigLink
+	err = r.Scan(ctx, 1, r.Height(), nil, func(h uint64, raw []byte) error {
+		rec, err := blocklog.DecodeRecord(raw, false)
+		if err != nil {
+			return fmt.Errorf("block %d: %w", h, err)
+		}
+		if !block.IsConfig(rec.BlockData) {
+			return nil
+		}
+		blk, err := block.Decode(rec.BlockData)
+		if err != nil {
+			return fmt.Errorf("block %d: %w", h, err)
+		}
+		l, err := block.ConfigLinkOf(blk, &rec.QC)
+		if err != nil {
+			return err
+		}
+		l.Header = rec.Header
+		links = append(links, l)
+		return nil
+	})
+	return links, err
+}
+
 func newConsortiumShowCmd() *cobra.Command {
-	var trustFile, chainFile, proposal string
+	var trustFile, chainFile, proposal, dataDir, chainOut string
 	var asJSON bool
 	var height uint64
 	cmd := &cobra.Command{
-		Use:   "show --trust F [--config-chain F] [--proposal P --height H] [--json]",
+		Use:   "show --trust F [--config-chain F | --data DIR [--chain-out F]] [--proposal P --height H] [--json]",
 		Short: "Print the configuration in force and its history; check a proposal",
 		Long: `show follows the configuration chain from the genesis trust bundle (each
 configuration block certified by the configuration before it) and prints the
 configuration in force, its orderers and quorum, every key with its validity,
 and the history of configuration blocks. --json prints the bundle in force.
+
+--data DIR reads the configuration blocks from a stopped orderer's block log
+(DIR is its data directory, or a 'baybus up' data directory: its first orderer)
+instead of --config-chain, and --chain-out F writes them as the configuration
+chain file that 'verify --config-chain' and other verifiers take.
 
 --proposal P checks a proposal as the ledger would at --height (the height it
 would be sealed at): exit status 0 if it would be accepted, 1 with the reason
@@ -294,7 +334,16 @@ would be sealed at): exit status 0 if it would be accepted, 1 with the reason
 of possession, ...) if not.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			hist, err := inForce(trustFile, chainFile)
+			var hist *config.History
+			var err error
+			if dataDir != "" {
+				if chainFile != "" {
+					return fmt.Errorf("consortium show: --data and --config-chain: give one")
+				}
+				hist, err = historyOfData(cmd.Context(), trustFile, dataDir, chainOut)
+			} else {
+				hist, err = inForce(trustFile, chainFile)
+			}
 			if err != nil {
 				return err
 			}
@@ -338,11 +387,40 @@ of possession, ...) if not.`,
 	fl := cmd.Flags()
 	fl.StringVar(&trustFile, "trust", "", "the genesis trust bundle (required)")
 	fl.StringVar(&chainFile, "config-chain", "", "the configuration chain after --trust")
+	fl.StringVar(&dataDir, "data", "", "read the configuration blocks from this stopped orderer's (or up's) data directory")
+	fl.StringVar(&chainOut, "chain-out", "", "with --data: write the configuration chain to this file")
 	fl.StringVar(&proposal, "proposal", "", "check this proposal instead")
 	fl.Uint64Var(&height, "height", 0, "with --proposal: the height it would be sealed at")
 	fl.BoolVar(&asJSON, "json", false, "print the bundle in force as JSON")
 	_ = cmd.MarkFlagRequired("trust")
 	return cmd
+}
+
+// historyOfData follows the configuration blocks of an orderer's block
+// log from the genesis trust, writing them to chainOut if set.
+func historyOfData(ctx context.Context, trustFile, dataDir, chainOut string) (*config.History, error) {
+	genesis, err := keys.LoadBundle(trustFile)
+	if err != nil {
+		return nil, err
+	}
+	logs := audit.OrdererLogs(dataDir, genesis)
+	if len(logs) == 0 {
+		return nil, fmt.Errorf("consortium show: %s holds no block log (neither orderers/<name>/blocks nor blocks/)", dataDir)
+	}
+	links, err := configChainOf(ctx, logs[0].Dir)
+	if err != nil {
+		return nil, fmt.Errorf("consortium show: %s: %w", logs[0].Dir, err)
+	}
+	hist, err := block.FollowConfig(genesis, links)
+	if err != nil {
+		return nil, exitError{code: 1, err: fmt.Errorf("consortium show: the configuration blocks of %s: %w", logs[0].Dir, err)}
+	}
+	if chainOut != "" {
+		if err := keys.WriteFileAtomic(chainOut, block.EncodeConfigChain(genesis.Chain, links), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return hist, nil
 }
 
 func digest8(b *keys.Bundle) []byte {

@@ -60,3 +60,38 @@ func TestVerifyConfigChain(t *testing.T) {
 		})
 	}
 }
+
+// TestConsortiumShowData: the configuration blocks read from an
+// orderer's block log give the history and the chain file that verify
+// takes.
+func TestConsortiumShowData(t *testing.T) {
+	c := prooftest.BuildConfig(t, t.TempDir())
+	dir := t.TempDir()
+	c.WriteBlocks(t, dir)
+	genesis, err := c.Trust.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust := filepath.Join(dir, "genesis.json")
+	if err := os.WriteFile(trust, genesis, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	chain := filepath.Join(dir, "chain.json")
+	out, errOut, code := runCmd(t, newConsortiumCmd(), "", "show", "--trust", trust, "--data", dir, "--chain-out", chain)
+	if code != 0 || !strings.Contains(out, "orderers (5, quorum 4): hongkong, macao, qianhai, hengqin, nansha") ||
+		!strings.Contains(out, "block 2") || !strings.Contains(out, "nansha joins") {
+		t.Fatalf("show --data: exit %d\n%s\n%s", code, out, errOut)
+	}
+	raw, err := json.Marshal(c.Find(t, 3, "cn-business"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proofFile := filepath.Join(dir, "after.json")
+	if err := os.WriteFile(proofFile, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = runCmd(t, newVerifyCmd(), "", "--at", at, "--trust", trust, "--config-chain", chain, proofFile)
+	if code != 2 || !strings.Contains(out, "is SUSPENDED at height 3") {
+		t.Errorf("verify with the chain read from the log: exit %d\n%s\n%s", code, out, errOut)
+	}
+}

@@ -75,6 +75,10 @@ func decodeConfig(p []byte) (*Block, error) {
 	return &b, nil
 }
 
+// IsConfig reports whether an encoded block (Encode's output, as a block
+// log record holds it) is a configuration block, without decoding it.
+func IsConfig(encoded []byte) bool { return bytes.HasPrefix(encoded, []byte(configMagic)) }
+
 // NextTrust is the configuration in force after block b, sealed under
 // trust: trust itself, unless b is a configuration block.
 func NextTrust(trust *keys.Bundle, b *Block) (*keys.Bundle, error) {
