@@ -14,6 +14,7 @@ import (
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/config"
 	"github.com/baybus/baybus/schemas/keys"
 	"github.com/baybus/baybus/schemas/wire"
 )
@@ -63,6 +64,9 @@ func (r *Replica) RequestID(req []byte) types.RequestInfo {
 	if info, ok := BatchInfo(req); ok {
 		return info
 	}
+	if tx, ok, err := configOf(req); ok && err == nil {
+		return configInfo(tx)
+	}
 	sum := sha256.Sum256(req)
 	return types.RequestInfo{ClientID: "?", ID: hex.EncodeToString(sum[:16])}
 }
@@ -86,10 +90,16 @@ func (r *Replica) AssembleProposal(metadata []byte, requests [][]byte) types.Pro
 	}
 	lim := r.Limits()
 	height := md.LatestSequence
+	if p, ok := r.assembleConfig(parent, metadata, height, requests); ok {
+		return p
+	}
 	var batches []*schemas.Batch
 	seen := map[string]bool{}
 	txs := 0
 	for _, req := range requests {
+		if _, isConfig, _ := configOf(req); isConfig {
+			continue // a configuration that failed its check: dropped by assembleConfig
+		}
 		bt, err := r.ingested(req)
 		if err == nil {
 			_, err = r.checks.Batch(r.trust(), bt, height)
@@ -128,6 +138,41 @@ func (r *Replica) AssembleProposal(metadata []byte, requests [][]byte) types.Pro
 	return types.Proposal{Payload: payload, Header: hb, Metadata: metadata}
 }
 
+// assembleConfig proposes the first configuration request that passes
+// its check under the configuration in force, sealed alone; the others
+// that fail it are dropped from the pool. ok is false when there is none.
+func (r *Replica) assembleConfig(parent *block.Header, metadata []byte, height uint64, requests [][]byte) (types.Proposal, bool) {
+	trust := r.trust()
+	for _, req := range requests {
+		tx, isConfig, err := configOf(req)
+		if !isConfig {
+			continue
+		}
+		if err == nil {
+			_, err = config.Check(trust, tx, height)
+		}
+		if err != nil {
+			r.log.Warn("assemble: dropping configuration request", "err", err)
+			r.drop(r.RequestID(req))
+			continue
+		}
+		blk, updates, err := r.checks.Assemble(trust, r.Limits(), block.Input{
+			Parent: parent, Config: tx, Timestamp: r.cfg.Clock.Now().UnixNano(), Proposer: r.cfg.Name, Consensus: metadata,
+		}, r.cfg.Index, r.cfg.State)
+		if err != nil {
+			r.log.Error("assemble configuration", "err", err, "height", height)
+			r.drop(configInfo(tx))
+			continue
+		}
+		payload := payloadOf(blk)
+		hb, _ := blk.Header.MarshalBinary()
+		r.remember(&Verified{Payload: payload, Block: blk, Updates: updates})
+		r.log.Info("assembled a configuration block", "height", height, "orderers", len(tx.Next.Orderers))
+		return types.Proposal{Payload: payload, Header: hb, Metadata: metadata}, true
+	}
+	return types.Proposal{}, false
+}
+
 // ingested returns the batch of a request frame: the one the driver holds
 // decoded, if it does (most requests are our own submissions), else the
 // frame decoded now.
@@ -141,6 +186,9 @@ func (r *Replica) ingested(req []byte) (*schemas.Batch, error) {
 }
 
 func requestInfos(b *block.Block) []types.RequestInfo {
+	if b.Config != nil {
+		return []types.RequestInfo{configInfo(b.Config)}
+	}
 	out := make([]types.RequestInfo, len(b.Batches))
 	for i, bt := range b.Batches {
 		out[i] = types.RequestInfo{ClientID: bt.City, ID: bt.ID()}
@@ -173,6 +221,9 @@ func (r *Replica) Verify(p types.Proposal) (*Verified, error) {
 		}
 		return v, nil
 	}
+	if block.IsConfig(p.Payload) {
+		return r.verifyConfig(p)
+	}
 	refs, err := block.DecodeRefs(p.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrProposal, err)
@@ -192,6 +243,30 @@ func (r *Replica) Verify(p types.Proposal) (*Verified, error) {
 	blk, err := refs.Block(batches)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrProposal, err)
+	}
+	updates, err := r.checks.Verify(r.trust(), r.Limits(), r.cfg.Log.Last(), blk, r.cfg.Index, r.cfg.State)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrProposal, err)
+	}
+	v := &Verified{Payload: p.Payload, Block: blk, Updates: updates}
+	r.remember(v)
+	return v, nil
+}
+
+// verifyConfig checks a configuration block proposed whole: its
+// transaction under the configuration in force, and every derived field.
+func (r *Replica) verifyConfig(p types.Proposal) (*Verified, error) {
+	blk, err := block.Decode(p.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrProposal, err)
+	}
+	if err := checkEnvelope(p, &blk.Header); err != nil {
+		return nil, err
+	}
+	if skew := r.cfg.MaxClockSkew; skew > 0 {
+		if limit := r.cfg.Clock.Now().Add(skew).UnixNano(); blk.Header.Timestamp > limit {
+			return nil, fmt.Errorf("%w: timestamp %d is more than %v ahead of our clock", ErrProposal, blk.Header.Timestamp, skew)
+		}
 	}
 	updates, err := r.checks.Verify(r.trust(), r.Limits(), r.cfg.Log.Last(), blk, r.cfg.Index, r.cfg.State)
 	if err != nil {
@@ -285,6 +360,15 @@ func checkEnvelope(p types.Proposal, h *block.Header) error {
 // VerifyRequest implements api.Verifier for requests forwarded by other
 // orderers: a well-formed batch signed by its city, not yet on the chain.
 func (r *Replica) VerifyRequest(req []byte) (types.RequestInfo, error) {
+	if tx, isConfig, err := configOf(req); isConfig {
+		if err == nil {
+			_, err = config.Check(r.trust(), tx, r.cfg.Log.Height()+1)
+		}
+		if err != nil {
+			return types.RequestInfo{}, fmt.Errorf("%w: %w", ErrRequest, err)
+		}
+		return configInfo(tx), nil
+	}
 	bt, err := schemas.DecodeBatch(req)
 	if err != nil {
 		return types.RequestInfo{}, fmt.Errorf("%w: %w", ErrRequest, err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/blocklog"
+	"github.com/baybus/baybus/schemas/config"
 	"github.com/baybus/baybus/schemas/keys"
 )
 
@@ -105,6 +106,13 @@ func (r *Replica) Commit(d *Decision) (Committed, error) {
 	var c Committed
 	h := d.Record.Header.Height
 	t0 := time.Now()
+	// A configuration block extends the history before the append: the
+	// configuration it makes is in force only from the next height, which
+	// the log's height reaches with the append, so no reader of trust()
+	// sees the new height judged by the old configuration.
+	if err := r.applyConfig(d.Block); err != nil {
+		return c, err
+	}
 	if err := r.cfg.Log.Append(d.Record); err != nil {
 		return c, err
 	}
@@ -148,6 +156,13 @@ func (e *StateAheadError) Error() string {
 // the log must be rebuilt by the caller first (it is derived data); a
 // state ahead of it is a *StateAheadError.
 func Recover(trust *keys.Bundle, lim block.Limits, log Replayable, idx Index, st State) (replayed, indexed int, err error) {
+	return RecoverHistory(config.NewHistory(trust), lim, log, idx, st)
+}
+
+// RecoverHistory is Recover for a chain with configuration blocks: each
+// block is replayed under the configuration in force at its height
+// (hist, from LoadHistory).
+func RecoverHistory(hist *config.History, lim block.Limits, log Replayable, idx Index, st State) (replayed, indexed int, err error) {
 	if lim == (block.Limits{}) {
 		lim = block.DefaultLimits
 	}
@@ -172,7 +187,7 @@ func Recover(trust *keys.Bundle, lim block.Limits, log Replayable, idx Index, st
 			return fmt.Errorf("replica: replay block %d: %w", h, err)
 		}
 		if h > st.Height() {
-			updates, err := block.Verify(trust, lim, prev, blk, idx.AsOf(h), st)
+			updates, err := block.Verify(hist.At(h), lim, prev, blk, idx.AsOf(h), st)
 			if err != nil {
 				return fmt.Errorf("replica: replay block %d: %w", h, err)
 			}
@@ -202,7 +217,7 @@ func DecisionOf(trust *keys.Bundle, rec *blocklog.Record) (types.Decision, error
 		return types.Decision{}, fmt.Errorf("replica: block %d: %w", rec.Header.Height, err)
 	}
 	hb, _ := rec.Header.MarshalBinary()
-	d := types.Decision{Proposal: types.Proposal{Payload: block.RefsOf(blk).Encode(), Header: hb, Metadata: rec.Header.Consensus}}
+	d := types.Decision{Proposal: types.Proposal{Payload: payloadOf(blk), Header: hb, Metadata: rec.Header.Consensus}}
 	for i, v := range rec.QC.Votes {
 		d.Signatures = append(d.Signatures, types.Signature{ID: uint64(trust.OrdererIndex(v.Signer) + 1), Value: v.Sig, Msg: rec.VoteMsgs[i]})
 	}

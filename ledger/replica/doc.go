@@ -33,6 +33,17 @@
 //   - Sync. A block fetched from a peer, after blocklog.VerifyRecord's
 //     stateless checks, is replayed by VerifySynced and committed by
 //     Commit like a decided one.
+//   - Configuration (schemas/config, docs/governance.md). Every callback
+//     judges by the configuration in force at the next height: the
+//     genesis (Config.Trust) followed along the configuration blocks
+//     (Config.History, rebuilt from the log by LoadHistory at start; Commit
+//     extends it with each configuration block, before the append, so the
+//     new height is never judged by the old configuration). A
+//     configuration request (ConfigRequest, client ConfigClient) is
+//     checked by VerifyRequest and sealed alone by AssembleProposal, ahead
+//     of any batches (which stay in the pool); its proposal carries the
+//     block whole. RecoverHistory replays each block under its own
+//     configuration.
 //
 // # Signatures inside the engine
 //

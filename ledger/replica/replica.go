@@ -13,6 +13,7 @@ import (
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/config"
 	"github.com/baybus/baybus/schemas/keys"
 )
 
@@ -86,8 +87,13 @@ type Clock interface {
 // Config configures a Replica.
 type Config struct {
 	Name  string       // this orderer, one of Trust.Orderers
-	Trust *keys.Bundle // orderers, cities and their keys
-	Key   keys.Signer  // this orderer's key
+	Trust *keys.Bundle // the genesis: orderers, cities and their keys
+	// History, if set, is Trust followed along the configuration blocks of
+	// the log (LoadHistory); nil means the log holds none. Each height is
+	// judged by the configuration in force there, and configuration
+	// blocks committed extend it.
+	History *config.History
+	Key     keys.Signer // this orderer's key
 
 	Log     BlockLog
 	State   State
@@ -135,6 +141,9 @@ type Replica struct {
 
 	mu     sync.Mutex
 	cached *Verified // the last proposal assembled or verified
+
+	histMu sync.RWMutex
+	hist   *config.History // extended by Commit, read by every callback
 }
 
 // Verified is a proposal already checked, with the state updates it makes.
@@ -159,7 +168,10 @@ func New(cfg Config) (*Replica, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	r := &Replica{cfg: cfg, self: uint64(idx + 1), log: cfg.Logger, checks: cfg.Checks}
+	r := &Replica{cfg: cfg, self: uint64(idx + 1), log: cfg.Logger, checks: cfg.Checks, hist: cfg.History}
+	if r.hist == nil {
+		r.hist = config.NewHistory(cfg.Trust)
+	}
 	if r.checks == nil {
 		r.checks = block.NewChecks(cfg.PoolSize)
 	}
@@ -182,8 +194,6 @@ func (r *Replica) Limits() block.Limits {
 
 // BadProposals counts the proposals this replica refused.
 func (r *Replica) BadProposals() uint64 { return r.badProposals.Load() }
-
-func (r *Replica) trust() *keys.Bundle { return r.cfg.Trust }
 
 func (r *Replica) drop(info types.RequestInfo) {
 	if r.cfg.Drop != nil {
