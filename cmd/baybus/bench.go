@@ -223,7 +223,7 @@ func roleLine(c *bench.CPUByRole) string {
 		}
 		b.WriteString(sep + ms(c.Orderers[n]))
 	}
-	fmt.Fprintf(&b, ", consensus %s, proofs %s, GC %s, bench %s, other %s; profiled %s of the process's %s (GC %.1f %% of the profile; %d tx in %.1fs)",
-		ms(c.Consensus), ms(c.Proofs), ms(c.GC), ms(c.Bench), ms(c.Other), ms(c.Profiled), ms(c.Process), c.GCShare*100, c.WindowTxs, c.WindowS)
+	fmt.Fprintf(&b, ", consensus %s, storage %s, proofs %s, GC %s, bench %s, other %s; profiled %s of the process's %s (GC %.1f %% of the profile; %d tx in %.1fs)",
+		ms(c.Consensus), ms(c.Storage), ms(c.Proofs), ms(c.GC), ms(c.Bench), ms(c.Other), ms(c.Profiled), ms(c.Process), c.GCShare*100, c.WindowTxs, c.WindowS)
 	return b.String()
 }

@@ -111,7 +111,7 @@ func checkRoles(t *testing.T, r map[string]any, raw []byte) {
 		return v
 	}
 	sum := 0.0
-	for _, k := range []string{"gateways", "bus", "consensus", "proofs", "gc", "bench", "other"} {
+	for _, k := range []string{"gateways", "bus", "consensus", "storage", "proofs", "gc", "bench", "other"} {
 		sum += num(k)
 	}
 	for _, k := range []string{"gateways", "bus"} {

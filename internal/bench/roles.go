@@ -36,10 +36,14 @@ type CPUByRole struct {
 	// service; not its consensus or proofs.
 	Orderers  map[string]float64 `json:"orderers"`
 	Consensus float64            `json:"consensus"` // SmartBFT and ledger/bft of all orderers: views, votes, envelopes
-	Proofs    float64            `json:"proofs"`    // license proofs built and published on commit
-	GC        float64            `json:"gc"`        // the runtime's background GC workers (assists count where they happen)
-	Bench     float64            `json:"bench"`     // the load clients and the tracker
-	Other     float64            `json:"other"`     // unlabelled: the runtime, timers, the profiler
+	// Storage is pebble's flushes and compactions of every orderer's
+	// state and index: pebble labels those goroutines itself ("pebble"),
+	// which drops the orderer's label, so they are not told apart.
+	Storage float64 `json:"storage"`
+	Proofs  float64 `json:"proofs"` // license proofs built and published on commit
+	GC      float64 `json:"gc"`     // the runtime's background GC workers (assists count where they happen)
+	Bench   float64 `json:"bench"`  // the load clients and the tracker
+	Other   float64 `json:"other"`  // unlabelled: the runtime, timers, the profiler
 	// Profiled is the sum of the roles; Process is the process's CPU
 	// (getrusage) over the profile's span. Both per 1,000 sealed
 	// transactions.
@@ -143,6 +147,8 @@ func (r *CPUByRole) add(s *profile.Sample, sec float64) {
 		default:
 			r.Orderers[strings.TrimPrefix(role, system.RoleOrdererPrefix)] += sec
 		}
+	case role == "" && label(s, "pebble") != "":
+		r.Storage += sec
 	case role == "" && (label(s, "stream") != "" || label(s, "account") != ""):
 		// JetStream's stream and consumer goroutines relabel themselves.
 		r.Bus += sec
@@ -223,7 +229,7 @@ func anyFrame(s *profile.Sample, match func(string) bool) bool {
 
 // scale multiplies every figure but the share and the window by k.
 func (r *CPUByRole) scale(k float64) {
-	for _, f := range []*float64{&r.Gateways, &r.Bus, &r.Consensus, &r.Proofs, &r.GC, &r.Bench, &r.Other, &r.Profiled, &r.Process} {
+	for _, f := range []*float64{&r.Gateways, &r.Bus, &r.Consensus, &r.Storage, &r.Proofs, &r.GC, &r.Bench, &r.Other, &r.Profiled, &r.Process} {
 		*f *= k
 	}
 	for n, v := range r.Orderers {
@@ -233,7 +239,7 @@ func (r *CPUByRole) scale(k float64) {
 
 // Sum is the roles' total: the profiled CPU, computed again from the parts.
 func (r *CPUByRole) Sum() float64 {
-	t := r.Gateways + r.Bus + r.Consensus + r.Proofs + r.GC + r.Bench + r.Other
+	t := r.Gateways + r.Bus + r.Consensus + r.Storage + r.Proofs + r.GC + r.Bench + r.Other
 	for _, v := range r.Orderers {
 		t += v
 	}

@@ -68,6 +68,7 @@ func TestAttributeSumsByRole(t *testing.T) {
 		{nil, []string{"runtime.gcDrain", "runtime.gcBgMarkWorker"}, 6},
 		{role(system.RoleGateways), []string{"runtime.gcAssistAlloc", "runtime.mallocgc", "github.com/baybus/baybus/gateway.(*Gateway).prepare"}, 2},
 		{nil, []string{"runtime.timerproc"}, 2},
+		{map[string]string{"pebble": "compact"}, []string{"github.com/cockroachdb/pebble.(*DB).compact"}, 5},
 	})
 	r, err := attribute(p)
 	if err != nil {
@@ -81,14 +82,14 @@ func TestAttributeSumsByRole(t *testing.T) {
 	}{
 		{"gateways", r.Gateways, 32}, {"bus", r.Bus, 25}, {"o1", r.Orderers["o1"], 12}, {"o2", r.Orderers["o2"], 9},
 		{"consensus", r.Consensus, 4}, {"proofs", r.Proofs, 7}, {"bench", r.Bench, 3}, {"gc", r.GC, 6}, {"other", r.Other, 2},
-		{"profiled", r.Profiled, 100}, {"sum", r.Sum(), 100},
+		{"storage", r.Storage, 5}, {"profiled", r.Profiled, 105}, {"sum", r.Sum(), 105},
 	} {
 		if got := ms(c.got); got != c.want {
 			t.Errorf("%s = %d ms, want %d", c.name, got, c.want)
 		}
 	}
-	if got, want := r.GCShare, 0.08; got < want-1e-9 || got > want+1e-9 {
-		t.Errorf("gc share %v, want %v (background 6 ms and assists 2 ms of 100)", got, want)
+	if got, want := r.GCShare, 8.0/105; got < want-1e-9 || got > want+1e-9 {
+		t.Errorf("gc share %v, want %v (background 6 ms and assists 2 ms of 105)", got, want)
 	}
 	share := r.GCShare
 	r.scale(10)
