@@ -158,8 +158,8 @@ func (s *syncer) fetch(ctx context.Context, peer string, count uint32) (int, err
 // Config.LagCheck the orderer asks its peers for their heights, and if the
 // height they vouch for (the (f+1)-th highest) is above its own at two
 // checks in a row while its own has not moved, it fetches the blocks
-// itself; the engine's view then finds them in place (deliver takes a
-// block already fetched as delivered).
+// itself, then asks the engine to sync, so its view starts at the next
+// sequence instead of waiting for a proposal made already.
 func (s *syncer) watchLag() {
 	n := s.n
 	defer n.wg.Done()
@@ -188,5 +188,15 @@ func (s *syncer) watchLag() {
 		n.log.Info("sync: behind the cluster and the engine has not caught up; fetching", "height", h, "target", peers[f].Height)
 		s.catchUp(n.ctx, peers[f].Height)
 		behindAt = 0
+		// The engine's view still waits for a proposal of a sequence now
+		// on our log, and would until a view change (the request timers:
+		// the soak's 20-25 s stalls after whole-deployment kills). Its
+		// own sync takes our log's last block as its checkpoint and
+		// starts its view at the next sequence, whose proposal the
+		// leader sends again to every follower that has not prepared it
+		// (third_party/smartbft/BAYBUS.md).
+		if n.engineUp.Load() && n.store.Height() > h {
+			n.engine.RequestSync()
+		}
 	}
 }

@@ -100,6 +100,9 @@ type View struct {
 	inFlightProposal      *types.Proposal
 	inFlightRequests      []types.RequestInfo
 	lastBroadcastSent     *protos.Message
+	// baybus: the pre-prepare this view proposed for the current sequence
+	// (the leader's), sent again to the peers that have not prepared it.
+	currPrePrepareSent *protos.Message
 	// Current sequence sent prepare and commit
 	currPrepareSent *protos.Message
 	currCommitSent  *protos.Message
@@ -382,9 +385,29 @@ func (v *View) resendVotes() {
 	}
 }
 
+// baybus: resendPrePrepare sends the leader's pre-prepare again to the
+// peers that have not prepared it (prepared lists those that have). A
+// follower that missed it (a NATS server killed with it in flight, or a
+// follower whose view restarted at this sequence after a sync) otherwise
+// never votes, and with a quorum that needs it the sequence waits for the
+// request timers. A proposal restored from the WAL is not sent here: its
+// batches may be held by no one yet, and a follower that cannot get them
+// gives up the view (baybus's ledger/orderer/restored.go times that).
+func (v *View) resendPrePrepare(prepared []uint64) {
+	if v.currPrePrepareSent == nil || v.SelfID != v.LeaderID {
+		return
+	}
+	for _, id := range v.NodesList {
+		if id != v.SelfID && !slices.Contains(prepared, id) {
+			v.Comm.SendConsensus(id, v.currPrePrepareSent)
+		}
+	}
+}
+
 func (v *View) processProposal() Phase {
 	v.prevPrepareSent = v.currPrepareSent
 	v.prevCommitSent = v.currCommitSent
+	v.currPrePrepareSent = nil
 	v.currPrepareSent = nil
 	v.currCommitSent = nil
 	v.inFlightProposal = nil
@@ -454,6 +477,7 @@ func (v *View) processProposal() Phase {
 
 	if v.SelfID == v.LeaderID {
 		v.Comm.BroadcastConsensus(receivedProposal)
+		v.currPrePrepareSent = receivedProposal // baybus
 	}
 
 	v.Logger.Infof("Processed proposal with seq %d", seq)
@@ -485,6 +509,7 @@ func (v *View) processPrepares() Phase {
 			return ABORT
 		case <-resend:
 			v.resendVotes()
+			v.resendPrePrepare(voterIDs)
 		case msg := <-v.incMsgs:
 			v.processMsg(msg.sender, msg.Message)
 		case vote := <-v.prepares.votes:

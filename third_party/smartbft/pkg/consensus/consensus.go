@@ -82,6 +82,15 @@ func (c *Consensus) Deliver(proposal types.Proposal, signatures []types.Signatur
 	return reconfig
 }
 
+// RequestSync asks the controller to sync, as a heartbeat from a leader
+// ahead of it would. baybus: its driver fetches blocks the engine missed
+// (a follower one decision behind, which the heartbeats do not reveal);
+// the engine's view waited for a proposal of a sequence already decided,
+// and only a view change (the request timers, 25 s) moved it on.
+func (c *Consensus) RequestSync() {
+	c.controller.Sync()
+}
+
 func (c *Consensus) Sync() types.SyncResponse {
 	begin := time.Now()
 	syncResponse := c.Synchronizer.Sync()
