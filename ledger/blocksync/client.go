@@ -37,6 +37,11 @@ type ClientConfig struct {
 	// keys must be valid: an orderer's next height. Default 1. (The records
 	// of a blocks reply are checked at the height asked from.)
 	KeyHeight func() uint64
+	// TrustAt, if set, is the configuration in force at a height (an
+	// orderer's replica.TrustAt): Blocks checks the first record it asks
+	// for under TrustAt(from), and each later one under the configuration
+	// the configuration blocks before it make. Nil: Trust at every height.
+	TrustAt func(height uint64) *keys.Bundle
 	// Chunk is the largest payload of the envelope of a batches request.
 	// Default the connection's maximum payload less envelope.MaxOverhead.
 	Chunk int
@@ -186,15 +191,25 @@ func (c *Client) Blocks(ctx context.Context, peer string, parent *block.Header, 
 	if parent != nil {
 		from = parent.Height + 1
 	}
+	trust := c.cfg.Trust
+	if c.cfg.TrustAt != nil {
+		trust = c.cfg.TrustAt(from)
+	}
 	return c.Records(ctx, peer, from, count, func(_ uint64, raw []byte) error {
-		rec, blk, err := blocklog.VerifyRecord(c.cfg.Trust, parent, raw)
+		rec, blk, err := blocklog.VerifyRecord(trust, parent, raw)
 		if err != nil {
 			return err
+		}
+		// A configuration block: the blocks after it are judged by the
+		// configuration it makes (docs/governance.md).
+		next, err := block.NextTrust(trust, blk)
+		if err != nil {
+			return &blocklog.RecordError{Height: blk.Header.Height, Err: err}
 		}
 		if err := fn(rec, blk); err != nil {
 			return err
 		}
-		parent = &blk.Header
+		parent, trust = &blk.Header, next
 		return nil
 	})
 }

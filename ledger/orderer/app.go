@@ -1,8 +1,11 @@
 package orderer
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/hyperledger-labs/SmartBFT/pkg/api"
 	"github.com/hyperledger-labs/SmartBFT/pkg/types"
@@ -11,6 +14,7 @@ import (
 	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/ledger/replica"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/config"
 )
 
 // Verification errors, the replica's (ledger/replica holds the SmartBFT
@@ -87,3 +91,40 @@ func (u unsealed) Batch(id string) *schemas.Batch {
 	}
 	return nil
 }
+
+// SubmitConfig hands a configuration transaction (schemas/config) to the
+// engine: the leader seals it alone, and from the height after its block
+// every orderer judges by the configuration it makes. It is checked first
+// under the configuration in force at the next height (a refusal wraps
+// ErrRequest and the reason: config.ErrInvalid's, or
+// replica.ErrEngineConfig for a change of the orderers, which needs
+// SmartBFT's reconfiguration). It returns once the engine holds the
+// request; Config tells when it took effect.
+func (n *Node) SubmitConfig(ctx context.Context, tx *config.Tx) error {
+	if !n.engineUp.Load() {
+		return fmt.Errorf("orderer: %s: the engine is not running", n.cfg.Name)
+	}
+	frame := replica.ConfigRequest(tx)
+	if _, err := n.rep.VerifyRequest(frame); err != nil {
+		return err
+	}
+	for backoff := 10 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
+		err := n.engine.SubmitRequest(frame)
+		if err == nil || strings.Contains(err.Error(), "already exists") {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("orderer: submit configuration: %w (last: %w)", ctx.Err(), err)
+		case <-n.ctx.Done():
+			return ErrStopped
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// Config returns the configuration history: the genesis trust and the
+// configuration blocks committed, and so the configuration in force at
+// any height. A configuration block enters it as its commit begins, just
+// before the block is in the log (WaitHeight tells when it is).
+func (n *Node) Config() *config.History { return n.rep.History() }

@@ -123,7 +123,7 @@ func (s *syncer) askForBatches(ctx context.Context, peers []string, want map[str
 				if !wanted {
 					return nil // another peer's came first
 				}
-				if _, err := n.checks.Batch(n.cfg.Trust, bt, height); err != nil {
+				if _, err := n.checks.Batch(n.rep.TrustAt(height), bt, height); err != nil {
 					n.stats.fetchRefused.Add(1)
 					n.log.Warn("fetch: peer sent a batch that fails its checks", "peer", p, "batch", id, "err", err)
 					return nil

@@ -38,6 +38,7 @@ type Location struct {
 //	"h" | height (8, BE) -> header hash (32)
 //	"b" | batch id       -> height (8, BE)
 //	"t" | tx id (32)     -> height (8) | position (4) | leaf (4, int32) | result (1)
+//	"c" | height (8, BE) -> nothing: a configuration block (configHeights)
 //
 // A transaction's entry is the block where it took effect (result OK) or,
 // while it has none, the last block that refused it.
@@ -159,6 +160,26 @@ func txKey(id schemas.TxID) []byte { return append([]byte{'t'}, id[:]...) }
 
 func heightKey(h uint64) []byte { return binary.BigEndian.AppendUint64([]byte{'h'}, h) }
 
+func configKey(h uint64) []byte { return binary.BigEndian.AppendUint64([]byte{'c'}, h) }
+
+// configHeights lists the heights of the configuration blocks indexed, in
+// order: the orderer reads only those blocks of its log to rebuild the
+// configuration in force.
+func (ix *index) configHeights() ([]uint64, error) {
+	it, err := ix.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'c'}, UpperBound: []byte{'c' + 1}})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []uint64
+	for it.First(); it.Valid(); it.Next() {
+		if k := it.Key(); len(k) == 9 {
+			out = append(out, binary.BigEndian.Uint64(k[1:]))
+		}
+	}
+	return out, it.Error()
+}
+
 // TxSeen reports whether the transaction took effect on the chain. A read
 // error counts as seen: the block is then refused rather than sealing a
 // transaction twice.
@@ -273,6 +294,11 @@ func (ix *index) add(b *block.Block) ([]block.Tx, error) {
 		k := txKey(t.ID)
 		keys = append(keys, k)
 		if err := batch.Set(k, v, nil); err != nil {
+			return nil, err
+		}
+	}
+	if b.Config != nil {
+		if err := batch.Set(configKey(h), nil, nil); err != nil {
 			return nil, err
 		}
 	}

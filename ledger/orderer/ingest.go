@@ -197,7 +197,7 @@ func (in *ingester) handle(msg jetstream.Msg) {
 	if err == nil {
 		// Checks the signature and every transaction now, in parallel
 		// with consensus, so proposing and verifying the block reuse it.
-		_, err = n.checks.Batch(n.cfg.Trust, bt, n.store.Height()+1)
+		_, err = n.checks.Batch(n.rep.Trust(), bt, n.store.Height()+1)
 	}
 	if err != nil {
 		n.stats.ingestBad.Add(1)

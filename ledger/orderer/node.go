@@ -23,6 +23,7 @@ import (
 	"github.com/baybus/baybus/ledger/replica"
 	"github.com/baybus/baybus/ledger/wal"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/config"
 	"github.com/baybus/baybus/schemas/keys"
 )
 
@@ -282,7 +283,11 @@ type Node struct {
 	idx    *index
 	state  StateMachine
 	checks *block.Checks // batches checked at ingestion, reused by proposals
-	stats  counters
+	// hist is the configuration history loaded from the log at open,
+	// handed to the replica, which extends it as configuration blocks
+	// commit (read it through n.rep once the replica exists).
+	hist  *config.History
+	stats counters
 
 	rep       *replica.Replica // the SmartBFT callbacks and the commit path (ledger/replica)
 	app       *app             // Deliver and Sync, on top of rep
@@ -364,7 +369,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	var err error
 	n.rep, err = replica.New(replica.Config{
-		Name: cfg.Name, Trust: cfg.Trust, Key: cfg.Key,
+		Name: cfg.Name, Trust: cfg.Trust, History: n.hist, Key: cfg.Key,
 		Log: blockLog{n}, State: n.state, Index: n.idx, Batches: unsealed{n}, Clock: cfg.Clock,
 		Limits: cfg.Limits, MaxClockSkew: cfg.MaxClockSkew, Checks: n.checks, Drop: n.removeRequest, Logger: n.log,
 	})
@@ -445,7 +450,18 @@ func (n *Node) catchUpStores() error {
 			return err
 		}
 	}
-	replayed, indexed, err := replica.Recover(cfg.Trust, n.limits(), blockLog{n}, n.idx, n.state)
+	// The configuration in force at each height: the genesis followed
+	// along the log's configuration blocks (docs/governance.md).
+	// The index knows the heights of the configuration blocks up to its
+	// own height; the blocks above it are read by the replay anyway.
+	heights, err := n.idx.configHeights()
+	if err != nil {
+		return fmt.Errorf("orderer: index: %w", err)
+	}
+	if n.hist, err = replica.LoadHistoryFrom(cfg.Trust, blockLog{n}, n.store.Record, heights, n.idx.Height()); err != nil {
+		return err
+	}
+	replayed, indexed, err := replica.RecoverHistory(n.hist, n.limits(), blockLog{n}, n.idx, n.state)
 	if err != nil {
 		return err
 	}

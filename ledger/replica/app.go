@@ -14,7 +14,6 @@ import (
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/schemas"
-	"github.com/baybus/baybus/schemas/config"
 	"github.com/baybus/baybus/schemas/keys"
 	"github.com/baybus/baybus/schemas/wire"
 )
@@ -149,7 +148,7 @@ func (r *Replica) assembleConfig(parent *block.Header, metadata []byte, height u
 			continue
 		}
 		if err == nil {
-			_, err = config.Check(trust, tx, height)
+			err = checkConfig(trust, tx, height)
 		}
 		if err != nil {
 			r.log.Warn("assemble: dropping configuration request", "err", err)
@@ -268,6 +267,12 @@ func (r *Replica) verifyConfig(p types.Proposal) (*Verified, error) {
 			return nil, fmt.Errorf("%w: timestamp %d is more than %v ahead of our clock", ErrProposal, blk.Header.Timestamp, skew)
 		}
 	}
+	if blk.Config == nil {
+		return nil, fmt.Errorf("%w: a configuration payload without a configuration", ErrProposal)
+	}
+	if err := checkConfig(r.trust(), blk.Config, blk.Header.Height); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrProposal, err)
+	}
 	updates, err := r.checks.Verify(r.trust(), r.Limits(), r.cfg.Log.Last(), blk, r.cfg.Index, r.cfg.State)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrProposal, err)
@@ -362,7 +367,7 @@ func checkEnvelope(p types.Proposal, h *block.Header) error {
 func (r *Replica) VerifyRequest(req []byte) (types.RequestInfo, error) {
 	if tx, isConfig, err := configOf(req); isConfig {
 		if err == nil {
-			_, err = config.Check(r.trust(), tx, r.cfg.Log.Height()+1)
+			err = checkConfig(r.trust(), tx, r.cfg.Log.Height()+1)
 		}
 		if err != nil {
 			return types.RequestInfo{}, fmt.Errorf("%w: %w", ErrRequest, err)

@@ -3,7 +3,9 @@ package replica
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/hyperledger-labs/SmartBFT/pkg/types"
 
@@ -42,6 +44,37 @@ func configInfo(tx *config.Tx) types.RequestInfo {
 	return types.RequestInfo{ClientID: ConfigClient, ID: hex.EncodeToString(id[:16])}
 }
 
+// ErrEngineConfig: a configuration the running engine cannot follow yet.
+// The orderers' set and their keys are the engine's membership and its
+// signers, which change only through SmartBFT's reconfiguration (issue 17
+// §2, not built): a configuration that adds, removes or reorders an
+// orderer, or adds or ends an orderer's key, is refused here though
+// config.Check allows it; cities' and readers' keys and readers change
+// freely.
+var ErrEngineConfig = errors.New("replica: configuration changes the orderers, which needs SmartBFT reconfiguration (not built)")
+
+// checkConfig is config.Check at height under the configuration in force
+// plus what the engine can follow.
+func checkConfig(cur *keys.Bundle, tx *config.Tx, height uint64) error {
+	next, err := config.Check(cur, tx, height)
+	if err != nil {
+		return err
+	}
+	if !slices.Equal(cur.Orderers, next.Orderers) {
+		return fmt.Errorf("%w: orderers %v to %v", ErrEngineConfig, cur.Orderers, next.Orderers)
+	}
+	for _, k := range next.Keys {
+		if k.Role != keys.RoleOrderer {
+			continue
+		}
+		_, old, ok := cur.KeyByID(k.ID)
+		if !ok || (old.ValidUntil == nil) != (k.ValidUntil == nil) || (old.ValidUntil != nil && *old.ValidUntil != *k.ValidUntil) {
+			return fmt.Errorf("%w: orderer key %s", ErrEngineConfig, k.ID)
+		}
+	}
+	return nil
+}
+
 // payloadOf is the proposal payload of a block: its references, or a
 // configuration block whole (it names no batch, and is small).
 func payloadOf(blk *block.Block) []byte {
@@ -51,16 +84,26 @@ func payloadOf(blk *block.Block) []byte {
 	return block.RefsOf(blk).Encode()
 }
 
-// History returns the configuration history the replica judges by: the
-// genesis trust and the configuration blocks committed so far.
+// History returns a copy of the configuration history the replica judges
+// by: the genesis trust and the configuration blocks committed so far.
 func (r *Replica) History() *config.History {
 	r.histMu.RLock()
 	defer r.histMu.RUnlock()
-	return r.hist
+	return r.hist.Clone()
 }
 
-// trust is the configuration in force at the next height, the one every
-// proposal, vote and request is judged by.
+// Trust is the configuration in force at the next height: the one every
+// proposal, vote and request is judged by, and the driver's ingestion
+// and sync with it.
+func (r *Replica) Trust() *keys.Bundle { return r.trust() }
+
+// TrustAt is the configuration in force at height (at most the next).
+func (r *Replica) TrustAt(height uint64) *keys.Bundle {
+	r.histMu.RLock()
+	defer r.histMu.RUnlock()
+	return r.hist.At(height)
+}
+
 func (r *Replica) trust() *keys.Bundle {
 	next := r.cfg.Log.Height() + 1
 	r.histMu.RLock()
@@ -86,14 +129,23 @@ func (r *Replica) applyConfig(blk *block.Block) error {
 }
 
 // LoadHistory rebuilds the configuration history from the genesis trust
-// and the configuration blocks of the log (read whole: a configuration
-// block is told by its first bytes, without decoding the others). The
-// driver calls it at start, and after a repair or a join replaced the log.
+// and the configuration blocks of the log, reading it whole (a
+// configuration block is told by its first bytes, without decoding the
+// others). LoadHistoryFrom reads less.
 func LoadHistory(genesis *keys.Bundle, log Replayable) (*config.History, error) {
+	return LoadHistoryFrom(genesis, log, nil, nil, 0)
+}
+
+// LoadHistoryFrom rebuilds the configuration history when the heights of
+// the configuration blocks up to known are kept apart (the driver's index
+// keeps them): it reads those records with read and scans only the log
+// above known. The driver calls it at start, before Recover, and after a
+// repair or a join replaced the log.
+func LoadHistoryFrom(genesis *keys.Bundle, log Replayable, read func(h uint64) (*blocklog.Record, error), heights []uint64, known uint64) (*config.History, error) {
 	hist := config.NewHistory(genesis)
-	err := log.Scan(1, func(rec *blocklog.Record) error {
+	apply := func(rec *blocklog.Record) error {
 		if !block.IsConfig(rec.BlockData) {
-			return nil
+			return fmt.Errorf("replica: block %d is not a configuration block", rec.Header.Height)
 		}
 		blk, err := block.Decode(rec.BlockData)
 		if err != nil {
@@ -103,6 +155,27 @@ func LoadHistory(genesis *keys.Bundle, log Replayable) (*config.History, error) 
 			return fmt.Errorf("replica: configuration block %d: %w", rec.Header.Height, err)
 		}
 		return nil
+	}
+	for _, h := range heights {
+		if h > known || h > log.Height() {
+			break
+		}
+		rec, err := read(h)
+		if err != nil {
+			return nil, err
+		}
+		if err := apply(rec); err != nil {
+			return nil, err
+		}
+	}
+	if known >= log.Height() {
+		return hist, nil
+	}
+	err := log.Scan(known+1, func(rec *blocklog.Record) error {
+		if !block.IsConfig(rec.BlockData) {
+			return nil
+		}
+		return apply(rec)
 	})
 	if err != nil {
 		return nil, err

@@ -62,6 +62,13 @@ func (h *History) Current() *keys.Bundle {
 	return h.entries[len(h.entries)-1].Bundle
 }
 
+// Clone returns a copy that later Apply calls on h do not change (the
+// bundles are immutable and shared): what an owner hands to readers on
+// other goroutines.
+func (h *History) Clone() *History {
+	return &History{genesis: h.genesis, entries: append([]Entry(nil), h.entries...)}
+}
+
 // Genesis is the configuration the history starts from.
 func (h *History) Genesis() *keys.Bundle { return h.genesis }
 
