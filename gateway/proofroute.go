@@ -77,6 +77,10 @@ func (g *Gateway) handleProof(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if e := withholdProof(p, b); e != nil {
+		writeError(w, e)
+		return
+	}
 	var body []byte
 	if binary {
 		body, err = b.MarshalBinary()
@@ -93,6 +97,34 @@ func (g *Gateway) handleProof(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(api.HeaderStatus, string(b.Status())) // effective: expired once the validity ended
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(body)
+}
+
+// withholdProof refuses a proof that would give a caller personal fields
+// it holds no grant of: on a chain of rules version 1 or 2 a record holds
+// its persons' names and identity numbers in plaintext, and a proof
+// cannot leave them out (the transaction's bytes are what it proves). Only
+// the city whose record it is may have such a proof; a reader asks the
+// city, or reads a chain of rules version 3, whose proofs hold digests
+// (issue 14 §4, docs/sharing.md).
+func withholdProof(p *auth.Principal, b *proof.Bundle) *Error {
+	proved := []*proof.TxProof{&b.Tx}
+	if b.Record != nil {
+		proved = append(proved, b.Record)
+	}
+	for _, tp := range proved {
+		tx, err := schemas.DecodeTx(tp.Bytes)
+		if err != nil {
+			return &Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: err.Error()}
+		}
+		if p != nil && p.Reader == "" && p.City == tx.City {
+			continue
+		}
+		if !tx.Record.HasDigests() && len(schemas.PersonalPaths(tx.Kind, &tx.Record)) > 0 {
+			return &Error{Status: http.StatusForbidden, Code: api.CodeForbidden,
+				Message: fmt.Sprintf("auth: forbidden: the record of %s holds personal fields in plaintext (a chain of rules version 1 or 2), which a proof cannot leave out: only %s's own credential may have it", b.Key, tx.City)}
+		}
+	}
+	return nil
 }
 
 // mayRead checks a named reader's grants in the trust bundle

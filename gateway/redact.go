@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"fmt"
+	"io"
 
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/disclose"
@@ -36,4 +38,29 @@ type Kept struct {
 	// since a hash of a record's native form would commit to its personal
 	// fields without a salt.
 	NativeFormat, NativeHash string
+}
+
+// WithholdPersonal returns what a caller without a grant may see of tx, a
+// transaction of a chain of rules version 1 or 2, whose personal fields
+// (schemas.PersonalPaths) the ledger holds in plaintext: a copy with each
+// of them replaced by a digest under a salt drawn from rand, which opens to
+// nothing (nobody keeps the salt), and the places withheld. A transaction
+// with no personal field in plaintext (a version 3 record, a status
+// change, a company's registration without persons) comes back as it is,
+// with no places. The read API and the explorer serve records this way to
+// every caller but the city whose record it is (issue 14 §4): on such a
+// chain nobody holds a grant of personal fields.
+func WithholdPersonal(tx *schemas.Tx, rand io.Reader) (*schemas.Tx, []string, error) {
+	if tx.Record.HasDigests() || len(schemas.PersonalPaths(tx.Kind, &tx.Record)) == 0 {
+		return tx, nil, nil
+	}
+	red, items, err := disclose.Redact(tx, disclose.RandomSalter{R: rand})
+	if err != nil {
+		return nil, nil, fmt.Errorf("gateway: withhold personal fields: %w", err)
+	}
+	paths := make([]string, len(items))
+	for i, it := range items {
+		paths[i] = it.Path
+	}
+	return red, paths, nil
 }

@@ -163,6 +163,10 @@ type TxContent struct {
 	// Withheld says why Tx and Rendering are absent: the credential may
 	// see where the transaction went, not what it says.
 	Withheld string `json:"withheld,omitempty"`
+	// PersonalWithheld lists the places of personal fields that Tx and
+	// Rendering show as digests that open to nothing: a record of a chain
+	// of rules version 1 or 2, read by anyone but its city.
+	PersonalWithheld []string `json:"personalWithheld,omitempty"`
 	// Verified names what the gateway checked before relaying it.
 	Verified string `json:"verified"`
 }
@@ -183,9 +187,13 @@ type License struct {
 	// business registration); Name the holder's or company's name.
 	Holder string `json:"holder"`
 	Name   string `json:"name,omitempty"`
-	Status string `json:"status"`
-	Height uint64 `json:"height"` // of the last change
-	LastTx string `json:"lastTx"`
+	// Withheld: Holder and Name are left out, since they may be a
+	// natural person's (a certificate's or an approval's holder), for
+	// anyone but the license's city.
+	Withheld bool   `json:"withheld,omitempty"`
+	Status   string `json:"status"`
+	Height   uint64 `json:"height"` // of the last change
+	LastTx   string `json:"lastTx"`
 }
 
 // LicenseList is the answer of RouteLicenses. A page may hold fewer

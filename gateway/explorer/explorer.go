@@ -2,12 +2,14 @@ package explorer
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/baybus/baybus/gateway"
 	"github.com/baybus/baybus/gateway/api"
 	"github.com/baybus/baybus/gateway/auth"
 	"github.com/baybus/baybus/ledger/query"
@@ -168,6 +170,39 @@ func (x *Explorer) mayRead(p *auth.Principal, city string, jur schemas.Jurisdict
 		return false, fmt.Sprintf("a credential of %s reads its own city's transactions and licenses (this is %s's; others need a named reader with a grant)", p.City, city)
 	}
 	return true, ""
+}
+
+// owner reports whether p is a credential of city, the city whose
+// transaction or license it is.
+func (x *Explorer) owner(p *auth.Principal, city string) bool {
+	return p != nil && p.Reader == "" && p.City == city
+}
+
+// shown is what p may see of a transaction of city it may read: all of
+// it for the city's own credential; for anyone else, on a chain of rules
+// version 1 or 2 whose records hold personal fields in plaintext, the
+// transaction with them withheld (gateway.WithholdPersonal), and their
+// places. Nobody holds a grant of personal fields on such a chain; on a
+// chain of version 3 they are digests already, opened only through the
+// share routes.
+func (x *Explorer) shown(p *auth.Principal, city string, tx *schemas.Tx) (*schemas.Tx, []string, error) {
+	if x.owner(p, city) {
+		return tx, nil, nil
+	}
+	return gateway.WithholdPersonal(tx, rand.Reader)
+}
+
+// personalHolder reports whether a catalogue entry's holder and name may
+// be a natural person's: a certificate's or an approval's holder is its
+// holder's identity number (unless the record holds it as a digest, when
+// the catalogue names the license's own id). Such entries are shown to
+// anyone but their city without holder and name.
+func personalHolder(l query.LicenseEntry) bool {
+	if l.Kind != schemas.KindCertificate && l.Kind != schemas.KindApproval {
+		return false
+	}
+	_, id, err := schemas.SplitLicenseKey(l.Key)
+	return err != nil || l.Holder != id
 }
 
 func (x *Explorer) reader(name string) (*keys.Reader, bool) {

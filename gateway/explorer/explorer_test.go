@@ -390,6 +390,57 @@ func TestReadAPI(t *testing.T) {
 		c.getJSON(t, "shenzhen", api.HistoryPath("XX", id), http.StatusBadRequest, nil)
 	})
 
+	// Issue 14 §4 on a chain of rules version 2 (this one): a record
+	// holds its persons in plaintext, and nobody but its city holds a
+	// grant of them. A reader granted CN.business, as the wrong party,
+	// gets the transaction with them as digests that open to nothing, no
+	// proof of it, and no search by holder.
+	t.Run("personal fields withheld", func(t *testing.T) {
+		uscc, err := idsMake("A7QW2E5R")
+		if err != nil {
+			t.Fatal(err)
+		}
+		const repName, repID = "LIN Xiaoqing 林晓晴", "440307199112115050"
+		ev := strings.Replace(string(issueCN("sz-people", uscc, "深圳市福田人员测试有限公司")), `"capital":`,
+			`"people":[{"name":{"en":"`+repName+`"},"idKind":"cn-rid","idNumber":"`+repID+`","role":{"zh-Hans":"法定代表人"}}],"capital":`, 1)
+		rc := c.publish(t, "shenzhen", []json.RawMessage{json.RawMessage(ev)}, false)[0]
+		leaks := func(body []byte) bool {
+			return bytes.Contains(body, []byte(repID)) || bytes.Contains(body, []byte("LIN Xiaoqing")) || bytes.Contains(body, []byte("林晓晴"))
+		}
+		var own api.TxAnswer
+		c.getJSON(t, "shenzhen", api.TxPath(rc.TxID), http.StatusOK, &own)
+		if own.Content == nil || !bytes.Contains(own.Content.Tx, []byte(repID)) || len(own.Content.PersonalWithheld) != 0 {
+			t.Fatalf("Shenzhen's own record as Shenzhen: %+v", own.Content)
+		}
+		code, body := c.get(t, "cn-bank", api.TxPath(rc.TxID)+"?render=hk")
+		if code != http.StatusOK || leaks(body) {
+			t.Fatalf("the record as cn-bank: %d %s", code, body)
+		}
+		validate(t, api.TxPath(rc.TxID), code, body)
+		var a api.TxAnswer
+		if err := json.Unmarshal(body, &a); err != nil || a.Content == nil || a.Content.Tx == nil || a.Content.Rendering == nil ||
+			!slices.Equal(a.Content.PersonalWithheld, []string{"record.people.0.name", "record.people.0.idNumber"}) {
+			t.Fatalf("the record as cn-bank: %v %s", err, body)
+		}
+		var tx schemas.Tx
+		if err := json.Unmarshal(a.Content.Tx, &tx); err != nil || len(tx.Record.People) != 1 || len(tx.Record.People[0].SD) != 2 || tx.Record.Name == nil {
+			t.Fatalf("the record as cn-bank: public fields kept, personal ones as digests: %v %s", err, a.Content.Tx)
+		}
+		if code, body := c.get(t, "cn-bank", api.BlockPath(rc.Height)); code != http.StatusOK || leaks(body) {
+			t.Fatalf("block %d as cn-bank: %d %s", rc.Height, code, body)
+		}
+		jur, id, _ := strings.Cut(schemas.LicenseKey(schemas.CN, uscc), "/")
+		if code, body := c.get(t, "cn-bank", api.ProofPath(jur, id)); code != http.StatusForbidden || leaks(body) ||
+			!bytes.Contains(body, []byte("personal fields in plaintext")) {
+			t.Fatalf("proof as cn-bank: %d %s", code, body)
+		}
+		if code, body := c.get(t, "shenzhen", api.ProofPath(jur, id)); code != http.StatusOK || !bytes.Contains(body, []byte("tx")) {
+			t.Fatalf("proof as Shenzhen: %d %s", code, body)
+		}
+		c.getJSON(t, "cn-bank", api.RouteLicenses+"?holder="+repID, http.StatusForbidden, nil)
+		c.getJSON(t, "hongkong", api.RouteLicenses+"?city=shenzhen&holder="+repID, http.StatusForbidden, nil)
+	})
+
 	t.Run("refusals", func(t *testing.T) {
 		for _, tc := range []struct {
 			who, path string

@@ -176,7 +176,10 @@ func (x *Explorer) handleBlock(w http.ResponseWriter, r *http.Request) {
 		t := api.BlockTx{Position: bt.Position, ID: schemas.FormatID(bt.ID), City: bt.City, Result: bt.Result.String(), Reason: reasonOf(bt.Result)}
 		if tx, err := schemas.DecodeTx(bt.Bytes); err == nil {
 			if may, _ := x.mayRead(p, bt.City, tx.Jurisdiction, tx.Kind); may {
-				t.Kind, t.Action, t.License, t.Name = string(tx.Kind), string(tx.Action), tx.LicenseKey(), recordName(&tx.Record)
+				t.Kind, t.Action, t.License = string(tx.Kind), string(tx.Action), tx.LicenseKey()
+				if shown, _, err := x.shown(p, bt.City, tx); err == nil {
+					t.Name = recordName(&shown.Record)
+				}
 			} else {
 				t.Redacted = true
 			}
@@ -226,6 +229,12 @@ func (x *Explorer) handleLicenses(w http.ResponseWriter, r *http.Request) {
 	}
 	if f.Holder, e = textParam(q, api.ParamHolder); e != nil {
 		writeError(w, e)
+		return
+	}
+	if f.Holder != "" && x.cfg.Auth != nil && (p.Reader != "" || (f.City != "" && f.City != p.City)) {
+		// A holder is a person's identity number: asking which licenses
+		// one holds is the owner city's to answer (share match).
+		writeError(w, forbidden(fmt.Sprintf("%s may not search licenses by holder: identity numbers are personal (ask the owner city: baybus share match)", p.Scope())))
 		return
 	}
 	if f.Cursor, e = textParam(q, api.ParamCursor); e != nil {
@@ -296,8 +305,12 @@ func (x *Explorer) handleLicenses(w http.ResponseWriter, r *http.Request) {
 		if may, _ := x.mayRead(p, l.City, jur, l.Kind); !may {
 			continue
 		}
-		out.Licenses = append(out.Licenses, api.License{Key: l.Key, City: l.City, Kind: string(l.Kind), Holder: l.Holder, Name: l.Name,
-			Status: string(l.Status), Height: l.Height, LastTx: schemas.FormatID(l.LastTx)})
+		lic := api.License{Key: l.Key, City: l.City, Kind: string(l.Kind), Holder: l.Holder, Name: l.Name,
+			Status: string(l.Status), Height: l.Height, LastTx: schemas.FormatID(l.LastTx)}
+		if !x.owner(p, l.City) && personalHolder(l) {
+			lic.Holder, lic.Name, lic.Withheld = "", "", true
+		}
+		out.Licenses = append(out.Licenses, lic)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -420,13 +433,18 @@ func (x *Explorer) TxContent(r *http.Request, p *auth.Principal, id schemas.TxID
 		out.Withheld = why
 		return out, nil
 	}
-	raw, err := json.Marshal(tc.Tx)
+	tx, withheld, err := x.shown(p, tc.City, tc.Tx)
+	if err != nil {
+		return nil, &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: err.Error()}
+	}
+	out.PersonalWithheld = withheld
+	raw, err := json.Marshal(tx)
 	if err != nil {
 		return nil, &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: err.Error()}
 	}
 	out.Tx = raw
 	if render != "" {
-		if rd, err := renderTx(render, tc.Tx); err != nil {
+		if rd, err := renderTx(render, tx); err != nil {
 			out.RenderError = err.Error()
 		} else {
 			out.Rendering = rd
