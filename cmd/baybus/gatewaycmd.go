@@ -90,7 +90,7 @@ gateway client-cert'). A listener beyond loopback serves TLS (--tls-cert and
 	fl.IntVar(&cfg.Gateway.MaxBacklog, "max-backlog", server.DefaultMaxBacklog, "batches that may wait on the bus for a block before requests are held")
 	fl.DurationVar(&cfg.Gateway.RepublishAfter, "republish-after", 30*time.Second, "how long a kept batch waits to be sealed before it is published again")
 	lf.add(cmd)
-	cmd.AddCommand(newGatewayTokenCmd(), newGatewayClientCertCmd())
+	cmd.AddCommand(newGatewayTokenCmd(), newGatewayClientCertCmd(), newGatewayBackupCmd(), newGatewayRestoreCmd())
 	return cmd
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/baybus/baybus/gateway/api"
@@ -204,4 +205,35 @@ func MatchSubject(number string, rand io.Reader) (opening, subject string, err e
 	}
 	enc := d.Encode()
 	return enc, disclose.Digest(enc), nil
+}
+
+// Backup fetches a backup of city's part of the gateway's store (the
+// city's publish credential) and writes it to w as it arrives; it returns
+// the backup checked (ReadBackup), so a copy cut short is an error.
+func (c *Client) Backup(ctx context.Context, city string, w io.Writer) (*Backup, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+strings.Replace(RouteBackup, "{city}", url.PathEscape(city), 1), nil)
+	if err != nil {
+		return nil, fmt.Errorf("share: %w", err)
+	}
+	if c.token != "" {
+		req.Header.Set(api.HeaderAuthorization, "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("share: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		var eb api.ErrorBody
+		if json.Unmarshal(raw, &eb) == nil && eb.Error != nil {
+			return nil, &APIError{Status: resp.StatusCode, Err: *eb.Error}
+		}
+		return nil, &APIError{Status: resp.StatusCode, Err: api.Error{Code: "http", Message: string(bytes.TrimSpace(raw))}}
+	}
+	b, err := ReadBackup(io.TeeReader(resp.Body, w))
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }
