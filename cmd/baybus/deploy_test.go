@@ -69,7 +69,7 @@ func TestDeployment(t *testing.T) {
 	// of the consortium from the start (a reader added later needs the
 	// deployment restarted, for the servers' permissions and the
 	// gateways' trust.json).
-	if _, err := consortium.Create(cfg.Dir, consortium.Spec{Chain: cfg.Chain, Orderers: deploy.DefaultOrderers}); err != nil {
+	if _, err := consortium.Create(cfg.Dir, consortium.Spec{Chain: cfg.Chain, Orderers: deploy.DefaultOrderers, Rules: keys.MaxRules}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := consortium.AddReader(cfg.Dir, consortium.ReaderSpec{Name: "hk-bank", Grants: []string{"CN.business"}}); err != nil {
@@ -285,23 +285,42 @@ func TestDeployment(t *testing.T) {
 	// Shenzhen's register holds six events, the ledger two: reconcile
 	// reads the ledger from the orderers over the bus (as 'service') and
 	// repairs the rest through Shenzhen's gateway; a second run finds
-	// nothing.
+	// nothing. The chain is of rules version 3 (the deployment's default),
+	// so the ledger holds the legal representatives as digests: reconcile
+	// opens them with Shenzhen's salts, from a backup of the running
+	// gateway's store restored where reconcile can read it.
 	gdURL, szTok, _ := p.CityGateway("shenzhen")
+	if trust.Rules != keys.MaxRules {
+		t.Fatalf("the deployment's chain is of rules version %d, want %d", trust.Rules, keys.MaxRules)
+	}
 	register := filepath.Join(t.TempDir(), "shenzhen.jsonl")
 	if err := os.WriteFile(register, append(bytes.Join(szEvents, []byte("\n")), '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	disclosures := func(step string) string {
+		t.Helper()
+		dir := t.TempDir()
+		copyFile := filepath.Join(dir, "shenzhen.backup")
+		if code, out := runCLI(ctx, t, "gateway", "backup", "--url", gdURL, "--token-file", szTok, "--city", "shenzhen", "--out", copyFile); code != 0 {
+			t.Fatalf("gateway backup %s: exit %d:\n%s", step, code, out)
+		}
+		restored := filepath.Join(dir, "restored")
+		if code, out := runCLI(ctx, t, "gateway", "restore", "--consortium", p.ConsortiumDir(), "--data", restored, copyFile); code != 0 {
+			t.Fatalf("gateway restore %s: exit %d:\n%s", step, code, out)
+		}
+		return filepath.Join(restored, "share", "disclosures")
+	}
 	reconcileArgs := []string{"reconcile", "--city", "shenzhen", "--register", register, "--nats", gd.NATS,
 		"--creds", bus.SeedPath(p.ConsortiumDir(), "service"), "--trust", filepath.Join(p.ConsortiumDir(), keys.TrustFile),
 		"--progress", "off", "--show", "0"}
-	if code, out := runCLI(ctx, t, append(reconcileArgs, "--repair", "--url", gdURL, "--token-file", szTok)...); code != 1 ||
+	if code, out := runCLI(ctx, t, append(reconcileArgs, "--disclosures", disclosures("before the repair"), "--repair", "--url", gdURL, "--token-file", szTok)...); code != 1 ||
 		!strings.Contains(out, "register_only") {
 		t.Fatalf("reconcile --repair: exit %d, want 1 (differences, repaired):\n%s", code, out)
 	}
-	if code, out := runCLI(ctx, t, reconcileArgs...); code != 0 {
+	if code, out := runCLI(ctx, t, append(reconcileArgs, "--disclosures", disclosures("after the repair"))...); code != 0 {
 		t.Fatalf("reconcile after the repair: exit %d, want 0:\n%s", code, out)
 	}
-	logf("reconcile --repair published the 4 missing events through gateway-guangdong; a second run finds no difference")
+	logf("reconcile --repair --disclosures (a backup of gateway-guangdong's store, taken while it ran) published the 4 missing events; a second run finds no difference")
 
 	// baybus bench loads the deployment through its gateways and reports
 	// finality as their wait=commit answers show it.

@@ -70,7 +70,7 @@ func newKeysCmd() *cobra.Command {
 	initCmd.Flags().StringVar(&ordererScheme, "orderer-scheme", "", "signature scheme of the orderers' keys (default --scheme)")
 	initCmd.Flags().IntVar(&n, "orderers", system.DefaultOrderers, "number of orderers, 4 to 11")
 	initCmd.Flags().BoolVar(&force, "force", false, "replace an existing consortium")
-	initCmd.Flags().IntVar(&rules, "rules", keys.DefaultRules, "the ledger's rules version for the new chain: 3 keeps personal data off the bus and shares it under grants (docs/sharing.md); 2 and 1 as before")
+	initCmd.Flags().IntVar(&rules, "rules", keys.MaxRules, "the ledger's rules version for the new chain: 3 keeps personal data off the bus and shares it under grants (docs/sharing.md); 2 and 1 only to make a consortium like an old chain's")
 	_ = initCmd.MarkFlagRequired("dir")
 	cmd.AddCommand(initCmd, newKeysCertCmd(), newKeysAddReaderCmd(), newKeysRotateReaderCmd())
 	return cmd

@@ -20,7 +20,10 @@ import (
 // credentials directory, the city tokens, every NATS server's
 // configuration and the WAN's.
 func lay(p *Plan, cfg Config) error {
-	cc, err := consortium.OpenOrCreate(p.consortiumDir(), consortium.Spec{Chain: cfg.Chain, Orderers: cfg.Orderers, Scheme: cfg.Scheme})
+	// A new consortium is of the newest rules (personal data only as
+	// digests, issue 15); one made before (`keys init --rules N` into the
+	// state directory) keeps its own.
+	cc, err := consortium.OpenOrCreate(p.consortiumDir(), consortium.Spec{Chain: cfg.Chain, Orderers: cfg.Orderers, Scheme: cfg.Scheme, Rules: keys.MaxRules})
 	if err != nil {
 		return err
 	}
