@@ -3,6 +3,7 @@ package explorer_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -15,6 +16,9 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
+	"github.com/baybus/baybus/gateway/share"
+	"github.com/baybus/baybus/ledger/proof"
+	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/keys"
 )
 
@@ -50,7 +54,7 @@ func TestBrowser(t *testing.T) {
 		t.Skip("starts four orderers and a browser")
 	}
 	exe := chromium(t)
-	c := startChain(t)
+	c := startChainRules(t, keys.MaxRules) // with sharing, for the access records
 	shots := t.ArtifactDir()
 	t.Logf("screenshots in %s", shots)
 	downloads := t.TempDir()
@@ -170,6 +174,61 @@ func TestBrowser(t *testing.T) {
 		chromedp.Navigate(c.url+"/#/tx/"+c.sz[1].TxID+"/hk"),
 		chromedp.WaitVisible(chromedp.CSS(`table.rendering[data-jurisdiction="HK"]`)),
 	)
+
+	// Access records (issue 15 §5): Shenzhen grants cn-bank its legal
+	// representatives' names; cn-bank reads one; Shenzhen's page of the
+	// reads of its data shows who read what, when, under which grant,
+	// sealed at which height, with a proof that verifies offline.
+	uscc := mustUSCC(t, "AC8LR4MD")
+	c.publish(t, "shenzhen", []json.RawMessage{issueCNWithRep("sz-browser-rep", uscc, "深圳市访问记录测试有限公司", "GUO Li", "440307199112115050")}, false)
+	rctx, rcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer rcancel()
+	today := time.Now().In(schemas.GBATime).Format(schemas.DateLayout)
+	nextYear := time.Now().In(schemas.GBATime).AddDate(1, 0, 0).Format(schemas.DateLayout)
+	if _, err := share.NewClient(c.url, nil, c.tokens["shenzhen"]).Grant(rctx, "shenzhen", share.GrantBody{ID: "g-browser", Reader: "cn-bank",
+		Kinds: []string{"business"}, Fields: []string{"people.name"}, Purpose: "kyc", From: today, To: nextYear}); err != nil {
+		t.Fatal(err)
+	}
+	rq, err := share.NewRequest("gba-explorer", "cn-bank", "shenzhen", schemas.OpDisclose, time.Now(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rq.License, rq.Kind, rq.Fields, rq.Purpose = "CN/"+uscc, schemas.KindBusiness, []string{"people.name"}, "kyc"
+	body, err := share.Sign(rq, c.reader.Sign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := share.NewClient(c.url, nil, c.tokens["cn-bank"]).Request(rctx, body)
+	if err != nil || a.Outcome != schemas.OutcomeGranted {
+		t.Fatalf("cn-bank's request: %+v %v", a, err)
+	}
+	row := `#main tr[data-key^="access/shenzhen/"]`
+	step("08-accesses", 30*time.Second,
+		chromedp.Navigate(c.url+"/#/accesses?city=shenzhen"),
+		chromedp.WaitVisible(chromedp.CSS(row)),
+	)
+	got := text(row)
+	for _, want := range []string{"cn-bank", "CN/" + uscc, "people.name", "kyc", "g-browser", "granted"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("the access record's row %q lacks %q", got, want)
+		}
+	}
+	key, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('`+row+`').dataset.key`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	step("09-access-proof", 30*time.Second, chromedp.Click(chromedp.CSS(row+" button.download-access-proof")))
+	pb, err := proof.DecodeJSON(waitFile(t, ctx, filepath.Join(downloads, strings.ReplaceAll(key, "/", "-")+".proof.json")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust, err := keys.LoadBundle(trustPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := proof.Verify(trust, pb); err != nil || pb.Key != key {
+		t.Fatalf("the access record's proof %s: %+v %v", key, v, err)
+	}
 }
 
 // tamper changes one character of the company's name inside the proof's

@@ -25,6 +25,19 @@
 //     transactions and licenses, a named reader for those its grants in
 //     the trust bundle cover (jurisdiction and kind). The rest is
 //     redacted, or refused with 403 where nothing would be left.
+//   - Personal fields (schemas.PersonalPaths) that a record of a chain of
+//     rules version 1 or 2 holds in plaintext reach only the record's own
+//     city (and every caller without Config.Auth, the operator's own):
+//     anyone else reads them as digests that open to nothing
+//     (gateway.WithholdPersonal; TxContent.PersonalWithheld names them),
+//     license lists of certificates and approvals without holder and
+//     name, and no search by holder. On version 3 they are digests
+//     already, disclosed only through the share routes.
+//   - The page's access records view (#/accesses) reads the share
+//     routes' audit (GET /v1/accesses, gateway/share) with the same
+//     token: who read what, when, under which grant, with what outcome,
+//     sealed at which height, each with its proof to download or check
+//     in the verifier.
 //   - The page and the OpenAPI document carry no chain data and are
 //     served to anyone; the page asks the user for a read token and sends
 //     it as a bearer token (kept in the tab's sessionStorage). The

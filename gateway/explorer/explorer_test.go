@@ -53,9 +53,15 @@ type chain struct {
 	// first then suspended) and one of Hong Kong's.
 	sz, hk []*api.Receipt
 	key    string // the suspended Shenzhen license's key
+	reader *keys.ReaderKeys
 }
 
-func startChain(t *testing.T) *chain {
+func startChain(t *testing.T) *chain { t.Helper(); return startChainRules(t, 0) }
+
+// startChainRules is startChain on a chain of the given rules version (0:
+// the library's default, 2); on version 3 the gateway shares personal
+// data under grants, and cn-bank's keys are in c.reader.
+func startChainRules(t *testing.T, rules int) *chain {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts four orderers")
@@ -63,7 +69,7 @@ func startChain(t *testing.T) *chain {
 	dir := filepath.Join(t.TempDir(), "data")
 	// The consortium first, with a named reader, so the gateway's trust
 	// bundle knows it.
-	if _, err := consortium.OpenOrCreate(dir, consortium.Spec{Chain: "gba-explorer", Orderers: 4}); err != nil {
+	if _, err := consortium.OpenOrCreate(dir, consortium.Spec{Chain: "gba-explorer", Orderers: 4, Rules: rules}); err != nil {
 		t.Fatal(err)
 	}
 	trustPath := filepath.Join(dir, keys.TrustFile)
@@ -97,7 +103,7 @@ func startChain(t *testing.T) *chain {
 		t.Fatal(err)
 	}
 	t.Cleanup(sys.Stop)
-	c := &chain{sys: sys, tokens: map[string]string{}}
+	c := &chain{sys: sys, tokens: map[string]string{}, reader: rk}
 	clients, err := auth.EnsureDevTokens(dir, []string{"shenzhen", "hongkong"}, auth.TokenConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -148,6 +154,13 @@ func startChain(t *testing.T) *chain {
 	suspend := fmt.Sprintf(`{"eventId":"sz-suspend-1","kind":"business_registration","action":"suspend","occurredAt":"2026-03-02T08:00:00Z","reason":"年报未公示","record":{"id":%q}}`, ids[0])
 	c.publish(t, "shenzhen", []json.RawMessage{json.RawMessage(suspend)}, false)
 	return c
+}
+
+// issueCNWithRep is issueCN with a legal representative: a natural
+// person's name and identity number, personal data.
+func issueCNWithRep(eventID, uscc, name, repName, repID string) json.RawMessage {
+	return json.RawMessage(strings.Replace(string(issueCN(eventID, uscc, name)), `"capital":`,
+		`"people":[{"name":{"en":"`+repName+`"},"idKind":"cn-rid","idNumber":"`+repID+`","role":{"zh-Hans":"法定代表人"}}],"capital":`, 1))
 }
 
 // idsMake is a Shenzhen (440304) USCC with the organisation code body8.
@@ -401,9 +414,7 @@ func TestReadAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 		const repName, repID = "LIN Xiaoqing 林晓晴", "440307199112115050"
-		ev := strings.Replace(string(issueCN("sz-people", uscc, "深圳市福田人员测试有限公司")), `"capital":`,
-			`"people":[{"name":{"en":"`+repName+`"},"idKind":"cn-rid","idNumber":"`+repID+`","role":{"zh-Hans":"法定代表人"}}],"capital":`, 1)
-		rc := c.publish(t, "shenzhen", []json.RawMessage{json.RawMessage(ev)}, false)[0]
+		rc := c.publish(t, "shenzhen", []json.RawMessage{issueCNWithRep("sz-people", uscc, "深圳市福田人员测试有限公司", repName, repID)}, false)[0]
 		leaks := func(body []byte) bool {
 			return bytes.Contains(body, []byte(repID)) || bytes.Contains(body, []byte("LIN Xiaoqing")) || bytes.Contains(body, []byte("林晓晴"))
 		}

@@ -64,10 +64,17 @@ function headers(extra) {
   return hs;
 }
 
-async function api(path, opts) {
+// exactNumbers is a JSON.parse reviver that keeps integers a JS number
+// cannot hold (a proof's nanosecond times) as their source text, so that a
+// proof taken from an answer and written out again is the bytes served.
+function exactNumbers(_key, value, ctx) {
+  return typeof value === "number" && !Number.isSafeInteger(value) && ctx && ctx.source && JSON.rawJSON ? JSON.rawJSON(ctx.source) : value;
+}
+
+async function api(path, opts, exact) {
   const resp = await fetch(path, Object.assign({ headers: headers(), cache: "no-store" }, opts || {}));
   let body = null;
-  if ((resp.headers.get("Content-Type") || "").startsWith("application/json")) body = await resp.json();
+  if ((resp.headers.get("Content-Type") || "").startsWith("application/json")) body = exact ? JSON.parse(await resp.text(), exactNumbers) : await resp.json();
   if (resp.status === 401) askToken("This gateway needs a credential: paste a read token.");
   if (!resp.ok) throw new APIError(resp.status, body);
   return body;
@@ -313,6 +320,7 @@ async function pageLicense(key, before) {
         } catch (e) { proofState.textContent = explain(e); }
       } }, "Verify it in this browser"), " ", proofState),
     h("p", { class: "muted" }, "A fresh proof of the license's current status: the record, its city's signature, its path to the block, the block's quorum certificate and the state proof. Anyone holding only trust.json can check it: `baybus verify --trust trust.json " + fileName + "`, or the verifier of this page."),
+    h("p", {}, link("#/accesses?license=" + encodeURIComponent(key), "Who read its personal data (access records)")),
     h("h2", {}, "History"),
     table(["Height", "Status", "Action", "City", "Occurred", "Transaction", "Record in force"], hist.versions.map((v) =>
       h("tr", { dataset: { height: v.height } }, h("td", {}, blockLink(v.height)), h("td", {}, badge(v.status)), h("td", {}, v.action || ""),
@@ -343,6 +351,51 @@ async function pageLicenses(params, title) {
   }
 }
 
+// ---- access records (issue 15 §5) ----
+
+// pageAccesses lists the access records of a license, a reader or a city
+// (GET /v1/accesses, the share routes' audit): who read what, when, under
+// which grant, answered or refused, sealed at which height, each with its
+// proof. A city's token sees the reads of its data, a reader's its own.
+async function pageAccesses(params) {
+  const q = new URLSearchParams(params);
+  const field = (name, label, hint) => h("label", {}, label, " ", h("input", { name, value: q.get(name) || "", placeholder: hint, size: 18 }));
+  const form = h("form", { id: "access-filter", onsubmit: (e) => {
+    e.preventDefault();
+    const n = new URLSearchParams();
+    for (const k of ["city", "reader", "license", "from", "to"]) n.set(k, form.elements[k].value.trim());
+    location.hash = "#/accesses?" + clean(n);
+  } }, field("city", "City", "shenzhen"), " ", field("reader", "Reader", "hk-bank"), " ", field("license", "License", "CN/…"), " ",
+  field("from", "From", "RFC 3339"), " ", field("to", "To", "RFC 3339"), " ", h("button", { type: "submit" }, "List"));
+  show(h("h1", {}, "Access records"), form,
+    h("p", { class: "muted" }, "Every read of personal data under the owner's control, answered or refused, is an access record sealed on the ledger before the answer. A city's token lists the reads of its data; a named reader's, its own."));
+  if (!q.get("city") && !q.get("reader") && !q.get("license")) return;
+  q.set("proofs", "1");
+  let l;
+  try { l = await api("/v1/accesses?" + clean(q), {}, true); } catch (e) {
+    main().append(problem(e instanceof APIError && e.status === 501 ? "This chain has no sharing (rules version 1 or 2): " + e.message : explain(e)));
+    return;
+  }
+  main().append(table(["Sealed", "Block", "Reader", "Owner", "License", "Fields", "Purpose", "Grant", "Outcome", "Record", "Proof"], l.accesses.map((a) => {
+    const state = h("span", { class: "muted" });
+    const name = a.key.replaceAll("/", "-") + ".proof.json";
+    const bytes = () => new TextEncoder().encode(JSON.stringify(a.proof));
+    return h("tr", { dataset: { key: a.key } }, h("td", {}, time(a.time)), h("td", {}, blockLink(a.height)), h("td", {}, a.reader),
+      h("td", {}, link("#/city/" + a.city, cityName(a.city))), h("td", {}, a.license ? licLink(a.license) : a.kind + " (match)"),
+      h("td", {}, (a.fields || []).join(", ")), h("td", {}, a.purpose), h("td", { class: "mono" }, a.grant || ""),
+      h("td", {}, badge(a.outcome, a.reason)), h("td", {}, txLink(a.tx)),
+      h("td", {}, a.proof ? [h("button", { class: "download-access-proof", onclick: () => { download(name, bytes()); state.textContent = "saved " + name; } }, "Download"), " ",
+        h("button", { class: "verify-access-proof", onclick: () => { handedProof = { name, bytes: bytes() }; location.hash = "#/verify"; } }, "Verify"), " ", state] : ""));
+  })));
+  if (!l.accesses.length) main().append(h("p", { class: "muted" }, "None."));
+  if (l.next) {
+    const n = new URLSearchParams(q);
+    n.delete("proofs");
+    n.set("cursor", l.next);
+    main().append(h("p", {}, link("#/accesses?" + clean(n), "next page →")));
+  }
+}
+
 function clean(q) {
   const out = new URLSearchParams();
   for (const [k, v] of q) if (v) out.set(k, v);
@@ -351,7 +404,8 @@ function clean(q) {
 
 function pageCities() {
   show(h("h1", {}, "Cities"), table(["City", "Jurisdiction", ""], CITIES.map(([t, n, j]) =>
-    h("tr", {}, h("td", {}, link("#/city/" + t, n)), h("td", {}, j), h("td", {}, link("#/licenses?city=" + t, "licenses"))))));
+    h("tr", {}, h("td", {}, link("#/city/" + t, n)), h("td", {}, j), h("td", {}, link("#/licenses?city=" + t, "licenses"), " ",
+      link("#/accesses?city=" + t, "reads of its data"))))));
 }
 
 async function pageCity(city) {
@@ -543,6 +597,7 @@ function route() {
     case "city": return pageCity(parts[1]);
     case "search": return pageSearch(new URLSearchParams(query || "").get("q") || "");
     case "verify": return pageVerify();
+    case "accesses": return pageAccesses(query || "");
   }
   show(problem("No such page: " + hash));
 }
