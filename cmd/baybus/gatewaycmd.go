@@ -83,7 +83,7 @@ gateway client-cert'). A listener beyond loopback serves TLS (--tls-cert and
 	fl.BoolVar(&cfg.TLS.Insecure, "insecure", false, "allow plaintext HTTP on an address beyond loopback")
 	fl.StringVar(&cfg.Auth.TokenFile, "token-file", "", "token file (default DIR/clients/tokens.json)")
 	fl.BoolVar(&cfg.Auth.Unauthenticated, "no-auth", false, "serve without authentication (loopback only; development)")
-	fl.IntVar(&cfg.HTTP.MaxConns, "max-conns", 1024, "most open HTTP connections")
+	fl.IntVar(&cfg.HTTP.MaxConns, "max-conns", 1024, "most open HTTP connections; at the cap a new one takes the place of the keep-alive idle the longest")
 	fl.StringVar(&cfg.DataDir, "data", "", "where the gateway keeps its outbox of unsealed batches (default DIR/gateways/<node>)")
 	fl.BoolVar(&cfg.Ledger.Disabled, "no-ledger", false, "run without the orderers' query service: no wait=commit, /v1/tx lookups, proofs or outbox")
 	fl.StringSliceVar(&cfg.Ledger.Orderers, "orderers", nil, "orderers to query, in turn (default all of trust.json)")

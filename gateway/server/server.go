@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/net/netutil"
 
 	"github.com/baybus/baybus/gateway"
 	"github.com/baybus/baybus/gateway/api"
@@ -160,8 +159,10 @@ type HTTPConfig struct {
 	WriteTimeout   time.Duration
 	IdleTimeout    time.Duration // default 120s
 	MaxHeaderBytes int           // default 64 KiB
-	// MaxConns bounds open connections; more wait in the kernel's accept
-	// queue. Default 1024.
+	// MaxConns bounds open connections. At the cap a new connection
+	// takes the place of the one idle the longest (a keep-alive between
+	// requests), which is closed; only when none is idle does it wait for
+	// one to close or fall idle. Default 1024.
 	MaxConns int
 }
 
@@ -298,7 +299,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, &ListenError{Addr: cfg.Listen, Err: err}
 	}
 	hc := cfg.HTTP.withDefaults(cfg.Gateway)
-	ln = netutil.LimitListener(ln, hc.MaxConns)
+	capped := newCapListener(ln, hc.MaxConns)
+	ln = capped
 	scheme := "http"
 	if tlsConf != nil {
 		ln, scheme = tls.NewListener(ln, tlsConf), "https"
@@ -426,6 +428,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.routes = mux.patterns
 	s.srv = NewHTTPServer(mux.mux, hc, cfg.Logger)
+	s.srv.ConnState = capped.Track
 	if s.explorer != nil {
 		s.srv.RegisterOnShutdown(s.explorer.Close) // ends the block streams, which Shutdown would wait for
 	}
