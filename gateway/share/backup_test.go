@@ -111,34 +111,8 @@ func TestBackupWhileServingAndRestore(t *testing.T) {
 
 	// A second gateway, its store only the copy.
 	data := t.TempDir()
-	st, err := share.OpenStore(filepath.Join(data, "share", "disclosures"), share.StoreConfig{Chain: h.trust.Chain})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rb, err := share.ReadBackup(bytes.NewReader(copyBuf.Bytes()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Import(ctx, rb); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	cons := h.sys.Consortium
-	gw, err := server.Start(ctx, server.Config{Consortium: h.dir, Listen: "127.0.0.1:0", Node: "gw-restored", Cities: []string{"shenzhen"}, DataDir: data,
-		Gateway: gateway.Config{Bridges: func(j schemas.Jurisdiction) gateway.Bridge { return bridge.For(j) }, Ledger: h.sys.Ledger},
-		Connect: func(city string) (*nats.Conn, error) { return h.sys.Bus.Connect(bus.IdentityName(bus.RoleCity, city)) },
-		Signer:  func(city string) (keys.Signer, error) { return cons.Cities[city], nil },
-		Logger:  slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = gw.Shutdown(ctx)
-	})
+	restore(t, h, data, copyBuf.Bytes())
+	gw := startGateway(t, h, data, h.sys.Ledger)
 	today := time.Now().In(schemas.GBATime).Format(schemas.DateLayout)
 	nextYear := time.Now().In(schemas.GBATime).AddDate(1, 0, 0).Format(schemas.DateLayout)
 	if _, err := h.cities["shenzhen"].Grant(ctx, "shenzhen", share.GrantBody{ID: "g-restore", Reader: "hk-bank",
@@ -161,6 +135,56 @@ func TestBackupWhileServingAndRestore(t *testing.T) {
 	if got := reading.Record.Record.People[0].Name[schemas.LangEN]; got != repName {
 		t.Fatalf("read %q from the restored gateway, want %q", got, repName)
 	}
+}
+
+// restore writes a backup into the store of a gateway whose data
+// directory is data.
+func restore(t *testing.T, h *harness, data string, backup []byte) {
+	t.Helper()
+	st, err := share.OpenStore(filepath.Join(data, "share", "disclosures"), share.StoreConfig{Chain: h.trust.Chain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b, err := share.ReadBackup(bytes.NewReader(backup))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Import(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// restoreShenzhen copies Shenzhen's part of the harness gateway's store
+// into the store of a gateway whose data directory is data.
+func restoreShenzhen(t *testing.T, h *harness, data string) {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := h.cities["shenzhen"].Backup(h.ctx(), "shenzhen", &buf); err != nil {
+		t.Fatal(err)
+	}
+	restore(t, h, data, buf.Bytes())
+}
+
+// startGateway starts a second gateway of Shenzhen's on the harness's bus,
+// with the data directory data, reading the chain through ledger.
+func startGateway(t *testing.T, h *harness, data string, ledger gateway.Ledger) *server.Server {
+	t.Helper()
+	cons := h.sys.Consortium
+	gw, err := server.Start(h.ctx(), server.Config{Consortium: h.dir, Listen: "127.0.0.1:0", Node: "gw-second", Cities: []string{"shenzhen"}, DataDir: data,
+		Gateway: gateway.Config{Bridges: func(j schemas.Jurisdiction) gateway.Bridge { return bridge.For(j) }, Ledger: ledger},
+		Connect: func(city string) (*nats.Conn, error) { return h.sys.Bus.Connect(bus.IdentityName(bus.RoleCity, city)) },
+		Signer:  func(city string) (keys.Signer, error) { return cons.Cities[city], nil },
+		Logger:  slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = gw.Shutdown(ctx)
+	})
+	return gw
 }
 
 // keptStore is a store holding the disclosures of one Shenzhen record.
