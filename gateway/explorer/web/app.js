@@ -342,7 +342,9 @@ async function pageLicenses(params, title) {
   try { l = await api("/v1/licenses?" + clean(q)); } catch (e) { main().append(problem(explain(e))); return; }
   main().append(table(["License", "City", "Kind", "Holder", "Name", "Status", "Last change"], l.licenses.map((x) =>
     h("tr", { dataset: { key: x.key } }, h("td", {}, licLink(x.key)), h("td", {}, link("#/city/" + x.city, cityName(x.city))), h("td", {}, x.kind),
-      h("td", { class: "mono" }, x.holder), h("td", {}, x.name || ""), h("td", {}, badge(x.status)), h("td", {}, blockLink(x.height))))));
+      x.withheld ? h("td", { class: "muted", colspan: 2, title: "a natural person's: shown to the license's city only" }, "withheld (personal)")
+        : [h("td", { class: "mono" }, x.holder), h("td", {}, x.name || "")],
+      h("td", {}, badge(x.status)), h("td", {}, blockLink(x.height))))));
   if (!l.licenses.length) main().append(h("p", { class: "muted" }, "None on this page."));
   if (l.next) {
     const n = new URLSearchParams(q);
