@@ -47,7 +47,8 @@ type chain struct {
 	srv *server.Server
 	url string
 	// tokens: "shenzhen" and "hongkong" (publish+read), "sz-publish"
-	// (publish only), "cn-bank" (a named reader granted CN.business).
+	// (publish only), "cn-bank" (a named reader granted CN.business and
+	// CN.certificate).
 	tokens map[string]string
 	// issued are the licenses published at start: two of Shenzhen's (the
 	// first then suspended) and one of Hong Kong's.
@@ -82,7 +83,7 @@ func startChainRules(t *testing.T, rules int) *chain {
 		t.Fatal(err)
 	}
 	pub, _ := kp.PublicKey()
-	rk, err := keys.NewReaderKeys("cn-bank", pub, []string{"CN.business"}, keys.Ed25519, rand.Reader)
+	rk, err := keys.NewReaderKeys("cn-bank", pub, []string{"CN.business", "CN.certificate"}, keys.Ed25519, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,6 +448,44 @@ func TestReadAPI(t *testing.T) {
 		}
 		if code, body := c.get(t, "shenzhen", api.ProofPath(jur, id)); code != http.StatusOK || !bytes.Contains(body, []byte("tx")) {
 			t.Fatalf("proof as Shenzhen: %d %s", code, body)
+		}
+		// A certificate: its holder's number and name stay out of the
+		// license list for cn-bank, not for Shenzhen.
+		sz, _ := schemas.LookupCity("shenzhen")
+		natives, err := bridge.Sample(sz, schemas.KindCertificate, 1, 9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := bridge.ToTx("gba-explorer", sz, natives[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.publish(t, "shenzhen", []json.RawMessage{natives[0]}, true)
+		holder := cert.Record.Holder.IDNumber
+		entry := func(who string) (api.License, []byte) {
+			t.Helper()
+			code, body := c.get(t, who, api.RouteLicenses+"?jurisdiction=CN&limit=200")
+			if code != http.StatusOK {
+				t.Fatalf("licenses as %s: %d %s", who, code, body)
+			}
+			validate(t, api.RouteLicenses, code, body)
+			var l api.LicenseList
+			if err := json.Unmarshal(body, &l); err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range l.Licenses {
+				if e.Key == cert.LicenseKey() {
+					return e, body
+				}
+			}
+			t.Fatalf("licenses as %s: no %s in %s", who, cert.LicenseKey(), body)
+			return api.License{}, nil
+		}
+		if e, _ := entry("shenzhen"); e.Holder != holder || e.Withheld {
+			t.Fatalf("Shenzhen's certificate as Shenzhen: %+v, want holder %s", e, holder)
+		}
+		if e, body := entry("cn-bank"); e.Holder != "" || e.Name != "" || !e.Withheld || bytes.Contains(body, []byte(holder)) {
+			t.Fatalf("Shenzhen's certificate as cn-bank: %+v", e)
 		}
 		c.getJSON(t, "cn-bank", api.RouteLicenses+"?holder="+repID, http.StatusForbidden, nil)
 		c.getJSON(t, "hongkong", api.RouteLicenses+"?city=shenzhen&holder="+repID, http.StatusForbidden, nil)
