@@ -689,7 +689,7 @@ func (g *Gateway) prepareEvent(c *cityGateway, in Input) ([]byte, schemas.TxID, 
 		}
 		// The bridge's output must pass the same schema as canonical
 		// input: checked as it is, not encoded and decoded again.
-		if err := schemas.ValidateEvent(ev); err != nil {
+		if ev, err = schemas.ValidateEvent(ev); err != nil {
 			return nil, id, nil, validationError(err)
 		}
 	} else if ev, err = schemas.ValidateEventJSON(in.Raw); err != nil {
@@ -710,8 +710,9 @@ func (g *Gateway) prepareEvent(c *cityGateway, in Input) ([]byte, schemas.TxID, 
 	tx.NativeFormat, tx.NativeHash = nativeFormat, nativeID
 	// The ledger's own record check (rules version 2): what it needs the
 	// city for, such as a handover's city being of its jurisdiction, is
-	// refused here rather than sealed invalid.
-	if err := schemas.CheckTx(tx); err != nil {
+	// refused here rather than sealed invalid. The event's own rules were
+	// applied just above; CheckNewTx does not apply them again.
+	if err := schemas.CheckNewTx(tx); err != nil {
 		return nil, id, nil, validationError(err)
 	}
 	raw, err := schemas.EncodeTx(tx)

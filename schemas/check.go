@@ -40,18 +40,25 @@ func CheckTx(tx *Tx) error {
 		c.fail("grant", "additionalProperties", "grants and access records are transactions of rules version 3 (CheckTx3)")
 	}
 	c.event(tx.Event())
-	if c.err == nil && tx.To != "" {
-		to, err := LookupCity(tx.To)
-		switch {
-		case err != nil:
-			c.fail("to", "enum", "%q is not a city", tx.To)
-		case to.Jurisdiction != tx.Jurisdiction:
-			c.fail("to", "handover-to", "a license of %s cannot pass to %s, a city of %s", tx.Jurisdiction, to.Token, to.Jurisdiction)
-		case to.Token == tx.City:
-			c.fail("to", "handover-to", "%s already holds the license", tx.City)
-		}
-	}
+	c.handoverTo(tx)
 	return c.result()
+}
+
+// handoverTo checks, if nothing failed before, that a handover names
+// another city of the transaction's jurisdiction.
+func (c *checker) handoverTo(tx *Tx) {
+	if c.err != nil || tx.To == "" {
+		return
+	}
+	to, err := LookupCity(tx.To)
+	switch {
+	case err != nil:
+		c.fail("to", "enum", "%q is not a city", tx.To)
+	case to.Jurisdiction != tx.Jurisdiction:
+		c.fail("to", "handover-to", "a license of %s cannot pass to %s, a city of %s", tx.Jurisdiction, to.Token, to.Jurisdiction)
+	case to.Token == tx.City:
+		c.fail("to", "handover-to", "%s already holds the license", tx.City)
+	}
 }
 
 // CheckEvent checks an event by the rules of CheckTx that do not need the

@@ -61,6 +61,20 @@ func compiledAgrees(t *testing.T, raw []byte) (fast bool) {
 	case !fast && wantErr == nil && !needsSchema(raw):
 		t.Fatalf("the compiled checks refuse what the schemas accept, with nothing the JSON only shows:\n%s", raw)
 	}
+	if fast {
+		// Bound to cities of every jurisdiction (a handover's city is
+		// checked against them), CheckNewTx answers as CheckTx does.
+		for _, city := range []string{"shenzhen", "guangzhou", "hongkong", "macao"} {
+			c, err := LookupCity(city)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx := NewTx("gba", c, ev)
+			if got, want := CheckNewTx(tx), CheckTx(tx); !sameError(got, want) {
+				t.Fatalf("CheckNewTx in %s: %v, CheckTx: %v\n%s", city, got, want, raw)
+			}
+		}
+	}
 	got, gotErr := ValidateEventJSON(raw)
 	if !sameError(gotErr, wantErr) || (gotErr == nil && !reflect.DeepEqual(got, want)) {
 		t.Fatalf("ValidateEventJSON: %v, the schemas: %v\n%s", gotErr, wantErr, raw)
@@ -82,8 +96,12 @@ func compiledAgrees(t *testing.T, raw []byte) (fast bool) {
 	if compiledEvent(&mem) && encErr != nil {
 		t.Fatalf("in memory: the compiled checks accept what the schemas refuse on its encoding (%v)\n%s", encErr, enc)
 	}
-	if err := ValidateEvent(&mem); !sameError(err, encErr) {
+	checked, err := ValidateEvent(&mem)
+	if !sameError(err, encErr) {
 		t.Fatalf("ValidateEvent: %v, the schemas on its encoding: %v\n%s", err, encErr, enc)
+	}
+	if err == nil && CheckEvent(checked) != nil {
+		t.Fatalf("ValidateEvent returned an event CheckEvent refuses: %v\n%s", CheckEvent(checked), enc)
 	}
 	return fast
 }
