@@ -65,6 +65,19 @@
 //     one orderer down every vote is needed), so sealing resumes within
 //     about two heartbeat timeouts of a leader's death.
 //
+// # Configuration
+//
+// A configuration transaction (schemas/config, docs/governance.md) handed
+// to SubmitConfig is checked under the configuration in force and
+// submitted to the engine; the replica seals it alone, and from the next
+// height everything here judges by the configuration in force at a
+// height (n.rep.Trust, TrustAt): ingestion and fetch, sync (blocksync
+// follows configuration blocks within a run), the replay at open. Open
+// rebuilds the history from the configuration blocks the index names
+// (key "c") and the log above the index. Changes of the orderers or their
+// keys are refused (replica.ErrEngineConfig): they need SmartBFT's
+// reconfiguration, which is not built.
+//
 // # Faults
 //
 //   - Failure (fail.go). An error the orderer cannot continue from (a
