@@ -3,18 +3,22 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/baybus/baybus/ledger/audit"
 	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/blocklog"
+	"github.com/baybus/baybus/ledger/query"
+	"github.com/baybus/baybus/schemas/bus"
 	"github.com/baybus/baybus/schemas/config"
 	"github.com/baybus/baybus/schemas/keys"
 )
@@ -24,7 +28,7 @@ import (
 func newConsortiumCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "consortium",
-		Short: "Change the consortium's configuration by quorum: propose, sign, show",
+		Short: "Change the consortium's configuration by quorum: propose, sign, submit, show",
 		Long: `consortium drives configuration transactions (docs/governance.md): a proposal
 carries the whole next configuration (orderers, the keys of cities, orderers and
 readers with their validity heights) and collects signatures: a quorum of the
@@ -33,9 +37,10 @@ keys change (or, for a lost key, a quorum of the others of its kind).
 
   propose  writes an unsigned proposal over the configuration in force
   sign     adds one signature with a member's key
+  submit   hands a signed proposal to the orderers, who seal it alone
   show     prints the configuration in force and its history`,
 	}
-	cmd.AddCommand(newConsortiumProposeCmd(), newConsortiumSignCmd(), newConsortiumShowCmd())
+	cmd.AddCommand(newConsortiumProposeCmd(), newConsortiumSignCmd(), newConsortiumSubmitCmd(), newConsortiumShowCmd())
 	return cmd
 }
 
@@ -309,6 +314,70 @@ func configChainOf(ctx context.Context, dir string) ([]block.ConfigLink, error) 
 		return nil
 	})
 	return links, err
+}
+
+func newConsortiumSubmitCmd() *cobra.Command {
+	var trustFile, chainFile, natsURL, creds, name string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "submit --trust F [--config-chain F] --nats URL --creds F PROPOSAL",
+		Short: "Hand a signed proposal to the orderers, who seal it alone in the next block",
+		Long: `submit hands a signed proposal to an orderer over the query service (gba.query.<orderer>, which only
+cities' gateways, the service identity and orderers may ask: --creds is one of
+their NATS seeds). The orderer checks it again under the configuration in force,
+and the leader seals it alone; it takes effect from the height after. The
+proposal's signatures are its authority, not the sender. Orderers refuse, for
+now, a change of the orderers or their keys (docs/governance.md).
+
+Exit status 0 when an orderer holds it, 1 when it is refused (the reason is
+printed), 2 when it could not be sent.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			hist, err := inForce(trustFile, chainFile)
+			if err != nil {
+				return exitError{code: 2, err: err}
+			}
+			raw, err := os.ReadFile(args[0])
+			if err != nil {
+				return exitError{code: 2, err: err}
+			}
+			tx, err := config.Parse(raw)
+			if err != nil {
+				return exitError{code: 1, err: err}
+			}
+			nc, err := bus.Connect(natsURL, creds, name)
+			if err != nil {
+				return exitError{code: 2, err: err}
+			}
+			defer nc.Close()
+			qc, err := query.NewClient(query.ClientConfig{Conn: nc, Trust: hist.Current(), Timeout: timeout})
+			if err != nil {
+				return exitError{code: 2, err: err}
+			}
+			defer qc.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), 2*timeout+30*time.Second)
+			defer cancel()
+			if err := qc.SubmitConfig(ctx, tx); err != nil {
+				if errors.Is(err, query.ErrBadRequest) {
+					return exitError{code: 1, err: fmt.Errorf("consortium submit: refused: %w", err)}
+				}
+				return exitError{code: 2, err: fmt.Errorf("consortium submit: %w", err)}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: submitted (%d signatures); it is sealed alone in the next block and in force from the height after\n", args[0], len(tx.Signatures))
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&trustFile, "trust", "", "the genesis trust bundle (required)")
+	fl.StringVar(&chainFile, "config-chain", "", "the configuration chain after --trust")
+	fl.StringVar(&natsURL, "nats", "", "the bus (required)")
+	fl.StringVar(&creds, "creds", "", "a NATS seed of a city's gateway, the service identity or an orderer (required)")
+	fl.StringVar(&name, "name", "baybus-consortium-submit", "the connection's name")
+	fl.DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for each orderer")
+	for _, f := range []string{"trust", "nats", "creds"} {
+		_ = cmd.MarkFlagRequired(f)
+	}
+	return cmd
 }
 
 func newConsortiumShowCmd() *cobra.Command {

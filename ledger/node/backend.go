@@ -6,10 +6,12 @@ import (
 	"fmt"
 
 	"github.com/baybus/baybus/ledger/block"
+	"github.com/baybus/baybus/ledger/orderer"
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/ledger/query"
 	"github.com/baybus/baybus/ledger/state"
 	"github.com/baybus/baybus/schemas"
+	"github.com/baybus/baybus/schemas/config"
 )
 
 // QueryBackend returns the node as the query service reads it (tests wrap
@@ -28,7 +30,22 @@ func (n *Node) CatalogHeight() uint64 {
 // backend is the node as the query service reads it.
 type backend struct{ n *Node }
 
-var _ query.Backend = backend{}
+var (
+	_ query.Backend         = backend{}
+	_ query.ConfigSubmitter = backend{}
+)
+
+// SubmitConfig hands a configuration transaction to this node's orderer
+// (`baybus consortium submit`, through the query service).
+func (b backend) SubmitConfig(ctx context.Context, tx *config.Tx) error {
+	if err := b.n.ord.SubmitConfig(ctx, tx); err != nil {
+		if errors.Is(err, orderer.ErrRequest) {
+			return fmt.Errorf("%w: %w", query.ErrBadRequest, err)
+		}
+		return fmt.Errorf("%w: %w", query.ErrUnavailable, err)
+	}
+	return nil
+}
 
 func (b backend) Status() query.Status {
 	return query.Status{Height: b.n.Height(), SealedSeq: b.n.SealedSeq(), Ready: b.n.Ready() == nil}

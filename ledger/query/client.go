@@ -17,6 +17,7 @@ import (
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
+	"github.com/baybus/baybus/schemas/config"
 	"github.com/baybus/baybus/schemas/keys"
 	"github.com/baybus/baybus/schemas/merkle"
 )
@@ -589,6 +590,22 @@ func (c *Client) LatestProof(ctx context.Context, key string) (*proof.Bundle, er
 		return nil, fmt.Errorf("%w: %w", proof.ErrNotFound, err)
 	}
 	return out, err
+}
+
+// SubmitConfig hands a configuration transaction to an orderer (the first
+// that takes it), which checks it under the configuration in force and
+// submits it to consensus. A transaction the orderer refuses (its
+// signatures, its base, a change the orderers cannot follow) is an
+// answer: an ErrBadRequest naming the reason, not asked elsewhere. It
+// returns when an orderer holds it, not when it is sealed.
+func (c *Client) SubmitConfig(ctx context.Context, tx *config.Tx) error {
+	raw := config.Encode(tx)
+	if len(raw) > MaxConfigBytes {
+		return fmt.Errorf("%w: configuration of %d bytes, limit %d", ErrBadRequest, len(raw), MaxConfigBytes)
+	}
+	return c.do(ctx, encodeRequest(&request{op: opConfig, config: raw}), c.cfg.Timeout+configSubmitTimeout, func(_ string, data []byte) error {
+		return decodeEmpty(data)
+	})
 }
 
 // SealedHeader is a header with its verified certificate.

@@ -15,6 +15,9 @@
 //   - Headers: sealed headers in a range. Block: a page of a block's
 //     transactions with the block's results. Tx: one transaction's
 //     canonical bytes with its batch's signed header and paths.
+//   - Config: a configuration transaction (schemas/config) handed to the
+//     orderer, which checks it and submits it to consensus (a backend that
+//     implements ConfigSubmitter; `baybus consortium submit`).
 //   - History: a license's versions, newest first. Licenses: the license
 //     catalogue by city, holder, status, kind and jurisdiction, in key
 //     order, with a cursor.

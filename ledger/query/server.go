@@ -14,6 +14,7 @@ import (
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
+	"github.com/baybus/baybus/schemas/config"
 )
 
 // Backend is the ledger a Server answers from. ledger/node implements it
@@ -218,8 +219,45 @@ func (s *Server) answer(data []byte) (out []byte) {
 		return s.history(q)
 	case opLicenses:
 		return s.licenses(q)
+	case opConfig:
+		return s.config(q.config)
 	}
 	return errorReply(codeBadRequest, fmt.Sprintf("unknown op %d", q.op))
+}
+
+// ConfigSubmitter is what a Backend implements to take configuration
+// transactions (an orderer's node): SubmitConfig checks one under the
+// configuration in force and hands it to consensus. A backend without it
+// answers unavailable.
+type ConfigSubmitter interface {
+	SubmitConfig(ctx context.Context, tx *config.Tx) error
+}
+
+// configSubmitTimeout bounds handing a configuration to consensus.
+const configSubmitTimeout = 10 * time.Second
+
+// config submits a configuration transaction. Its signatures are its
+// authority (config.Check), so who sends it matters only to the bus's
+// permissions: members and orderers may ask the query service.
+func (s *Server) config(raw []byte) []byte {
+	sub, ok := s.backend.(ConfigSubmitter)
+	if !ok {
+		return errorReply(codeUnavailable, "this node takes no configuration transactions")
+	}
+	tx, err := config.DecodeCanonical(raw)
+	if err != nil {
+		return errorReply(codeBadRequest, err.Error())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), configSubmitTimeout)
+	defer cancel()
+	if err := sub.SubmitConfig(ctx, tx); err != nil {
+		if errors.Is(err, config.ErrInvalid) || errors.Is(err, ErrBadRequest) {
+			return errorReply(codeBadRequest, err.Error())
+		}
+		return errorReply(codeUnavailable, err.Error())
+	}
+	s.log.Info("query: configuration transaction submitted", "base", fmt.Sprintf("%x", tx.Base[:8]))
+	return reply()
 }
 
 // failure turns a backend error into a reply.

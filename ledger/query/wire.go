@@ -26,15 +26,16 @@ const Version = 1
 
 // Operations.
 const (
-	opStatus   byte = 1 // the node's name, height, sealed sequence, readiness and head
-	opLookup   byte = 2 // where transactions were sealed
-	opWait     byte = 3 // the same, held until one is sealed or the wait ends
-	opProof    byte = 4 // a fresh license proof
-	opHeaders  byte = 5 // sealed headers in a range
-	opBlock    byte = 6 // a block's transactions and results, a page at a time
-	opTx       byte = 7 // a transaction's canonical content with its evidence
-	opHistory  byte = 8 // a license's versions, newest first
-	opLicenses byte = 9 // licenses by city, holder, status and kind, by key
+	opStatus   byte = 1  // the node's name, height, sealed sequence, readiness and head
+	opLookup   byte = 2  // where transactions were sealed
+	opWait     byte = 3  // the same, held until one is sealed or the wait ends
+	opProof    byte = 4  // a fresh license proof
+	opHeaders  byte = 5  // sealed headers in a range
+	opBlock    byte = 6  // a block's transactions and results, a page at a time
+	opTx       byte = 7  // a transaction's canonical content with its evidence
+	opHistory  byte = 8  // a license's versions, newest first
+	opLicenses byte = 9  // licenses by city, holder, status and kind, by key
+	opConfig   byte = 10 // submit a configuration transaction (schemas/config)
 )
 
 // Reply codes.
@@ -61,6 +62,8 @@ const (
 	maxStringBytes = 1 << 12
 	maxSealedBytes = 1 << 20
 	maxPath        = 64
+	// MaxConfigBytes bounds a configuration transaction submitted.
+	MaxConfigBytes = 512 << 10
 )
 
 // Errors of the wire format.
@@ -82,6 +85,7 @@ type request struct {
 	from   uint32         // Block: first position
 	limit  uint32         // Headers, Block, History, Licenses
 	filter LicenseFilter  // Licenses (its Limit is limit)
+	config []byte         // Config: the canonical transaction
 }
 
 func encodeRequest(q *request) []byte {
@@ -98,6 +102,8 @@ func encodeRequest(q *request) []byte {
 		}
 	case opProof:
 		b = wire.AppendString(b, q.key)
+	case opConfig:
+		b = wire.AppendBytes(b, q.config)
 	case opHeaders:
 		b = binary.BigEndian.AppendUint64(b, q.height)
 		b = binary.BigEndian.AppendUint32(b, q.limit)
@@ -153,6 +159,8 @@ func decodeRequest(p []byte) (*request, error) {
 		}
 	case opProof:
 		q.key = r.String(maxKeyBytes)
+	case opConfig:
+		q.config = r.Bytes(MaxConfigBytes)
 	case opHeaders:
 		q.height, q.limit = r.U64(), r.U32()
 	case opBlock:
@@ -373,6 +381,15 @@ func decodeProof(p []byte) ([]byte, error) {
 	}
 	b := r.Bytes(1 << 20)
 	return b, finish(r)
+}
+
+// decodeEmpty reads an OK reply with no body.
+func decodeEmpty(p []byte) error {
+	r, err := decodeReply(p)
+	if err != nil {
+		return err
+	}
+	return finish(r)
 }
 
 // ---- Headers ----

@@ -33,6 +33,7 @@ func requests() []*request {
 		{op: opHistory, key: "HK/32558131", height: 12, limit: 5},
 		{op: opLicenses, filter: LicenseFilter{City: "shenzhen", Holder: "440307199112115050", Status: schemas.StatusValid,
 			Kind: schemas.KindBusiness, Jurisdiction: "CN", Cursor: "CN/9144"}, limit: 50},
+		{op: opConfig, config: []byte(`{"v":1}`)},
 	}
 }
 

@@ -31,6 +31,9 @@ type Options struct {
 	// Config, if set, changes node i's configuration before it opens.
 	Config func(i int, c *node.Config)
 	Logger *slog.Logger // default: discard
+	// Listen, if set, is the bus's client address ("127.0.0.1:-1"), for
+	// clients in another process or through a URL; default in-process only.
+	Listen string
 }
 
 // Cluster is a running ordering service.
@@ -67,7 +70,7 @@ func Start(t testing.TB, opt Options) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := natsserver.StartServer(natsserver.ServerConfig{StoreDir: filepath.Join(dir, "jetstream"), Identities: cc.Identities, Logger: opt.Logger})
+	srv, err := natsserver.StartServer(natsserver.ServerConfig{StoreDir: filepath.Join(dir, "jetstream"), Identities: cc.Identities, Logger: opt.Logger, Listen: opt.Listen})
 	if err != nil {
 		t.Fatal(err)
 	}
