@@ -126,11 +126,15 @@ func verify(ctx context.Context, r *blocklog.Reader, trust *keys.Bundle, progres
 	chain := newIndex()
 	rep := &Report{}
 	var parent *block.Header
+	cur := trust // the configuration in force: r.Verify follows the same
 	err = r.Verify(ctx, trust, func(rec *blocklog.Record, blk *block.Block) error {
 		h := blk.Header.Height
-		updates, err := block.Verify(trust, block.Limits{}, parent, blk, chain, st)
+		updates, err := block.Verify(cur, block.Limits{}, parent, blk, chain, st)
 		if err != nil {
 			return &Fault{Height: h, What: "block contents", Err: err}
+		}
+		if cur, err = block.NextTrust(cur, blk); err != nil {
+			return &Fault{Height: h, What: "configuration", Err: err}
 		}
 		if err := st.Commit(h, updates); err != nil {
 			return fmt.Errorf("audit: rebuild state at block %d: %w", h, err)

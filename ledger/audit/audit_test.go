@@ -15,6 +15,7 @@ import (
 	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/ledger/licenses"
 	"github.com/baybus/baybus/ledger/orderer/ordertest"
+	"github.com/baybus/baybus/ledger/proof/prooftest"
 	"github.com/baybus/baybus/ledger/state"
 	"github.com/baybus/baybus/ledger/wal"
 	"github.com/baybus/baybus/ledger/wal/waltest"
@@ -372,5 +373,22 @@ func TestVerifyClusterProgress(t *testing.T) {
 				t.Fatalf("%s: heard %v", l.Name, heard[i])
 			}
 		}
+	}
+}
+
+// TestVerifyChainFollowsConfiguration: a chain on which an orderer joined
+// at a configuration block verifies from the genesis trust (the blocks
+// after it are certified by a quorum the genesis does not know); a
+// configuration block forged in the log is a fault at its height.
+func TestVerifyChainFollowsConfiguration(t *testing.T) {
+	c := prooftest.BuildConfig(t, t.TempDir())
+	dir := t.TempDir()
+	c.WriteBlocks(t, dir)
+	rep, err := audit.VerifyChain(context.Background(), filepath.Join(dir, "blocks"), c.Trust)
+	if err != nil {
+		t.Fatalf("a chain with a configuration block: %v", err)
+	}
+	if rep.Height != 3 {
+		t.Errorf("verified to %d, want 3", rep.Height)
 	}
 }

@@ -111,6 +111,9 @@ func (r *Reader) Scan(ctx context.Context, from, to uint64, want func(uint64) bo
 // VerifyRecord against the one before it, handing fn every record that
 // passes. It returns the first error: a *RecordError, a *wal.CorruptError,
 // ctx's error or fn's.
+//
+// trust is the genesis: each configuration block (block.NextTrust) makes
+// the configuration the records after it are checked under.
 func (r *Reader) Verify(ctx context.Context, trust *keys.Bundle, fn func(rec *Record, blk *block.Block) error) error {
 	var parent *block.Header
 	return r.Scan(ctx, 1, r.Height(), nil, func(_ uint64, raw []byte) error {
@@ -118,10 +121,14 @@ func (r *Reader) Verify(ctx context.Context, trust *keys.Bundle, fn func(rec *Re
 		if err != nil {
 			return err
 		}
+		next, err := block.NextTrust(trust, blk)
+		if err != nil {
+			return &RecordError{Height: blk.Header.Height, Err: err}
+		}
 		if err := fn(rec, blk); err != nil {
 			return err
 		}
-		parent = &blk.Header
+		parent, trust = &blk.Header, next
 		return nil
 	})
 }
