@@ -81,3 +81,28 @@ func TestFollowerOneDecisionBehindVotesAgain(t *testing.T) {
 	c.waitSealed(10 * time.Second)
 	c.checkChains()
 }
+
+// TestLeaderProposesAfterASync: a sync on the leader (its lag watcher's,
+// or one its heartbeats' answers start) closed its batcher, and when the
+// sync found the view as it was, the engine left it closed: the leader
+// went on heartbeating and proposed nothing until the followers' request
+// timers replaced it (a 25 s stall in the thirty-minute soak,
+// docs/faults.md).
+func TestLeaderProposesAfterASync(t *testing.T) {
+	c := newCluster(t, 4)
+	c.engine.ForwardTimeout = 5 * time.Second * timeScale
+	c.engine.ComplainTimeout = 20 * time.Second * timeScale
+	c.engine.DecisionsPerLeader = 0
+	c.startAll()
+	c.load(5, 4, 0, nil)
+	c.waitSealed(60 * time.Second)
+	leader := c.node(c.leader())
+	leader.engine.RequestSync()
+	time.Sleep(500 * time.Millisecond * timeScale) // the sync has run
+	c.load(3, 4, 0, nil)
+	c.waitSealed(10 * time.Second)
+	if got := c.leader(); got != leader.Name() {
+		t.Fatalf("leader %s replaced by %s: it stopped proposing after the sync", leader.Name(), got)
+	}
+	c.checkChains()
+}

@@ -535,6 +535,16 @@ func (c *Controller) run() {
 				}
 				c.changeView(c.getCurrentViewNumber(), vs.(ViewSequence).ProposalSeq, c.getCurrentDecisionsInView())
 			}
+			// baybus: Sync closed the leader's batcher, and changeView
+			// opens it again only when it starts a view; a sync that
+			// found the view running as it was left the leader
+			// heartbeating and proposing nothing (its token was spent on
+			// a closed batcher) until the followers' request timers
+			// replaced it.
+			if iAm, _ := c.iAmTheLeader(); iAm && !c.stopped() && !c.currentViewStopped() && c.Batcher.Closed() {
+				c.Batcher.Reset()
+				c.acquireLeaderToken()
+			}
 		}
 	}
 }
