@@ -230,10 +230,8 @@ func (r *Replica) Verify(p types.Proposal) (*Verified, error) {
 	if err := checkEnvelope(p, &refs.Header); err != nil {
 		return nil, err
 	}
-	if skew := r.cfg.MaxClockSkew; skew > 0 {
-		if limit := r.cfg.Clock.Now().Add(skew).UnixNano(); refs.Header.Timestamp > limit {
-			return nil, fmt.Errorf("%w: timestamp %d is more than %v ahead of our clock", ErrProposal, refs.Header.Timestamp, skew)
-		}
+	if err := r.checkSkew(refs.Header.Timestamp); err != nil {
+		return nil, err
 	}
 	batches, err := r.resolve(refs.Batches)
 	if err != nil {
@@ -252,6 +250,19 @@ func (r *Replica) Verify(p types.Proposal) (*Verified, error) {
 	return v, nil
 }
 
+// checkSkew refuses a proposal whose header time is more than
+// MaxClockSkew ahead of this replica's clock (no check when it is 0).
+func (r *Replica) checkSkew(timestamp int64) error {
+	skew := r.cfg.MaxClockSkew
+	if skew <= 0 {
+		return nil
+	}
+	if limit := r.cfg.Clock.Now().Add(skew).UnixNano(); timestamp > limit {
+		return fmt.Errorf("%w: timestamp %d is more than %v ahead of our clock", ErrProposal, timestamp, skew)
+	}
+	return nil
+}
+
 // verifyConfig checks a configuration block proposed whole: its
 // transaction under the configuration in force, and every derived field.
 func (r *Replica) verifyConfig(p types.Proposal) (*Verified, error) {
@@ -262,10 +273,8 @@ func (r *Replica) verifyConfig(p types.Proposal) (*Verified, error) {
 	if err := checkEnvelope(p, &blk.Header); err != nil {
 		return nil, err
 	}
-	if skew := r.cfg.MaxClockSkew; skew > 0 {
-		if limit := r.cfg.Clock.Now().Add(skew).UnixNano(); blk.Header.Timestamp > limit {
-			return nil, fmt.Errorf("%w: timestamp %d is more than %v ahead of our clock", ErrProposal, blk.Header.Timestamp, skew)
-		}
+	if err := r.checkSkew(blk.Header.Timestamp); err != nil {
+		return nil, err
 	}
 	if blk.Config == nil {
 		return nil, fmt.Errorf("%w: a configuration payload without a configuration", ErrProposal)
