@@ -32,13 +32,13 @@ import (
 // world is a real embedded NATS server, a consortium of four orderers and
 // a chain of five real blocks.
 type world struct {
-	t    *testing.T
+	t    testing.TB
 	cons *keys.Consortium
 	srv  *natsserver.Embedded
 	recs []*blocklog.Record
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	cons := blocklogtest.Consortium(t)
 	ids, err := bus.NewIdentities(schemas.CityTokens(), cons.Bundle.Orderers)
@@ -478,5 +478,78 @@ func TestServesArchivedBlocks(t *testing.T) {
 	})
 	if err != nil || n != 1 || len(got) != 1 || got[0] != 1 {
 		t.Fatalf("blocks off a peer with a damaged archive: %d %v, %v; want block 1 only", n, got, err)
+	}
+}
+
+// TestReplySubscription: the client's one reply subscription serves
+// concurrent requests, each getting only its own replies; a peer nobody
+// serves is reported at once (no responders), and a request in progress
+// fails, rather than waiting out its time-out, when the client or its
+// connection closes.
+func TestReplySubscription(t *testing.T) {
+	w := newWorld(t)
+	o := w.cons.Bundle.Orderers
+	w.serve(o[0], 5, nil)
+	w.serve(o[1], 3, nil)
+	ctx := context.Background()
+	c := w.client(o[3], 30*time.Second)
+
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			peer, want := o[i%2], uint64(5-2*(i%2))
+			if h, err := c.Status(ctx, peer); err != nil || h != want {
+				t.Errorf("status of %s: %d, %v; want %d", peer, h, err, want)
+			}
+			n, err := c.Records(ctx, peer, 1, 10, func(uint64, []byte) error { return nil })
+			if err != nil || n != int(want) {
+				t.Errorf("records of %s: %d, %v; want %d", peer, n, err, want)
+			}
+		})
+	}
+	wg.Wait()
+
+	if _, err := c.Status(ctx, o[2]); !errors.Is(err, nats.ErrNoResponders) {
+		t.Fatalf("status of an orderer nobody serves: %v", err)
+	}
+
+	// o[2] now hears requests and never answers.
+	silent := w.conn(o[2])
+	heard := make(chan struct{}, 4)
+	if _, err := silent.Subscribe(bus.SyncSubject(o[2]), func(*nats.Msg) { heard <- struct{}{} }); err != nil {
+		t.Fatal(err)
+	}
+	silent.Flush()
+	pending := func(c *blocksync.Client) chan error {
+		errc := make(chan error, 1)
+		go func() {
+			_, err := c.Records(ctx, o[2], 1, 1, func(uint64, []byte) error { return nil })
+			errc <- err
+		}()
+		<-heard
+		return errc
+	}
+
+	errc := pending(c)
+	c.Close()
+	if err := <-errc; !errors.Is(err, blocksync.ErrClosed) {
+		t.Fatalf("request in progress at Close: %v", err)
+	}
+	if _, err := c.Status(ctx, o[0]); !errors.Is(err, blocksync.ErrClosed) {
+		t.Fatalf("request after Close: %v", err)
+	}
+
+	nc := w.conn(o[3])
+	c2, err := blocksync.NewClient(blocksync.ClientConfig{Conn: nc, Trust: w.cons.Bundle, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc = pending(c2)
+	nc.Close()
+	if err := <-errc; !errors.Is(err, nats.ErrConnectionClosed) {
+		t.Fatalf("request in progress when the connection closed: %v", err)
+	}
+	if _, err := c2.Status(ctx, o[0]); !errors.Is(err, nats.ErrConnectionClosed) {
+		t.Fatalf("request on a closed connection: %v", err)
 	}
 }

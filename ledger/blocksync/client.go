@@ -3,9 +3,11 @@ package blocksync
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,10 +55,35 @@ type ClientConfig struct {
 // (signed envelopes) and, for Blocks, verified with blocklog.VerifyRecord;
 // what to commit, and which peer to ask when, is the caller's.
 //
-// A Client is safe for concurrent use: each request has its own inbox.
+// A Client is safe for concurrent use: each request has its own reply
+// subject under the client's one reply subscription.
 type Client struct {
 	cfg   ClientConfig
 	reqID atomic.Uint64
+
+	mu      sync.Mutex
+	sub     *nats.Subscription // <prefix>*, from the first request until it closes
+	prefix  string             // the reply subjects' prefix, "<inbox>."
+	waiting map[string]*replyQueue
+	closed  bool
+}
+
+// The bounds of what one request's reply may hold unread while its caller
+// works (the subscription's pending limits before the reply subscription
+// was shared): a whole reply fits.
+const (
+	maxPendingMsgs  = 1 << 16
+	maxPendingBytes = MaxReplyBytes + 8<<20
+)
+
+// replyQueue is one request's reply messages, received but not yet read.
+// The client's mu guards it.
+type replyQueue struct {
+	msgs  []*nats.Msg
+	head  int   // msgs[:head] are read
+	bytes int   // of msgs[head:]
+	err   error // the queue fails: overflow, the subscription closed
+	ready chan struct{}
 }
 
 // NewClient checks the configuration.
@@ -83,7 +110,146 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 			return nil, err
 		}
 	}
-	return &Client{cfg: cfg}, nil
+	return &Client{cfg: cfg, waiting: make(map[string]*replyQueue)}, nil
+}
+
+// Close ends the client's reply subscription; requests in progress and
+// later ones fail with ErrClosed. The connection stays the caller's.
+func (c *Client) Close() {
+	c.mu.Lock()
+	sub := c.sub
+	c.closed, c.sub = true, nil
+	c.failAllLocked(ErrClosed)
+	c.mu.Unlock()
+	if sub != nil {
+		_ = sub.Unsubscribe()
+	}
+}
+
+// failAllLocked fails every request in progress with err.
+func (c *Client) failAllLocked(err error) {
+	for _, q := range c.waiting {
+		if q.err == nil {
+			q.err, q.msgs, q.bytes = err, nil, 0
+		}
+		q.signal()
+	}
+}
+
+func (q *replyQueue) signal() {
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// subscribeLocked makes the client's one reply subscription, <inbox>.*,
+// whose handler files each message under its request. nats.go's
+// SubscribeSync would allocate a channel of the connection's SubChanLen
+// (64k entries, 512 KiB) per request, and cost a SUB and an UNSUB; the
+// shared subscription costs a request only its reply subject.
+func (c *Client) subscribeLocked() error {
+	if c.closed {
+		return ErrClosed
+	}
+	if c.sub != nil {
+		return nil
+	}
+	prefix := c.cfg.Conn.NewInbox() + "."
+	sub, err := c.cfg.Conn.Subscribe(prefix+"*", func(m *nats.Msg) { c.route(prefix, m) })
+	if err != nil {
+		return fmt.Errorf("blocksync: reply subscription: %w", err)
+	}
+	// route never blocks, and each request's queue has its own bounds,
+	// so the subscription needs none of its own.
+	_ = sub.SetPendingLimits(-1, -1)
+	sub.SetClosedHandler(func(string) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.sub != sub {
+			return // Close, or an earlier subscription
+		}
+		c.sub = nil
+		c.failAllLocked(fmt.Errorf("blocksync: reply subscription closed: %w", nats.ErrConnectionClosed))
+	})
+	c.sub, c.prefix = sub, prefix
+	return nil
+}
+
+// route files a reply message under the request its subject names, and
+// drops one for a request that is over (late replies after a time-out).
+// It runs on the subscription's goroutine.
+func (c *Client) route(prefix string, m *nats.Msg) {
+	token, ok := strings.CutPrefix(m.Subject, prefix)
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	q := c.waiting[token]
+	if q == nil || q.err != nil {
+		return
+	}
+	if len(q.msgs)-q.head >= maxPendingMsgs || q.bytes+len(m.Data) > maxPendingBytes {
+		q.err, q.msgs, q.bytes = fmt.Errorf("blocksync: reply over %d messages or %d bytes unread: %w", maxPendingMsgs, maxPendingBytes, nats.ErrSlowConsumer), nil, 0
+	} else {
+		q.msgs = append(q.msgs, m)
+		q.bytes += len(m.Data)
+	}
+	q.signal()
+}
+
+// open registers a request and returns its token and reply subject.
+func (c *Client) open() (token, reply string, q *replyQueue, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.subscribeLocked(); err != nil {
+		return "", "", nil, err
+	}
+	// A random token, so that a peer that has seen one reply subject
+	// cannot guess another request's.
+	token = rand.Text()
+	q = &replyQueue{ready: make(chan struct{}, 1)}
+	c.waiting[token] = q
+	return token, c.prefix + token, q, nil
+}
+
+// done ends a request: later messages for it are dropped.
+func (c *Client) done(token string) {
+	c.mu.Lock()
+	delete(c.waiting, token)
+	c.mu.Unlock()
+}
+
+// next waits for the request's next reply message.
+func (c *Client) next(ctx context.Context, q *replyQueue) (*nats.Msg, error) {
+	for {
+		c.mu.Lock()
+		if q.head < len(q.msgs) {
+			m := q.msgs[q.head]
+			q.msgs[q.head] = nil
+			q.head++
+			q.bytes -= len(m.Data)
+			if q.head == len(q.msgs) {
+				q.msgs, q.head = q.msgs[:0], 0
+			}
+			c.mu.Unlock()
+			if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
+				return nil, nats.ErrNoResponders
+			}
+			return m, nil
+		}
+		err := q.err
+		c.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case <-q.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // Status asks peer for its height.
@@ -286,23 +452,19 @@ func (c *Client) request(ctx context.Context, peer string, req []byte, keyHeight
 	if c.cfg.Trust.OrdererIndex(peer) < 0 {
 		return fmt.Errorf("blocksync: %q is not an orderer of chain %s", peer, c.cfg.Trust.Chain)
 	}
-	nc := c.cfg.Conn
-	inbox := nc.NewRespInbox()
-	sub, err := nc.SubscribeSync(inbox)
+	token, reply, q, err := c.open()
 	if err != nil {
-		return fmt.Errorf("blocksync: %w", err)
+		return err
 	}
-	defer sub.Unsubscribe()
-	// A whole reply may wait in the client's buffer while fn works.
-	_ = sub.SetPendingLimits(1<<16, MaxReplyBytes+(8<<20))
-	if err := nc.PublishRequest(bus.SyncSubject(peer), inbox, req); err != nil {
+	defer c.done(token)
+	if err := c.cfg.Conn.PublishRequest(bus.SyncSubject(peer), reply, req); err != nil {
 		return fmt.Errorf("blocksync: ask %s: %w", peer, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var re envelope.Reassembler
 	for {
-		m, err := sub.NextMsgWithContext(ctx)
+		m, err := c.next(ctx, q)
 		if err != nil {
 			return fmt.Errorf("blocksync: %s: %w", peer, err)
 		}

@@ -44,9 +44,15 @@
 // The server's handler runs on the NATS subscription's goroutine, one
 // request at a time, and owns the reply message counter; Stop unsubscribes
 // and waits for the request in progress, so the caller may close the store
-// once Stop returns. Client methods may be called from any goroutine: each
-// request has its own inbox subscription, read by the calling goroutine;
-// Heights asks peers in parallel goroutines and waits for them all.
+// once Stop returns. Client methods may be called from any goroutine. A
+// client has one reply subscription (<inbox>.*, made at its first request,
+// ended by Close or by the connection's close); its handler, on the
+// subscription's goroutine, files each message under the request whose
+// random reply token it carries, in a queue bounded as a request's reply
+// is (MaxReplyBytes and 8 MiB, 65,536 messages; past that the request
+// fails as a slow consumer), and drops what no request waits for. The
+// calling goroutine reads its request's queue. Heights asks peers in
+// parallel goroutines and waits for them all.
 //
 // The package links nats.go, but neither nats-server nor SmartBFT, so that
 // offline tools (reconcile) can use it.

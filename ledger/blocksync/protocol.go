@@ -37,6 +37,9 @@ var (
 	// ErrReply: a reply that is not what was asked (another sender or kind,
 	// a record of another height, a batch not asked for, more than asked).
 	ErrReply = errors.New("blocksync: bad reply")
+	// ErrClosed: a request on a closed Client, or one in progress when it
+	// closed.
+	ErrClosed = errors.New("blocksync: client closed")
 )
 
 // request is a parsed request.

@@ -50,10 +50,14 @@ func (s *syncer) serve() error {
 }
 
 // stop stops the sync service and waits for the request it is serving, so
-// the store may be closed afterwards.
+// the store may be closed afterwards, and ends the client's reply
+// subscription.
 func (s *syncer) stop() {
 	if s.server != nil {
 		s.server.Stop()
+	}
+	if s.client != nil {
+		s.client.Close()
 	}
 }
 

@@ -191,7 +191,10 @@ func (s *busSource) String() string {
 	return "bus " + s.cfg.Conn.ConnectedUrlRedacted()
 }
 
-func (s *busSource) Close() error { return nil }
+func (s *busSource) Close() error {
+	s.client.Close()
+	return nil
+}
 
 // Height asks the orderers (or the one configured) for their heights, in
 // parallel, and returns the highest. Blocks are self-certifying (quorum
