@@ -170,7 +170,7 @@ func (c *Client) subscribeLocked() error {
 			return // Close, or an earlier subscription
 		}
 		c.sub = nil
-		c.failAllLocked(fmt.Errorf("blocksync: reply subscription closed: %w", nats.ErrConnectionClosed))
+		c.failAllLocked(nats.ErrConnectionClosed)
 	})
 	c.sub, c.prefix = sub, prefix
 	return nil
@@ -465,6 +465,9 @@ func (c *Client) request(ctx context.Context, peer string, req []byte, keyHeight
 	var re envelope.Reassembler
 	for {
 		m, err := c.next(ctx, q)
+		if errors.Is(err, ErrClosed) {
+			return err
+		}
 		if err != nil {
 			return fmt.Errorf("blocksync: %s: %w", peer, err)
 		}
