@@ -392,7 +392,7 @@ a fork.
 When the consortium's configuration has changed since the trust bundle was
 made (orderers added or removed, keys rotated or revoked), --config-chain F
 names the configuration chain (the configuration blocks with their
-certificates, as 'baybus consortium show --chain' writes it): --trust is then
+certificates, as 'baybus consortium show --data DIR --chain-out F' writes it): --trust is then
 the genesis bundle, each configuration block must be certified by the
 configuration before it, and each proof is judged by the configuration in
 force at its heights. A forged chain (too few signatures, a removed orderer's
@@ -505,7 +505,7 @@ unreadable).`,
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitError{code: exitCannotRun, err: err} })
 	fl := cmd.Flags()
 	fl.StringVar(&trustFile, "trust", "", "trust bundle (trust.json) (required)")
-	fl.StringVar(&chainFile, "config-chain", "", "configuration chain after --trust (JSON, as 'consortium show --chain' writes it)")
+	fl.StringVar(&chainFile, "config-chain", "", "configuration chain after --trust (JSON, as 'consortium show --data DIR --chain-out F' writes it)")
 	fl.StringVar(&renderAs, "render", "", "render the record as cn, hk or mo (default: the record's jurisdiction)")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON line per proof")
 	fl.DurationVar(&maxAge, "max-age", 0, "refuse (exit 2) a proof older than this, e.g. 24h (0: any age)")
