@@ -43,7 +43,8 @@ type Identity struct {
 	Role   Role
 	Member string // city token, orderer or reader name; empty for service/operator
 	Public string // the user's public NKey (U...)
-	// Grants are a reader's proof grants, "<JUR>.<kind>" or "<JUR>.*"
+	// Grants are a reader's proof grants, "<JUR>.<kind>" or "<JUR>.*",
+	// either with ".personal" after it for the personal subjects too
 	// (keys.Reader); empty for the other roles.
 	Grants []string
 	seed   []byte

@@ -100,8 +100,8 @@ func PermissionsOf(u *Identity) Permissions {
 					jsConsInfo+StreamProofs+"."+d.Name, jsConsDelete+StreamProofs+"."+d.Name,
 					jsConsNext+StreamProofs+"."+d.Name, jsAck+StreamProofs+"."+d.Name+".>")
 			}
-			if subj, err := grantSubject(g); err == nil {
-				p.Subscribe = append(p.Subscribe, subj)
+			if subjs, err := grantSubjects(g); err == nil {
+				p.Subscribe = append(p.Subscribe, subjs...)
 			}
 		}
 		return p
@@ -113,7 +113,10 @@ func PermissionsOf(u *Identity) Permissions {
 
 // ReaderDurable is one durable GBA_PROOFS consumer a reader may own.
 type ReaderDurable struct {
-	Name   string // "<reader>_<jur>_<kind>", e.g. "hk-bank_cn_business"; kind "all" for a "<JUR>.*" grant
+	// Name is "<reader>_<jur>_<kind>", e.g. "hk-bank_cn_business"; kind
+	// "all" for a "<JUR>.*" grant; with "_personal" after it for a
+	// personal grant's durable on the personal subject.
+	Name   string
 	Filter string // its filter subject, e.g. "gba.proofs.CN.business"
 }
 
@@ -121,37 +124,57 @@ type ReaderDurable struct {
 // a "<JUR>.*" grant gives a durable for each, and one for all.
 var proofKinds = []string{"business", "certificate", "approval"}
 
-var grantRe = regexp.MustCompile(`^(CN|HK|MO)\.(\*|[a-z]+)$`)
+// grantRe is keys' grant form (schemas/keys links no NATS code, and this
+// package no key code): "<JUR>.<kind>" or "<JUR>.*", and either with
+// ".personal" after it.
+var grantRe = regexp.MustCompile(`^(CN|HK|MO)\.(\*|[a-z]+)(\.personal)?$`)
 
-// grantSubject is the proof subject a grant covers.
-func grantSubject(grant string) (string, error) {
+// grantSubjects are the proof subjects a grant covers: the grant's, and
+// for a personal grant the personal one beside it.
+func grantSubjects(grant string) ([]string, error) {
 	m := grantRe.FindStringSubmatch(grant)
 	if m == nil {
-		return "", fmt.Errorf("bus: grant %q: want <CN|HK|MO>.<kind> or <JUR>.*", grant)
+		return nil, fmt.Errorf("bus: grant %q: want <CN|HK|MO>.<kind> or <JUR>.*, optionally followed by .personal", grant)
 	}
-	return ProofSubject(m[1], m[2]), nil
+	out := []string{ProofSubject(m[1], m[2])}
+	if m[3] != "" {
+		out = append(out, PersonalProofSubject(m[1], m[2]))
+	}
+	return out, nil
 }
 
 // ReaderDurables returns the durables a grant gives a reader: one for the
-// granted subject, and for a "<JUR>.*" grant one for each kind too. Reader
+// granted subject, and for a "<JUR>.*" grant one for each kind too; a
+// personal grant gives the same again on the personal subjects. Reader
 // names hold no '_', so durables of different readers never collide.
 func ReaderDurables(reader, grant string) []ReaderDurable {
 	m := grantRe.FindStringSubmatch(grant)
 	if m == nil {
 		return nil
 	}
-	jur, kind := m[1], m[2]
-	d := func(kind string) ReaderDurable {
+	jur, kind, personal := m[1], m[2], m[3] != ""
+	d := func(kind string, personal bool) ReaderDurable {
 		name := kind
 		if kind == "*" {
 			name = "all"
 		}
-		return ReaderDurable{Name: reader + "_" + strings.ToLower(jur) + "_" + name, Filter: ProofSubject(jur, kind)}
+		rd := ReaderDurable{Name: reader + "_" + strings.ToLower(jur) + "_" + name, Filter: ProofSubject(jur, kind)}
+		if personal {
+			rd.Name, rd.Filter = rd.Name+"_personal", PersonalProofSubject(jur, kind)
+		}
+		return rd
 	}
-	out := []ReaderDurable{d(kind)}
+	kinds := []string{kind}
 	if kind == "*" {
-		for _, k := range proofKinds {
-			out = append(out, d(k))
+		kinds = append(kinds, proofKinds...)
+	}
+	var out []ReaderDurable
+	for _, k := range kinds {
+		out = append(out, d(k, false))
+	}
+	if personal {
+		for _, k := range kinds {
+			out = append(out, d(k, true))
 		}
 	}
 	return out
@@ -161,7 +184,16 @@ func ReaderDurables(reader, grant string) []ReaderDurable {
 // reads proofs of jurisdiction jur and kind ("*" for all kinds), or false
 // if no grant covers them.
 func ReaderDurableFor(reader string, grants []string, jur, kind string) (ReaderDurable, bool) {
-	want := ProofSubject(jur, kind)
+	return readerDurableOn(reader, grants, ProofSubject(jur, kind))
+}
+
+// ReaderPersonalDurableFor is ReaderDurableFor for the personal subject
+// (PersonalProofSubject): only a personal grant covers it.
+func ReaderPersonalDurableFor(reader string, grants []string, jur, kind string) (ReaderDurable, bool) {
+	return readerDurableOn(reader, grants, PersonalProofSubject(jur, kind))
+}
+
+func readerDurableOn(reader string, grants []string, want string) (ReaderDurable, bool) {
 	for _, g := range grants {
 		if i := slices.IndexFunc(ReaderDurables(reader, g), func(d ReaderDurable) bool { return d.Filter == want }); i >= 0 {
 			return ReaderDurables(reader, g)[i], true

@@ -18,14 +18,15 @@ import (
 )
 
 // permServer starts a server with the streams, the orderers' consumers,
-// two readers (hk-bank: CN.business; mo-gov: HK.*) and one durable each.
+// three readers (hk-bank: CN.business; mo-gov: HK.*; mo-court:
+// CN.certificate.personal and MO.*.personal) and one durable each.
 func permServer(t *testing.T) (*natsserver.Embedded, *bus.Identities) {
 	t.Helper()
 	ids, err := bus.NewIdentities([]string{"zhuhai", "shenzhen"}, []string{"hongkong", "macao", "qianhai", "hengqin"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, grants := range map[string][]string{"hk-bank": {"CN.business"}, "mo-gov": {"HK.*"}} {
+	for name, grants := range map[string][]string{"hk-bank": {"CN.business"}, "mo-gov": {"HK.*"}, "mo-court": {"CN.certificate.personal", "MO.*.personal"}} {
 		pub, seed, err := bus.NewUserKey()
 		if err != nil {
 			t.Fatal(err)
@@ -128,9 +129,10 @@ func TestPermissionTable(t *testing.T) {
 		service  = "service"
 		hkBank   = "reader-hk-bank"
 		moGov    = "reader-mo-gov"
+		moCourt  = "reader-mo-court"
 		operator = "operator"
 	)
-	every := []string{zhuhai, shenzhen, hongkong, macao, service, hkBank, moGov, operator}
+	every := []string{zhuhai, shenzhen, hongkong, macao, service, hkBank, moGov, moCourt, operator}
 	all := func(except ...string) []string {
 		return slices.DeleteFunc(slices.Clone(every), func(s string) bool { return slices.Contains(except, s) })
 	}
@@ -160,10 +162,20 @@ func TestPermissionTable(t *testing.T) {
 		{"sub", "gba.query.*", nil},
 		{"sub", "gba.blocks", []string{zhuhai, shenzhen, hongkong, macao, service}},
 		{"sub", "gba.proofs.CN.business", []string{hkBank}},
-		{"sub", "gba.proofs.CN.certificate", nil},
 		{"sub", "gba.proofs.HK.business", []string{moGov}},
 		{"sub", "gba.proofs.HK.*", []string{moGov}},
 		{"sub", "gba.proofs.>", nil},
+		// Personal subjects (issue 14 §4): only a personal grant's.
+		{"pub", "gba.proofs.CN.certificate.personal", orderers},
+		{"sub", "gba.proofs.CN.certificate", []string{moCourt}},
+		{"sub", "gba.proofs.CN.certificate.personal", []string{moCourt}},
+		{"sub", "gba.proofs.CN.business.personal", nil},
+		{"sub", "gba.proofs.HK.business.personal", nil},
+		{"sub", "gba.proofs.HK.*.personal", nil},
+		{"sub", "gba.proofs.MO.*.personal", []string{moCourt}},
+		{"sub", "gba.proofs.MO.approval.personal", []string{moCourt}},
+		{"sub", "gba.proofs.MO.*", []string{moCourt}},
+		{"sub", "gba.proofs.*.*.personal", nil},
 		{"sub", ">", nil},
 		// Inboxes: only one's own (the reproduction: city-zhuhai on _INBOX.>).
 		{"sub", "_INBOX.>", nil},
@@ -220,6 +232,13 @@ func TestPermissionTable(t *testing.T) {
 		{"req", js("CONSUMER.DELETE.GBA_PROOFS.mo-gov_hk_all"), []string{moGov, operator}},
 		{"req", js("CONSUMER.DELETE.GBA_PROOFS.hk-bank_cn_business"), []string{hkBank, operator}},
 		{"req", js("CONSUMER.DELETE.GBA_PROOFS.subscribe-cn-business"), []string{operator}},
+		{"req", js("CONSUMER.CREATE.GBA_PROOFS.mo-court_cn_certificate_personal.gba.proofs.CN.certificate.personal"), []string{moCourt, operator}},
+		{"req", js("CONSUMER.CREATE.GBA_PROOFS.mo-court_cn_certificate.gba.proofs.CN.certificate"), []string{moCourt, operator}},
+		{"req", js("CONSUMER.CREATE.GBA_PROOFS.mo-court_cn_certificate_personal.gba.proofs.CN.business.personal"), []string{operator}},
+		{"req", js("CONSUMER.CREATE.GBA_PROOFS.hk-bank_cn_business_personal.gba.proofs.CN.business.personal"), []string{operator}},
+		{"req", js("CONSUMER.CREATE.GBA_PROOFS.mo-gov_hk_all_personal.gba.proofs.HK.*.personal"), []string{operator}},
+		{"req", js("CONSUMER.CREATE.GBA_PROOFS.mo-court_mo_all_personal.gba.proofs.MO.*.personal"), []string{moCourt, operator}},
+		{"req", js("CONSUMER.MSG.NEXT.GBA_PROOFS.mo-court_mo_approval_personal"), []string{moCourt, operator}},
 	}
 	// The operator last: its calls delete things.
 	for _, id := range every {

@@ -44,6 +44,18 @@ func ProofSubject(jurisdiction, kind string) string {
 	return subjectProofsP + jurisdiction + "." + kind
 }
 
+// PersonalProofSubject is where the orderers publish, apart, the proofs of
+// a jurisdiction's and kind's records that hold natural persons' names or
+// identity numbers in plaintext (chains of rules version 1 and 2; issue
+// 14 §4): "gba.proofs.CN.certificate.personal". Its fifth token keeps it
+// outside every filter of ProofSubject's form, "gba.proofs.CN.*"
+// included, so only a personal grant reads it.
+func PersonalProofSubject(jurisdiction, kind string) string {
+	return ProofSubject(jurisdiction, kind) + personalToken
+}
+
+const personalToken = ".personal"
+
 // StreamConfig tunes the streams.
 type StreamConfig struct {
 	Replicas         int           // 1 on one server, 3 on a cluster

@@ -17,7 +17,12 @@ import (
 //   - its bus identity (the public NKey its NATS connection signs with),
 //     whose permissions allow only the proof subjects of its grants and
 //     its own durable consumers (schemas/bus);
-//   - its grants: "<JUR>.<kind>" (e.g. "CN.business") or "<JUR>.*";
+//   - its grants: "<JUR>.<kind>" (e.g. "CN.business") or "<JUR>.*", and
+//     with ".personal" after either ("CN.business.personal") the same and
+//     the records of a chain of rules version 1 or 2 that hold natural
+//     persons' names and identity numbers in plaintext, which the orderers
+//     publish apart, on the personal proof subjects (schemas/bus), and the
+//     read API shows whole only to such a grant (issue 14 §4);
 //   - a signing key among Keys (role reader) and an HPKE key among
 //     HPKEKeys, with validity heights like every other key, so rotation
 //     leaves what it signed or was sealed before verifiable.
@@ -29,7 +34,7 @@ const RoleReader Role = "reader"
 type Reader struct {
 	Name   string   `json:"name"`   // e.g. "hk-bank": lower-case letters, digits, '-'
 	NATS   string   `json:"nats"`   // public NKey (U...) of its bus identity
-	Grants []string `json:"grants"` // proof subjects it may read: "CN.business", "HK.*"
+	Grants []string `json:"grants"` // proof subjects it may read: "CN.business", "HK.*", "CN.business.personal"
 }
 
 // ErrGrant is wrapped by errors about a malformed grant.
@@ -37,7 +42,7 @@ var ErrGrant = errors.New("keys: bad grant")
 
 var (
 	readerNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
-	grantRe      = regexp.MustCompile(`^(CN|HK|MO)\.(\*|[a-z]+)$`)
+	grantRe      = regexp.MustCompile(`^(CN|HK|MO)\.(\*|[a-z]+)(\.personal)?$`)
 	// natsUserRe is the form of a public user NKey (base32, prefix U);
 	// schemas/bus checks its checksum when it builds the server's users.
 	// Offline verifiers hold trust bundles, so this package links no NATS
@@ -45,23 +50,51 @@ var (
 	natsUserRe = regexp.MustCompile(`^U[A-Z2-7]{55}$`)
 )
 
+// GrantPersonal is the suffix of a grant that covers personal fields
+// too: "CN.business" + GrantPersonal.
+const GrantPersonal = ".personal"
+
 // ParseGrant splits a grant into its jurisdiction and kind ("*" for all
-// kinds). It checks the form only; the kinds are schemas' to name.
+// kinds); a personal grant ("CN.business.personal") gives the same
+// (IsPersonalGrant tells it apart). It checks the form only; the kinds are
+// schemas' to name.
 func ParseGrant(g string) (jurisdiction, kind string, err error) {
 	m := grantRe.FindStringSubmatch(g)
 	if m == nil {
-		return "", "", fmt.Errorf("%w %q: want <CN|HK|MO>.<kind> or <JUR>.*", ErrGrant, g)
+		return "", "", fmt.Errorf("%w %q: want <CN|HK|MO>.<kind> or <JUR>.*, optionally followed by %s", ErrGrant, g, GrantPersonal)
 	}
 	return m[1], m[2], nil
 }
 
+// IsPersonalGrant reports whether g is a well-formed grant of personal
+// fields ("<JUR>.<kind>.personal", "<JUR>.*.personal").
+func IsPersonalGrant(g string) bool {
+	m := grantRe.FindStringSubmatch(g)
+	return m != nil && m[3] != ""
+}
+
 // Allows reports whether the reader's grants cover proofs of the given
 // jurisdiction ("CN") and kind's short form ("business"); kind "*" asks
-// for every kind, which only a "<JUR>.*" grant covers.
+// for every kind, which only a "<JUR>.*" grant covers. A personal grant
+// covers what the same grant without ".personal" does.
 func (r *Reader) Allows(jurisdiction, kind string) bool {
+	return r.allows(jurisdiction, kind, false)
+}
+
+// AllowsPersonal reports whether the reader's grants cover the personal
+// fields, in plaintext, of records of the given jurisdiction and kind: a
+// personal grant of them (issue 14 §4). On a chain of rules version 1 or
+// 2 only such a reader gets those records' proofs, on the bus or from the
+// read API; on a chain of version 3 personal fields are digests, and
+// disclosed only under the city's grants on the ledger (gateway/share).
+func (r *Reader) AllowsPersonal(jurisdiction, kind string) bool {
+	return r.allows(jurisdiction, kind, true)
+}
+
+func (r *Reader) allows(jurisdiction, kind string, personal bool) bool {
 	for _, g := range r.Grants {
 		j, k, err := ParseGrant(g)
-		if err == nil && j == jurisdiction && (k == "*" || k == kind) {
+		if err == nil && j == jurisdiction && (k == "*" || k == kind) && (!personal || IsPersonalGrant(g)) {
 			return true
 		}
 	}

@@ -72,6 +72,30 @@ func TestReaderInBundle(t *testing.T) {
 	if all := (&Reader{Grants: []string{"HK.*"}}); !all.Allows("HK", "approval") || !all.Allows("HK", "*") || all.Allows("MO", "approval") {
 		t.Error("HK.* grant")
 	}
+	// A personal grant covers what the grant without ".personal" does, and
+	// the personal fields of those records; a plain grant never those.
+	if r.AllowsPersonal("CN", "business") {
+		t.Error("a plain grant allows personal fields")
+	}
+	pers := &Reader{Grants: []string{"CN.certificate.personal", "HK.*.personal", "MO.business"}}
+	for _, tc := range []struct {
+		jur, kind      string
+		plain, persona bool
+	}{{"CN", "certificate", true, true}, {"CN", "business", false, false}, {"HK", "approval", true, true},
+		{"HK", "*", true, true}, {"MO", "business", true, false}, {"MO", "certificate", false, false}} {
+		if got := pers.Allows(tc.jur, tc.kind); got != tc.plain {
+			t.Errorf("personal grants: Allows(%s, %s) = %v", tc.jur, tc.kind, got)
+		}
+		if got := pers.AllowsPersonal(tc.jur, tc.kind); got != tc.persona {
+			t.Errorf("personal grants: AllowsPersonal(%s, %s) = %v", tc.jur, tc.kind, got)
+		}
+	}
+	for g, want := range map[string]bool{"CN.business.personal": true, "HK.*.personal": true, "CN.business": false,
+		"CN.personal": false, "CN.business.personal.x": false, "CN.business.Personal": false} {
+		if got := IsPersonalGrant(g); got != want {
+			t.Errorf("IsPersonalGrant(%q) = %v", g, got)
+		}
+	}
 	r.Grants[0] = "MO.*" // a copy: the bundle stays as parsed
 	if again, _ := back.Reader("hk-bank"); again.Grants[0] != "CN.business" {
 		t.Fatal("Reader returned the bundle's own slice")
@@ -197,6 +221,7 @@ func TestBadReaderBundles(t *testing.T) {
 		"bad grant":          {edit(func(m map[string]any) { reader(m)["grants"] = []any{"TW.business"} }), "bad grant"},
 		"wildcard tail":      {edit(func(m map[string]any) { reader(m)["grants"] = []any{"CN.>"} }), "bad grant"},
 		"grant twice":        {edit(func(m map[string]any) { reader(m)["grants"] = []any{"CN.*", "CN.*"} }), "twice"},
+		"personal tail":      {edit(func(m map[string]any) { reader(m)["grants"] = []any{"CN.business.private"} }), "bad grant"},
 		"reader twice": {edit(func(m map[string]any) {
 			m["readers"] = append(m["readers"].([]any), m["readers"].([]any)[0])
 		}), "twice"},
