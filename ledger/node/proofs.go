@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/ledger/proof"
 	"github.com/baybus/baybus/ledger/state/smt"
+	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
 )
 
@@ -105,6 +107,14 @@ type proofMsg struct {
 // the orderer commits, on gba.proofs.<jurisdiction>.<kind> (the issuer's
 // jurisdiction, the kind's short name) of stream GBA_PROOFS, with
 // Nats-Msg-Id = the transaction id, in the compact binary form.
+//
+// A proof cannot leave out the bytes it proves, so a proof of a record
+// that holds natural persons' names or identity numbers in plaintext (a
+// chain of rules version 1 or 2) goes instead on
+// gba.proofs.<jurisdiction>.<kind>.personal, which only a reader with a
+// personal grant ("CN.certificate.personal", `keys add-reader`) may
+// subscribe to (issue 14 §4). Records of rules version 3 hold digests,
+// and their proofs all go on the plain subjects.
 //
 // The hook (Hook) runs on the orderer's commit path, after the block is
 // fsynced and its state applied and before the next block's state is: it
@@ -325,7 +335,8 @@ func (p *ProofPublisher) run(ctx context.Context) {
 }
 
 // send encodes one bundle and publishes it on its jurisdiction's and
-// kind's subject, retrying with back-off within the timeout. It reports
+// kind's subject (the personal one if it proves a record with personal
+// fields in plaintext: PersonalInPlaintext), retrying with back-off within the timeout. It reports
 // whether the bundle is accounted for: stored, or failed and counted; not
 // when the publisher stopped under it (the proof mark then keeps its
 // height for the next run).
@@ -347,6 +358,17 @@ func (p *ProofPublisher) send(ctx context.Context, pm proofMsg) bool {
 		return true
 	}
 	subject, id := bus.ProofSubject(string(tx.Jurisdiction), tx.Kind.Short()), hex.EncodeToString(pm.bundle.Tx.ID[:])
+	personal, err := PersonalInPlaintext(pm.bundle)
+	if err != nil {
+		// Not published: a proof whose records cannot be read cannot be
+		// shown to hold no personal field.
+		p.errs.Add(1)
+		p.log.Error("proofs: read the records proved", "height", pm.height, "key", pm.bundle.Key, "err", err)
+		return true
+	}
+	if personal {
+		subject = bus.PersonalProofSubject(string(tx.Jurisdiction), tx.Kind.Short())
+	}
 	run := ctx
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
@@ -379,4 +401,45 @@ func (p *ProofPublisher) send(ctx context.Context, pm proofMsg) bool {
 			wait = min(2*wait, time.Second)
 		}
 	}
+}
+
+// PersonalInPlaintext reports whether a bundle proves a record holding a
+// natural person's name or identity number in plaintext
+// (schemas.PersonalPaths, values not digests): the transaction proved, or
+// the record in force beside it. Such a bundle is published only on the
+// personal proof subject.
+func PersonalInPlaintext(b *proof.Bundle) (bool, error) {
+	tx, err := b.Transaction()
+	if err != nil {
+		return false, err
+	}
+	if plaintextPersonal(tx) {
+		return true, nil
+	}
+	if b.Record == nil {
+		return false, nil
+	}
+	rec, err := schemas.DecodeTx(b.Record.Bytes)
+	if err != nil {
+		return false, fmt.Errorf("node: record in force of %s: %w", b.Key, err)
+	}
+	return plaintextPersonal(rec), nil
+}
+
+// plaintextPersonal reports whether tx's record holds a personal field's
+// value itself: PersonalPaths of the record with its digests set aside
+// finds only the values present.
+func plaintextPersonal(tx *schemas.Tx) bool {
+	r := tx.Record
+	r.SD = nil
+	if r.Holder != nil {
+		h := *r.Holder
+		h.SD = nil
+		r.Holder = &h
+	}
+	r.People = slices.Clone(r.People)
+	for i := range r.People {
+		r.People[i].SD = nil
+	}
+	return len(schemas.PersonalPaths(tx.Kind, &r)) > 0
 }

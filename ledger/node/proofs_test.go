@@ -80,8 +80,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // TestProofPublisher replays the test chain as an orderer commits it, with
 // the publisher's hook after each block: every OK transaction's proof lands
-// on gba.proofs.<JUR>.<kind> with its transaction id as message id, and
-// verifies with the trust bundle alone.
+// on gba.proofs.<JUR>.<kind> (with .personal after it if it proves a
+// record naming persons in plaintext) with its transaction id as message
+// id, and verifies with the trust bundle alone.
 func TestProofPublisher(t *testing.T) {
 	c := prooftest.Build(t, t.TempDir())
 	srv := startBus(t)
@@ -126,13 +127,20 @@ func TestProofPublisher(t *testing.T) {
 			t.Fatalf("%s: %v", m.Subject(), err)
 		}
 		want := bus.ProofSubject(string(vd.Tx.Jurisdiction), vd.Tx.Kind.Short())
+		if personal, err := node.PersonalInPlaintext(b); err != nil {
+			t.Fatal(err)
+		} else if personal {
+			// A record of this rules version 1 chain naming persons
+			// (issue 14 §4: TestPersonalProofsNeedPersonalGrant).
+			want = bus.PersonalProofSubject(string(vd.Tx.Jurisdiction), vd.Tx.Kind.Short())
+		}
 		if m.Subject() != want {
 			t.Errorf("subject %s, want %s", m.Subject(), want)
 		}
 		if id := m.Headers().Get(jetstream.MsgIDHeader); id != hex.EncodeToString(vd.TxID[:]) {
 			t.Errorf("message id %s, want the tx id %x", id, vd.TxID)
 		}
-		subjects = append(subjects, m.Subject())
+		subjects = append(subjects, strings.TrimSuffix(m.Subject(), ".personal"))
 	}
 	if n != 17 {
 		t.Fatalf("%d messages on GBA_PROOFS, want 17", n)
