@@ -78,7 +78,7 @@ func (g *Gateway) handleProof(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if g.cfg.Auth != nil { // without authentication (--no-auth, loopback) every caller is the operator's
-		if e := withholdProof(p, b); e != nil {
+		if e := g.withholdProof(p, b); e != nil {
 			writeError(w, e)
 			return
 		}
@@ -105,10 +105,12 @@ func (g *Gateway) handleProof(w http.ResponseWriter, r *http.Request) {
 // it holds no grant of: on a chain of rules version 1 or 2 a record holds
 // its persons' names and identity numbers in plaintext, and a proof
 // cannot leave them out (the transaction's bytes are what it proves). Only
-// the city whose record it is may have such a proof; a reader asks the
-// city, or reads a chain of rules version 3, whose proofs hold digests
-// (issue 14 §4, docs/sharing.md).
-func withholdProof(p *auth.Principal, b *proof.Bundle) *Error {
+// the city whose record it is, or a named reader with a personal grant of
+// its jurisdiction and kind ("CN.certificate.personal", the same grant
+// that reads such proofs on the bus), may have such a proof; any other
+// reader asks the city, or reads a chain of rules version 3, whose proofs
+// hold digests (issue 14 §4, docs/sharing.md).
+func (g *Gateway) withholdProof(p *auth.Principal, b *proof.Bundle) *Error {
 	proved := []*proof.TxProof{&b.Tx}
 	if b.Record != nil {
 		proved = append(proved, b.Record)
@@ -121,9 +123,14 @@ func withholdProof(p *auth.Principal, b *proof.Bundle) *Error {
 		if p != nil && p.Reader == "" && p.City == tx.City {
 			continue
 		}
+		if p != nil && p.Reader != "" && g.cfg.Readers != nil {
+			if rd, ok := g.cfg.Readers(p.Reader); ok && rd.AllowsPersonal(string(tx.Jurisdiction), tx.Kind.Short()) {
+				continue
+			}
+		}
 		if !tx.Record.HasDigests() && len(schemas.PersonalPaths(tx.Kind, &tx.Record)) > 0 {
 			return &Error{Status: http.StatusForbidden, Code: api.CodeForbidden,
-				Message: fmt.Sprintf("auth: forbidden: the record of %s holds personal fields in plaintext (a chain of rules version 1 or 2), which a proof cannot leave out: only %s's own credential may have it", b.Key, tx.City)}
+				Message: fmt.Sprintf("auth: forbidden: the record of %s holds personal fields in plaintext (a chain of rules version 1 or 2), which a proof cannot leave out: only %s's own credential, or a reader with a personal grant (%s.%s%s), may have it", b.Key, tx.City, tx.Jurisdiction, tx.Kind.Short(), keys.GrantPersonal)}
 		}
 	}
 	return nil

@@ -185,7 +185,7 @@ NATS servers apply its permissions when they next start (restart 'up').`,
 	fl := cmd.Flags()
 	fl.StringVar(&dir, "dir", "", "consortium directory (required)")
 	fl.StringVar(&name, "name", "", "reader name: lower-case letters, digits and '-' (required)")
-	fl.StringSliceVar(&grants, "read", nil, "grants: JUR.kind or JUR.*, comma-separated (required)")
+	fl.StringSliceVar(&grants, "read", nil, "grants: JUR.kind or JUR.*, either with .personal after it to read records that name persons in plaintext too (chains of rules 1 and 2), comma-separated (required)")
 	fl.StringVar(&scheme, "scheme", keys.Ed25519, "signing key scheme: "+strings.Join(keys.SupportedSchemes, ", "))
 	fl.Uint64Var(&validFrom, "valid-from", 0, "first block height at which its keys count")
 	for _, f := range []string{"dir", "name", "read"} {

@@ -591,6 +591,7 @@ type subscribeFlags struct {
 	tlsCA, tlsCert, tlsKey         string
 	max                            int
 	timeout                        time.Duration
+	personal                       bool
 }
 
 func newSubscribeCmd() *cobra.Command {
@@ -598,7 +599,7 @@ func newSubscribeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Use:           "subscribe --from cn|hk|mo [--kind K] [--render J] (--reader NAME | --creds F) [--nats URL] [--trust F] [--max N] [--timeout D]",
+		Use:           "subscribe --from cn|hk|mo [--kind K] [--personal] [--render J] (--reader NAME | --creds F) [--nats URL] [--trust F] [--max N] [--timeout D]",
 		Short:         "Follow the license proofs of a jurisdiction, verified, as JSON lines",
 		Long: `subscribe follows the proofs the orderers publish when they seal license
 transactions (JetStream stream GBA_PROOFS, subjects gba.proofs.<JUR>.<kind>),
@@ -618,6 +619,13 @@ It reads through the reader's own durable consumer for those proofs
 (<reader>_<jur>_<kind>, 'all' for every kind) and acknowledges each proof
 after printing it, so a restart resumes where the last run stopped. Run one
 process per reader and subject.
+
+On a chain of rules version 1 or 2, a record that names natural persons
+(their names, identity numbers) in plaintext is published apart, on
+gba.proofs.<JUR>.<kind>.personal, and only a personal grant (JUR.kind.personal
+or JUR.*.personal) reads it: --personal follows those proofs (durable
+<reader>_<jur>_<kind>_personal) instead of the others. A chain of rules
+version 3 publishes none there: its records hold such fields as digests.
 
 Connection: --nats URL (default nats://127.0.0.1:4222); --trust defaults to
 DATA/trust.json. A server beyond loopback speaks TLS (tls://host:port): --tls-ca
@@ -643,6 +651,7 @@ Exit status: 0 stopped (interrupt, --max reached, or --timeout without --max);
 	fl.StringVar(&f.tlsCA, "tls-ca", "", "CA certificates (PEM) to trust for a TLS server (default DATA/tls/ca.crt for a tls:// URL)")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "client certificate (PEM) for a TLS server (default DATA/tls/reader-<name>.crt if present)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "its key (default the certificate's path with .key)")
+	fl.BoolVar(&f.personal, "personal", false, "follow the proofs of records naming persons in plaintext (needs a personal grant)")
 	fl.IntVar(&f.max, "max", 0, "stop after N proofs (0: no limit)")
 	fl.DurationVar(&f.timeout, "timeout", 0, "stop after this long (0: no limit)")
 	_ = cmd.MarkFlagRequired("from")
@@ -744,6 +753,13 @@ func runSubscribe(cmd *cobra.Command, f *subscribeFlags) error {
 		return exitf(2, "subscribe: reader %s may read %s, not %s.%s", reader.Name, strings.Join(reader.Grants, ", "), jur, kindToken)
 	}
 	durable, _ := bus.ReaderDurableFor(reader.Name, reader.Grants, string(jur), kindToken)
+	if f.personal {
+		var ok bool
+		if durable, ok = bus.ReaderPersonalDurableFor(reader.Name, reader.Grants, string(jur), kindToken); !ok {
+			return exitf(2, "subscribe: reader %s may read %s, not the personal fields of %s.%s (a grant %s.%s%s)",
+				reader.Name, strings.Join(reader.Grants, ", "), jur, kindToken, jur, kindToken, keys.GrantPersonal)
+		}
+	}
 	// The bus reports a refused call only as an asynchronous error; stop
 	// at once with it instead of waiting for a time-out.
 	ctx, refuse := context.WithCancelCause(ctx)

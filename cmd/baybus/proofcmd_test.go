@@ -244,20 +244,24 @@ func TestSubscribeCmd(t *testing.T) {
 	if err := ids.Write(dir); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := runBaybus(t, "keys", "add-reader", "--dir", dir, "--name", "hk-bank", "--read", "CN.*,HK.business"); err != nil {
-		t.Fatalf("add-reader: %v\n%s", err, out)
+	for name, grants := range map[string]string{"hk-bank": "CN.*,HK.business", "cn-court": "CN.*.personal"} {
+		if out, err := runBaybus(t, "keys", "add-reader", "--dir", dir, "--name", name, "--read", grants); err != nil {
+			t.Fatalf("add-reader: %v\n%s", err, out)
+		}
 	}
 	trust, err := keys.LoadBundle(filepath.Join(dir, keys.TrustFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	reader, _ := trust.Reader("hk-bank")
-	seed, err := bus.ReadSeed(dir, "reader-hk-bank")
-	if err != nil || seed == nil {
-		t.Fatalf("reader seed: %v", err)
-	}
-	if err := ids.AddReader(reader.Name, reader.NATS, seed, reader.Grants); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"hk-bank", "cn-court"} {
+		reader, _ := trust.Reader(name)
+		seed, err := bus.ReadSeed(dir, "reader-"+name)
+		if err != nil || seed == nil {
+			t.Fatalf("reader seed: %v", err)
+		}
+		if err := ids.AddReader(reader.Name, reader.NATS, seed, reader.Grants); err != nil {
+			t.Fatal(err)
+		}
 	}
 	srv := natstest.Start(t, ids, natstest.Options{Listen: "127.0.0.1:-1", Streams: bus.StreamConfig{MemoryForProofs: true}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -303,14 +307,16 @@ func TestSubscribeCmd(t *testing.T) {
 		t.Helper()
 		return run(append([]string{"--reader", "hk-bank"}, args...)...)
 	}
-	// CN: 8 proofs (shenzhen's and zhuhai's). Three, then five: a restart
-	// resumes where the last run stopped.
-	first, errOut, code := sub("--from", "cn", "--max", "3")
-	if code != 0 || len(first) != 3 {
+	// CN: 8 proofs (shenzhen's and zhuhai's), of which 5 prove records
+	// naming persons in plaintext (this chain is of rules version 1), on
+	// the personal subjects this reader has no grant of (issue 14 §4).
+	// One, then two: a restart resumes where the last run stopped.
+	first, errOut, code := sub("--from", "cn", "--max", "1")
+	if code != 0 || len(first) != 1 {
 		t.Fatalf("first run: exit %d, %d lines\n%s", code, len(first), errOut)
 	}
-	second, errOut, code := sub("--from", "cn", "--max", "5")
-	if code != 0 || len(second) != 5 {
+	second, errOut, code := sub("--from", "cn", "--max", "2")
+	if code != 0 || len(second) != 2 {
 		t.Fatalf("second run: exit %d, %d lines\n%s", code, len(second), errOut)
 	}
 	seen := map[proof.Hash]bool{}
@@ -324,6 +330,19 @@ func TestSubscribeCmd(t *testing.T) {
 	}
 	if third, _, code := sub("--from", "cn", "--max", "1", "--timeout", "1s"); code != 1 || len(third) != 0 {
 		t.Fatalf("nothing left: exit %d, %d lines", code, len(third))
+	}
+	if lines, errOut, code := sub("--from", "cn", "--personal"); code != 2 || len(lines) != 0 || !strings.Contains(errOut, "CN.*.personal") {
+		t.Fatalf("--personal without a personal grant: exit %d, %d lines, stderr %q", code, len(lines), errOut)
+	}
+	// A reader with a personal grant follows those five.
+	personal, errOut, code := run("--reader", "cn-court", "--from", "cn", "--personal", "--max", "5")
+	if code != 0 || len(personal) != 5 {
+		t.Fatalf("--personal: exit %d, %d lines\n%s", code, len(personal), errOut)
+	}
+	for _, l := range personal {
+		if seen[l.TxID] || !strings.HasPrefix(l.Source, "gba.proofs.CN.") || !strings.HasSuffix(l.Source, ".personal") {
+			t.Fatalf("personal line %+v", l)
+		}
 	}
 
 	// A forged proof on HK's subject (the license shown revoked) is

@@ -180,17 +180,33 @@ func (x *Explorer) owner(p *auth.Principal, city string) bool {
 }
 
 // shown is what p may see of a transaction of city it may read: all of
-// it for the city's own credential; for anyone else, on a chain of rules
-// version 1 or 2 whose records hold personal fields in plaintext, the
-// transaction with them withheld (gateway.WithholdPersonal), and their
-// places. Nobody holds a grant of personal fields on such a chain; on a
-// chain of version 3 they are digests already, opened only through the
-// share routes.
+// it for the city's own credential and for a named reader with a personal
+// grant of its jurisdiction and kind (keys.Reader.AllowsPersonal); for
+// anyone else, on a chain of rules version 1 or 2 whose records hold
+// personal fields in plaintext, the transaction with them withheld
+// (gateway.WithholdPersonal), and their places. On a chain of version 3
+// they are digests already, opened only through the share routes.
 func (x *Explorer) shown(p *auth.Principal, city string, tx *schemas.Tx) (*schemas.Tx, []string, error) {
-	if x.owner(p, city) {
+	if x.seesPersonal(p, city, tx.Jurisdiction, tx.Kind) {
 		return tx, nil, nil
 	}
 	return gateway.WithholdPersonal(tx, rand.Reader)
+}
+
+// seesPersonal reports whether p may see in plaintext the personal fields
+// a record of city, jurisdiction jur and kind holds so (a chain of rules
+// version 1 or 2): the city's own credential, or a named reader with a
+// personal grant of them ("CN.certificate.personal"), the grant that
+// reads such records' proofs on the bus.
+func (x *Explorer) seesPersonal(p *auth.Principal, city string, jur schemas.Jurisdiction, kind schemas.Kind) bool {
+	if x.owner(p, city) {
+		return true
+	}
+	if p == nil || p.Reader == "" {
+		return false
+	}
+	rd, ok := x.reader(p.Reader)
+	return ok && rd.AllowsPersonal(string(jur), kind.Short())
 }
 
 // personalHolder reports whether a catalogue entry's holder and name may

@@ -48,7 +48,8 @@ type chain struct {
 	url string
 	// tokens: "shenzhen" and "hongkong" (publish+read), "sz-publish"
 	// (publish only), "cn-bank" (a named reader granted CN.business and
-	// CN.certificate).
+	// CN.certificate), "cn-court" (the same kinds with their personal
+	// fields: CN.business.personal, CN.certificate.personal).
 	tokens map[string]string
 	// issued are the licenses published at start: two of Shenzhen's (the
 	// first then suspended) and one of Hong Kong's.
@@ -90,6 +91,18 @@ func startChainRules(t *testing.T, rules int) *chain {
 	if trust, err = trust.WithReader(rk, 0); err != nil {
 		t.Fatal(err)
 	}
+	kp2, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub2, _ := kp2.PublicKey()
+	court, err := keys.NewReaderKeys("cn-court", pub2, []string{"CN.business.personal", "CN.certificate.personal"}, keys.Ed25519, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if trust, err = trust.WithReader(court, 0); err != nil {
+		t.Fatal(err)
+	}
 	raw, err := trust.Marshal()
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +132,9 @@ func startChainRules(t *testing.T, rules int) *chain {
 		t.Fatal(err)
 	}
 	if c.tokens["cn-bank"], _, err = store.IssueReader("cn-bank", time.Hour, ""); err != nil {
+		t.Fatal(err)
+	}
+	if c.tokens["cn-court"], _, err = store.IssueReader("cn-court", time.Hour, ""); err != nil {
 		t.Fatal(err)
 	}
 	if c.tokens["sz-publish"], _, err = store.Issue("shenzhen", []auth.Role{auth.RolePublish}, time.Hour, ""); err != nil {
@@ -405,10 +421,11 @@ func TestReadAPI(t *testing.T) {
 	})
 
 	// Issue 14 §4 on a chain of rules version 2 (this one): a record
-	// holds its persons in plaintext, and nobody but its city holds a
-	// grant of them. A reader granted CN.business, as the wrong party,
-	// gets the transaction with them as digests that open to nothing, no
-	// proof of it, and no search by holder.
+	// holds its persons in plaintext, and only its city and a reader with
+	// a personal grant may see them. A reader granted CN.business, as the
+	// wrong party, gets the transaction with them as digests that open to
+	// nothing, no proof of it, and no search by holder; cn-court, granted
+	// CN.business.personal, gets it whole, proof included.
 	t.Run("personal fields withheld", func(t *testing.T) {
 		uscc, err := idsMake("A7QW2E5R")
 		if err != nil {
@@ -449,6 +466,14 @@ func TestReadAPI(t *testing.T) {
 		if code, body := c.get(t, "shenzhen", api.ProofPath(jur, id)); code != http.StatusOK || !bytes.Contains(body, []byte("tx")) {
 			t.Fatalf("proof as Shenzhen: %d %s", code, body)
 		}
+		var whole api.TxAnswer
+		c.getJSON(t, "cn-court", api.TxPath(rc.TxID), http.StatusOK, &whole)
+		if whole.Content == nil || !bytes.Contains(whole.Content.Tx, []byte(repID)) || len(whole.Content.PersonalWithheld) != 0 {
+			t.Fatalf("the record as cn-court: %+v", whole.Content)
+		}
+		if code, body := c.get(t, "cn-court", api.ProofPath(jur, id)); code != http.StatusOK || !leaks(body) {
+			t.Fatalf("proof as cn-court: %d %s", code, body)
+		}
 		// A certificate: its holder's number and name stay out of the
 		// license list for cn-bank, not for Shenzhen.
 		sz, _ := schemas.LookupCity("shenzhen")
@@ -486,6 +511,9 @@ func TestReadAPI(t *testing.T) {
 		}
 		if e, body := entry("cn-bank"); e.Holder != "" || e.Name != "" || !e.Withheld || bytes.Contains(body, []byte(holder)) {
 			t.Fatalf("Shenzhen's certificate as cn-bank: %+v", e)
+		}
+		if e, _ := entry("cn-court"); e.Holder != holder || e.Withheld {
+			t.Fatalf("Shenzhen's certificate as cn-court: %+v, want holder %s", e, holder)
 		}
 		c.getJSON(t, "cn-bank", api.RouteLicenses+"?holder="+repID, http.StatusForbidden, nil)
 		c.getJSON(t, "hongkong", api.RouteLicenses+"?city=shenzhen&holder="+repID, http.StatusForbidden, nil)

@@ -307,7 +307,7 @@ func (x *Explorer) handleLicenses(w http.ResponseWriter, r *http.Request) {
 		}
 		lic := api.License{Key: l.Key, City: l.City, Kind: string(l.Kind), Holder: l.Holder, Name: l.Name,
 			Status: string(l.Status), Height: l.Height, LastTx: schemas.FormatID(l.LastTx)}
-		if !x.owner(p, l.City) && personalHolder(l) {
+		if !x.seesPersonal(p, l.City, jur, l.Kind) && personalHolder(l) {
 			lic.Holder, lic.Name, lic.Withheld = "", "", true
 		}
 		out.Licenses = append(out.Licenses, lic)

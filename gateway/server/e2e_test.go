@@ -63,8 +63,9 @@ func TestStandaloneGatewayWithTheLedger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Two named readers: a Hong Kong bank granted mainland business
-	// licenses, a Macao notary granted Hong Kong's only.
+	// Three named readers: a Hong Kong bank granted mainland business
+	// licenses, a Macao notary granted Hong Kong's only, a mainland court
+	// granted mainland business licenses with their personal fields.
 	trustPath := filepath.Join(dir, keys.TrustFile)
 	trust, err := keys.LoadBundle(trustPath)
 	if err != nil {
@@ -75,7 +76,7 @@ func TestStandaloneGatewayWithTheLedger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, grants := range map[string][]string{"hk-bank": {"CN.business"}, "mo-notary": {"HK.*"}} {
+	for name, grants := range map[string][]string{"hk-bank": {"CN.business"}, "mo-notary": {"HK.*"}, "cn-court": {"CN.business.personal"}} {
 		kp, err := nkeys.CreateUser()
 		if err != nil {
 			t.Fatal(err)
@@ -157,11 +158,12 @@ func TestStandaloneGatewayWithTheLedger(t *testing.T) {
 	if _, err := proof.Verify(trust, b); err != nil {
 		t.Fatalf("the proof does not verify offline: %v", err)
 	}
-	// Who else may read it: nobody. This chain is of rules version 2, so
-	// the record holds its legal representative's name and identity
-	// number in plaintext, which a proof cannot leave out (issue 14 §4):
-	// not even a reader whose grant covers business registrations gets
-	// it, nor a reader granted another jurisdiction, nor another city.
+	// Who else may read it: only a reader with a personal grant. This
+	// chain is of rules version 2, so the record holds its legal
+	// representative's name and identity number in plaintext, which a
+	// proof cannot leave out (issue 14 §4): not a reader whose grant
+	// covers business registrations without their personal fields, nor a
+	// reader granted another jurisdiction, nor another city.
 	gz, err := client.Token(filepath.Join(clients, "guangzhou.token"))
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +173,7 @@ func TestStandaloneGatewayWithTheLedger(t *testing.T) {
 		want  int
 		says  string
 	}{"hk-bank": {readerTokens["hk-bank"], 403, "personal fields in plaintext"}, "mo-notary": {readerTokens["mo-notary"], 403, "do not cover"},
-		"guangzhou": {gz, 403, "shenzhen"}} {
+		"guangzhou": {gz, 403, "shenzhen"}, "cn-court": {readerTokens["cn-court"], 200, `"key": "CN/` + uscc}} {
 		if code, body := fetch(tc.token); code != tc.want || !strings.Contains(string(body), tc.says) {
 			t.Errorf("%s reading CN/%s: %d %s, want %d saying %q", who, uscc, code, body, tc.want, tc.says)
 		}
