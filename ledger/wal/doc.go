@@ -119,8 +119,11 @@
 //
 // # Costs
 //
-// tidwall keeps the last segment (Options.SegmentSize, default 20 MiB) and
-// up to two older ones in memory, and Open reads the last segment whole.
+// tidwall keeps the last segment (Options.SegmentSize, default 20 MiB) in
+// memory, with an append's spare capacity (up to about twice SegmentSize when
+// records are large), and Open reads the last segment whole. It also keeps
+// one older segment whole: the one it closed last, or the last one a read
+// of an older record loaded. So an open log holds at most two segments.
 // OpenReader streams it instead, and reads whole only what follows the first
 // damaged record, if any.
 // Each record costs 21 bytes of frame and a few bytes of tidwall length.

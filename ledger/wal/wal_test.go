@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 )
@@ -245,6 +246,73 @@ func TestSegmentRollover(t *testing.T) {
 	l = open(t, dir, opts)
 	wantRecords(t, l, 1, want)
 	checkTail(t, l)
+}
+
+// TestLogHoldsTwoSegments: a log keeps its last segment and one closed
+// one in memory, not more (tidwall cached two closed segments, which with
+// large records in the eight logs of a 4-orderer bench held ~130 MiB).
+// Reading old records loads their segments back.
+func TestLogHoldsTwoSegments(t *testing.T) {
+	const (
+		segment = 1 << 20
+		record  = 256 << 10
+		records = 48 // 12 segments
+	)
+	l := open(t, t.TempDir(), Options{SegmentSize: segment, NoSync: true})
+	appendT(t, l, rec(0, record)) // the reused batch and frame buffers
+	heap := func() int64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return int64(ms.HeapAlloc)
+	}
+	base := heap()
+	check := func(what string) {
+		t.Helper()
+		// The base holds a record; a tail and a closed segment are at most
+		// two segments and a record more, with an append's spare capacity.
+		// A second closed segment would add about 1.25 MiB.
+		if held, limit := heap()-base, int64(segment+2*record); held > limit {
+			t.Fatalf("%s: the log holds %d KiB more than after its first record, want at most %d KiB", what, held>>10, limit>>10)
+		}
+	}
+	for i := 1; i < records; i++ {
+		appendT(t, l, rec(i, record))
+	}
+	check("after the appends")
+	for i := range records {
+		got, err := l.Read(uint64(i + 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, rec(i, record)) {
+			t.Fatalf("record %d read back wrong", i+1)
+		}
+	}
+	check("after reading every record")
+	runtime.KeepAlive(l)
+}
+
+// TestLargeAppendKeepsNoBuffers: the frame and batch buffers an Append
+// reuses are not kept after a large record (a block of megabytes), which
+// the log's segment already holds once.
+func TestLargeAppendKeepsNoBuffers(t *testing.T) {
+	const big = 4 << 20
+	l := open(t, t.TempDir(), Options{SegmentSize: 1 << 20, NoSync: true})
+	heap := func() int64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return int64(ms.HeapAlloc)
+	}
+	base := heap()
+	appendT(t, l, rec(1, big))
+	appendT(t, l, rec(2, 10)) // closes the big record's segment
+	// The closed segment holds the record; the buffers would be two more.
+	if held, limit := heap()-base, int64(big+big/2); held > limit {
+		t.Fatalf("the log holds %d KiB after a %d KiB record, want at most %d KiB", held>>10, big>>10, limit>>10)
+	}
+	wantRecords(t, l, 1, [][]byte{rec(1, big), rec(2, 10)})
 }
 
 func TestNoSync(t *testing.T) {
