@@ -143,7 +143,7 @@ documented in docs/performance.md.`,
 	fl.StringVar(&sweepOut, "sweep-out", "bench-sweep", "file prefix of the sweep's CSV and SVG")
 	fl.StringVar(&target, "cluster", "", "load the deployment in this state directory (scripts/cluster up, with or without --wan) through its gateways instead of an embedded system; reports committed tx/s and finality as wait=commit answers show it")
 	fl.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the measured window, labelled by role (go tool pprof -tags); of the whole run with --sweep or --cluster")
-	fl.StringVar(&cfg.HeapProfile, "memprofile", "", "write a heap profile when the load ends (go tool pprof)")
+	fl.StringVar(&cfg.HeapProfile, "memprofile", "", "write the heap profile taken at the pipeline's peak resident set (go tool pprof)")
 	lf.add(cmd)
 	lf.level = "error"
 	cmd.AddCommand(newBenchReconcileCmd(), newBenchShareCmd())
@@ -190,6 +190,10 @@ func printResult(w io.Writer, r *bench.Result) {
 	}
 	fmt.Fprintf(tw, "resources\tpeak RSS %.0f MiB, %.3f CPU s per 1k tx, %.0f disk bytes/tx (all orderers + JetStream), %.0f with one orderer\n",
 		float64(r.RSSPeakBytes)/(1<<20), r.CPUSecondsPer1kTx, r.DiskBytesPerTx, r.DiskBytesPerTxOne)
+	if m := r.PeakMemory; m != nil && m.RSSBytes > 0 {
+		fmt.Fprintf(tw, "memory at peak\t%.0f MiB resident at %.1f s (%s): Go %.0f MiB (heap objects %.0f), outside Go %.0f MiB\n",
+			float64(m.RSSBytes)/(1<<20), m.AtS, m.Phase, float64(m.GoBytes)/(1<<20), float64(m.GoHeapBytes)/(1<<20), float64(m.OtherBytes)/(1<<20))
+	}
 	if c := r.CPUByRole; c != nil {
 		fmt.Fprintf(tw, "CPU by role\t%s\n", roleLine(c))
 	}

@@ -19,7 +19,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,8 +56,8 @@ type Config struct {
 	// per block; batches waiting on the bus before the gateways hold events).
 	BlockBatches int
 	MaxBacklog   int
-	// HeapProfile, if set, is a file the heap profile is written to when
-	// the load ends, before the system stops.
+	// HeapProfile, if set, is a file the heap profile taken at the
+	// pipeline's peak resident set (PeakMemory) is written to.
 	HeapProfile string
 	// CPUProfile, if set, is a file the CPU profile of the measured window
 	// is written to: the profile CPUByRole is summed from, with the role
@@ -153,6 +152,9 @@ type Result struct {
 	CPUSecondsPer1kTx   float64 `json:"cpu_s_per_1k_tx"`
 	DiskBytesPerTx      float64 `json:"disk_bytes_per_tx"` // block logs of all orderers + JetStream, per sealed transaction
 	DiskBytesPerTxOne   float64 `json:"disk_bytes_per_tx_per_orderer"`
+	// PeakMemory is when the sampled resident set was largest and how
+	// much of it was the Go runtime's.
+	PeakMemory *PeakMemory `json:"rss_peak,omitempty"`
 	// CPUByRole is where the CPU of the measured window went, per 1,000
 	// transactions sealed in it; absent if no profile could be taken.
 	CPUByRole *CPUByRole `json:"cpu_s_per_1k_tx_by_role,omitempty"`
@@ -197,11 +199,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Bulk > 1 {
 		res.Mode = fmt.Sprintf("bulk, %d events per request (JSONL)", cfg.Bulk)
 	}
-	if err := runPipeline(ctx, cfg, dir, res); err != nil {
+	watch := startPeakWatch(ctx, cfg.HeapProfile != "")
+	err := runPipeline(ctx, cfg, dir, res, watch)
+	peak, heap := watch.stop()
+	if err != nil {
 		return nil, err
 	}
 	// The pipeline's own peak: the references below fill memory of their own.
 	res.RSSPeakBytes = peakRSS()
+	res.PeakMemory = &peak
+	if cfg.HeapProfile != "" && heap != nil {
+		if err := os.WriteFile(cfg.HeapProfile, heap, 0o644); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+	}
 	if cfg.NoRefs {
 		return res, nil
 	}
@@ -297,7 +308,7 @@ func (f *finality) result() (int64, Latency) {
 	return int64(len(f.lat)), percentiles(f.lat)
 }
 
-func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error {
+func runPipeline(ctx context.Context, cfg Config, dir string, res *Result, watch *peakWatch) error {
 	interval, err := cfg.sendInterval()
 	if err != nil {
 		return err
@@ -316,6 +327,7 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 		}
 	}
 	cpu0 := cpuSeconds()
+	watch.setPhase("load")
 
 	var acked, refused, seq atomic.Int64
 	start := time.Now()
@@ -458,6 +470,7 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 	wg.Wait()
 	close(stopProf)
 	<-profDone
+	watch.setPhase("drain")
 	// Let what is in flight drain a little, for the disk and block figures.
 	drain := time.Now().Add(5 * time.Second)
 	for time.Now().Before(drain) && fin.pending() > 0 {
@@ -465,11 +478,6 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 	}
 	stopTrack()
 	<-trackDone
-	if cfg.HeapProfile != "" {
-		if err := writeHeapProfile(cfg.HeapProfile); err != nil {
-			return err
-		}
-	}
 
 	cpu := cpuSeconds() - cpu0
 	res.Committed, res.Finality = fin.result()
@@ -511,11 +519,13 @@ func runPipeline(ctx context.Context, cfg Config, dir string, res *Result) error
 		cfg.Logger.Warn("bench: no CPU by role", "err", profErr)
 	}
 	if cfg.Proofs {
+		watch.setPhase("proofs")
 		if res.Proofs, err = measureProofs(sys, time.Second); err != nil {
 			return err
 		}
 	}
 	if cfg.Recovery {
+		watch.setPhase("recovery")
 		if err := measureRecovery(ctx, sys, res, blockTxs.Load()); err != nil {
 			return err
 		}
@@ -741,16 +751,4 @@ func measureDisk(dir string) diskUsage {
 		return nil
 	})
 	return u
-}
-
-func writeHeapProfile(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := pprof.WriteHeapProfile(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
