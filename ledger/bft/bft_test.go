@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -252,5 +253,71 @@ func TestTransportOverNATS(t *testing.T) {
 	}
 	if string(recv.reqs[1]) != "after" {
 		t.Fatalf("a forged request got through: %q", recv.reqs[1])
+	}
+}
+
+// TestTransportStableIDs: with explicit consensus ids (an orderer removed
+// from the middle, one added), a sender is known by its id, not its place,
+// and a removed orderer's id reaches no one.
+func TestTransportStableIDs(t *testing.T) {
+	c := consortium(t)
+	b := *c.Bundle
+	b.Orderers = []string{"hongkong", "qianhai", "hengqin", "macao"}
+	b.OrdererIDs = []uint64{1, 3, 4, 7}
+	b.NextOrdererID = 8
+	raw, err := b.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust, err := keys.ParseBundle(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := bus.NewIdentities([]string{"shenzhen"}, orderers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := natsserver.StartServer(natsserver.ServerConfig{StoreDir: filepath.Join(t.TempDir(), "js"), Identities: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	transport := func(name string) *Transport {
+		nc, err := srv.Connect(bus.IdentityName(bus.RoleOrderer, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		tr, err := NewTransport(TransportConfig{Conn: nc, Trust: trust, Self: name, Key: c.Orderers[name]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	recv := &recorder{got: make(chan struct{}, 16)}
+	hk := transport("hongkong")
+	if err := hk.Start(recv); err != nil {
+		t.Fatal(err)
+	}
+	defer hk.Stop()
+	macao := transport("macao")
+	if macao.SelfID() != 7 {
+		t.Fatalf("macao's id %d, want 7", macao.SelfID())
+	}
+	if got, want := macao.Nodes(), []uint64{1, 3, 4, 7}; !slices.Equal(got, want) {
+		t.Fatalf("nodes %v, want %v", got, want)
+	}
+	macao.SendTransaction(2, []byte("to a removed orderer"))
+	macao.SendTransaction(1, []byte("to hongkong"))
+	select {
+	case <-recv.got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing received")
+	}
+	if recv.from[0] != 7 || string(recv.reqs[0]) != "to hongkong" {
+		t.Errorf("received %q from %d, want from 7", recv.reqs[0], recv.from[0])
+	}
+	if st := macao.Stats(); st.SendErrors != 1 || st.Sent != 1 {
+		t.Errorf("macao's stats %+v: want one send refused (id 2 is no one's)", st)
 	}
 }

@@ -28,7 +28,7 @@
 // not decode, is addressed to another orderer, names an unknown sender, is
 // signed with a key that is not the named sender's (forged sender) or whose
 // signature does not verify. Only then is the payload handed to the engine,
-// with the sender's consensus id (its index in the trust bundle + 1).
+// with the sender's consensus id (keys.Bundle.ConsensusID).
 //
 // Messages larger than a NATS message (view changes and forwarded batches
 // can be; proposals carry batch references, a few KB) are cut into chunks that are each signed, so the

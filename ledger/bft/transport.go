@@ -76,7 +76,7 @@ type Transport struct {
 	log   *slog.Logger
 
 	msgID   atomic.Uint64
-	sendMu  []sync.Mutex // by node id - 1
+	sendMu  map[uint64]*sync.Mutex // by consensus id
 	sub     *nats.Subscription
 	reasm   Reassembler
 	handler Handler
@@ -91,8 +91,8 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 	if cfg.Conn == nil || cfg.Trust == nil || cfg.Key == nil {
 		return nil, errors.New("bft: transport needs a NATS connection, a trust bundle and a key")
 	}
-	idx := cfg.Trust.OrdererIndex(cfg.Self)
-	if idx < 0 {
+	self := cfg.Trust.ConsensusID(cfg.Self)
+	if self == 0 {
 		return nil, fmt.Errorf("bft: %q is not an orderer of chain %s", cfg.Self, cfg.Trust.Chain)
 	}
 	chunk := cfg.MaxChunk
@@ -107,17 +107,18 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 		log = slog.Default()
 	}
 	t := &Transport{
-		cfg: cfg, chain: cfg.Trust.Chain, self: uint64(idx + 1), chunk: chunk,
+		cfg: cfg, chain: cfg.Trust.Chain, self: self, chunk: chunk,
 		log:    log.With("component", "bft-transport"),
-		sendMu: make([]sync.Mutex, cfg.Trust.N()),
+		sendMu: map[uint64]*sync.Mutex{},
+		nodes:  cfg.Trust.ConsensusIDs(),
 	}
-	for i := range cfg.Trust.Orderers {
-		t.nodes = append(t.nodes, uint64(i+1))
+	for _, id := range t.nodes {
+		t.sendMu[id] = &sync.Mutex{}
 	}
 	return t, nil
 }
 
-// SelfID returns this orderer's consensus id (its index in the bundle + 1).
+// SelfID returns this orderer's consensus id (keys.Bundle.ConsensusID).
 func (t *Transport) SelfID() uint64 { return t.self }
 
 // Chunk returns the largest payload one envelope carries.
@@ -168,10 +169,7 @@ func (t *Transport) SendTransaction(target uint64, request []byte) {
 func (t *Transport) SendRaw(target uint64, kind Kind, payload []byte) { t.send(target, kind, payload) }
 
 func (t *Transport) name(id uint64) (string, bool) {
-	if id == 0 || id > uint64(len(t.cfg.Trust.Orderers)) {
-		return "", false
-	}
-	return t.cfg.Trust.Orderers[id-1], true
+	return t.cfg.Trust.OrdererByID(id)
 }
 
 func (t *Transport) send(target uint64, kind Kind, payload []byte) {
@@ -187,7 +185,7 @@ func (t *Transport) send(target uint64, kind Kind, payload []byte) {
 		return
 	}
 	start := time.Now()
-	mu := &t.sendMu[target-1]
+	mu := t.sendMu[target]
 	mu.Lock()
 	defer mu.Unlock()
 	defer func() {
@@ -228,8 +226,8 @@ func (t *Transport) receive(msg *nats.Msg) {
 		t.malformed.Add(1)
 		return
 	}
-	idx := t.cfg.Trust.OrdererIndex(e.From)
-	if idx < 0 || uint64(idx+1) == t.self {
+	sender := t.cfg.Trust.ConsensusID(e.From)
+	if sender == 0 || sender == t.self {
 		t.unknown.Add(1)
 		return
 	}
@@ -252,7 +250,6 @@ func (t *Transport) receive(msg *nats.Msg) {
 	if !complete {
 		return
 	}
-	sender := uint64(idx + 1)
 	switch e.Kind {
 	case KindConsensus:
 		m := &protos.Message{}

@@ -126,12 +126,12 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 	counter := func(name, help string, f func(orderer.Stats) uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f(n.ord.Stats())) })
 	}
-	self := uint64(n.cfg.Trust.OrdererIndex(n.cfg.Name) + 1)
+	self := n.cfg.Trust.ConsensusID(n.cfg.Name)
 	cs := []prometheus.Collector{
 		m.commit, m.latency, m.fsync, m.decisions, m.results, m.pending, m.ackPending, m.cluster, m.disk,
 		gauge("baybus_orderer_height", "Height of the last block sealed here.", func() float64 { return float64(n.ord.Height()) }),
 		gauge("baybus_orderer_view", "SmartBFT view of the last block sealed here.", func() float64 { return float64(m.view.Load()) }),
-		gauge("baybus_orderer_leader", "The leader this orderer's engine follows, by consensus id (its place in the trust bundle's orderers, from 1); 0 if the engine is not running.",
+		gauge("baybus_orderer_leader", "The leader this orderer's engine follows, by consensus id (keys.Bundle.ConsensusID); 0 if the engine is not running.",
 			func() float64 { return float64(n.ord.LeaderID()) }),
 		gauge("baybus_orderer_is_leader", "1 if this orderer leads now.", func() float64 {
 			if n.ord.LeaderID() == self {

@@ -142,7 +142,7 @@ func (b *byzantine) alternative(m *protos.Message) *protos.Message {
 // and a junk signature (bad signature).
 func (b *byzantine) forge(target uint64, m *protos.Message) {
 	trust := b.c.cons.Bundle
-	to := trust.Orderers[target-1]
+	to, _ := trust.OrdererByID(target)
 	var victim string
 	for _, o := range trust.Orderers {
 		if o != to && o != b.name {

@@ -348,7 +348,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg: cfg, self: uint64(cfg.Trust.OrdererIndex(cfg.Name) + 1), clock: cfg.Clock,
+		cfg: cfg, self: cfg.Trust.ConsensusID(cfg.Name), clock: cfg.Clock,
 		log:      cfg.Logger.With("orderer", cfg.Name),
 		state:    cfg.State,
 		pending:  map[string]pendingMsg{},
@@ -677,15 +677,12 @@ func (n *Node) Leader() string {
 	if !n.engineUp.Load() {
 		return ""
 	}
-	if id := n.engine.GetLeaderID(); id > 0 && id <= uint64(n.cfg.Trust.N()) {
-		return n.cfg.Trust.Orderers[id-1]
-	}
-	return ""
+	name, _ := n.cfg.Trust.OrdererByID(n.engine.GetLeaderID())
+	return name
 }
 
-// LeaderID returns the engine's current leader's consensus id (its
-// 1-based index in the trust bundle's orderers), 0 if the engine is not
-// running.
+// LeaderID returns the engine's current leader's consensus id
+// (keys.Bundle.ConsensusID), 0 if the engine is not running.
 func (n *Node) LeaderID() uint64 {
 	if !n.engineUp.Load() {
 		return 0

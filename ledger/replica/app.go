@@ -398,11 +398,7 @@ func (r *Replica) VerifyRequest(req []byte) (types.RequestInfo, error) {
 }
 
 func (r *Replica) ordererName(id uint64) (string, bool) {
-	o := r.trust().Orderers
-	if id == 0 || id > uint64(len(o)) {
-		return "", false
-	}
-	return o[id-1], true
+	return r.trust().OrdererByID(id)
 }
 
 // VerifyConsenterSig implements api.Verifier: sig must be a valid block

@@ -219,7 +219,7 @@ func DecisionOf(trust *keys.Bundle, rec *blocklog.Record) (types.Decision, error
 	hb, _ := rec.Header.MarshalBinary()
 	d := types.Decision{Proposal: types.Proposal{Payload: payloadOf(blk), Header: hb, Metadata: rec.Header.Consensus}}
 	for i, v := range rec.QC.Votes {
-		d.Signatures = append(d.Signatures, types.Signature{ID: uint64(trust.OrdererIndex(v.Signer) + 1), Value: v.Sig, Msg: rec.VoteMsgs[i]})
+		d.Signatures = append(d.Signatures, types.Signature{ID: trust.ConsensusID(v.Signer), Value: v.Sig, Msg: rec.VoteMsgs[i]})
 	}
 	return d, nil
 }
@@ -231,14 +231,15 @@ func RecordOf(trust *keys.Bundle, blk *block.Block, sigs []types.Signature) (*bl
 	hash := blk.Header.Hash()
 	seen := map[uint64]bool{}
 	for _, s := range sigs {
-		if seen[s.ID] || s.ID == 0 || s.ID > uint64(trust.N()) {
+		signer, ok := trust.OrdererByID(s.ID)
+		if seen[s.ID] || !ok {
 			continue
 		}
 		vm, err := blocklog.DecodeVoteMsg(s.Msg)
 		if err != nil || vm.HeaderHash != hash {
 			continue
 		}
-		v := block.Vote{Signer: trust.Orderers[s.ID-1], KeyID: vm.KeyID, Sig: s.Value}
+		v := block.Vote{Signer: signer, KeyID: vm.KeyID, Sig: s.Value}
 		if block.VerifyVote(trust, &blk.Header, v) != nil {
 			continue
 		}

@@ -158,8 +158,8 @@ func New(cfg Config) (*Replica, error) {
 	if cfg.Trust == nil || cfg.Key == nil || cfg.Log == nil || cfg.State == nil || cfg.Index == nil || cfg.Batches == nil || cfg.Clock == nil {
 		return nil, fmt.Errorf("%w: Trust, Key, Log, State, Index, Batches and Clock are required", ErrConfig)
 	}
-	idx := cfg.Trust.OrdererIndex(cfg.Name)
-	if idx < 0 {
+	self := cfg.Trust.ConsensusID(cfg.Name)
+	if self == 0 {
 		return nil, fmt.Errorf("%w: %q is not an orderer of chain %s", ErrConfig, cfg.Name, cfg.Trust.Chain)
 	}
 	if cfg.PoolSize <= 0 {
@@ -168,7 +168,7 @@ func New(cfg Config) (*Replica, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	r := &Replica{cfg: cfg, self: uint64(idx + 1), log: cfg.Logger, checks: cfg.Checks, hist: cfg.History}
+	r := &Replica{cfg: cfg, self: self, log: cfg.Logger, checks: cfg.Checks, hist: cfg.History}
 	if r.hist == nil {
 		r.hist = config.NewHistory(cfg.Trust)
 	}
@@ -178,7 +178,7 @@ func New(cfg Config) (*Replica, error) {
 	return r, nil
 }
 
-// ID returns this orderer's consensus id (its index in the trust bundle + 1).
+// ID returns this orderer's consensus id (keys.Bundle.ConsensusID).
 func (r *Replica) ID() uint64 { return r.self }
 
 // Checks returns the batch-check cache the replica shares with ingestion.

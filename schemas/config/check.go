@@ -113,24 +113,23 @@ func othersSigned(cur *keys.Bundle, cities []string, signed map[member]bool, m m
 	return got, others*2/3 + 1
 }
 
-// checkOrderers: the orderers in force keep their order (consensus ids),
-// new ones come after them, and every orderer of next has a key of role
-// orderer that is still valid after height.
+// checkOrderers: an orderer in force keeps its consensus id, a new one
+// takes an id never given before (at least cur's next id), the next id
+// never goes down, and every orderer of next has a key of role orderer
+// that is still valid after height. An orderer's place in the list means
+// nothing: SmartBFT knows it by its id.
 func checkOrderers(cur, next *keys.Bundle, height uint64) error {
-	var kept []string
-	seenNew := false
-	for _, o := range next.Orderers {
-		if cur.OrdererIndex(o) < 0 {
-			seenNew = true
-			continue
-		}
-		if seenNew {
-			return fmt.Errorf("%w: orderer %s follows a new orderer: new orderers come after those in force", ErrChange, o)
-		}
-		kept = append(kept, o)
+	if next.NextConsensusID() < cur.NextConsensusID() {
+		return fmt.Errorf("%w: next orderer id %d below %d: a removed orderer's id would be given again", ErrChange, next.NextConsensusID(), cur.NextConsensusID())
 	}
-	if !slices.Equal(kept, slices.DeleteFunc(slices.Clone(cur.Orderers), func(o string) bool { return next.OrdererIndex(o) < 0 })) {
-		return fmt.Errorf("%w: orderers %v reordered to %v: an orderer's consensus id is its place", ErrChange, cur.Orderers, next.Orderers)
+	for _, o := range next.Orderers {
+		id, was := next.ConsensusID(o), cur.ConsensusID(o)
+		switch {
+		case was != 0 && id != was:
+			return fmt.Errorf("%w: orderer %s's consensus id changes from %d to %d", ErrChange, o, was, id)
+		case was == 0 && id < cur.NextConsensusID():
+			return fmt.Errorf("%w: new orderer %s takes consensus id %d, given before (new ids start at %d)", ErrChange, o, id, cur.NextConsensusID())
+		}
 	}
 	for _, o := range next.Orderers {
 		if !slices.ContainsFunc(next.Keys, func(k keys.TrustedKey) bool {

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -136,7 +137,31 @@ func TestCheckRefuses(t *testing.T) {
 			})
 			s.f.sign(tx, s.cur, quorum4...)
 			return tx
-		}, config.ErrChange, "reordered"},
+		}, config.ErrChange, "macao's consensus id changes from 2 to 1"},
+		{"an orderer's id changed", func(s *setup) *config.Tx {
+			must(t, s.d.RemoveOrderer("nansha"))
+			tx := proposal(t, s.d)
+			tx.Next = rebuild(t, tx.Next, func(b *keys.Bundle) { b.OrdererIDs[1] = 9; b.NextOrdererID = 10 })
+			s.f.sign(tx, s.cur, quorum4...)
+			return tx
+		}, config.ErrChange, "macao's consensus id changes from 2 to 9"},
+		{"a removed orderer's id given again", func(s *setup) *config.Tx {
+			must(t, s.d.RemoveOrderer("nansha"))
+			nk := s.f.newKey(s.d, keys.RoleOrderer, "shekou")
+			must(t, s.d.AddOrderer("shekou", nk))
+			tx := proposal(t, s.d)
+			tx.Next = rebuild(t, tx.Next, func(b *keys.Bundle) { b.OrdererIDs[4], b.NextOrdererID = 5, 0 })
+			s.f.sign(tx, s.cur, quorum4...)
+			s.f.sign(tx, s.cur, nk.ID)
+			return tx
+		}, config.ErrChange, "shekou takes consensus id 5, given before"},
+		{"the next id lowered", func(s *setup) *config.Tx {
+			must(t, s.d.RemoveOrderer("nansha"))
+			tx := proposal(t, s.d)
+			tx.Next = rebuild(t, tx.Next, func(b *keys.Bundle) { b.NextOrdererID = 0 })
+			s.f.sign(tx, s.cur, quorum4...)
+			return tx
+		}, config.ErrChange, "next orderer id 5 below 6"},
 		{"new orderer before one in force", func(s *setup) *config.Tx {
 			nk := s.f.newKey(s.d, keys.RoleOrderer, "shekou")
 			must(t, s.d.AddOrderer("shekou", nk))
@@ -147,7 +172,7 @@ func TestCheckRefuses(t *testing.T) {
 			s.f.sign(tx, s.cur, quorum4...)
 			s.f.sign(tx, s.cur, nk.ID)
 			return tx
-		}, config.ErrChange, "follows a new orderer"},
+		}, config.ErrChange, "shekou takes consensus id 1, given before"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -267,6 +292,70 @@ func TestAddOrderer(t *testing.T) {
 	f.sign(tx, f.c.Bundle, nk.ID)
 	if _, err := config.Check(f.c.Bundle, tx, 10); !errors.Is(err, config.ErrTooFewSignatures) {
 		t.Errorf("three orderers and the new one: %v", err)
+	}
+}
+
+// TestStableConsensusIDs removes an orderer from the middle and adds two:
+// the others keep their ids, each new one takes an id never given, and a
+// bundle reordered with its ids is the same set to SmartBFT.
+func TestStableConsensusIDs(t *testing.T) {
+	f := newFixture(t)
+	h := config.NewHistory(f.c.Bundle)
+	apply := func(height uint64, build func(d *config.Draft) []string) *keys.Bundle {
+		t.Helper()
+		d := config.NewDraft(h.Current())
+		signers := build(d)
+		tx := proposal(t, d)
+		f.sign(tx, h.Current(), ordererKeys(h.Current().Orderers[:h.Current().Quorum()]...)...)
+		f.sign(tx, h.Current(), signers...)
+		next, err := h.Apply(height, tx)
+		if err != nil {
+			t.Fatalf("height %d: %v", height, err)
+		}
+		return next
+	}
+	next := apply(10, func(d *config.Draft) []string {
+		must(t, d.RemoveOrderer("macao"))
+		return nil
+	})
+	if got, want := next.ConsensusIDs(), []uint64{1, 3, 4, 5}; !slices.Equal(got, want) {
+		t.Errorf("ids after removing macao: %v, want %v", got, want)
+	}
+	if id := next.ConsensusID("nansha"); id != 5 {
+		t.Errorf("nansha's id %d, want 5", id)
+	}
+	next = apply(20, func(d *config.Draft) []string {
+		nk := f.newKey(d, keys.RoleOrderer, "shekou")
+		nk.ValidFrom = 21
+		must(t, d.AddOrderer("shekou", nk))
+		return []string{nk.ID}
+	})
+	if id := next.ConsensusID("shekou"); id != 6 {
+		t.Errorf("shekou's id %d, want 6 (5 is nansha's, 2 was macao's)", id)
+	}
+	next = apply(30, func(d *config.Draft) []string {
+		must(t, d.RemoveOrderer("shekou"))
+		nk := f.newKey(d, keys.RoleOrderer, "macao")
+		nk.ValidFrom = 31
+		must(t, d.AddOrderer("macao", nk))
+		return []string{nk.ID}
+	})
+	if id := next.ConsensusID("macao"); id != 7 {
+		t.Errorf("macao back with id %d, want 7: neither 2 nor 6 is given again", id)
+	}
+	if name, ok := next.OrdererByID(6); ok {
+		t.Errorf("id 6 still names %s", name)
+	}
+	// The place in the list is not the id.
+	d := config.NewDraft(h.Current())
+	tx := proposal(t, d)
+	tx.Next = rebuild(t, tx.Next, func(b *keys.Bundle) {
+		slices.Reverse(b.Orderers)
+		slices.Reverse(b.OrdererIDs)
+	})
+	f.sign(tx, h.Current(), ordererKeys(h.Current().Orderers[:4]...)...)
+	if _, err := config.Check(h.Current(), tx, 40); err != nil {
+		t.Errorf("the same orderers and ids in another order: %v", err)
 	}
 }
 

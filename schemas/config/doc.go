@@ -44,9 +44,13 @@
 //     but judges an old certificate by today's orderers and quorum.) A revocation
 //     "from height R" ends the key at R-1 (R > H). A new key counts from
 //     a height above H. The same holds for readers' HPKE keys.
-//   - Orderers keep their order (an orderer's consensus id is its index +
-//     1): an orderer may be removed, and new ones are appended; every
-//     orderer of the next configuration has a key of role orderer.
+//   - An orderer in force keeps its consensus id (keys.Bundle.ConsensusID,
+//     SmartBFT's name for it); a new orderer takes an id never given
+//     before (at least the configuration in force's NextConsensusID), and
+//     the next id never goes down, so a removed orderer's id is never
+//     given again. The orderers' order in the list means nothing.
+//     Every orderer of the next configuration has a key of role orderer
+//     valid after H (ErrChange).
 //   - Signatures (over ProposalHash, domain keys.PurposeConfig): each by a
 //     key valid at H under the configuration in force, or by a key new in
 //     the proposal (its proof of possession). A signature that does not

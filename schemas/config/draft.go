@@ -20,6 +20,7 @@ type Draft struct {
 func NewDraft(cur *keys.Bundle) *Draft {
 	return &Draft{cur: cur, next: keys.Bundle{
 		Version: cur.Version, Chain: cur.Chain, Orderers: slices.Clone(cur.Orderers), Rules: cur.Rules,
+		OrdererIDs: slices.Clone(cur.OrdererIDs), NextOrdererID: cur.NextOrdererID,
 		Keys: cloneKeys(cur.Keys), Readers: slices.Clone(cur.Readers), HPKEKeys: cloneKeys(cur.HPKEKeys),
 	}}
 }
@@ -104,7 +105,20 @@ func (d *Draft) RevokeKey(id string, from uint64) error {
 	return fmt.Errorf("config: no key %s in the configuration", id)
 }
 
-// AddOrderer appends an orderer with its key.
+// explicitIDs writes the orderers' consensus ids and the next id into
+// the draft, so a change to the orderers leaves every other id as it was
+// and never gives an id again.
+func (d *Draft) explicitIDs() {
+	if len(d.next.OrdererIDs) == 0 {
+		for i := range d.next.Orderers {
+			d.next.OrdererIDs = append(d.next.OrdererIDs, uint64(i+1))
+		}
+	}
+	d.next.NextOrdererID = d.next.NextConsensusID()
+}
+
+// AddOrderer appends an orderer with its key; it takes the lowest
+// consensus id never given.
 func (d *Draft) AddOrderer(name string, k keys.TrustedKey) error {
 	if d.next.OrdererIndex(name) >= 0 {
 		return fmt.Errorf("config: %s is already an orderer", name)
@@ -112,7 +126,10 @@ func (d *Draft) AddOrderer(name string, k keys.TrustedKey) error {
 	if k.Role != keys.RoleOrderer || k.Member != name {
 		return fmt.Errorf("config: key %s is %s/%s's, not orderer/%s's", k.ID, k.Role, k.Member, name)
 	}
+	d.explicitIDs()
 	d.next.Orderers = append(d.next.Orderers, name)
+	d.next.OrdererIDs = append(d.next.OrdererIDs, d.next.NextOrdererID)
+	d.next.NextOrdererID++
 	return d.AddKey(k)
 }
 
@@ -124,7 +141,9 @@ func (d *Draft) RemoveOrderer(name string) error {
 	if i < 0 {
 		return fmt.Errorf("config: %s is not an orderer", name)
 	}
+	d.explicitIDs()
 	d.next.Orderers = slices.Delete(d.next.Orderers, i, i+1)
+	d.next.OrdererIDs = slices.Delete(d.next.OrdererIDs, i, i+1)
 	return nil
 }
 

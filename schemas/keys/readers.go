@@ -260,6 +260,7 @@ func (b *Bundle) WithReader(rk *ReaderKeys, validFrom uint64) (*Bundle, error) {
 		return nil, fmt.Errorf("keys: reader %q is already in the trust bundle", rk.Reader.Name)
 	}
 	nb := &Bundle{Version: b.Version, Chain: b.Chain, Orderers: slices.Clone(b.Orderers), Rules: b.Rules,
+		OrdererIDs: slices.Clone(b.OrdererIDs), NextOrdererID: b.NextOrdererID,
 		Keys: slices.Clone(b.Keys), Readers: slices.Clone(b.Readers), HPKEKeys: slices.Clone(b.HPKEKeys)}
 	nb.Readers = append(nb.Readers, rk.Reader)
 	nb.Keys = append(nb.Keys, TrustedKey{ID: rk.Sign.KeyID(), Role: RoleReader, Member: rk.Reader.Name, Scheme: rk.Sign.Scheme(),
@@ -326,6 +327,7 @@ func (b *Bundle) RotateReader(name, scheme string, from uint64, rand io.Reader) 
 		return out
 	}
 	nb := &Bundle{Version: b.Version, Chain: b.Chain, Orderers: slices.Clone(b.Orderers), Rules: b.Rules,
+		OrdererIDs: slices.Clone(b.OrdererIDs), NextOrdererID: b.NextOrdererID,
 		Keys: end(b.Keys), Readers: slices.Clone(b.Readers), HPKEKeys: end(b.HPKEKeys)}
 	nb.Keys = append(nb.Keys, TrustedKey{ID: sk.KeyID(), Role: RoleReader, Member: name, Scheme: sk.Scheme(), Public: encodePublic(sk), ValidFrom: from})
 	nb.HPKEKeys = append(nb.HPKEKeys, TrustedKey{ID: hk.KeyID(), Role: RoleReader, Member: name, Scheme: XWing,

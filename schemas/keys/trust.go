@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 )
 
 // Role is what a key may sign for.
@@ -41,19 +42,32 @@ type TrustedKey struct {
 	ValidUntil *uint64 `json:"validUntil,omitempty"`
 }
 
-// Bundle is the consortium's trust bundle: the chain id, the ordered list
-// of orderers (an orderer's consensus id is its index + 1), every signing
-// key, and the named readers with their HPKE keys (readers.go). A Bundle
-// is immutable after Parse.
+// Bundle is the consortium's trust bundle: the chain id, the orderers
+// with their consensus ids, every signing key, and the named readers with
+// their HPKE keys (readers.go). A Bundle is immutable after Parse.
+//
+// An orderer's consensus id is SmartBFT's name for it: it never changes
+// while the orderer serves and is never given to another, so removing an
+// orderer leaves the others' ids as they were (schemas/config.Check holds
+// configurations to that). OrdererIDs lists them beside Orderers; a bundle
+// without them (every bundle made before orderers could change, and a
+// genesis) gives each orderer its index + 1. NextOrdererID is the lowest
+// id never given; 0 means one above the highest in use.
 //
 // Readers and HPKEKeys are left out of the JSON when empty, so a bundle
 // without readers reads as before; a verifier older than readers refuses
 // a bundle that names some (unknown fields).
 type Bundle struct {
-	Version  int          `json:"version"`
-	Chain    string       `json:"chain"`
-	Orderers []string     `json:"orderers"`
-	Keys     []TrustedKey `json:"keys"`
+	Version  int      `json:"version"`
+	Chain    string   `json:"chain"`
+	Orderers []string `json:"orderers"`
+	// OrdererIDs, when set, holds each orderer's consensus id, in the
+	// order of Orderers.
+	OrdererIDs []uint64 `json:"ordererIds,omitempty"`
+	// NextOrdererID, when set, is the lowest consensus id never given: it
+	// keeps a removed orderer's id from being given again.
+	NextOrdererID uint64       `json:"nextOrdererId,omitempty"`
+	Keys          []TrustedKey `json:"keys"`
 	// Rules is the version of the ledger's rules (ledger/block) the chain
 	// is sealed under, from its first block: 0 (absent, every bundle made
 	// before versions existed) means 1. See block.RulesOf.
@@ -102,6 +116,9 @@ func (b *Bundle) index() error {
 	if n := len(b.Orderers); n < 4 || n > 11 {
 		return fmt.Errorf("keys: trust bundle has %d orderers, want 4 to 11", n)
 	}
+	if err := b.indexOrderers(); err != nil {
+		return err
+	}
 	b.parsed = make(map[string]*PublicKey, len(b.Keys))
 	b.byID = make(map[string]TrustedKey, len(b.Keys))
 	for _, k := range b.Keys {
@@ -143,7 +160,8 @@ func (b *Bundle) Quorum() int {
 	return (n + f + 2) / 2
 }
 
-// OrdererIndex returns the orderer's position (consensus id - 1), or -1.
+// OrdererIndex returns the orderer's position in Orderers, or -1. Its
+// consensus id is ConsensusID's, not its position + 1.
 func (b *Bundle) OrdererIndex(name string) int {
 	for i, o := range b.Orderers {
 		if o == name {
@@ -151,6 +169,82 @@ func (b *Bundle) OrdererIndex(name string) int {
 		}
 	}
 	return -1
+}
+
+// indexOrderers checks the orderers' names and consensus ids.
+func (b *Bundle) indexOrderers() error {
+	if len(b.OrdererIDs) != 0 && len(b.OrdererIDs) != len(b.Orderers) {
+		return fmt.Errorf("keys: trust bundle has %d orderers and %d orderer ids", len(b.Orderers), len(b.OrdererIDs))
+	}
+	names := make(map[string]bool, len(b.Orderers))
+	ids := make(map[uint64]bool, len(b.Orderers))
+	var top uint64
+	for i, o := range b.Orderers {
+		if o == "" || names[o] {
+			return fmt.Errorf("keys: trust bundle: orderer %q empty or listed twice", o)
+		}
+		names[o] = true
+		id := b.idAt(i)
+		if id == 0 || ids[id] {
+			return fmt.Errorf("keys: trust bundle: orderer %s has consensus id %d, zero or given twice", o, id)
+		}
+		ids[id] = true
+		top = max(top, id)
+	}
+	if b.NextOrdererID != 0 && b.NextOrdererID <= top {
+		return fmt.Errorf("keys: trust bundle: next orderer id %d is not above the ids in use (up to %d)", b.NextOrdererID, top)
+	}
+	return nil
+}
+
+func (b *Bundle) idAt(i int) uint64 {
+	if len(b.OrdererIDs) == 0 {
+		return uint64(i + 1)
+	}
+	return b.OrdererIDs[i]
+}
+
+// ConsensusID returns the orderer's consensus id, or 0 if name is not an
+// orderer of the bundle.
+func (b *Bundle) ConsensusID(name string) uint64 {
+	if i := b.OrdererIndex(name); i >= 0 {
+		return b.idAt(i)
+	}
+	return 0
+}
+
+// OrdererByID returns the name of the orderer with consensus id id.
+func (b *Bundle) OrdererByID(id uint64) (string, bool) {
+	for i, o := range b.Orderers {
+		if b.idAt(i) == id {
+			return o, true
+		}
+	}
+	return "", false
+}
+
+// ConsensusIDs returns the orderers' consensus ids in ascending order:
+// SmartBFT's node list.
+func (b *Bundle) ConsensusIDs() []uint64 {
+	out := make([]uint64, len(b.Orderers))
+	for i := range b.Orderers {
+		out[i] = b.idAt(i)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// NextConsensusID returns the lowest consensus id never given: the id a
+// new orderer takes.
+func (b *Bundle) NextConsensusID() uint64 {
+	if b.NextOrdererID != 0 {
+		return b.NextOrdererID
+	}
+	var top uint64
+	for i := range b.Orderers {
+		top = max(top, b.idAt(i))
+	}
+	return top + 1
 }
 
 // KeyAt returns the key with the given id if it belongs to member in role
