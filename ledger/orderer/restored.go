@@ -71,7 +71,7 @@ func (n *Node) resendRestored(comm bft.Comm, pp *protos.PrePrepare) {
 		if n.store.Height() >= pp.GetSeq() || n.view.current() > pp.GetView() || n.engine.GetLeaderID() != n.self {
 			return
 		}
-		for id := uint64(1); id <= uint64(n.cfg.Trust.N()); id++ {
+		for _, id := range n.rep.Trust().ConsensusIDs() {
 			if id != n.self {
 				comm.SendConsensus(id, msg)
 			}
