@@ -36,8 +36,13 @@ const envelopeSlack = envelope.MaxOverhead
 type TransportConfig struct {
 	Conn  *nats.Conn   // supplied by the caller; not closed by the transport
 	Trust *keys.Bundle // the orderer set and their keys
-	Self  string       // this orderer's name, one of Trust.Orderers
-	Key   keys.Signer  // this orderer's key
+	// TrustNow, if set, returns the configuration in force at the next
+	// height, which replaces Trust once the orderers change (issue 17
+	// §2): who is a peer, by which id, and with which keys. Nil means
+	// Trust always.
+	TrustNow func() *keys.Bundle
+	Self     string      // this orderer's name, one of the orderers in force
+	Key      keys.Signer // this orderer's key
 	// Height returns the height at which keys must be valid: the next block's.
 	// Nil means height 0.
 	Height func() uint64
@@ -71,12 +76,12 @@ type Transport struct {
 	cfg   TransportConfig
 	chain string
 	self  uint64
-	nodes []uint64
 	chunk int
 	log   *slog.Logger
 
 	msgID   atomic.Uint64
-	sendMu  map[uint64]*sync.Mutex // by consensus id
+	muMu    sync.Mutex
+	sendMu  map[uint64]*sync.Mutex // by consensus id; muMu guards the map
 	sub     *nats.Subscription
 	reasm   Reassembler
 	handler Handler
@@ -88,12 +93,16 @@ var _ Comm = (*Transport)(nil)
 
 // NewTransport checks the configuration and returns a stopped transport.
 func NewTransport(cfg TransportConfig) (*Transport, error) {
-	if cfg.Conn == nil || cfg.Trust == nil || cfg.Key == nil {
+	if cfg.Conn == nil || (cfg.Trust == nil && cfg.TrustNow == nil) || cfg.Key == nil {
 		return nil, errors.New("bft: transport needs a NATS connection, a trust bundle and a key")
 	}
-	self := cfg.Trust.ConsensusID(cfg.Self)
+	if cfg.TrustNow == nil {
+		trust := cfg.Trust
+		cfg.TrustNow = func() *keys.Bundle { return trust }
+	}
+	self := cfg.TrustNow().ConsensusID(cfg.Self)
 	if self == 0 {
-		return nil, fmt.Errorf("bft: %q is not an orderer of chain %s", cfg.Self, cfg.Trust.Chain)
+		return nil, fmt.Errorf("bft: %q is not an orderer of chain %s", cfg.Self, cfg.TrustNow().Chain)
 	}
 	chunk := cfg.MaxChunk
 	if chunk <= 0 {
@@ -107,13 +116,9 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 		log = slog.Default()
 	}
 	t := &Transport{
-		cfg: cfg, chain: cfg.Trust.Chain, self: self, chunk: chunk,
+		cfg: cfg, chain: cfg.TrustNow().Chain, self: self, chunk: chunk,
 		log:    log.With("component", "bft-transport"),
 		sendMu: map[uint64]*sync.Mutex{},
-		nodes:  cfg.Trust.ConsensusIDs(),
-	}
-	for _, id := range t.nodes {
-		t.sendMu[id] = &sync.Mutex{}
 	}
 	return t, nil
 }
@@ -145,8 +150,22 @@ func (t *Transport) Stop() {
 	}
 }
 
-// Nodes returns the consensus ids of all orderers.
-func (t *Transport) Nodes() []uint64 { return append([]uint64(nil), t.nodes...) }
+// Nodes returns the consensus ids of the orderers in force: the engine
+// reads them as it starts; a reconfiguration hands it the new set.
+func (t *Transport) Nodes() []uint64 { return t.cfg.TrustNow().ConsensusIDs() }
+
+// sendLock is the mutex that keeps one message's chunks to target
+// contiguous.
+func (t *Transport) sendLock(target uint64) *sync.Mutex {
+	t.muMu.Lock()
+	defer t.muMu.Unlock()
+	mu, ok := t.sendMu[target]
+	if !ok {
+		mu = &sync.Mutex{}
+		t.sendMu[target] = mu
+	}
+	return mu
+}
 
 // SendConsensus sends a consensus message to one orderer.
 func (t *Transport) SendConsensus(target uint64, m *protos.Message) {
@@ -169,7 +188,7 @@ func (t *Transport) SendTransaction(target uint64, request []byte) {
 func (t *Transport) SendRaw(target uint64, kind Kind, payload []byte) { t.send(target, kind, payload) }
 
 func (t *Transport) name(id uint64) (string, bool) {
-	return t.cfg.Trust.OrdererByID(id)
+	return t.cfg.TrustNow().OrdererByID(id)
 }
 
 func (t *Transport) send(target uint64, kind Kind, payload []byte) {
@@ -185,7 +204,7 @@ func (t *Transport) send(target uint64, kind Kind, payload []byte) {
 		return
 	}
 	start := time.Now()
-	mu := t.sendMu[target]
+	mu := t.sendLock(target)
 	mu.Lock()
 	defer mu.Unlock()
 	defer func() {
@@ -226,12 +245,13 @@ func (t *Transport) receive(msg *nats.Msg) {
 		t.malformed.Add(1)
 		return
 	}
-	sender := t.cfg.Trust.ConsensusID(e.From)
+	trust := t.cfg.TrustNow()
+	sender := trust.ConsensusID(e.From)
 	if sender == 0 || sender == t.self {
 		t.unknown.Add(1)
 		return
 	}
-	if err := e.Verify(t.cfg.Trust, t.height()); err != nil {
+	if err := e.Verify(trust, t.height()); err != nil {
 		switch {
 		case errors.Is(err, ErrForged):
 			t.forged.Add(1)

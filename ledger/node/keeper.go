@@ -159,6 +159,15 @@ func (k *Keeper) run() {
 		if err == nil {
 			return // stopped on purpose
 		}
+		if errors.Is(err, orderer.ErrRemoved) {
+			// A configuration block took it out of the orderers: opening
+			// it again would only stop it again.
+			k.mu.Lock()
+			k.down, k.lastErr = true, err
+			k.mu.Unlock()
+			k.log.Warn("node removed from the orderers; not restarting it", "err", err, "height", n.Height())
+			return
+		}
 		k.mu.Lock()
 		k.down, k.lastErr = true, err
 		k.mu.Unlock()

@@ -40,9 +40,11 @@ var (
 
 // Deliver implements api.Application: the decided block is made durable
 // before Deliver returns (the engine's contract), then acknowledged,
-// published and announced.
+// published and announced. A configuration block that changes the
+// orderers reconfigures the engine from the next decision (members.go).
 func (a *app) Deliver(p types.Proposal, sigs []types.Signature) types.Reconfig {
-	if err := a.n.deliver(p, sigs); err != nil && !errors.Is(err, ErrStopped) {
+	err := a.n.deliver(p, sigs)
+	if err != nil && !errors.Is(err, ErrStopped) {
 		// A decided block we cannot store or that our own state refuses
 		// means this replica can no longer follow the chain: it stops (and
 		// only it: the process and the other orderers in it go on). The
@@ -51,14 +53,25 @@ func (a *app) Deliver(p types.Proposal, sigs []types.Signature) types.Reconfig {
 		a.n.fail(fmt.Errorf("orderer: deliver: %w", err))
 		<-a.n.ctx.Done()
 	}
-	return types.Reconfig{}
+	if err != nil {
+		return types.Reconfig{}
+	}
+	var hdr block.Header
+	if hdr.UnmarshalBinary(p.Header) != nil {
+		return types.Reconfig{}
+	}
+	nodes, conf, ok := a.n.reconfigAt(hdr.Height + 1)
+	return types.Reconfig{InLatestDecision: ok, CurrentNodes: nodes, CurrentConfig: conf}
 }
 
 // Sync implements api.Synchronizer: fetch what peers have decided beyond
-// our height, then report our latest decision.
+// our height, then report our latest decision, and a change of the
+// orderers in the blocks fetched (or fetched before by the driver).
 func (a *app) Sync() types.SyncResponse {
 	a.n.syncer.catchUp(a.n.ctx, 0)
-	return types.SyncResponse{Latest: a.n.latestDecision()}
+	latest := a.n.latestDecision()
+	nodes, conf, ok := a.n.reconfigAt(a.n.store.Height() + 1)
+	return types.SyncResponse{Latest: latest, Reconfig: types.ReconfigSync{InReplicatedDecisions: ok, CurrentNodes: nodes, CurrentConfig: conf}}
 }
 
 // blockLog is the block log as the replica sees it: appends go through
@@ -97,9 +110,11 @@ func (u unsealed) Batch(id string) *schemas.Batch {
 // every orderer judges by the configuration it makes. It is checked first
 // under the configuration in force at the next height (a refusal wraps
 // ErrRequest and the reason: config.ErrInvalid's, or
-// replica.ErrEngineConfig for a change of the orderers, which needs
-// SmartBFT's reconfiguration). It returns once the engine holds the
-// request; Config tells when it took effect.
+// replica.ErrEngineConfig for a rotation of the key of an orderer that
+// stays, which the orderers cannot follow yet). A configuration that adds
+// or removes orderers reconfigures the engines at its block (members.go).
+// It returns once the engine holds the request; Config tells when it took
+// effect.
 func (n *Node) SubmitConfig(ctx context.Context, tx *config.Tx) error {
 	if !n.engineUp.Load() {
 		return fmt.Errorf("orderer: %s: the engine is not running", n.cfg.Name)

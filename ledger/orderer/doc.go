@@ -74,9 +74,11 @@
 // height (n.rep.Trust, TrustAt): ingestion and fetch, sync (blocksync
 // follows configuration blocks within a run), the replay at open. Open
 // rebuilds the history from the configuration blocks the index names
-// (key "c") and the log above the index. Changes of the orderers or their
-// keys are refused (replica.ErrEngineConfig): they need SmartBFT's
-// reconfiguration, which is not built.
+// (key "c") and the log above the index. A configuration that adds or
+// removes orderers reconfigures the engine at its block (members.go: the
+// transport, the votes and the quorum follow the configuration in force);
+// one that rotates the key of an orderer that stays is refused
+// (replica.ErrEngineConfig): a node holds one key.
 //
 // # Faults
 //
@@ -87,6 +89,10 @@
 //     leaves it, Deliver returns only as the node stops, the files are
 //     closed, and Done and Err (wrapping ErrFailed and the cause, e.g.
 //     ErrDiskFull) tell its owner (ledger/node's Keeper opens it again).
+//   - Removal (members.go). A configuration block that leaves this
+//     orderer out stops it once it is decided or synced, with Err
+//     wrapping ErrRemoved (not ErrFailed: the Keeper does not open it
+//     again). The other orderers' engines reconfigure at the same block.
 //   - Disk. Before each block is written, and every DiskCheckEvery, the
 //     free space of the data directory's file system is checked against
 //     MinFreeDisk (default 256 MiB): below it the orderer fails before any

@@ -75,7 +75,7 @@ func (s *syncer) fetchBatches(ctx context.Context, refs []block.BatchRef, timeou
 	deadline := time.Now().Add(timeout)
 	leader := n.Leader()
 	var others []string
-	for _, p := range n.cfg.Trust.Orderers {
+	for _, p := range n.rep.Trust().Orderers {
 		if p != n.cfg.Name && p != leader {
 			others = append(others, p)
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/baybus/baybus/ledger/block/blocktest"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
+	"github.com/baybus/baybus/schemas/config"
 	"github.com/baybus/baybus/schemas/keys"
 )
 
@@ -133,7 +134,9 @@ func newCluster(t testing.TB, n int) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids, err := bus.NewIdentities(schemas.CityTokens(), names)
+	// Every name an orderer may take has a NATS identity, so a test can
+	// add one to the consortium (an operator issues its credentials).
+	ids, err := bus.NewIdentities(schemas.CityTokens(), ordererNames)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,6 +405,7 @@ func (c *cluster) checkChains() {
 		}
 	}
 	okCount := map[schemas.TxID]int{}
+	hist := c.followChain(ref)
 	for h := uint64(1); h <= ref.Height(); h++ {
 		b, err := ref.Store().Block(h)
 		if err != nil {
@@ -411,8 +415,11 @@ func (c *cluster) checkChains() {
 		if err != nil {
 			c.t.Fatal(err)
 		}
-		if err := block.VerifyQC(c.cons.Bundle, &b.Header, qc); err != nil {
+		if err := block.VerifyQC(hist.At(h), &b.Header, qc); err != nil {
 			c.t.Fatalf("block %d: %v", h, err)
+		}
+		if b.Config != nil {
+			continue // a configuration transaction is not one of the published
 		}
 		for _, id := range b.OKIDs() {
 			okCount[id]++
@@ -427,6 +434,35 @@ func (c *cluster) checkChains() {
 	if len(okCount) != len(exp) {
 		c.t.Errorf("%d transactions sealed, %d published", len(okCount), len(exp))
 	}
+}
+
+// followChain rebuilds the configuration history of n's chain from the
+// genesis trust and its configuration blocks with their certificates, as
+// a verifier does (block.FollowConfig): each configuration block judged by
+// the configuration before it.
+func (c *cluster) followChain(n *Node) *config.History {
+	c.t.Helper()
+	var links []block.ConfigLink
+	for _, e := range n.Config().Entries() {
+		b, err := n.Store().Block(e.Height)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		qc, err := n.Store().QC(e.Height)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		l, err := block.ConfigLinkOf(b, qc)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		links = append(links, l)
+	}
+	hist, err := block.FollowConfig(c.cons.Bundle, links)
+	if err != nil {
+		c.t.Fatalf("%s's configuration chain: %v", n.Name(), err)
+	}
+	return hist
 }
 
 // operator returns the operator's connection to the cluster's server and
@@ -490,6 +526,7 @@ func (c *cluster) checkPublished(height uint64) {
 			c.t.Fatal(err)
 		}
 		if info.State.Msgs >= height {
+			hist := c.followChain(c.running()[0])
 			if info.State.Msgs != height {
 				c.t.Fatalf("GBA_BLOCKS holds %d headers, chain height %d", info.State.Msgs, height)
 			}
@@ -502,7 +539,7 @@ func (c *cluster) checkPublished(height uint64) {
 				if err != nil {
 					c.t.Fatal(err)
 				}
-				if err := block.VerifyQC(c.cons.Bundle, h, qc); err != nil {
+				if err := block.VerifyQC(hist.At(h.Height), h, qc); err != nil {
 					c.t.Fatalf("published header %d: %v", h.Height, err)
 				}
 				want, _ := c.running()[0].Store().Hash(h.Height)

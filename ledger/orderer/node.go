@@ -290,6 +290,7 @@ type Node struct {
 	stats counters
 
 	rep       *replica.Replica // the SmartBFT callbacks and the commit path (ledger/replica)
+	members   members          // the orderers the engine runs with (members.go)
 	app       *app             // Deliver and Sync, on top of rep
 	transport *bft.Transport
 	gate      *engineGate // between the transport and the engine (gate.go)
@@ -502,7 +503,7 @@ func (n *Node) Start(ctx context.Context) error {
 	cfg := n.cfg
 	var err error
 	n.transport, err = bft.NewTransport(bft.TransportConfig{
-		Conn: cfg.Conn, Trust: cfg.Trust, Self: cfg.Name, Key: cfg.Key, Logger: n.log,
+		Conn: cfg.Conn, TrustNow: n.rep.Trust, Self: cfg.Name, Key: cfg.Key, Logger: n.log,
 		Height: func() uint64 { return n.store.Height() + 1 },
 	})
 	if err != nil {
@@ -561,7 +562,7 @@ func (n *Node) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if last, err = replica.DecisionOf(cfg.Trust, rec); err != nil {
+		if last, err = replica.DecisionOf(n.rep.TrustAt(h), rec); err != nil {
 			return err
 		}
 		if err := proto.Unmarshal(rec.Header.Consensus, md); err != nil {
@@ -570,6 +571,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	conf := cfg.Engine.Configuration(n.self)
 	conf.SyncOnStart = false // done above
+	n.members.set(conf, n.transport.Nodes())
 	n.engine = &consensus.Consensus{
 		Config:             conf,
 		Application:        n.app,
@@ -677,7 +679,7 @@ func (n *Node) Leader() string {
 	if !n.engineUp.Load() {
 		return ""
 	}
-	name, _ := n.cfg.Trust.OrdererByID(n.engine.GetLeaderID())
+	name, _ := n.rep.Trust().OrdererByID(n.engine.GetLeaderID())
 	return name
 }
 
@@ -783,7 +785,7 @@ func (n *Node) latestDecision() types.Decision {
 		n.log.Error("read last block", "err", err)
 		return types.Decision{}
 	}
-	d, err := replica.DecisionOf(n.cfg.Trust, rec)
+	d, err := replica.DecisionOf(n.rep.TrustAt(h), rec)
 	if err != nil {
 		n.log.Error("read last block", "err", err)
 	}

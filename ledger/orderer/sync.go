@@ -66,10 +66,10 @@ type heldBatches struct{ n *Node }
 
 func (h heldBatches) Batch(id string) *schemas.Batch { return h.n.heldBatch(id) }
 
-// peers returns the other orderers, in the trust bundle's order.
+// peers returns the other orderers in force, in the configuration's order.
 func (n *Node) peers() []string {
 	var out []string
-	for _, p := range n.cfg.Trust.Orderers {
+	for _, p := range n.rep.Trust().Orderers {
 		if p != n.cfg.Name {
 			out = append(out, p)
 		}
@@ -96,7 +96,7 @@ func (s *syncer) catchUpLocked(ctx context.Context, target uint64) {
 		if len(peers) == 0 {
 			return
 		}
-		f := n.cfg.Trust.F()
+		f := n.rep.Trust().F()
 		target = peers[min(f, len(peers)-1)].Height
 	}
 	for n.store.Height() < target && ctx.Err() == nil {
@@ -180,7 +180,7 @@ func (s *syncer) watchLag() {
 		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.LagCheck)
 		peers, _ := s.client.Heights(ctx, n.peers())
 		cancel()
-		f := n.cfg.Trust.F()
+		f := n.rep.Trust().F()
 		if len(peers) <= f || peers[f].Height <= h {
 			behindAt = 0
 			continue

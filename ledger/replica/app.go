@@ -405,13 +405,16 @@ func (r *Replica) ordererName(id uint64) (string, bool) {
 // vote by orderer sig.ID over the proposal's header, with a valid signature
 // over its auxiliary data, which it returns.
 func (r *Replica) VerifyConsenterSig(sig types.Signature, p types.Proposal) ([]byte, error) {
-	name, ok := r.ordererName(sig.ID)
-	if !ok {
-		return nil, fmt.Errorf("%w: unknown signer %d", ErrVote, sig.ID)
-	}
 	var h block.Header
 	if err := h.UnmarshalBinary(p.Header); err != nil {
 		return nil, fmt.Errorf("%w: proposal header: %w", ErrVote, err)
+	}
+	// The configuration in force at the proposal's height: the votes of a
+	// removed orderer stop counting there, a new one's start.
+	trust := r.TrustAt(h.Height)
+	name, ok := trust.OrdererByID(sig.ID)
+	if !ok {
+		return nil, fmt.Errorf("%w: signer %d is not an orderer at height %d", ErrVote, sig.ID, h.Height)
 	}
 	vm, err := blocklog.DecodeVoteMsg(sig.Msg)
 	if err != nil {
@@ -420,14 +423,14 @@ func (r *Replica) VerifyConsenterSig(sig types.Signature, p types.Proposal) ([]b
 	if vm.HeaderHash != h.Hash() {
 		return nil, fmt.Errorf("%w: vote of %s is for another header", ErrVote, name)
 	}
-	if err := block.VerifyVote(r.trust(), &h, block.Vote{Signer: name, KeyID: vm.KeyID, Sig: sig.Value}); err != nil {
+	if err := block.VerifyVote(trust, &h, block.Vote{Signer: name, KeyID: vm.KeyID, Sig: sig.Value}); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrVote, err)
 	}
-	pk, err := r.trust().KeyAt(vm.KeyID, keys.RoleOrderer, name, h.Height)
+	pk, err := trust.KeyAt(vm.KeyID, keys.RoleOrderer, name, h.Height)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrVote, err)
 	}
-	if err := blocklog.VerifyAux(r.trust().Chain, pk, vm); err != nil {
+	if err := blocklog.VerifyAux(trust.Chain, pk, vm); err != nil {
 		return nil, fmt.Errorf("%w: auxiliary data of %s: %w", ErrVote, name, err)
 	}
 	return vm.Aux, nil
@@ -442,8 +445,10 @@ func (r *Replica) VerifySignature(sig types.Signature) error {
 	return VerifyPlain(r.trust(), name, r.cfg.Log.Height()+1, sig.Msg, sig.Value)
 }
 
-// VerificationSequence implements api.Verifier: the orderer set and keys
-// come from the trust bundle and do not change while a replica runs.
+// VerificationSequence implements api.Verifier. It stays 0: a change of
+// the orderers is told by MembershipChange and followed through the
+// engine's reconfiguration, and every signature is judged by the
+// configuration in force at its height (the replica's history).
 func (r *Replica) VerificationSequence() uint64 { return 0 }
 
 // RequestsFromProposal implements api.Verifier. It reads the batch
@@ -487,5 +492,16 @@ func (r *Replica) SignProposal(p types.Proposal, aux []byte) *types.Signature {
 	return &types.Signature{ID: r.self, Value: vote.Sig, Msg: vm.Encode()}
 }
 
-// MembershipChange implements api.MembershipNotifier: the set is fixed.
-func (r *Replica) MembershipChange() bool { return false }
+// MembershipChange implements api.MembershipNotifier: whether the last
+// block committed changed the orderers. The engine then proposes and
+// verifies the next block without the previous block's commit signatures
+// (they are the old members'), as after a reconfiguration.
+func (r *Replica) MembershipChange() bool {
+	h := r.cfg.Log.Height()
+	if h == 0 {
+		return false
+	}
+	r.histMu.RLock()
+	defer r.histMu.RUnlock()
+	return OrdererChange(r.hist.At(h), r.hist.At(h+1))
+}

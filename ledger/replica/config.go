@@ -44,14 +44,16 @@ func configInfo(tx *config.Tx) types.RequestInfo {
 	return types.RequestInfo{ClientID: ConfigClient, ID: hex.EncodeToString(id[:16])}
 }
 
-// ErrEngineConfig: a configuration the running engine cannot follow yet.
-// The orderers' set and their keys are the engine's membership and its
-// signers, which change only through SmartBFT's reconfiguration (issue 17
-// §2, not built): a configuration that adds, removes or reorders an
-// orderer, or adds or ends an orderer's key, is refused here though
-// config.Check allows it; cities' and readers' keys and readers change
-// freely.
-var ErrEngineConfig = errors.New("replica: configuration changes the orderers, which needs SmartBFT reconfiguration (not built)")
+// ErrEngineConfig: a configuration the running orderers cannot follow
+// yet. Orderers join and leave through SmartBFT's reconfiguration (issue
+// 17 §2: OrdererChange, the driver's Deliver and Sync), but an orderer in
+// force holds one private key, so a configuration that adds a key to an
+// orderer that stays, or ends the validity of one of its keys while it
+// stays, is refused here though config.Check allows it: rotating an
+// orderer's key means removing it and adding it again under a new name,
+// or a node that holds both keys (not built). Cities' and readers' keys
+// and readers change freely.
+var ErrEngineConfig = errors.New("replica: configuration rotates the key of an orderer that stays, which the orderers cannot follow yet")
 
 // checkConfig is config.Check at height under the configuration in force
 // plus what the engine can follow.
@@ -60,19 +62,24 @@ func checkConfig(cur *keys.Bundle, tx *config.Tx, height uint64) error {
 	if err != nil {
 		return err
 	}
-	if !slices.Equal(cur.Orderers, next.Orderers) {
-		return fmt.Errorf("%w: orderers %v to %v", ErrEngineConfig, cur.Orderers, next.Orderers)
-	}
 	for _, k := range next.Keys {
-		if k.Role != keys.RoleOrderer {
-			continue
+		if k.Role != keys.RoleOrderer || next.ConsensusID(k.Member) == 0 || cur.ConsensusID(k.Member) == 0 {
+			continue // a removed orderer's keys may end; a new one's are new
 		}
 		_, old, ok := cur.KeyByID(k.ID)
 		if !ok || (old.ValidUntil == nil) != (k.ValidUntil == nil) || (old.ValidUntil != nil && *old.ValidUntil != *k.ValidUntil) {
-			return fmt.Errorf("%w: orderer key %s", ErrEngineConfig, k.ID)
+			return fmt.Errorf("%w: orderer key %s of %s", ErrEngineConfig, k.ID, k.Member)
 		}
 	}
 	return nil
+}
+
+// OrdererChange reports whether the configuration next, in force after
+// cur, changes the engine's members: an orderer added or removed.
+// SmartBFT must then reconfigure (types.Reconfig) at the decision that
+// made next.
+func OrdererChange(cur, next *keys.Bundle) bool {
+	return !slices.Equal(cur.ConsensusIDs(), next.ConsensusIDs())
 }
 
 // payloadOf is the proposal payload of a block: its references, or a
