@@ -95,6 +95,7 @@ func newClusterUpCmd() *cobra.Command {
 	fl.IntVar(&cfg.BasePort, "base-port", deploy.DefaultBasePort, "first port of the layout (docs/deployment.md); every port is within base+800")
 	fl.StringSliceVar(&cfg.ProofOrderers, "proof-orderers", nil, "orderers that publish license proofs (default the last of each region: hongkong, macao, nansha)")
 	fl.StringVar(&cfg.LogLevel, "log-level", "info", "log level of every process")
+	fl.StringVar(&cfg.SyncInterval, "sync-interval", "", "the NATS servers' JetStream sync_interval: always or a duration (default nats-server's, 2 minutes; docs/faults.md says what each risks on a kill -9)")
 	fl.DurationVar(&cfg.ReadyTimeout, "timeout", deploy.DefaultReadyTimeout, "how long every process may take to be ready")
 	fl.BoolVar(&wan, "wan", false, "put toxiproxy, with latency, jitter and loss, on every connection between regions")
 	fl.StringToStringVar(&latency, "wan-latency", nil, "one-way latency into a region, e.g. guangdong=3ms,hongkong=2ms (default 3ms, 2ms, 2ms)")

@@ -365,3 +365,43 @@ func TestUpRefuses(t *testing.T) {
 		t.Fatalf("up with other servers: %v", err)
 	}
 }
+
+// TestPlanSyncInterval: the NATS servers keep nats-server's sync_interval
+// unless told otherwise; "always" or a duration can be asked for, anything
+// else is refused.
+func TestPlanSyncInterval(t *testing.T) {
+	conf := func(sync string) *server.Options {
+		t.Helper()
+		cfg, err := Config{Dir: t.TempDir(), SyncInterval: sync}.withDefaults()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := newPlan(cfg, "/bin/baybus")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := lay(p, cfg); err != nil {
+			t.Fatal(err)
+		}
+		gd, _ := p.Proc("nats-guangdong-1")
+		opts, err := server.ProcessConfigFile(filepath.Join(gd.Data, "nats.conf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return opts
+	}
+	if o := conf(""); o.SyncAlways || o.SyncInterval != 0 {
+		t.Errorf("default: sync_always %v, interval %v; want nats-server's own", o.SyncAlways, o.SyncInterval)
+	}
+	if o := conf("always"); !o.SyncAlways {
+		t.Errorf("always: sync_always %v, interval %v", o.SyncAlways, o.SyncInterval)
+	}
+	if o := conf("10s"); o.SyncAlways || o.SyncInterval != 10*time.Second {
+		t.Errorf("10s: sync_always %v, interval %v", o.SyncAlways, o.SyncInterval)
+	}
+	for _, bad := range []string{"sometimes", "default", "-1s", "0s"} {
+		if _, err := (Config{Dir: t.TempDir(), SyncInterval: bad}).withDefaults(); err == nil || !strings.Contains(err.Error(), "sync interval") {
+			t.Errorf("sync interval %q: %v", bad, err)
+		}
+	}
+}

@@ -118,6 +118,7 @@ func natsConfig(p *Plan, pr *Proc, ids *bus.Identities) (string, error) {
 	cfg := natsserver.ServerConfig{Name: strings.TrimPrefix(pr.Name, "nats-"), StoreDir: filepath.Join(pr.Data, "jetstream"),
 		Listen: pr.Endpoint("client"), Identities: ids, ClusterName: reg.Name, ClusterListen: pr.Endpoint("cluster"),
 		Routes: routes, Gateway: gw, Tags: []string{"region:" + reg.Name}, Monitor: pr.Endpoint("monitoring")}
+	cfg.SyncInterval = p.SyncInterval
 	return cfg.Config()
 }
 

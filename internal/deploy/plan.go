@@ -106,6 +106,14 @@ type Config struct {
 	Env []string
 	// LogLevel of every process; default info.
 	LogLevel string
+	// SyncInterval is every NATS server's JetStream sync_interval: "always"
+	// or a duration such as "10s"; empty keeps nats-server's (2 minutes).
+	// "always" is not the default: on nats-server 2.15.2 it makes a
+	// replicated stream's restart truncate its store to the Raft snapshot
+	// and replay the log, which fails on an S2-compressed block after a
+	// kill -9 ("smb.truncate: error reading compression reader") and
+	// leaves the stream dead on every replica (docs/faults.md).
+	SyncInterval string
 	// ReadyTimeout bounds the wait for every process to be ready; default
 	// DefaultReadyTimeout.
 	ReadyTimeout time.Duration
@@ -208,6 +216,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
 	}
+	if c.SyncInterval != "" && c.SyncInterval != "always" {
+		if d, err := time.ParseDuration(c.SyncInterval); err != nil || d <= 0 {
+			return c, fmt.Errorf("deploy: sync interval %q: want always or a positive duration", c.SyncInterval)
+		}
+	}
 	if c.ReadyTimeout == 0 {
 		c.ReadyTimeout = DefaultReadyTimeout
 	}
@@ -292,8 +305,11 @@ type Plan struct {
 	Procs          []Proc       `json:"procs"`
 	StreamRegion   string       `json:"streamRegion"`
 	StreamReplicas int          `json:"streamReplicas"`
-	WAN            *WANConfig   `json:"wan,omitempty"`
-	Orderers       []string     `json:"orderers"`
+	// SyncInterval is the NATS servers' sync_interval (Config's); empty
+	// for nats-server's default.
+	SyncInterval string     `json:"syncInterval,omitempty"`
+	WAN          *WANConfig `json:"wan,omitempty"`
+	Orderers     []string   `json:"orderers"`
 }
 
 const planVersion = 1
@@ -458,7 +474,7 @@ func newPlan(cfg Config, binary string) (*Plan, error) {
 	addr := func(slot int) string { return net.JoinHostPort(cfg.BindHost, strconv.Itoa(port[slot])) }
 
 	p := &Plan{Version: planVersion, Chain: cfg.Chain, Dir: cfg.Dir, Binary: binary, Env: cfg.Env, WAN: cfg.WAN,
-		StreamRegion: cfg.StreamRegion, Orderers: orderers}
+		StreamRegion: cfg.StreamRegion, Orderers: orderers, SyncInterval: cfg.SyncInterval}
 	for i, r := range Regions {
 		if r.Name == cfg.StreamRegion {
 			p.StreamReplicas = min(3, cfg.Servers[i])

@@ -20,7 +20,7 @@ import (
 // A clustered server needs its peers' route addresses before any of them
 // listens, so the ports are chosen up front (as nats-server's own cluster
 // tests do with fixed ports) instead of with "-1".
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ports []int
 	var lns []net.Listener
@@ -42,12 +42,12 @@ func freePorts(t *testing.T, n int) []int {
 
 // testCluster is three embedded servers routed to each other on loopback.
 type testCluster struct {
-	t       *testing.T
+	t       testing.TB
 	configs []ServerConfig
 	servers []*Embedded // nil while stopped
 }
 
-func newTestCluster(t *testing.T, ids *bus.Identities) *testCluster {
+func newTestCluster(t testing.TB, ids *bus.Identities, opts ...func(*ServerConfig)) *testCluster {
 	t.Helper()
 	const n = 3
 	ports := freePorts(t, 2*n)
@@ -63,6 +63,9 @@ func newTestCluster(t *testing.T, ids *bus.Identities) *testCluster {
 			Listen: fmt.Sprintf("127.0.0.1:%d", ports[i]), Identities: ids,
 			ClusterName: "gba-test", ClusterListen: fmt.Sprintf("127.0.0.1:%d", ports[n+i]), Routes: routes,
 		})
+		for _, o := range opts {
+			o(&c.configs[i])
+		}
 	}
 	t.Cleanup(func() {
 		for i := range c.servers {

@@ -38,8 +38,11 @@ const (
 	FaultAll     = "all"     // kill -9 every process at once
 )
 
-// Kinds are the fault kinds the soak draws from, each as likely.
+// Kinds are the fault kinds the soak draws from by default, each as likely.
 var Kinds = []string{FaultOrderer, FaultLeader, FaultNATS, FaultGateway, FaultAll}
+
+// ErrConfig is a Config the soak cannot run with.
+var ErrConfig = errors.New("soak: bad configuration")
 
 // Defaults of Config.
 const (
@@ -56,6 +59,10 @@ const (
 type Config struct {
 	Duration time.Duration // how long load and faults go on; default DefaultDuration
 	Seed     int64         // every random choice (faults, victims, pauses, events) follows from it
+	// Faults are the kinds drawn from, each as likely; default Kinds.
+	// One kind alone (e.g. only FaultAll) reproduces what follows that
+	// kind far more often than the mix does.
+	Faults []string
 	// Cluster is the state directory of a running deployment (`scripts/cluster
 	// up`) to soak; its processes are killed and restarted, and left running.
 	// Empty: Run starts a deployment of its own in Dir and stops it at the end.
@@ -77,6 +84,9 @@ type Config struct {
 	// default info). "debug" shows the engine's progress, view by view
 	// and sequence by sequence, to look into a stall.
 	LogLevel string
+	// SyncInterval of the own deployment's NATS servers (deploy.Config's;
+	// default nats-server's).
+	SyncInterval string
 	// Rate is the open-loop load in events per second, sent whatever the
 	// answers; half wait for the commit (committed receipts), half do not
 	// (accepted receipts). Default DefaultRate.
@@ -105,6 +115,9 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
+	if len(c.Faults) == 0 {
+		c.Faults = Kinds
+	}
 	if c.Duration <= 0 {
 		c.Duration = DefaultDuration
 	}
@@ -156,7 +169,10 @@ type Summary struct {
 	// again within 5 s of restart", where RecoveryMS also counts the
 	// downtime and every process's readiness.
 	SealedAgainMS map[string]int64 `json:"sealed_again_ms"`
-	Checks        int              `json:"checks"` // invariant checks run (one after each recovery, one at the end)
+	// SealedAgainEachMS is every fault's time of SealedAgainMS, by kind,
+	// in the order injected: the longest alone hides what is typical.
+	SealedAgainEachMS map[string][]int64 `json:"sealed_again_each_ms"`
+	Checks            int                `json:"checks"` // invariant checks run (one after each recovery, one at the end)
 	// The load: events sent, their receipts by kind, and what got none
 	// (by error code; "transport" for no answer at all, e.g. the gateway
 	// killed under the request), and the events shed.
@@ -230,7 +246,9 @@ type sealWatch struct {
 // watched saw a block above its height, and stops watching.
 func (r *run) sealedAgain(now time.Time) {
 	if w := r.again; w != nil {
-		r.sum.SealedAgainMS[w.kind] = max(r.sum.SealedAgainMS[w.kind], now.Sub(w.since).Milliseconds())
+		ms := now.Sub(w.since).Milliseconds()
+		r.sum.SealedAgainMS[w.kind] = max(r.sum.SealedAgainMS[w.kind], ms)
+		r.sum.SealedAgainEachMS[w.kind] = append(r.sum.SealedAgainEachMS[w.kind], ms)
 		r.again = nil
 	}
 }
@@ -240,9 +258,15 @@ func (r *run) sealedAgain(now time.Time) {
 // deployment); the summary then says how far it got.
 func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	cfg = cfg.withDefaults()
+	for _, k := range cfg.Faults {
+		if !slices.Contains(Kinds, k) {
+			return &Summary{Seed: cfg.Seed, Error: fmt.Sprintf("fault kind %q", k)},
+				fmt.Errorf("%w: fault kind %q (the kinds: %s)", ErrConfig, k, strings.Join(Kinds, ", "))
+		}
+	}
 	r := &run{cfg: cfg, log: cfg.Logger, rec: NewReceipts(), about: map[schemas.TxID]string{}, start: cfg.Now()}
 	r.sum = Summary{Seed: cfg.Seed, Duration: cfg.Duration.String(), Faults: map[string]int{}, RecoveryMS: map[string]int64{},
-		SealedAgainMS: map[string]int64{}, NoReceipt: map[string]int{}, PeakRSS: map[string]int64{}, Violations: []Violation{}}
+		SealedAgainMS: map[string]int64{}, SealedAgainEachMS: map[string][]int64{}, NoReceipt: map[string]int{}, PeakRSS: map[string]int64{}, Violations: []Violation{}}
 	for _, k := range Kinds {
 		r.sum.Faults[k] = 0
 	}
@@ -275,7 +299,7 @@ func (r *run) run(ctx context.Context) error {
 		}
 		r.log.Info("soak: starting a deployment", "dir", dir, "servers", cfg.Servers)
 		r.d, err = deploy.Up(ctx, deploy.Config{Dir: dir, Chain: "gba-soak", Servers: cfg.Servers, Binary: binary, Env: cfg.Env,
-			LogLevel: cfg.LogLevel, Ports: freePorts, Logger: r.log}, deploy.Options{DieWithParent: true, Logger: r.log})
+			LogLevel: cfg.LogLevel, SyncInterval: cfg.SyncInterval, Ports: freePorts, Logger: r.log}, deploy.Options{DieWithParent: true, Logger: r.log})
 		if err != nil {
 			return err
 		}
@@ -327,7 +351,7 @@ func (r *run) run(ctx context.Context) error {
 		if !sleep(ctx, pause) {
 			break
 		}
-		kind := Kinds[rng.IntN(len(Kinds))]
+		kind := cfg.Faults[rng.IntN(len(cfg.Faults))]
 		down := 500*time.Millisecond + time.Duration(rng.Int64N(int64(cfg.Downtime-500*time.Millisecond)+1))
 		if err := r.fault(ctx, kind, rng, down); err != nil {
 			stop()
