@@ -414,6 +414,55 @@ func (d *Deployment) Start(ctx context.Context, name string) error {
 	return d.waitReady(ctx, pr, StartAttempts-1)
 }
 
+// Launch starts one process and returns once it serves, not once it is
+// ready: a NATS server once it takes client connections (its JetStream may
+// still be electing its leaders), any other process at once. A host's
+// service manager orders its units that way (the orderers after the NATS
+// server, not after its health check), and the orderers then sync with
+// their peers while JetStream elects, instead of after. Call WaitReady for
+// readiness.
+func (d *Deployment) Launch(ctx context.Context, name string) error {
+	pr, ok := d.Plan.Proc(name)
+	if !ok {
+		return d.noProc(name)
+	}
+	if err := d.spawn(pr); err != nil {
+		return err
+	}
+	addr := pr.Endpoint("client")
+	if pr.Kind != KindNATS || addr == "" {
+		return nil
+	}
+	var dialer net.Dialer
+	for {
+		if _, ok := d.running(name); !ok {
+			return fmt.Errorf("deploy: %s exited while starting: %s", name, d.tail(name, 12))
+		}
+		actx, cancel := context.WithTimeout(ctx, time.Second)
+		conn, err := dialer.DialContext(actx, "tcp", addr)
+		cancel()
+		if err == nil {
+			_ = conn.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("deploy: %s takes no clients on %s: %w; log %s", name, addr, context.Cause(ctx), d.Plan.logPath(name))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// WaitReady waits until a process started with Launch is ready (its health
+// URL answers 200), starting it again if it exits meanwhile, as Start does.
+func (d *Deployment) WaitReady(ctx context.Context, name string) error {
+	pr, ok := d.Plan.Proc(name)
+	if !ok {
+		return d.noProc(name)
+	}
+	return d.waitReady(ctx, pr, StartAttempts-1)
+}
+
 // Stop stops one process: SIGTERM, then SIGKILL if it has not exited
 // within the grace time (15 s).
 func (d *Deployment) Stop(ctx context.Context, name string) error {

@@ -467,27 +467,48 @@ func (r *run) fault(ctx context.Context, kind string, rng *rand.Rand, down time.
 	r.again = &sealWatch{kind: kind, top: top, since: r.cfg.Now()}
 	r.mu.Unlock()
 	// Start again in steps, as a host's service manager would bring them
-	// up: the servers of a cluster together (one alone never forms its
-	// JetStream quorum), then the orderers and the gateways together:
-	// neither needs the other to start, and a gateway that waited for the
-	// orderers' readiness (which needs gba.blocks read) cost seconds.
+	// up: the WAN proxy, then the NATS servers of a cluster together (one
+	// alone never forms its JetStream quorum), then, once they take
+	// clients, the orderers and the gateways together, while JetStream
+	// still elects its leaders: an orderer syncs with its peers and starts
+	// its engine meanwhile, and waits for its GBA_TX consumer itself.
+	// Waiting for the servers' health first put the election and the sync
+	// one after the other (docs/faults.md). Then every victim must be ready.
 	rctx, cancel := context.WithTimeout(ctx, r.cfg.Recover)
 	defer cancel()
+	restartErr := func(err error) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		r.violate(Violation{Kind: Unrecovered, Detail: fmt.Sprintf("after %s: %v", kind, err)})
+		return fmt.Errorf("soak: restart after %s: %w", kind, err)
+	}
 	for _, step := range [][]deploy.Kind{{deploy.KindWAN}, {deploy.KindNATS}, {deploy.KindOrderer, deploy.KindGateway}} {
 		errs := make([]error, len(victims))
 		for i, v := range victims {
-			if pr, _ := p.Proc(v); slices.Contains(step, pr.Kind) {
+			pr, _ := p.Proc(v)
+			switch {
+			case !slices.Contains(step, pr.Kind):
+			case pr.Kind == deploy.KindWAN:
 				wg.Go(func() { errs[i] = r.d.Start(rctx, v) })
+			default:
+				wg.Go(func() { errs[i] = r.d.Launch(rctx, v) })
 			}
 		}
 		wg.Wait()
 		if err := errors.Join(errs...); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			r.violate(Violation{Kind: Unrecovered, Detail: fmt.Sprintf("after %s: %v", kind, err)})
-			return fmt.Errorf("soak: restart after %s: %w", kind, err)
+			return restartErr(err)
 		}
+	}
+	errs = make([]error, len(victims))
+	for i, v := range victims {
+		if pr, _ := p.Proc(v); pr.Kind != deploy.KindWAN {
+			wg.Go(func() { errs[i] = r.d.WaitReady(rctx, v) })
+		}
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return restartErr(err)
 	}
 	// Recovered: every process ready, every orderer at the height sealed
 	// before the fault or above.

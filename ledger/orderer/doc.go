@@ -58,7 +58,11 @@
 //     engine its WAL entries and the last block's proposal, signatures and
 //     view metadata. A leader whose WAL holds a proposal in flight sends
 //     its pre-prepare again (restored.go): after a whole-cluster crash the
-//     followers that never received it could not vote otherwise.
+//     followers that never received it could not vote otherwise. The
+//     GBA_TX consumer is created in the background from the start of Start
+//     (bus.Retry, up to 30 s), and pulling begins once the engine runs:
+//     after a whole-deployment restart the catch-up from the peers runs
+//     while JetStream elects its leaders, not after.
 //  8. View changes. The gate between the transport and the engine keeps a
 //     copy of every proposal and vote of a view the engine has not started
 //     yet and hands it in again once it has (SmartBFT drops them, and with

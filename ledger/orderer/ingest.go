@@ -33,8 +33,13 @@ type ingester struct {
 	n  *Node
 	js jetstream.JetStream
 
-	mu   sync.Mutex // guards iter: run replaces it, the stopper stops it
+	mu   sync.Mutex // guards cons and iter: run replaces them, the stopper stops iter
+	cons jetstream.Consumer
 	iter jetstream.MessagesContext
+
+	// created receives the result of the first creation of the
+	// consumer, which newIngester starts in the background.
+	created chan error
 
 	backoff time.Duration // before the next re-creation; reset by a message (run's own)
 }
@@ -48,14 +53,36 @@ const consumerTimeout = 30 * time.Second
 // server; see open.
 const pullExpiry = 5 * time.Second
 
+// newIngester creates the orderer's consumer in the background and
+// returns at once: Start runs its catch-up from the peers and starts the
+// engine meanwhile, so after a whole-deployment restart the wait for
+// GBA_TX's leader (nats-server's election, seconds) and the sync overlap.
+// start then begins pulling.
 func newIngester(n *Node) (*ingester, error) {
 	js, err := jetstream.New(n.cfg.Conn)
 	if err != nil {
 		return nil, fmt.Errorf("orderer: jetstream: %w", err)
 	}
-	in := &ingester{n: n, js: js}
-	if err := in.open(); err != nil {
-		return nil, err
+	in := &ingester{n: n, js: js, created: make(chan error, 1)}
+	go func() { in.created <- in.create() }()
+	return in, nil
+}
+
+// start waits for the consumer newIngester began to create, starts pulling
+// from it, and starts the ingest and keep-alive goroutines. The engine
+// must be running: every message pulled is submitted to it.
+func (in *ingester) start() error {
+	n := in.n
+	select {
+	case err := <-in.created:
+		if err != nil {
+			return err
+		}
+	case <-n.ctx.Done():
+		return ErrStopped
+	}
+	if err := in.iterate(); err != nil {
+		return err
 	}
 	go func() {
 		<-n.ctx.Done()
@@ -63,14 +90,23 @@ func newIngester(n *Node) (*ingester, error) {
 		in.iter.Stop()
 		in.mu.Unlock()
 	}()
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go in.keepAlive()
-	return in, nil
+	go in.run()
+	return nil
 }
 
 // open creates (or updates) the orderer's durable consumer and starts
 // pulling from it.
 func (in *ingester) open() error {
+	if err := in.create(); err != nil {
+		return err
+	}
+	return in.iterate()
+}
+
+// create creates (or updates) the orderer's durable consumer.
+func (in *ingester) create() error {
 	n := in.n
 	// Short attempts (bus.Retry): a request sent while GBA_TX has no
 	// leader (its cluster restarting) is never answered, or refused with
@@ -87,6 +123,18 @@ func (in *ingester) open() error {
 	if err != nil {
 		return fmt.Errorf("orderer: consumer %s: %w", bus.OrdererConsumer(n.cfg.Name), err)
 	}
+	in.mu.Lock()
+	in.cons = cons
+	in.mu.Unlock()
+	return nil
+}
+
+// iterate starts pulling from the consumer create made.
+func (in *ingester) iterate() error {
+	n := in.n
+	in.mu.Lock()
+	cons := in.cons
+	in.mu.Unlock()
 	// Pull requests expire after pullExpiry, with heartbeats at half of it,
 	// so a pull lost with the consumer's leader (a NATS server going down)
 	// is noticed and renewed within seconds. nats.go's default, 30 s, left

@@ -265,7 +265,8 @@ type counters struct {
 //   - commitMu serialises the commit path (store append, state commit,
 //     index update, acks, wake-ups);
 //   - the ingest goroutine owns the JetStream iterator; pending acks are
-//     shared with the commit path under ackMu;
+//     shared with the commit path under ackMu; a start-up goroutine
+//     creates the consumer while Start syncs (ingest.go);
 //   - the transport and sync-service subscriptions run on NATS goroutines
 //     and only read the store;
 //   - the publisher goroutine publishes headers up to the store's height.
@@ -509,6 +510,11 @@ func (n *Node) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The consumer is created while the sync below runs (ingest.go).
+	in, err := newIngester(n)
+	if err != nil {
+		return err
+	}
 	n.syncer = &syncer{n: n}
 	if err = n.syncer.serve(); err != nil {
 		return err
@@ -611,12 +617,9 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.wg.Add(1)
 	go n.syncer.watchLag()
-	in, err := newIngester(n)
-	if err != nil {
+	if err := in.start(); err != nil {
 		return err
 	}
-	n.wg.Add(1)
-	go in.run()
 	if !cfg.NoScrub {
 		n.wg.Add(1)
 		go n.scrub()
