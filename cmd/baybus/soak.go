@@ -76,6 +76,7 @@ progress on stderr. Exit status 0 when every invariant held, 1 on any violation,
 	f.DurationVar(&cfg.FaultEvery, "fault-every", soak.DefaultFaultEvery, "mean pause between a recovery and the next fault")
 	f.DurationVar(&cfg.Downtime, "downtime", soak.DefaultDowntime, "longest time a killed process stays down")
 	f.DurationVar(&cfg.Recover, "recover", soak.DefaultRecover, "longest wait for the deployment to recover from a fault (longer is a violation)")
+	f.DurationVar(&cfg.HealAfter, "heal-after", soak.DefaultHealAfter, "after a restart, delete and create again a stream that has had no leader this long (the operator's step, docs/faults.md); negative never")
 	f.DurationVar(&cfg.Drain, "drain", soak.DefaultDrain, "longest wait, after the load stops, for every accepted event to be sealed")
 	f.BoolVarP(&quiet, "quiet", "q", false, "progress on stderr only for warnings and violations")
 	return cmd

@@ -34,6 +34,12 @@
 // and monitoring is https. In-process connections (Embedded.Connect)
 // never use TLS.
 //
+// Leaderless and RecreateStream are the operator's check and step for a
+// stream whose replicas cannot elect a leader (after a kill -9 of its
+// whole cluster each replica may wait for a leader to catch it up:
+// docs/faults.md): the stream is deleted and created again, losing what it
+// held, which the gateways' outboxes publish again.
+//
 // # Goroutines
 //
 // The server runs its own goroutines from Start until Shutdown, which waits

@@ -129,6 +129,71 @@ func (c *procCluster) start(i int) {
 	c.procs[i] = cmd
 }
 
+// stop stops server i cleanly (SIGTERM) and waits for it to be gone.
+func (c *procCluster) stop(i int) {
+	if p := c.procs[i]; p != nil {
+		_ = p.Process.Signal(syscall.SIGTERM)
+		_ = p.Wait()
+		c.procs[i] = nil
+	}
+}
+
+// removeMessages removes stream's message blocks and state files from
+// server i's store (stopped), as a store that lost its writes would be
+// found; it returns how many files it removed.
+func (c *procCluster) removeMessages(i int, stream string) int {
+	c.t.Helper()
+	opts, err := server.ProcessConfigFile(c.confs[i])
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	dir := filepath.Join(opts.StoreDir, "jetstream", "GBA", "streams", stream, "msgs")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	return len(entries)
+}
+
+// dialer returns a function that connects as a bus identity (seeds in dir)
+// to every server, reconnecting for as long as the test runs.
+func (c *procCluster) dialer(dir string) func(name string) *nats.Conn {
+	var urls []string
+	for _, conf := range c.confs {
+		opts, err := server.ProcessConfigFile(conf)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		urls = append(urls, fmt.Sprintf("nats://%s:%d", opts.Host, opts.Port))
+	}
+	url := strings.Join(urls, ",")
+	return func(name string) *nats.Conn {
+		c.t.Helper()
+		nc, err := bus.Connect(url, bus.SeedPath(dir, name), "test-"+name, nats.ReconnectWait(100*time.Millisecond),
+			nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
+			nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})) // the kills' resets are expected
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		c.t.Cleanup(nc.Close)
+		return nc
+	}
+}
+
+// logTails logs the last n lines of every server's log.
+func (c *procCluster) logTails(n int) {
+	for i, l := range c.logs {
+		raw, _ := os.ReadFile(l)
+		lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+		c.t.Logf("n%d's log, last lines:\n%s", i+1, strings.Join(lines[max(0, len(lines)-n):], "\n"))
+	}
+}
+
 // kill kills server i with SIGKILL and waits for it to be gone.
 func (c *procCluster) kill(i int) {
 	if p := c.procs[i]; p != nil {
@@ -182,26 +247,7 @@ func testKillAll(t *testing.T, syncInterval string, rounds int) {
 		t.Fatal(err)
 	}
 	c := newProcCluster(t, ids, syncInterval)
-	var urls []string
-	for _, conf := range c.confs {
-		opts, err := server.ProcessConfigFile(conf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		urls = append(urls, fmt.Sprintf("nats://%s:%d", opts.Host, opts.Port))
-	}
-	url := strings.Join(urls, ",")
-	dial := func(name string) *nats.Conn {
-		t.Helper()
-		nc, err := bus.Connect(url, bus.SeedPath(dir, name), "test-"+name, nats.ReconnectWait(100*time.Millisecond),
-			nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
-			nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})) // the kills' resets are expected
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		return nc
-	}
+	dial := c.dialer(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rounds+2)*time.Minute)
 	defer cancel()
 	op := dial("operator")
@@ -294,11 +340,7 @@ func testKillAll(t *testing.T, syncInterval string, rounds int) {
 		})
 		wcancel()
 		if err != nil {
-			for i, l := range c.logs {
-				raw, _ := os.ReadFile(l)
-				lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
-				t.Logf("n%d's log, last lines:\n%s", i+1, strings.Join(lines[max(0, len(lines)-8):], "\n"))
-			}
+			c.logTails(8)
 			t.Fatalf("round %d: GBA_TX has no leader %s after every server was killed and started again: %v",
 				round, time.Since(start).Round(time.Millisecond), err)
 		}
@@ -310,5 +352,127 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-time.After(d):
+	}
+}
+
+// TestRecreateStreamRevivesALeaderlessGBATX builds the state the
+// 30-minute soak stopped on (docs/faults.md, "The finding"): every replica
+// of GBA_TX has a Raft snapshot of messages its store no longer holds, so
+// each waits for a leader to catch it up and none can lead. (The soak's
+// kill -9 lost the store's last writes; here the servers stop cleanly,
+// which installs the snapshot, and the stores' message blocks are removed
+// before they start again.) The stream stays without a leader, and
+// RecreateStream, the operator's step, gives it one: the orderers'
+// consumers are back and a batch published is delivered.
+func TestRecreateStreamRevivesALeaderlessGBATX(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts, stops and restarts NATS server processes")
+	}
+	orderers := []string{"hongkong", "macao", "qianhai", "hengqin", "nansha"}
+	ids, err := bus.NewIdentities(schemas.CityTokens(), orderers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := ids.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	c := newProcCluster(t, ids, "")
+	dial := c.dialer(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	op := dial("operator")
+	if err := bus.WaitJetStream(ctx, op); err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(op)
+	sc := bus.StreamConfig{Replicas: 3, Orderers: orderers}
+	if err := poll(ctx, func(ctx context.Context) error { return bus.EnsureStreams(ctx, js, sc) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := streamCurrent(ctx, js, bus.StreamTx, 3); err != nil {
+		t.Fatal(err)
+	}
+	// Batches no orderer has read: the stream keeps them (interest).
+	city := schemas.CityTokens()[0]
+	pjs, _ := jetstream.New(dial(bus.IdentityName(bus.RoleCity, city)))
+	publish := func(i int) error {
+		msg := &nats.Msg{Subject: bus.TxSubject(city), Data: []byte(fmt.Sprintf("batch %d", i)), Header: nats.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("b-%d", i))
+		return poll(ctx, func(ctx context.Context) error { _, err := pjs.PublishMsg(ctx, msg); return err })
+	}
+	for i := range 20 {
+		if err := publish(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range c.procs {
+		c.stop(i)
+	}
+	for i := range c.procs {
+		removed := c.removeMessages(i, bus.StreamTx)
+		if removed == 0 {
+			t.Fatalf("n%d: no message block of %s to remove", i+1, bus.StreamTx)
+		}
+	}
+	for i := range c.procs {
+		c.start(i)
+	}
+	if err := bus.WaitJetStream(ctx, op); err != nil {
+		t.Fatal(err)
+	}
+	// Stuck: the meta leader answers, the stream has no leader, well past
+	// nats-server's longest election timeout (9 s).
+	stuck := time.Now()
+	for time.Since(stuck) < 20*time.Second {
+		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+		st, err := js.Stream(actx, bus.StreamTx)
+		acancel()
+		if err == nil && st.CachedInfo().Cluster != nil && st.CachedInfo().Cluster.Leader != "" {
+			t.Fatalf("%s elected %s %s after the restart: the stuck state was not built", bus.StreamTx,
+				st.CachedInfo().Cluster.Leader, time.Since(stuck).Round(time.Millisecond))
+		}
+		sleepCtx(ctx, time.Second)
+	}
+	// Each replica says why, as in the soak's logs.
+	for i, l := range c.logs {
+		raw, _ := os.ReadFile(l)
+		if !strings.Contains(string(raw), "catchup aborted, no leader for stream 'GBA > GBA_TX'") {
+			c.logTails(8)
+			t.Fatalf("n%d does not say it waits for a leader to catch it up", i+1)
+		}
+	}
+	got, err := Leaderless(ctx, op, 2*time.Second, bus.StreamTx, bus.StreamBlocks)
+	if err != nil || len(got) != 1 || got[0] != bus.StreamTx {
+		c.logTails(8)
+		t.Fatalf("Leaderless: %v, %v; want [%s]", got, err, bus.StreamTx)
+	}
+
+	if err := RecreateStream(ctx, op, bus.StreamTx, sc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := streamCurrent(ctx, js, bus.StreamTx, 3); err != nil {
+		t.Fatalf("after RecreateStream: %v", err)
+	}
+	if got, err := Leaderless(ctx, op, 2*time.Second, bus.StreamTx); err != nil || len(got) != 0 {
+		t.Fatalf("Leaderless after RecreateStream: %v, %v", got, err)
+	}
+	if err := publish(100); err != nil {
+		t.Fatal(err)
+	}
+	ojs, _ := jetstream.New(dial(bus.IdentityName(bus.RoleOrderer, orderers[0])))
+	var m jetstream.Msg
+	if err := poll(ctx, func(ctx context.Context) error {
+		cons, err := ojs.Consumer(ctx, bus.StreamTx, bus.OrdererConsumer(orderers[0]))
+		if err != nil {
+			return err
+		}
+		m, err = cons.Next(jetstream.FetchMaxWait(2 * time.Second))
+		return err
+	}); err != nil {
+		t.Fatalf("orderer %s's consumer after RecreateStream: %v", orderers[0], err)
+	}
+	if string(m.Data()) != "batch 100" {
+		t.Fatalf("delivered %q", m.Data())
 	}
 }

@@ -46,12 +46,15 @@ var ErrConfig = errors.New("soak: bad configuration")
 
 // Defaults of Config.
 const (
-	DefaultDuration    = 2 * time.Minute
-	DefaultRate        = 20
-	DefaultFaultEvery  = 12 * time.Second
-	DefaultDowntime    = 3 * time.Second
-	DefaultRecover     = 90 * time.Second
-	DefaultDrain       = 90 * time.Second
+	DefaultDuration   = 2 * time.Minute
+	DefaultRate       = 20
+	DefaultFaultEvery = 12 * time.Second
+	DefaultDowntime   = 3 * time.Second
+	DefaultRecover    = 90 * time.Second
+	DefaultDrain      = 90 * time.Second
+	// DefaultHealAfter is well past nats-server's longest election
+	// timeout (9 s) and a loaded machine's slowness after a restart.
+	DefaultHealAfter   = 30 * time.Second
 	DefaultMaxInFlight = 256
 )
 
@@ -107,6 +110,13 @@ type Config struct {
 	// default DefaultRecover. A fault not recovered from in time is a
 	// violation.
 	Recover time.Duration
+	// HealAfter is how long after a restart a stream may answer with no
+	// leader before the soak takes the operator's step: it deletes the
+	// stream and creates it again (deploy.RecreateStream; docs/faults.md).
+	// Each step is counted in Summary.Healed, and the invariants must
+	// still hold (the gateways' outboxes publish again what the stream
+	// lost). Default DefaultHealAfter; negative never.
+	HealAfter time.Duration
 	// Drain bounds the wait, after the load stops, for every accepted
 	// event to be sealed; default DefaultDrain.
 	Drain  time.Duration
@@ -138,6 +148,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Drain <= 0 {
 		c.Drain = DefaultDrain
+	}
+	if c.HealAfter == 0 {
+		c.HealAfter = DefaultHealAfter
 	}
 	if len(c.Servers) == 0 {
 		c.Servers = []int{3, 1, 1}
@@ -181,6 +194,10 @@ type Summary struct {
 	Accepted  int            `json:"accepted_receipts"`
 	NoReceipt map[string]int `json:"no_receipt"`
 	Shed      int            `json:"shed"`
+	// Healed counts, by stream, the times the soak deleted and created a
+	// stream again after it had no leader for HealAfter following a
+	// restart (nats-server's liveness fault, docs/faults.md).
+	Healed map[string]int `json:"healed"`
 	// ReceiptsChecked is the receipts the final check found on every
 	// orderer's chain; Lost and Duplicated the distinct transactions
 	// missing from one or recorded twice on one.
@@ -266,7 +283,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	r := &run{cfg: cfg, log: cfg.Logger, rec: NewReceipts(), about: map[schemas.TxID]string{}, start: cfg.Now()}
 	r.sum = Summary{Seed: cfg.Seed, Duration: cfg.Duration.String(), Faults: map[string]int{}, RecoveryMS: map[string]int64{},
-		SealedAgainMS: map[string]int64{}, SealedAgainEachMS: map[string][]int64{}, NoReceipt: map[string]int{}, PeakRSS: map[string]int64{}, Violations: []Violation{}}
+		SealedAgainMS: map[string]int64{}, SealedAgainEachMS: map[string][]int64{}, Healed: map[string]int{}, NoReceipt: map[string]int{}, PeakRSS: map[string]int64{}, Violations: []Violation{}}
 	for _, k := range Kinds {
 		r.sum.Faults[k] = 0
 	}
@@ -476,6 +493,12 @@ func (r *run) fault(ctx context.Context, kind string, rng *rand.Rand, down time.
 	// one after the other (docs/faults.md). Then every victim must be ready.
 	rctx, cancel := context.WithTimeout(ctx, r.cfg.Recover)
 	defer cancel()
+	if r.cfg.HealAfter > 0 && slices.ContainsFunc(victims, func(v string) bool { pr, _ := p.Proc(v); return pr.Kind == deploy.KindNATS }) {
+		hctx, stopHeal := context.WithCancel(rctx)
+		var heal sync.WaitGroup
+		heal.Go(func() { r.heal(hctx) })
+		defer func() { stopHeal(); heal.Wait() }()
+	}
 	restartErr := func(err error) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -531,6 +554,38 @@ func (r *run) fault(ctx context.Context, kind string, rng *rand.Rand, down time.
 	r.mu.Unlock()
 	r.log.Info("soak: recovered", "fault", kind, "took", took.Round(time.Millisecond))
 	return nil
+}
+
+// heal watches the streams while a restart recovers: a stream that still
+// answers with no leader HealAfter after the restart is deleted and created
+// again, once (the operator's step for nats-server's liveness fault,
+// docs/faults.md). It runs until ctx ends (the recovery).
+func (r *run) heal(ctx context.Context) {
+	if !sleep(ctx, r.cfg.HealAfter) {
+		return
+	}
+	healed := map[string]bool{}
+	for ctx.Err() == nil {
+		names, err := r.d.Leaderless(ctx)
+		if err != nil {
+			r.log.Warn("soak: streams' leaders", "err", err)
+		}
+		for _, name := range names {
+			if healed[name] {
+				continue
+			}
+			healed[name] = true
+			r.log.Warn("soak: stream without a leader since the restart; deleting and creating it again", "stream", name, "after", r.cfg.HealAfter)
+			if err := r.d.RecreateStream(ctx, name); err != nil {
+				r.log.Warn("soak: recreate stream", "stream", name, "err", err)
+				continue
+			}
+			r.mu.Lock()
+			r.sum.Healed[name]++
+			r.mu.Unlock()
+		}
+		sleep(ctx, 2*time.Second)
+	}
 }
 
 // recovered reports whether every process is ready and every orderer at
