@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/block/blocktest"
 	"github.com/baybus/baybus/ledger/licenses"
 	"github.com/baybus/baybus/ledger/orderer/ordertest"
@@ -34,7 +35,9 @@ func execVerifyChain(t *testing.T, args ...string) (string, string, int) {
 func chainDir(t *testing.T, n int, torn bool) string {
 	t.Helper()
 	orderers := []string{"hongkong", "macao", "qianhai", "hengqin"}
-	c, err := keys.NewConsortium("gba-test", schemas.CityTokens(), orderers, keys.Ed25519, rand.Reader)
+	// Rules version 2 by name: these records name persons in plaintext,
+	// which a chain of version 3 (the default) seals as invalid.
+	c, err := keys.NewConsortiumRules("gba-test", schemas.CityTokens(), orderers, keys.Schemes{City: keys.Ed25519, Orderer: keys.Ed25519}, block.Rules2, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +184,9 @@ func TestVerifyChainCmdDamagedLastRecord(t *testing.T) {
 // its chain leaves the others'.
 func TestVerifyChainCmdFork(t *testing.T) {
 	orderers := []string{"hongkong", "macao", "qianhai", "hengqin"}
-	c, err := keys.NewConsortium("gba-test", schemas.CityTokens(), orderers, keys.Ed25519, rand.Reader)
+	// Rules version 2 by name: these records name persons in plaintext,
+	// which a chain of version 3 (the default) seals as invalid.
+	c, err := keys.NewConsortiumRules("gba-test", schemas.CityTokens(), orderers, keys.Schemes{City: keys.Ed25519, Orderer: keys.Ed25519}, block.Rules2, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/baybus/baybus/bridge"
 	"github.com/baybus/baybus/gateway/client"
 	"github.com/baybus/baybus/internal/system"
+	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/reconcile"
 	"github.com/baybus/baybus/schemas"
 )
@@ -210,7 +211,9 @@ func TestReconcileCmdOverTheBus(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	sys, err := system.Start(ctx, system.Config{DataDir: dir, Listen: "127.0.0.1:0", NATSListen: "127.0.0.1:-1", Orderers: 4, NoAuth: true,
+	// Rules version 2 by name: reconciling a chain of version 3 (the
+	// default) needs the city's disclosures (--disclosures).
+	sys, err := system.Start(ctx, system.Config{DataDir: dir, Listen: "127.0.0.1:0", NATSListen: "127.0.0.1:-1", Orderers: 4, NoAuth: true, Rules: block.Rules2,
 		Bridges: gatewayBridges, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 	"github.com/baybus/baybus/gateway/server"
 	"github.com/baybus/baybus/internal/natsserver"
 	"github.com/baybus/baybus/internal/natsserver/natstest"
+	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/schemas/bus"
 	"github.com/baybus/baybus/schemas/consortium"
 )
@@ -41,7 +42,9 @@ type deployment struct {
 func newDeployment(t *testing.T) *deployment {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "consortium")
-	cons, err := consortium.Create(dir, consortium.Spec{Chain: "gba-test", Orderers: 4})
+	// Rules version 2 by name: a gateway with no orderers behind it; on
+	// version 3 (the default) it needs their query service for grants.
+	cons, err := consortium.Create(dir, consortium.Spec{Chain: "gba-test", Orderers: 4, Rules: block.Rules2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +285,9 @@ func TestTLSAndClientCertificates(t *testing.T) {
 // itself.
 func TestReadinessFollowsTheBus(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "consortium")
-	cons, err := consortium.Create(dir, consortium.Spec{Chain: "gba-test", Orderers: 4})
+	// Rules version 2 by name: a gateway with no orderers behind it; on
+	// version 3 (the default) it needs their query service for grants.
+	cons, err := consortium.Create(dir, consortium.Spec{Chain: "gba-test", Orderers: 4, Rules: block.Rules2})
 	if err != nil {
 		t.Fatal(err)
 	}

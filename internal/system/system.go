@@ -56,7 +56,7 @@ type Config struct {
 	Chain      string
 	Scheme     string // signature scheme of new keys; default Ed25519
 	// Rules is the rules version of a new chain; default keys.DefaultRules
-	// (`up` asks for keys.MaxRules). An existing chain keeps its own.
+	// (the newest, keys.MaxRules). An existing chain keeps its own.
 	Rules int
 	Batch gateway.BatchConfig
 	// Engine tunes the orderers' consensus; zero fields take

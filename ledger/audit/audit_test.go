@@ -98,7 +98,9 @@ func segmentFile(t *testing.T, dir string) string {
 }
 
 func TestVerifyChain(t *testing.T) {
-	c, err := keys.NewConsortium("gba-test", schemas.CityTokens(), orderers, keys.Ed25519, rand.Reader)
+	// Rules version 2 by name: these records name persons in plaintext,
+	// which a chain of version 3 (the default) seals as invalid.
+	c, err := keys.NewConsortiumRules("gba-test", schemas.CityTokens(), orderers, keys.Schemes{City: keys.Ed25519, Orderer: keys.Ed25519}, block.Rules2, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +168,8 @@ func TestVerifyChain(t *testing.T) {
 	t.Run("another chain's trust bundle", func(t *testing.T) {
 		dir := t.TempDir()
 		writeLog(t, dir, recs)
-		other, _ := keys.NewConsortium("gba-test", schemas.CityTokens(), orderers, keys.Ed25519, rand.Reader)
+		// The chain's rules version, other keys.
+		other, _ := keys.NewConsortiumRules("gba-test", schemas.CityTokens(), orderers, keys.Schemes{City: keys.Ed25519, Orderer: keys.Ed25519}, block.Rules2, rand.Reader)
 		if _, err := audit.VerifyChain(ctx, dir, other.Bundle); err == nil {
 			t.Fatal("chain verified against foreign keys")
 		}
@@ -244,7 +247,9 @@ func TestVerifyChain(t *testing.T) {
 // is a fork fault at the first height where it differs, a lagging orderer
 // on a fork included.
 func TestVerifyCluster(t *testing.T) {
-	c, err := keys.NewConsortium("gba-test", schemas.CityTokens(), orderers, keys.Ed25519, rand.Reader)
+	// Rules version 2 by name: these records name persons in plaintext,
+	// which a chain of version 3 (the default) seals as invalid.
+	c, err := keys.NewConsortiumRules("gba-test", schemas.CityTokens(), orderers, keys.Schemes{City: keys.Ed25519, Orderer: keys.Ed25519}, block.Rules2, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +343,9 @@ func TestVerifyCluster(t *testing.T) {
 // every chain, in order, with the chain's last height, and the report is
 // the one VerifyCluster gives.
 func TestVerifyClusterProgress(t *testing.T) {
-	c, err := keys.NewConsortium("gba-test", schemas.CityTokens(), orderers, keys.Ed25519, rand.Reader)
+	// Rules version 2 by name: these records name persons in plaintext,
+	// which a chain of version 3 (the default) seals as invalid.
+	c, err := keys.NewConsortiumRules("gba-test", schemas.CityTokens(), orderers, keys.Schemes{City: keys.Ed25519, Orderer: keys.Ed25519}, block.Rules2, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/baybus/baybus/internal/natsserver/natstest"
+	"github.com/baybus/baybus/ledger/block"
 	"github.com/baybus/baybus/ledger/block/blocktest"
 	"github.com/baybus/baybus/ledger/blocklog"
 	"github.com/baybus/baybus/ledger/licenses"
@@ -41,7 +42,9 @@ type bigLedger struct {
 
 func buildBigLedger(t testing.TB, licensesN, perBlock int) *bigLedger {
 	t.Helper()
-	cons, err := keys.NewConsortium("gba-test", schemas.CityTokens(), []string{"hongkong", "macao", "qianhai", "hengqin"}, keys.Ed25519, rand.Reader)
+	// Rules version 2 by name: these records name persons in plaintext,
+	// which a chain of version 3 (the default) seals as invalid.
+	cons, err := keys.NewConsortiumRules("gba-test", schemas.CityTokens(), []string{"hongkong", "macao", "qianhai", "hengqin"}, keys.Schemes{City: keys.Ed25519, Orderer: keys.Ed25519}, block.Rules2, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}

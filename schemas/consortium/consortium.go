@@ -53,7 +53,7 @@ type Spec struct {
 	// role's keys: a mixed consortium (cities on SM2, orderers on Ed25519).
 	CityScheme, OrdererScheme string
 	// Rules is the chain's rules version (ledger/block); default
-	// keys.DefaultRules.
+	// keys.DefaultRules, the newest.
 	Rules int
 	Rand  io.Reader // default crypto/rand
 	CA    CAConfig  // the consortium CA; zero: ECDSA P-256, 10 years

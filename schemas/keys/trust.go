@@ -287,16 +287,13 @@ func (b *Bundle) CurrentKey(role Role, member string) (string, bool) {
 const MaxRules = 3
 
 // DefaultRules is the rules version NewConsortium (and a
-// consortium.Spec without Rules) gives a chain when none is asked for:
-// version 2, for the libraries' own fixtures. Every command that makes a
-// consortium (`baybus keys init`, `up`, `demo`, `cluster`) asks for
-// MaxRules, and takes --rules N only to make one like an old chain's. The
-// library default stays 2 because the ledger's tests (ledger/block, node,
-// orderer, proof, reconcile, audit, replica: some thirty fixtures) publish
-// raw records with personal fields in plaintext, which a chain of version
-// 3 seals as invalid; moving them to ask for version 2 by name is left to
-// those packages' owners (docs/sharing.md).
-const DefaultRules = 2
+// consortium.Spec without Rules) gives a chain when none is asked for: the
+// newest, MaxRules, as every command that makes a consortium (`baybus
+// keys init`, `up`, `demo`, `cluster`) does; --rules N (NewConsortiumRules
+// in Go) makes one like an old chain's. Fixtures that publish records with
+// personal fields in plaintext, which a chain of version 3 seals as
+// invalid, ask for version 2 by name.
+const DefaultRules = MaxRules
 
 // Consortium is what InitConsortium creates.
 type Consortium struct {
