@@ -143,6 +143,8 @@ documented in docs/performance.md.`,
 	fl.StringVar(&sweepOut, "sweep-out", "bench-sweep", "file prefix of the sweep's CSV and SVG")
 	fl.StringVar(&target, "cluster", "", "load the deployment in this state directory (scripts/cluster up, with or without --wan) through its gateways instead of an embedded system; reports committed tx/s and finality as wait=commit answers show it")
 	fl.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the measured window, labelled by role (go tool pprof -tags); of the whole run with --sweep or --cluster")
+	fl.StringVar(&cfg.PeerCmd, "peer-cmd", "", "after the run, measure a peer on this machine with this shell command, which prints its committed \"N tx/s\" (docs/performance.md: CometBFT's kvstore); prints baybus's throughput against it")
+	fl.DurationVar(&cfg.PeerTimeout, "peer-timeout", bench.DefaultPeerTimeout, "how long --peer-cmd may run")
 	fl.StringVar(&cfg.HeapProfile, "memprofile", "", "write the heap profile taken at the pipeline's peak resident set (go tool pprof)")
 	lf.add(cmd)
 	lf.level = "error"
@@ -193,6 +195,13 @@ func printResult(w io.Writer, r *bench.Result) {
 	if m := r.PeakMemory; m != nil && m.RSSBytes > 0 {
 		fmt.Fprintf(tw, "memory at peak\t%.0f MiB resident at %.1f s (%s): Go %.0f MiB (heap objects %.0f), outside Go %.0f MiB\n",
 			float64(m.RSSBytes)/(1<<20), m.AtS, m.Phase, float64(m.GoBytes)/(1<<20), float64(m.GoHeapBytes)/(1<<20), float64(m.OtherBytes)/(1<<20))
+	}
+	if p := r.Peer; p != nil {
+		if p.Error != "" {
+			fmt.Fprintf(tw, "peer\tno figure (%s): %s\n", p.Cmd, p.Error)
+		} else {
+			fmt.Fprintf(tw, "peer\t%.0f tx/s (%s, %.0f s); baybus committed %.0f tx/s = %.2f × the peer's\n", p.TPS, p.Cmd, p.WallS, r.CommittedTPS, p.Ratio)
+		}
 	}
 	if c := r.CPUByRole; c != nil {
 		fmt.Fprintf(tw, "CPU by role\t%s\n", roleLine(c))

@@ -65,7 +65,12 @@ type Config struct {
 	CPUProfile string
 	// NoRoles skips the CPU profile of the window and CPUByRole.
 	NoRoles bool
-	Logger  *slog.Logger
+	// PeerCmd, if set, is a shell command run after the references that
+	// measures another system on this machine and prints its tx/s
+	// (PeerResult); PeerTimeout bounds it (default DefaultPeerTimeout).
+	PeerCmd     string
+	PeerTimeout time.Duration
+	Logger      *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -176,6 +181,8 @@ type Result struct {
 	CPUs           int           `json:"cpus"`
 	GOOS           string        `json:"goos"`
 	GOARCH         string        `json:"goarch"`
+	// Peer is the peer measured by Config.PeerCmd in the same run.
+	Peer *PeerResult `json:"peer,omitempty"`
 	// RefusedBy counts refused events by the gateway's error code
 	// ("transport" when no answer came); `bench --cluster` only.
 	RefusedBy map[string]int64 `json:"refused_by,omitempty"`
@@ -231,6 +238,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if res.CryptoFloorTPS > 0 {
 		res.RatioVsCryptoFloor = res.CommittedTPS / res.CryptoFloorTPS
+	}
+	if cfg.PeerCmd != "" {
+		res.Peer = runPeer(ctx, cfg, res.CommittedTPS)
 	}
 	return res, nil
 }
