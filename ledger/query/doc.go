@@ -56,7 +56,9 @@
 // # Goroutines
 //
 // Server: the subscription's goroutine decodes and hands requests to a
-// pool of workers, and each held Wait to a goroutine of its own (bounded;
+// pool of workers through a bounded queue (a request that finds it full,
+// or waits in it longer than QueueWait, is answered busy, so its client
+// asks another orderer in time), and each held Wait to a goroutine of its own (bounded;
 // past the bound a Wait is refused as unavailable, so its client asks
 // another orderer). Stop unsubscribes and waits for all of them.
 //

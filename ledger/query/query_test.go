@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/baybus/baybus/ledger/query"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
+	"github.com/baybus/baybus/schemas/wire"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -477,5 +479,111 @@ func TestServerBoundsWaits(t *testing.T) {
 		}
 	case <-ctxFor(t, 10*time.Second).Done():
 		t.Fatal("Stop did not end the held wait")
+	}
+}
+
+// stall is a backend whose proof of key "CN/STALL" waits for release,
+// having said so on entered: a worker held as long as a test needs.
+type stall struct {
+	query.Backend
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s stall) LatestProof(key string) (*proof.Bundle, error) {
+	if key == "CN/STALL" {
+		s.entered <- struct{}{}
+		<-s.release
+	}
+	return s.Backend.LatestProof(key)
+}
+
+// manualClock is a clock that moves only when told.
+type manualClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *manualClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *manualClock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// TestServerQueuesThenSaysBusy: with every worker taken, requests wait in
+// a bounded queue instead of being refused at once (issue 15's share
+// answers met 503s under load); past the queue's size one is refused at
+// once, and one that waited longer than QueueWait is answered busy rather
+// than late, so its client asks another orderer in time.
+func TestServerQueuesThenSaysBusy(t *testing.T) {
+	c := nodetest.Start(t, nodetest.Options{Config: func(i int, cfg *node.Config) { cfg.NoQuery = i == 0 }})
+	first := c.Nodes[0].Name()
+	clk := &manualClock{t: time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC)}
+	be := stall{Backend: c.Nodes[0].QueryBackend(), entered: make(chan struct{}, 1), release: make(chan struct{})}
+	srv, err := query.Serve(c.Connect(bus.IdentityName(bus.RoleOrderer, first)), first, be,
+		query.ServerConfig{Workers: 1, Queue: 2, QueueWait: time.Second, Now: clk.Now, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	nc := c.Connect(bus.IdentityName(bus.RoleService, ""))
+	subject := bus.QuerySubject(first)
+	proofOf := func(key string) []byte { return wire.AppendString([]byte{query.Version, 4}, key) }
+	async := func(key string) <-chan *nats.Msg {
+		out := make(chan *nats.Msg, 1)
+		go func() {
+			m, err := nc.Request(subject, proofOf(key), 20*time.Second)
+			if err != nil {
+				t.Error(err)
+			}
+			out <- m
+		}()
+		return out
+	}
+	// queue sends a request now, in this goroutine's order on the
+	// connection, and returns where its reply will come.
+	queue := func(key string) *nats.Subscription {
+		inbox := nc.NewRespInbox()
+		sub, err := nc.SubscribeSync(inbox)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.PublishRequest(subject, inbox, proofOf(key)); err != nil {
+			t.Fatal(err)
+		}
+		return sub
+	}
+	reply := func(sub *nats.Subscription) *nats.Msg {
+		m, err := sub.NextMsg(20 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	busy := func(m *nats.Msg, says string) bool {
+		return m != nil && len(m.Data) >= 2 && m.Data[1] == 3 && strings.Contains(string(m.Data), says)
+	}
+
+	held := async("CN/STALL")
+	<-be.entered // the one worker is taken
+	// Two fill the queue; one connection's messages reach the
+	// subscription in the order they were sent, so the third finds it
+	// full and is refused at once.
+	b, cc, d := queue("CN/NONE1"), queue("CN/NONE2"), queue("CN/NONE3")
+	if m := reply(d); !busy(m, "2 requests queued already") {
+		t.Fatalf("a request past a full queue: %q, want busy at once", m.Data)
+	}
+	clk.Add(2 * time.Second) // the queued ones have now waited too long
+	close(be.release)
+	if m := <-held; m == nil || busy(m, "") {
+		t.Fatalf("the request a worker held: %q", m.Data)
+	}
+	for _, sub := range []*nats.Subscription{b, cc} {
+		if m := reply(sub); !busy(m, "waited 2s for a worker") {
+			t.Fatalf("a request queued past QueueWait: %q, want busy", m.Data)
+		}
+	}
+	// A queue with room, and a request that does not wait too long.
+	m, err := nc.Request(subject, proofOf("CN/NONE4"), 5*time.Second)
+	if err != nil || busy(m, "") {
+		t.Fatalf("after the burst: %q %v", m.Data, err)
 	}
 }

@@ -58,6 +58,18 @@ type Backend interface {
 type ServerConfig struct {
 	// Workers answer requests other than waits, in parallel. Default 4.
 	Workers int
+	// Queue is how many requests may wait for a worker. Default 1,024:
+	// a burst of proofs asked for by the gateways' share routes at a few
+	// hundred requests a second queues rather than fails over. More are
+	// refused at once (ErrUnavailable, "busy").
+	Queue int
+	// QueueWait bounds how long a request waits for a worker; one that
+	// waited longer is answered busy rather than late. Default 2 s, under
+	// the client's 5 s per-orderer timeout, so that a busy answer still
+	// leaves it time to ask another orderer.
+	QueueWait time.Duration
+	// Now is the clock the queue's wait is measured by; default time.Now.
+	Now func() time.Time
 	// MaxWaits bounds the Wait requests held at once; more are refused
 	// (ErrUnavailable) so a client falls over to another orderer.
 	// Default 4,096.
@@ -69,16 +81,17 @@ type ServerConfig struct {
 // bus.QuerySubject(name).
 //
 // Goroutines: the subscription's NATS goroutine decodes each request and
-// hands it to a pool of Workers (a full pool refuses the request rather
-// than queue without bound); each Wait runs on a goroutine of its own,
-// at most MaxWaits at once. Stop unsubscribes and waits for them all.
+// hands it to a pool of Workers through a queue of Queue requests, each
+// waiting at most QueueWait (a full queue refuses the request rather than
+// block the subscription); each Wait runs on a goroutine of its own, at
+// most MaxWaits at once. Stop unsubscribes and waits for them all.
 type Server struct {
 	name    string
 	backend Backend
 	cfg     ServerConfig
 	log     *slog.Logger
 	sub     *nats.Subscription
-	work    chan *nats.Msg
+	work    chan queued
 	waits   chan struct{} // a token per Wait held
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -99,11 +112,20 @@ func Serve(conn *nats.Conn, name string, backend Backend, cfg ServerConfig) (*Se
 	if cfg.MaxWaits <= 0 {
 		cfg.MaxWaits = 4096
 	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = 1024
+	}
+	if cfg.QueueWait <= 0 {
+		cfg.QueueWait = 2 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{name: name, backend: backend, cfg: cfg, log: cfg.Logger.With("component", "query"),
-		work: make(chan *nats.Msg, 4*cfg.Workers), waits: make(chan struct{}, cfg.MaxWaits)}
+		work: make(chan queued, cfg.Queue), waits: make(chan struct{}, cfg.MaxWaits)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for range cfg.Workers {
 		s.wg.Add(1)
@@ -166,16 +188,28 @@ func (s *Server) receive(m *nats.Msg) {
 		return
 	}
 	select {
-	case s.work <- m:
+	case s.work <- queued{m: m, at: s.cfg.Now()}:
 	default:
-		s.respond(m, errorReply(codeUnavailable, "query service busy"))
+		s.respond(m, errorReply(codeUnavailable, fmt.Sprintf("query service busy: %d requests queued already", s.cfg.Queue)))
 	}
+}
+
+// queued is a request waiting for a worker since at.
+type queued struct {
+	m  *nats.Msg
+	at time.Time
 }
 
 func (s *Server) worker() {
 	defer s.wg.Done()
-	for m := range s.work {
-		s.respond(m, s.answer(m.Data))
+	for q := range s.work {
+		if waited := s.cfg.Now().Sub(q.at); waited > s.cfg.QueueWait {
+			// Late: the client may have given up, and another orderer
+			// may answer sooner. Saying so costs nothing.
+			s.respond(q.m, errorReply(codeUnavailable, fmt.Sprintf("query service busy: waited %v for a worker", waited.Round(time.Millisecond))))
+			continue
+		}
+		s.respond(q.m, s.answer(q.m.Data))
 	}
 }
 
