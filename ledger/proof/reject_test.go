@@ -401,3 +401,46 @@ func TestWarmVerifier(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestVerifierKeepsBatchSignatures: a warm verifier verifies each batch
+// signature once (the proofs of one batch share it; issue 15's share
+// route verified it again for every proof), and one that has seen the
+// good bundles still rejects every mutation of a batch: its signature,
+// header, key, or path.
+func TestVerifierKeepsBatchSignatures(t *testing.T) {
+	c := build(t)
+	v := baybusproof.NewVerifier(c.Trust, 0)
+	parts, batches := 0, map[string]bool{}
+	for _, bundles := range c.Committed {
+		for _, b := range bundles {
+			if _, err := v.Verify(b); err != nil {
+				t.Fatal(err)
+			}
+			for _, tp := range []*baybusproof.TxProof{&b.Tx, b.Record} {
+				if tp != nil {
+					parts++
+					batches[tp.Batch.KeyID+string(tp.Batch.Signature)] = true
+				}
+			}
+		}
+	}
+	st := v.Stats()
+	if st.BatchSigsChecked != uint64(len(batches)) || st.BatchSigsReused != uint64(parts-len(batches)) || st.BatchSigsReused == 0 {
+		t.Fatalf("stats %+v: want %d batch signatures checked, %d reused", st, len(batches), parts-len(batches))
+	}
+	for _, m := range mutations {
+		if m.want != baybusproof.ErrBatchSignature && m.want != baybusproof.ErrKeyNotValid && m.want != baybusproof.ErrBatchPath {
+			continue
+		}
+		t.Run(m.name, func(t *testing.T) {
+			b := clone(t, m.base(c, t))
+			if _, err := v.Verify(b); err != nil {
+				t.Fatalf("base bundle does not verify: %v", err)
+			}
+			m.mutate(c, t, b)
+			if _, err := v.Verify(b); !errors.Is(err, m.want) {
+				t.Fatalf("warm verifier: err %v, want %v", err, m.want)
+			}
+		})
+	}
+}
