@@ -7,17 +7,20 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/baybus/baybus/gateway/client"
 	"github.com/baybus/baybus/internal/bench"
 	"github.com/baybus/baybus/internal/deploy"
+	"github.com/baybus/baybus/internal/natsserver"
 	"github.com/baybus/baybus/schemas"
 	"github.com/baybus/baybus/schemas/bus"
 	"github.com/baybus/baybus/schemas/consortium"
@@ -324,6 +327,7 @@ func newClusterStreamsCmd() *cobra.Command {
 		tlsCA, tlsCert, tlsKey      string
 		replicas                    int
 		timeout                     time.Duration
+		recreate                    string
 	)
 	cmd := &cobra.Command{
 		Use:   "streams --nats URL --consortium DIR",
@@ -334,9 +338,17 @@ configuration) as the operator identity (--creds, default DIR/nats/operator.nk):
 cluster name, "" to let JetStream choose), GBA_TX with interest retention over
 the durable consumers of the orderers of DIR/trust.json. It returns once every
 orderer's consumer has a leader, so the orderers can start. 'cluster up' does
-the same on one host; docs/deployment.md shows where it fits across hosts.`,
+the same on one host; docs/deployment.md shows where it fits across hosts.
+
+--recreate STREAM first deletes that stream: the operator's step for a stream
+left without a leader for good, its replicas each waiting for a leader to catch
+it up (docs/faults.md). What the stream held is lost; the gateways' outboxes
+publish again every batch not yet sealed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if recreate != "" && !slices.Contains(deploy.Streams, recreate) {
+				return fmt.Errorf("--recreate %q: want one of %s", recreate, strings.Join(deploy.Streams, ", "))
+			}
 			trust, err := keys.LoadBundle(filepath.Join(dir, keys.TrustFile))
 			if err != nil {
 				return err
@@ -362,6 +374,16 @@ the same on one host; docs/deployment.md shows where it fits across hosts.`,
 			defer nc.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
+			if recreate != "" {
+				sc := bus.StreamConfig{Replicas: replicas, Orderers: trust.Orderers}
+				if region != "" {
+					sc.Placement = &jetstream.Placement{Cluster: region}
+				}
+				if err := natsserver.RecreateStream(ctx, nc, recreate, sc); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "stream %s deleted and created again\n", recreate)
+			}
 			if err := deploy.EnsureStreams(ctx, nc, trust.Orderers, region, replicas); err != nil {
 				return err
 			}
@@ -380,5 +402,6 @@ the same on one host; docs/deployment.md shows where it fits across hosts.`,
 	fl.StringVar(&tlsCert, "tls-cert", "", "client certificate (PEM) for a bus that verifies clients")
 	fl.StringVar(&tlsKey, "tls-key", "", "its key (PEM)")
 	fl.DurationVar(&timeout, "timeout", time.Minute, "how long JetStream may take to elect its leaders")
+	fl.StringVar(&recreate, "recreate", "", "delete this stream first and create it again (a stream left without a leader for good; docs/faults.md)")
 	return cmd
 }

@@ -105,6 +105,14 @@ func TestDeployment(t *testing.T) {
 		!strings.Contains(out, "3 replicas in guangdong") {
 		t.Fatalf("cluster streams: exit %d: %s", code, out)
 	}
+	// The operator's step for a stream left without a leader
+	// (docs/faults.md): GBA_TX deleted and created again under the running
+	// orderers, whose ingesters create their consumers again; everything
+	// below is published and committed through the new stream.
+	if code, out := runCLI(ctx, t, "cluster", "streams", "--nats", gd.NATS, "--consortium", p.Dir, "--replicas", "3", "--recreate", "GBA_TX"); code != 0 ||
+		!strings.Contains(out, "stream GBA_TX deleted and created again") || !strings.Contains(out, "3 replicas in guangdong") {
+		t.Fatalf("cluster streams --recreate GBA_TX: exit %d: %s", code, out)
+	}
 
 	// A city's system publishes through its region's gateway, with its
 	// own token, and waits for the commit. While a killed NATS server's
