@@ -145,6 +145,14 @@ func (l *capListener) Track(nc net.Conn, state http.ConnState) {
 	}
 }
 
+// idleConns is how many connections the server has reported idle and the
+// listener would give up for room.
+func (l *capListener) idleConns() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.idle.Len()
+}
+
 // unwrapCap finds the capConn under a connection the server reports: the
 // conn itself, or the one under a *tls.Conn.
 func unwrapCap(nc net.Conn) *capConn {

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/baybus/baybus/gateway/server"
 )
 
 // TestIdleKeepAlivesDoNotStarveNewConnections: with the default cap of
@@ -26,6 +28,10 @@ func TestIdleKeepAlivesDoNotStarveNewConnections(t *testing.T) {
 
 	// n clients, each with one kept-alive connection, made idle by one
 	// request each, one after another: client 0's is idle the longest.
+	// A client has its answer before the server marks the connection
+	// idle (net/http reports StateIdle after the response is written), so
+	// under load client i+1's connection could fall idle first: each
+	// client waits until the server counts its connection idle.
 	clients := make([]*http.Client, n)
 	ended := make([]*atomic.Bool, n)
 	for i := range n {
@@ -43,6 +49,7 @@ func TestIdleKeepAlivesDoNotStarveNewConnections(t *testing.T) {
 		if err := getOK(clients[i], s.URL()+"/healthz"); err != nil {
 			t.Fatalf("client %d filling the cap: %v", i, err)
 		}
+		waitIdle(t, s, i+1)
 	}
 
 	// A new client: answered, though every slot is held.
@@ -67,6 +74,18 @@ func TestIdleKeepAlivesDoNotStarveNewConnections(t *testing.T) {
 	}
 	if err := getOK(clients[0], s.URL()+"/healthz"); err != nil {
 		t.Fatalf("client 0, whose idle connection was closed, again: %v", err)
+	}
+}
+
+// waitIdle waits until the server counts want connections idle.
+func waitIdle(t *testing.T, s *server.Server, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for server.IdleConns(s) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("idle connections: %d, want %d", server.IdleConns(s), want)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

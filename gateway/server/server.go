@@ -232,6 +232,7 @@ type Server struct {
 	gw     *gateway.Gateway
 	srv    *http.Server
 	ln     net.Listener
+	capped *capListener // under ln (and its TLS): the connection cap
 	url    string
 	conns  []*nats.Conn // one per city, in Cities' order
 	qconn  *nats.Conn   // the query client's
@@ -305,7 +306,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if tlsConf != nil {
 		ln, scheme = tls.NewListener(ln, tlsConf), "https"
 	}
-	s := &Server{cfg: cfg, ln: ln, url: scheme + "://" + ln.Addr().String(), done: make(chan struct{})}
+	s := &Server{cfg: cfg, ln: ln, capped: capped, url: scheme + "://" + ln.Addr().String(), done: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			_ = ln.Close()
