@@ -87,8 +87,11 @@ height the proposal will be sealed at):
   --rotate-key city/<name>       a new key from H; the member's keys in force end
                                  at H-1 (role city, orderer or reader)
   --revoke-key <key id>          the key's signatures are refused from H
-  --add-orderer <name>           a new orderer, with its key, appended to the set
-  --remove-orderer <name>        its votes stop counting after the configuration
+  --add-orderer <name>           a new orderer, with its key and the lowest
+                                 consensus id never given; it starts with
+                                 'baybus orderer --join'
+  --remove-orderer <name>        its votes stop counting after the configuration,
+                                 and it stops itself; the others keep their ids
   --rules N                      the rules version (a chain keeps its own: the
                                  ledger refuses a change)
 

@@ -30,7 +30,7 @@ func newOrdererCmd() *cobra.Command {
 	var (
 		id, url, creds, dataDir, trustFile, keyFile, listen string
 		tlsCA, tlsCert, tlsKey                              string
-		noProofs, noCatalog                                 bool
+		noProofs, noCatalog, join                           bool
 		readyLag                                            uint64
 		lf                                                  logFlags
 		engine                                              bft.Options
@@ -65,7 +65,14 @@ ones 'baybus up' uses; see ledger/node.EngineDefaults).
 With --archive-dir or --archive-s3 (credentials in $BAYBUS_S3_ACCESS_KEY and
 $BAYBUS_S3_SECRET_KEY), the orderer moves the blocks more than --archive-keep
 below its top to the archive every --archive-every, and reads them back from there
-when asked (docs/storage.md).`,
+when asked (docs/storage.md).
+
+With --join, --id is an orderer a configuration block added (baybus consortium
+propose --add-orderer), not one of --trust's, which stays the genesis: the orderer
+fetches the chain from the orderers in force, judging each block by the
+configuration in force at its height, and starts consensus once the configuration
+lists it with --key (docs/governance.md). Started again, it finds itself in its
+own log; --join is then harmless.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := lf.logger()
@@ -115,7 +122,7 @@ when asked (docs/storage.md).`,
 			// The node runs under a keeper, which opens it again if it
 			// fails (a full disk, damage the scrub found): the process
 			// recovers by itself once the cause is gone.
-			k, err := node.Keep(cmd.Context(), node.Config{Name: id, Trust: trust, Key: key, Conn: nc, DataDir: dataDir, Engine: engine,
+			k, err := node.Keep(cmd.Context(), node.Config{Name: id, Trust: trust, Key: key, Join: join, Conn: nc, DataDir: dataDir, Engine: engine,
 				Proofs: node.ProofsConfig{Publish: !noProofs}, NoCatalog: noCatalog, ReadyMaxLag: readyLag,
 				Archive:    node.ArchiveConfig{Objects: objects, KeepBlocks: archiveKeep, Every: archiveEvery},
 				Registerer: reg, Logger: log}, node.KeepConfig{})
@@ -143,7 +150,8 @@ when asked (docs/storage.md).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&id, "id", "", "orderer name, one of the trust bundle's orderers (required)")
+	fl.StringVar(&id, "id", "", "orderer name, one of the trust bundle's orderers, or with --join one a configuration block added (required)")
+	fl.BoolVar(&join, "join", false, "join as an orderer a configuration block added: fetch the chain before taking part")
 	fl.StringVar(&url, "nats", "nats://127.0.0.1:4222", "NATS URL(s), comma-separated for a cluster")
 	fl.StringVar(&creds, "creds", "", "NATS credentials: NKey seed file (nats/orderer-<id>.nk) or JWT .creds")
 	fl.StringVar(&dataDir, "data", "", "this orderer's data directory (required)")

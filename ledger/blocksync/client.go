@@ -44,6 +44,13 @@ type ClientConfig struct {
 	// for under TrustAt(from), and each later one under the configuration
 	// the configuration blocks before it make. Nil: Trust at every height.
 	TrustAt func(height uint64) *keys.Bundle
+	// TrustNow, if set, is the configuration in force now (an orderer's
+	// replica.Trust): which orderers may be asked and with which keys
+	// their replies are signed, as orderers join and leave (issue 17 §2).
+	// With it the client does not require Name to be an orderer of Trust:
+	// an orderer added since the genesis syncs before it counts. Nil:
+	// Trust.
+	TrustNow func() *keys.Bundle
 	// Chunk is the largest payload of the envelope of a batches request.
 	// Default the connection's maximum payload less envelope.MaxOverhead.
 	Chunk int
@@ -91,7 +98,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Conn == nil || cfg.Trust == nil {
 		return nil, errors.New("blocksync: a client needs a connection and a trust bundle")
 	}
-	if cfg.Key != nil && cfg.Trust.OrdererIndex(cfg.Name) < 0 {
+	if cfg.Key != nil && cfg.TrustNow == nil && cfg.Trust.OrdererIndex(cfg.Name) < 0 {
 		return nil, fmt.Errorf("blocksync: %q is not an orderer of chain %s", cfg.Name, cfg.Trust.Chain)
 	}
 	if cfg.Timeout <= 0 {
@@ -103,6 +110,10 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	cfg.StatusTimeout = min(cfg.StatusTimeout, cfg.Timeout)
 	if cfg.KeyHeight == nil {
 		cfg.KeyHeight = func() uint64 { return 1 }
+	}
+	if cfg.TrustNow == nil {
+		trust := cfg.Trust
+		cfg.TrustNow = func() *keys.Bundle { return trust }
 	}
 	if cfg.Key != nil {
 		var err error
@@ -449,8 +460,9 @@ func (e *callerError) Error() string { return e.err.Error() }
 // authenticated as the peer's (signed with its key valid at keyHeight), to
 // each until each says done or fails, or timeout passes.
 func (c *Client) request(ctx context.Context, peer string, req []byte, keyHeight uint64, timeout time.Duration, each func(msg []byte) (done bool, err error)) error {
-	if c.cfg.Trust.OrdererIndex(peer) < 0 {
-		return fmt.Errorf("blocksync: %q is not an orderer of chain %s", peer, c.cfg.Trust.Chain)
+	trust := c.cfg.TrustNow()
+	if trust.OrdererIndex(peer) < 0 {
+		return fmt.Errorf("blocksync: %q is not an orderer of chain %s", peer, trust.Chain)
 	}
 	token, reply, q, err := c.open()
 	if err != nil {
@@ -478,7 +490,7 @@ func (c *Client) request(ctx context.Context, peer string, req []byte, keyHeight
 		if e.Kind != envelope.KindSyncResp || e.From != peer {
 			return fmt.Errorf("%w: a reply from %q (kind %d), asked %s", ErrReply, e.From, e.Kind, peer)
 		}
-		if err := e.Verify(c.cfg.Trust, max(keyHeight, 1)); err != nil {
+		if err := e.Verify(trust, max(keyHeight, 1)); err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrReply, peer, err)
 		}
 		msg, complete, _ := re.Add(e)

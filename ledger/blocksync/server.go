@@ -35,9 +35,16 @@ type Batches interface {
 type ServerConfig struct {
 	Conn  *nats.Conn   // supplied and closed by the caller
 	Trust *keys.Bundle // orderers and their keys
-	Name  string       // this orderer, one of Trust.Orderers
-	Key   keys.Signer  // this orderer's key: every reply is signed with it
-	Store Store        // required
+	// TrustNow, if set, is the configuration in force now (an orderer's
+	// replica.Trust): whose signed requests are an orderer's, as orderers
+	// join and leave (issue 17 §2). With it Name need not be an orderer of
+	// Trust (an orderer added since the genesis serves what it has synced
+	// while it joins; its replies count once a peer's configuration lists
+	// it). Nil: Trust.
+	TrustNow func() *keys.Bundle
+	Name     string      // this orderer, one of the orderers in force
+	Key      keys.Signer // this orderer's key: every reply is signed with it
+	Store    Store       // required
 	// Batches answers other orderers' batches requests; nil answers each
 	// with no batch.
 	Batches Batches
@@ -80,8 +87,12 @@ func Serve(cfg ServerConfig) (*Server, error) {
 	if cfg.Conn == nil || cfg.Trust == nil || cfg.Key == nil || cfg.Store == nil {
 		return nil, errors.New("blocksync: a server needs a connection, a trust bundle, a key and a store")
 	}
-	if cfg.Trust.OrdererIndex(cfg.Name) < 0 {
-		return nil, fmt.Errorf("blocksync: %q is not an orderer of chain %s", cfg.Name, cfg.Trust.Chain)
+	if cfg.TrustNow == nil {
+		if cfg.Trust.OrdererIndex(cfg.Name) < 0 {
+			return nil, fmt.Errorf("blocksync: %q is not an orderer of chain %s", cfg.Name, cfg.Trust.Chain)
+		}
+		trust := cfg.Trust
+		cfg.TrustNow = func() *keys.Bundle { return trust }
 	}
 	var err error
 	if cfg.Chunk, err = chunkSize(cfg.Conn, cfg.Chunk); err != nil {
@@ -197,7 +208,7 @@ func (s *Server) handleSigned(m *nats.Msg) {
 		s.refused.Add(1)
 		return
 	}
-	if err := e.Verify(s.cfg.Trust, s.cfg.Store.Height()+1); err != nil {
+	if err := e.Verify(s.cfg.TrustNow(), s.cfg.Store.Height()+1); err != nil {
 		s.refused.Add(1)
 		s.log.Warn("blocksync: refused a batches request", "from", e.From, "err", err)
 		return

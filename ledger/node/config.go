@@ -85,9 +85,13 @@ func EngineDefaults(o bft.Options) bft.Options {
 // Config configures a Node. Zero fields take the defaults documented on
 // each.
 type Config struct {
-	Name  string       // this orderer, one of Trust.Orderers (required)
-	Trust *keys.Bundle // the consortium's trust bundle (required)
+	Name  string       // this orderer, one of Trust.Orderers unless Join (required)
+	Trust *keys.Bundle // the consortium's trust bundle, its genesis (required)
 	Key   keys.Signer  // this orderer's signing key (required)
+	// Join: Name is an orderer a configuration block added, not one of the
+	// genesis trust's: it fetches the chain from the orderers in force
+	// before its engine starts (orderer.Config.Join, docs/governance.md).
+	Join bool
 	// Conn is the orderer's own bus connection (its NATS identity), needed
 	// by Start; the caller closes it after Stop.
 	Conn *nats.Conn
@@ -214,8 +218,8 @@ func (c *Config) check() error {
 	switch {
 	case c.Trust == nil || c.Key == nil || c.DataDir == "":
 		return fmt.Errorf("%w: Trust, Key and DataDir are required", ErrConfig)
-	case c.Trust.OrdererIndex(c.Name) < 0:
-		return fmt.Errorf("%w: %q is not an orderer of chain %s", ErrConfig, c.Name, c.Trust.Chain)
+	case c.Name == "":
+		return fmt.Errorf("%w: Name is required", ErrConfig)
 	}
 	c.Engine = EngineDefaults(c.Engine)
 	if c.MemTableSize == 0 {

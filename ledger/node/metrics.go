@@ -126,7 +126,6 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 	counter := func(name, help string, f func(orderer.Stats) uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f(n.ord.Stats())) })
 	}
-	self := n.cfg.Trust.ConsensusID(n.cfg.Name)
 	cs := []prometheus.Collector{
 		m.commit, m.latency, m.fsync, m.decisions, m.results, m.pending, m.ackPending, m.cluster, m.disk,
 		gauge("baybus_orderer_height", "Height of the last block sealed here.", func() float64 { return float64(n.ord.Height()) }),
@@ -134,7 +133,7 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 		gauge("baybus_orderer_leader", "The leader this orderer's engine follows, by consensus id (keys.Bundle.ConsensusID); 0 if the engine is not running.",
 			func() float64 { return float64(n.ord.LeaderID()) }),
 		gauge("baybus_orderer_is_leader", "1 if this orderer leads now.", func() float64 {
-			if n.ord.LeaderID() == self {
+			if id := n.ord.ID(); id != 0 && n.ord.LeaderID() == id {
 				return 1
 			}
 			return 0

@@ -113,7 +113,7 @@ func Open(cfg Config) (_ *Node, err error) {
 			return nil, err
 		}
 	}
-	ocfg := orderer.Config{Name: cfg.Name, Trust: cfg.Trust, Key: cfg.Key, Conn: cfg.Conn, DataDir: cfg.DataDir, Cold: n.coldStore(),
+	ocfg := orderer.Config{Name: cfg.Name, Trust: cfg.Trust, Key: cfg.Key, Join: cfg.Join, Conn: cfg.Conn, DataDir: cfg.DataDir, Cold: n.coldStore(),
 		State: n.state, Engine: cfg.Engine, NoSyncWAL: cfg.NoSyncWAL, IndexMemTable: cfg.MemTableSize,
 		MinFreeDisk: cfg.MinFreeDisk, FreeDisk: cfg.FreeDisk,
 		Logger: n.log, Clock: cfg.Clock, OnCommitted: n.committed}

@@ -189,6 +189,8 @@ func (c *cluster) config(name string) Config {
 		DataDir: filepath.Join(c.root, "orderer", name), State: newMemState(),
 		Engine: c.engine, SyncTimeout: 3 * time.Second * timeScale, AckWait: 2 * time.Second * timeScale, BatchWait: 500 * time.Millisecond * timeScale,
 		Logger: c.log, WrapComm: c.wrap[name],
+		// An orderer a configuration block added joins from the chain.
+		Join: c.cons.Bundle.OrdererIndex(name) < 0,
 	}
 }
 

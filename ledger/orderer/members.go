@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/hyperledger-labs/SmartBFT/pkg/types"
+
+	"github.com/baybus/baybus/schemas/keys"
 )
 
 // Membership change (issue 17 §2). The orderers are SmartBFT's members,
@@ -90,4 +92,32 @@ func (n *Node) leave(err error) {
 		return
 	}
 	go n.Stop()
+}
+
+// join brings an orderer the configuration in force does not list yet
+// (Config.Join) up to the chain its peers hold, each block judged by the
+// configuration in force at its height from the genesis (the replica's
+// history grows with every configuration block fetched), and checks that
+// the configuration reached lists it with its key. An orderer already
+// listed only checks its key.
+func (n *Node) join() error {
+	if n.rep.ID() == 0 {
+		n.log.Info("joining: fetching the chain from the orderers in force", "height", n.store.Height(), "peers", n.peers())
+		n.syncer.catchUp(n.ctx, 0)
+		if n.ctx.Err() != nil {
+			return ErrStopped
+		}
+	}
+	trust, next := n.rep.Trust(), n.store.Height()+1
+	n.self = trust.ConsensusID(n.cfg.Name)
+	if n.self == 0 {
+		return fmt.Errorf("%w: %q is not an orderer in the configuration in force at height %d (orderers %v): the configuration that adds it is not sealed, or its peers do not hold it", ErrConfig, n.cfg.Name, next, trust.Orderers)
+	}
+	if _, err := trust.KeyAt(n.cfg.Key.KeyID(), keys.RoleOrderer, n.cfg.Name, next); err != nil && !errors.Is(err, keys.ErrKeyNotValid) {
+		return fmt.Errorf("%w: key of %s: %w", ErrConfig, n.cfg.Name, err)
+	}
+	if n.cfg.Join {
+		n.log.Info("joined: the configuration in force lists this orderer", "height", n.store.Height(), "id", n.self)
+	}
+	return nil
 }

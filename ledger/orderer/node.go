@@ -106,6 +106,16 @@ type Config struct {
 	// proposal. Every orderer reads every batch, so the wait is normally
 	// none. Default 2 s.
 	BatchWait time.Duration
+	// Join: Name is not an orderer of the genesis trust (Trust) but of a
+	// configuration block on the chain, which added it (issue 17 §2,
+	// docs/governance.md). Start fetches the chain from the orderers in
+	// force, judging each block by the configuration in force at its
+	// height from the genesis, and starts the engine once that
+	// configuration lists this orderer; it fails with ErrConfig if the
+	// chain its peers hold does not. Key must be the key the configuration
+	// names. An orderer that joined finds itself in its own log when it
+	// starts again, without Join.
+	Join bool
 	// NoPublish turns off publishing sealed headers on gba.blocks.
 	NoPublish bool
 	// PublishMaxAge: headers older than this (by their timestamp) are not
@@ -173,11 +183,16 @@ func (c *Config) check() error {
 	switch {
 	case c.Trust == nil || c.Key == nil || c.State == nil || c.DataDir == "":
 		return fmt.Errorf("%w: Trust, Key, State and DataDir are required", ErrConfig)
-	case c.Trust.OrdererIndex(c.Name) < 0:
-		return fmt.Errorf("%w: %q is not an orderer of chain %s", ErrConfig, c.Name, c.Trust.Chain)
+	case c.Name == "":
+		return fmt.Errorf("%w: Name is required", ErrConfig)
 	}
-	if _, err := c.Trust.KeyAt(c.Key.KeyID(), keys.RoleOrderer, c.Name, 0); err != nil && !errors.Is(err, keys.ErrKeyNotValid) {
-		return fmt.Errorf("%w: key: %v", ErrConfig, err)
+	// Membership is judged by the configuration in force once the log is
+	// open (New), a joining orderer's once it has synced (Start); an
+	// orderer of the genesis must hold its genesis key.
+	if c.Trust.OrdererIndex(c.Name) >= 0 {
+		if _, err := c.Trust.KeyAt(c.Key.KeyID(), keys.RoleOrderer, c.Name, 0); err != nil && !errors.Is(err, keys.ErrKeyNotValid) {
+			return fmt.Errorf("%w: key: %v", ErrConfig, err)
+		}
 	}
 	if c.MaxClockSkew == 0 {
 		c.MaxClockSkew = time.Minute
@@ -350,7 +365,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg: cfg, self: cfg.Trust.ConsensusID(cfg.Name), clock: cfg.Clock,
+		cfg: cfg, clock: cfg.Clock,
 		log:      cfg.Logger.With("orderer", cfg.Name),
 		state:    cfg.State,
 		pending:  map[string]pendingMsg{},
@@ -370,8 +385,13 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	var err error
+	if !cfg.Join && n.hist.Current().ConsensusID(cfg.Name) == 0 {
+		n.closeFiles()
+		return nil, fmt.Errorf("%w: %q is not an orderer of chain %s in the configuration in force at height %d (a new orderer starts with Join)", ErrConfig, cfg.Name, cfg.Trust.Chain, n.store.Height()+1)
+	}
+	n.self = n.hist.Current().ConsensusID(cfg.Name)
 	n.rep, err = replica.New(replica.Config{
-		Name: cfg.Name, Trust: cfg.Trust, History: n.hist, Key: cfg.Key,
+		Name: cfg.Name, Trust: cfg.Trust, History: n.hist, Key: cfg.Key, Join: cfg.Join,
 		Log: blockLog{n}, State: n.state, Index: n.idx, Batches: unsealed{n}, Clock: cfg.Clock,
 		Limits: cfg.Limits, MaxClockSkew: cfg.MaxClockSkew, Checks: n.checks, Drop: n.removeRequest, Logger: n.log,
 	})
@@ -503,6 +523,13 @@ func (n *Node) Start(ctx context.Context) error {
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	cfg := n.cfg
 	var err error
+	n.syncer = &syncer{n: n}
+	if err = n.syncer.serve(); err != nil {
+		return err
+	}
+	if err := n.join(); err != nil {
+		return err
+	}
 	n.transport, err = bft.NewTransport(bft.TransportConfig{
 		Conn: cfg.Conn, TrustNow: n.rep.Trust, Self: cfg.Name, Key: cfg.Key, Logger: n.log,
 		Height: func() uint64 { return n.store.Height() + 1 },
@@ -513,10 +540,6 @@ func (n *Node) Start(ctx context.Context) error {
 	// The consumer is created while the sync below runs (ingest.go).
 	in, err := newIngester(n)
 	if err != nil {
-		return err
-	}
-	n.syncer = &syncer{n: n}
-	if err = n.syncer.serve(); err != nil {
 		return err
 	}
 	// Subscribe to consensus messages before the engine starts (gate.go).
@@ -686,6 +709,10 @@ func (n *Node) Leader() string {
 	return name
 }
 
+// ID returns this orderer's consensus id (keys.Bundle.ConsensusID) in the
+// configuration in force, 0 while it is not listed (joining, or removed).
+func (n *Node) ID() uint64 { return n.rep.ID() }
+
 // LeaderID returns the engine's current leader's consensus id
 // (keys.Bundle.ConsensusID), 0 if the engine is not running.
 func (n *Node) LeaderID() uint64 {
@@ -829,6 +856,21 @@ func (n *Node) deliver(p types.Proposal, sigs []types.Signature) error {
 			n.log.Warn("decided block beyond our height; fetching the gap", "block", hdr.Height, "height", n.store.Height())
 			n.syncer.catchUpLocked(n.ctx, hdr.Height-1)
 			if hdr.Height > n.store.Height()+1 {
+				select {
+				case <-n.ctx.Done():
+					return ErrStopped
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		case errors.Is(err, block.ErrQuorum):
+			// Our engine's decision counts a vote the configuration in force
+			// does not: our own, as an orderer just added whose key counts
+			// from a later height (docs/governance.md). The block is final
+			// all the same; the peers that sealed it hold a valid
+			// certificate, so take it from them.
+			n.log.Warn("decided block without a valid quorum of votes here; fetching it", "block", hdr.Height, "err", err)
+			n.syncer.catchUpLocked(n.ctx, hdr.Height)
+			if n.store.Height() < hdr.Height {
 				select {
 				case <-n.ctx.Done():
 					return ErrStopped

@@ -35,7 +35,7 @@ func (s *syncer) serve() error {
 	cfg := n.cfg
 	var err error
 	s.client, err = blocksync.NewClient(blocksync.ClientConfig{
-		Conn: cfg.Conn, Trust: cfg.Trust, TrustAt: n.rep.TrustAt, Name: cfg.Name, Key: cfg.Key,
+		Conn: cfg.Conn, Trust: cfg.Trust, TrustAt: n.rep.TrustAt, TrustNow: n.rep.Trust, Name: cfg.Name, Key: cfg.Key,
 		Timeout: cfg.SyncTimeout, StatusTimeout: min(time.Second, cfg.SyncTimeout),
 		KeyHeight: func() uint64 { return n.store.Height() + 1 },
 	})
@@ -43,7 +43,7 @@ func (s *syncer) serve() error {
 		return err
 	}
 	s.server, err = blocksync.Serve(blocksync.ServerConfig{
-		Conn: cfg.Conn, Trust: cfg.Trust, Name: cfg.Name, Key: cfg.Key,
+		Conn: cfg.Conn, Trust: cfg.Trust, TrustNow: n.rep.Trust, Name: cfg.Name, Key: cfg.Key,
 		Store: n.store, Batches: heldBatches{n}, Logger: n.log,
 	})
 	return err

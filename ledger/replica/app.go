@@ -484,12 +484,12 @@ func (r *Replica) SignProposal(p types.Proposal, aux []byte) *types.Signature {
 	if err := h.UnmarshalBinary(p.Header); err != nil {
 		// The engine signs only proposals we verified.
 		r.log.Error("sign proposal: header", "err", err)
-		return &types.Signature{ID: r.self}
+		return &types.Signature{ID: r.ID()}
 	}
 	vote := block.SignVote(r.cfg.Key, r.cfg.Name, &h)
 	hash := h.Hash()
 	vm := blocklog.VoteMsg{HeaderHash: hash, KeyID: vote.KeyID, Aux: aux, AuxSig: blocklog.SignAux(r.trust().Chain, r.cfg.Key, hash, aux)}
-	return &types.Signature{ID: r.self, Value: vote.Sig, Msg: vm.Encode()}
+	return &types.Signature{ID: r.ID(), Value: vote.Sig, Msg: vm.Encode()}
 }
 
 // MembershipChange implements api.MembershipNotifier: whether the last

@@ -55,12 +55,30 @@ func configInfo(tx *config.Tx) types.RequestInfo {
 // and readers change freely.
 var ErrEngineConfig = errors.New("replica: configuration rotates the key of an orderer that stays, which the orderers cannot follow yet")
 
+// ErrVoters: a configuration under which fewer orderers hold a key valid
+// at the next height than its quorum. SmartBFT would count every orderer
+// it lists, but the votes of one whose key counts only later (a new
+// orderer's key valid from above the next height) are refused, so the
+// chain would stop until that height, which it could not reach.
+var ErrVoters = errors.New("replica: configuration leaves fewer orderers able to vote than its quorum")
+
 // checkConfig is config.Check at height under the configuration in force
 // plus what the engine can follow.
 func checkConfig(cur *keys.Bundle, tx *config.Tx, height uint64) error {
 	next, err := config.Check(cur, tx, height)
 	if err != nil {
 		return err
+	}
+	voters := 0
+	for _, o := range next.Orderers {
+		if slices.ContainsFunc(next.Keys, func(k keys.TrustedKey) bool {
+			return k.Role == keys.RoleOrderer && k.Member == o && k.ValidFrom <= height+1 && (k.ValidUntil == nil || *k.ValidUntil > height)
+		}) {
+			voters++
+		}
+	}
+	if voters < next.Quorum() {
+		return fmt.Errorf("%w: %d of the %d orderers hold a key valid at height %d, the quorum is %d (let new keys count from nearer heights)", ErrVoters, voters, next.N(), height+1, next.Quorum())
 	}
 	for _, k := range next.Keys {
 		if k.Role != keys.RoleOrderer || next.ConsensusID(k.Member) == 0 || cur.ConsensusID(k.Member) == 0 {

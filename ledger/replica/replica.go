@@ -86,7 +86,11 @@ type Clock interface {
 
 // Config configures a Replica.
 type Config struct {
-	Name  string       // this orderer, one of Trust.Orderers
+	Name string // this orderer, one of the orderers in force (see Join)
+	// Join: Name need not be an orderer of the configuration in force yet
+	// (an orderer added since the genesis, syncing the chain before its
+	// engine starts). ID is 0 until a configuration block lists it.
+	Join  bool
 	Trust *keys.Bundle // the genesis: orderers, cities and their keys
 	// History, if set, is Trust followed along the configuration blocks of
 	// the log (LoadHistory); nil means the log holds none. Each height is
@@ -133,7 +137,6 @@ type Config struct {
 // a time (the driver's commit lock).
 type Replica struct {
 	cfg    Config
-	self   uint64
 	log    *slog.Logger
 	checks *block.Checks
 
@@ -158,9 +161,12 @@ func New(cfg Config) (*Replica, error) {
 	if cfg.Trust == nil || cfg.Key == nil || cfg.Log == nil || cfg.State == nil || cfg.Index == nil || cfg.Batches == nil || cfg.Clock == nil {
 		return nil, fmt.Errorf("%w: Trust, Key, Log, State, Index, Batches and Clock are required", ErrConfig)
 	}
-	self := cfg.Trust.ConsensusID(cfg.Name)
-	if self == 0 {
-		return nil, fmt.Errorf("%w: %q is not an orderer of chain %s", ErrConfig, cfg.Name, cfg.Trust.Chain)
+	cur := cfg.Trust
+	if cfg.History != nil {
+		cur = cfg.History.Current()
+	}
+	if !cfg.Join && cur.ConsensusID(cfg.Name) == 0 {
+		return nil, fmt.Errorf("%w: %q is not an orderer of chain %s in the configuration in force", ErrConfig, cfg.Name, cfg.Trust.Chain)
 	}
 	if cfg.PoolSize <= 0 {
 		cfg.PoolSize = 256
@@ -168,7 +174,7 @@ func New(cfg Config) (*Replica, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	r := &Replica{cfg: cfg, self: self, log: cfg.Logger, checks: cfg.Checks, hist: cfg.History}
+	r := &Replica{cfg: cfg, log: cfg.Logger, checks: cfg.Checks, hist: cfg.History}
 	if r.hist == nil {
 		r.hist = config.NewHistory(cfg.Trust)
 	}
@@ -178,8 +184,10 @@ func New(cfg Config) (*Replica, error) {
 	return r, nil
 }
 
-// ID returns this orderer's consensus id (keys.Bundle.ConsensusID).
-func (r *Replica) ID() uint64 { return r.self }
+// ID returns this orderer's consensus id (keys.Bundle.ConsensusID), 0
+// while the configuration in force does not list it (an orderer joining,
+// or one removed).
+func (r *Replica) ID() uint64 { return r.trust().ConsensusID(r.cfg.Name) }
 
 // Checks returns the batch-check cache the replica shares with ingestion.
 func (r *Replica) Checks() *block.Checks { return r.checks }
