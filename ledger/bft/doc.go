@@ -6,7 +6,7 @@
 // verifier, signer, and the signature formats the engine carries), and
 // ledger/orderer the side that waits (delivery, sync).
 //
-// The engine is SmartBFT v1.0.1 with four fixes of ours, built from
+// The engine is SmartBFT v1.0.1 with five fixes of ours, built from
 // third_party/smartbft through a replace in go.mod
 // (third_party/smartbft/BAYBUS.md, docs/faults.md): a decision the
 // controller received while it aborted the deciding view wedged it for
@@ -16,7 +16,9 @@
 // (and a leader its pre-prepare to the peers that have not prepared it;
 // Consensus.RequestSync lets the driver have a follower one decision
 // behind sync); and a leader whose sync found its view as it was opens its
-// batcher again instead of falling silent.
+// batcher again instead of falling silent; and a complaint raised while
+// a reconfiguration (an orderer added or removed) stops the controller no
+// longer wedges the engine.
 //
 // # Transport
 //

@@ -68,7 +68,16 @@ type Consensus struct {
 }
 
 func (c *Consensus) Complain(viewNum uint64, stopView bool) {
-	c.consensusLock.RLock()
+	// baybus: a reconfiguration holds consensusLock while it stops the
+	// controller, which waits for its heartbeat monitor and request pool
+	// timers; one of them complaining at that moment blocked here for good,
+	// and the engine with it. The components that complain are being
+	// replaced: drop the complaint (the new ones complain again if the
+	// leader is still silent).
+	if !c.consensusLock.TryRLock() {
+		c.Logger.Infof("Dropping a complaint about view %d: a reconfiguration is under way", viewNum)
+		return
+	}
 	defer c.consensusLock.RUnlock()
 	c.viewChanger.StartViewChange(viewNum, stopView)
 }
