@@ -143,7 +143,7 @@ func (c *cluster) reconfigure(n *Node, note string, edit func(d *config.Draft, f
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second*timeScale)
 	defer cancel()
-	for range 5 {
+	for range 10 {
 		prev, h := n.Config().LastHeight(), n.Height()
 		cur := n.Config().At(h + 1)
 		from := h + 4
@@ -159,7 +159,14 @@ func (c *cluster) reconfigure(n *Node, note string, edit func(d *config.Draft, f
 		for name, k := range added {
 			config.Sign(tx, k, keys.RoleOrderer, name)
 		}
-		if err := n.SubmitConfig(ctx, tx); err != nil {
+		if err := n.SubmitConfig(ctx, tx); errors.Is(err, replica.ErrVoters) {
+			// An orderer added just before does not vote yet: wait for
+			// its key's first height.
+			if err := n.WaitHeight(ctx, h+4); err != nil {
+				c.t.Fatalf("%s: %v", note, err)
+			}
+			continue
+		} else if err != nil {
 			c.t.Fatalf("%s: %v", note, err)
 		}
 		// And to the others, so the leader holds it at once, not after

@@ -514,12 +514,13 @@ func (rp *Pool) onRequestTO(request []byte, reqInfo types.RequestInfo) {
 	)
 	rp.logger.Debugf("Request %s; started a leader-forwarding timeout: %s", reqInfo, rp.options.ComplainTimeout)
 
+	th := rp.timeoutHandler // baybus: read under the lock; ChangeOptions replaces it
 	rp.lock.Unlock()
 
 	// may take time, in case Comm channel to leader is full; hence w/o the lock.
 	rp.logger.Debugf("Request %s timeout expired, going to send to leader", reqInfo)
 	rp.metrics.CountOfLeaderForwardRequest.Add(1)
-	rp.timeoutHandler.OnRequestTimeout(request, reqInfo)
+	th.OnRequestTimeout(request, reqInfo)
 }
 
 // called by the goroutine spawned by time.AfterFunc
@@ -547,12 +548,13 @@ func (rp *Pool) onLeaderFwdRequestTO(request []byte, reqInfo types.RequestInfo) 
 	)
 	rp.logger.Debugf("Request %s; started auto-remove timeout: %s", reqInfo, rp.options.AutoRemoveTimeout)
 
+	th := rp.timeoutHandler // baybus: read under the lock; ChangeOptions replaces it
 	rp.lock.Unlock()
 
 	// may take time, in case Comm channel is full; hence w/o the lock.
 	rp.logger.Debugf("Request %s leader-forwarding timeout expired, going to complain on leader", reqInfo)
 	rp.metrics.CountTimeoutTwoStep.Add(1)
-	rp.timeoutHandler.OnLeaderFwdRequestTimeout(request, reqInfo)
+	th.OnLeaderFwdRequestTimeout(request, reqInfo)
 }
 
 // called by the goroutine spawned by time.AfterFunc
@@ -563,5 +565,8 @@ func (rp *Pool) onAutoRemoveTO(reqInfo types.RequestInfo) {
 		return
 	}
 	rp.metrics.CountOfDeleteRequestPool.Add(1)
-	rp.timeoutHandler.OnAutoRemoveTimeout(reqInfo)
+	rp.lock.Lock()
+	th := rp.timeoutHandler // baybus: read under the lock; ChangeOptions replaces it
+	rp.lock.Unlock()
+	th.OnAutoRemoveTimeout(reqInfo)
 }
