@@ -360,6 +360,20 @@ func (c *cluster) expected() []schemas.TxID {
 	return append([]schemas.TxID(nil), c.txs...)
 }
 
+// waitPublished waits until the load has published at least n
+// transactions in all.
+func (c *cluster) waitPublished(n int, timeout time.Duration) {
+	c.t.Helper()
+	timeout *= timeScale
+	deadline := time.Now().Add(timeout)
+	for len(c.expected()) < n {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("the load published %d transactions, want %d within %v", len(c.expected()), n, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // waitSealed waits until every published transaction is sealed on every
 // running node.
 func (c *cluster) waitSealed(timeout time.Duration) {

@@ -247,23 +247,30 @@ func TestMembership4To5To7To4(t *testing.T) {
 		jw.Wait()
 	}
 
+	// Each step waits for the load to publish more under it, so the steps
+	// run under load however quickly the orderers reconfigure.
+	before := len(c.expected())
 	at5 := c.reconfigure(n, "4 to 5", addOrderers(t, "nansha"))
 	join("nansha")
 	// Caught up with the chain as it was (the load goes on meanwhile).
 	c.waitHeight(n.Height(), 60*time.Second)
+	c.waitPublished(before+10, 30*time.Second)
 	if id := c.node("nansha").Config().At(at5 + 1).ConsensusID("nansha"); id != 5 {
 		t.Fatalf("nansha's id %d, want 5", id)
 	}
 
+	before = len(c.expected())
 	at7 := c.reconfigure(n, "5 to 7", addOrderers(t, "dongguan", "foshan"))
 	join("dongguan", "foshan")
 	c.waitHeight(n.Height(), 60*time.Second)
+	c.waitPublished(before+10, 30*time.Second)
 	seven := n.Config().At(at7 + 1)
 	if got, want := seven.ConsensusIDs(), []uint64{1, 2, 3, 4, 5, 6, 7}; !slices.Equal(got, want) || seven.Quorum() != 5 {
 		t.Fatalf("seven: ids %v quorum %d", got, seven.Quorum())
 	}
 
 	removed := []string{"macao", "hengqin", "dongguan"}
+	before = len(c.expected())
 	at4 := c.reconfigure(n, "7 to 4", func(d *config.Draft, _ uint64) map[string]*keys.PrivateKey {
 		for _, o := range removed {
 			if err := d.RemoveOrderer(o); err != nil {
@@ -288,6 +295,7 @@ func TestMembership4To5To7To4(t *testing.T) {
 	if got, want := four.ConsensusIDs(), []uint64{1, 3, 5, 7}; !slices.Equal(got, want) || four.Quorum() != 3 {
 		t.Fatalf("four: ids %v quorum %d, want %v and 3", got, four.Quorum(), want)
 	}
+	c.waitPublished(before+10, 30*time.Second)
 	stopLoad()
 	c.publish(c.batch("zhuhai", 2))
 	c.waitSealed(60 * time.Second)
