@@ -53,29 +53,19 @@ func RecreateStream(ctx context.Context, nc *nats.Conn, name string, c bus.Strea
 	// Attempts of a few seconds, again until ctx ends, whatever the error:
 	// while the deletion reaches every replica, creating the stream again
 	// may be refused as well as go unanswered.
-	try := func(what string, f func(context.Context) error) error {
-		for {
-			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			err := f(actx)
-			cancel()
-			if err == nil {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("natsserver: recreate %s: %s: %w", name, what, err)
-			case <-time.After(500 * time.Millisecond):
-			}
-		}
-	}
-	if err := try("delete", func(ctx context.Context) error {
+	retry := bus.Retry{Attempt: 5 * time.Second, Backoff: 500 * time.Millisecond,
+		MaxBackoff: 500 * time.Millisecond, Also: func(error) bool { return true }}
+	if err := retry.Do(ctx, "delete "+name, func(ctx context.Context) error {
 		err := js.DeleteStream(ctx, name)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			return nil
 		}
 		return err
 	}); err != nil {
-		return err
+		return fmt.Errorf("natsserver: recreate %s: %w", name, err)
 	}
-	return try("create", func(ctx context.Context) error { return bus.EnsureStreams(ctx, js, c) })
+	if err := retry.Do(ctx, "create streams", func(ctx context.Context) error { return bus.EnsureStreams(ctx, js, c) }); err != nil {
+		return fmt.Errorf("natsserver: recreate %s: %w", name, err)
+	}
+	return nil
 }
